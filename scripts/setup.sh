@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs everything Gatehouse needs to build, test and benchmark on Debian 12. Idempotent:
+# apt-get only installs what is missing, npm ci only runs when the lockfile changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+build_pkgs=(build-essential cmake pkg-config
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libssl-dev libsqlite3-dev sqlite3 libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
+  libgtest-dev googletest ca-certificates)
+test_pkgs=(curl)
+bench_pkgs=(wrk nginx-light haproxy)
+
+want=("${build_pkgs[@]}")
+case "${1:-all}" in
+  build) ;;
+  test) want+=("${test_pkgs[@]}") ;;
+  all|bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  *) echo "usage: scripts/setup.sh [build|test|bench|all]" >&2; exit 2 ;;
+esac
+command -v node >/dev/null 2>&1 || want+=(nodejs npm)
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # nginx and haproxy are benchmark peers, not services of this machine.
+  for svc in nginx haproxy; do
+    if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
+    $SUDO service "$svc" stop >/dev/null 2>&1 || true
+  done
+fi
+
+if [ "${1:-all}" != build ] && [ -f tests/package-lock.json ]; then
+  stamp=tests/node_modules/.lock-sha
+  sum=$(sha256sum tests/package-lock.json | cut -d' ' -f1)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
+    echo "setup: npm ci in tests/"
+    (cd tests && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$sum" > "$stamp"
+  fi
+fi
+echo "setup: ok"

@@ -1,0 +1,572 @@
+// config: owns turning the YAML file into one validated Config. The whole file is read before anything is
+// reported, so every problem reaches the user at once, each with its key, line and what was expected.
+// Secrets are read here (files, then environment) and never appear in an issue or a warning.
+#include "config/config.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <span>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <yaml-cpp/yaml.h>
+
+#include "config/secret_file.hpp"
+#include "config/values.hpp"
+#include "config/yaml_block.hpp"
+
+namespace gatehouse::config {
+namespace {
+
+constexpr const char* kHaTokenEnvironmentVariable = "GATEHOUSE_HA_TOKEN";
+constexpr std::uint64_t kMaxWorkers = 64;
+
+// Every key the file may hold; unknown keys are errors, and these names feed the "did you mean" hints.
+constexpr std::array<std::string_view, 10> kTopLevelKeys{
+    "listen", "external_url", "trusted_proxies", "data_dir", "workers",
+    "tls",    "home_assistant", "limits",        "timeouts", "logging"};
+constexpr std::array<std::string_view, 2> kTlsKeys{"cert_file", "key_file"};
+constexpr std::array<std::string_view, 2> kHomeAssistantKeys{"url", "token_file"};
+constexpr std::array<std::string_view, 4> kLimitsKeys{"max_header_bytes", "max_body_bytes", "max_connections",
+                                                       "max_websocket_message_bytes"};
+constexpr std::array<std::string_view, 5> kTimeoutsKeys{"header_read", "idle_keepalive", "upstream_connect",
+                                                         "upstream_response", "shutdown_grace"};
+constexpr std::array<std::string_view, 1> kLoggingKeys{"level"};
+constexpr std::array<std::string_view, 5> kLogLevels{"trace", "debug", "info", "warn", "error"};
+
+struct BlockKeys {
+  std::string_view path; // "" for the top level
+  std::span<const std::string_view> keys;
+};
+constexpr std::array<BlockKeys, 6> kSchema{{{"", kTopLevelKeys},
+                                            {"tls", kTlsKeys},
+                                            {"home_assistant", kHomeAssistantKeys},
+                                            {"limits", kLimitsKeys},
+                                            {"timeouts", kTimeoutsKeys},
+                                            {"logging", kLoggingKeys}}};
+
+// "limits.max_body_bytes", ...: lets a key written in the wrong block be pointed to its home.
+std::span<const std::string_view> every_key_path() {
+  static const std::vector<std::string> paths = [] {
+    std::vector<std::string> result;
+    for (const auto& block : kSchema) {
+      for (const auto key : block.keys) {
+        result.push_back(block.path.empty() ? std::string(key) : std::string(block.path) + "." + std::string(key));
+      }
+    }
+    return result;
+  }();
+  static const std::vector<std::string_view> views(paths.begin(), paths.end());
+  return views;
+}
+
+// What each kind of value looks like, for "expected ..., got a list" when the YAML type is wrong.
+constexpr std::string_view kExpectSize = "a size like 1048576, \"16MiB\" or \"1GiB\"";
+constexpr std::string_view kExpectDuration = "a duration like \"500ms\", \"10s\", \"5m\" or \"1h\"";
+constexpr std::string_view kExpectUrl = "an http:// or https:// URL like \"https://ha.example.com\"";
+constexpr std::string_view kExpectListen = "host:port like \"0.0.0.0:8123\" or \"[::]:8123\"";
+constexpr std::string_view kExpectPath = "a file or folder path";
+
+std::vector<std::string_view> keys(std::span<const std::string_view> names) { return {names.begin(), names.end()}; }
+
+std::string trimmed(std::string_view text) {
+  constexpr std::string_view kWhitespace = " \t\r\n\v\f";
+  const auto first = text.find_first_not_of(kWhitespace);
+  if (first == std::string_view::npos) return {};
+  const auto last = text.find_last_not_of(kWhitespace);
+  return std::string(text.substr(first, last - first + 1));
+}
+
+// The token ends up in an Authorization header: whitespace or control characters inside would break it.
+bool is_single_token(std::string_view token) {
+  return std::none_of(token.begin(), token.end(), [](unsigned char c) { return c <= 0x20 || c == 0x7f; });
+}
+
+// Whether a non-secret file (a certificate) can be opened, and its mode; checked at start so a wrong path
+// is a config error rather than a failed TLS handshake later.
+struct FileCheck {
+  std::string error;
+  unsigned permissions = 0;
+};
+
+FileCheck check_readable_file(const std::filesystem::path& path) {
+  FileCheck check;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) {
+    check.error = std::strerror(errno);
+    return check;
+  }
+  struct stat status {};
+  if (::fstat(fd, &status) != 0) {
+    check.error = std::strerror(errno);
+  } else if (S_ISDIR(status.st_mode)) {
+    check.error = "it is a directory, not a file";
+  } else if (!S_ISREG(status.st_mode)) {
+    check.error = "it is not a regular file";
+  } else {
+    check.permissions = status.st_mode & 0777u;
+  }
+  ::close(fd);
+  return check;
+}
+
+// "listen: 0.0.0.0:" - a key, then a value that itself ends in ':'.
+bool colon_value_ends_with_colon(const std::string& line, std::size_t last) {
+  if (last == std::string::npos || line[last] != ':') return false;
+  const auto separator = line.find(": ");
+  return separator != std::string::npos && separator + 1 < last;
+}
+
+// YAML syntax errors are terse; name the most common cause where it is recognisable.
+std::string syntax_hint(const std::string& yaml, int line) {
+  std::istringstream lines(yaml);
+  std::string text;
+  for (int current = 1; std::getline(lines, text); ++current) {
+    if (current != line) continue;
+    const auto colon = text.find(": [");
+    if (colon != std::string::npos && text.find("]:", colon) != std::string::npos) {
+      return "; a value starting with \"[\" must be quoted, e.g. listen: \"[::]:8123\"";
+    }
+    if (text.find('\t') != std::string::npos) return "; indent with spaces, not tabs";
+    const auto last = text.find_last_not_of(" \r");
+    if (colon_value_ends_with_colon(text, last)) return "; a value ending in \":\" must be quoted";
+    return {};
+  }
+  return {};
+}
+
+class ConfigReader {
+public:
+  ConfigReader(std::filesystem::path origin, std::filesystem::path base_dir)
+      : origin_(std::move(origin)), base_dir_(std::move(base_dir)) {}
+
+  LoadResult read(const std::string& yaml) {
+    LoadResult result;
+    result.config.source_file = origin_;
+
+    YAML::Node root;
+    try {
+      root = YAML::Load(yaml);
+    } catch (const YAML::Exception& error) {
+      const int line = error.mark.line >= 0 ? error.mark.line + 1 : 0;
+      fail({origin_.string(), line, "YAML syntax error: " + error.msg + syntax_hint(yaml, line)});
+    }
+    if (root.IsNull()) {
+      fail({origin_.string(), 0,
+            "the file is empty; it needs at least external_url, data_dir and home_assistant.url"});
+    }
+    if (!root.IsMap()) {
+      fail({origin_.string(), line_of(root),
+            "expected keys like \"external_url: https://ha.example.com\" at the top level, got " +
+                describe_found(root)});
+    }
+
+    const YamlBlock top(root, "", 0, keys(kTopLevelKeys), every_key_path(), issues_);
+    Config& config = result.config;
+    read_listen(top, config);
+    read_external_url(top, config);
+    read_trusted_proxies(top, config);
+    read_data_dir(top, config);
+    read_workers(top, config);
+    read_tls(top, config);
+    read_home_assistant(top, config);
+    read_limits(top, config);
+    read_timeouts(top, config);
+    read_logging(top, config);
+
+    if (!issues_.empty()) throw ConfigError(std::move(issues_));
+    result.warnings = std::move(warnings_);
+    return result;
+  }
+
+private:
+  [[noreturn]] void fail(ConfigIssue issue) { throw ConfigError({std::move(issue)}); }
+
+  void issue(std::string key, int line, std::string message) {
+    issues_.push_back({std::move(key), line, std::move(message)});
+  }
+
+  void missing(const YamlBlock& block, std::string_view key, std::string_view advice) {
+    issue(block.path_of(key), block.line(), "required key is missing; " + std::string(advice));
+  }
+
+  // The text of a scalar value, or an issue naming what was expected instead of a list, block or nothing.
+  std::optional<std::string> scalar(const BlockEntry& entry, std::string_view expected) {
+    if (entry.value.IsScalar()) return entry.value.Scalar();
+    issue(entry.path, entry.line, "expected " + std::string(expected) + ", got " + describe_found(entry.value));
+    return std::nullopt;
+  }
+
+  // A nested block, or nullopt (with an issue) when the key holds something else. Null counts as an empty
+  // block so a block whose keys are all commented out keeps its defaults.
+  std::optional<YamlBlock> block(const YamlBlock& parent, std::string_view key,
+                                 std::span<const std::string_view> allowed) {
+    const BlockEntry* entry = parent.find(key);
+    if (!entry) return std::nullopt;
+    if (!entry->value.IsMap() && !entry->value.IsNull()) {
+      std::string names;
+      for (const auto name : allowed) names += (names.empty() ? "" : ", ") + std::string(name);
+      issue(entry->path, entry->line,
+            "expected a block of keys (" + names + ") indented below it, got " + describe_found(entry->value));
+      return std::nullopt;
+    }
+    return YamlBlock(entry->value, entry->path, entry->line, keys(allowed), every_key_path(), issues_);
+  }
+
+  template <typename T>
+  std::optional<T> take(const BlockEntry& entry, const Parsed<T>& parsed) {
+    if (!parsed.value) issue(entry.path, entry.line, parsed.problem);
+    return parsed.value;
+  }
+
+  std::optional<std::filesystem::path> path_value(const BlockEntry& entry) {
+    const auto text = scalar(entry, kExpectPath);
+    if (!text) return std::nullopt;
+    // open() reads a C string: a NUL inside would silently name a different file.
+    if (text->empty() || text->find('\0') != std::string::npos) {
+      issue(entry.path, entry.line, "expected " + std::string(kExpectPath) + ", got " + quoted_value(*text));
+      return std::nullopt;
+    }
+    std::filesystem::path path(*text);
+    if (path.is_relative()) path = base_dir_ / path;
+    return path.lexically_normal();
+  }
+
+  // How a path is shown in messages: as written, plus where it resolved to when that differs.
+  static std::string shown_path(const std::string& written, const std::filesystem::path& resolved) {
+    return written == resolved.string() ? quoted_value(written)
+                                        : quoted_value(written) + " (resolved to " + resolved.string() + ")";
+  }
+
+  void read_listen(const YamlBlock& top, Config& config) {
+    config.listen.host = "0.0.0.0";
+    config.listen.port = 8123;
+    const BlockEntry* entry = top.find("listen");
+    if (!entry) return;
+    if (entry->value.IsSequence()) {
+      // `listen: [::]:8123` without quotes does not even parse; `listen: [::]` parses as a list.
+      issue(entry->path, entry->line,
+            "expected " + std::string(kExpectListen) + ", got a list; quote IPv6 addresses, e.g. listen: \"[::]:8123\"");
+      return;
+    }
+    if (const auto text = scalar(*entry, kExpectListen)) {
+      if (auto listen = take(*entry, parse_listen_address(*text))) config.listen = std::move(*listen);
+    }
+  }
+
+  void read_external_url(const YamlBlock& top, Config& config) {
+    const BlockEntry* entry = top.find("external_url");
+    if (!entry) {
+      missing(top, "external_url",
+              "add the URL browsers use to reach Gatehouse, e.g. \"external_url: https://ha.example.com\"");
+      return;
+    }
+    if (const auto text = scalar(*entry, kExpectUrl)) {
+      if (auto origin = take(*entry, parse_http_origin(*text))) config.external_url = origin->url;
+    }
+  }
+
+  void read_trusted_proxies(const YamlBlock& top, Config& config) {
+    const BlockEntry* entry = top.find("trusted_proxies");
+    if (!entry || entry->value.IsNull()) return;
+    if (!entry->value.IsSequence()) {
+      issue(entry->path, entry->line,
+            "expected a list of IP addresses or networks like [10.0.0.0/8, 127.0.0.1], got " +
+                describe_found(entry->value));
+      return;
+    }
+    for (const auto& item : entry->value) {
+      const int line = line_of(item) != 0 ? line_of(item) : entry->line;
+      if (!item.IsScalar()) {
+        issue(entry->path, line,
+              "expected an IP address or network like 10.0.0.0/8 in the list, got " + describe_found(item));
+        continue;
+      }
+      const auto parsed = parse_ip_network(item.Scalar());
+      if (parsed.value) {
+        config.trusted_proxies.push_back(*parsed.value);
+      } else {
+        issue(entry->path, line, parsed.problem);
+      }
+    }
+  }
+
+  void read_data_dir(const YamlBlock& top, Config& config) {
+    const BlockEntry* entry = top.find("data_dir");
+    if (!entry) {
+      missing(top, "data_dir",
+              "add the folder for Gatehouse's database, e.g. \"data_dir: /var/lib/gatehouse\"");
+      return;
+    }
+    if (auto path = path_value(*entry)) config.data_dir = std::move(*path);
+  }
+
+  void read_workers(const YamlBlock& top, Config& config) {
+    const BlockEntry* entry = top.find("workers");
+    if (!entry) return;
+    const std::string expected = "\"auto\" or a whole number from 1 to " + std::to_string(kMaxWorkers);
+    const auto text = scalar(*entry, expected);
+    if (!text) return;
+    if (*text == "auto") {
+      config.workers = 0;
+      return;
+    }
+    const auto count = parse_count(*text, 1, kMaxWorkers);
+    if (!count.value) {
+      issue(entry->path, entry->line, "expected " + expected + ", got " + quoted_value(*text));
+      return;
+    }
+    config.workers = static_cast<unsigned>(*count.value);
+  }
+
+  void read_tls(const YamlBlock& top, Config& config) {
+    const auto tls = block(top, "tls", kTlsKeys);
+    if (!tls) return;
+
+    TlsListener listener;
+    bool complete = true;
+    const auto read_file_key = [&](std::string_view key, std::string_view what, bool is_private_key)
+        -> std::optional<std::filesystem::path> {
+      const BlockEntry* file_entry = tls->find(key);
+      if (!file_entry) {
+        issue(tls->path_of(key), tls->line(),
+              "required when tls is set; add the path of the " + std::string(what) +
+                  " (or remove the tls block to serve plain HTTP)");
+        return std::nullopt;
+      }
+      const auto path = path_value(*file_entry);
+      if (!path) return std::nullopt;
+      const auto check = check_readable_file(*path);
+      if (!check.error.empty()) {
+        issue(file_entry->path, file_entry->line,
+              "cannot read " + shown_path(file_entry->value.Scalar(), *path) + ": " + check.error);
+        return std::nullopt;
+      }
+      // Only world access is flagged: a key shared with a group (Debian's ssl-cert, 0640) is deliberate.
+      if (is_private_key && (check.permissions & 007) != 0) {
+        warnings_.push_back(file_entry->path + ": " + path->string() + " is readable by all users; chmod 600 it");
+      }
+      return path;
+    };
+    if (auto cert = read_file_key("cert_file", "PEM certificate (chain)", false)) {
+      listener.cert_file = std::move(*cert);
+    } else {
+      complete = false;
+    }
+    if (auto key = read_file_key("key_file", "PEM private key", true)) {
+      listener.key_file = std::move(*key);
+    } else {
+      complete = false;
+    }
+    if (complete) config.tls = std::move(listener);
+  }
+
+  void read_home_assistant(const YamlBlock& top, Config& config) {
+    if (!top.find("home_assistant")) {
+      missing(top, "home_assistant",
+              "add a \"home_assistant:\" block with \"url: http://127.0.0.1:8124\" indented below it");
+      return;
+    }
+    const auto home_assistant = block(top, "home_assistant", kHomeAssistantKeys);
+    if (!home_assistant) return;
+
+    if (const BlockEntry* url_entry = home_assistant->find("url")) {
+      if (const auto text = scalar(*url_entry, kExpectUrl)) {
+        if (auto origin = take(*url_entry, parse_http_origin(*text))) {
+          config.home_assistant.url = origin->url;
+          config.home_assistant.host = origin->host;
+          config.home_assistant.port = origin->port;
+          config.home_assistant.tls = origin->tls;
+        }
+      }
+    } else {
+      missing(*home_assistant, "url", "add Home Assistant's own address, e.g. \"url: http://127.0.0.1:8124\"");
+    }
+
+    read_home_assistant_token(*home_assistant, config);
+  }
+
+  void read_home_assistant_token(const YamlBlock& home_assistant, Config& config) {
+    const char* environment_value = std::getenv(kHaTokenEnvironmentVariable);
+    const bool environment_set = environment_value != nullptr && !trimmed(environment_value).empty();
+    if (environment_value != nullptr && !environment_set) {
+      warnings_.push_back(std::string(kHaTokenEnvironmentVariable) + " is set but empty; ignoring it");
+    }
+
+    const BlockEntry* entry = home_assistant.find("token_file");
+    if (!entry) {
+      if (!environment_set) return;
+      const std::string token = trimmed(environment_value);
+      if (!is_single_token(token)) {
+        issue(kHaTokenEnvironmentVariable, 0,
+              "the token contains spaces or control characters; expected one long-lived access token");
+        return;
+      }
+      config.home_assistant.token = token;
+      return;
+    }
+
+    const auto path = path_value(*entry);
+    if (!path) return;
+    const std::string& written = entry->value.Scalar();
+    const auto read = read_secret_file(*path);
+    if (!read.value) {
+      if (looks_like_inline_secret(written)) {
+        issue(entry->path, entry->line,
+              "expected the path of a file holding the token; the value looks like a token itself (not shown). "
+              "Put the token in a file and name that file here, or set " +
+                  std::string(kHaTokenEnvironmentVariable));
+      } else {
+        issue(entry->path, entry->line, "cannot read " + shown_path(written, *path) + ": " + read.error);
+      }
+      return;
+    }
+    if (!is_single_token(*read.value)) {
+      issue(entry->path, entry->line,
+            "the token in " + shown_path(written, *path) +
+                " contains spaces or control characters; expected one long-lived access token");
+      return;
+    }
+    if (const auto warning = secret_permission_warning(entry->path, *path, read)) warnings_.push_back(*warning);
+    if (environment_set) {
+      warnings_.push_back(entry->path + " and " + kHaTokenEnvironmentVariable + " are both set; using the file");
+    }
+    config.home_assistant.token = *read.value;
+  }
+
+  void read_size(const YamlBlock& limits, std::string_view key, std::uint64_t minimum, auto& field) {
+    const BlockEntry* entry = limits.find(key);
+    if (!entry) return;
+    const auto text = scalar(*entry, kExpectSize);
+    if (!text) return;
+    if (const auto bytes = take(*entry, parse_byte_size(*text, minimum))) {
+      using Field = std::remove_reference_t<decltype(field)>;
+      if (*bytes > std::numeric_limits<Field>::max()) {
+        issue(entry->path, entry->line, "expected a smaller size, got " + quoted_value(*text) + ", which is too large");
+        return;
+      }
+      field = static_cast<Field>(*bytes);
+    }
+  }
+
+  void read_limits(const YamlBlock& top, Config& config) {
+    const auto limits = block(top, "limits", kLimitsKeys);
+    if (!limits) return;
+    read_size(*limits, "max_header_bytes", 1024, config.limits.max_header_bytes);
+    read_size(*limits, "max_body_bytes", 1, config.limits.max_body_bytes);
+    read_size(*limits, "max_websocket_message_bytes", 1, config.limits.max_websocket_message_bytes);
+    if (const BlockEntry* entry = limits->find("max_connections")) {
+      if (const auto text = scalar(*entry, "a whole number of at least 1")) {
+        const auto count = take(*entry, parse_count(*text, 1, std::numeric_limits<std::size_t>::max()));
+        if (count) config.limits.max_connections = static_cast<std::size_t>(*count);
+      }
+    }
+  }
+
+  void read_duration(const YamlBlock& timeouts, std::string_view key, std::chrono::milliseconds& field) {
+    const BlockEntry* entry = timeouts.find(key);
+    if (!entry) return;
+    if (const auto text = scalar(*entry, kExpectDuration)) {
+      if (const auto duration = take(*entry, parse_duration(*text))) field = *duration;
+    }
+  }
+
+  void read_timeouts(const YamlBlock& top, Config& config) {
+    const auto timeouts = block(top, "timeouts", kTimeoutsKeys);
+    if (!timeouts) return;
+    read_duration(*timeouts, "header_read", config.timeouts.header_read);
+    read_duration(*timeouts, "idle_keepalive", config.timeouts.idle_keepalive);
+    read_duration(*timeouts, "upstream_connect", config.timeouts.upstream_connect);
+    read_duration(*timeouts, "upstream_response", config.timeouts.upstream_response);
+    read_duration(*timeouts, "shutdown_grace", config.timeouts.shutdown_grace);
+  }
+
+  void read_logging(const YamlBlock& top, Config& config) {
+    const auto logging = block(top, "logging", kLoggingKeys);
+    if (!logging) return;
+    const BlockEntry* entry = logging->find("level");
+    if (!entry) return;
+    const std::string expected = "one of trace, debug, info, warn, error";
+    const auto text = scalar(*entry, expected);
+    if (!text) return;
+    if (std::find(kLogLevels.begin(), kLogLevels.end(), *text) != kLogLevels.end()) {
+      config.logging.level = *text;
+      return;
+    }
+    std::string message = "expected " + expected + ", got " + quoted_value(*text);
+    if (const auto close = closest_match(*text, kLogLevels)) message += "; did you mean " + quoted_value(*close) + "?";
+    issue(entry->path, entry->line, std::move(message));
+  }
+
+  std::filesystem::path origin_;
+  std::filesystem::path base_dir_;
+  std::vector<ConfigIssue> issues_;
+  std::vector<std::string> warnings_;
+};
+
+std::string join_issues(const std::vector<ConfigIssue>& issues) {
+  std::string text;
+  for (const auto& issue : issues) {
+    if (!text.empty()) text += '\n';
+    text += issue.to_string();
+  }
+  return text;
+}
+
+// File order reads best; problems without a line (missing top-level keys) come after those with one.
+std::vector<ConfigIssue> in_file_order(std::vector<ConfigIssue> issues) {
+  std::stable_sort(issues.begin(), issues.end(), [](const ConfigIssue& a, const ConfigIssue& b) {
+    const auto rank = [](int line) { return line == 0 ? std::numeric_limits<int>::max() : line; };
+    return rank(a.line) < rank(b.line);
+  });
+  return issues;
+}
+
+} // namespace
+
+std::string ConfigIssue::to_string() const {
+  if (line == 0) return key + ": " + message;
+  return key + " (line " + std::to_string(line) + "): " + message;
+}
+
+ConfigError::ConfigError(std::vector<ConfigIssue> issues)
+    : std::runtime_error(join_issues(in_file_order(issues))), issues_(in_file_order(std::move(issues))) {}
+
+LoadResult load_file(const std::filesystem::path& path) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    throw ConfigError({{path.string(), 0, "cannot read the configuration file: it is a directory, not a file"}});
+  }
+  errno = 0;
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    const int reason = errno;
+    throw ConfigError({{path.string(), 0,
+                        "cannot read the configuration file: " +
+                            std::string(reason != 0 ? std::strerror(reason) : "it could not be opened")}});
+  }
+  std::ostringstream content;
+  content << file.rdbuf();
+  if (file.bad()) {
+    throw ConfigError({{path.string(), 0, "cannot read the configuration file: read error"}});
+  }
+  const auto base_dir = std::filesystem::absolute(path, error).parent_path();
+  return ConfigReader(path, base_dir.empty() ? std::filesystem::current_path() : base_dir).read(content.str());
+}
+
+LoadResult load_text(const std::string& yaml, const std::filesystem::path& origin) {
+  return ConfigReader(origin, std::filesystem::current_path()).read(yaml);
+}
+
+} // namespace gatehouse::config

@@ -1,0 +1,98 @@
+// config: owns reading Gatehouse's YAML file into one immutable Config. Every key is checked once, at
+// start (or on `check-config`); the request path never touches YAML. Errors name the key path, the
+// line and what was expected, and all of them are reported together so a user fixes the file in one go.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "net/ip_network.hpp"
+
+namespace gatehouse::config {
+
+struct ListenAddress {
+  std::string host;  // literal IP address ("0.0.0.0", "::", "127.0.0.1")
+  uint16_t port = 0; // 0 = pick a free port (tests); the bound port is logged
+};
+
+struct TlsListener {
+  std::filesystem::path cert_file;
+  std::filesystem::path key_file;
+};
+
+struct HomeAssistant {
+  std::string url;            // e.g. http://127.0.0.1:8124 (scheme http or https, no path)
+  std::string host;           // parsed from url
+  uint16_t port = 0;          // parsed from url (default 80/443 by scheme)
+  bool tls = false;           // https
+  std::string token;          // admin long-lived token; empty when not configured
+};
+
+struct Limits {
+  std::size_t max_header_bytes = 64 * 1024;                 // whole request head
+  std::uint64_t max_body_bytes = 1024ull * 1024 * 1024;     // per request body (streamed, never buffered)
+  std::size_t max_connections = 4096;                       // client connections at once
+  std::size_t max_websocket_message_bytes = 4 * 1024 * 1024; // client→HA, HA's own limit (contract §4.1)
+};
+
+struct Timeouts {
+  std::chrono::milliseconds header_read{10'000};     // time to receive a whole request head
+  std::chrono::milliseconds idle_keepalive{75'000};  // idle client keep-alive connection
+  std::chrono::milliseconds upstream_connect{5'000}; // TCP connect to HA
+  std::chrono::milliseconds upstream_response{300'000}; // HA's response head after the request was sent
+  std::chrono::milliseconds shutdown_grace{10'000};  // SIGTERM: time to let requests in flight finish
+};
+
+struct Logging {
+  std::string level = "info"; // trace|debug|info|warn|error
+};
+
+struct Config {
+  std::filesystem::path source_file;
+  ListenAddress listen;
+  std::optional<TlsListener> tls;
+  std::string external_url;                  // what browsers see, no trailing slash
+  std::vector<net::IpNetwork> trusted_proxies; // peers whose X-Forwarded-For Gatehouse believes
+  std::filesystem::path data_dir;
+  HomeAssistant home_assistant;
+  Limits limits;
+  Timeouts timeouts;
+  Logging logging;
+  unsigned workers = 0; // I/O threads; 0 = one per CPU core
+};
+
+// One problem in the file: "home_assistant.url (line 7): expected an http:// or https:// URL, got 'x'".
+struct ConfigIssue {
+  std::string key;  // dotted path, e.g. "limits.max_body_bytes"
+  int line = 0;     // 1-based; 0 when the problem is not tied to a line (e.g. file unreadable)
+  std::string message;
+  std::string to_string() const;
+};
+
+class ConfigError : public std::runtime_error {
+public:
+  explicit ConfigError(std::vector<ConfigIssue> issues);
+  const std::vector<ConfigIssue>& issues() const { return issues_; }
+
+private:
+  std::vector<ConfigIssue> issues_;
+};
+
+// Non-fatal findings (e.g. a secret file readable by others) are returned for the caller to log.
+struct LoadResult {
+  Config config;
+  std::vector<std::string> warnings;
+};
+
+// Reads and validates the file. Secrets come from `*_file` keys, or from environment variables named in
+// the README (GATEHOUSE_HA_TOKEN, ...); never from the command line. Throws ConfigError.
+LoadResult load_file(const std::filesystem::path& path);
+// Same, from text (tests). `origin` names the source in messages.
+LoadResult load_text(const std::string& yaml, const std::filesystem::path& origin = "<text>");
+
+} // namespace gatehouse::config

@@ -1,0 +1,139 @@
+// net/forwarding: X-Forwarded-* resolution and header hygiene between client and HA.
+#include "net/forwarding.hpp"
+
+#include <algorithm>
+#include <array>
+#include <boost/beast/http/field.hpp>
+#include <string_view>
+
+namespace gatehouse::net {
+namespace http = boost::beast::http;
+using boost::asio::ip::address;
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// All values of one header, as a comma-separated list split into trimmed elements. Several header
+// lines are one list (RFC 9110 §5.3).
+template <class Name>
+std::vector<std::string_view> list_elements(const http::fields& headers, Name name) {
+  std::vector<std::string_view> out;
+  auto range = headers.equal_range(name);
+  for (auto it = range.first; it != range.second; ++it) {
+    std::string_view value = it->value();
+    while (true) {
+      auto comma = value.find(',');
+      out.push_back(trim(value.substr(0, comma)));
+      if (comma == std::string_view::npos) break;
+      value.remove_prefix(comma + 1);
+    }
+  }
+  return out;
+}
+
+constexpr std::string_view kXForwardedFor = "X-Forwarded-For";
+constexpr std::string_view kXForwardedProto = "X-Forwarded-Proto";
+constexpr std::string_view kXForwardedHost = "X-Forwarded-Host";
+
+std::optional<address> parse_ip(std::string_view text) {
+  boost::system::error_code ec;
+  auto a = boost::asio::ip::make_address(std::string(text), ec);
+  if (ec) return std::nullopt;
+  return unmap(a);
+}
+
+// Hop-by-hop per RFC 9110 §7.6.1, plus the legacy ones proxies still see.
+constexpr std::array<http::field, 7> kHopByHop = {
+    http::field::connection, http::field::keep_alive, http::field::proxy_connection,
+    http::field::proxy_authenticate, http::field::proxy_authorization, http::field::te,
+    http::field::trailer};
+
+} // namespace
+
+bool is_trusted(const address& peer, const std::vector<IpNetwork>& trusted_proxies) {
+  auto plain = unmap(peer);
+  return std::any_of(trusted_proxies.begin(), trusted_proxies.end(),
+                     [&](const IpNetwork& n) { return n.contains(plain); });
+}
+
+std::optional<ForwardedClient> resolve_client(const http::fields& headers, const address& peer,
+                                              bool tls_listener,
+                                              const std::vector<IpNetwork>& trusted_proxies) {
+  ForwardedClient client;
+  client.address = unmap(peer);
+  client.proto = tls_listener ? "https" : "http";
+  if (auto host = headers.find(http::field::host); host != headers.end()) client.host = host->value();
+  if (!is_trusted(peer, trusted_proxies)) return client;
+
+  if (headers.count(kXForwardedFor) > 0) {
+    auto chain = list_elements(headers, kXForwardedFor);
+    std::vector<address> hops;
+    for (auto element : chain) {
+      auto ip = parse_ip(element);
+      if (!ip) return std::nullopt;
+      hops.push_back(*ip);
+    }
+    // Right to left, skipping our own trusted proxies; if all are trusted, the left-most (§3.2 step 6).
+    auto chosen = hops.front();
+    for (auto it = hops.rbegin(); it != hops.rend(); ++it) {
+      if (!is_trusted(*it, trusted_proxies)) {
+        chosen = *it;
+        break;
+      }
+    }
+    client.address = chosen;
+  }
+  if (headers.count(kXForwardedProto) > 0) {
+    auto protos = list_elements(headers, kXForwardedProto);
+    if (protos.size() != 1) return std::nullopt;
+    if (iequals(protos[0], "https")) client.proto = "https";
+    else if (iequals(protos[0], "http")) client.proto = "http";
+    else return std::nullopt;
+  }
+  if (headers.count(kXForwardedHost) > 0) {
+    if (headers.count(kXForwardedHost) != 1) return std::nullopt;
+    auto host = trim(headers.find(kXForwardedHost)->value());
+    if (host.empty()) return std::nullopt;
+    client.host = std::string(host);
+  }
+  return client;
+}
+
+void remove_hop_by_hop(http::fields& headers) {
+  // Headers named by Connection are hop-by-hop too, but never the ones that frame the message.
+  std::vector<std::string> named;
+  for (auto token : list_elements(headers, http::field::connection)) {
+    if (token.empty() || iequals(token, "close") || iequals(token, "keep-alive")) continue;
+    if (iequals(token, "host") || iequals(token, "content-length") || iequals(token, "transfer-encoding"))
+      continue;
+    named.emplace_back(token);
+  }
+  for (const auto& name : named) headers.erase(name);
+  for (auto field : kHopByHop) headers.erase(field);
+  headers.erase(http::field::upgrade);
+}
+
+void prepare_upstream_request(http::fields& headers, const ForwardedClient& client) {
+  remove_hop_by_hop(headers);
+  headers.erase(kXForwardedFor);
+  headers.erase(kXForwardedProto);
+  headers.erase(kXForwardedHost);
+  headers.erase(http::field::forwarded);
+  headers.erase("X-Real-IP");
+  headers.set(kXForwardedFor, client.address.to_string());
+  headers.set(kXForwardedProto, client.proto);
+  if (!client.host.empty()) headers.set(kXForwardedHost, client.host);
+}
+
+} // namespace gatehouse::net

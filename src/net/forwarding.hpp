@@ -1,0 +1,37 @@
+// net/forwarding: owns who the client is and what HA is told about it. The client address is the TCP
+// peer, unless the peer is one of Gatehouse's own trusted proxies; then X-Forwarded-For is walked from
+// the right, skipping trusted entries, exactly as HA does (contract §3.2). HA always gets exactly one
+// clean X-Forwarded-For / -Proto / -Host, never the client's own copies. Hop-by-hop headers are dropped.
+#pragma once
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/beast/http/fields.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "net/ip_network.hpp"
+
+namespace gatehouse::net {
+
+struct ForwardedClient {
+  boost::asio::ip::address address; // what HA sees as the client (request.remote after XFF)
+  std::string proto;                // "http" or "https"
+  std::string host;                 // Host the client asked for ("" if none)
+};
+
+bool is_trusted(const boost::asio::ip::address& peer, const std::vector<IpNetwork>& trusted_proxies);
+
+// nullopt when a trusted proxy sent forwarding headers that cannot be read unambiguously (several
+// X-Forwarded-Proto values, a non-IP X-Forwarded-For entry...): refused, never guessed.
+std::optional<ForwardedClient> resolve_client(const boost::beast::http::fields& headers,
+                                              const boost::asio::ip::address& peer, bool tls_listener,
+                                              const std::vector<IpNetwork>& trusted_proxies);
+
+// Removes hop-by-hop headers (and every header the Connection header names) except message framing.
+void remove_hop_by_hop(boost::beast::http::fields& headers);
+
+// Request to HA: hop-by-hop removed, client-supplied forwarding headers removed, ours set.
+void prepare_upstream_request(boost::beast::http::fields& headers, const ForwardedClient& client);
+
+} // namespace gatehouse::net

@@ -1,0 +1,194 @@
+// net/server: threads, acceptors, signals and graceful shutdown.
+#include "net/server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <csignal>
+#include <stdexcept>
+#include <thread>
+
+#include "logging/log.hpp"
+#include "net/session.hpp"
+
+namespace gatehouse::net {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using asio::ip::tcp;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+void log_unexpected(std::exception_ptr error) {
+  if (!error) return;
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    logging::error("connection failed unexpectedly", {{"error", e.what()}});
+  }
+}
+
+asio::awaitable<void> accept_loop(Worker& worker) {
+  auto& shared = worker.shared;
+  auto& acceptor = *worker.acceptor;
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      if (ec == asio::error::no_descriptors) {
+        // Out of file descriptors: back off briefly instead of spinning on accept.
+        logging::warn("accept failed: no file descriptors left", {{"error", ec.message()}});
+        asio::steady_timer pause(worker.io, std::chrono::milliseconds(100));
+        co_await pause.async_wait(use_tuple);
+      }
+      continue;
+    }
+    boost::system::error_code peer_ec;
+    auto peer = socket.remote_endpoint(peer_ec);
+    if (peer_ec) continue;
+    socket.set_option(tcp::no_delay(true), peer_ec);
+    if (shared.open_connections.fetch_add(1, std::memory_order_relaxed) >= shared.config.limits.max_connections) {
+      shared.open_connections.fetch_sub(1, std::memory_order_relaxed);
+      asio::co_spawn(worker.io, refuse_connection(std::move(socket)), log_unexpected);
+      continue;
+    }
+    if (shared.tls) {
+      auto context = shared.tls->current();
+      asio::co_spawn(worker.io,
+                     serve_connection(TlsStream(beast::tcp_stream(std::move(socket)), *context), worker, peer, context),
+                     log_unexpected);
+    } else {
+      asio::co_spawn(worker.io, serve_connection(PlainStream(std::move(socket)), worker, peer, nullptr),
+                     log_unexpected);
+    }
+  }
+}
+
+UpstreamTarget upstream_target(const config::Config& config) {
+  return UpstreamTarget{config.home_assistant.host, config.home_assistant.port, config.timeouts.upstream_connect};
+}
+
+} // namespace
+
+Server::Server(const config::Config& config) : config_(config), shared_(config) {
+  unsigned count = config.workers ? config.workers : std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < count; ++i) workers_.push_back(std::make_unique<Worker>(shared_, upstream_target(config)));
+}
+
+Server::~Server() = default;
+
+void Server::bind_listeners() {
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(config_.listen.host, ec);
+  if (ec) throw std::runtime_error("listen: '" + config_.listen.host + "' is not an IP address");
+  uint16_t port = config_.listen.port;
+  for (auto& worker : workers_) {
+    auto acceptor = std::make_unique<tcp::acceptor>(worker->io);
+    tcp::endpoint endpoint(address, port);
+    acceptor->open(endpoint.protocol(), ec);
+    if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) {
+      int one = 1;
+      if (::setsockopt(acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+        ec = boost::system::error_code(errno, boost::system::system_category());
+    }
+    if (!ec) acceptor->bind(endpoint, ec);
+    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec)
+      throw std::runtime_error("cannot listen on " + config_.listen.host + ":" + std::to_string(port) + ": " +
+                               ec.message() + " (is another program using this port? see `listen` in the config)");
+    // Port 0 asks the OS for a free port once; the other workers join that same port.
+    port = acceptor->local_endpoint().port();
+    worker->acceptor = std::move(acceptor);
+  }
+  bound_port_ = port;
+}
+
+void Server::begin_shutdown() {
+  if (shared_.draining.exchange(true)) return;
+  logging::info("shutting down", {{"open_connections", shared_.open_connections.load()}});
+  for (auto& worker : workers_) {
+    asio::post(worker->io, [w = worker.get()] {
+      boost::system::error_code ignored;
+      if (w->acceptor) w->acceptor->close(ignored);
+      for (auto* connection : w->connections)
+        if (connection->idle) connection->close();
+      for (auto* relay : w->relays)
+        relay->terminate({boost::beast::websocket::close_code::going_away, "Gatehouse is shutting down"});
+      w->upstream.clear();
+    });
+  }
+}
+
+int Server::run() {
+  if (config_.tls) {
+    shared_.tls = std::make_unique<TlsCertificate>(config_.tls->cert_file, config_.tls->key_file);
+    shared_.tls->load();
+  }
+  bind_listeners();
+  ::signal(SIGPIPE, SIG_IGN);
+
+  for (auto& worker : workers_) asio::co_spawn(worker->io, accept_loop(*worker), log_unexpected);
+
+  asio::io_context control(1);
+  asio::signal_set stop_signals(control, SIGTERM, SIGINT);
+  asio::signal_set reload_signal(control, SIGHUP);
+  asio::steady_timer drain_timer(control);
+  auto drain_deadline = std::chrono::steady_clock::time_point::max();
+
+  std::function<void()> check_drained = [&] {
+    bool drained = shared_.open_connections.load() == 0;
+    if (drained || std::chrono::steady_clock::now() >= drain_deadline) {
+      if (!drained)
+        logging::warn("shutdown grace period over; closing remaining connections",
+                      {{"open_connections", shared_.open_connections.load()}});
+      for (auto& worker : workers_) worker->io.stop();
+      control.stop();
+      return;
+    }
+    drain_timer.expires_after(std::chrono::milliseconds(20));
+    drain_timer.async_wait([&](boost::system::error_code) { check_drained(); });
+  };
+  stop_signals.async_wait([&](boost::system::error_code ec, int signal_number) {
+    if (ec) return;
+    logging::info("stop signal received", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    drain_deadline = std::chrono::steady_clock::now() + config_.timeouts.shutdown_grace;
+    begin_shutdown();
+    check_drained();
+  });
+  std::function<void(boost::system::error_code, int)> on_reload = [&](boost::system::error_code ec, int) {
+    if (ec) return;
+    if (shared_.tls) {
+      try {
+        shared_.tls->load();
+        logging::info("tls certificate reloaded", {{"sha256", shared_.tls->fingerprint()}});
+      } catch (const std::exception& e) {
+        logging::error("tls certificate reload failed; keeping the previous certificate", {{"error", e.what()}});
+      }
+    } else {
+      logging::info("SIGHUP received; nothing to reload (no tls section)");
+    }
+    reload_signal.async_wait(on_reload);
+  };
+  reload_signal.async_wait(on_reload);
+
+  std::vector<std::thread> threads;
+  for (auto& worker : workers_) threads.emplace_back([w = worker.get()] { w->io.run(); });
+  logging::info("listening", {{"address", config_.listen.host},
+                              {"port", bound_port_},
+                              {"tls", static_cast<bool>(config_.tls)},
+                              {"workers", workers_.size()},
+                              {"home_assistant", config_.home_assistant.url}});
+  control.run();
+  for (auto& thread : threads) thread.join();
+  logging::info("stopped");
+  return 0;
+}
+
+} // namespace gatehouse::net

@@ -1,0 +1,32 @@
+// net/server: owns the listening socket(s), the I/O threads and the process lifecycle: one io_context
+// per worker thread, each with its own SO_REUSEPORT acceptor (no cross-thread hand-off on the request
+// path); SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the TLS certificate.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "config/config.hpp"
+#include "net/worker.hpp"
+
+namespace gatehouse::net {
+
+class Server {
+public:
+  explicit Server(const config::Config& config);
+  ~Server();
+  // Binds, serves until a stop signal, drains. Returns the process exit code. Throws std::runtime_error
+  // with a user-facing message when it cannot start (port in use, bad certificate).
+  int run();
+
+private:
+  void bind_listeners();
+  void begin_shutdown();
+
+  const config::Config& config_;
+  SharedState shared_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  uint16_t bound_port_ = 0;
+};
+
+} // namespace gatehouse::net

@@ -1,0 +1,402 @@
+// net/session: the per-connection coroutine and the HTTP relay to HA.
+#include "net/session.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/json.hpp>
+#include <chrono>
+#include <optional>
+
+#include "logging/log.hpp"
+#include "net/forwarding.hpp"
+#include "net/websocket_relay.hpp"
+#include "web/refusal.hpp"
+
+namespace gatehouse::net {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::ip::tcp;
+using std::chrono::milliseconds;
+using RequestParser = http::request_parser<http::buffer_body>;
+using ResponseParser = http::response_parser<http::buffer_body>;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kRelayChunk = 32 * 1024;
+constexpr std::size_t kUpstreamHeaderLimit = 256 * 1024;
+
+template <class Stream>
+void set_timeout(Stream& stream, std::optional<milliseconds> timeout) {
+  auto& lowest = beast::get_lowest_layer(stream);
+  if (timeout) lowest.expires_after(*timeout);
+  else lowest.expires_never();
+}
+
+// Facts about one exchange, for its log line.
+struct Exchange {
+  std::string method;
+  std::string path;
+  const char* route = "proxy";
+  unsigned status = 0;
+  std::string client;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+
+  void log() const {
+    if (!logging::enabled(logging::Level::info)) return;
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+    logging::info("request", {{"method", method},
+                              {"route", route},
+                              {"path", path},
+                              {"status", status},
+                              {"duration_ms", std::round(ms * 100) / 100},
+                              {"client", client}});
+  }
+};
+
+struct RelayResult {
+  boost::system::error_code ec;
+  bool input_failed = false; // the error came from reading the sender, not writing the receiver
+};
+
+// Streams one message body from `in` to `out` through a fixed buffer: never the whole body in memory.
+// Based on Beast's documented buffer_body relay; read_some keeps streamed responses (SSE) flowing.
+template <bool isRequest, class In, class Out>
+asio::awaitable<RelayResult> relay_message(In& in, beast::flat_buffer& in_buffer,
+                                           http::parser<isRequest, http::buffer_body>& parser, Out& out,
+                                           http::serializer<isRequest, http::buffer_body>& serializer,
+                                           std::optional<milliseconds> read_timeout,
+                                           std::optional<milliseconds> write_timeout, char* chunk) {
+  for (;;) {
+    auto& body = parser.get().body();
+    if (!parser.is_done()) {
+      body.data = chunk;
+      body.size = kRelayChunk;
+      set_timeout(in, read_timeout);
+      auto [ec, n] = co_await http::async_read_some(in, in_buffer, parser, use_tuple);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) co_return RelayResult{ec, true};
+      body.size = kRelayChunk - body.size;
+      body.data = chunk;
+      body.more = !parser.is_done();
+    } else {
+      body.data = nullptr;
+      body.size = 0;
+      body.more = false;
+    }
+    set_timeout(out, write_timeout);
+    auto [ec, n] = co_await http::async_write(out, serializer, use_tuple);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) co_return RelayResult{ec, false};
+    if (serializer.is_done()) co_return RelayResult{};
+  }
+}
+
+template <class Stream>
+asio::awaitable<void> send_refusal(Stream& stream, web::RefusalKind kind, bool html, unsigned version,
+                                   bool keep_alive, Exchange& exchange) {
+  auto response = web::render(kind, html, version, keep_alive);
+  exchange.status = response.result_int();
+  set_timeout(stream, milliseconds(5000));
+  co_await http::async_write(stream, response, use_tuple);
+}
+
+bool is_stale_connection_error(const boost::system::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::error::broken_pipe;
+}
+
+bool is_healthz(std::string_view target) {
+  return target == "/healthz" || target.starts_with("/healthz?");
+}
+
+template <class Stream>
+asio::awaitable<bool> answer_healthz(Stream& stream, RequestParser& parser, Worker& worker, Exchange& exchange) {
+  exchange.route = "gatehouse";
+  bool reachable = co_await worker.health.home_assistant_reachable();
+  auto& req = parser.get();
+  http::response<http::string_body> res{reachable ? http::status::ok : http::status::service_unavailable,
+                                        req.version()};
+  boost::json::object body{{"status", reachable ? "ok" : "unavailable"},
+                           {"home_assistant", boost::json::object{{"reachable", reachable}}}};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-store");
+  res.body() = boost::json::serialize(body);
+  // A /healthz with a body is odd; rather than drain it, close afterwards.
+  bool keep_alive = req.keep_alive() && parser.is_done() && !worker.shared.draining;
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+  exchange.status = res.result_int();
+  set_timeout(stream, milliseconds(10000));
+  auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
+  co_return keep_alive && !ec;
+}
+
+// Relays one request to HA and its response back. Returns whether the client connection stays open.
+template <class Stream>
+asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, RequestParser& parser,
+                                 const ForwardedClient& client, Worker& worker, Exchange& exchange,
+                                 std::unique_ptr<char[]>& chunk) {
+  const auto& config = worker.shared.config;
+  auto& req = parser.get();
+  const bool html = web::wants_html(req[http::field::accept]);
+  const unsigned client_version = req.version();
+  const bool client_keep_alive = req.keep_alive();
+  const bool is_head = req.method() == http::verb::head;
+
+  // Gatehouse answers "Expect: 100-continue" itself (the limits above have already passed), so HA
+  // never waits on a client that waits on HA.
+  const bool expect_continue = beast::iequals(req[http::field::expect], "100-continue");
+  req.erase(http::field::expect);
+  prepare_upstream_request(req, client);
+  if (req.find(http::field::host) == req.end())
+    req.set(http::field::host, worker.upstream.target().host + ":" + std::to_string(worker.upstream.target().port));
+  req.version(11);
+  req.keep_alive(true);
+
+  if (!chunk) chunk = std::make_unique<char[]>(kRelayChunk);
+  if (expect_continue && !parser.is_done()) {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    set_timeout(stream, config.timeouts.idle_keepalive);
+    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(kContinue), use_tuple);
+    if (ec) co_return false;
+  }
+
+  std::unique_ptr<UpstreamConnection> upstream;
+  std::optional<ResponseParser> response_parser;
+  for (int attempt = 0;; ++attempt) {
+    boost::system::error_code ec;
+    upstream = co_await worker.upstream.acquire(ec);
+    if (!upstream) {
+      co_await send_refusal(stream, web::RefusalKind::upstream_unavailable, html, client_version,
+                            client_keep_alive && parser.is_done(), exchange);
+      co_return client_keep_alive && parser.is_done();
+    }
+    // A pooled connection HA closed meanwhile fails before any answer; retrying is safe only when the
+    // request has no body left to replay.
+    const bool may_retry = upstream->reused && attempt == 0 && parser.is_done();
+
+    http::serializer<true, http::buffer_body> request_serializer{req};
+    auto sent = co_await relay_message(stream, buffer, parser, upstream->stream, request_serializer,
+                                       config.timeouts.idle_keepalive, config.timeouts.upstream_response,
+                                       chunk.get());
+    if (sent.ec && sent.input_failed) {
+      // The client broke off or sent too much; HA's connection is mid-request and unusable.
+      if (sent.ec == http::error::body_limit)
+        co_await send_refusal(stream, web::RefusalKind::body_too_large, html, client_version, false, exchange);
+      co_return false;
+    }
+    if (sent.ec) {
+      if (may_retry && is_stale_connection_error(sent.ec)) continue;
+      co_await send_refusal(stream, web::RefusalKind::upstream_unavailable, html, client_version,
+                            client_keep_alive && parser.is_done(), exchange);
+      co_return client_keep_alive && parser.is_done();
+    }
+
+    response_parser.emplace();
+    response_parser->header_limit(kUpstreamHeaderLimit);
+    response_parser->body_limit(boost::none);
+    if (is_head) response_parser->skip(true);
+    upstream->stream.expires_after(config.timeouts.upstream_response);
+    auto [read_ec, n] = co_await http::async_read_header(upstream->stream, upstream->buffer, *response_parser, use_tuple);
+    // 1xx interim answers (other than 101) are HA's business, not the client's: skip to the final one.
+    while (!read_ec && response_parser->get().result_int() / 100 == 1 && response_parser->get().result_int() != 101) {
+      response_parser.emplace();
+      response_parser->header_limit(kUpstreamHeaderLimit);
+      response_parser->body_limit(boost::none);
+      if (is_head) response_parser->skip(true);
+      std::tie(read_ec, n) = co_await http::async_read_header(upstream->stream, upstream->buffer, *response_parser, use_tuple);
+    }
+    if (read_ec) {
+      if (may_retry && is_stale_connection_error(read_ec)) continue;
+      auto kind = read_ec == beast::error::timeout ? web::RefusalKind::upstream_timeout
+                                                   : web::RefusalKind::upstream_unavailable;
+      co_await send_refusal(stream, kind, html, client_version, client_keep_alive, exchange);
+      co_return client_keep_alive;
+    }
+    break;
+  }
+
+  auto& res = response_parser->get();
+  const bool upstream_reusable = response_parser->keep_alive();
+  const unsigned status = res.result_int();
+  remove_hop_by_hop(res);
+  res.version(client_version);
+  bool keep_alive = client_keep_alive && !worker.shared.draining;
+  const bool bodiless = is_head || status == 204 || status == 304;
+  if (!bodiless && response_parser->need_eof()) {
+    // HA ends this body by closing; re-frame it as chunked so the client connection can stay open.
+    if (client_version >= 11) res.chunked(true);
+    else keep_alive = false;
+  }
+  if (client_version < 11 && res.chunked()) {
+    res.chunked(false);
+    keep_alive = false;
+  }
+  res.keep_alive(keep_alive);
+  exchange.status = status;
+
+  http::serializer<false, http::buffer_body> response_serializer{res};
+  if (bodiless) {
+    set_timeout(stream, config.timeouts.upstream_response);
+    auto [ec, n] = co_await http::async_write_header(stream, response_serializer, use_tuple);
+    if (ec) co_return false;
+  } else {
+    // Streamed answers (SSE, camera streams, log follow) must not be time-limited (contract §9.2).
+    auto relayed = co_await relay_message(upstream->stream, upstream->buffer, *response_parser, stream,
+                                          response_serializer, std::nullopt, std::nullopt, chunk.get());
+    if (relayed.ec) co_return false;
+  }
+  if (upstream_reusable && response_parser->is_done()) worker.upstream.release(std::move(upstream));
+  co_return keep_alive;
+}
+
+// One request on the connection. Returns whether to read another.
+template <class Stream>
+asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer, Worker& worker,
+                                     const tcp::endpoint& peer, Exchange& exchange,
+                                     std::unique_ptr<char[]>& chunk, bool& stream_moved) {
+  constexpr bool tls = !std::is_same_v<Stream, PlainStream>;
+  const auto& config = worker.shared.config;
+
+  RequestParser parser;
+  parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(config.limits.max_header_bytes, UINT32_MAX)));
+  parser.body_limit(config.limits.max_body_bytes);
+  set_timeout(stream, config.timeouts.header_read);
+  auto [read_ec, n] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
+  exchange.client = unmap(peer.address()).to_string();
+  if (read_ec) {
+    std::optional<web::RefusalKind> kind;
+    if (read_ec == http::error::header_limit) kind = web::RefusalKind::header_too_large;
+    else if (read_ec == http::error::body_limit) kind = web::RefusalKind::body_too_large;
+    else if (read_ec == beast::error::timeout) kind = web::RefusalKind::request_timeout;
+    else if (read_ec.category() == http::make_error_code(http::error::bad_target).category() &&
+             read_ec != http::error::end_of_stream && read_ec != http::error::partial_message)
+      kind = web::RefusalKind::bad_request;
+    if (kind) {
+      exchange.route = "gatehouse";
+      co_await send_refusal(stream, *kind, false, 11, false, exchange);
+      exchange.log();
+    }
+    co_return false;
+  }
+
+  auto& req = parser.get();
+  exchange.method = std::string(req.method_string());
+  exchange.path = logging::loggable_path(req.target());
+  const bool html = web::wants_html(req[http::field::accept]);
+
+  // Origin-form targets only; anything else is not a request for this site (absolute-form, '*').
+  if (req.target().empty() || req.target().front() != '/') {
+    exchange.route = "gatehouse";
+    co_await send_refusal(stream, web::RefusalKind::bad_request, html, req.version(), false, exchange);
+    exchange.log();
+    co_return false;
+  }
+  auto client = resolve_client(req, peer.address(), tls, config.trusted_proxies);
+  if (!client) {
+    exchange.route = "gatehouse";
+    co_await send_refusal(stream, web::RefusalKind::bad_request, html, req.version(), false, exchange);
+    exchange.log();
+    co_return false;
+  }
+  exchange.client = client->address.to_string();
+
+  if (is_healthz(req.target())) {
+    bool keep = co_await answer_healthz(stream, parser, worker, exchange);
+    exchange.log();
+    co_return keep;
+  }
+  if (beast::websocket::is_upgrade(req)) {
+    exchange.route = "websocket";
+    stream_moved = true;
+    auto outcome = co_await relay_websocket(std::move(stream), parser.release(), *client, worker);
+    exchange.status = outcome.status;
+    exchange.log();
+    co_return false;
+  }
+  bool keep = co_await relay_http(stream, buffer, parser, *client, worker, exchange, chunk);
+  exchange.log();
+  co_return keep;
+}
+
+template <class Stream>
+asio::awaitable<void> close_gracefully(Stream& stream) {
+  if constexpr (std::is_same_v<Stream, PlainStream>) {
+    boost::system::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  } else {
+    set_timeout(stream, milliseconds(2000));
+    co_await stream.async_shutdown(use_tuple);
+  }
+  co_return;
+}
+
+} // namespace
+
+template <class Stream>
+asio::awaitable<void> serve_connection(Stream stream, Worker& worker, tcp::endpoint peer,
+                                       std::shared_ptr<asio::ssl::context> tls_context) {
+  struct OpenConnectionCount {
+    std::atomic<std::size_t>& count;
+    ~OpenConnectionCount() { count.fetch_sub(1, std::memory_order_relaxed); }
+  } counted{worker.shared.open_connections};
+  const auto& config = worker.shared.config;
+
+  bool stream_moved = false;
+  TrackedConnection tracked;
+  tracked.close = [&] {
+    if (!stream_moved) beast::get_lowest_layer(stream).cancel();
+  };
+  ListRegistration registration(worker.connections, tracked);
+
+  beast::flat_buffer buffer;
+  std::unique_ptr<char[]> chunk;
+  if constexpr (!std::is_same_v<Stream, PlainStream>) {
+    set_timeout(stream, config.timeouts.header_read);
+    auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, use_tuple);
+    if (ec) co_return;
+  }
+
+  bool first = true;
+  while (!worker.shared.draining) {
+    // Wait for the next request's first bytes: a quiet connection is idle (and closable at shutdown),
+    // and its wait is bounded by idle_keepalive, or header_read for a brand-new connection.
+    if (buffer.size() == 0) {
+      tracked.idle = true;
+      set_timeout(stream, first ? config.timeouts.header_read : config.timeouts.idle_keepalive);
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
+      tracked.idle = false;
+      if (ec) co_return;
+      buffer.commit(n);
+    }
+    first = false;
+    Exchange exchange;
+    bool keep_going = co_await handle_request(stream, buffer, worker, peer, exchange, chunk, stream_moved);
+    if (stream_moved) co_return;
+    if (!keep_going) break;
+  }
+  co_await close_gracefully(stream);
+}
+
+asio::awaitable<void> refuse_connection(tcp::socket socket) {
+  beast::tcp_stream stream(std::move(socket));
+  Exchange exchange;
+  exchange.route = "gatehouse";
+  co_await send_refusal(stream, web::RefusalKind::too_many_connections, false, 11, false, exchange);
+  boost::system::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+template asio::awaitable<void> serve_connection<PlainStream>(PlainStream, Worker&, tcp::endpoint,
+                                                             std::shared_ptr<asio::ssl::context>);
+template asio::awaitable<void> serve_connection<TlsStream>(TlsStream, Worker&, tcp::endpoint,
+                                                           std::shared_ptr<asio::ssl::context>);
+
+} // namespace gatehouse::net

@@ -1,0 +1,69 @@
+// net/worker: owns one I/O thread's world: its io_context, its upstream pool, its health probe, and the
+// lists of connections and websocket relays it serves (so shutdown can reach them). Everything in a
+// Worker is touched only from its own thread; cross-thread requests arrive through post().
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <functional>
+#include <list>
+#include <memory>
+
+#include "config/config.hpp"
+#include "net/tls.hpp"
+#include "net/upstream.hpp"
+#include "web/health.hpp"
+
+namespace gatehouse::net {
+
+// State shared by all workers: read-only configuration plus a few atomics.
+struct SharedState {
+  explicit SharedState(const config::Config& c) : config(c) {}
+  const config::Config& config;
+  std::atomic<std::size_t> open_connections{0};
+  std::atomic<bool> draining{false};
+  std::unique_ptr<TlsCertificate> tls; // set when the listener speaks TLS
+};
+
+// A client connection as shutdown sees it: idle ones are closed, busy ones finish their request.
+struct TrackedConnection {
+  bool idle = false;
+  std::function<void()> close;
+};
+
+// A relayed websocket as shutdown (and later revocation) sees it.
+struct TrackedRelay {
+  std::function<void(boost::beast::websocket::close_reason)> terminate;
+};
+
+// Keeps `item` in `list` for as long as the registration lives (a coroutine frame, typically).
+template <class T>
+class ListRegistration {
+public:
+  ListRegistration(std::list<T*>& list, T& item) : list_(list), it_(list.insert(list.end(), &item)) {}
+  ~ListRegistration() { list_.erase(it_); }
+  ListRegistration(const ListRegistration&) = delete;
+  ListRegistration& operator=(const ListRegistration&) = delete;
+
+private:
+  std::list<T*>& list_;
+  typename std::list<T*>::iterator it_;
+};
+
+// Member order matters at destruction: the io_context goes after the sockets it serves (pool,
+// acceptor) and before the lists that suspended coroutines unregister from.
+struct Worker {
+  Worker(SharedState& shared, UpstreamTarget target)
+      : shared(shared), io(1), upstream(target), health(target) {}
+  SharedState& shared;
+  std::list<TrackedConnection*> connections;
+  std::list<TrackedRelay*> relays;
+  boost::asio::io_context io;
+  UpstreamPool upstream;
+  web::HealthProbe health;
+  std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
+};
+
+} // namespace gatehouse::net

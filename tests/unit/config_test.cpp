@@ -1,0 +1,900 @@
+// Tests for config: loading and validating the YAML file (every key, its defaults and its bad values), the
+// wording users see (key, line, what was expected, what was found), secret files and the environment
+// fallback, plus the value parsers (config/values) and secret-file reader (config/secret_file) behind them.
+#include "config/config.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <random>
+
+#include <sys/stat.h>
+
+#include <gtest/gtest.h>
+
+#include "config/secret_file.hpp"
+#include "config/values.hpp"
+#include "config/yaml_block.hpp"
+
+namespace gatehouse::config {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+::testing::AssertionResult text_contains(const char* text_expression, const char* part_expression,
+                                         const std::string& text, const std::string& part) {
+  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << text_expression << " does not contain " << part_expression
+                                       << "\n  text: " << text << "\n  part: " << part;
+}
+
+::testing::AssertionResult text_lacks(const char* text_expression, const char* part_expression,
+                                      const std::string& text, const std::string& part) {
+  if (text.find(part) == std::string::npos) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << text_expression << " contains " << part_expression
+                                       << "\n  text: " << text;
+}
+
+#define EXPECT_CONTAINS(text, part) EXPECT_PRED_FORMAT2(text_contains, text, part)
+#define EXPECT_NOT_CONTAINS(text, part) EXPECT_PRED_FORMAT2(text_lacks, text, part)
+
+constexpr const char* kTokenVariable = "GATEHOUSE_HA_TOKEN";
+constexpr const char* kToken = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXRva2VuLWZvci10ZXN0cw.s3cr3t-signature";
+
+// The three required keys; tests append to it, so appended lines start at line 5.
+const std::string kMinimal =
+    "external_url: https://ha.example.com\n"
+    "data_dir: /var/lib/gatehouse\n"
+    "home_assistant:\n"
+    "  url: http://127.0.0.1:8124\n";
+
+class ConfigTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    std::random_device random;
+    directory_ = fs::temp_directory_path() / ("gatehouse-test-" + std::to_string(random()));
+    fs::create_directories(directory_);
+    if (const char* saved = std::getenv(kTokenVariable)) saved_token_ = saved;
+    ::unsetenv(kTokenVariable);
+  }
+
+  void TearDown() override {
+    std::error_code ignored;
+    fs::remove_all(directory_, ignored);
+    if (saved_token_) {
+      ::setenv(kTokenVariable, saved_token_->c_str(), 1);
+    } else {
+      ::unsetenv(kTokenVariable);
+    }
+  }
+
+  fs::path write_file(const std::string& name, const std::string& content, fs::perms permissions = fs::perms::owner_read |
+                                                                                                     fs::perms::owner_write) {
+    const fs::path path = directory_ / name;
+    fs::create_directories(path.parent_path());
+    std::ofstream(path, std::ios::binary) << content;
+    fs::permissions(path, permissions);
+    return path;
+  }
+
+  // Loads text expected to be wrong and returns its issues (failing the test when it loads).
+  static std::vector<ConfigIssue> issues_of(const std::string& yaml) {
+    try {
+      load_text(yaml);
+    } catch (const ConfigError& error) {
+      return error.issues();
+    }
+    ADD_FAILURE() << "expected a ConfigError for:\n" << yaml;
+    return {};
+  }
+
+  static ConfigIssue single_issue(const std::string& yaml) {
+    const auto issues = issues_of(yaml);
+    EXPECT_EQ(issues.size(), 1u) << joined(issues);
+    return issues.empty() ? ConfigIssue{} : issues.front();
+  }
+
+  static std::string joined(const std::vector<ConfigIssue>& issues) {
+    std::string text;
+    for (const auto& issue : issues) text += issue.to_string() + "\n";
+    return text;
+  }
+
+  // One bad value appended to the minimal file: its single issue.
+  static ConfigIssue issue_for(const std::string& extra) { return single_issue(kMinimal + extra); }
+
+  static Config config_for(const std::string& extra) { return load_text(kMinimal + extra).config; }
+
+  fs::path directory_;
+  std::optional<std::string> saved_token_;
+};
+
+// ---------------------------------------------------------------------------------------------- whole file
+
+TEST_F(ConfigTest, LoadsAFullValidFile) {
+  const auto cert = write_file("tls/cert.pem", "-----BEGIN CERTIFICATE-----\n");
+  const auto key = write_file("tls/key.pem", "-----BEGIN PRIVATE KEY-----\n");
+  const auto token = write_file("ha-token", std::string("\n  ") + kToken + "\n\n");
+  const auto config_path = write_file("gatehouse.yaml",
+                                      "listen: 127.0.0.1:9000\n"
+                                      "external_url: https://HA.Example.com/\n"
+                                      "trusted_proxies: [10.0.0.0/8, 127.0.0.1, 'fd00::/8']\n"
+                                      "data_dir: /var/lib/gatehouse\n"
+                                      "workers: 4\n"
+                                      "tls:\n"
+                                      "  cert_file: " + cert.string() + "\n"
+                                      "  key_file: " + key.string() + "\n"
+                                      "home_assistant:\n"
+                                      "  url: https://homeassistant.local:8443\n"
+                                      "  token_file: " + token.string() + "\n"
+                                      "limits:\n"
+                                      "  max_header_bytes: 32KiB\n"
+                                      "  max_body_bytes: 16MiB\n"
+                                      "  max_connections: 100\n"
+                                      "  max_websocket_message_bytes: 1048576\n"
+                                      "timeouts:\n"
+                                      "  header_read: 500ms\n"
+                                      "  idle_keepalive: 2m\n"
+                                      "  upstream_connect: 3\n"
+                                      "  upstream_response: 1h\n"
+                                      "  shutdown_grace: 15s\n"
+                                      "logging:\n"
+                                      "  level: debug\n");
+
+  const auto result = load_file(config_path);
+  const Config& config = result.config;
+  EXPECT_TRUE(result.warnings.empty());
+  EXPECT_EQ(config.source_file, config_path);
+  EXPECT_EQ(config.listen.host, "127.0.0.1");
+  EXPECT_EQ(config.listen.port, 9000);
+  EXPECT_EQ(config.external_url, "https://ha.example.com");
+  ASSERT_EQ(config.trusted_proxies.size(), 3u);
+  EXPECT_EQ(config.trusted_proxies[0].to_string(), "10.0.0.0/8");
+  EXPECT_EQ(config.trusted_proxies[1].to_string(), "127.0.0.1/32");
+  EXPECT_EQ(config.trusted_proxies[2].to_string(), "fd00::/8");
+  EXPECT_EQ(config.data_dir, fs::path("/var/lib/gatehouse"));
+  EXPECT_EQ(config.workers, 4u);
+  ASSERT_TRUE(config.tls.has_value());
+  EXPECT_EQ(config.tls->cert_file, cert);
+  EXPECT_EQ(config.tls->key_file, key);
+  EXPECT_EQ(config.home_assistant.url, "https://homeassistant.local:8443");
+  EXPECT_EQ(config.home_assistant.host, "homeassistant.local");
+  EXPECT_EQ(config.home_assistant.port, 8443);
+  EXPECT_TRUE(config.home_assistant.tls);
+  EXPECT_EQ(config.home_assistant.token, kToken);
+  EXPECT_EQ(config.limits.max_header_bytes, 32u * 1024);
+  EXPECT_EQ(config.limits.max_body_bytes, 16u * 1024 * 1024);
+  EXPECT_EQ(config.limits.max_connections, 100u);
+  EXPECT_EQ(config.limits.max_websocket_message_bytes, 1048576u);
+  EXPECT_EQ(config.timeouts.header_read, milliseconds(500));
+  EXPECT_EQ(config.timeouts.idle_keepalive, milliseconds(120'000));
+  EXPECT_EQ(config.timeouts.upstream_connect, milliseconds(3'000));
+  EXPECT_EQ(config.timeouts.upstream_response, milliseconds(3'600'000));
+  EXPECT_EQ(config.timeouts.shutdown_grace, milliseconds(15'000));
+  EXPECT_EQ(config.logging.level, "debug");
+}
+
+TEST_F(ConfigTest, FillsDefaultsForOptionalKeys) {
+  const auto result = load_text(kMinimal);
+  const Config& config = result.config;
+  EXPECT_TRUE(result.warnings.empty());
+  EXPECT_EQ(config.source_file, fs::path("<text>"));
+  EXPECT_EQ(config.listen.host, "0.0.0.0");
+  EXPECT_EQ(config.listen.port, 8123);
+  EXPECT_TRUE(config.trusted_proxies.empty());
+  EXPECT_EQ(config.workers, 0u);
+  EXPECT_FALSE(config.tls.has_value());
+  EXPECT_EQ(config.home_assistant.url, "http://127.0.0.1:8124");
+  EXPECT_EQ(config.home_assistant.host, "127.0.0.1");
+  EXPECT_EQ(config.home_assistant.port, 8124);
+  EXPECT_FALSE(config.home_assistant.tls);
+  EXPECT_TRUE(config.home_assistant.token.empty());
+  const Limits default_limits;
+  EXPECT_EQ(config.limits.max_header_bytes, default_limits.max_header_bytes);
+  EXPECT_EQ(config.limits.max_body_bytes, default_limits.max_body_bytes);
+  EXPECT_EQ(config.limits.max_connections, default_limits.max_connections);
+  EXPECT_EQ(config.limits.max_websocket_message_bytes, default_limits.max_websocket_message_bytes);
+  const Timeouts default_timeouts;
+  EXPECT_EQ(config.timeouts.header_read, default_timeouts.header_read);
+  EXPECT_EQ(config.timeouts.idle_keepalive, default_timeouts.idle_keepalive);
+  EXPECT_EQ(config.timeouts.upstream_connect, default_timeouts.upstream_connect);
+  EXPECT_EQ(config.timeouts.upstream_response, default_timeouts.upstream_response);
+  EXPECT_EQ(config.timeouts.shutdown_grace, default_timeouts.shutdown_grace);
+  EXPECT_EQ(config.logging.level, "info");
+}
+
+TEST_F(ConfigTest, EmptyBlocksAndListsKeepDefaults) {
+  const auto config = config_for("trusted_proxies:\nlimits:\ntimeouts: {}\nlogging:\n");
+  EXPECT_TRUE(config.trusted_proxies.empty());
+  EXPECT_EQ(config.limits.max_connections, Limits{}.max_connections);
+  EXPECT_EQ(config.logging.level, "info");
+}
+
+TEST_F(ConfigTest, EmptyFileIsAnIssue) {
+  for (const std::string text : {"", "\n\n", "# only a comment\n", "~\n"}) {
+    const auto issue = single_issue(text);
+    EXPECT_EQ(issue.key, "<text>");
+    EXPECT_EQ(issue.line, 0);
+    EXPECT_CONTAINS(issue.message, "empty") << text;
+  }
+}
+
+TEST_F(ConfigTest, TopLevelMustBeAMapping) {
+  const auto list = single_issue("- external_url\n- data_dir\n");
+  EXPECT_EQ(list.line, 1);
+  EXPECT_CONTAINS(list.message, "got a list");
+  const auto scalar = single_issue("just some words\n");
+  EXPECT_CONTAINS(scalar.message, "got \"just some words\"");
+}
+
+TEST_F(ConfigTest, YamlSyntaxErrorIsOneIssueWithItsLine) {
+  const auto issue = single_issue(kMinimal + "limits:\n  max_body_bytes: [1, 2\nlogging:\n  level: info\n");
+  EXPECT_EQ(issue.key, "<text>");
+  EXPECT_GE(issue.line, 6);
+  EXPECT_CONTAINS(issue.message, "YAML syntax error");
+
+  const auto trailing_colon = single_issue("listen: 0.0.0.0:\n" + kMinimal);
+  EXPECT_EQ(trailing_colon.line, 1);
+  EXPECT_CONTAINS(trailing_colon.message, "ending in \":\" must be quoted");
+
+  const auto tab = single_issue("external_url: https://x\n\tdata_dir: /x\n");
+  EXPECT_EQ(tab.line, 2);
+  EXPECT_CONTAINS(tab.message, "tabs");
+}
+
+TEST_F(ConfigTest, UnquotedIpv6ListenGetsAHint) {
+  const auto issue = single_issue("listen: [::]:8123\n" + kMinimal);
+  EXPECT_EQ(issue.line, 1);
+  EXPECT_CONTAINS(issue.message, "must be quoted");
+  // `listen: [::]` parses, as a list.
+  const auto list = issue_for("listen: [::]\n");
+  EXPECT_EQ(list.key, "listen");
+  EXPECT_CONTAINS(list.message, "got a list; quote IPv6 addresses");
+}
+
+TEST_F(ConfigTest, MissingRequiredKeysAreNamed) {
+  const auto issues = issues_of("logging:\n  level: info\n");
+  ASSERT_EQ(issues.size(), 3u) << joined(issues);
+  std::vector<std::string> keys;
+  for (const auto& issue : issues) {
+    keys.push_back(issue.key);
+    EXPECT_EQ(issue.line, 0);
+    EXPECT_CONTAINS(issue.message, "missing");
+  }
+  EXPECT_EQ(keys, (std::vector<std::string>{"external_url", "data_dir", "home_assistant"}));
+}
+
+TEST_F(ConfigTest, MissingNestedKeyPointsAtItsBlock) {
+  const auto issue = single_issue("external_url: https://ha.example.com\ndata_dir: /tmp\n\nhome_assistant: {}\n");
+  EXPECT_EQ(issue.key, "home_assistant.url");
+  EXPECT_EQ(issue.line, 4);
+  EXPECT_EQ(issue.to_string(),
+            "home_assistant.url (line 4): required key is missing; add Home Assistant's own address, e.g. "
+            "\"url: http://127.0.0.1:8124\"");
+}
+
+TEST_F(ConfigTest, NullHomeAssistantBlockStillNeedsUrl) {
+  const auto issue = single_issue("external_url: https://ha.example.com\ndata_dir: /tmp\nhome_assistant:\n");
+  EXPECT_EQ(issue.key, "home_assistant.url");
+  EXPECT_EQ(issue.line, 3);
+}
+
+TEST_F(ConfigTest, UnknownKeyIsAnErrorWithSuggestion) {
+  const auto typo = issue_for("extrnal_url: https://x.example\n");
+  EXPECT_EQ(typo.key, "extrnal_url");
+  EXPECT_EQ(typo.line, 5);
+  EXPECT_EQ(typo.message, "unknown key; did you mean \"external_url\"?");
+
+  const auto nested = issue_for("limits:\n  max_body_byte: 1MiB\n");
+  EXPECT_EQ(nested.key, "limits.max_body_byte");
+  EXPECT_EQ(nested.line, 6);
+  EXPECT_CONTAINS(nested.message, "did you mean \"max_body_bytes\"?");
+
+  const auto dashed = issue_for("timeouts:\n  Header-Read: 5s\n");
+  EXPECT_CONTAINS(dashed.message, "did you mean \"header_read\"?");
+}
+
+TEST_F(ConfigTest, UnknownKeyInTheWrongBlockSaysWhereItBelongs) {
+  const auto issue = issue_for("max_body_bytes: 1MiB\n");
+  EXPECT_EQ(issue.key, "max_body_bytes");
+  EXPECT_CONTAINS(issue.message, "did you mean limits.max_body_bytes? It belongs under \"limits:\"");
+
+  const auto level = issue_for("level: debug\n");
+  EXPECT_CONTAINS(level.message, "logging.level");
+
+  const auto top = issue_for("limits:\n  workers: 4\n");
+  EXPECT_EQ(top.key, "limits.workers");
+  EXPECT_CONTAINS(top.message, "did you mean workers? It belongs at the top level");
+}
+
+TEST_F(ConfigTest, UnknownKeyWithoutCloseMatchListsAllowedKeys) {
+  const auto issue = issue_for("logging:\n  zzzzzz: 1\n");
+  EXPECT_EQ(issue.key, "logging.zzzzzz");
+  EXPECT_EQ(issue.message, "unknown key; the keys allowed here are level");
+}
+
+TEST_F(ConfigTest, KeySetTwiceIsAnError) {
+  const auto issue = issue_for("workers: 2\nworkers: 3\n");
+  EXPECT_EQ(issue.key, "workers");
+  EXPECT_EQ(issue.line, 6);
+  EXPECT_CONTAINS(issue.message, "set twice (first on line 5)");
+}
+
+TEST_F(ConfigTest, SeveralErrorsAreReportedTogetherInFileOrder) {
+  const std::string yaml = "listen: nowhere\n"                  // 1
+                           "data_dir: /var/lib/gatehouse\n"     // 2
+                           "home_assistant:\n"                  // 3
+                           "  url: ftp://127.0.0.1\n"           // 4
+                           "limits:\n"                          // 5
+                           "  max_body_bytes: lots\n"           // 6
+                           "timeouts:\n"                        // 7
+                           "  header_read: soon\n"              // 8
+                           "colour: blue\n";                    // 9
+  try {
+    load_text(yaml);
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& error) {
+    const auto& issues = error.issues();
+    ASSERT_EQ(issues.size(), 6u) << error.what();
+    EXPECT_EQ(issues[0].key, "listen");
+    EXPECT_EQ(issues[1].key, "home_assistant.url");
+    EXPECT_EQ(issues[2].key, "limits.max_body_bytes");
+    EXPECT_EQ(issues[3].key, "timeouts.header_read");
+    EXPECT_EQ(issues[4].key, "colour");
+    EXPECT_EQ(issues[5].key, "external_url");
+    EXPECT_EQ(issues[2].to_string(),
+              "limits.max_body_bytes (line 6): expected a size like 1048576, \"16MiB\" or \"1GiB\", got \"lots\"; "
+              "the units are B, KiB, MiB and GiB");
+    std::string expected_what;
+    for (const auto& issue : issues) expected_what += (expected_what.empty() ? "" : "\n") + issue.to_string();
+    EXPECT_EQ(std::string(error.what()), expected_what);
+  }
+}
+
+TEST_F(ConfigTest, IssueToStringOmitsLineZero) {
+  EXPECT_EQ((ConfigIssue{"external_url", 0, "required key is missing"}).to_string(),
+            "external_url: required key is missing");
+  EXPECT_EQ((ConfigIssue{"workers", 7, "expected"}).to_string(), "workers (line 7): expected");
+}
+
+TEST_F(ConfigTest, WrongYamlTypesNameTheKey) {
+  const auto url_map = single_issue("external_url:\n  a: b\ndata_dir: /x\nhome_assistant:\n  url: http://h\n");
+  EXPECT_EQ(url_map.key, "external_url");
+  EXPECT_EQ(url_map.line, 1);
+  EXPECT_CONTAINS(url_map.message, "expected an http:// or https:// URL");
+  EXPECT_CONTAINS(url_map.message, "got a block of keys");
+
+  const auto limits_list = issue_for("limits: [1, 2]\n");
+  EXPECT_EQ(limits_list.key, "limits");
+  EXPECT_CONTAINS(limits_list.message, "expected a block of keys (max_header_bytes");
+
+  const auto level_list = issue_for("logging:\n  level: [info]\n");
+  EXPECT_EQ(level_list.key, "logging.level");
+  EXPECT_CONTAINS(level_list.message, "got a list");
+
+  const auto null_value = issue_for("workers:\n");
+  EXPECT_EQ(null_value.key, "workers");
+  EXPECT_CONTAINS(null_value.message, "got nothing");
+
+  const auto home_scalar = single_issue("external_url: https://x\ndata_dir: /x\nhome_assistant: http://h\n");
+  EXPECT_EQ(home_scalar.key, "home_assistant");
+  EXPECT_CONTAINS(home_scalar.message, "expected a block of keys (url, token_file)");
+}
+
+// ---------------------------------------------------------------------------------------------- listen
+
+TEST_F(ConfigTest, ListenAcceptsIpv4AndBracketedIpv6) {
+  EXPECT_EQ(config_for("listen: 127.0.0.1:0\n").listen.port, 0);
+  const auto any6 = config_for("listen: \"[::]:8123\"\n").listen;
+  EXPECT_EQ(any6.host, "::");
+  EXPECT_EQ(any6.port, 8123);
+  const auto loop6 = config_for("listen: '[::1]:65535'\n").listen;
+  EXPECT_EQ(loop6.host, "::1");
+  EXPECT_EQ(loop6.port, 65535);
+}
+
+TEST_F(ConfigTest, ListenRejectsBadValues) {
+  struct Case {
+    std::string value;
+    std::string hint;
+  };
+  const std::vector<Case> cases{
+      {"8123", "add the address to listen on, e.g. \"0.0.0.0:8123\""},
+      {"localhost:8123", "host names are not allowed"},
+      {"\":::8123\"", "in brackets"},
+      {"\"[::]8123\"", "add \":\" and the port"},
+      {"\"[::1\"", "\"]\" after the IPv6 address is missing"},
+      {"\"[127.0.0.1]:80\"", "IPv6 address"},
+      {"0.0.0.0:65536", "from 0 to 65535"},
+      {"0.0.0.0:-1", "from 0 to 65535"},
+      {"'0.0.0.0:'", "from 0 to 65535"},
+      {"0.0.0.0:80a", "from 0 to 65535"},
+      {"\" 0.0.0.0:80\"", "IP address"},
+      {"\"\"", "got \"\""},
+  };
+  for (const auto& c : cases) {
+    const auto issue = issue_for("listen: " + c.value + "\n");
+    EXPECT_EQ(issue.key, "listen") << c.value;
+    EXPECT_EQ(issue.line, 5) << c.value;
+    EXPECT_CONTAINS(issue.message, "expected host:port like \"0.0.0.0:8123\" or \"[::]:8123\", got ") << c.value;
+    EXPECT_CONTAINS(issue.message, c.hint) << c.value;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- URLs
+
+TEST_F(ConfigTest, ExternalUrlIsStoredCanonicalWithoutTrailingSlash) {
+  EXPECT_EQ(load_text("external_url: https://ha.example.com/\ndata_dir: /x\nhome_assistant: {url: 'http://h'}\n")
+                .config.external_url,
+            "https://ha.example.com");
+  EXPECT_EQ(load_text("external_url: HTTPS://Ha.Example.COM:443\ndata_dir: /x\nhome_assistant: {url: 'http://h'}\n")
+                .config.external_url,
+            "https://ha.example.com");
+  EXPECT_EQ(load_text("external_url: http://10.0.0.5:8123\ndata_dir: /x\nhome_assistant: {url: 'http://h'}\n")
+                .config.external_url,
+            "http://10.0.0.5:8123");
+  EXPECT_EQ(load_text("external_url: 'http://[2001:db8::1]:8080/'\ndata_dir: /x\nhome_assistant: {url: 'http://h'}\n")
+                .config.external_url,
+            "http://[2001:db8::1]:8080");
+}
+
+TEST_F(ConfigTest, ExternalUrlRejectsAnythingButSchemeHostPort) {
+  struct Case {
+    std::string value;
+    std::string hint;
+  };
+  const std::vector<Case> cases{
+      {"ha.example.com", "add the scheme"},
+      {"ftp://ha.example.com", "scheme must be http or https"},
+      {"https://ha.example.com/ha", "remove the path \"/ha\""},
+      {"https://ha.example.com/?x=1", "remove the query"},
+      {"https://ha.example.com/#top", "remove the fragment"},
+      {"'https://ha.example.com:'", "port after the host"},
+      {"https://ha.example.com:0", "port after the host"},
+      {"https://ha.example.com:70000", "port after the host"},
+      {"https://", "host is missing"},
+      {"https://ha_example!.com", "letters, digits"},
+      {"\"https://exa mple.com\"", "not a valid URL"},
+  };
+  for (const auto& c : cases) {
+    const auto issue = single_issue("external_url: " + c.value + "\ndata_dir: /x\nhome_assistant:\n  url: http://h\n");
+    EXPECT_EQ(issue.key, "external_url") << c.value;
+    EXPECT_EQ(issue.line, 1) << c.value;
+    EXPECT_CONTAINS(issue.message, "expected an http:// or https:// URL like \"https://ha.example.com\"");
+    EXPECT_CONTAINS(issue.message, c.hint) << c.value << " -> " << issue.message;
+  }
+}
+
+TEST_F(ConfigTest, UrlPasswordsNeverAppearInMessages) {
+  const auto issue =
+      single_issue("external_url: https://admin:hunter2@ha.example.com\ndata_dir: /x\nhome_assistant: {url: 'http://h'}\n");
+  EXPECT_CONTAINS(issue.message, "user name and password");
+  EXPECT_NOT_CONTAINS(issue.message, "hunter2");
+  EXPECT_NOT_CONTAINS(issue.message, "admin");
+
+  const auto malformed = issue_for("home_assistant:\n  url: http://u:hunter2@x@y/z\n");
+  EXPECT_NOT_CONTAINS(malformed.to_string(), "hunter2");
+}
+
+TEST_F(ConfigTest, HomeAssistantUrlFillsHostPortAndTls) {
+  const auto plain = load_text("external_url: https://x\ndata_dir: /x\nhome_assistant:\n  url: http://homeassistant\n")
+                         .config.home_assistant;
+  EXPECT_EQ(plain.host, "homeassistant");
+  EXPECT_EQ(plain.port, 80);
+  EXPECT_FALSE(plain.tls);
+
+  const auto secure = load_text("external_url: https://x\ndata_dir: /x\nhome_assistant:\n  url: https://ha.lan/\n")
+                          .config.home_assistant;
+  EXPECT_EQ(secure.url, "https://ha.lan");
+  EXPECT_EQ(secure.port, 443);
+  EXPECT_TRUE(secure.tls);
+
+  const auto v6 = load_text("external_url: https://x\ndata_dir: /x\nhome_assistant:\n  url: 'http://[::1]:8124'\n")
+                      .config.home_assistant;
+  EXPECT_EQ(v6.host, "::1");
+  EXPECT_EQ(v6.port, 8124);
+  EXPECT_EQ(v6.url, "http://[::1]:8124");
+}
+
+TEST_F(ConfigTest, HomeAssistantUrlRejectsPathQueryUserinfo) {
+  for (const std::string url : {"http://127.0.0.1:8124/api", "http://127.0.0.1:8124?x", "http://u@127.0.0.1",
+                                "ws://127.0.0.1:8124", "127.0.0.1:8124"}) {
+    const auto issue =
+        single_issue("external_url: https://x\ndata_dir: /x\nhome_assistant:\n  url: \"" + url + "\"\n");
+    EXPECT_EQ(issue.key, "home_assistant.url") << url;
+    EXPECT_EQ(issue.line, 4) << url;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- trusted_proxies
+
+TEST_F(ConfigTest, TrustedProxiesAcceptsBlockListOfAddressesAndNetworks) {
+  const auto config = config_for("trusted_proxies:\n  - 10.0.0.0/8\n  - ::1\n  - 192.168.1.50\n");
+  ASSERT_EQ(config.trusted_proxies.size(), 3u);
+  EXPECT_TRUE(config.trusted_proxies[0].contains(boost::asio::ip::make_address("10.2.3.4")));
+  EXPECT_EQ(config.trusted_proxies[1].to_string(), "::1/128");
+}
+
+TEST_F(ConfigTest, TrustedProxiesRejectsBadItemsOnTheirLine) {
+  const auto issues = issues_of(kMinimal + "trusted_proxies:\n  - 10.0.0.1/8\n  - proxy.lan\n  - 10.0.0.0/40\n  - [a]\n");
+  ASSERT_EQ(issues.size(), 4u) << joined(issues);
+  EXPECT_EQ(issues[0].key, "trusted_proxies");
+  EXPECT_EQ(issues[0].line, 6);
+  EXPECT_CONTAINS(issues[0].message, "got \"10.0.0.1/8\"");
+  EXPECT_CONTAINS(issues[0].message, "did you mean 10.0.0.0/8?");
+  EXPECT_EQ(issues[1].line, 7);
+  EXPECT_CONTAINS(issues[1].message, "host names are not allowed");
+  EXPECT_EQ(issues[2].line, 8);
+  EXPECT_CONTAINS(issues[2].message, "from 0 to 32");
+  EXPECT_EQ(issues[3].line, 9);
+  EXPECT_CONTAINS(issues[3].message, "got a list");
+}
+
+TEST_F(ConfigTest, TrustedProxiesMustBeAList) {
+  const auto issue = issue_for("trusted_proxies: 10.0.0.0/8\n");
+  EXPECT_EQ(issue.key, "trusted_proxies");
+  EXPECT_CONTAINS(issue.message, "expected a list");
+  EXPECT_CONTAINS(issue.message, "got \"10.0.0.0/8\"");
+}
+
+// ---------------------------------------------------------------------------------------------- paths
+
+TEST_F(ConfigTest, RelativePathsResolveAgainstTheConfigFolder) {
+  write_file("conf/secrets/ha-token", kToken);
+  const auto config_path = write_file("conf/gatehouse.yaml",
+                                      "external_url: https://x\n"
+                                      "data_dir: state\n"
+                                      "home_assistant:\n"
+                                      "  url: http://h\n"
+                                      "  token_file: secrets/../secrets/ha-token\n");
+  const auto config = load_file(config_path).config;
+  EXPECT_EQ(config.data_dir, (directory_ / "conf" / "state").lexically_normal());
+  EXPECT_EQ(config.home_assistant.token, kToken);
+}
+
+TEST_F(ConfigTest, LoadTextResolvesRelativePathsAgainstCurrentDirectory) {
+  const auto config = load_text("external_url: https://x\ndata_dir: ./state\nhome_assistant: {url: 'http://h'}\n").config;
+  EXPECT_EQ(config.data_dir, (fs::current_path() / "state").lexically_normal());
+}
+
+TEST_F(ConfigTest, DataDirMustBeAPath) {
+  const auto empty = single_issue("external_url: https://x\ndata_dir: ''\nhome_assistant: {url: 'http://h'}\n");
+  EXPECT_EQ(empty.key, "data_dir");
+  EXPECT_EQ(empty.line, 2);
+  EXPECT_CONTAINS(empty.message, "got \"\"");
+  const auto list = single_issue("external_url: https://x\ndata_dir: [a]\nhome_assistant: {url: 'http://h'}\n");
+  EXPECT_CONTAINS(list.message, "expected a file or folder path, got a list");
+}
+
+TEST_F(ConfigTest, LoadFileReportsAnUnreadableConfigFile) {
+  const auto missing = directory_ / "nope.yaml";
+  try {
+    load_file(missing);
+    FAIL();
+  } catch (const ConfigError& error) {
+    ASSERT_EQ(error.issues().size(), 1u);
+    EXPECT_EQ(error.issues()[0].key, missing.string());
+    EXPECT_EQ(error.issues()[0].line, 0);
+    EXPECT_CONTAINS(error.issues()[0].message, "No such file or directory");
+  }
+  try {
+    load_file(directory_);
+    FAIL();
+  } catch (const ConfigError& error) {
+    EXPECT_CONTAINS(error.what(), "directory");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- workers
+
+TEST_F(ConfigTest, WorkersIsAutoOrOneToSixtyFour) {
+  EXPECT_EQ(config_for("workers: auto\n").workers, 0u);
+  EXPECT_EQ(config_for("workers: 1\n").workers, 1u);
+  EXPECT_EQ(config_for("workers: 64\n").workers, 64u);
+  for (const std::string bad : {"0", "65", "-1", "1.5", "many", "'4 '", "99999999999999999999999"}) {
+    const auto issue = issue_for("workers: " + bad + "\n");
+    EXPECT_EQ(issue.key, "workers") << bad;
+    EXPECT_CONTAINS(issue.message, "expected \"auto\" or a whole number from 1 to 64, got ") << bad;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- tls
+
+TEST_F(ConfigTest, TlsNeedsBothReadableFiles) {
+  const auto cert = write_file("cert.pem", "cert");
+  const auto missing_key = issue_for("tls:\n  cert_file: " + cert.string() + "\n");
+  EXPECT_EQ(missing_key.key, "tls.key_file");
+  EXPECT_EQ(missing_key.line, 5);
+  EXPECT_CONTAINS(missing_key.message, "required when tls is set");
+
+  const auto issues = issues_of(kMinimal + "tls:\n  cert_file: " + cert.string() + "\n  key_file: " +
+                                (directory_ / "absent.pem").string() + "\n");
+  ASSERT_EQ(issues.size(), 1u) << joined(issues);
+  EXPECT_EQ(issues[0].key, "tls.key_file");
+  EXPECT_EQ(issues[0].line, 7);
+  EXPECT_CONTAINS(issues[0].message, (directory_ / "absent.pem").string());
+  EXPECT_CONTAINS(issues[0].message, "No such file or directory");
+
+  const auto directory = issue_for("tls:\n  cert_file: " + directory_.string() + "\n  key_file: " + cert.string() + "\n");
+  EXPECT_EQ(directory.key, "tls.cert_file");
+  EXPECT_CONTAINS(directory.message, "directory");
+
+  const auto empty_block = issues_of(kMinimal + "tls:\n");
+  EXPECT_EQ(empty_block.size(), 2u) << joined(empty_block);
+}
+
+TEST_F(ConfigTest, TlsWorldReadableKeyWarns) {
+  const auto cert = write_file("cert.pem", "cert", fs::perms::owner_read | fs::perms::others_read);
+  const auto group_key = write_file("group-key.pem", "key", fs::perms::owner_read | fs::perms::group_read);
+  const auto world_key = write_file("world-key.pem", "key", fs::perms::owner_read | fs::perms::others_read);
+  const auto quiet = load_text(kMinimal + "tls:\n  cert_file: " + cert.string() + "\n  key_file: " + group_key.string() + "\n");
+  EXPECT_TRUE(quiet.warnings.empty());
+  const auto loud = load_text(kMinimal + "tls:\n  cert_file: " + cert.string() + "\n  key_file: " + world_key.string() + "\n");
+  ASSERT_EQ(loud.warnings.size(), 1u);
+  EXPECT_CONTAINS(loud.warnings[0], "tls.key_file: " + world_key.string() + " is readable by all users");
+}
+
+// ---------------------------------------------------------------------------------------------- sizes
+
+TEST_F(ConfigTest, SizesAcceptBytesAndBinaryUnits) {
+  EXPECT_EQ(config_for("limits:\n  max_body_bytes: 1\n").limits.max_body_bytes, 1u);
+  EXPECT_EQ(config_for("limits:\n  max_body_bytes: 1B\n").limits.max_body_bytes, 1u);
+  EXPECT_EQ(config_for("limits:\n  max_body_bytes: 2KiB\n").limits.max_body_bytes, 2048u);
+  EXPECT_EQ(config_for("limits:\n  max_body_bytes: 16 MiB\n").limits.max_body_bytes, 16u << 20);
+  EXPECT_EQ(config_for("limits:\n  max_body_bytes: 8GiB\n").limits.max_body_bytes, 8ull << 30);
+  EXPECT_EQ(config_for("limits:\n  max_header_bytes: 1KiB\n").limits.max_header_bytes, 1024u);
+  EXPECT_EQ(config_for("limits:\n  max_header_bytes: 1024\n").limits.max_header_bytes, 1024u);
+  EXPECT_EQ(config_for("limits:\n  max_websocket_message_bytes: 16MiB\n").limits.max_websocket_message_bytes,
+            16u << 20);
+}
+
+TEST_F(ConfigTest, SizesRejectZeroNegativeFractionalOverflowAndOtherUnits) {
+  struct Case {
+    std::string value;
+    std::string hint;
+  };
+  const std::vector<Case> cases{
+      {"0", "at least 1 byte, got \"0\""},
+      {"0KiB", "at least 1 byte"},
+      {"-1", "cannot be negative"},
+      {"1.5MiB", "use a whole number, e.g. \"1536KiB\""},
+      {"16MB", "the units are B, KiB, MiB and GiB"},
+      {"16mib", "the units are B, KiB, MiB and GiB"},
+      {"16 KB", "the units are B, KiB, MiB and GiB"},
+      {"lots", "got \"lots\"; the units are"},
+      {"99999999999999999999", "too large"},
+      {"17179869184GiB", "too large"},
+      {"+5", "without a sign"},
+      {"[1]", "got a list"},
+  };
+  for (const auto& c : cases) {
+    const auto issue = issue_for("limits:\n  max_body_bytes: " + c.value + "\n");
+    EXPECT_EQ(issue.key, "limits.max_body_bytes") << c.value;
+    EXPECT_EQ(issue.line, 6) << c.value;
+    EXPECT_CONTAINS(issue.message, c.hint) << c.value << " -> " << issue.message;
+  }
+  const auto small_header = issue_for("limits:\n  max_header_bytes: 1023\n");
+  EXPECT_EQ(small_header.message, "expected a size of at least 1KiB (1024 bytes), got \"1023\"");
+}
+
+TEST_F(ConfigTest, MaxConnectionsIsAPositiveWholeNumber) {
+  EXPECT_EQ(config_for("limits:\n  max_connections: 1\n").limits.max_connections, 1u);
+  for (const std::string bad : {"0", "-5", "2.5", "many", "1KiB"}) {
+    const auto issue = issue_for("limits:\n  max_connections: " + bad + "\n");
+    EXPECT_EQ(issue.key, "limits.max_connections") << bad;
+    EXPECT_CONTAINS(issue.message, "expected a whole number of at least 1, got ") << bad;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- durations
+
+TEST_F(ConfigTest, DurationsAcceptUnitsAndPlainSeconds) {
+  EXPECT_EQ(config_for("timeouts:\n  header_read: 1ms\n").timeouts.header_read, milliseconds(1));
+  EXPECT_EQ(config_for("timeouts:\n  header_read: 30\n").timeouts.header_read, milliseconds(30'000));
+  EXPECT_EQ(config_for("timeouts:\n  header_read: 10 s\n").timeouts.header_read, milliseconds(10'000));
+  EXPECT_EQ(config_for("timeouts:\n  header_read: 5m\n").timeouts.header_read, milliseconds(300'000));
+  EXPECT_EQ(config_for("timeouts:\n  header_read: 8760h\n").timeouts.header_read, milliseconds(31'536'000'000));
+}
+
+TEST_F(ConfigTest, DurationsRejectZeroNegativeFractionalOverflowAndOtherUnits) {
+  struct Case {
+    std::string value;
+    std::string hint;
+  };
+  const std::vector<Case> cases{
+      {"0", "greater than 0"},
+      {"0ms", "greater than 0"},
+      {"-1s", "cannot be negative"},
+      {"1.5s", "\"1500ms\" rather than \"1.5s\""},
+      {"10d", "the units are ms, s, m and h"},
+      {"1m30s", "the units are ms, s, m and h"},
+      {"10S", "the units are ms, s, m and h"},
+      {"soon", "got \"soon\""},
+      {"8761h", "at most 8760h"},
+      {"99999999999999999999h", "at most 8760h"},
+      {"{a: 1}", "got a block of keys"},
+  };
+  for (const auto& c : cases) {
+    const auto issue = issue_for("timeouts:\n  upstream_response: " + c.value + "\n");
+    EXPECT_EQ(issue.key, "timeouts.upstream_response") << c.value;
+    EXPECT_EQ(issue.line, 6) << c.value;
+    EXPECT_CONTAINS(issue.message, c.hint) << c.value << " -> " << issue.message;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- logging
+
+TEST_F(ConfigTest, LoggingLevelIsOneOfFive) {
+  for (const std::string level : {"trace", "debug", "info", "warn", "error"}) {
+    EXPECT_EQ(config_for("logging:\n  level: " + level + "\n").logging.level, level);
+  }
+  const auto warning = issue_for("logging:\n  level: warning\n");
+  EXPECT_EQ(warning.key, "logging.level");
+  EXPECT_EQ(warning.message,
+            "expected one of trace, debug, info, warn, error, got \"warning\"; did you mean \"warn\"?");
+  const auto upper = issue_for("logging:\n  level: INFO\n");
+  EXPECT_CONTAINS(upper.message, "did you mean \"info\"?");
+}
+
+// ---------------------------------------------------------------------------------------------- secrets
+
+TEST_F(ConfigTest, TokenFileIsReadAndTrimmed) {
+  const auto token = write_file("token", std::string(" \t") + kToken + "\r\n");
+  const auto result = load_text(kMinimal + "  token_file: " + token.string() + "\n");
+  EXPECT_EQ(result.config.home_assistant.token, kToken);
+  EXPECT_TRUE(result.warnings.empty());
+}
+
+TEST_F(ConfigTest, MissingTokenFileNamesKeyLinePathAndReason) {
+  const auto path = directory_ / "no-such-token";
+  const auto issue = issue_for("  token_file: " + path.string() + "\n");
+  EXPECT_EQ(issue.key, "home_assistant.token_file");
+  EXPECT_EQ(issue.line, 5);
+  EXPECT_EQ(issue.message, "cannot read \"" + path.string() + "\": No such file or directory");
+}
+
+TEST_F(ConfigTest, TokenFileThatIsADirectoryIsAnError) {
+  // Tests run as root, where chmod 000 does not stop reading; a directory is reliably unreadable as a file.
+  const auto issue = issue_for("  token_file: " + directory_.string() + "\n");
+  EXPECT_EQ(issue.key, "home_assistant.token_file");
+  EXPECT_CONTAINS(issue.message, directory_.string());
+  EXPECT_CONTAINS(issue.message, "it is a directory");
+}
+
+TEST_F(ConfigTest, EmptyTokenFileIsAnError) {
+  const auto empty = write_file("empty-token", "  \n\n");
+  const auto issue = issue_for("  token_file: " + empty.string() + "\n");
+  EXPECT_EQ(issue.key, "home_assistant.token_file");
+  EXPECT_CONTAINS(issue.message, "the file is empty");
+}
+
+TEST_F(ConfigTest, TokenWithInnerWhitespaceIsAnErrorWithoutShowingIt) {
+  const auto broken = write_file("broken-token", "first-half-of-token\nsecond-half\n");
+  const auto issue = issue_for("  token_file: " + broken.string() + "\n");
+  EXPECT_CONTAINS(issue.message, "spaces or control characters");
+  EXPECT_NOT_CONTAINS(issue.message, "first-half");
+}
+
+TEST_F(ConfigTest, TokenFileReadableByOthersWarns) {
+  const auto token = write_file("open-token", kToken,
+                                fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                                    fs::perms::others_read);
+  const auto result = load_text(kMinimal + "  token_file: " + token.string() + "\n");
+  EXPECT_EQ(result.config.home_assistant.token, kToken);
+  ASSERT_EQ(result.warnings.size(), 1u);
+  EXPECT_EQ(result.warnings[0], "home_assistant.token_file: " + token.string() +
+                                    " is readable by other users (mode 0644); chmod 600 it");
+}
+
+TEST_F(ConfigTest, TokenComesFromEnvironmentWhenNoFile) {
+  ::setenv(kTokenVariable, (std::string("  ") + kToken + "\n").c_str(), 1);
+  const auto result = load_text(kMinimal);
+  EXPECT_EQ(result.config.home_assistant.token, kToken);
+  EXPECT_TRUE(result.warnings.empty());
+}
+
+TEST_F(ConfigTest, TokenFileWinsOverEnvironmentWithAWarning) {
+  const auto token = write_file("token", kToken);
+  ::setenv(kTokenVariable, "environment-token-value", 1);
+  const auto result = load_text(kMinimal + "  token_file: " + token.string() + "\n");
+  EXPECT_EQ(result.config.home_assistant.token, kToken);
+  ASSERT_EQ(result.warnings.size(), 1u);
+  EXPECT_EQ(result.warnings[0], "home_assistant.token_file and GATEHOUSE_HA_TOKEN are both set; using the file");
+}
+
+TEST_F(ConfigTest, EmptyEnvironmentTokenIsIgnoredWithAWarning) {
+  ::setenv(kTokenVariable, "   ", 1);
+  const auto result = load_text(kMinimal);
+  EXPECT_TRUE(result.config.home_assistant.token.empty());
+  ASSERT_EQ(result.warnings.size(), 1u);
+  EXPECT_CONTAINS(result.warnings[0], "GATEHOUSE_HA_TOKEN is set but empty");
+}
+
+TEST_F(ConfigTest, TokenPastedIntoTokenFileIsNotEchoed) {
+  const auto issue = issue_for(std::string("  token_file: ") + kToken + "\n");
+  EXPECT_EQ(issue.key, "home_assistant.token_file");
+  EXPECT_CONTAINS(issue.message, "looks like a token itself (not shown)");
+  EXPECT_NOT_CONTAINS(issue.message, "eyJ");
+}
+
+TEST_F(ConfigTest, SecretsNeverAppearInMessagesOrWarnings) {
+  const auto token = write_file("token", kToken, fs::perms::owner_read | fs::perms::others_read);
+  ::setenv(kTokenVariable, "another-secret-from-env", 1);
+  try {
+    load_text(kMinimal + "  token_file: " + token.string() + "\nworkers: none\n");
+    FAIL();
+  } catch (const ConfigError& error) {
+    EXPECT_NOT_CONTAINS(error.what(), kToken);
+    EXPECT_NOT_CONTAINS(error.what(), "another-secret");
+  }
+  const auto result = load_text(kMinimal + "  token_file: " + token.string() + "\n");
+  for (const auto& warning : result.warnings) {
+    EXPECT_NOT_CONTAINS(warning, kToken);
+    EXPECT_NOT_CONTAINS(warning, "another-secret");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- pieces
+
+TEST(ConfigSecretFile, ReportsPermissionsAndReasons) {
+  const auto directory = fs::temp_directory_path() / ("gatehouse-test-" + std::to_string(std::random_device{}()));
+  fs::create_directories(directory);
+  const auto path = directory / "secret";
+  std::ofstream(path) << "  value  \n";
+  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
+
+  const auto read = read_secret_file(path);
+  ASSERT_TRUE(read.value.has_value());
+  EXPECT_EQ(*read.value, "value");
+  EXPECT_EQ(read.permissions, 0600u);
+  EXPECT_FALSE(read.readable_by_others());
+  EXPECT_FALSE(secret_permission_warning("scim.token_file", path, read).has_value());
+
+  fs::permissions(path, fs::perms::owner_read | fs::perms::group_write);
+  const auto group_writable = read_secret_file(path);
+  EXPECT_TRUE(group_writable.readable_by_others());
+  EXPECT_EQ(secret_permission_warning("scim.token_file", path, group_writable).value_or(""),
+            "scim.token_file: " + path.string() + " is writable by other users (mode 0420); chmod 600 it");
+
+  std::ofstream(directory / "big") << std::string(70 * 1024, 'x');
+  EXPECT_CONTAINS(read_secret_file(directory / "big").error, "larger than 64 KiB");
+  EXPECT_EQ(read_secret_file(directory / "absent").error, "No such file or directory");
+  EXPECT_FALSE(read_secret_file(directory / "absent").value.has_value());
+
+  fs::remove_all(directory);
+}
+
+TEST(ConfigValues, QuotedValueEscapesAndShortens) {
+  EXPECT_EQ(quoted_value("plain"), "\"plain\"");
+  EXPECT_EQ(quoted_value("a\"b\\c\nd"), "\"a\\\"b\\\\c\\nd\"");
+  EXPECT_EQ(quoted_value(std::string_view("\x01", 1)), "\"\\x01\"");
+  const auto long_text = quoted_value(std::string(200, 'a'));
+  EXPECT_EQ(long_text, "\"" + std::string(80, 'a') + "...\"");
+}
+
+TEST(ConfigValues, ParsersReturnValuesOrProblems) {
+  EXPECT_EQ(parse_byte_size("4MiB").value, std::optional<std::uint64_t>(4u << 20));
+  EXPECT_EQ(parse_byte_size("512", 1024).problem, "expected a size of at least 1KiB (1024 bytes), got \"512\"");
+  EXPECT_EQ(parse_byte_size("18446744073709551615").value, std::optional<std::uint64_t>(18446744073709551615ull));
+  EXPECT_FALSE(parse_byte_size("18446744073709551616").value);
+  EXPECT_EQ(parse_duration("250ms").value, std::optional<milliseconds>(250));
+  EXPECT_EQ(parse_count("7", 1, 10).value, std::optional<std::uint64_t>(7));
+  EXPECT_EQ(parse_count("11", 1, 10).problem, "expected a whole number from 1 to 10, got \"11\"");
+  EXPECT_EQ(parse_ip_network("192.168.1.7/24").problem,
+            "expected an IP address or network like 10.0.0.0/8, 192.168.1.50 or fd00::/8, got \"192.168.1.7/24\"; "
+            "it has address bits set after the /24 prefix; did you mean 192.168.1.0/24?");
+  EXPECT_CONTAINS(parse_ip_network("fd00::1/8").problem, "did you mean fd00::/8?");
+  EXPECT_CONTAINS(parse_ip_network("10.0.0.0 /8").problem, "remove the spaces");
+}
+
+TEST(ConfigValues, ClosestMatchFindsNearMisses) {
+  constexpr std::array<std::string_view, 3> keys{"external_url", "trusted_proxies", "data_dir"};
+  EXPECT_EQ(closest_match("external_ulr", keys).value_or(""), "external_url");
+  EXPECT_EQ(closest_match("trusted_proxy", keys).value_or(""), "trusted_proxies");
+  EXPECT_EQ(closest_match("DATA-DIR", keys).value_or(""), "data_dir");
+  EXPECT_FALSE(closest_match("colour", keys).has_value());
+  EXPECT_FALSE(closest_match("", keys).has_value());
+}
+
+} // namespace
+} // namespace gatehouse::config

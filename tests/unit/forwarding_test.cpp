@@ -1,0 +1,141 @@
+// Unit tests for net/forwarding: who the client is (contract §3.2) and header hygiene towards HA.
+#include <gtest/gtest.h>
+
+#include <boost/beast/http/fields.hpp>
+
+#include "net/forwarding.hpp"
+
+namespace {
+namespace http = boost::beast::http;
+using boost::asio::ip::make_address;
+using gatehouse::net::IpNetwork;
+
+std::vector<IpNetwork> networks(std::initializer_list<const char*> texts) {
+  std::vector<IpNetwork> out;
+  for (auto t : texts) out.push_back(*IpNetwork::parse(t));
+  return out;
+}
+
+TEST(ForwardingResolveClient, UntrustedPeerIsTheClientWhateverItClaims) {
+  http::fields h;
+  h.set("X-Forwarded-For", "203.0.113.9");
+  h.set("X-Forwarded-Proto", "https");
+  h.set(http::field::host, "ha.example.com");
+  auto c = gatehouse::net::resolve_client(h, make_address("192.0.2.10"), false, networks({"127.0.0.1"}));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->address.to_string(), "192.0.2.10");
+  EXPECT_EQ(c->proto, "http");
+  EXPECT_EQ(c->host, "ha.example.com");
+}
+
+TEST(ForwardingResolveClient, TrustedPeerRightMostUntrustedEntryWins) {
+  http::fields h;
+  h.set("X-Forwarded-For", "198.51.100.1, 203.0.113.9, 10.0.0.5");
+  auto c = gatehouse::net::resolve_client(h, make_address("127.0.0.1"), false, networks({"127.0.0.1", "10.0.0.0/8"}));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->address.to_string(), "203.0.113.9");
+}
+
+TEST(ForwardingResolveClient, AllEntriesTrustedMeansLeftMost) {
+  http::fields h;
+  h.set("X-Forwarded-For", "10.0.0.7, 10.0.0.5");
+  auto c = gatehouse::net::resolve_client(h, make_address("127.0.0.1"), false, networks({"127.0.0.1", "10.0.0.0/8"}));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->address.to_string(), "10.0.0.7");
+}
+
+TEST(ForwardingResolveClient, SeveralHeaderLinesAreOneList) {
+  http::fields h;
+  h.insert("X-Forwarded-For", "203.0.113.1");
+  h.insert("X-Forwarded-For", "203.0.113.2");
+  auto c = gatehouse::net::resolve_client(h, make_address("127.0.0.1"), false, networks({"127.0.0.1"}));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->address.to_string(), "203.0.113.2");
+}
+
+TEST(ForwardingResolveClient, MappedIpv6PeerMatchesIpv4TrustedProxy) {
+  http::fields h;
+  h.set("X-Forwarded-For", "203.0.113.9");
+  auto c = gatehouse::net::resolve_client(h, make_address("::ffff:127.0.0.1"), false, networks({"127.0.0.1"}));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->address.to_string(), "203.0.113.9");
+}
+
+TEST(ForwardingResolveClient, TrustedPeerProtoAndHostBelieved) {
+  http::fields h;
+  h.set("X-Forwarded-Proto", "HTTPS");
+  h.set("X-Forwarded-Host", "ha.example.com");
+  h.set(http::field::host, "internal:8123");
+  auto c = gatehouse::net::resolve_client(h, make_address("127.0.0.1"), false, networks({"127.0.0.1"}));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->proto, "https");
+  EXPECT_EQ(c->host, "ha.example.com");
+}
+
+TEST(ForwardingResolveClient, TlsListenerSaysHttps) {
+  http::fields h;
+  auto c = gatehouse::net::resolve_client(h, make_address("192.0.2.1"), true, {});
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->proto, "https");
+}
+
+// Refused rather than guessed: each of these from a trusted proxy.
+TEST(ForwardingResolveClient, UnreadableHeadersFromTrustedProxyAreRefused) {
+  auto trusted = networks({"127.0.0.1"});
+  for (auto [name, value] : std::vector<std::pair<const char*, const char*>>{
+           {"X-Forwarded-For", "not-an-ip"},
+           {"X-Forwarded-For", "203.0.113.9:443"},
+           {"X-Forwarded-For", "[2001:db8::1]"},
+           {"X-Forwarded-For", "203.0.113.9,,10.0.0.1"},
+           {"X-Forwarded-For", ""},
+           {"X-Forwarded-Proto", "https, http"},
+           {"X-Forwarded-Proto", "gopher"},
+           {"X-Forwarded-Host", ""}}) {
+    http::fields h;
+    h.set(name, value);
+    EXPECT_FALSE(gatehouse::net::resolve_client(h, make_address("127.0.0.1"), false, trusted))
+        << name << ": " << value;
+  }
+}
+
+TEST(ForwardingPrepareUpstream, SetsExactlyOneOfEachForwardedHeaderAndDropsClientCopies) {
+  http::fields h;
+  h.insert("X-Forwarded-For", "1.2.3.4");
+  h.insert("X-Forwarded-For", "5.6.7.8");
+  h.insert("X-Forwarded-Proto", "https, http");
+  h.insert("Forwarded", "for=1.2.3.4");
+  h.insert("X-Real-IP", "1.2.3.4");
+  h.set(http::field::host, "ha.example.com");
+  gatehouse::net::ForwardedClient client{make_address("192.0.2.5"), "https", "ha.example.com"};
+  gatehouse::net::prepare_upstream_request(h, client);
+  EXPECT_EQ(h.count("X-Forwarded-For"), 1u);
+  EXPECT_EQ(h["X-Forwarded-For"], "192.0.2.5");
+  EXPECT_EQ(h.count("X-Forwarded-Proto"), 1u);
+  EXPECT_EQ(h["X-Forwarded-Proto"], "https");
+  EXPECT_EQ(h["X-Forwarded-Host"], "ha.example.com");
+  EXPECT_EQ(h.count("Forwarded"), 0u);
+  EXPECT_EQ(h.count("X-Real-IP"), 0u);
+  EXPECT_EQ(h[http::field::host], "ha.example.com");
+}
+
+TEST(ForwardingHopByHop, RemovesStandardAndConnectionNamedHeadersButNotFraming) {
+  http::fields h;
+  h.set(http::field::connection, "keep-alive, X-Secret-Hop, Content-Length, Host");
+  h.set("X-Secret-Hop", "1");
+  h.set(http::field::keep_alive, "timeout=5");
+  h.set(http::field::proxy_authorization, "Basic abc");
+  h.set(http::field::te, "trailers");
+  h.set(http::field::trailer, "X-T");
+  h.set(http::field::upgrade, "h2c");
+  h.set(http::field::content_length, "5");
+  h.set(http::field::host, "x");
+  h.set("X-End-To-End", "kept");
+  gatehouse::net::remove_hop_by_hop(h);
+  for (auto name : {"Connection", "X-Secret-Hop", "Keep-Alive", "Proxy-Authorization", "TE", "Trailer", "Upgrade"})
+    EXPECT_EQ(h.count(name), 0u) << name;
+  EXPECT_EQ(h[http::field::content_length], "5");
+  EXPECT_EQ(h[http::field::host], "x");
+  EXPECT_EQ(h["X-End-To-End"], "kept");
+}
+
+} // namespace
