@@ -45,7 +45,7 @@ struct Exchange {
   std::string path;
   const char* route = "proxy";
   unsigned status = 0;
-  std::string client;
+  boost::asio::ip::address client; // formatted only if the line is written
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
   void log() const {
@@ -56,7 +56,7 @@ struct Exchange {
                               {"path", path},
                               {"status", status},
                               {"duration_ms", std::round(ms * 100) / 100},
-                              {"client", client}});
+                              {"client", client.to_string()}});
   }
 };
 
@@ -172,7 +172,7 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
   std::optional<ResponseParser> response_parser;
   for (int attempt = 0;; ++attempt) {
     boost::system::error_code ec;
-    upstream = co_await worker.upstream.acquire(ec);
+    upstream = co_await worker.upstream.acquire(ec, parser.is_done() && attempt == 0);
     if (!upstream) {
       co_await send_refusal(stream, web::RefusalKind::upstream_unavailable, html, client_version,
                             client_keep_alive && parser.is_done(), exchange);
@@ -270,7 +270,7 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
   parser.body_limit(config.limits.max_body_bytes);
   set_timeout(stream, config.timeouts.header_read);
   auto [read_ec, n] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
-  exchange.client = unmap(peer.address()).to_string();
+  exchange.client = unmap(peer.address());
   if (read_ec) {
     std::optional<web::RefusalKind> kind;
     if (read_ec == http::error::header_limit) kind = web::RefusalKind::header_too_large;
@@ -306,7 +306,7 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
     exchange.log();
     co_return false;
   }
-  exchange.client = client->address.to_string();
+  exchange.client = client->address;
 
   if (is_healthz(req.target())) {
     bool keep = co_await answer_healthz(stream, parser, worker, exchange);

@@ -48,12 +48,16 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> connect_upstream(const Upst
   co_return connection;
 }
 
-asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(boost::system::error_code& ec) {
+asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(boost::system::error_code& ec,
+                                                                          bool replayable) {
   auto now = std::chrono::steady_clock::now();
   while (!idle_.empty()) {
     auto connection = std::move(idle_.back());
     idle_.pop_back();
-    if (now - connection->idle_since < kMaxIdleTime && still_open(*connection)) {
+    auto idle_for = now - connection->idle_since;
+    if (idle_for >= kMaxIdleTime) continue;
+    bool fresh = replayable && idle_for < kUnprobedIdleTime && connection->buffer.size() == 0;
+    if (fresh || still_open(*connection)) {
       connection->reused = true;
       ec = {};
       co_return connection;

@@ -52,11 +52,13 @@ private:
   typename std::list<T*>::iterator it_;
 };
 
+// The io_context runs on exactly one thread, so its reactor needs no locks (UNSAFE_IO); posts from
+// other threads (shutdown) still go through the scheduler's lock.
 // Member order matters at destruction: the io_context goes after the sockets it serves (pool,
 // acceptor) and before the lists that suspended coroutines unregister from.
 struct Worker {
   Worker(SharedState& shared, UpstreamTarget target)
-      : shared(shared), io(1), upstream(target), health(target) {}
+      : shared(shared), io(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO), upstream(target), health(target) {}
   SharedState& shared;
   std::list<TrackedConnection*> connections;
   std::list<TrackedRelay*> relays;
