@@ -10,7 +10,7 @@ SUDO=""
 build_pkgs=(build-essential cmake pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev sqlite3 libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
-  libgtest-dev googletest ca-certificates)
+  libgtest-dev googletest libjemalloc-dev ca-certificates)
 test_pkgs=(curl openssl chromium)
 bench_pkgs=(wrk nginx-light haproxy)
 
