@@ -76,6 +76,8 @@ std::optional<ForwardedClient> resolve_client(const http::fields& headers, const
   if (auto host = headers.find(http::field::host); host != headers.end()) client.host = host->value();
   if (!is_trusted(peer, trusted_proxies)) return client;
 
+  std::size_t chosen_hop = 0, hop_count = 0;
+
   if (headers.count(kXForwardedFor) > 0) {
     auto chain = list_elements(headers, kXForwardedFor);
     std::vector<address> hops;
@@ -85,20 +87,25 @@ std::optional<ForwardedClient> resolve_client(const http::fields& headers, const
       hops.push_back(*ip);
     }
     // Right to left, skipping our own trusted proxies; if all are trusted, the left-most (§3.2 step 6).
-    auto chosen = hops.front();
-    for (auto it = hops.rbegin(); it != hops.rend(); ++it) {
-      if (!is_trusted(*it, trusted_proxies)) {
-        chosen = *it;
+    chosen_hop = 0;
+    for (std::size_t i = hops.size(); i-- > 0;) {
+      if (!is_trusted(hops[i], trusted_proxies)) {
+        chosen_hop = i;
         break;
       }
     }
-    client.address = chosen;
+    client.address = hops[chosen_hop];
+    hop_count = hops.size();
   }
   if (headers.count(kXForwardedProto) > 0) {
+    // One value, or one per X-Forwarded-For hop, the chosen hop's counting (HA's rule, §3.2 step 7).
     auto protos = list_elements(headers, kXForwardedProto);
-    if (protos.size() != 1) return std::nullopt;
-    if (iequals(protos[0], "https")) client.proto = "https";
-    else if (iequals(protos[0], "http")) client.proto = "http";
+    std::string_view proto;
+    if (protos.size() == 1) proto = protos[0];
+    else if (protos.size() == hop_count) proto = protos[chosen_hop];
+    else return std::nullopt;
+    if (iequals(proto, "https")) client.proto = "https";
+    else if (iequals(proto, "http")) client.proto = "http";
     else return std::nullopt;
   }
   if (headers.count(kXForwardedHost) > 0) {

@@ -3,6 +3,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -66,15 +67,23 @@ struct RelayResult {
 };
 
 // Streams one message body from `in` to `out` through a fixed buffer: never the whole body in memory.
-// Based on Beast's documented buffer_body relay; read_some keeps streamed responses (SSE) flowing.
+// Based on Beast's documented buffer_body relay. The head goes out with the first body bytes when they
+// are already here (one write for small messages), otherwise alone, so a streamed answer (SSE) shows
+// its head at once. Empty pieces are never written: for a chunked message an empty piece would be the
+// final chunk.
 template <bool isRequest, class In, class Out>
 asio::awaitable<RelayResult> relay_message(In& in, beast::flat_buffer& in_buffer,
                                            http::parser<isRequest, http::buffer_body>& parser, Out& out,
                                            http::serializer<isRequest, http::buffer_body>& serializer,
                                            std::optional<milliseconds> read_timeout,
                                            std::optional<milliseconds> write_timeout, char* chunk) {
+  auto& body = parser.get().body();
+  if (!parser.is_done() && in_buffer.size() == 0) {
+    set_timeout(out, write_timeout);
+    auto [ec, n] = co_await http::async_write_header(out, serializer, use_tuple);
+    if (ec) co_return RelayResult{ec, false};
+  }
   for (;;) {
-    auto& body = parser.get().body();
     if (!parser.is_done()) {
       body.data = chunk;
       body.size = kRelayChunk;
@@ -84,7 +93,13 @@ asio::awaitable<RelayResult> relay_message(In& in, beast::flat_buffer& in_buffer
       if (ec) co_return RelayResult{ec, true};
       body.size = kRelayChunk - body.size;
       body.data = chunk;
-      body.more = !parser.is_done();
+      // A chunked piece is never marked last: Beast 1.81 writes the final chunk twice when a chunked
+      // piece carries data and more=false, so its end goes out as an empty piece below. A length-framed
+      // body ends with its last data piece (one write for small answers).
+      const bool chunked_out = parser.get().chunked();
+      body.more = chunked_out || !parser.is_done();
+      if (body.size == 0 && !parser.is_done()) continue; // only framing was read (a chunk header)
+      if (body.size == 0 && chunked_out) continue;         // the terminator: the empty piece follows
     } else {
       body.data = nullptr;
       body.size = 0;
@@ -94,7 +109,7 @@ asio::awaitable<RelayResult> relay_message(In& in, beast::flat_buffer& in_buffer
     auto [ec, n] = co_await http::async_write(out, serializer, use_tuple);
     if (ec == http::error::need_buffer) ec = {};
     if (ec) co_return RelayResult{ec, false};
-    if (serializer.is_done()) co_return RelayResult{};
+    if (!body.more) co_return RelayResult{}; // the empty last piece (final chunk, if chunked) is out
   }
 }
 
@@ -268,14 +283,34 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
   RequestParser parser;
   parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(config.limits.max_header_bytes, UINT32_MAX)));
   parser.body_limit(config.limits.max_body_bytes);
-  set_timeout(stream, config.timeouts.header_read);
+  // The head's deadline is a timer of our own that only cancels the read: a stream timeout would close
+  // the socket, and the client should still hear its 408.
+  // The shared state lets a timer that fired just as the read finished see that it is too late.
+  set_timeout(stream, std::nullopt);
+  struct HeadDeadline {
+    bool read_finished = false;
+    bool timed_out = false;
+    tcp::socket* socket = nullptr;
+  };
+  auto deadline_state = std::make_shared<HeadDeadline>();
+  deadline_state->socket = &beast::get_lowest_layer(stream).socket();
+  asio::steady_timer head_deadline(beast::get_lowest_layer(stream).get_executor(), config.timeouts.header_read);
+  head_deadline.async_wait([deadline_state](boost::system::error_code ec) {
+    if (ec || deadline_state->read_finished) return;
+    deadline_state->timed_out = true;
+    boost::system::error_code ignored;
+    deadline_state->socket->cancel(ignored);
+  });
   auto [read_ec, n] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
+  deadline_state->read_finished = true;
+  head_deadline.cancel();
+  const bool head_timed_out = deadline_state->timed_out;
   exchange.client = unmap(peer.address());
   if (read_ec) {
     std::optional<web::RefusalKind> kind;
     if (read_ec == http::error::header_limit) kind = web::RefusalKind::header_too_large;
     else if (read_ec == http::error::body_limit) kind = web::RefusalKind::body_too_large;
-    else if (read_ec == beast::error::timeout) kind = web::RefusalKind::request_timeout;
+    else if (head_timed_out) kind = web::RefusalKind::request_timeout;
     else if (read_ec.category() == http::make_error_code(http::error::bad_target).category() &&
              read_ec != http::error::end_of_stream && read_ec != http::error::partial_message)
       kind = web::RefusalKind::bad_request;
@@ -316,7 +351,9 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
   if (beast::websocket::is_upgrade(req)) {
     exchange.route = "websocket";
     stream_moved = true;
-    auto outcome = co_await relay_websocket(std::move(stream), parser.release(), *client, worker);
+    // Named, not a temporary inside the co_await: GCC 12 mishandles non-trivial temporaries there.
+    auto upgrade_request = parser.release();
+    auto outcome = co_await relay_websocket(std::move(stream), std::move(upgrade_request), *client, worker);
     exchange.status = outcome.status;
     exchange.log();
     co_return false;

@@ -142,7 +142,8 @@ asio::awaitable<RelayOutcome> relay_websocket(Stream client_stream, http::reques
     co_return outcome;
   }
   if (!upstream) {
-    co_await close_quietly(client_ws, {websocket::close_code::try_again_later, "Home Assistant unavailable"});
+    websocket::close_reason unavailable{websocket::close_code::try_again_later, "Home Assistant unavailable"};
+    co_await close_quietly(client_ws, unavailable);
     co_return outcome;
   }
 

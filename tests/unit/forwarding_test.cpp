@@ -72,6 +72,16 @@ TEST(ForwardingResolveClient, TrustedPeerProtoAndHostBelieved) {
   EXPECT_EQ(c->host, "ha.example.com");
 }
 
+TEST(ForwardingResolveClient, ProtoListMatchingTheHopsPicksTheChosenHop) {
+  http::fields h;
+  h.set("X-Forwarded-For", "203.0.113.9, 10.0.0.5");
+  h.set("X-Forwarded-Proto", "https, http");
+  auto c = gatehouse::net::resolve_client(h, make_address("127.0.0.1"), false, networks({"127.0.0.1", "10.0.0.0/8"}));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->address.to_string(), "203.0.113.9");
+  EXPECT_EQ(c->proto, "https");
+}
+
 TEST(ForwardingResolveClient, TlsListenerSaysHttps) {
   http::fields h;
   auto c = gatehouse::net::resolve_client(h, make_address("192.0.2.1"), true, {});
@@ -88,7 +98,7 @@ TEST(ForwardingResolveClient, UnreadableHeadersFromTrustedProxyAreRefused) {
            {"X-Forwarded-For", "[2001:db8::1]"},
            {"X-Forwarded-For", "203.0.113.9,,10.0.0.1"},
            {"X-Forwarded-For", ""},
-           {"X-Forwarded-Proto", "https, http"},
+           {"X-Forwarded-Proto", "https, http"}, // two values but no X-Forwarded-For hops to match
            {"X-Forwarded-Proto", "gopher"},
            {"X-Forwarded-Host", ""}}) {
     http::fields h;

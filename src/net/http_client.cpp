@@ -1,0 +1,141 @@
+// net/http_client: one request per connection, verified TLS, overall deadline, capped response.
+#include "net/http_client.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/url/parse.hpp>
+#include <openssl/ssl.h>
+#include <stdexcept>
+
+namespace gatehouse::net {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using asio::ip::tcp;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+using Clock = std::chrono::steady_clock;
+
+OutboundResult failed(OutboundFailure failure, std::string message) {
+  OutboundResult result;
+  result.failure = failure;
+  result.message = std::move(message);
+  return result;
+}
+
+// Remaining time until the deadline, never negative (an expired deadline times out at once).
+std::chrono::milliseconds remaining(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  return std::max(left, std::chrono::milliseconds(0));
+}
+
+OutboundFailure classify(const boost::system::error_code& ec) {
+  if (ec == beast::error::timeout) return OutboundFailure::timeout;
+  if (ec == http::error::body_limit || ec == http::error::header_limit) return OutboundFailure::too_large;
+  return OutboundFailure::protocol;
+}
+
+template <class Stream>
+asio::awaitable<OutboundResult> exchange(Stream& stream, http::request<http::string_body>& request,
+                                         Clock::time_point deadline, std::size_t max_bytes) {
+  beast::get_lowest_layer(stream).expires_after(remaining(deadline));
+  auto [write_ec, written] = co_await http::async_write(stream, request, use_tuple);
+  if (write_ec) co_return failed(classify(write_ec), "sending the request failed: " + write_ec.message());
+
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(max_bytes);
+  parser.header_limit(64 * 1024);
+  beast::get_lowest_layer(stream).expires_after(remaining(deadline));
+  auto [read_ec, read] = co_await http::async_read(stream, buffer, parser, use_tuple);
+  if (read_ec) co_return failed(classify(read_ec), "reading the response failed: " + read_ec.message());
+
+  auto message = parser.release();
+  OutboundResult result;
+  result.response.emplace();
+  result.response->status = message.result_int();
+  result.response->headers = message.base();
+  result.response->body = std::move(message.body());
+  co_return result;
+}
+
+} // namespace
+
+HttpClient::HttpClient(Options options) : options_(std::move(options)), tls_(ssl::context::tls_client) {
+  tls_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                   ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  tls_.set_default_verify_paths();
+  if (options_.extra_ca_file) {
+    boost::system::error_code ec;
+    tls_.load_verify_file(options_.extra_ca_file->string(), ec);
+    if (ec)
+      throw std::runtime_error("cannot load CA bundle " + options_.extra_ca_file->string() + ": " + ec.message());
+  }
+  tls_.set_verify_mode(ssl::verify_peer);
+}
+
+asio::awaitable<OutboundResult> HttpClient::send(const OutboundRequest& outbound) {
+  const auto deadline = Clock::now() + options_.timeout;
+  auto parsed = boost::urls::parse_absolute_uri(outbound.url);
+  if (!parsed) co_return failed(OutboundFailure::invalid_url, "not an absolute URL");
+  const auto& url = *parsed;
+  const bool tls = url.scheme() == "https";
+  if (!tls && url.scheme() != "http") co_return failed(OutboundFailure::invalid_url, "only http and https URLs");
+  if (!url.has_authority() || url.host().empty()) co_return failed(OutboundFailure::invalid_url, "URL has no host");
+  if (url.has_userinfo()) co_return failed(OutboundFailure::invalid_url, "URL must not contain user information");
+  // The host as the resolver and the certificate check want it: IPv6 without brackets.
+  std::string host = url.host_type() == boost::urls::host_type::ipv6 ? std::string(url.host_address())
+                                                                      : std::string(url.host());
+  std::string port = url.has_port() ? std::string(url.port()) : (tls ? "443" : "80");
+  std::string target = std::string(url.encoded_path().empty() ? "/" : url.encoded_path());
+  if (url.has_query()) target += "?" + std::string(url.encoded_query());
+
+  http::request<http::string_body> request{outbound.method, target, 11};
+  request.set(http::field::host, std::string(url.encoded_host_and_port()));
+  request.set(http::field::user_agent, std::string("Gatehouse/") + GATEHOUSE_VERSION);
+  for (const auto& [name, value] : outbound.headers) request.set(name, value);
+  request.body() = outbound.body;
+  request.keep_alive(false);
+  request.prepare_payload();
+
+  auto executor = co_await asio::this_coro::executor;
+  tcp::resolver resolver(executor);
+  // The resolver has no deadline of its own; the system's resolver timeouts apply.
+  auto [resolve_ec, endpoints] = co_await resolver.async_resolve(host, port, use_tuple);
+  if (resolve_ec) co_return failed(OutboundFailure::resolve, "cannot resolve " + host + ": " + resolve_ec.message());
+
+  beast::tcp_stream tcp_stream(executor);
+  tcp_stream.expires_after(remaining(deadline));
+  auto [connect_ec, endpoint] = co_await tcp_stream.async_connect(endpoints, use_tuple);
+  if (connect_ec)
+    co_return failed(connect_ec == beast::error::timeout ? OutboundFailure::timeout : OutboundFailure::connect,
+                     "cannot connect to " + host + ":" + port + ": " + connect_ec.message());
+  if (!tls) co_return co_await exchange(tcp_stream, request, deadline, options_.max_response_bytes);
+
+  beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp_stream), tls_);
+  // SNI carries names only (RFC 6066 §3); an IP literal is checked against the certificate's IP SANs.
+  const bool host_is_name = url.host_type() == boost::urls::host_type::name;
+  if (host_is_name && !SSL_set_tlsext_host_name(stream.native_handle(), host.c_str()))
+    co_return failed(OutboundFailure::tls, "cannot set TLS server name");
+  stream.set_verify_callback(ssl::host_name_verification(host));
+  beast::get_lowest_layer(stream).expires_after(remaining(deadline));
+  auto [handshake_ec] = co_await stream.async_handshake(ssl::stream_base::client, use_tuple);
+  if (handshake_ec)
+    co_return failed(handshake_ec == beast::error::timeout ? OutboundFailure::timeout : OutboundFailure::tls,
+                     "TLS with " + host + " failed: " + handshake_ec.message());
+  auto result = co_await exchange(stream, request, deadline, options_.max_response_bytes);
+  beast::get_lowest_layer(stream).expires_after(std::chrono::milliseconds(500));
+  co_await stream.async_shutdown(use_tuple);
+  co_return result;
+}
+
+} // namespace gatehouse::net

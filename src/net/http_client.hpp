@@ -1,0 +1,59 @@
+// net/http_client: owns Gatehouse's own outbound HTTP(S) requests (IdP discovery, JWKS, token and
+// userinfo endpoints). TLS peers are always verified against the system trust store (plus an optional
+// extra CA bundle, for private CAs), with SNI and host-name checks; there is no "insecure" switch.
+// Every request has one overall deadline and a response size cap.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/verb.hpp>
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace gatehouse::net {
+
+struct OutboundRequest {
+  boost::beast::http::verb method = boost::beast::http::verb::get;
+  std::string url;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+struct OutboundResponse {
+  unsigned status = 0;
+  boost::beast::http::fields headers;
+  std::string body;
+};
+
+enum class OutboundFailure { invalid_url, resolve, connect, tls, timeout, too_large, protocol };
+
+// Either a response or why there is none; `message` is for logs and pages and never holds the body.
+struct OutboundResult {
+  std::optional<OutboundResponse> response;
+  OutboundFailure failure = OutboundFailure::protocol;
+  std::string message;
+  explicit operator bool() const { return response.has_value(); }
+};
+
+class HttpClient {
+public:
+  struct Options {
+    std::optional<std::filesystem::path> extra_ca_file; // PEM bundle trusted in addition to the system's
+    std::chrono::milliseconds timeout{10'000};          // whole exchange: resolve to last body byte
+    std::size_t max_response_bytes = 1024 * 1024;
+  };
+  // Throws std::runtime_error when the extra CA file cannot be loaded.
+  explicit HttpClient(Options options);
+  boost::asio::awaitable<OutboundResult> send(const OutboundRequest& request);
+
+private:
+  Options options_;
+  boost::asio::ssl::context tls_;
+};
+
+} // namespace gatehouse::net

@@ -1,0 +1,169 @@
+// Gatehouse's limits and timeouts as a client meets them: oversized heads and bodies refused with a clear
+// JSON error (and HA never bothered), slow or idle clients cut off, a connection cap that turns the extra
+// client away, and a slow HA answered with 504 without poisoning the connection pool.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startStack, TEST_GUARD } from './lib/harness.mjs';
+import { request, RawConnection, rawHead } from './lib/http-client.mjs';
+import { patternBlocks } from './lib/pattern.mjs';
+
+// Durations configured as 1 s must not fire much earlier; a little slack for timer granularity.
+const ONE_SECOND_AT_LEAST_MS = 900;
+
+function assertJsonError(response, status, code) {
+  assert.ok(response, `expected a ${status} response, the connection closed without one`);
+  assert.equal(response.status, status);
+  assert.match(response.header('content-type').join(','), /application\/json/);
+  const body = response.json();
+  assert.equal(body.code, code);
+  assert.equal(typeof body.message, 'string');
+  assert.ok(body.message.length > 0);
+}
+
+test('a request head larger than max_header_bytes gets 431 and never reaches HA', TEST_GUARD, async (t) => {
+  const { upstream, gatehouse } = await startStack(t, { config: { limits: { max_header_bytes: '64KiB' } } });
+  const connection = await RawConnection.connect({ port: gatehouse.port });
+  t.after(() => connection.destroy());
+  await connection.write(rawHead('GET', '/api/huge-head', [['Host', 'ha.test'], ['X-Padding', 'a'.repeat(70 * 1024)]]));
+  const response = await connection.readResponse();
+  assertJsonError(response, 431, 'header_too_large');
+  assert.deepEqual(upstream.requestsTo('/api/huge-head'), []);
+
+  // A head just under the limit is fine: the limit is about size, not about long headers as such.
+  const fine = await request(`${gatehouse.url}/api/big-but-fine`, { headers: { 'x-padding': 'a'.repeat(60 * 1024) } });
+  assert.equal(fine.status, 200);
+});
+
+test('a Content-Length above max_body_bytes gets 413 without contacting HA', TEST_GUARD, async (t) => {
+  const { upstream, gatehouse } = await startStack(t, { config: { limits: { max_body_bytes: '1MiB' } } });
+  const connection = await RawConnection.connect({ port: gatehouse.port });
+  t.after(() => connection.destroy());
+  await connection.write(rawHead('POST', '/api/too-big', [
+    ['Host', 'ha.test'], ['Content-Type', 'application/octet-stream'], ['Content-Length', String(2 * 1024 * 1024)],
+  ]));
+  const response = await connection.readResponse();
+  assertJsonError(response, 413, 'body_too_large');
+  assert.deepEqual(upstream.requestsTo('/api/too-big'), []);
+
+  const exactlyAtLimit = Buffer.alloc(1024 * 1024, 0x61);
+  const fine = await request(`${gatehouse.url}/api/at-limit`, { method: 'POST', body: exactlyAtLimit });
+  assert.equal(fine.status, 200);
+  assert.equal(fine.json().bodyBytes, exactlyAtLimit.length);
+});
+
+test('a chunked body growing past max_body_bytes closes the connection and HA gets no complete request', TEST_GUARD, async (t) => {
+  const { upstream, gatehouse } = await startStack(t, { config: { limits: { max_body_bytes: '1MiB' } } });
+  const connection = await RawConnection.connect({ port: gatehouse.port });
+  t.after(() => connection.destroy());
+  await connection.write(rawHead('POST', '/api/chunked-too-big', [
+    ['Host', 'ha.test'], ['Content-Type', 'application/octet-stream'], ['Transfer-Encoding', 'chunked'],
+  ]));
+  try {
+    for (const block of patternBlocks(2 * 1024 * 1024)) {
+      await connection.write(Buffer.concat([Buffer.from(`${block.length.toString(16)}\r\n`), block, Buffer.from('\r\n')]));
+    }
+    await connection.write('0\r\n\r\n');
+  } catch {
+    // Gatehouse closed the connection while the body was still being sent: what the limit asks for.
+  }
+  await connection.waitForClose();
+  let response = null;
+  try {
+    response = await connection.readResponse();
+  } catch {
+    // A connection reset may swallow a partial response; the close alone is the required behaviour.
+  }
+  if (response) assert.ok(response.status >= 400, `a body over the limit got ${response.status}`);
+  for (const seen of upstream.requestsTo('/api/chunked-too-big')) {
+    await seen.settled;
+    assert.equal(seen.complete, false, `HA received a complete ${seen.bodyBytes}-byte body over the limit`);
+  }
+});
+
+test('no complete request head within header_read gets 408 and the connection closes', TEST_GUARD, async (t) => {
+  const { upstream, gatehouse } = await startStack(t, { config: { timeouts: { header_read: '1s' } } });
+  const connection = await RawConnection.connect({ port: gatehouse.port });
+  t.after(() => connection.destroy());
+  const started = performance.now();
+  await connection.write('GET /api/half-a-head HTTP/1.1\r\nHost: ha.test\r\nX-Waiting: ');
+  const response = await connection.readResponse();
+  assertJsonError(response, 408, 'request_timeout');
+  await connection.waitForClose();
+  assert.ok(performance.now() - started >= ONE_SECOND_AT_LEAST_MS, 'the header timeout fired early');
+  assert.deepEqual(upstream.requestsTo('/api/half-a-head'), []);
+});
+
+test('an idle keep-alive connection is closed after idle_keepalive', TEST_GUARD, async (t) => {
+  const { gatehouse } = await startStack(t, { config: { timeouts: { idle_keepalive: '1s' } } });
+  const connection = await RawConnection.connect({ port: gatehouse.port });
+  t.after(() => connection.destroy());
+  await connection.write(rawHead('GET', '/api/before-idle', [['Host', 'ha.test']]));
+  const response = await connection.readResponse();
+  assert.equal(response.status, 200);
+  const idleSince = performance.now();
+  await connection.waitForClose();
+  assert.ok(performance.now() - idleSince >= ONE_SECOND_AT_LEAST_MS, 'Gatehouse closed the keep-alive connection before idle_keepalive');
+  assert.equal(connection.pending.length, 0, 'Gatehouse sent unexpected bytes before closing an idle connection');
+});
+
+test('connections beyond max_connections get 503 and are closed; freed slots are reused', TEST_GUARD, async (t) => {
+  const { gatehouse } = await startStack(t, { config: { limits: { max_connections: 3 } } });
+  const held = [];
+  t.after(() => held.forEach((connection) => connection.destroy()));
+  for (let i = 0; i < 3; i++) {
+    const connection = await RawConnection.connect({ port: gatehouse.port });
+    held.push(connection);
+    await connection.write(rawHead('GET', `/api/held-${i}`, [['Host', 'ha.test']]));
+    assert.equal((await connection.readResponse()).status, 200, `connection ${i + 1} of 3`);
+  }
+
+  const extra = await RawConnection.connect({ port: gatehouse.port });
+  t.after(() => extra.destroy());
+  await extra.write(rawHead('GET', '/api/one-too-many', [['Host', 'ha.test']])).catch(() => {});
+  assertJsonError(await extra.readResponse(), 503, 'too_many_connections');
+  await extra.waitForClose();
+
+  // The held connections are unaffected.
+  await held[0].write(rawHead('GET', '/api/still-held', [['Host', 'ha.test']]));
+  assert.equal((await held[0].readResponse()).status, 200);
+
+  // Once a client leaves, its slot serves a new client. Gatehouse notices the close asynchronously, so a
+  // few immediate attempts may still be turned away; each attempt is a full round trip, no sleeping.
+  held.pop().destroy();
+  let served = null;
+  for (let attempt = 0; attempt < 50 && !served; attempt++) {
+    const connection = await RawConnection.connect({ port: gatehouse.port });
+    try {
+      await connection.write(rawHead('GET', '/api/after-slot-freed', [['Host', 'ha.test']]));
+      const response = await connection.readResponse();
+      if (response?.status === 200) served = response;
+      else assertJsonError(response, 503, 'too_many_connections');
+    } finally {
+      connection.destroy();
+    }
+  }
+  assert.ok(served, 'a freed connection slot was never given to a new client');
+});
+
+test('HA accepting a request but not answering within upstream_response gives 504; the pool stays sane', TEST_GUARD, async (t) => {
+  const { upstream, gatehouse } = await startStack(t, { config: { timeouts: { upstream_response: '1s' } } });
+  const started = performance.now();
+  const pending = request(`${gatehouse.url}/test/slow`, { headers: { accept: 'application/json' } });
+  const slow = await upstream.nextSlow();
+  const response = await pending;
+  assert.ok(performance.now() - started >= ONE_SECOND_AT_LEAST_MS, 'the upstream timeout fired early');
+  assert.equal(response.status, 504);
+  assert.match(response.headers['content-type'], /application\/json/);
+  assert.equal(response.json().code, 'upstream_timeout');
+  assert.equal(typeof response.json().message, 'string');
+
+  // HA's late answer must not be taken for the answer to the next request on a reused connection.
+  slow.release({ body: JSON.stringify({ late: 'answer to the timed-out request' }) });
+  for (let i = 0; i < 5; i++) {
+    const next = await request(`${gatehouse.url}/api/after-timeout?i=${i}`);
+    assert.equal(next.status, 200);
+    assert.equal(next.json().url, `/api/after-timeout?i=${i}`);
+  }
+  const line = await gatehouse.waitForLog((entry) => entry.msg === 'request' && entry.path === '/test/slow');
+  assert.equal(line.status, 504);
+});
