@@ -1,9 +1,12 @@
-// net/websocket_relay: websocket relay between a client and HA, frame by frame.
+// net/websocket_relay: byte-level websocket relay between a client and HA, frame-aware at the edges.
 #include "net/websocket_relay.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -11,6 +14,7 @@
 #include <boost/beast/websocket/ssl.hpp>
 
 #include "net/session.hpp"
+#include "net/websocket_frames.hpp"
 
 namespace gatehouse::net {
 namespace asio = boost::asio;
@@ -18,152 +22,274 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
 using namespace asio::experimental::awaitable_operators;
+using asio::ip::tcp;
 
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-constexpr std::size_t kFrameChunk = 64 * 1024;
+constexpr std::size_t kOwnBufferBytes = 16 * 1024;          // per direction, only when a leg is TLS
+constexpr std::size_t kMaxRefusalBodyBytes = 64 * 1024;     // HA's answer when it declines an upgrade
+constexpr auto kCloseGrace = std::chrono::seconds(5);       // the other direction's time to finish
 
-using UpstreamSocket = websocket::stream<beast::tcp_stream>;
-
-// Why a relay is ending, as far as the other side should be told.
-struct RelayState {
-  std::optional<websocket::close_reason> terminate_reason; // set by shutdown (and later revocation)
+// What both directions of one relay share.
+struct Relay {
+  explicit Relay(asio::any_io_executor executor) : grace(executor, asio::steady_timer::time_point::max()) {}
+  // Set when Gatehouse ends the relay (shutdown, a client message over the limit, later revocation):
+  // the close the client gets once HA's side is cut.
+  std::optional<websocket::close_reason> client_close;
+  asio::steady_timer grace; // armed when one direction ends; on expiry the whole relay ends
 };
 
-template <class Ws>
-asio::awaitable<void> close_quietly(Ws& ws, websocket::close_reason reason) {
-  if (!ws.is_open()) co_return;
-  co_await ws.async_close(reason, use_tuple);
-}
-
-// Copies one direction until it ends, then tells the other side why.
-template <class From, class To>
-asio::awaitable<void> pump(From& from, To& to, RelayState& state, bool from_client) {
-  beast::flat_buffer buffer;
-  bool mid_message = false;
-  for (;;) {
-    auto [ec, n] = co_await from.async_read_some(buffer, kFrameChunk, use_tuple);
-    if (ec) {
-      websocket::close_reason reason;
-      if (ec == websocket::error::closed) reason = from.reason();
-      else if (from_client && ec == websocket::error::message_too_big) reason = websocket::close_code::too_big;
-      else if (!from_client && state.terminate_reason) reason = *state.terminate_reason;
-      else if (from_client) reason = {websocket::close_code::going_away, "client went away"};
-      else reason = {websocket::close_code::service_restart, "Home Assistant connection lost"};
-      co_await close_quietly(to, reason);
-      co_return;
-    }
-    if (!mid_message) to.binary(from.got_binary());
-    const bool done = from.is_message_done();
-    auto [write_ec, written] = co_await to.async_write_some(done, buffer.data(), use_tuple);
-    buffer.consume(n);
-    mid_message = !done;
-    if (write_ec) co_return; // the other pump sees that side's end and closes this one
-  }
-}
-
-template <class ClientWs>
-void configure_client_leg(ClientWs& ws, const config::Config& config, const std::string& subprotocol) {
-  websocket::permessage_deflate deflate;
-  deflate.server_enable = true; // if the client offers it; the upstream leg stays uncompressed
-  ws.set_option(deflate);
-  ws.read_message_max(config.limits.max_websocket_message_bytes);
-  ws.auto_fragment(false);
-  websocket::stream_base::timeout timeouts{};
-  timeouts.handshake_timeout = std::chrono::seconds(10);
-  timeouts.idle_timeout = std::chrono::seconds(120); // pings the client after 60 s of silence
-  timeouts.keep_alive_pings = true;
-  ws.set_option(timeouts);
-  ws.set_option(websocket::stream_base::decorator([subprotocol](websocket::response_type& res) {
-    res.set(http::field::server, "");
-    if (!subprotocol.empty()) res.set(http::field::sec_websocket_protocol, subprotocol);
-  }));
-}
-
-} // namespace
+struct Direction {
+  bool to_client;
+  FrameScanner scanner;
+};
 
 template <class Stream>
-asio::awaitable<RelayOutcome> relay_websocket(Stream client_stream, http::request<http::buffer_body> request,
-                                              const ForwardedClient& client, Worker& worker) {
-  const auto& config = worker.shared.config;
-  RelayOutcome outcome;
+tcp::socket& socket_of(Stream& stream) {
+  return beast::get_lowest_layer(stream).socket();
+}
 
-  // Upstream first: what HA says to the upgrade decides what the client gets.
-  http::fields forwarded = request.base();
-  prepare_upstream_request(forwarded, client);
-  for (auto name : {http::field::sec_websocket_key, http::field::sec_websocket_version,
-                    http::field::sec_websocket_extensions, http::field::host})
-    forwarded.erase(name);
-  const std::string host = client.host.empty()
-                               ? worker.upstream.target().host + ":" + std::to_string(worker.upstream.target().port)
-                               : client.host;
+template <class Stream>
+constexpr bool is_plain = std::is_same_v<Stream, PlainStream>;
 
-  boost::system::error_code ec;
-  auto connection = co_await connect_upstream(worker.upstream.target(), ec);
-  std::optional<UpstreamSocket> upstream;
-  websocket::response_type upstream_answer;
-  if (connection) {
-    upstream.emplace(std::move(connection->stream));
-    upstream->read_message_max(0); // HA's messages may be many MB (contract §4.1); frames are streamed
-    upstream->auto_fragment(false);
-    websocket::stream_base::timeout timeouts{};
-    timeouts.handshake_timeout = config.timeouts.upstream_response;
-    timeouts.idle_timeout = websocket::stream_base::none();
-    timeouts.keep_alive_pings = false;
-    upstream->set_option(timeouts);
-    upstream->set_option(websocket::stream_base::decorator([&forwarded](websocket::request_type& req) {
-      for (const auto& field : forwarded) req.set(field.name_string(), field.value());
-    }));
-    auto [handshake_ec] = co_await upstream->async_handshake(upstream_answer, host, request.target(), use_tuple);
-    if (handshake_ec && handshake_ec == websocket::error::upgrade_declined && upstream_answer.result_int() != 0) {
-      // HA refused the upgrade (404, 403 ban, 503 stopping...): the client hears it as HA said it.
-      http::response<http::string_body> refusal = upstream_answer;
-      remove_hop_by_hop(refusal);
-      refusal.version(request.version());
-      refusal.keep_alive(false);
-      refusal.prepare_payload();
-      outcome.status = refusal.result_int();
-      beast::get_lowest_layer(client_stream).expires_after(std::chrono::seconds(10));
-      co_await http::async_write(client_stream, refusal, use_tuple);
-      co_return outcome;
+// Ends `cut`'s part in the relay: the other direction then reads the end and closes its receiver.
+void cut_off(tcp::socket& cut) {
+  boost::system::error_code ignored;
+  cut.shutdown(tcp::socket::shutdown_both, ignored);
+}
+
+// The bytes of `buffers` from `sent` on, copied (they must outlive the scratch buffer they are in).
+std::string unsent_rest(const std::array<asio::const_buffer, 2>& buffers, std::size_t sent) {
+  std::string rest;
+  for (const auto& buffer : buffers) {
+    if (sent >= buffer.size()) {
+      sent -= buffer.size();
+      continue;
     }
-    if (handshake_ec) upstream.reset();
+    rest.append(static_cast<const char*>(buffer.data()) + sent, buffer.size() - sent);
+    sent = 0;
   }
+  return rest;
+}
 
-  std::string subprotocol;
-  if (upstream) subprotocol = std::string(upstream_answer[http::field::sec_websocket_protocol]);
+// Sends what the scanner lets through of `data`. On plain sockets the kernel usually takes it all at
+// once (no copy, no wait); only what it cannot take yet is copied and awaited.
+template <class To>
+asio::awaitable<boost::system::error_code> forward(To& to, Direction& direction, std::span<const std::uint8_t> data,
+                                                    const FrameScanner::Step& step) {
+  std::array<asio::const_buffer, 2> buffers{asio::buffer(direction.scanner.held().data(), step.held_bytes),
+                                            asio::buffer(data.data(), step.data_bytes)};
+  if (step.held_bytes + step.data_bytes == 0) co_return boost::system::error_code{};
+  if constexpr (is_plain<To>) {
+    boost::system::error_code ec;
+    const std::size_t sent = socket_of(to).write_some(buffers, ec);
+    if (ec && ec != asio::error::would_block) co_return ec;
+    if (sent == step.held_bytes + step.data_bytes) co_return boost::system::error_code{};
+    std::string rest = unsent_rest(buffers, ec ? 0 : sent);
+    auto [write_ec, written] = co_await asio::async_write(to, asio::buffer(rest), use_tuple);
+    co_return write_ec;
+  } else {
+    auto [write_ec, written] = co_await asio::async_write(to, buffers, use_tuple);
+    co_return write_ec;
+  }
+}
+
+template <class To>
+asio::awaitable<void> send_frame(To& to, const std::string& frame) {
+  co_await asio::async_write(to, asio::buffer(frame), use_tuple);
+}
+
+// The sending side of `direction` has ended (or must stop): tell the receiver, between frames only.
+template <class To>
+asio::awaitable<void> finish(To& to, Direction& direction, Relay& relay, bool over_limit) {
+  const auto& scanner = direction.scanner;
+  if (direction.to_client) {
+    if (!scanner.close_seen() && scanner.between_frames()) {
+      websocket::close_reason reason = relay.client_close.value_or(
+          websocket::close_reason{websocket::close_code::service_restart, "Home Assistant connection lost"});
+      const std::string frame = make_close_frame(reason.code, std::string_view(reason.reason.data(), reason.reason.size()), false);
+      co_await send_frame(to, frame);
+    }
+  } else if (over_limit) {
+    const std::string frame = make_close_frame(websocket::close_code::too_big, "message too big", true);
+    co_await send_frame(to, frame);
+  } else if (!scanner.close_seen() && scanner.between_frames()) {
+    const std::string frame = make_close_frame(websocket::close_code::going_away, "client went away", true);
+    co_await send_frame(to, frame);
+  }
+  boost::system::error_code ignored;
+  socket_of(to).shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+// Copies one direction until its sender ends, then closes the receiver; `first` is what was already
+// read before the relay began.
+template <class From, class To>
+asio::awaitable<void> pump(From& from, To& to, Direction direction, Relay& relay, Worker& worker,
+                           std::string first, tcp::socket& upstream) {
+  bool over_limit = false;
+  auto relay_bytes = [&](std::span<const std::uint8_t> data) -> asio::awaitable<bool> {
+    const auto step = direction.scanner.scan(data);
+    if (auto ec = co_await forward(to, direction, data, step)) co_return false;
+    if (step.over_limit) {
+      over_limit = true;
+      relay.client_close = websocket::close_reason{websocket::close_code::too_big, "message too big"};
+      co_return false;
+    }
+    co_return true;
+  };
+
+  const std::span<const std::uint8_t> already_read{reinterpret_cast<const std::uint8_t*>(first.data()), first.size()};
+  bool open = co_await relay_bytes(already_read);
+  first = {};
+  if constexpr (is_plain<From> && is_plain<To>) {
+    auto& socket = socket_of(from);
+    socket.non_blocking(true);
+    socket_of(to).non_blocking(true);
+    while (open) {
+      auto [wait_ec] = co_await socket.async_wait(tcp::socket::wait_read, use_tuple);
+      if (wait_ec) break;
+      boost::system::error_code ec;
+      const std::size_t n = socket.read_some(asio::buffer(worker.relay_scratch), ec);
+      if (ec == asio::error::would_block) continue;
+      if (ec) break;
+      const std::span<const std::uint8_t> received{worker.relay_scratch.data(), n};
+      open = co_await relay_bytes(received);
+    }
+  } else {
+    std::unique_ptr<std::uint8_t[]> buffer;
+    while (open) {
+      if (!buffer) buffer = std::make_unique<std::uint8_t[]>(kOwnBufferBytes);
+      auto [ec, n] = co_await from.async_read_some(asio::buffer(buffer.get(), kOwnBufferBytes), use_tuple);
+      if (ec) break;
+      const std::span<const std::uint8_t> received{buffer.get(), n};
+      open = co_await relay_bytes(received);
+    }
+  }
+  relay.grace.expires_after(kCloseGrace); // also bounds the close frame's write below
+  co_await finish(to, direction, relay, over_limit);
+  if (over_limit) cut_off(upstream); // the other direction then closes the client with 1009
+}
+
+// Ends the relay when the grace period after one direction's end runs out.
+asio::awaitable<void> grace_period(asio::steady_timer& grace) {
+  for (;;) {
+    auto [ec] = co_await grace.async_wait(use_tuple);
+    if (!ec) co_return;
+    auto state = co_await asio::this_coro::cancellation_state;
+    if (state.cancelled() != asio::cancellation_type::none) co_return;
+    // Otherwise the timer was re-armed: wait for the new expiry.
+  }
+}
+
+// HA cannot be reached: the client still gets a websocket, closed with a reason it can act on.
+template <class Stream>
+asio::awaitable<RelayOutcome> close_unavailable(Stream client_stream, http::request<http::buffer_body>& request) {
+  RelayOutcome outcome;
   websocket::stream<Stream> client_ws(std::move(client_stream));
-  configure_client_leg(client_ws, config, subprotocol);
+  websocket::stream_base::timeout timeouts{};
+  timeouts.handshake_timeout = std::chrono::seconds(10);
+  timeouts.idle_timeout = std::chrono::seconds(10);
+  client_ws.set_option(timeouts);
+  client_ws.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+    res.set(http::field::server, "");
+  }));
   beast::get_lowest_layer(client_ws).expires_never();
   auto [accept_ec] = co_await client_ws.async_accept(request, use_tuple);
   if (accept_ec) {
     outcome.status = 400;
     co_return outcome;
   }
-  if (!upstream) {
-    websocket::close_reason unavailable{websocket::close_code::try_again_later, "Home Assistant unavailable"};
-    co_await close_quietly(client_ws, unavailable);
-    co_return outcome;
-  }
-
-  RelayState state;
-  TrackedRelay tracked;
-  tracked.terminate = [&state, &upstream](websocket::close_reason reason) {
-    // Ending the upstream leg makes the HA→client pump close the client with this reason; that pump
-    // is the only writer on the client leg, so no second writer races it.
-    state.terminate_reason = reason;
-    boost::system::error_code ignored;
-    beast::get_lowest_layer(*upstream).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  };
-  ListRegistration registration(worker.relays, tracked);
-  co_await (pump(client_ws, *upstream, state, true) && pump(*upstream, client_ws, state, false));
+  websocket::close_reason unavailable{websocket::close_code::try_again_later, "Home Assistant unavailable"};
+  co_await client_ws.async_close(unavailable, use_tuple);
   co_return outcome;
 }
 
-template asio::awaitable<RelayOutcome> relay_websocket<PlainStream>(PlainStream, http::request<http::buffer_body>,
+} // namespace
+
+template <class Stream>
+asio::awaitable<RelayOutcome> relay_websocket(Stream client_stream, beast::flat_buffer client_buffer,
+                                              http::request<http::buffer_body> request,
+                                              const ForwardedClient& client, Worker& worker) {
+  const auto& config = worker.shared.config;
+  RelayOutcome outcome;
+
+  // The client's upgrade, as HA should see it: its websocket headers (key, version, extensions,
+  // subprotocols) untouched, so HA negotiates with the client directly.
+  http::request<http::empty_body> upgrade{request.method(), request.target(), 11};
+  for (const auto& field : request.base()) upgrade.insert(field.name(), field.name_string(), field.value());
+  prepare_upstream_request(upgrade.base(), client);
+  upgrade.set(http::field::connection, "Upgrade");
+  upgrade.set(http::field::upgrade, "websocket");
+  if (client.host.empty())
+    upgrade.set(http::field::host, worker.upstream.target().host + ":" + std::to_string(worker.upstream.target().port));
+
+  boost::system::error_code ec;
+  auto connection = co_await connect_upstream(worker.upstream.target(), ec);
+  if (!connection) co_return co_await close_unavailable(std::move(client_stream), request);
+  auto& upstream = connection->stream;
+  beast::flat_buffer upstream_buffer;
+  http::response_parser<http::string_body> answer_parser;
+  answer_parser.body_limit(kMaxRefusalBodyBytes);
+  upstream.expires_after(config.timeouts.upstream_response);
+  auto [write_ec, written] = co_await http::async_write(upstream, upgrade, use_tuple);
+  boost::system::error_code read_ec = write_ec;
+  if (!write_ec) std::tie(read_ec, std::ignore) = co_await http::async_read(upstream, upstream_buffer, answer_parser, use_tuple);
+  if (read_ec) co_return co_await close_unavailable(std::move(client_stream), request);
+  upstream.expires_never();
+
+  auto answer = answer_parser.release();
+  if (answer.result() != http::status::switching_protocols) {
+    // HA refused the upgrade (404, 403 ban, 503 stopping...): the client hears it as HA said it.
+    http::response<http::string_body> refusal = std::move(answer);
+    remove_hop_by_hop(refusal.base());
+    refusal.version(request.version());
+    refusal.keep_alive(false);
+    refusal.prepare_payload();
+    outcome.status = refusal.result_int();
+    beast::get_lowest_layer(client_stream).expires_after(std::chrono::seconds(10));
+    co_await http::async_write(client_stream, refusal, use_tuple);
+    co_return outcome;
+  }
+
+  http::response<http::empty_body> switching{http::status::switching_protocols, request.version()};
+  for (const auto& field : answer.base()) switching.insert(field.name(), field.name_string(), field.value());
+  remove_hop_by_hop(switching.base());
+  switching.set(http::field::connection, "Upgrade");
+  switching.set(http::field::upgrade, "websocket");
+  beast::get_lowest_layer(client_stream).expires_after(std::chrono::seconds(10));
+  auto [switch_ec, switch_n] = co_await http::async_write(client_stream, switching, use_tuple);
+  if (switch_ec) co_return outcome;
+  beast::get_lowest_layer(client_stream).expires_never();
+
+  const auto executor = co_await asio::this_coro::executor;
+  Relay relay(executor);
+  TrackedRelay tracked;
+  tracked.terminate = [&relay, &upstream](websocket::close_reason reason) {
+    // Cutting HA's side makes the HA→client direction close the client with this reason; that
+    // direction is the only writer to the client, so no second writer races it.
+    relay.client_close = reason;
+    cut_off(upstream.socket());
+  };
+  ListRegistration registration(worker.relays, tracked);
+
+  std::string from_client = beast::buffers_to_string(client_buffer.data());
+  std::string from_upstream = beast::buffers_to_string(upstream_buffer.data());
+  client_buffer = {};
+  upstream_buffer = {};
+  Direction up{false, FrameScanner(config.limits.max_websocket_message_bytes)};
+  Direction down{true, FrameScanner()};
+  co_await ((pump(client_stream, upstream, up, relay, worker, std::move(from_client), upstream.socket()) &&
+             pump(upstream, client_stream, down, relay, worker, std::move(from_upstream), upstream.socket())) ||
+            grace_period(relay.grace));
+  co_return outcome;
+}
+
+template asio::awaitable<RelayOutcome> relay_websocket<PlainStream>(PlainStream, beast::flat_buffer,
+                                                                    http::request<http::buffer_body>,
                                                                     const ForwardedClient&, Worker&);
-template asio::awaitable<RelayOutcome> relay_websocket<TlsStream>(TlsStream, http::request<http::buffer_body>,
+template asio::awaitable<RelayOutcome> relay_websocket<TlsStream>(TlsStream, beast::flat_buffer,
+                                                                  http::request<http::buffer_body>,
                                                                   const ForwardedClient&, Worker&);
 
 } // namespace gatehouse::net

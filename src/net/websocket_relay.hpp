@@ -1,7 +1,9 @@
-// net/websocket_relay: owns a relayed websocket: the upstream leg to HA is opened first (so a refusal
-// from HA reaches the client as HA sent it), then the client's handshake is completed, then frames are
-// pumped in both directions, one read in flight per direction (the slower side sets the pace). Close
-// codes and reasons pass through; HA vanishing gives the client 1012; HA unreachable gives 1013.
+// net/websocket_relay: owns a relayed websocket. The upgrade goes to HA first, so HA's answer decides
+// what the client gets (HA's 101 with its own extensions and subprotocol choice, or HA's refusal as
+// HA sent it). After the 101 the relay copies bytes, one read in flight per direction (the slower side
+// sets the pace), while a FrameScanner per direction follows frame boundaries: that is what lets
+// Gatehouse cap client messages (1009), tell the client HA vanished (1012) or Gatehouse is stopping
+// (1001), always between frames. HA unreachable gives the client a websocket closed with 1013.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -18,9 +20,11 @@ struct RelayOutcome {
   unsigned status = 101; // what the client's handshake got (101, or HA's refusal status)
 };
 
+// `client_buffer` holds whatever the client sent after its upgrade request (relayed first).
 template <class Stream>
 boost::asio::awaitable<RelayOutcome>
-relay_websocket(Stream client_stream, boost::beast::http::request<boost::beast::http::buffer_body> request,
+relay_websocket(Stream client_stream, boost::beast::flat_buffer client_buffer,
+                boost::beast::http::request<boost::beast::http::buffer_body> request,
                 const ForwardedClient& client, Worker& worker);
 
 } // namespace gatehouse::net

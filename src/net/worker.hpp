@@ -10,6 +10,7 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <vector>
 
 #include "config/config.hpp"
 #include "net/tls.hpp"
@@ -66,6 +67,9 @@ struct Worker {
   UpstreamPool upstream;
   web::HealthProbe health;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
+  // Websocket relays on plain sockets read into this and write it out before anything else runs on
+  // the thread, so an idle relayed websocket holds no buffer of its own.
+  std::vector<unsigned char> relay_scratch = std::vector<unsigned char>(64 * 1024);
 };
 
 } // namespace gatehouse::net

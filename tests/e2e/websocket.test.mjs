@@ -91,15 +91,15 @@ test('a message the client sends in fragments arrives whole', TEST_GUARD, async 
   assert.ok(upstreamSide.received[1].data.equals(Buffer.concat(binaryParts)));
 });
 
-test('a client ping is answered with a pong by Gatehouse itself', TEST_GUARD, async (t) => {
+test('a client ping reaches HA and HA\'s pong reaches the client', TEST_GUARD, async (t) => {
   const { upstream, gatehouse } = await startStack(t);
   const client = await openWebSocket(`${gatehouse.wsUrl}/api/websocket`);
   t.after(() => client.terminate());
-  await upstream.nextWebSocket();
-  // The test upstream never answers pings, so a pong here can only come from Gatehouse.
+  const upstreamSide = await upstream.nextWebSocket();
   const pong = new Promise((resolve) => client.once('pong', resolve));
   client.ws.ping('are-you-there');
   assert.equal((await pong).toString(), 'are-you-there');
+  assert.deepEqual(upstreamSide.pings.map(String), ['are-you-there']);
   await client.send('still relaying after the ping');
   assert.equal((await client.waitForMessages(1))[0].data.toString(), 'still relaying after the ping');
 });
@@ -215,6 +215,7 @@ test('permessage-deflate offered by the client is negotiated and messages surviv
   t.after(() => client.terminate());
   const upstreamSide = await upstream.nextWebSocket();
   assert.match(client.ws.extensions, /permessage-deflate/);
+  assert.match(upstreamSide.ws.extensions, /permessage-deflate/, 'HA, not Gatehouse, negotiated compression');
 
   const states = JSON.stringify(Array.from({ length: 20_000 }, (_, i) => ({ entity_id: `sensor.s${i}`, state: 'on' })));
   await client.send(states);
@@ -222,8 +223,10 @@ test('permessage-deflate offered by the client is negotiated and messages surviv
   const [text, binary] = await client.waitForMessages(2);
   assert.equal(text.data.toString(), states);
   assert.ok(binary.data.equals(patternBlock(5, 50_000)));
-  // The test upstream negotiates no compression, so these only arrived because Gatehouse inflated them.
   assert.equal(upstreamSide.received[0].data.toString(), states);
+  const fromHa = `${states}, sent by HA`;
+  await upstreamSide.send(fromHa);
+  assert.equal((await client.waitForMessages(3))[2].data.toString(), fromHa);
 });
 
 test('a websocket upgrade HA refuses with an HTTP error reaches the client with that status and body', TEST_GUARD, async (t) => {

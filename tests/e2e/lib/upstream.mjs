@@ -193,8 +193,8 @@ class TestUpstream {
   #webSocketMailbox = new Mailbox();
   #webSocketServer = new WebSocketServer({
     noServer: true,
-    perMessageDeflate: false,
-    autoPong: false, // so a pong seen by a client through Gatehouse proves Gatehouse answered the ping itself
+    perMessageDeflate: true, // as HA's aiohttp does (contract §4.1); used only when a client offers it
+    autoPong: true,          // HA answers pings (aiohttp)
     maxPayload: 1024 * 1024 * 1024,
     clientTracking: false,
     handleProtocols: (protocols) => protocols.values().next().value ?? false,
