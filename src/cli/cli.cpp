@@ -2,11 +2,20 @@
 #include "cli/cli.hpp"
 
 #include <CLI/CLI.hpp>
+#include <boost/json.hpp>
+#include <cctype>
+#include <cstdio>
+#include <ctime>
 #include <iostream>
+#include <optional>
 
 #include "config/config.hpp"
 #include "logging/log.hpp"
+#include "hass/admin_connection.hpp"
 #include "net/server.hpp"
+#include "sso/sign_in.hpp"
+#include "users/directory.hpp"
+#include "users/master_key.hpp"
 #include "store/store.hpp"
 
 namespace gatehouse::cli {
@@ -46,11 +55,103 @@ int serve(const std::string& path) {
   try {
     auto store = store::Store::open(config.data_dir);
     logging::info("store ready", {{"path", store->database_path().string()}, {"schema_version", store->schema_version()}});
-    net::Server server(config);
-    return server.run();
+    if (config.providers.empty()) {
+      net::Server server(config);
+      return server.run();
+    }
+    // Single sign-on: the admin connection to HA must work before anyone is sent to an IdP.
+    const auto master_key = users::MasterKey::load_or_create(config.data_dir);
+    hass::AdminConnection admin(config.home_assistant);
+    admin.start();
+    const auto status = admin.wait_first_outcome(std::chrono::seconds(10));
+    if (status == hass::AdminStatus::token_rejected || status == hass::AdminStatus::not_admin) {
+      std::cerr << "gatehouse: cannot start: " << admin.status_message() << "\n";
+      return 1;
+    }
+    if (status != hass::AdminStatus::ready)
+      logging::warn("Home Assistant is not reachable yet; sign-ins wait for it", {{"detail", admin.status_message()}});
+    users::Directory directory(*store, admin, config.users, master_key);
+    sso::SignIn sign_in(config, *store, directory);
+    net::Server server(config, &sign_in);
+    const int code = server.run();
+    admin.stop();
+    return code;
   } catch (const std::exception& error) {
     logging::error("cannot start", {{"error", error.what()}});
     std::cerr << "gatehouse: cannot start: " << error.what() << "\n";
+    return 1;
+  }
+}
+
+// "2026-11-22T10:00:00Z", "2026-11-22" (UTC), or a duration back from now: "30m", "2h", "7d".
+std::optional<std::int64_t> parse_since(const std::string& text) {
+  if (!text.empty() && std::isdigit(static_cast<unsigned char>(text.front())) &&
+      std::string("smhd").find(text.back()) != std::string::npos && text.find('-') == std::string::npos) {
+    std::size_t used = 0;
+    long long amount = 0;
+    try {
+      amount = std::stoll(text, &used);
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+    if (used != text.size() - 1 || amount < 0) return std::nullopt;
+    const long long unit = text.back() == 's' ? 1 : text.back() == 'm' ? 60 : text.back() == 'h' ? 3600 : 86400;
+    return store::now_unix_ms() - amount * unit * 1000;
+  }
+  std::tm parts{};
+  const char* end = ::strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &parts);
+  if (!end) end = ::strptime(text.c_str(), "%Y-%m-%d", &parts);
+  if (!end || !(*end == '\0' || (*end == 'Z' && end[1] == '\0'))) return std::nullopt;
+  return static_cast<std::int64_t>(::timegm(&parts)) * 1000;
+}
+
+std::string iso_time(std::int64_t unix_ms) {
+  const std::time_t seconds = unix_ms / 1000;
+  std::tm parts{};
+  ::gmtime_r(&seconds, &parts);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &parts);
+  char millis[8];
+  std::snprintf(millis, sizeof millis, ".%03dZ", static_cast<int>(unix_ms % 1000));
+  return std::string(text) + millis;
+}
+
+int audit(const std::string& path, const std::string& since, const std::string& user, bool as_json) {
+  config::LoadResult loaded;
+  try {
+    loaded = config::load_file(path);
+  } catch (const config::ConfigError& error) {
+    return report_config_error(error, path);
+  }
+  std::optional<std::int64_t> since_ms;
+  if (!since.empty()) {
+    since_ms = parse_since(since);
+    if (!since_ms) {
+      std::cerr << "gatehouse: --since expects a time like 2026-11-22T10:00:00Z or 2026-11-22, or a duration "
+                   "like 30m, 2h or 7d; got '"
+                << since << "'\n";
+      return 2;
+    }
+  }
+  try {
+    auto store = store::Store::open(loaded.config.data_dir);
+    const auto entries = store->audit(since_ms, user.empty() ? std::nullopt : std::optional<std::string>(user), 100000);
+    for (const auto& entry : entries) {
+      if (as_json) {
+        boost::system::error_code ec;
+        auto detail = boost::json::parse(entry.detail, ec);
+        boost::json::object line{{"at", iso_time(entry.at_unix_ms)}, {"event", entry.event},
+                                 {"user", entry.subject},         {"client", entry.client_address},
+                                 {"detail", ec ? boost::json::value(entry.detail) : detail}};
+        std::cout << boost::json::serialize(line) << "\n";
+      } else {
+        std::cout << iso_time(entry.at_unix_ms) << "  " << entry.event << "  " << (entry.subject.empty() ? "-" : entry.subject)
+                  << "  " << (entry.client_address.empty() ? "-" : entry.client_address) << "  " << entry.detail << "\n";
+      }
+    }
+    return 0;
+  } catch (const std::exception& error) {
+    std::cerr << "gatehouse: cannot read the audit log: " << error.what() << "\n";
     return 1;
   }
 }
@@ -68,6 +169,15 @@ int run(int argc, char** argv) {
   auto* check_command = app.add_subcommand("check-config", "Validate a configuration file and exit");
   check_command->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
 
+  std::string since;
+  std::string user;
+  bool as_json = false;
+  auto* audit_command = app.add_subcommand("audit", "Print the audit log (logins, refusals, users created...)");
+  audit_command->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
+  audit_command->add_option("--since", since, "Only entries since a time (2026-11-22T10:00:00Z) or for a duration (2h, 7d)");
+  audit_command->add_option("--user", user, "Only entries about this HA username");
+  audit_command->add_flag("--json", as_json, "One JSON object per line");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -75,6 +185,7 @@ int run(int argc, char** argv) {
   }
   if (serve_command->parsed()) return serve(config_path);
   if (check_command->parsed()) return check_config(config_path);
+  if (audit_command->parsed()) return audit(config_path, since, user, as_json);
   return 2;
 }
 

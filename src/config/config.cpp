@@ -5,11 +5,13 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <span>
 #include <sstream>
 #include <string>
@@ -31,11 +33,12 @@ namespace {
 
 constexpr const char* kHaTokenEnvironmentVariable = "GATEHOUSE_HA_TOKEN";
 constexpr std::uint64_t kMaxWorkers = 64;
+constexpr std::size_t kMaxProviderIdLength = 32;
 
 // Every key the file may hold; unknown keys are errors, and these names feed the "did you mean" hints.
-constexpr std::array<std::string_view, 10> kTopLevelKeys{
-    "listen", "external_url", "trusted_proxies", "data_dir", "workers",
-    "tls",    "home_assistant", "limits",        "timeouts", "logging"};
+constexpr std::array<std::string_view, 12> kTopLevelKeys{
+    "listen", "external_url",   "trusted_proxies", "data_dir", "workers",   "tls",
+    "home_assistant", "limits", "timeouts",        "logging",  "providers", "users"};
 constexpr std::array<std::string_view, 2> kTlsKeys{"cert_file", "key_file"};
 constexpr std::array<std::string_view, 2> kHomeAssistantKeys{"url", "token_file"};
 constexpr std::array<std::string_view, 4> kLimitsKeys{"max_header_bytes", "max_body_bytes", "max_connections",
@@ -44,17 +47,36 @@ constexpr std::array<std::string_view, 5> kTimeoutsKeys{"header_read", "idle_kee
                                                          "upstream_response", "shutdown_grace"};
 constexpr std::array<std::string_view, 1> kLoggingKeys{"level"};
 constexpr std::array<std::string_view, 5> kLogLevels{"trace", "debug", "info", "warn", "error"};
+// Keys of one item of the `providers:` list.
+constexpr std::array<std::string_view, 10> kProviderKeys{
+    "id", "name", "issuer", "client_id", "client_secret_file", "client_auth", "scopes", "ca_file", "algorithms",
+    "userinfo"};
+constexpr std::array<std::string_view, 8> kUsersKeys{
+    "username_claim",    "name_claim",   "groups_claim",  "roles",
+    "deny_without_role", "default_role", "link_existing", "link_claim"};
+constexpr std::array<std::string_view, 3> kRolesKeys{"admin", "user", "read_only"};
+constexpr std::array<std::string_view, 2> kClientAuthMethods{"client_secret_basic", "client_secret_post"};
+constexpr std::array<std::string_view, 2> kDefaultRoles{"read_only", "user"};
+constexpr std::array<std::string_view, 3> kLinkExistingModes{"off", "claim", "username"};
+// Asymmetric JWS algorithms an ID token may be signed with; also the default allowlist. "none" and the
+// HMAC ones (HS256, ...) are never accepted: an HMAC key is the client secret, which is not the IdP's alone.
+constexpr std::array<std::string_view, 10> kIdTokenAlgorithms{"RS256", "RS384", "RS512", "PS256", "PS384",
+                                                               "PS512", "ES256", "ES384", "ES512", "EdDSA"};
 
 struct BlockKeys {
   std::string_view path; // "" for the top level
   std::span<const std::string_view> keys;
 };
-constexpr std::array<BlockKeys, 6> kSchema{{{"", kTopLevelKeys},
+// "providers" stands for every item of that list (providers[0], providers[1], ...).
+constexpr std::array<BlockKeys, 9> kSchema{{{"", kTopLevelKeys},
                                             {"tls", kTlsKeys},
                                             {"home_assistant", kHomeAssistantKeys},
                                             {"limits", kLimitsKeys},
                                             {"timeouts", kTimeoutsKeys},
-                                            {"logging", kLoggingKeys}}};
+                                            {"logging", kLoggingKeys},
+                                            {"providers", kProviderKeys},
+                                            {"users", kUsersKeys},
+                                            {"users.roles", kRolesKeys}}};
 
 // "limits.max_body_bytes", ...: lets a key written in the wrong block be pointed to its home.
 std::span<const std::string_view> every_key_path() {
@@ -77,6 +99,10 @@ constexpr std::string_view kExpectDuration = "a duration like \"500ms\", \"10s\"
 constexpr std::string_view kExpectUrl = "an http:// or https:// URL like \"https://ha.example.com\"";
 constexpr std::string_view kExpectListen = "host:port like \"0.0.0.0:8123\" or \"[::]:8123\"";
 constexpr std::string_view kExpectPath = "a file or folder path";
+constexpr std::string_view kExpectBool = "true or false";
+constexpr std::string_view kExpectIssuer = "an https:// URL like \"https://idp.example.com/realms/main\"";
+constexpr std::string_view kExpectProviderId =
+    "an id of 1 to 32 characters: lowercase letters, digits, \"_\" and \"-\", starting with a letter or digit";
 
 std::vector<std::string_view> keys(std::span<const std::string_view> names) { return {names.begin(), names.end()}; }
 
@@ -86,6 +112,41 @@ std::string trimmed(std::string_view text) {
   if (first == std::string_view::npos) return {};
   const auto last = text.find_last_not_of(kWhitespace);
   return std::string(text.substr(first, last - first + 1));
+}
+
+std::string joined_names(std::span<const std::string_view> names) {
+  std::string text;
+  for (const auto name : names) text += (text.empty() ? "" : ", ") + std::string(name);
+  return text;
+}
+
+bool is_provider_id(std::string_view id) {
+  const auto allowed = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  };
+  return !id.empty() && id.size() <= kMaxProviderIdLength && id.front() != '_' && id.front() != '-' &&
+         std::all_of(id.begin(), id.end(), allowed);
+}
+
+// GATEHOUSE_PROVIDER_<ID>_CLIENT_SECRET: the id uppercased, '-' as '_' (environment names allow no '-').
+std::string provider_secret_variable(std::string_view id) {
+  std::string name = "GATEHOUSE_PROVIDER_";
+  for (const char c : id) name += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return name + "_CLIENT_SECRET";
+}
+
+// Client secrets are often 32 random characters, below looks_like_inline_secret's cut-off for tokens; a
+// bare name (no '/') of 16 or more characters with a digit in it is therefore not echoed either.
+bool may_be_pasted_client_secret(std::string_view text) {
+  if (looks_like_inline_secret(text)) return true;
+  return text.find('/') == std::string_view::npos && text.size() >= 16 &&
+         std::any_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c) != 0; });
+}
+
+// The secret travels form-encoded in a request body or an Authorization header; a line break or another
+// control character inside means the file holds something else (or two lines).
+bool has_control_characters(std::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; });
 }
 
 // The token ends up in an Authorization header: whitespace or control characters inside would break it.
@@ -184,6 +245,9 @@ public:
     read_limits(top, config);
     read_timeouts(top, config);
     read_logging(top, config);
+    read_providers(top, config);
+    read_users(top, config);
+    require_token_for_providers(top, config);
 
     if (!issues_.empty()) throw ConfigError(std::move(issues_));
     result.warnings = std::move(warnings_);
@@ -507,6 +571,402 @@ private:
     std::string message = "expected " + expected + ", got " + quoted_value(*text);
     if (const auto close = closest_match(*text, kLogLevels)) message += "; did you mean " + quoted_value(*close) + "?";
     issue(entry->path, entry->line, std::move(message));
+  }
+
+  // ------------------------------------------------------------------------------------------ shared helpers
+
+  // A scalar that is not empty or blank (claim names, client ids, labels).
+  std::optional<std::string> non_empty_string(const BlockEntry& entry, std::string_view expected) {
+    auto text = scalar(entry, expected);
+    if (!text) return std::nullopt;
+    if (trimmed(*text).empty()) {
+      issue(entry.path, entry.line, "expected " + std::string(expected) + ", got " + quoted_value(*text));
+      return std::nullopt;
+    }
+    return text;
+  }
+
+  std::optional<bool> boolean(const BlockEntry& entry) {
+    const auto text = scalar(entry, kExpectBool);
+    if (!text) return std::nullopt;
+    return take(entry, parse_bool(*text));
+  }
+
+  // One of `choices`, or an issue listing them (with a "did you mean" when one is close).
+  std::optional<std::string> choice(const BlockEntry& entry, std::span<const std::string_view> choices,
+                                    std::string_view hint = {}) {
+    const std::string expected = "one of " + joined_names(choices);
+    const auto text = scalar(entry, expected);
+    if (!text) return std::nullopt;
+    if (std::find(choices.begin(), choices.end(), *text) != choices.end()) return text;
+    std::string message = "expected " + expected + ", got " + quoted_value(*text);
+    if (const auto close = closest_match(*text, choices)) {
+      message += "; did you mean " + quoted_value(*close) + "?";
+    } else if (!hint.empty()) {
+      message += "; " + std::string(hint);
+    }
+    issue(entry.path, entry.line, std::move(message));
+    return std::nullopt;
+  }
+
+  struct ListItem {
+    std::string text;
+    int line = 0;
+  };
+
+  // A YAML list of non-empty strings, with each item's line; nothing (`key:`) is an empty list. Issues for
+  // a value that is not a list and for each item that is not a non-empty string; nullopt after any of them.
+  std::optional<std::vector<ListItem>> string_list(const BlockEntry& entry, std::string_view example) {
+    std::vector<ListItem> items;
+    if (entry.value.IsNull()) return items;
+    if (!entry.value.IsSequence()) {
+      issue(entry.path, entry.line,
+            "expected a list like " + std::string(example) + ", got " + describe_found(entry.value));
+      return std::nullopt;
+    }
+    bool valid = true;
+    for (const auto& item : entry.value) {
+      const int line = line_of(item) != 0 ? line_of(item) : entry.line;
+      if (!item.IsScalar() || trimmed(item.Scalar()).empty()) {
+        issue(entry.path, line, "expected a non-empty name in the list, got " + describe_found(item));
+        valid = false;
+        continue;
+      }
+      items.push_back({item.Scalar(), line});
+    }
+    if (!valid) return std::nullopt;
+    return items;
+  }
+
+  // ------------------------------------------------------------------------------------------ providers
+
+  // Provider id -> the path and line of the provider that has it.
+  using SeenIds = std::map<std::string, std::pair<std::string, int>, std::less<>>;
+  // GATEHOUSE_PROVIDER_<ID>_CLIENT_SECRET -> the id of the provider that took its secret from it.
+  using SecretVariables = std::map<std::string, std::string, std::less<>>;
+
+  void read_providers(const YamlBlock& top, Config& config) {
+    const BlockEntry* entry = top.find("providers");
+    if (!entry || entry->value.IsNull()) return;
+    if (!entry->value.IsSequence()) {
+      issue(entry->path, entry->line,
+            "expected a list of providers, each starting with \"- id: ...\" and its keys (" +
+                joined_names(kProviderKeys) + ") indented below, got " + describe_found(entry->value));
+      return;
+    }
+    SeenIds ids;
+    SecretVariables secret_variables;
+    std::size_t index = 0;
+    for (const auto& item : entry->value) {
+      // Items are named by their 0-based position in the list: providers[0], providers[1], ...
+      const std::string path = entry->path + "[" + std::to_string(index++) + "]";
+      const int line = line_of(item) != 0 ? line_of(item) : entry->line;
+      if (!item.IsMap()) {
+        issue(path, line,
+              "expected a provider: a block of keys (" + joined_names(kProviderKeys) + "), got " +
+                  describe_found(item));
+        continue;
+      }
+      const YamlBlock provider_block(item, path, line, keys(kProviderKeys), every_key_path(), issues_);
+      config.providers.push_back(read_provider(provider_block, ids, secret_variables));
+    }
+  }
+
+  Provider read_provider(const YamlBlock& block, SeenIds& ids, SecretVariables& secret_variables) {
+    Provider provider;
+    bool id_valid = false; // well-formed, so the secret's environment variable has a name (even if a duplicate)
+    if (const BlockEntry* entry = block.find("id")) {
+      if (const auto text = scalar(*entry, kExpectProviderId)) {
+        if (!is_provider_id(*text)) {
+          issue(entry->path, entry->line,
+                "expected " + std::string(kExpectProviderId) + ", got " + quoted_value(*text));
+        } else {
+          provider.id = *text;
+          id_valid = true;
+          if (const auto earlier = ids.find(*text); earlier != ids.end()) {
+            issue(entry->path, entry->line,
+                  quoted_value(*text) + " is already the id of " + earlier->second.first + " (line " +
+                      std::to_string(earlier->second.second) + "); each provider needs its own id");
+          } else {
+            ids.emplace(*text, std::make_pair(block.path(), entry->line));
+          }
+        }
+      }
+    } else {
+      missing(block, "id", "add a short name for this provider, e.g. \"id: main\"");
+    }
+
+    if (const BlockEntry* entry = block.find("name")) {
+      if (auto name = non_empty_string(*entry, "a label for the sign-in page, like \"Example IdP\"")) {
+        provider.name = std::move(*name);
+      }
+    }
+    if (provider.name.empty()) provider.name = provider.id;
+
+    if (const BlockEntry* entry = block.find("issuer")) {
+      if (const auto text = scalar(*entry, kExpectIssuer)) {
+        if (auto issuer = take(*entry, parse_issuer_url(*text))) provider.issuer = std::move(*issuer);
+      }
+    } else {
+      missing(block, "issuer", "add the IdP's issuer URL, e.g. \"issuer: https://idp.example.com/realms/main\"");
+    }
+
+    if (const BlockEntry* entry = block.find("client_id")) {
+      if (auto client_id = non_empty_string(*entry, "the client id registered at the IdP, like \"gatehouse\"")) {
+        provider.client_id = std::move(*client_id);
+      }
+    } else {
+      missing(block, "client_id",
+              "add the client id registered for Gatehouse at the IdP, e.g. \"client_id: gatehouse\"");
+    }
+
+    read_client_secret(block, id_valid ? std::optional<std::string>(provider.id) : std::nullopt, secret_variables,
+                       provider);
+
+    if (const BlockEntry* entry = block.find("client_auth")) {
+      if (const auto method = choice(*entry, kClientAuthMethods)) {
+        provider.client_auth =
+            *method == "client_secret_post" ? ClientAuth::client_secret_post : ClientAuth::client_secret_basic;
+      }
+    }
+
+    if (const BlockEntry* entry = block.find("scopes")) read_scopes(*entry, provider);
+
+    if (const BlockEntry* entry = block.find("ca_file")) {
+      if (const auto path = path_value(*entry)) {
+        const auto check = check_readable_file(*path);
+        if (!check.error.empty()) {
+          issue(entry->path, entry->line,
+                "cannot read " + shown_path(entry->value.Scalar(), *path) + ": " + check.error);
+        } else {
+          provider.ca_file = *path;
+        }
+      }
+    }
+
+    provider.algorithms.assign(kIdTokenAlgorithms.begin(), kIdTokenAlgorithms.end());
+    if (const BlockEntry* entry = block.find("algorithms")) read_algorithms(*entry, provider);
+
+    if (const BlockEntry* entry = block.find("userinfo")) {
+      if (const auto userinfo = boolean(*entry)) provider.userinfo = *userinfo;
+    }
+    return provider;
+  }
+
+  // From client_secret_file, else GATEHOUSE_PROVIDER_<ID>_CLIENT_SECRET (`id` is nullopt when the id itself
+  // is missing or invalid, so the variable's name is not known). The secret never reaches a message.
+  void read_client_secret(const YamlBlock& block, const std::optional<std::string>& id,
+                          SecretVariables& secret_variables, Provider& provider) {
+    const std::string variable =
+        id ? provider_secret_variable(*id)
+           : "GATEHOUSE_PROVIDER_<ID>_CLIENT_SECRET (<ID> being the provider's id uppercased, \"-\" as \"_\")";
+    const char* environment_value = id ? std::getenv(variable.c_str()) : nullptr;
+    const bool environment_set = environment_value != nullptr && !trimmed(environment_value).empty();
+
+    const BlockEntry* entry = block.find("client_secret_file");
+    if (!entry) {
+      if (environment_value == nullptr) {
+        missing(block, "client_secret_file",
+                "add the path of a file holding the client secret, or set the environment variable " + variable);
+        return;
+      }
+      if (!environment_set) {
+        issue(variable, 0, "is set but empty; expected the client secret of " + block.path() + " (or set " +
+                               block.path_of("client_secret_file") + ")");
+        return;
+      }
+      const std::string secret = trimmed(environment_value);
+      if (has_control_characters(secret)) {
+        issue(variable, 0, "the client secret contains a line break or control characters; expected one secret");
+        return;
+      }
+      // "a-b" and "a_b" are different ids with the same variable: they would silently share one secret.
+      // (The same id twice is reported as a duplicate id already.)
+      if (const auto other = secret_variables.find(variable); other != secret_variables.end()) {
+        if (other->second != *id) {
+          issue(block.path_of("id"), block.find("id")->line,
+                "takes its client secret from " + variable + ", as provider " + quoted_value(other->second) +
+                    " does; give one of them client_secret_file, or ids that differ in more than \"-\" and \"_\"");
+        }
+        return;
+      }
+      secret_variables.emplace(variable, *id);
+      provider.client_secret = secret;
+      return;
+    }
+
+    const auto path = path_value(*entry);
+    if (!path) return;
+    const std::string& written = entry->value.Scalar();
+    const auto read = read_secret_file(*path);
+    if (!read.value) {
+      if (may_be_pasted_client_secret(written)) {
+        issue(entry->path, entry->line,
+              "cannot read the file named here (not shown, in case it is the client secret itself): " + read.error +
+                  "; expected the path of a file holding the client secret, or set " + variable);
+      } else {
+        issue(entry->path, entry->line, "cannot read " + shown_path(written, *path) + ": " + read.error);
+      }
+      return;
+    }
+    if (has_control_characters(*read.value)) {
+      issue(entry->path, entry->line,
+            "the client secret in " + shown_path(written, *path) +
+                " contains a line break or control characters; expected a file holding just the secret");
+      return;
+    }
+    if (const auto warning = secret_permission_warning(entry->path, *path, read)) warnings_.push_back(*warning);
+    if (environment_set) warnings_.push_back(entry->path + " and " + variable + " are both set; using the file");
+    provider.client_secret = *read.value;
+  }
+
+  void read_scopes(const BlockEntry& entry, Provider& provider) {
+    const auto items = string_list(entry, "[openid, profile, email, groups]");
+    if (!items) return;
+    if (items->empty()) {
+      issue(entry.path, entry.line,
+            "expected a list of scopes containing openid, like [openid, profile, email, groups]; got an empty list");
+      return;
+    }
+    std::vector<std::string> scopes;
+    bool valid = true;
+    for (const auto& item : *items) {
+      // Scopes go space-separated into the authorization request: one with a space would become two.
+      if (std::any_of(item.text.begin(), item.text.end(),
+                      [](unsigned char c) { return c <= 0x20 || c == 0x7f || c == '"' || c == '\\'; })) {
+        issue(entry.path, item.line,
+              "expected one scope per list item, without spaces, quotes or backslashes, got " +
+                  quoted_value(item.text));
+        valid = false;
+        continue;
+      }
+      if (std::find(scopes.begin(), scopes.end(), item.text) == scopes.end()) scopes.push_back(item.text);
+    }
+    if (!valid) return;
+    if (std::find(scopes.begin(), scopes.end(), "openid") == scopes.end()) {
+      issue(entry.path, entry.line,
+            "the scopes must include openid (without it the IdP returns no ID token), e.g. [openid, profile, email, "
+            "groups]");
+      return;
+    }
+    provider.scopes = std::move(scopes);
+  }
+
+  void read_algorithms(const BlockEntry& entry, Provider& provider) {
+    const std::string allowed = joined_names(kIdTokenAlgorithms);
+    const auto items = string_list(entry, "[RS256, ES256]");
+    if (!items) return;
+    if (items->empty()) {
+      issue(entry.path, entry.line,
+            "expected a list of one or more of " + allowed +
+                "; got an empty list (leave the key out to accept all ten)");
+      return;
+    }
+    std::vector<std::string> algorithms;
+    bool valid = true;
+    for (const auto& item : *items) {
+      const std::string& name = item.text;
+      if (std::find(kIdTokenAlgorithms.begin(), kIdTokenAlgorithms.end(), name) != kIdTokenAlgorithms.end()) {
+        if (std::find(algorithms.begin(), algorithms.end(), name) == algorithms.end()) algorithms.push_back(name);
+        continue;
+      }
+      valid = false;
+      std::string upper = name;
+      std::transform(upper.begin(), upper.end(), upper.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+      if (upper == "NONE") {
+        issue(entry.path, item.line,
+              quoted_value(name) + " is never accepted for ID tokens: an unsigned token proves nothing; use one of " +
+                  allowed);
+      } else if (upper.starts_with("HS")) {
+        issue(entry.path, item.line,
+              quoted_value(name) + " is never accepted for ID tokens: symmetric (HMAC) algorithms are keyed with the "
+                                   "client secret, which is not the IdP's alone; use one of " + allowed);
+      } else {
+        std::string message = "expected one of " + allowed + ", got " + quoted_value(name);
+        if (const auto close = closest_match(name, kIdTokenAlgorithms)) {
+          message += "; did you mean " + quoted_value(*close) + "?";
+        }
+        issue(entry.path, item.line, std::move(message));
+      }
+    }
+    if (valid) provider.algorithms = std::move(algorithms);
+  }
+
+  // ------------------------------------------------------------------------------------------ users
+
+  void read_users(const YamlBlock& top, Config& config) {
+    const auto users = block(top, "users", kUsersKeys);
+    if (!users) return;
+    Users& result = config.users;
+
+    const auto read_claim = [&](std::string_view key, std::string& field) {
+      const BlockEntry* entry = users->find(key);
+      if (!entry) return;
+      if (auto claim = non_empty_string(*entry, "the name of a claim, like \"" + field + "\"")) {
+        field = std::move(*claim);
+      }
+    };
+    read_claim("username_claim", result.username_claim);
+    read_claim("name_claim", result.name_claim);
+    read_claim("groups_claim", result.groups_claim);
+
+    if (const auto roles = block(*users, "roles", kRolesKeys)) {
+      const auto read_groups = [&](std::string_view key, std::vector<std::string>& field) {
+        const BlockEntry* entry = roles->find(key);
+        if (!entry) return;
+        if (const auto items = string_list(*entry, "[ha-admins, family]")) {
+          for (const auto& item : *items) field.push_back(item.text);
+        }
+      };
+      read_groups("admin", result.admin_groups);
+      read_groups("user", result.user_groups);
+      read_groups("read_only", result.read_only_groups);
+    }
+
+    if (const BlockEntry* entry = users->find("deny_without_role")) {
+      if (const auto deny = boolean(*entry)) result.deny_without_role = *deny;
+    }
+
+    if (const BlockEntry* entry = users->find("default_role")) {
+      // admin is given only through users.roles.admin: an unknown user never becomes an administrator.
+      if (const auto role = choice(*entry, kDefaultRoles, "admin is only given to members of users.roles.admin")) {
+        result.default_role = *role == "user" ? Role::user : Role::read_only;
+      }
+    }
+
+    if (const BlockEntry* entry = users->find("link_existing")) {
+      // YAML 1.1 reads a bare `off` (and false, no) as a boolean false; all mean "off" here.
+      const auto as_bool = entry->value.IsScalar() ? parse_bool(entry->value.Scalar()).value : std::nullopt;
+      if (as_bool && !*as_bool) {
+        result.link_existing = LinkExisting::off;
+      } else if (const auto mode = choice(*entry, kLinkExistingModes)) {
+        result.link_existing = *mode == "claim"      ? LinkExisting::claim
+                               : *mode == "username" ? LinkExisting::username
+                                                     : LinkExisting::off;
+      }
+    }
+    read_claim("link_claim", result.link_claim);
+  }
+
+  // Signing users in means creating and updating HA users, which takes the admin token.
+  void require_token_for_providers(const YamlBlock& top, const Config& config) {
+    const BlockEntry* providers = top.find("providers");
+    if (!providers || !providers->value.IsSequence() || providers->value.size() == 0) return;
+    if (!config.home_assistant.token.empty()) return;
+    const BlockEntry* home_assistant = top.find("home_assistant");
+    // Missing, or not a block: already reported, with what to write instead.
+    if (!home_assistant || !(home_assistant->value.IsMap() || home_assistant->value.IsNull())) return;
+    const std::string key = "home_assistant.token_file";
+    // A token file or GATEHOUSE_HA_TOKEN that is set but unusable has its own issue already.
+    const bool reported = std::any_of(issues_.begin(), issues_.end(), [&](const ConfigIssue& existing) {
+      return existing.key == key || existing.key == kHaTokenEnvironmentVariable;
+    });
+    if (reported) return;
+    issue(key, home_assistant->line,
+          "required when providers are configured, since Gatehouse creates and updates the HA users who sign in "
+          "through them; add the path of a file holding a long-lived access token of an HA administrator, or set " +
+              std::string(kHaTokenEnvironmentVariable));
   }
 
   std::filesystem::path origin_;

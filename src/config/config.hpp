@@ -52,6 +52,42 @@ struct Logging {
   std::string level = "info"; // trace|debug|info|warn|error
 };
 
+// How Gatehouse authenticates itself at a provider's token endpoint (RFC 6749 §2.3.1).
+enum class ClientAuth { client_secret_basic, client_secret_post };
+
+// HA's three user groups: system-admin, system-users, system-read-only.
+enum class Role { admin, user, read_only };
+
+// Whether a first login may take over an HA user that already exists instead of creating a new one:
+// off; by the HA username named in a claim (`link_claim`); or by the username derived from the IdP.
+enum class LinkExisting { off, claim, username };
+
+// One OpenID Connect identity provider (`providers:` list item).
+struct Provider {
+  std::string id;            // ^[a-z0-9][a-z0-9_-]{0,31}$, unique; in /sso/login/<id> and the secret's env name
+  std::string name;          // label on the chooser page; the id when not given
+  std::string issuer;        // exactly as written: discovery's "issuer" and the ID token's "iss" must equal it
+  std::string client_id;
+  std::string client_secret; // from client_secret_file or GATEHOUSE_PROVIDER_<ID>_CLIENT_SECRET. Never log it.
+  ClientAuth client_auth = ClientAuth::client_secret_basic;
+  std::vector<std::string> scopes{"openid", "profile", "email", "groups"}; // always contains "openid"
+  std::optional<std::filesystem::path> ca_file; // PEM bundle trusted in addition to the system store
+  // ID token signature algorithms accepted, in the order written. Filled with all ten asymmetric ones
+  // (RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA) when not given; "none" and HS* never.
+  std::vector<std::string> algorithms;
+  bool userinfo = true;      // complete the claims from the userinfo endpoint when the IdP has one
+};
+
+// How IdP claims become HA users (`users:` block).
+struct Users {
+  std::string username_claim = "preferred_username", name_claim = "name", groups_claim = "groups";
+  std::vector<std::string> admin_groups, user_groups, read_only_groups; // users.roles.{admin,user,read_only}
+  bool deny_without_role = true; // a user in none of the groups above is refused
+  Role default_role = Role::read_only; // only when deny_without_role is false; never admin
+  LinkExisting link_existing = LinkExisting::off;
+  std::string link_claim = "hass_user"; // claim naming an existing HA username (link_existing: claim)
+};
+
 struct Config {
   std::filesystem::path source_file;
   ListenAddress listen;
@@ -64,11 +100,13 @@ struct Config {
   Timeouts timeouts;
   Logging logging;
   unsigned workers = 0; // I/O threads; 0 = one per CPU core
+  std::vector<Provider> providers; // empty = SSO off; when set, home_assistant.token is set too
+  Users users;
 };
 
 // One problem in the file: "home_assistant.url (line 7): expected an http:// or https:// URL, got 'x'".
 struct ConfigIssue {
-  std::string key;  // dotted path, e.g. "limits.max_body_bytes"
+  std::string key;  // dotted path, e.g. "limits.max_body_bytes"; list items by 0-based index: "providers[0].issuer"
   int line = 0;     // 1-based; 0 when the problem is not tied to a line (e.g. file unreadable)
   std::string message;
   std::string to_string() const;
@@ -90,7 +128,8 @@ struct LoadResult {
 };
 
 // Reads and validates the file. Secrets come from `*_file` keys, or from environment variables named in
-// the README (GATEHOUSE_HA_TOKEN, ...); never from the command line. Throws ConfigError.
+// the README (GATEHOUSE_HA_TOKEN, GATEHOUSE_PROVIDER_<ID>_CLIENT_SECRET); never from the command line.
+// Throws ConfigError.
 LoadResult load_file(const std::filesystem::path& path);
 // Same, from text (tests). `origin` names the source in messages.
 LoadResult load_text(const std::string& yaml, const std::filesystem::path& origin = "<text>");

@@ -1,5 +1,6 @@
-// config/values: owns the syntax of sizes, durations, counts, listen addresses, http(s) URLs and IP
-// networks as written in the config file, and the wording of what is expected when they are wrong.
+// config/values: owns the syntax of sizes, durations, counts, listen addresses, http(s) URLs, issuer URLs,
+// booleans and IP networks as written in the config file, and the wording of what is expected when they
+// are wrong.
 #include "config/values.hpp"
 
 #include <algorithm>
@@ -333,6 +334,68 @@ Parsed<HttpOrigin> parse_http_origin(std::string_view text) {
   origin.url = scheme + "://" + encoded_host;
   if (port != default_port) origin.url += ":" + std::to_string(port);
   return Result::ok(std::move(origin));
+}
+
+Parsed<std::string> parse_issuer_url(std::string_view text) {
+  using Result = Parsed<std::string>;
+  const std::string expected = "expected an https:// URL like \"https://idp.example.com/realms/main\", got " +
+                               quoted_value(without_userinfo(text));
+  const auto fail = [&](std::string_view hint) { return Result::fail(with_hint(expected, hint)); };
+
+  if (text.find("://") == std::string_view::npos) return fail("add the scheme, https://");
+  // parse_uri rather than parse_absolute_uri: the latter refuses any fragment without saying so.
+  const auto parsed = boost::urls::parse_uri(boost::core::string_view(text.data(), text.size()));
+  if (!parsed) return fail("it is not a valid URL");
+  const boost::urls::url_view& url = *parsed;
+
+  const std::string scheme = lowercase(view_of(url.scheme()));
+  if (scheme != "http" && scheme != "https") return fail("the scheme must be https");
+  // Boost.URL 1.81 reads "http://127.0.0.1.nip.io" as host 127.0.0.1 with path ".nip.io"; such a host would
+  // pass as loopback here while a resolver goes elsewhere. After the authority, a path starts with "/".
+  const auto path = view_of(url.encoded_path());
+  if (url.has_authority() && !path.empty() && path.front() != '/') {
+    return fail("the host cannot be read; a host name may not start with an IP address (like 127.0.0.1.nip.io)");
+  }
+  if (url.has_userinfo()) return fail("remove the user name and password before \"@\"");
+  if (!url.has_authority() || url.host_type() == boost::urls::host_type::ipvfuture ||
+      url.host_type() == boost::urls::host_type::none) {
+    return fail("the host is missing or not usable");
+  }
+  const std::string encoded_host = lowercase(view_of(url.encoded_host()));
+  if (encoded_host.empty()) return fail("the host is missing");
+  if (url.host_type() == boost::urls::host_type::name &&
+      !std::all_of(encoded_host.begin(), encoded_host.end(), is_host_name_char)) {
+    return fail("the host may only hold letters, digits, \"-\", \"_\" and \".\"");
+  }
+  if (url.has_port()) {
+    const auto port = parse_port(view_of(url.port()));
+    if (!port || *port == 0) return fail("the port after the host must be a number from 1 to 65535");
+  }
+  if (url.has_query()) return fail("remove the query after \"?\"; the issuer has no parameters");
+  if (url.has_fragment()) return fail("remove the fragment after \"#\"");
+
+  if (scheme == "http") {
+    bool loopback = false;
+    switch (url.host_type()) {
+      case boost::urls::host_type::ipv4: loopback = (url.host_ipv4_address().to_uint() >> 24) == 127; break;
+      case boost::urls::host_type::ipv6: loopback = url.host_ipv6_address().is_loopback(); break;
+      case boost::urls::host_type::name: loopback = encoded_host == "localhost"; break;
+      default: break;
+    }
+    if (!loopback) {
+      return fail("the IdP must be reached over TLS (https://); plain http:// is only allowed for a loopback "
+                  "host (127.0.0.0/8, ::1 or localhost)");
+    }
+  }
+  return Result::ok(std::string(text));
+}
+
+Parsed<bool> parse_bool(std::string_view text) {
+  constexpr std::array<std::string_view, 9> kTrue{"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"};
+  constexpr std::array<std::string_view, 9> kFalse{"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"};
+  if (std::find(kTrue.begin(), kTrue.end(), text) != kTrue.end()) return Parsed<bool>::ok(true);
+  if (std::find(kFalse.begin(), kFalse.end(), text) != kFalse.end()) return Parsed<bool>::ok(false);
+  return Parsed<bool>::fail("expected true or false, got " + quoted_value(text));
 }
 
 Parsed<net::IpNetwork> parse_ip_network(std::string_view text) {

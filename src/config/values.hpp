@@ -1,7 +1,8 @@
 // config/values: owns the syntax of the typed values a config file holds (sizes, durations, listen
-// addresses, http(s) URLs, IP networks). Each parser takes the text as written and returns either the value
-// or a message for the user that says what is expected and quotes what was found. None of them know YAML
-// or key names, so any module that reads a value of one of these kinds reuses the same rules and wording.
+// addresses, http(s) URLs, issuer URLs, booleans, IP networks). Each parser takes the text as written and
+// returns either the value or a message for the user that says what is expected and quotes what was found.
+// None of them know YAML or key names, so any module that reads a value of one of these kinds reuses the
+// same rules and wording.
 #pragma once
 
 #include <chrono>
@@ -50,6 +51,15 @@ struct HttpOrigin {
   bool tls = false;  // https
 };
 Parsed<HttpOrigin> parse_http_origin(std::string_view text);
+
+// An OpenID Connect issuer: an absolute https:// URL (a path is allowed, e.g. a Keycloak realm) without
+// user name, query or fragment. http:// only for a loopback host (127.0.0.0/8, ::1, "localhost"), since
+// the IdP's answers are only trustworthy over TLS. The value is returned exactly as written: the IdP's
+// discovery document and ID tokens must name the issuer byte for byte.
+Parsed<std::string> parse_issuer_url(std::string_view text);
+
+// true/false, and the other YAML 1.1 spellings (yes/no, on/off), in lower, Title or UPPER case.
+Parsed<bool> parse_bool(std::string_view text);
 
 // An IP address or CIDR network; the problem says why not, e.g. host bits set ("did you mean 10.0.0.0/8").
 Parsed<net::IpNetwork> parse_ip_network(std::string_view text);

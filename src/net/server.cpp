@@ -76,7 +76,8 @@ UpstreamTarget upstream_target(const config::Config& config) {
 
 } // namespace
 
-Server::Server(const config::Config& config) : config_(config), shared_(config) {
+Server::Server(const config::Config& config, sso::SignIn* sign_in) : config_(config), shared_(config) {
+  shared_.sign_in = sign_in;
   unsigned count = config.workers ? config.workers : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < count; ++i) workers_.push_back(std::make_unique<Worker>(shared_, upstream_target(config)));
 }

@@ -16,6 +16,7 @@
 #include "logging/log.hpp"
 #include "net/forwarding.hpp"
 #include "net/websocket_relay.hpp"
+#include "sso/sign_in.hpp"
 #include "web/refusal.hpp"
 
 namespace gatehouse::net {
@@ -317,6 +318,58 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
   co_return keep_alive;
 }
 
+// Gatehouse's own sign-in routes. Their requests carry no body worth reading: one that has a body is
+// answered and the connection closed, so the body is never mistaken for the next request.
+template <class Stream>
+asio::awaitable<bool> answer_sign_in(Stream& stream, RequestParser& parser, sso::SignIn& sign_in,
+                                     std::string client_address, Exchange& exchange) {
+  auto& req = parser.get();
+  auto response = co_await sign_in.handle(req, std::move(client_address));
+  const bool keep = req.keep_alive() && parser.is_done();
+  response.version(req.version());
+  response.keep_alive(keep);
+  exchange.status = response.result_int();
+  set_timeout(stream, milliseconds(10'000));
+  auto [ec, n] = co_await http::async_write(stream, response, use_tuple);
+  co_return keep && !ec;
+}
+
+// POST /auth/token while single sign-on is on: a small form, read whole (HA's own forms are tiny),
+// relayed by the sign-in journey so it can learn which user each new refresh token belongs to.
+template <class Stream>
+asio::awaitable<bool> answer_token_request(Stream& stream, beast::flat_buffer& buffer, RequestParser& parser,
+                                           sso::SignIn& sign_in, const ForwardedClient& client, Exchange& exchange) {
+  constexpr std::uint64_t kMaxTokenRequestBytes = 64 * 1024;
+  const bool html = web::wants_html(parser.get()[http::field::accept]);
+  if (beast::iequals(parser.get()[http::field::expect], "100-continue") && !parser.is_done()) {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    set_timeout(stream, milliseconds(10'000));
+    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(kContinue), use_tuple);
+    if (ec) co_return false;
+  }
+  parser.get().erase(http::field::expect);
+  http::request_parser<http::string_body> form_parser{std::move(parser)};
+  form_parser.body_limit(kMaxTokenRequestBytes);
+  set_timeout(stream, milliseconds(10'000));
+  auto [read_ec, n] = co_await http::async_read(stream, buffer, form_parser, use_tuple);
+  if (read_ec) {
+    const unsigned version = form_parser.get().version();
+    if (read_ec == http::error::body_limit)
+      co_await send_refusal(stream, web::RefusalKind::body_too_large, html, version, false, exchange);
+    co_return false;
+  }
+  auto request = form_parser.release();
+  const unsigned version = request.version();
+  const bool keep = request.keep_alive();
+  auto response = co_await sign_in.relay_token_request(std::move(request), client);
+  response.version(version);
+  response.keep_alive(keep);
+  exchange.status = response.result_int();
+  set_timeout(stream, milliseconds(10'000));
+  auto [ec, written] = co_await http::async_write(stream, response, use_tuple);
+  co_return keep && !ec;
+}
+
 // One request on the connection. Returns whether to read another.
 template <class Stream>
 asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer, Worker& worker,
@@ -390,6 +443,18 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
 
   if (is_healthz(req.target())) {
     bool keep = co_await answer_healthz(stream, parser, worker, exchange);
+    exchange.log();
+    co_return keep;
+  }
+  if (worker.shared.sign_in && sso::SignIn::is_token_request(req)) {
+    exchange.route = "auth_token";
+    bool keep = co_await answer_token_request(stream, buffer, parser, *worker.shared.sign_in, *client, exchange);
+    exchange.log();
+    co_return keep;
+  }
+  if (worker.shared.sign_in && worker.shared.sign_in->handles(req.target())) {
+    exchange.route = "sso";
+    bool keep = co_await answer_sign_in(stream, parser, *worker.shared.sign_in, client->address.to_string(), exchange);
     exchange.log();
     co_return keep;
   }

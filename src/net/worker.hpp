@@ -17,6 +17,10 @@
 #include "net/upstream.hpp"
 #include "web/health.hpp"
 
+namespace gatehouse::sso {
+class SignIn;
+}
+
 namespace gatehouse::net {
 
 // State shared by all workers: read-only configuration plus a few atomics.
@@ -26,6 +30,7 @@ struct SharedState {
   std::atomic<std::size_t> open_connections{0};
   std::atomic<bool> draining{false};
   std::unique_ptr<TlsCertificate> tls; // set when the listener speaks TLS
+  sso::SignIn* sign_in = nullptr;       // set when providers are configured
 };
 
 // A client connection as shutdown sees it: idle ones are closed, busy ones finish their request.

@@ -29,6 +29,48 @@ constexpr std::array kMigrations{
         value TEXT NOT NULL
       );
     )sql"},
+    Migration{2, "single sign-on: pending logins and identities", R"sql(
+      -- A login between /auth/authorize and /sso/callback, keyed by the state sent to the IdP. Taken
+      -- (deleted) exactly once by the callback; the browser that started it holds the binding secret,
+      -- of which only a hash is kept.
+      CREATE TABLE pending_logins (
+        state TEXT PRIMARY KEY,
+        provider_id TEXT NOT NULL,
+        nonce TEXT NOT NULL,
+        code_verifier TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        redirect_uri TEXT NOT NULL,
+        client_state TEXT,
+        client_address TEXT NOT NULL,
+        browser_binding_hash TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        expires_at_ms INTEGER NOT NULL
+      );
+      CREATE INDEX pending_logins_by_expiry ON pending_logins(expires_at_ms);
+
+      -- Who an IdP identity is in HA. The key is (issuer, subject), never a username.
+      CREATE TABLE identities (
+        issuer TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        ha_user_id TEXT NOT NULL,
+        ha_username TEXT NOT NULL,
+        provider_id TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        last_login_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (issuer, subject)
+      );
+      CREATE UNIQUE INDEX identities_by_ha_user ON identities(ha_user_id);
+
+      -- Which HA user each refresh token belongs to (its id is the access tokens' iss), learned from the
+      -- code exchanges of logins Gatehouse made: what revocation needs to find a user's tokens.
+      CREATE TABLE refresh_tokens (
+        token_id TEXT PRIMARY KEY,
+        ha_user_id TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL
+      );
+      CREATE INDEX refresh_tokens_by_user ON refresh_tokens(ha_user_id);
+    )sql"},
 };
 
 } // namespace

@@ -288,6 +288,11 @@ Store::~Store() {
 
 int Store::schema_version() const { return schema_version_; }
 
+std::int64_t now_unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 int Store::latest_schema_version() { return gatehouse_migrations().back().version; }
 
 void Store::write(const std::function<void(sqlite3*)>& work) {

@@ -95,6 +95,9 @@ private:
   std::atomic<std::thread::id> writing_thread_;
 };
 
+// Wall-clock time as stored in the database (audit entries, expiries).
+std::int64_t now_unix_ms();
+
 // Executes SQL text with no results; throws StoreError naming the statement's purpose on failure.
 void exec(sqlite3* db, const char* sql, const char* purpose);
 

@@ -1,6 +1,8 @@
 // web/refusal: the fixed texts of Gatehouse's refusals and their JSON and HTML forms.
 #include "web/refusal.hpp"
 
+#include "web/page.hpp"
+
 #include <boost/beast/http/field.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/object.hpp>
@@ -78,22 +80,9 @@ Response render(RefusalKind kind, bool html, unsigned http_version, bool keep_al
   Response res{status_of(kind), http_version};
   if (html) {
     res.set(http::field::content_type, "text/html; charset=utf-8");
-    std::string body;
-    body += "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>";
-    body += text.title;
-    body += "</title><style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;"
-            "padding:0 1rem;color:#222}h1{font-size:1.4rem}p{line-height:1.5}small{color:#666}</style>"
-            "</head><body><h1>";
-    body += text.title;
-    body += "</h1><p>";
-    body += text.advice;
-    body += "</p><p><small>Gatehouse · ";
-    body += std::to_string(static_cast<unsigned>(status_of(kind)));
-    body += " ";
-    body += code_of(kind);
-    body += "</small></p></body></html>";
-    res.body() = std::move(body);
+    Page page{std::string(text.title), {std::string(text.advice)}, {},
+              "Gatehouse · " + std::to_string(static_cast<unsigned>(status_of(kind))) + " " + std::string(code_of(kind))};
+    res.body() = render_html(page);
   } else {
     res.set(http::field::content_type, "application/json");
     boost::json::object o{{"message", text.title}, {"code", code_of(kind)}};

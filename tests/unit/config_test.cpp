@@ -3,6 +3,8 @@
 // fallback, plus the value parsers (config/values) and secret-file reader (config/secret_file) behind them.
 #include "config/config.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <random>
@@ -66,6 +68,24 @@ protected:
     } else {
       ::unsetenv(kTokenVariable);
     }
+    for (auto it = saved_environment_.rbegin(); it != saved_environment_.rend(); ++it) {
+      if (it->second) {
+        ::setenv(it->first.c_str(), it->second->c_str(), 1);
+      } else {
+        ::unsetenv(it->first.c_str());
+      }
+    }
+  }
+
+  // Sets (or with nullopt, unsets) a variable for this test only; TearDown puts the old value back.
+  void set_environment(const std::string& name, const std::optional<std::string>& value) {
+    const char* before = std::getenv(name.c_str());
+    saved_environment_.emplace_back(name, before ? std::optional<std::string>(before) : std::nullopt);
+    if (value) {
+      ::setenv(name.c_str(), value->c_str(), 1);
+    } else {
+      ::unsetenv(name.c_str());
+    }
   }
 
   fs::path write_file(const std::string& name, const std::string& content, fs::perms permissions = fs::perms::owner_read |
@@ -107,6 +127,7 @@ protected:
 
   fs::path directory_;
   std::optional<std::string> saved_token_;
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved_environment_;
 };
 
 // ---------------------------------------------------------------------------------------------- whole file
@@ -834,6 +855,703 @@ TEST_F(ConfigTest, SecretsNeverAppearInMessagesOrWarnings) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------- providers
+
+constexpr const char* kClientSecret = "Cl13nt-s3cret-f0r-tests-0123456789abcdef";
+constexpr const char* kMainSecretVariable = "GATEHOUSE_PROVIDER_MAIN_CLIENT_SECRET";
+
+// kMinimal plus one provider "main" without its secret (the tests give it through the environment). Keys
+// appended to it start at line 8, inside the provider item.
+const std::string kWithProvider = kMinimal +
+                                  "providers:\n"           // 5
+                                  "  - id: main\n"         // 6
+                                  "    client_id: gatehouse\n"; // 7
+
+class ConfigProvidersTest : public ConfigTest {
+protected:
+  void SetUp() override {
+    ConfigTest::SetUp();
+    set_environment(kTokenVariable, kToken);
+    set_environment(kMainSecretVariable, kClientSecret);
+  }
+
+  // kWithProvider plus keys of that provider (and anything after).
+  static Config provider_config(const std::string& extra) { return load_text(kWithProvider + extra).config; }
+  static ConfigIssue provider_issue(const std::string& extra) { return single_issue(kWithProvider + extra); }
+
+  // "key@line" of every issue, sorted, to compare the whole set at once.
+  static std::vector<std::string> keys_and_lines(const std::vector<ConfigIssue>& issues) {
+    std::vector<std::string> result;
+    for (const auto& issue : issues) result.push_back(issue.key + "@" + std::to_string(issue.line));
+    std::sort(result.begin(), result.end());
+    return result;
+  }
+};
+
+TEST_F(ConfigProvidersTest, LoadsFullProvidersAndUsers) {
+  set_environment(kTokenVariable, std::nullopt);
+  set_environment(kMainSecretVariable, std::nullopt);
+  set_environment("GATEHOUSE_PROVIDER_BACKUP_IDP_CLIENT_SECRET", " second-secret-value \n");
+  write_file("conf/ha-token", kToken);
+  write_file("conf/idp-secret", std::string(kClientSecret) + "\n");
+  const auto ca = write_file("conf/idp-ca.pem", "-----BEGIN CERTIFICATE-----\n");
+  const auto config_path = write_file("conf/gatehouse.yaml",
+                                      "external_url: https://ha.example.com\n"
+                                      "data_dir: /var/lib/gatehouse\n"
+                                      "home_assistant:\n"
+                                      "  url: http://127.0.0.1:8124\n"
+                                      "  token_file: ha-token\n"
+                                      "providers:\n"
+                                      "  - id: main\n"
+                                      "    name: Example IdP\n"
+                                      "    issuer: https://idp.example.com/realms/x\n"
+                                      "    client_id: gatehouse\n"
+                                      "    client_secret_file: idp-secret\n"
+                                      "    client_auth: client_secret_post\n"
+                                      "    scopes: [openid, profile]\n"
+                                      "    ca_file: idp-ca.pem\n"
+                                      "    algorithms: [ES256, EdDSA]\n"
+                                      "    userinfo: false\n"
+                                      "  - id: backup-idp\n"
+                                      "    issuer: http://localhost:8080/\n"
+                                      "    client_id: gatehouse-2\n"
+                                      "    client_auth: client_secret_basic\n"
+                                      "    scopes:\n"
+                                      "      - openid\n"
+                                      "      - groups\n"
+                                      "    userinfo: true\n"
+                                      "users:\n"
+                                      "  username_claim: email\n"
+                                      "  name_claim: display_name\n"
+                                      "  groups_claim: roles\n"
+                                      "  roles:\n"
+                                      "    admin: [ha-admins]\n"
+                                      "    user: [ha-users, family]\n"
+                                      "    read_only:\n"
+                                      "      - ha-guests\n"
+                                      "  deny_without_role: false\n"
+                                      "  default_role: user\n"
+                                      "  link_existing: claim\n"
+                                      "  link_claim: ha_username\n");
+
+  const auto result = load_file(config_path);
+  EXPECT_TRUE(result.warnings.empty()) << result.warnings.front();
+  const Config& config = result.config;
+  EXPECT_EQ(config.home_assistant.token, kToken);
+  ASSERT_EQ(config.providers.size(), 2u);
+
+  const Provider& main = config.providers[0];
+  EXPECT_EQ(main.id, "main");
+  EXPECT_EQ(main.name, "Example IdP");
+  EXPECT_EQ(main.issuer, "https://idp.example.com/realms/x");
+  EXPECT_EQ(main.client_id, "gatehouse");
+  EXPECT_EQ(main.client_secret, kClientSecret);
+  EXPECT_EQ(main.client_auth, ClientAuth::client_secret_post);
+  EXPECT_EQ(main.scopes, (std::vector<std::string>{"openid", "profile"}));
+  ASSERT_TRUE(main.ca_file.has_value());
+  EXPECT_EQ(*main.ca_file, ca);
+  EXPECT_EQ(main.algorithms, (std::vector<std::string>{"ES256", "EdDSA"}));
+  EXPECT_FALSE(main.userinfo);
+
+  const Provider& backup = config.providers[1];
+  EXPECT_EQ(backup.id, "backup-idp");
+  EXPECT_EQ(backup.name, "backup-idp");
+  EXPECT_EQ(backup.issuer, "http://localhost:8080/"); // exactly as written, trailing slash included
+  EXPECT_EQ(backup.client_id, "gatehouse-2");
+  EXPECT_EQ(backup.client_secret, "second-secret-value");
+  EXPECT_EQ(backup.client_auth, ClientAuth::client_secret_basic);
+  EXPECT_EQ(backup.scopes, (std::vector<std::string>{"openid", "groups"}));
+  EXPECT_FALSE(backup.ca_file.has_value());
+  EXPECT_EQ(backup.algorithms.size(), 10u);
+  EXPECT_TRUE(backup.userinfo);
+
+  const Users& users = config.users;
+  EXPECT_EQ(users.username_claim, "email");
+  EXPECT_EQ(users.name_claim, "display_name");
+  EXPECT_EQ(users.groups_claim, "roles");
+  EXPECT_EQ(users.admin_groups, (std::vector<std::string>{"ha-admins"}));
+  EXPECT_EQ(users.user_groups, (std::vector<std::string>{"ha-users", "family"}));
+  EXPECT_EQ(users.read_only_groups, (std::vector<std::string>{"ha-guests"}));
+  EXPECT_FALSE(users.deny_without_role);
+  EXPECT_EQ(users.default_role, Role::user);
+  EXPECT_EQ(users.link_existing, LinkExisting::claim);
+  EXPECT_EQ(users.link_claim, "ha_username");
+}
+
+TEST_F(ConfigProvidersTest, DefaultsWhenKeysAreAbsent) {
+  const auto without = load_text(kMinimal).config;
+  EXPECT_TRUE(without.providers.empty());
+  EXPECT_TRUE(load_text(kMinimal + "providers: []\nusers: {}\n").config.providers.empty());
+  EXPECT_TRUE(load_text(kMinimal + "providers:\nusers:\n").config.providers.empty());
+
+  const auto config = provider_config("    issuer: https://idp.example.com\n");
+  ASSERT_EQ(config.providers.size(), 1u);
+  const Provider& provider = config.providers[0];
+  EXPECT_EQ(provider.name, "main");
+  EXPECT_EQ(provider.client_secret, kClientSecret);
+  EXPECT_EQ(provider.client_auth, ClientAuth::client_secret_basic);
+  EXPECT_EQ(provider.scopes, (std::vector<std::string>{"openid", "profile", "email", "groups"}));
+  EXPECT_FALSE(provider.ca_file.has_value());
+  EXPECT_EQ(provider.algorithms, (std::vector<std::string>{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+                                                           "ES256", "ES384", "ES512", "EdDSA"}));
+  EXPECT_TRUE(provider.userinfo);
+
+  for (const Users& users : {without.users, config.users, config_for("users:\n  roles:\n").users}) {
+    EXPECT_EQ(users.username_claim, "preferred_username");
+    EXPECT_EQ(users.name_claim, "name");
+    EXPECT_EQ(users.groups_claim, "groups");
+    EXPECT_TRUE(users.admin_groups.empty());
+    EXPECT_TRUE(users.user_groups.empty());
+    EXPECT_TRUE(users.read_only_groups.empty());
+    EXPECT_TRUE(users.deny_without_role);
+    EXPECT_EQ(users.default_role, Role::read_only);
+    EXPECT_EQ(users.link_existing, LinkExisting::off);
+    EXPECT_EQ(users.link_claim, "hass_user");
+  }
+}
+
+TEST_F(ConfigProvidersTest, ManyBadValuesAreReportedTogetherWithKeyPathAndLine) {
+  set_environment(kTokenVariable, std::nullopt);
+  const std::string yaml = kMinimal +                                 // 1-4
+                           "providers:\n"                             // 5
+                           "  - id: Main\n"                           // 6
+                           "    issuer: http://idp.example.com\n"     // 7
+                           "    client_id: ''\n"                      // 8
+                           "    client_auth: basic\n"                 // 9
+                           "    scopes: [profile, email]\n"           // 10
+                           "    algorithms: [RS256, none, HS256]\n"   // 11
+                           "    userinfo: maybe\n"                    // 12
+                           "    colour: blue\n"                       // 13
+                           "  - id: second\n"                         // 14
+                           "    issuer: https://idp.example.com?x=1\n" // 15
+                           "    client_id: gatehouse\n"               // 16
+                           "    ca_file: /nonexistent/ca.pem\n"       // 17
+                           "users:\n"                                 // 18
+                           "  username_claim: ''\n"                   // 19
+                           "  roles:\n"                               // 20
+                           "    admins: [x]\n"                        // 21
+                           "    user: ha-users\n"                     // 22
+                           "  deny_without_role: nope\n"              // 23
+                           "  default_role: admin\n"                  // 24
+                           "  link_existing: sometimes\n"             // 25
+                           "  link_claim: ''\n";                      // 26
+  const auto issues = issues_of(yaml);
+  EXPECT_EQ(keys_and_lines(issues),
+            (std::vector<std::string>{"home_assistant.token_file@3",
+                                      "providers[0].algorithms@11",
+                                      "providers[0].algorithms@11",
+                                      "providers[0].client_auth@9",
+                                      "providers[0].client_id@8",
+                                      "providers[0].client_secret_file@6",
+                                      "providers[0].colour@13",
+                                      "providers[0].id@6",
+                                      "providers[0].issuer@7",
+                                      "providers[0].scopes@10",
+                                      "providers[0].userinfo@12",
+                                      "providers[1].ca_file@17",
+                                      "providers[1].client_secret_file@14",
+                                      "providers[1].issuer@15",
+                                      "users.default_role@24",
+                                      "users.deny_without_role@23",
+                                      "users.link_claim@26",
+                                      "users.link_existing@25",
+                                      "users.roles.admins@21",
+                                      "users.roles.user@22",
+                                      "users.username_claim@19"}))
+      << joined(issues);
+
+  const auto message_of = [&](const std::string& key, std::size_t nth = 0) {
+    for (const auto& issue : issues) {
+      if (issue.key == key && nth-- == 0) return issue.message;
+    }
+    return std::string("(no issue for " + key + ")");
+  };
+  EXPECT_CONTAINS(message_of("providers[0].id"), "lowercase letters, digits");
+  EXPECT_CONTAINS(message_of("providers[0].id"), "got \"Main\"");
+  EXPECT_CONTAINS(message_of("providers[0].issuer"), "the IdP must be reached over TLS");
+  EXPECT_CONTAINS(message_of("providers[0].client_id"), "got \"\"");
+  EXPECT_CONTAINS(message_of("providers[0].client_auth"),
+                  "expected one of client_secret_basic, client_secret_post, got \"basic\"");
+  EXPECT_CONTAINS(message_of("providers[0].scopes"), "must include openid");
+  EXPECT_CONTAINS(message_of("providers[0].algorithms", 0), "\"none\" is never accepted for ID tokens");
+  EXPECT_CONTAINS(message_of("providers[0].algorithms", 1), "\"HS256\" is never accepted for ID tokens: symmetric");
+  EXPECT_CONTAINS(message_of("providers[0].userinfo"), "expected true or false, got \"maybe\"");
+  EXPECT_CONTAINS(message_of("providers[0].colour"), "unknown key");
+  EXPECT_CONTAINS(message_of("providers[0].client_secret_file"), "GATEHOUSE_PROVIDER_<ID>_CLIENT_SECRET");
+  EXPECT_CONTAINS(message_of("providers[1].client_secret_file"), "GATEHOUSE_PROVIDER_SECOND_CLIENT_SECRET");
+  EXPECT_CONTAINS(message_of("providers[1].issuer"), "remove the query");
+  EXPECT_CONTAINS(message_of("providers[1].ca_file"), "cannot read \"/nonexistent/ca.pem\": No such file or directory");
+  EXPECT_CONTAINS(message_of("users.username_claim"), "got \"\"");
+  EXPECT_CONTAINS(message_of("users.roles.admins"), "did you mean \"admin\"?");
+  EXPECT_CONTAINS(message_of("users.roles.user"), "expected a list like [ha-admins, family], got \"ha-users\"");
+  EXPECT_CONTAINS(message_of("users.deny_without_role"), "expected true or false, got \"nope\"");
+  EXPECT_CONTAINS(message_of("users.default_role"), "expected one of read_only, user, got \"admin\"");
+  EXPECT_CONTAINS(message_of("users.link_existing"), "expected one of off, claim, username, got \"sometimes\"");
+  EXPECT_CONTAINS(message_of("users.link_claim"), "got \"\"");
+  EXPECT_CONTAINS(message_of("home_assistant.token_file"), "required when providers are configured");
+}
+
+TEST_F(ConfigProvidersTest, RequiredProviderKeysAreNamedWithIndex) {
+  const auto issues = issues_of(kWithProvider + "    issuer: https://idp.example.com\n"
+                                                "  - name: Second\n"       // 9
+                                                "  - {}\n");               // 10
+  EXPECT_EQ(keys_and_lines(issues),
+            (std::vector<std::string>{"providers[1].client_id@9", "providers[1].client_secret_file@9",
+                                      "providers[1].id@9", "providers[1].issuer@9", "providers[2].client_id@10",
+                                      "providers[2].client_secret_file@10", "providers[2].id@10",
+                                      "providers[2].issuer@10"}))
+      << joined(issues);
+  for (const auto& issue : issues) EXPECT_CONTAINS(issue.message, "required key is missing") << issue.key;
+}
+
+TEST_F(ConfigProvidersTest, ProvidersMustBeAListOfBlocks) {
+  const auto mapping = issue_for("providers:\n  id: main\n");
+  EXPECT_EQ(mapping.key, "providers");
+  EXPECT_EQ(mapping.line, 5);
+  EXPECT_CONTAINS(mapping.message, "expected a list of providers, each starting with \"- id: ...\"");
+  EXPECT_CONTAINS(mapping.message, "got a block of keys");
+
+  const auto item = single_issue(kWithProvider + "    issuer: https://idp.example.com\n  - main\n");
+  EXPECT_EQ(item.key, "providers[1]");
+  EXPECT_EQ(item.line, 9);
+  EXPECT_CONTAINS(item.message, "expected a provider: a block of keys (id, name, issuer");
+  EXPECT_CONTAINS(item.message, "got \"main\"");
+}
+
+TEST_F(ConfigProvidersTest, UnknownKeyInsideAProviderItemHasItsPath) {
+  const auto issues = issues_of(kWithProvider + "    issuer: https://idp.example.com\n"
+                                                "  - id: second\n"                         // 9
+                                                "    isuer: https://idp.example.com\n"     // 10
+                                                "    client_id: x\n"                       // 11
+                                                "    client_secret_file: /etc/x\n"         // 12
+                                                "    client_secret: " + std::string(kClientSecret) + "\n"); // 13
+  ASSERT_EQ(issues.size(), 4u) << joined(issues);
+  EXPECT_EQ(issues[0].key, "providers[1].issuer"); // missing: reported on the item's line
+  EXPECT_EQ(issues[0].line, 9);
+  EXPECT_EQ(issues[1].key, "providers[1].isuer");
+  EXPECT_EQ(issues[1].line, 10);
+  EXPECT_EQ(issues[1].message, "unknown key; did you mean \"issuer\"?");
+  EXPECT_EQ(issues[2].key, "providers[1].client_secret_file");
+  EXPECT_EQ(issues[2].line, 12);
+  EXPECT_EQ(issues[3].key, "providers[1].client_secret");
+  EXPECT_EQ(issues[3].line, 13);
+  EXPECT_EQ(issues[3].message, "unknown key; did you mean \"client_secret_file\"?");
+  EXPECT_NOT_CONTAINS(joined(issues), kClientSecret);
+}
+
+TEST_F(ConfigProvidersTest, ProviderKeysInTheWrongPlaceAreDirected) {
+  const auto issuer = issue_for("issuer: https://idp.example.com\n");
+  EXPECT_EQ(issuer.key, "issuer");
+  EXPECT_CONTAINS(issuer.message, "did you mean providers.issuer? It belongs under \"providers:\"");
+  const auto admin = issue_for("users:\n  admin: [ha-admins]\n");
+  EXPECT_EQ(admin.key, "users.admin");
+  EXPECT_CONTAINS(admin.message, "did you mean users.roles.admin? It belongs under \"users.roles:\"");
+  const auto provider = issue_for("provider: []\n");
+  EXPECT_CONTAINS(provider.message, "did you mean \"providers\"?");
+}
+
+TEST_F(ConfigProvidersTest, DuplicateIdIsAnError) {
+  set_environment("GATEHOUSE_PROVIDER_OTHER_CLIENT_SECRET", "other");
+  const auto issue = provider_issue("    issuer: https://idp.example.com\n"
+                                    "  - id: other\n"                       // 9
+                                    "    issuer: https://idp2.example.com\n"
+                                    "    client_id: x\n"
+                                    "  - id: main\n"                        // 12
+                                    "    issuer: https://idp3.example.com\n"
+                                    "    client_id: y\n");
+  EXPECT_EQ(issue.key, "providers[2].id");
+  EXPECT_EQ(issue.line, 12);
+  EXPECT_EQ(issue.message, "\"main\" is already the id of providers[0] (line 6); each provider needs its own id");
+}
+
+TEST_F(ConfigProvidersTest, IdMustMatchThePattern) {
+  for (const std::string& good : std::vector<std::string>{"a", "0idp", "my_idp-2", std::string(32, 'x')}) {
+    std::string variable = "GATEHOUSE_PROVIDER_";
+    for (const char c : good) variable += c == '-' ? '_' : static_cast<char>(std::toupper(c));
+    set_environment(variable + "_CLIENT_SECRET", "s");
+    const auto config = load_text(kMinimal + "providers:\n  - id: '" + good +
+                                  "'\n    issuer: https://idp.example.com\n    client_id: c\n")
+                            .config;
+    ASSERT_EQ(config.providers.size(), 1u);
+    EXPECT_EQ(config.providers[0].id, good);
+  }
+  for (const std::string& bad :
+       std::vector<std::string>{"Main", "-main", "_main", "main idp", "main.idp", "''", std::string(33, 'x'), "[a]"}) {
+    const auto issues = issues_of(kMinimal + "providers:\n  - id: " + bad +
+                                  "\n    issuer: https://idp.example.com\n    client_id: c\n"
+                                  "    client_secret_file: /dev/null\n");
+    ASSERT_FALSE(issues.empty()) << bad;
+    EXPECT_EQ(issues[0].key, "providers[0].id") << bad;
+    EXPECT_EQ(issues[0].line, 6) << bad;
+    EXPECT_CONTAINS(issues[0].message, "expected an id of 1 to 32 characters") << bad;
+  }
+}
+
+TEST_F(ConfigProvidersTest, HttpIssuerOnlyOnLoopback) {
+  for (const std::string issuer : {"http://127.0.0.1:8080/realms/x", "http://127.9.8.7", "'http://[::1]:9000'",
+                                   "http://localhost:8080", "http://LocalHost/idp"}) {
+    const auto config = provider_config("    issuer: " + issuer + "\n");
+    ASSERT_EQ(config.providers.size(), 1u) << issuer;
+    EXPECT_TRUE(config.providers[0].issuer.starts_with("http://")) << issuer;
+  }
+  for (const std::string issuer : {"http://idp.example.com", "http://10.0.0.1:8080/realms/x", "http://128.0.0.1",
+                                   "'http://[::2]'", "'http://[::ffff:127.0.0.1]'", "http://localhost.example.com"}) {
+    const auto issue = provider_issue("    issuer: " + issuer + "\n");
+    EXPECT_EQ(issue.key, "providers[0].issuer") << issuer;
+    EXPECT_EQ(issue.line, 8) << issuer;
+    EXPECT_CONTAINS(issue.message, "the IdP must be reached over TLS (https://); plain http:// is only allowed for "
+                                   "a loopback host")
+        << issuer;
+  }
+  // Boost.URL 1.81 would read this host as 127.0.0.1: refused outright rather than taken for loopback.
+  for (const std::string issuer : {"http://127.0.0.1.nip.io", "https://10.0.0.1.example.com/realms/x"}) {
+    const auto issue = provider_issue("    issuer: " + issuer + "\n");
+    EXPECT_EQ(issue.key, "providers[0].issuer") << issuer;
+    EXPECT_CONTAINS(issue.message, "may not start with an IP address") << issuer;
+  }
+}
+
+TEST_F(ConfigProvidersTest, IssuerIsKeptExactlyAsWritten) {
+  EXPECT_EQ(provider_config("    issuer: https://idp.example.com/realms/x/\n").providers[0].issuer,
+            "https://idp.example.com/realms/x/");
+  EXPECT_EQ(provider_config("    issuer: HTTPS://Idp.Example.com:8443\n").providers[0].issuer,
+            "HTTPS://Idp.Example.com:8443");
+  EXPECT_EQ(provider_config("    issuer: https://accounts.google.com\n").providers[0].issuer,
+            "https://accounts.google.com");
+}
+
+TEST_F(ConfigProvidersTest, IssuerRejectsBadUrls) {
+  struct Case {
+    std::string value;
+    std::string hint;
+  };
+  const std::vector<Case> cases{
+      {"idp.example.com", "add the scheme, https://"},
+      {"ftp://idp.example.com", "the scheme must be https"},
+      {"https://idp.example.com/realms/x?foo=bar", "remove the query"},
+      {"'https://idp.example.com?'", "remove the query"},
+      {"'https://idp.example.com/#top'", "remove the fragment"},
+      {"https://user:hunter2@idp.example.com", "remove the user name and password"},
+      {"https://", "host"},
+      {"'https://idp.example.com:0'", "port after the host"},
+      {"https://idp.example.com:99999", "port after the host"},
+      {"\"https://idp example.com\"", "not a valid URL"},
+      {"https://idp_!.example.com", "letters, digits"},
+  };
+  for (const auto& c : cases) {
+    const auto issue = provider_issue("    issuer: " + c.value + "\n");
+    EXPECT_EQ(issue.key, "providers[0].issuer") << c.value;
+    EXPECT_EQ(issue.line, 8) << c.value;
+    EXPECT_CONTAINS(issue.message, "expected an https:// URL like \"https://idp.example.com/realms/main\"") << c.value;
+    EXPECT_CONTAINS(issue.message, c.hint) << c.value << " -> " << issue.message;
+    EXPECT_NOT_CONTAINS(issue.message, "hunter2");
+  }
+  const auto list = provider_issue("    issuer: [https://idp.example.com]\n");
+  EXPECT_CONTAINS(list.message, "got a list");
+}
+
+TEST_F(ConfigProvidersTest, ClientIdAndNameMustBeNonEmptyStrings) {
+  const auto missing_id = single_issue(kMinimal + "providers:\n  - id: main\n    issuer: https://idp.example.com\n");
+  EXPECT_EQ(missing_id.key, "providers[0].client_id");
+  EXPECT_EQ(missing_id.line, 6);
+  EXPECT_CONTAINS(missing_id.message, "required key is missing");
+  const auto blank = single_issue(kMinimal + "providers:\n  - id: main\n    issuer: https://idp.example.com\n"
+                                             "    client_id: '  '\n");
+  EXPECT_EQ(blank.key, "providers[0].client_id");
+  EXPECT_EQ(blank.line, 8);
+  const auto null_name = provider_issue("    issuer: https://idp.example.com\n    name:\n");
+  EXPECT_EQ(null_name.key, "providers[0].name");
+  EXPECT_CONTAINS(null_name.message, "got nothing");
+}
+
+TEST_F(ConfigProvidersTest, ClientAuthIsOneOfTwo) {
+  EXPECT_EQ(provider_config("    issuer: https://i.example\n    client_auth: client_secret_post\n")
+                .providers[0]
+                .client_auth,
+            ClientAuth::client_secret_post);
+  const auto typo = provider_issue("    issuer: https://i.example\n    client_auth: client_secret_pst\n");
+  EXPECT_EQ(typo.key, "providers[0].client_auth");
+  EXPECT_EQ(typo.line, 9);
+  EXPECT_CONTAINS(typo.message, "did you mean \"client_secret_post\"?");
+  const auto jwt = provider_issue("    issuer: https://i.example\n    client_auth: private_key_jwt\n");
+  EXPECT_CONTAINS(jwt.message, "expected one of client_secret_basic, client_secret_post, got \"private_key_jwt\"");
+}
+
+TEST_F(ConfigProvidersTest, ScopesMustBeANonEmptyListWithOpenid) {
+  EXPECT_EQ(provider_config("    issuer: https://i.example\n    scopes: [openid]\n").providers[0].scopes,
+            (std::vector<std::string>{"openid"}));
+  struct Case {
+    std::string value;
+    std::string hint;
+  };
+  const std::vector<Case> cases{
+      {"[]", "got an empty list"},
+      {"", "got an empty list"},
+      {"openid profile", "expected a list like [openid, profile, email, groups], got \"openid profile\""},
+      {"[profile, email]", "the scopes must include openid"},
+      {"[openid, '']", "expected a non-empty name in the list, got \"\""},
+      {"[openid, [a]]", "got a list"},
+      {"['openid profile']", "without spaces"},
+  };
+  for (const auto& c : cases) {
+    const auto issue = provider_issue("    issuer: https://i.example\n    scopes: " + c.value + "\n");
+    EXPECT_EQ(issue.key, "providers[0].scopes") << c.value;
+    EXPECT_EQ(issue.line, 9) << c.value;
+    EXPECT_CONTAINS(issue.message, c.hint) << c.value << " -> " << issue.message;
+  }
+}
+
+TEST_F(ConfigProvidersTest, AlgorithmsAreASubsetOfTheTenAsymmetricOnes) {
+  EXPECT_EQ(provider_config("    issuer: https://i.example\n    algorithms: [PS512, RS256, PS512]\n")
+                .providers[0]
+                .algorithms,
+            (std::vector<std::string>{"PS512", "RS256"}));
+  struct Case {
+    std::string value;
+    std::string hint;
+  };
+  const std::vector<Case> cases{
+      {"[none]", "\"none\" is never accepted for ID tokens: an unsigned token proves nothing"},
+      {"[RS256, HS256]", "\"HS256\" is never accepted for ID tokens: symmetric (HMAC) algorithms"},
+      {"[HS512]", "symmetric"},
+      {"[hs384]", "symmetric"},
+      {"[rs256]", "expected one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA, got "
+                  "\"rs256\"; did you mean \"RS256\"?"},
+      {"[ES256K]", "got \"ES256K\""},
+      {"[]", "got an empty list (leave the key out to accept all ten)"},
+      {"RS256", "expected a list like [RS256, ES256], got \"RS256\""},
+  };
+  for (const auto& c : cases) {
+    const auto issue = provider_issue("    issuer: https://i.example\n    algorithms: " + c.value + "\n");
+    EXPECT_EQ(issue.key, "providers[0].algorithms") << c.value;
+    EXPECT_EQ(issue.line, 9) << c.value;
+    EXPECT_CONTAINS(issue.message, c.hint) << c.value << " -> " << issue.message;
+  }
+  // Each bad item on its own line.
+  const auto issues = issues_of(kWithProvider + "    issuer: https://i.example\n    algorithms:\n"
+                                                "      - RS256\n      - none\n      - HS256\n");
+  ASSERT_EQ(issues.size(), 2u) << joined(issues);
+  EXPECT_EQ(issues[0].line, 11);
+  EXPECT_EQ(issues[1].line, 12);
+}
+
+TEST_F(ConfigProvidersTest, CaFileMustBeReadable) {
+  const auto ca = write_file("ca.pem", "not even PEM; parsed later");
+  EXPECT_EQ(provider_config("    issuer: https://i.example\n    ca_file: " + ca.string() + "\n").providers[0].ca_file,
+            std::optional<fs::path>(ca));
+  const auto absent = provider_issue("    issuer: https://i.example\n    ca_file: " + (directory_ / "no.pem").string() +
+                                     "\n");
+  EXPECT_EQ(absent.key, "providers[0].ca_file");
+  EXPECT_EQ(absent.line, 9);
+  EXPECT_CONTAINS(absent.message, "No such file or directory");
+  const auto folder = provider_issue("    issuer: https://i.example\n    ca_file: " + directory_.string() + "\n");
+  EXPECT_CONTAINS(folder.message, "it is a directory");
+}
+
+TEST_F(ConfigProvidersTest, UserinfoIsABoolean) {
+  EXPECT_FALSE(provider_config("    issuer: https://i.example\n    userinfo: false\n").providers[0].userinfo);
+  EXPECT_FALSE(provider_config("    issuer: https://i.example\n    userinfo: no\n").providers[0].userinfo);
+  EXPECT_TRUE(provider_config("    issuer: https://i.example\n    userinfo: True\n").providers[0].userinfo);
+  const auto issue = provider_issue("    issuer: https://i.example\n    userinfo: 1\n");
+  EXPECT_EQ(issue.key, "providers[0].userinfo");
+  EXPECT_EQ(issue.message, "expected true or false, got \"1\"");
+}
+
+// ---------------------------------------------------------------------------------------------- client secrets
+
+TEST_F(ConfigProvidersTest, ClientSecretComesFromTheEnvironment) {
+  set_environment("GATEHOUSE_PROVIDER_MY_IDP_2_CLIENT_SECRET", std::string("\t") + kClientSecret + "\n");
+  const auto config = load_text(kMinimal + "providers:\n  - id: my-idp_2\n    issuer: https://i.example\n"
+                                           "    client_id: c\n")
+                          .config;
+  EXPECT_EQ(config.providers[0].client_secret, kClientSecret);
+}
+
+TEST_F(ConfigProvidersTest, ClientSecretFileIsReadAndWinsOverTheEnvironment) {
+  const auto secret = write_file("idp-secret", std::string("  ") + kClientSecret + "\n");
+  set_environment(kMainSecretVariable, "from-the-environment");
+  const auto result = load_text(kWithProvider + "    issuer: https://i.example\n    client_secret_file: " +
+                                secret.string() + "\n");
+  EXPECT_EQ(result.config.providers[0].client_secret, kClientSecret);
+  ASSERT_EQ(result.warnings.size(), 1u);
+  EXPECT_EQ(result.warnings[0], "providers[0].client_secret_file and GATEHOUSE_PROVIDER_MAIN_CLIENT_SECRET are both "
+                                "set; using the file");
+}
+
+TEST_F(ConfigProvidersTest, MissingClientSecretNamesBothWays) {
+  set_environment(kMainSecretVariable, std::nullopt);
+  const auto issue = provider_issue("    issuer: https://i.example\n");
+  EXPECT_EQ(issue.key, "providers[0].client_secret_file");
+  EXPECT_EQ(issue.line, 6);
+  EXPECT_EQ(issue.message, "required key is missing; add the path of a file holding the client secret, or set the "
+                           "environment variable GATEHOUSE_PROVIDER_MAIN_CLIENT_SECRET");
+}
+
+TEST_F(ConfigProvidersTest, ClientSecretFileProblems) {
+  set_environment(kMainSecretVariable, std::nullopt);
+  const auto absent = directory_ / "no-secret";
+  const auto missing =
+      provider_issue("    issuer: https://i.example\n    client_secret_file: " + absent.string() + "\n");
+  EXPECT_EQ(missing.key, "providers[0].client_secret_file");
+  EXPECT_EQ(missing.line, 9);
+  EXPECT_EQ(missing.message, "cannot read \"" + absent.string() + "\": No such file or directory");
+
+  const auto empty = write_file("empty-secret", " \n");
+  const auto empty_issue =
+      provider_issue("    issuer: https://i.example\n    client_secret_file: " + empty.string() + "\n");
+  EXPECT_CONTAINS(empty_issue.message, "the file is empty");
+
+  const auto two_lines = write_file("two-lines", std::string(kClientSecret) + "\nsecond line\n");
+  const auto broken =
+      provider_issue("    issuer: https://i.example\n    client_secret_file: " + two_lines.string() + "\n");
+  EXPECT_CONTAINS(broken.message, "contains a line break or control characters");
+
+  const auto null_path = provider_issue("    issuer: https://i.example\n    client_secret_file:\n");
+  EXPECT_CONTAINS(null_path.message, "expected a file or folder path, got nothing");
+}
+
+TEST_F(ConfigProvidersTest, EmptyEnvironmentSecretIsAnError) {
+  set_environment(kMainSecretVariable, "  ");
+  const auto issue = provider_issue("    issuer: https://i.example\n");
+  EXPECT_EQ(issue.key, kMainSecretVariable);
+  EXPECT_EQ(issue.line, 0);
+  EXPECT_CONTAINS(issue.message, "is set but empty");
+}
+
+TEST_F(ConfigProvidersTest, ClientSecretFileReadableByOthersWarns) {
+  const auto secret = write_file("open-secret", kClientSecret,
+                                 fs::perms::owner_read | fs::perms::owner_write | fs::perms::others_read);
+  set_environment(kMainSecretVariable, std::nullopt);
+  const auto result =
+      load_text(kWithProvider + "    issuer: https://i.example\n    client_secret_file: " + secret.string() + "\n");
+  EXPECT_EQ(result.config.providers[0].client_secret, kClientSecret);
+  ASSERT_EQ(result.warnings.size(), 1u);
+  EXPECT_EQ(result.warnings[0], "providers[0].client_secret_file: " + secret.string() +
+                                    " is readable by other users (mode 0604); chmod 600 it");
+}
+
+TEST_F(ConfigProvidersTest, IdsSharingAnEnvironmentVariableAreRefused) {
+  set_environment("GATEHOUSE_PROVIDER_A_B_CLIENT_SECRET", "shared");
+  const auto issue = single_issue(kMinimal + "providers:\n"
+                                             "  - id: a-b\n    issuer: https://i.example\n    client_id: c\n"
+                                             "  - id: a_b\n    issuer: https://j.example\n    client_id: d\n");
+  EXPECT_EQ(issue.key, "providers[1].id");
+  EXPECT_EQ(issue.line, 9);
+  EXPECT_CONTAINS(issue.message, "GATEHOUSE_PROVIDER_A_B_CLIENT_SECRET, as provider \"a-b\" does");
+}
+
+TEST_F(ConfigProvidersTest, ClientSecretNeverAppearsInIssuesOrWarnings) {
+  constexpr const char* kPasted = "x7Gk2PqL9mZt4RvB8nWc3HsJ6yDf1QaE"; // a Keycloak-style secret, 32 characters
+  constexpr const char* kEnvironmentSecret = "environment-secret-\x01-value";
+  const auto open_secret = write_file("open-secret", kClientSecret, fs::perms::owner_read | fs::perms::others_read);
+  const auto two_lines = write_file("two-lines", std::string(kClientSecret) + "\nmore-secret-text\n");
+  set_environment("GATEHOUSE_PROVIDER_THIRD_CLIENT_SECRET", kEnvironmentSecret);
+  set_environment("GATEHOUSE_PROVIDER_FOURTH_CLIENT_SECRET", kClientSecret);
+  const std::string providers = "providers:\n"
+                                "  - id: main\n    issuer: https://i.example\n    client_id: c\n"
+                                "    client_secret_file: " + std::string(kPasted) + "\n"
+                                "  - id: second\n    issuer: https://i.example\n    client_id: c\n"
+                                "    client_secret_file: " + two_lines.string() + "\n"
+                                "  - id: third\n    issuer: https://i.example\n    client_id: c\n"
+                                "  - id: fourth\n    issuer: http://i.example\n    client_id: c\n"
+                                "    client_secret: " + std::string(kClientSecret) + "\n";
+  const auto issues = issues_of(kMinimal + providers);
+  ASSERT_EQ(issues.size(), 5u) << joined(issues);
+  for (const auto& issue : issues) {
+    for (const std::string& secret :
+         std::vector<std::string>{kClientSecret, kPasted, "more-secret", "environment-secret"}) {
+      EXPECT_NOT_CONTAINS(issue.to_string(), secret);
+    }
+  }
+  EXPECT_CONTAINS(issues[0].message, "not shown, in case it is the client secret itself");
+
+  const auto result = load_text(kMinimal + "providers:\n  - id: fourth\n    issuer: https://i.example\n"
+                                           "    client_id: c\n    client_secret_file: " + open_secret.string() + "\n");
+  ASSERT_EQ(result.warnings.size(), 2u); // readable by others; file and environment both set
+  for (const auto& warning : result.warnings) EXPECT_NOT_CONTAINS(warning, kClientSecret);
+}
+
+// ---------------------------------------------------------------------------------------------- token for SSO
+
+TEST_F(ConfigProvidersTest, HomeAssistantTokenIsRequiredWithProviders) {
+  set_environment(kTokenVariable, std::nullopt);
+  const auto issue = provider_issue("    issuer: https://i.example\n");
+  EXPECT_EQ(issue.key, "home_assistant.token_file");
+  EXPECT_EQ(issue.line, 3);
+  EXPECT_CONTAINS(issue.message, "required when providers are configured");
+  EXPECT_CONTAINS(issue.message, "GATEHOUSE_HA_TOKEN");
+
+  // An unreadable token file is reported once, as itself.
+  const auto unreadable = single_issue(kMinimal + "  token_file: " + (directory_ / "none").string() + "\n" +
+                                       "providers:\n  - id: main\n    client_id: c\n    issuer: https://i.example\n");
+  EXPECT_EQ(unreadable.key, "home_assistant.token_file");
+  EXPECT_CONTAINS(unreadable.message, "No such file or directory");
+
+  const auto token = write_file("token", kToken);
+  EXPECT_EQ(load_text(kMinimal + "  token_file: " + token.string() + "\n" +
+                      "providers:\n  - id: main\n    client_id: c\n    issuer: https://i.example\n")
+                .config.home_assistant.token,
+            kToken);
+  EXPECT_NO_THROW(load_text(kMinimal + "providers: []\n"));
+}
+
+// ---------------------------------------------------------------------------------------------- users
+
+TEST_F(ConfigTest, LinkExistingAcceptsBareOffAsYamlBooleanFalse) {
+  EXPECT_EQ(config_for("users:\n  link_existing: off\n").users.link_existing, LinkExisting::off);
+  EXPECT_EQ(config_for("users:\n  link_existing: 'off'\n").users.link_existing, LinkExisting::off);
+  EXPECT_EQ(config_for("users:\n  link_existing: false\n").users.link_existing, LinkExisting::off);
+  EXPECT_EQ(config_for("users:\n  link_existing: Off\n").users.link_existing, LinkExisting::off);
+  EXPECT_EQ(config_for("users:\n  link_existing: claim\n").users.link_existing, LinkExisting::claim);
+  EXPECT_EQ(config_for("users:\n  link_existing: username\n").users.link_existing, LinkExisting::username);
+  const auto yes = issue_for("users:\n  link_existing: true\n");
+  EXPECT_EQ(yes.key, "users.link_existing");
+  EXPECT_EQ(yes.line, 6);
+  EXPECT_EQ(yes.message, "expected one of off, claim, username, got \"true\"");
+  const auto typo = issue_for("users:\n  link_existing: usernam\n");
+  EXPECT_CONTAINS(typo.message, "did you mean \"username\"?");
+}
+
+TEST_F(ConfigTest, UsersRejectsBadValues) {
+  struct Case {
+    std::string yaml;
+    std::string key;
+    std::string hint;
+  };
+  const std::vector<Case> cases{
+      {"users: [a]\n", "users", "expected a block of keys (username_claim"},
+      {"users:\n  username_claim:\n", "users.username_claim", "got nothing"},
+      {"users:\n  name_claim: [a]\n", "users.name_claim", "got a list"},
+      {"users:\n  groups_claim: ''\n", "users.groups_claim", "expected the name of a claim, like \"groups\""},
+      {"users:\n  link_claim: ' '\n", "users.link_claim", "got \" \""},
+      {"users:\n  roles: [admin]\n", "users.roles", "expected a block of keys (admin, user, read_only)"},
+      {"users:\n  roles:\n    owner: [x]\n", "users.roles.owner", "the keys allowed here are admin, user, read_only"},
+      {"users:\n  roles:\n    admin: {a: b}\n", "users.roles.admin", "got a block of keys"},
+      {"users:\n  roles:\n    admin: [ok, '']\n", "users.roles.admin", "expected a non-empty name in the list"},
+      {"users:\n  deny_without_role: 0\n", "users.deny_without_role", "expected true or false, got \"0\""},
+      {"users:\n  default_role: admin\n", "users.default_role",
+       "got \"admin\"; admin is only given to members of users.roles.admin"},
+      {"users:\n  default_role: readonly\n", "users.default_role", "did you mean \"read_only\"?"},
+  };
+  for (const auto& c : cases) {
+    const auto issue = issue_for(c.yaml);
+    EXPECT_EQ(issue.key, c.key) << c.yaml;
+    EXPECT_GE(issue.line, 5) << c.yaml;
+    EXPECT_CONTAINS(issue.message, c.hint) << c.yaml << " -> " << issue.message;
+  }
+}
+
+TEST_F(ConfigTest, UsersRolesAndFlags) {
+  const auto users = config_for("users:\n  roles:\n    admin:\n    user: []\n    read_only: [guests, 'kids']\n"
+                                "  deny_without_role: no\n  default_role: read_only\n")
+                         .users;
+  EXPECT_TRUE(users.admin_groups.empty());
+  EXPECT_TRUE(users.user_groups.empty());
+  EXPECT_EQ(users.read_only_groups, (std::vector<std::string>{"guests", "kids"}));
+  EXPECT_FALSE(users.deny_without_role);
+  EXPECT_EQ(users.default_role, Role::read_only);
+}
+
 // ---------------------------------------------------------------------------------------------- pieces
 
 TEST(ConfigSecretFile, ReportsPermissionsAndReasons) {
@@ -885,6 +1603,18 @@ TEST(ConfigValues, ParsersReturnValuesOrProblems) {
             "it has address bits set after the /24 prefix; did you mean 192.168.1.0/24?");
   EXPECT_CONTAINS(parse_ip_network("fd00::1/8").problem, "did you mean fd00::/8?");
   EXPECT_CONTAINS(parse_ip_network("10.0.0.0 /8").problem, "remove the spaces");
+}
+
+TEST(ConfigValues, IssuerAndBoolParsers) {
+  EXPECT_EQ(parse_issuer_url("https://idp.example.com/realms/x").value.value_or(""),
+            "https://idp.example.com/realms/x");
+  EXPECT_EQ(parse_issuer_url("http://127.0.0.1:9000").value.value_or(""), "http://127.0.0.1:9000");
+  EXPECT_EQ(parse_issuer_url("http://[::1]").value.value_or(""), "http://[::1]");
+  EXPECT_CONTAINS(parse_issuer_url("http://192.168.1.5").problem, "must be reached over TLS");
+  EXPECT_CONTAINS(parse_issuer_url("https://a:b@idp.example.com").problem, "got \"https://***@idp.example.com\"");
+  EXPECT_EQ(parse_bool("true").value, std::optional<bool>(true));
+  EXPECT_EQ(parse_bool("OFF").value, std::optional<bool>(false));
+  EXPECT_EQ(parse_bool("tRue").problem, "expected true or false, got \"tRue\"");
 }
 
 TEST(ConfigValues, ClosestMatchFindsNearMisses) {

@@ -114,9 +114,13 @@ AuditEntry audit_entry(std::int64_t at_unix_ms, std::string event, std::string s
 }
 
 // The built-in migrations plus one more, the way a future schema change would look.
-std::vector<Migration> migrations_with_version_2(const char* sql) {
+// The shipped schema is version `kLatest`; these tests add a version after it.
+const int kLatest = static_cast<int>(gatehouse_migrations().size());
+const int kNext = kLatest + 1;
+
+std::vector<Migration> migrations_with_next_version(const char* sql) {
   std::vector<Migration> migrations(gatehouse_migrations().begin(), gatehouse_migrations().end());
-  migrations.push_back(Migration{2, "trusted devices", sql});
+  migrations.push_back(Migration{kNext, "trusted devices", sql});
   return migrations;
 }
 
@@ -158,10 +162,10 @@ TEST(StoreOpen, FreshOpenCreatesOwnerOnlyWalDatabase) {
   EXPECT_EQ(pragma_text(*store, "synchronous"), "1"); // NORMAL
   EXPECT_EQ(pragma_text(*store, "busy_timeout"), "5000");
   EXPECT_EQ(store->schema_version(), Store::latest_schema_version());
-  EXPECT_EQ(Store::latest_schema_version(), 1);
+  EXPECT_EQ(Store::latest_schema_version(), kLatest);
   EXPECT_TRUE(table_exists(*store, "audit_log"));
   EXPECT_TRUE(table_exists(*store, "kv"));
-  EXPECT_EQ(count_rows(*store, "schema_migrations"), 1);
+  EXPECT_EQ(count_rows(*store, "schema_migrations"), kLatest);
 }
 
 TEST(StoreOpen, ReopenKeepsDataAndDoesNotRerunMigrations) {
@@ -178,8 +182,8 @@ TEST(StoreOpen, ReopenKeepsDataAndDoesNotRerunMigrations) {
     });
   }
   auto reopened = Store::open(temp.path());
-  EXPECT_EQ(reopened->schema_version(), 1);
-  EXPECT_EQ(count_rows(*reopened, "schema_migrations"), 1);
+  EXPECT_EQ(reopened->schema_version(), kLatest);
+  EXPECT_EQ(count_rows(*reopened, "schema_migrations"), kLatest);
   reopened->read([&](sqlite3* db) {
     Statement query(db, "SELECT applied_at_unix_ms FROM schema_migrations WHERE version = 1",
                     "read migration time");
@@ -215,18 +219,18 @@ TEST(StoreMigrations, NextVersionIsOneNewEntry) {
   TempDir temp;
   Store::open(temp.path())->append_audit(audit_entry(1000, "login.success", "alice"));
 
-  const auto migrations = migrations_with_version_2(kTrustedDevicesMigration);
+  const auto migrations = migrations_with_next_version(kTrustedDevicesMigration);
   auto store = Store::open(temp.path(), migrations);
 
-  EXPECT_EQ(store->schema_version(), 2);
+  EXPECT_EQ(store->schema_version(), kNext);
   EXPECT_TRUE(table_exists(*store, "trusted_device"));
-  EXPECT_EQ(count_rows(*store, "schema_migrations"), 2);
+  EXPECT_EQ(count_rows(*store, "schema_migrations"), kNext);
   EXPECT_EQ(store->audit(std::nullopt, std::nullopt).size(), 1u); // old data carried over
 }
 
 TEST(StoreMigrations, NewerDatabaseIsRefusedAndLeftUntouched) {
   TempDir temp;
-  const auto newer_migrations = migrations_with_version_2(kTrustedDevicesMigration);
+  const auto newer_migrations = migrations_with_next_version(kTrustedDevicesMigration);
   Store::open(temp.path(), newer_migrations)->append_audit(audit_entry(1000, "login.success"));
   const fs::path database = temp.path() / "gatehouse.db";
   ::chmod(database.c_str(), 0640); // would be narrowed to 0600 if the refused open touched it
@@ -235,18 +239,19 @@ TEST(StoreMigrations, NewerDatabaseIsRefusedAndLeftUntouched) {
   const std::string message = open_error(temp.path());
 
   EXPECT_NE(message.find(database.string()), std::string::npos) << message;
-  EXPECT_NE(message.find("has schema version 2 but this Gatehouse knows up to 1"), std::string::npos)
+  EXPECT_NE(message.find("has schema version " + std::to_string(kNext) + " but this Gatehouse knows up to " +
+                         std::to_string(kLatest)), std::string::npos)
       << message;
   EXPECT_NE(message.find("upgrade Gatehouse or restore a backup"), std::string::npos) << message;
   EXPECT_EQ(file_bytes(database), bytes_before);
   EXPECT_EQ(permission_bits(database), 0640u);
   // The newer Gatehouse still opens it as before.
-  EXPECT_EQ(Store::open(temp.path(), newer_migrations)->schema_version(), 2);
+  EXPECT_EQ(Store::open(temp.path(), newer_migrations)->schema_version(), kNext);
 }
 
 TEST(StoreMigrations, FailingMigrationRollsBackToPreviousVersion) {
   TempDir temp;
-  const auto broken_migrations = migrations_with_version_2(R"sql(
+  const auto broken_migrations = migrations_with_next_version(R"sql(
     CREATE TABLE half_done (x INTEGER);
     INSERT INTO no_such_table VALUES (1);
   )sql");
@@ -258,13 +263,13 @@ TEST(StoreMigrations, FailingMigrationRollsBackToPreviousVersion) {
     message = error.what();
   }
 
-  EXPECT_NE(message.find("schema migration 2"), std::string::npos) << message;
+  EXPECT_NE(message.find("schema migration " + std::to_string(kNext)), std::string::npos) << message;
   EXPECT_NE(message.find("no such table: no_such_table"), std::string::npos) << message;
-  EXPECT_NE(message.find("left at schema version 1"), std::string::npos) << message;
+  EXPECT_NE(message.find("left at schema version " + std::to_string(kLatest)), std::string::npos) << message;
   auto store = Store::open(temp.path());
-  EXPECT_EQ(store->schema_version(), 1);
+  EXPECT_EQ(store->schema_version(), kLatest);
   EXPECT_FALSE(table_exists(*store, "half_done"));
-  EXPECT_EQ(count_rows(*store, "schema_migrations"), 1);
+  EXPECT_EQ(count_rows(*store, "schema_migrations"), kLatest);
 }
 
 TEST(StoreMigrations, ListWithAGapIsRefusedBeforeTouchingAnything) {

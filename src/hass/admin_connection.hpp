@@ -1,0 +1,78 @@
+// hass/admin_connection: owns Gatehouse's one websocket connection to HA as its dedicated admin user
+// (contract §4): kept open on its own thread, re-opened with backoff when HA goes away, and used by any
+// worker through call(). A token HA rejects, or one whose user is not an admin, is never retried: every
+// rejected attempt would be a failed login HA records against Gatehouse's own address (§1.12).
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "config/config.hpp"
+
+namespace gatehouse::hass {
+
+struct CommandResult {
+  bool ok = false;
+  boost::json::value result;  // HA's `result` when ok
+  std::string error_code;     // HA's error code, or "not_connected" / "timeout" / "connection_lost"
+  std::string error_message;
+};
+
+enum class AdminStatus { connecting, ready, unreachable, token_rejected, not_admin };
+
+class AdminConnection {
+public:
+  explicit AdminConnection(const config::HomeAssistant& home_assistant);
+  ~AdminConnection();
+  AdminConnection(const AdminConnection&) = delete;
+  AdminConnection& operator=(const AdminConnection&) = delete;
+
+  void start();
+  void stop();
+  // Blocks until the first attempt has an outcome (or `limit` passes): for a clear startup error.
+  AdminStatus wait_first_outcome(std::chrono::milliseconds limit);
+  AdminStatus status() const;
+  std::string status_message() const; // what to tell the operator; never the token
+  std::string ha_version() const;
+
+  // The admin connection's own thread, for work that must not interleave with itself.
+  boost::asio::io_context::executor_type executor() { return io_.get_executor(); }
+
+  // Sends `command` (without "id") and waits for HA's result. From any thread's coroutine.
+  boost::asio::awaitable<CommandResult> call(boost::json::object command);
+
+private:
+  struct Session;
+  struct Waiter;
+  boost::asio::awaitable<void> run();
+  boost::asio::awaitable<CommandResult> call_here(boost::json::object command);
+  void set_status(AdminStatus status, std::string message);
+
+  config::HomeAssistant home_assistant_;
+  boost::asio::io_context io_{1};
+  std::thread thread_;
+  std::shared_ptr<Session> session_; // the open connection, when ready (admin thread only)
+  std::int64_t next_id_ = 1;
+  std::map<std::int64_t, Waiter*> waiters_;
+  bool stopping_ = false;
+
+  mutable std::mutex status_mutex_;
+  std::condition_variable status_changed_;
+  AdminStatus status_ = AdminStatus::connecting;
+  bool had_outcome_ = false;
+  std::string status_message_;
+  std::string ha_version_;
+};
+
+} // namespace gatehouse::hass

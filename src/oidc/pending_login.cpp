@@ -1,0 +1,83 @@
+// oidc/pending_login: pending logins in the store.
+#include "oidc/pending_login.hpp"
+
+#include <array>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <stdexcept>
+
+#include "jose/base64url.hpp"
+#include "store/statement.hpp"
+
+namespace gatehouse::oidc {
+
+std::string random_token() {
+  std::array<unsigned char, 32> bytes{};
+  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1)
+    throw std::runtime_error("the OS random source failed");
+  return jose::base64url_encode(std::span<const unsigned char>(bytes));
+}
+
+std::string binding_hash(std::string_view secret) {
+  std::array<unsigned char, SHA256_DIGEST_LENGTH> digest{};
+  SHA256(reinterpret_cast<const unsigned char*>(secret.data()), secret.size(), digest.data());
+  return jose::base64url_encode(std::span<const unsigned char>(digest));
+}
+
+void save_pending_login(store::Store& store, const PendingLogin& login) {
+  store.write([&](sqlite3* db) {
+    store::Statement insert(db,
+                            "INSERT INTO pending_logins (state, provider_id, nonce, code_verifier, client_id, "
+                            "redirect_uri, client_state, client_address, browser_binding_hash, created_at_ms, "
+                            "expires_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            "save a pending login");
+    insert.bind_text(1, login.state).bind_text(2, login.provider_id).bind_text(3, login.nonce);
+    insert.bind_text(4, login.code_verifier).bind_text(5, login.client_id).bind_text(6, login.redirect_uri);
+    if (login.client_state) insert.bind_text(7, *login.client_state);
+    else insert.bind_null(7);
+    insert.bind_text(8, login.client_address).bind_text(9, login.browser_binding_hash);
+    insert.bind_int64(10, login.created_at_ms).bind_int64(11, login.expires_at_ms);
+    insert.run();
+  });
+}
+
+std::optional<PendingLogin> take_pending_login(store::Store& store, std::string_view state, std::int64_t now_ms,
+                                               bool& expired) {
+  std::optional<PendingLogin> taken;
+  expired = false;
+  store.write([&](sqlite3* db) {
+    store::Statement take(db,
+                          "DELETE FROM pending_logins WHERE state = ? RETURNING provider_id, nonce, code_verifier, "
+                          "client_id, redirect_uri, client_state, client_address, browser_binding_hash, "
+                          "created_at_ms, expires_at_ms",
+                          "take a pending login");
+    take.bind_text(1, state);
+    if (take.step()) {
+      PendingLogin login;
+      login.state = std::string(state);
+      login.provider_id = take.column_text(0);
+      login.nonce = take.column_text(1);
+      login.code_verifier = take.column_text(2);
+      login.client_id = take.column_text(3);
+      login.redirect_uri = take.column_text(4);
+      if (!take.column_is_null(5)) login.client_state = take.column_text(5);
+      login.client_address = take.column_text(6);
+      login.browser_binding_hash = take.column_text(7);
+      login.created_at_ms = take.column_int64(8);
+      login.expires_at_ms = take.column_int64(9);
+      taken = std::move(login);
+      while (take.step()) {
+      }
+    }
+    store::Statement sweep(db, "DELETE FROM pending_logins WHERE expires_at_ms <= ?", "remove expired pending logins");
+    sweep.bind_int64(1, now_ms);
+    sweep.run();
+  });
+  if (taken && taken->expires_at_ms <= now_ms) {
+    expired = true;
+    taken.reset();
+  }
+  return taken;
+}
+
+} // namespace gatehouse::oidc

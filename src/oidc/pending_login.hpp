@@ -1,0 +1,44 @@
+// oidc/pending_login: owns the server-side record of a login between /auth/authorize and
+// /sso/callback. Keyed by the unguessable `state` sent to the IdP, so any number of logins from one
+// browser run side by side; taken exactly once (a replayed callback finds nothing); expires after 10
+// minutes; kept in the store, so a Gatehouse restart in the middle of a login loses nothing. The
+// browser that started the login holds a binding secret in a cookie; only its hash is stored.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "store/store.hpp"
+
+namespace gatehouse::oidc {
+
+constexpr std::chrono::minutes kPendingLoginLifetime{10};
+
+struct PendingLogin {
+  std::string state;         // sent to the IdP; 256 random bits, base64url
+  std::string provider_id;
+  std::string nonce;         // 256 random bits
+  std::string code_verifier; // PKCE (RFC 7636), 256 random bits
+  std::string client_id;     // the HA client's, as it sent them to /auth/authorize
+  std::string redirect_uri;
+  std::optional<std::string> client_state;
+  std::string client_address; // HA pins its login flow to one address (contract §1.6)
+  std::string browser_binding_hash;
+  std::int64_t created_at_ms = 0;
+  std::int64_t expires_at_ms = 0;
+};
+
+// 256 bits from the OS CSPRNG, base64url (43 characters).
+std::string random_token();
+// What is stored for a browser binding secret (SHA-256, base64url).
+std::string binding_hash(std::string_view secret);
+
+void save_pending_login(store::Store& store, const PendingLogin& login);
+// Removes and returns the login for `state`, if there is one; expired logins are removed too but not
+// returned (`expired` tells the caller why nothing came back). Also sweeps every expired login.
+std::optional<PendingLogin> take_pending_login(store::Store& store, std::string_view state, std::int64_t now_ms,
+                                               bool& expired);
+
+} // namespace gatehouse::oidc

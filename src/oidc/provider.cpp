@@ -1,0 +1,340 @@
+// oidc/provider: discovery, keys, code exchange, ID-token checks and userinfo for one provider.
+#include "oidc/provider.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/url/encode.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
+#include <boost/url/url.hpp>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#include "jose/base64url.hpp"
+#include "jose/jws.hpp"
+
+namespace gatehouse::oidc {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+namespace http = boost::beast::http;
+using Kind = OidcFailure::Kind;
+
+namespace {
+
+constexpr auto kMetadataLifetime = std::chrono::hours(1);
+constexpr auto kKeysLifetime = std::chrono::hours(1);
+constexpr auto kUnknownKidRefetchInterval = std::chrono::seconds(10);
+constexpr std::int64_t kClockSkewSeconds = 60;
+
+std::string form_encode(std::string_view text) { return boost::urls::encode(text, boost::urls::unreserved_chars); }
+
+std::string base64(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+// TLS, or plain HTTP to this machine only (the same rule as for the issuer in the config).
+bool endpoint_acceptable(std::string_view url) {
+  auto parsed = boost::urls::parse_absolute_uri(url);
+  if (!parsed) return false;
+  if (parsed->scheme() == "https") return true;
+  if (parsed->scheme() != "http") return false;
+  const std::string host(parsed->encoded_host());
+  return host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0;
+}
+
+std::optional<json::object> parse_object(std::string_view text) {
+  boost::system::error_code ec;
+  auto value = json::parse(text, ec);
+  if (ec || !value.is_object()) return std::nullopt;
+  return std::move(value.as_object());
+}
+
+std::optional<std::string> string_member(const json::object& object, std::string_view name) {
+  auto it = object.find(name);
+  if (it == object.end() || !it->value().is_string()) return std::nullopt;
+  return std::string(it->value().as_string());
+}
+
+std::optional<std::int64_t> number_member(const json::object& object, std::string_view name) {
+  auto it = object.find(name);
+  if (it == object.end()) return std::nullopt;
+  const auto& value = it->value();
+  if (value.is_int64()) return value.as_int64();
+  if (value.is_uint64() && value.as_uint64() <= static_cast<std::uint64_t>(INT64_MAX))
+    return static_cast<std::int64_t>(value.as_uint64());
+  if (value.is_double()) return static_cast<std::int64_t>(value.as_double());
+  return std::nullopt;
+}
+
+// An OAuth error code is safe to log; anything else the IdP wrote is not echoed.
+std::string oauth_error_of(std::string_view body) {
+  auto object = parse_object(body);
+  if (!object) return "";
+  auto error = string_member(*object, "error");
+  if (!error || error->size() > 64) return "";
+  for (char c : *error)
+    if (!(std::islower(static_cast<unsigned char>(c)) || c == '_')) return "";
+  return *error;
+}
+
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string without_trailing_slash(std::string_view url) {
+  std::string out(url);
+  while (!out.empty() && out.back() == '/') out.pop_back();
+  return out;
+}
+
+} // namespace
+
+std::string pkce_challenge(std::string_view code_verifier) {
+  std::array<unsigned char, SHA256_DIGEST_LENGTH> digest{};
+  SHA256(reinterpret_cast<const unsigned char*>(code_verifier.data()), code_verifier.size(), digest.data());
+  return jose::base64url_encode(std::span<const unsigned char>(digest));
+}
+
+Provider::Provider(const config::Provider& config)
+    : config_(config), http_(net::HttpClient::Options{config.ca_file, std::chrono::seconds(10), 1024 * 1024}) {}
+
+asio::awaitable<OidcResult<ProviderMetadata>> Provider::metadata() {
+  {
+    std::lock_guard lock(mutex_);
+    if (metadata_ && std::chrono::steady_clock::now() - metadata_fetched_ < kMetadataLifetime)
+      co_return OidcResult<ProviderMetadata>{*metadata_};
+  }
+  OidcResult<ProviderMetadata> result;
+  net::OutboundRequest request;
+  request.url = without_trailing_slash(config_.issuer) + "/.well-known/openid-configuration";
+  request.headers = {{"Accept", "application/json"}};
+  auto response = co_await http_.send(request);
+  if (!response) {
+    result.failure = {Kind::idp_unreachable, "discovery: " + response.message};
+    co_return result;
+  }
+  if (response.response->status != 200) {
+    result.failure = {Kind::idp_unreachable, "discovery answered HTTP " + std::to_string(response.response->status)};
+    co_return result;
+  }
+  auto document = parse_object(response.response->body);
+  if (!document) {
+    result.failure = {Kind::idp_unreachable, "discovery document is not a JSON object"};
+    co_return result;
+  }
+  ProviderMetadata metadata;
+  metadata.issuer = string_member(*document, "issuer").value_or("");
+  if (metadata.issuer != config_.issuer) {
+    result.failure = {Kind::idp_unreachable, "discovery names issuer '" + metadata.issuer.substr(0, 200) +
+                                                 "', not the configured '" + config_.issuer + "'"};
+    co_return result;
+  }
+  for (auto [name, target] : {std::pair{"authorization_endpoint", &metadata.authorization_endpoint},
+                              std::pair{"token_endpoint", &metadata.token_endpoint},
+                              std::pair{"jwks_uri", &metadata.jwks_uri}}) {
+    auto value = string_member(*document, name);
+    if (!value || !endpoint_acceptable(*value)) {
+      result.failure = {Kind::idp_unreachable,
+                        std::string("discovery has no usable ") + name + " (an https URL is required)"};
+      co_return result;
+    }
+    *target = *value;
+  }
+  if (auto userinfo = string_member(*document, "userinfo_endpoint"); userinfo && endpoint_acceptable(*userinfo))
+    metadata.userinfo_endpoint = *userinfo;
+  {
+    std::lock_guard lock(mutex_);
+    metadata_ = metadata;
+    metadata_fetched_ = std::chrono::steady_clock::now();
+  }
+  result.value = std::move(metadata);
+  co_return result;
+}
+
+std::string Provider::authorization_url(const ProviderMetadata& metadata, std::string_view redirect_uri,
+                                        std::string_view state, std::string_view nonce,
+                                        std::string_view code_verifier) const {
+  boost::urls::url url(metadata.authorization_endpoint);
+  std::string scope;
+  for (const auto& s : config_.scopes) scope += (scope.empty() ? "" : " ") + s;
+  auto params = url.params();
+  params.append({"response_type", "code"});
+  params.append({"client_id", config_.client_id});
+  params.append({"redirect_uri", redirect_uri});
+  params.append({"scope", scope});
+  params.append({"state", state});
+  params.append({"nonce", nonce});
+  const std::string challenge = pkce_challenge(code_verifier);
+  params.append({"code_challenge", challenge});
+  params.append({"code_challenge_method", "S256"});
+  return std::string(url.buffer());
+}
+
+asio::awaitable<std::optional<OidcFailure>> Provider::refresh_keys(const std::string& jwks_uri, bool unknown_kid) {
+  const auto now = std::chrono::steady_clock::now();
+  if (unknown_kid) {
+    std::lock_guard lock(mutex_);
+    if (now - last_unknown_kid_refetch_ < kUnknownKidRefetchInterval) co_return std::nullopt;
+    last_unknown_kid_refetch_ = now;
+  }
+  net::OutboundRequest request;
+  request.url = jwks_uri;
+  request.headers = {{"Accept", "application/json"}};
+  auto response = co_await http_.send(request);
+  if (!response) co_return OidcFailure{Kind::idp_unreachable, "JWKS: " + response.message};
+  if (response.response->status != 200)
+    co_return OidcFailure{Kind::idp_unreachable, "JWKS answered HTTP " + std::to_string(response.response->status)};
+  auto parsed = jose::parse_jwks(response.response->body);
+  if (!parsed.set) co_return OidcFailure{Kind::idp_unreachable, "JWKS: " + parsed.error};
+  std::lock_guard lock(mutex_);
+  keys_ = std::make_shared<const jose::JwkSet>(std::move(*parsed.set));
+  keys_fetched_ = now;
+  co_return std::nullopt;
+}
+
+std::optional<OidcFailure> Provider::check_claims(const json::object& claims, std::string_view nonce) const {
+  auto invalid = [](std::string reason) { return OidcFailure{Kind::invalid_id_token, "ID token: " + std::move(reason)}; };
+  if (string_member(claims, "iss") != config_.issuer) return invalid("iss is not the configured issuer");
+  auto aud = claims.find("aud");
+  std::vector<std::string> audiences;
+  if (aud != claims.end() && aud->value().is_string()) audiences.emplace_back(aud->value().as_string());
+  if (aud != claims.end() && aud->value().is_array())
+    for (const auto& entry : aud->value().as_array())
+      if (entry.is_string()) audiences.emplace_back(entry.as_string());
+  if (std::find(audiences.begin(), audiences.end(), config_.client_id) == audiences.end())
+    return invalid("aud does not name this client");
+  auto azp = string_member(claims, "azp");
+  if (audiences.size() > 1 && !azp) return invalid("several audiences and no azp");
+  if (azp && *azp != config_.client_id) return invalid("azp is another client");
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+  auto exp = number_member(claims, "exp");
+  if (!exp) return invalid("no exp");
+  if (now >= *exp + kClockSkewSeconds) return invalid("expired");
+  auto iat = number_member(claims, "iat");
+  if (!iat) return invalid("no iat");
+  if (*iat > now + kClockSkewSeconds) return invalid("issued in the future (iat)");
+  auto token_nonce = string_member(claims, "nonce");
+  if (!token_nonce || !constant_time_equal(*token_nonce, nonce)) return invalid("nonce does not match this login");
+  auto sub = string_member(claims, "sub");
+  if (!sub || sub->empty() || sub->size() > 255) return invalid("no usable sub");
+  return std::nullopt;
+}
+
+asio::awaitable<OidcResult<SignedInIdentity>> Provider::finish_login(std::string code, std::string redirect_uri,
+                                                                      std::string code_verifier, std::string nonce) {
+  OidcResult<SignedInIdentity> result;
+  auto discovered = co_await metadata();
+  if (!discovered) {
+    result.failure = discovered.failure;
+    co_return result;
+  }
+  const ProviderMetadata& endpoints = *discovered.value;
+
+  net::OutboundRequest token_request;
+  token_request.method = http::verb::post;
+  token_request.url = endpoints.token_endpoint;
+  token_request.headers = {{"Content-Type", "application/x-www-form-urlencoded"}, {"Accept", "application/json"}};
+  token_request.body = "grant_type=authorization_code&code=" + form_encode(code) +
+                       "&redirect_uri=" + form_encode(redirect_uri) + "&code_verifier=" + form_encode(code_verifier);
+  if (config_.client_auth == config::ClientAuth::client_secret_post) {
+    token_request.body += "&client_id=" + form_encode(config_.client_id) +
+                          "&client_secret=" + form_encode(config_.client_secret);
+  } else {
+    // RFC 6749 §2.3.1: both parts form-encoded before base64.
+    token_request.headers.emplace_back(
+        "Authorization", "Basic " + base64(form_encode(config_.client_id) + ":" + form_encode(config_.client_secret)));
+  }
+  auto token_response = co_await http_.send(token_request);
+  if (!token_response) {
+    result.failure = {Kind::idp_unreachable, "token endpoint: " + token_response.message};
+    co_return result;
+  }
+  if (token_response.response->status != 200) {
+    const auto error = oauth_error_of(token_response.response->body);
+    result.failure = {Kind::idp_refused, "token endpoint answered HTTP " +
+                                             std::to_string(token_response.response->status) +
+                                             (error.empty() ? "" : " " + error)};
+    co_return result;
+  }
+  auto tokens = parse_object(token_response.response->body);
+  auto id_token = tokens ? string_member(*tokens, "id_token") : std::nullopt;
+  if (!id_token) {
+    result.failure = {Kind::idp_refused, "token endpoint gave no id_token"};
+    co_return result;
+  }
+
+  std::shared_ptr<const jose::JwkSet> keys;
+  {
+    std::lock_guard lock(mutex_);
+    if (keys_ && std::chrono::steady_clock::now() - keys_fetched_ < kKeysLifetime) keys = keys_;
+  }
+  if (!keys) {
+    if (auto failure = co_await refresh_keys(endpoints.jwks_uri, false)) {
+      result.failure = *failure;
+      co_return result;
+    }
+    std::lock_guard lock(mutex_);
+    keys = keys_;
+  }
+  auto verified = jose::verify_compact(*id_token, *keys, config_.algorithms);
+  if (jose::is_unknown_key(verified)) {
+    // The IdP may have rotated its keys since they were fetched: look once more.
+    if (auto failure = co_await refresh_keys(endpoints.jwks_uri, true)) {
+      result.failure = *failure;
+      co_return result;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      keys = keys_;
+    }
+    verified = jose::verify_compact(*id_token, *keys, config_.algorithms);
+  }
+  if (!verified.ok()) {
+    result.failure = {Kind::invalid_id_token, "ID token: " + verified.message};
+    co_return result;
+  }
+  auto& claims = verified.verified->payload;
+  if (auto failure = check_claims(claims, nonce)) {
+    result.failure = *failure;
+    co_return result;
+  }
+  SignedInIdentity identity{config_.issuer, *string_member(claims, "sub"), claims};
+
+  auto access_token = tokens ? string_member(*tokens, "access_token") : std::nullopt;
+  if (config_.userinfo && endpoints.userinfo_endpoint && access_token) {
+    net::OutboundRequest userinfo_request;
+    userinfo_request.url = *endpoints.userinfo_endpoint;
+    userinfo_request.headers = {{"Authorization", "Bearer " + *access_token}, {"Accept", "application/json"}};
+    auto userinfo_response = co_await http_.send(userinfo_request);
+    if (!userinfo_response) {
+      result.failure = {Kind::idp_unreachable, "userinfo: " + userinfo_response.message};
+      co_return result;
+    }
+    if (userinfo_response.response->status != 200) {
+      result.failure = {Kind::idp_refused,
+                        "userinfo answered HTTP " + std::to_string(userinfo_response.response->status)};
+      co_return result;
+    }
+    auto userinfo = parse_object(userinfo_response.response->body);
+    if (!userinfo) {
+      result.failure = {Kind::invalid_userinfo, "userinfo is not a JSON object"};
+      co_return result;
+    }
+    if (string_member(*userinfo, "sub") != identity.subject) {
+      result.failure = {Kind::invalid_userinfo, "userinfo is about another subject"};
+      co_return result;
+    }
+    for (const auto& member : *userinfo)
+      if (!identity.claims.contains(member.key())) identity.claims.emplace(member.key(), member.value());
+  }
+  result.value = std::move(identity);
+  co_return result;
+}
+
+} // namespace gatehouse::oidc

@@ -1,0 +1,81 @@
+// oidc/provider: owns Gatehouse's side of one OpenID provider: discovery (the issuer must match the
+// configured one exactly), the JWKS cache (refetched once on an unknown kid, at most every 10 s, and
+// after an hour), the code exchange (PKCE, client_secret_basic or _post, over verified TLS), ID-token
+// verification (signature via jose, then iss, aud, azp, exp, iat, nonce), and userinfo (whose sub must
+// match). Shared by every worker thread; the caches are behind a mutex, I/O runs on the caller's thread.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "config/config.hpp"
+#include "jose/jwk.hpp"
+#include "net/http_client.hpp"
+
+namespace gatehouse::oidc {
+
+struct ProviderMetadata {
+  std::string issuer;
+  std::string authorization_endpoint;
+  std::string token_endpoint;
+  std::string jwks_uri;
+  std::optional<std::string> userinfo_endpoint;
+};
+
+// Why a step with the IdP failed. `idp_unreachable` is the IdP's fault or the network's (502 page);
+// the others mean the IdP's answer must not be trusted (400 page). `reason` is for audit and logs and
+// never holds a token, code or secret.
+struct OidcFailure {
+  enum class Kind { idp_unreachable, idp_refused, invalid_id_token, invalid_userinfo } kind;
+  std::string reason;
+};
+
+struct SignedInIdentity {
+  std::string issuer;
+  std::string subject;
+  boost::json::object claims; // ID token claims, completed from userinfo
+};
+
+template <class T>
+struct OidcResult {
+  std::optional<T> value;
+  OidcFailure failure{OidcFailure::Kind::idp_unreachable, ""};
+  explicit operator bool() const { return value.has_value(); }
+};
+
+class Provider {
+public:
+  explicit Provider(const config::Provider& config);
+  const config::Provider& config() const { return config_; }
+
+  boost::asio::awaitable<OidcResult<ProviderMetadata>> metadata();
+  // The URL that sends the browser to the IdP for this login.
+  std::string authorization_url(const ProviderMetadata& metadata, std::string_view redirect_uri, std::string_view state,
+                                std::string_view nonce, std::string_view code_verifier) const;
+  // Exchanges the code, verifies the ID token, completes the claims from userinfo.
+  boost::asio::awaitable<OidcResult<SignedInIdentity>> finish_login(std::string code, std::string redirect_uri,
+                                                                    std::string code_verifier, std::string nonce);
+
+private:
+  boost::asio::awaitable<std::optional<OidcFailure>> refresh_keys(const std::string& jwks_uri, bool unknown_kid);
+  std::optional<OidcFailure> check_claims(const boost::json::object& claims, std::string_view nonce) const;
+
+  config::Provider config_;
+  net::HttpClient http_;
+  std::mutex mutex_; // guards the caches below
+  std::optional<ProviderMetadata> metadata_;
+  std::chrono::steady_clock::time_point metadata_fetched_{};
+  std::shared_ptr<const jose::JwkSet> keys_;
+  std::chrono::steady_clock::time_point keys_fetched_{};
+  std::chrono::steady_clock::time_point last_unknown_kid_refetch_{};
+};
+
+// The PKCE S256 challenge of a verifier (RFC 7636 §4.2).
+std::string pkce_challenge(std::string_view code_verifier);
+
+} // namespace gatehouse::oidc

@@ -1,0 +1,363 @@
+// sso/sign_in: /auth/authorize, /sso/login/<provider>, /sso/callback.
+#include "sso/sign_in.hpp"
+
+#include <array>
+#include <boost/beast/http/field.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "logging/log.hpp"
+#include "oidc/client_check.hpp"
+#include "oidc/pending_login.hpp"
+
+namespace gatehouse::sso {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::string_view kAuthorizePath = "/auth/authorize";
+constexpr std::string_view kCallbackPath = "/sso/callback";
+constexpr std::string_view kLoginPathPrefix = "/sso/login/";
+constexpr std::string_view kCookiePrefix = "gatehouse_login_";
+constexpr std::size_t kMaxParameterBytes = 4096;
+constexpr std::string_view kBreakGlassHint =
+    "If this keeps failing, an administrator can still sign in to Home Assistant locally.";
+
+std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
+
+// The decoded query parameters of a request target; the first of each name wins.
+struct Query {
+  std::vector<std::pair<std::string, std::string>> items;
+  bool valid = true;
+  std::string get(std::string_view name) const {
+    for (const auto& [key, value] : items)
+      if (key == name) return value;
+    return "";
+  }
+  bool has(std::string_view name) const {
+    return std::any_of(items.begin(), items.end(), [&](const auto& item) { return item.first == name; });
+  }
+};
+
+Query parse_query(std::string_view target) {
+  Query query;
+  auto parsed = boost::urls::parse_origin_form(target);
+  if (!parsed) {
+    query.valid = false;
+    return query;
+  }
+  for (auto param : parsed->params()) {
+    if (param.key.size() > kMaxParameterBytes || param.value.size() > kMaxParameterBytes) query.valid = false;
+    query.items.emplace_back(param.key, param.value);
+  }
+  return query;
+}
+
+std::string correlation_id() {
+  std::array<unsigned char, 8> bytes{};
+  RAND_bytes(bytes.data(), static_cast<int>(bytes.size()));
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id;
+  for (auto b : bytes) {
+    id += kHex[b >> 4];
+    id += kHex[b & 15];
+  }
+  return id;
+}
+
+// An OAuth error code from the IdP is shown and logged only if it looks like one.
+std::string safe_error_code(std::string_view code) {
+  if (code.empty() || code.size() > 64) return "unknown_error";
+  for (char c : code)
+    if (!(std::islower(static_cast<unsigned char>(c)) || c == '_')) return "unknown_error";
+  return std::string(code);
+}
+
+std::optional<std::string> cookie_value(std::string_view header, std::string_view name) {
+  while (!header.empty()) {
+    auto end = header.find(';');
+    auto pair = header.substr(0, end);
+    header = end == std::string_view::npos ? std::string_view{} : header.substr(end + 1);
+    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+    if (pair.size() > name.size() && pair.substr(0, name.size()) == name && pair[name.size()] == '=')
+      return std::string(pair.substr(name.size() + 1));
+  }
+  return std::nullopt;
+}
+
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string cookie_name(std::string_view state) { return std::string(kCookiePrefix) + std::string(state.substr(0, 8)); }
+
+web::Response redirect(const std::string& location) {
+  web::Response res{http::status::found, 11};
+  res.set(http::field::location, location);
+  res.set(http::field::cache_control, "no-store");
+  res.prepare_payload();
+  return res;
+}
+
+} // namespace
+
+SignIn::SignIn(const config::Config& config, store::Store& store, users::Directory& directory)
+    : config_(config), store_(store),
+      home_assistant_http_(net::HttpClient::Options{std::nullopt, std::chrono::seconds(60), 256 * 1024}),
+      directory_(directory), login_flow_(config.home_assistant) {
+  for (const auto& provider : config.providers) providers_.push_back(std::make_unique<oidc::Provider>(provider));
+}
+
+bool SignIn::handles(std::string_view target) const {
+  if (providers_.empty()) return false;
+  const auto path = path_of(target);
+  return path == kAuthorizePath || path == kCallbackPath || path.starts_with(kLoginPathPrefix);
+}
+
+asio::awaitable<web::Response> SignIn::handle(const http::request_header<>& request, std::string client_address) {
+  const std::string target(request.target());
+  if (request.method() != http::verb::get) {
+    web::Page page{"Method not allowed", {"This address is only opened by a browser (GET)."}, {}, "Gatehouse · 405"};
+    auto response = web::page_response(http::status::method_not_allowed, page, request.version());
+    response.set(http::field::allow, "GET");
+    co_return response;
+  }
+  const auto path = path_of(target);
+  if (path == kCallbackPath) {
+    const std::string cookies(request[http::field::cookie]);
+    co_return co_await callback(target, cookies, client_address);
+  }
+  std::string only_provider;
+  if (path.starts_with(kLoginPathPrefix)) only_provider = std::string(path.substr(kLoginPathPrefix.size()));
+  co_return co_await authorize(target, client_address, only_provider);
+}
+
+asio::awaitable<web::Response> SignIn::authorize(std::string target, std::string client_address,
+                                                 std::string only_provider) {
+  // Every refusal here is a page with a correlation id that is also in the audit log and the log.
+  auto refuse = [&](http::status status, std::string reason, std::string title, std::vector<std::string> paragraphs,
+                    json::object detail = {}) {
+    const auto id = correlation_id();
+    detail["reason"] = reason;
+    detail["ref"] = id;
+    store_.append_audit({0, store::now_unix_ms(), "login_refused", "", client_address, json::serialize(detail)});
+    logging::warn("sign-in refused", {{"reason", reason}, {"ref", id}, {"client", client_address}});
+    web::Page page{std::move(title), std::move(paragraphs), {},
+                   "Gatehouse · " + std::to_string(static_cast<unsigned>(status)) + " · ref " + id};
+    return web::page_response(status, page);
+  };
+
+  const Query query = parse_query(target);
+  const std::string client_id = query.get("client_id");
+  const std::string redirect_uri = query.get("redirect_uri");
+  if (!query.valid)
+    co_return refuse(http::status::bad_request, "malformed_request", "This sign-in request cannot be read",
+                     {"Open Home Assistant again and start over."});
+  switch (oidc::check_redirect(client_id, redirect_uri)) {
+  case oidc::RedirectCheck::accepted: break;
+  case oidc::RedirectCheck::bad_client_id:
+    co_return refuse(http::status::bad_request, "bad_client_id", "This sign-in request was refused",
+                     {"The app that sent you here identified itself with an address Home Assistant does not accept "
+                      "(client_id). Nothing was sent to your identity provider."});
+  case oidc::RedirectCheck::bad_redirect_uri:
+    co_return refuse(http::status::bad_request, "bad_redirect_uri", "This sign-in request was refused",
+                     {"The app that sent you here asked to be sent back to an address that is not valid "
+                      "(redirect_uri). Nothing was sent to your identity provider."});
+  case oidc::RedirectCheck::needs_discovery:
+    co_return refuse(http::status::bad_request, "redirect_uri_not_allowed", "This sign-in request was refused",
+                     {"The app that sent you here asked to be sent back to an address on another site than its own "
+                      "(redirect_uri does not match client_id). Gatehouse only sends you back to the app's own site "
+                      "or to the Home Assistant apps. Nothing was sent to your identity provider."});
+  }
+
+  oidc::Provider* provider = nullptr;
+  if (!only_provider.empty()) {
+    for (auto& p : providers_)
+      if (p->config().id == only_provider) provider = p.get();
+    if (!provider)
+      co_return refuse(http::status::not_found, "unknown_provider", "Unknown sign-in provider",
+                       {"This sign-in option does not exist (any more). Open Home Assistant again and start over."});
+  } else if (providers_.size() == 1) {
+    provider = providers_.front().get();
+  } else {
+    const auto question = target.find('?');
+    const std::string query_text = question == std::string::npos ? "" : target.substr(question);
+    web::Page page{"Sign in to Home Assistant", {"Choose how to sign in:"}, {}, "Gatehouse"};
+    for (const auto& p : providers_)
+      page.links.push_back({std::string(kLoginPathPrefix) + p->config().id + query_text, p->config().name});
+    co_return web::page_response(http::status::ok, page);
+  }
+
+  auto discovered = co_await provider->metadata();
+  if (!discovered) {
+    co_return refuse(http::status::bad_gateway, "idp_unreachable", "Your identity provider cannot be reached",
+                     {"Gatehouse could not reach " + provider->config().name + " to sign you in. Try again in a minute.",
+                      std::string(kBreakGlassHint)},
+                     {{"provider", provider->config().id}, {"detail", discovered.failure.reason}});
+  }
+
+  oidc::PendingLogin login;
+  login.state = oidc::random_token();
+  login.provider_id = provider->config().id;
+  login.nonce = oidc::random_token();
+  login.code_verifier = oidc::random_token();
+  login.client_id = client_id;
+  login.redirect_uri = redirect_uri;
+  if (query.has("state")) login.client_state = query.get("state");
+  login.client_address = client_address;
+  const std::string binding = oidc::random_token();
+  login.browser_binding_hash = oidc::binding_hash(binding);
+  login.created_at_ms = store::now_unix_ms();
+  login.expires_at_ms = login.created_at_ms + std::chrono::milliseconds(oidc::kPendingLoginLifetime).count();
+  oidc::save_pending_login(store_, login);
+
+  const std::string callback_url = config_.external_url + std::string(kCallbackPath);
+  auto response = redirect(provider->authorization_url(*discovered.value, callback_url, login.state, login.nonce,
+                                                       login.code_verifier));
+  const bool secure = config_.external_url.starts_with("https://");
+  response.set(http::field::set_cookie, cookie_name(login.state) + "=" + binding +
+                                            "; Path=/sso/; Max-Age=600; HttpOnly; SameSite=Lax" +
+                                            (secure ? "; Secure" : ""));
+  co_return response;
+}
+
+asio::awaitable<web::Response> SignIn::callback(std::string target, std::string cookies, std::string client_address) {
+  const Query query = parse_query(target);
+  const std::string state = query.get("state");
+  std::string subject;
+  json::object base_detail;
+  auto finish = [&](web::Response response) {
+    if (!state.empty()) {
+      const bool secure = config_.external_url.starts_with("https://");
+      response.set(http::field::set_cookie, cookie_name(state) + "=; Path=/sso/; Max-Age=0; HttpOnly; SameSite=Lax" +
+                                                (secure ? "; Secure" : ""));
+    }
+    return response;
+  };
+  auto refuse = [&](http::status status, std::string reason, std::string title, std::vector<std::string> paragraphs,
+                    json::object detail = {}) {
+    const auto id = correlation_id();
+    for (const auto& member : base_detail) detail[member.key()] = member.value();
+    detail["reason"] = reason;
+    detail["ref"] = id;
+    store_.append_audit({0, store::now_unix_ms(), "login_refused", subject, client_address, json::serialize(detail)});
+    logging::warn("sign-in refused", {{"reason", reason}, {"ref", id}, {"client", client_address}});
+    web::Page page{std::move(title), std::move(paragraphs), {},
+                   "Gatehouse · " + std::to_string(static_cast<unsigned>(status)) + " · ref " + id};
+    return finish(web::page_response(status, page));
+  };
+  const std::string start_over = "Open Home Assistant again to sign in.";
+
+  if (!query.valid || state.empty())
+    co_return refuse(http::status::bad_request, "unknown_state", "No sign-in in progress",
+                     {"This address only finishes a sign-in that Gatehouse started. " + start_over});
+  bool expired = false;
+  auto login = oidc::take_pending_login(store_, state, store::now_unix_ms(), expired);
+  if (!login) {
+    if (expired)
+      co_return refuse(http::status::bad_request, "expired_state", "This sign-in took too long",
+                       {"A sign-in has to be finished within 10 minutes. " + start_over});
+    co_return refuse(http::status::bad_request, "unknown_state", "This sign-in is already finished or unknown",
+                     {"Each sign-in link works once. " + start_over});
+  }
+  base_detail["provider"] = login->provider_id;
+  const auto binding = cookie_value(cookies, cookie_name(state));
+  if (!binding || !constant_time_equal(oidc::binding_hash(*binding), login->browser_binding_hash))
+    co_return refuse(http::status::bad_request, "browser_mismatch", "This sign-in was started in another browser",
+                     {"For your safety a sign-in must finish in the browser that started it. " + start_over});
+  oidc::Provider* provider = nullptr;
+  for (auto& p : providers_)
+    if (p->config().id == login->provider_id) provider = p.get();
+  if (!provider)
+    co_return refuse(http::status::bad_request, "unknown_provider", "Unknown sign-in provider", {start_over});
+  if (query.has("error")) {
+    const auto error = safe_error_code(query.get("error"));
+    co_return refuse(http::status::bad_request, "idp_error", provider->config().name + " did not sign you in",
+                     {"It answered: " + error + ". " + start_over}, {{"idp_error", error}});
+  }
+  const std::string code = query.get("code");
+  if (code.empty())
+    co_return refuse(http::status::bad_request, "no_code", provider->config().name + " did not sign you in",
+                     {start_over});
+
+  const std::string callback_url = config_.external_url + std::string(kCallbackPath);
+  auto identity = co_await provider->finish_login(code, callback_url, login->code_verifier, login->nonce);
+  if (!identity) {
+    using Kind = oidc::OidcFailure::Kind;
+    const auto& failure = identity.failure;
+    if (failure.kind == Kind::idp_unreachable)
+      co_return refuse(http::status::bad_gateway, "idp_unreachable", "Your identity provider cannot be reached",
+                       {"Gatehouse could not finish the sign-in with " + provider->config().name +
+                            ". Try again in a minute.",
+                        std::string(kBreakGlassHint)},
+                       {{"detail", failure.reason}});
+    const std::string reason = failure.kind == Kind::idp_refused      ? "idp_refused"
+                               : failure.kind == Kind::invalid_userinfo ? "invalid_userinfo"
+                                                                        : "invalid_id_token";
+    co_return refuse(http::status::bad_request, reason, "The sign-in could not be verified",
+                     {"The answer from " + provider->config().name +
+                          " did not pass Gatehouse's checks, so you were not signed in. " + start_over,
+                      "If this happens again, give the reference below to your administrator."},
+                     {{"detail", failure.reason}});
+  }
+
+  auto prepared = co_await directory_.prepare(identity.value->issuer, identity.value->subject, login->provider_id,
+                                              identity.value->claims, client_address);
+  if (!prepared.user) {
+    using Kind = users::DirectoryRefusal::Kind;
+    const auto& refusal = prepared.refusal;
+    if (refusal.kind == Kind::no_role)
+      co_return refuse(http::status::forbidden, "no_role", "You do not have access to Home Assistant",
+                       {"You signed in at " + provider->config().name +
+                            ", but your account is not in any group that gives access to Home Assistant.",
+                        "Ask your administrator to add you to one of those groups, and give them the reference "
+                        "below."});
+    if (refusal.kind == Kind::conflict)
+      co_return refuse(http::status::forbidden, "link_conflict", "Your account cannot be matched",
+                       {"The Home Assistant user meant for your account already belongs to someone else. Ask your "
+                        "administrator, and give them the reference below."},
+                       {{"detail", refusal.reason}});
+    co_return refuse(http::status::bad_gateway, "ha_unavailable", "Home Assistant is unavailable",
+                     {"Gatehouse could not prepare your Home Assistant user. Try again in a minute."},
+                     {{"detail", refusal.reason}});
+  }
+  const auto& user = *prepared.user;
+  subject = user.username;
+
+  auto flow = co_await login_flow_.sign_in(user.username, user.password, login->client_id, login->redirect_uri,
+                                           client_address);
+  if (!flow.code && flow.failure == hass::LoginFlowResult::Failure::invalid_auth) {
+    const bool repaired = co_await directory_.repair_password(user.ha_user_id, user.username);
+    if (repaired)
+      flow = co_await login_flow_.sign_in(user.username, user.password, login->client_id, login->redirect_uri,
+                                          client_address);
+  }
+  if (!flow.code) {
+    if (flow.failure == hass::LoginFlowResult::Failure::blocked)
+      co_return refuse(http::status::forbidden, "ha_blocked", "Home Assistant did not let you in",
+                       {"Your Home Assistant user may be deactivated. Ask your administrator, and give them the "
+                        "reference below."},
+                       {{"detail", flow.reason}});
+    co_return refuse(http::status::bad_gateway, "ha_login_failed", "Home Assistant did not finish the sign-in",
+                     {"Try again in a minute."}, {{"detail", flow.reason}});
+  }
+
+  json::object detail{{"provider", login->provider_id}, {"ha_user_id", user.ha_user_id}, {"client_id", login->client_id}};
+  store_.append_audit({0, store::now_unix_ms(), "login_succeeded", user.username, client_address, json::serialize(detail)});
+  logging::info("signed in", {{"user", user.username}, {"provider", login->provider_id}, {"client", client_address}});
+
+  remember_code(login->client_id, *flow.code, user.ha_user_id);
+  std::vector<std::pair<std::string, std::string>> parameters{{"code", *flow.code}};
+  if (login->client_state) parameters.emplace_back("state", *login->client_state);
+  // The HA frontend of this very instance keeps its tokens when asked to (contract §1.3 step 6, §9.4).
+  if (login->client_id == config_.external_url + "/") parameters.emplace_back("storeToken", "true");
+  co_return finish(redirect(oidc::with_query_parameters(login->redirect_uri, parameters)));
+}
+
+} // namespace gatehouse::sso

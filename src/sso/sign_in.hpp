@@ -1,0 +1,70 @@
+// sso/sign_in: owns the login journey a person makes through Gatehouse: /auth/authorize (the URL every
+// HA client opens) → the provider chooser, if several → the IdP → /sso/callback → the HA user made
+// ready (users::Directory) → HA's own login flow for that user with the client's client_id and
+// redirect_uri (hass::LoginFlowClient) → back to the client with HA's code. Each step that fails ends
+// on a page that says what happened and what to do, with a correlation id that is also in the audit
+// log; nothing reaches HA's login flow before the IdP's answer has been verified.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "hass/login_flow.hpp"
+#include "net/forwarding.hpp"
+#include "net/http_client.hpp"
+#include "oidc/provider.hpp"
+#include "store/store.hpp"
+#include "users/directory.hpp"
+#include "web/page.hpp"
+
+namespace gatehouse::sso {
+
+class SignIn {
+public:
+  SignIn(const config::Config& config, store::Store& store, users::Directory& directory);
+
+  // Whether `target` is one of the routes this owns.
+  bool handles(std::string_view target) const;
+  // Answers one request on those routes. `client_address` is the address HA is told about.
+  boost::asio::awaitable<web::Response> handle(const boost::beast::http::request_header<>& request,
+                                               std::string client_address);
+
+  // POST /auth/token, relayed to HA as it is (sso/token_relay.cpp); when it redeems a code this login
+  // journey obtained, the new refresh token's id is recorded under the HA user it belongs to.
+  static bool is_token_request(const boost::beast::http::request_header<>& request);
+  boost::asio::awaitable<web::Response> relay_token_request(
+      boost::beast::http::request<boost::beast::http::string_body> request, net::ForwardedClient client);
+
+private:
+  boost::asio::awaitable<web::Response> authorize(std::string target, std::string client_address,
+                                                  std::string only_provider);
+  boost::asio::awaitable<web::Response> callback(std::string target, std::string cookies, std::string client_address);
+
+  // Codes HA gave this journey, until redeemed (HA's own lifetime: 10 minutes, contract §1.9).
+  struct IssuedCode {
+    std::string ha_user_id;
+    std::chrono::steady_clock::time_point expires;
+  };
+  void remember_code(const std::string& client_id, const std::string& code, const std::string& ha_user_id);
+  std::optional<std::string> take_code(const std::string& client_id, const std::string& code);
+
+  const config::Config& config_;
+  store::Store& store_;
+  std::mutex issued_mutex_;
+  std::map<std::string, IssuedCode> issued_codes_;
+  net::HttpClient home_assistant_http_;
+  users::Directory& directory_;
+  hass::LoginFlowClient login_flow_;
+  std::vector<std::unique_ptr<oidc::Provider>> providers_;
+};
+
+} // namespace gatehouse::sso

@@ -1,0 +1,164 @@
+// sso/token_relay: POST /auth/token through Gatehouse, and the refresh-token ids it teaches us.
+#include <boost/beast/http/field.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/url/parse.hpp>
+
+#include "jose/base64url.hpp"
+#include "logging/log.hpp"
+#include "sso/sign_in.hpp"
+#include "store/statement.hpp"
+#include "web/refusal.hpp"
+
+namespace gatehouse::sso {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+namespace json = boost::json;
+
+namespace {
+
+constexpr auto kCodeLifetime = std::chrono::minutes(10);
+constexpr std::size_t kMaxIssuedCodes = 10'000;
+
+using Fields = std::vector<std::pair<std::string, std::string>>;
+
+std::string field(const Fields& fields, std::string_view name) {
+  for (const auto& [key, value] : fields)
+    if (key == name) return value;
+  return "";
+}
+
+Fields urlencoded_fields(std::string_view body) {
+  Fields fields;
+  const std::string query = "/?" + std::string(body);
+  auto parsed = boost::urls::parse_origin_form(query);
+  if (!parsed) return fields;
+  for (auto param : parsed->params()) fields.emplace_back(param.key, param.value);
+  return fields;
+}
+
+// multipart/form-data as home-assistant-js-websocket sends it (FormData): only simple text parts.
+Fields multipart_fields(std::string_view content_type, std::string_view body) {
+  Fields fields;
+  const auto at = content_type.find("boundary=");
+  if (at == std::string_view::npos) return fields;
+  std::string boundary(content_type.substr(at + 9));
+  boundary = boundary.substr(0, boundary.find(';'));
+  if (boundary.size() >= 2 && boundary.front() == '"') boundary = boundary.substr(1, boundary.size() - 2);
+  const std::string delimiter = "--" + boundary;
+  std::size_t position = body.find(delimiter);
+  while (position != std::string_view::npos) {
+    position += delimiter.size();
+    if (body.substr(position, 2) == "--") break;
+    const auto head_end = body.find("\r\n\r\n", position);
+    if (head_end == std::string_view::npos) break;
+    const auto head = body.substr(position, head_end - position);
+    const auto next = body.find("\r\n" + delimiter, head_end + 4);
+    if (next == std::string_view::npos) break;
+    const auto name_at = head.find("name=\"");
+    if (name_at != std::string_view::npos) {
+      const auto name_end = head.find('"', name_at + 6);
+      fields.emplace_back(head.substr(name_at + 6, name_end - name_at - 6), body.substr(head_end + 4, next - head_end - 4));
+    }
+    position = next + 2;
+  }
+  return fields;
+}
+
+// The refresh token's id is the iss of HA's access tokens (contract §2.2). HA made this token for us
+// just now, so only its shape is read here; HA keeps checking its signature.
+std::optional<std::string> refresh_token_id(std::string_view response_body) {
+  boost::system::error_code ec;
+  auto value = json::parse(response_body, ec);
+  if (ec || !value.is_object()) return std::nullopt;
+  const auto* access = value.as_object().if_contains("access_token");
+  if (!access || !access->is_string()) return std::nullopt;
+  const std::string_view token = access->as_string();
+  const auto first = token.find('.');
+  const auto second = token.find('.', first + 1);
+  if (first == std::string_view::npos || second == std::string_view::npos) return std::nullopt;
+  auto payload = jose::base64url_decode(token.substr(first + 1, second - first - 1));
+  if (!payload) return std::nullopt;
+  auto claims = json::parse(*payload, ec);
+  if (ec || !claims.is_object()) return std::nullopt;
+  const auto* iss = claims.as_object().if_contains("iss");
+  if (!iss || !iss->is_string()) return std::nullopt;
+  return std::string(iss->as_string());
+}
+
+} // namespace
+
+bool SignIn::is_token_request(const http::request_header<>& request) {
+  const std::string_view target = request.target();
+  return request.method() == http::verb::post && target.substr(0, target.find('?')) == "/auth/token";
+}
+
+void SignIn::remember_code(const std::string& client_id, const std::string& code, const std::string& ha_user_id) {
+  std::lock_guard lock(issued_mutex_);
+  const auto now = std::chrono::steady_clock::now();
+  std::erase_if(issued_codes_, [&](const auto& entry) { return entry.second.expires <= now; });
+  if (issued_codes_.size() >= kMaxIssuedCodes) issued_codes_.erase(issued_codes_.begin());
+  issued_codes_[client_id + '\n' + code] = IssuedCode{ha_user_id, now + kCodeLifetime};
+}
+
+std::optional<std::string> SignIn::take_code(const std::string& client_id, const std::string& code) {
+  std::lock_guard lock(issued_mutex_);
+  auto it = issued_codes_.find(client_id + '\n' + code);
+  if (it == issued_codes_.end()) return std::nullopt;
+  auto user = it->second.expires > std::chrono::steady_clock::now() ? std::optional(it->second.ha_user_id) : std::nullopt;
+  issued_codes_.erase(it);
+  return user;
+}
+
+asio::awaitable<web::Response> SignIn::relay_token_request(http::request<http::string_body> request,
+                                                           net::ForwardedClient client) {
+  http::fields forwarded = request.base();
+  net::prepare_upstream_request(forwarded, client);
+  net::OutboundRequest outbound;
+  outbound.method = http::verb::post;
+  std::string base = config_.home_assistant.url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  outbound.url = base + std::string(request.target());
+  for (const auto& header : forwarded) {
+    const auto name = header.name();
+    if (name == http::field::host || name == http::field::content_length || name == http::field::transfer_encoding)
+      continue;
+    outbound.headers.emplace_back(std::string(header.name_string()), std::string(header.value()));
+  }
+  outbound.body = request.body();
+  auto answer = co_await home_assistant_http_.send(outbound);
+  if (!answer) co_return web::render(web::RefusalKind::upstream_unavailable, false, request.version(), false);
+
+  const std::string content_type(request[http::field::content_type]);
+  const Fields fields = content_type.starts_with("multipart/form-data")
+                            ? multipart_fields(content_type, request.body())
+                            : urlencoded_fields(request.body());
+  if (field(fields, "grant_type") == "authorization_code") {
+    auto user = take_code(field(fields, "client_id"), field(fields, "code"));
+    auto token_id = answer.response->status == 200 && user ? refresh_token_id(answer.response->body) : std::nullopt;
+    if (token_id) {
+      store_.write([&](sqlite3* db) {
+        store::Statement insert(db,
+                                "INSERT OR REPLACE INTO refresh_tokens (token_id, ha_user_id, client_id, created_at_ms) "
+                                "VALUES (?, ?, ?, ?)",
+                                "record a refresh token");
+        insert.bind_text(1, *token_id).bind_text(2, *user).bind_text(3, field(fields, "client_id"));
+        insert.bind_int64(4, store::now_unix_ms());
+        insert.run();
+      });
+    }
+  }
+
+  web::Response response{static_cast<http::status>(answer.response->status), request.version()};
+  for (const auto& header : answer.response->headers) {
+    const auto name = header.name();
+    if (name == http::field::content_length || name == http::field::transfer_encoding) continue;
+    response.insert(name, header.name_string(), header.value());
+  }
+  net::remove_hop_by_hop(response.base());
+  response.body() = std::move(answer.response->body);
+  response.prepare_payload();
+  co_return response;
+}
+
+} // namespace gatehouse::sso

@@ -1,0 +1,370 @@
+// users/directory: identities in the store, HA users through the admin API.
+#include "users/directory.hpp"
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/serialize.hpp>
+#include <cctype>
+#include <chrono>
+#include <set>
+
+#include "logging/log.hpp"
+#include "store/statement.hpp"
+
+namespace gatehouse::users {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using Kind = DirectoryRefusal::Kind;
+
+namespace {
+
+constexpr std::size_t kMaxUsernameLength = 32;
+
+struct HaUser {
+  std::string id;
+  std::string name;
+  std::string username; // homeassistant-provider username, "" if none
+  bool is_owner = false;
+  bool system_generated = false;
+  std::vector<std::string> group_ids;
+};
+
+std::vector<HaUser> parse_users(const json::value& list) {
+  std::vector<HaUser> users;
+  if (!list.is_array()) return users;
+  for (const auto& entry : list.as_array()) {
+    if (!entry.is_object()) continue;
+    const auto& o = entry.as_object();
+    HaUser user;
+    auto text = [&](std::string_view key) {
+      const auto* v = o.if_contains(key);
+      return v && v->is_string() ? std::string(v->as_string()) : std::string();
+    };
+    auto flag = [&](std::string_view key) {
+      const auto* v = o.if_contains(key);
+      return v && v->is_bool() && v->as_bool();
+    };
+    user.id = text("id");
+    user.name = text("name");
+    user.username = text("username");
+    user.is_owner = flag("is_owner");
+    user.system_generated = flag("system_generated");
+    if (const auto* groups = o.if_contains("group_ids"); groups && groups->is_array())
+      for (const auto& g : groups->as_array())
+        if (g.is_string()) user.group_ids.emplace_back(g.as_string());
+    if (!user.id.empty()) users.push_back(std::move(user));
+  }
+  return users;
+}
+
+std::string claim_string(const json::object& claims, std::string_view name) {
+  const auto* v = claims.if_contains(name);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+struct Identity {
+  std::string ha_user_id;
+  std::string ha_username;
+};
+
+std::optional<Identity> find_identity(store::Store& store, const std::string& issuer, const std::string& subject) {
+  std::optional<Identity> found;
+  store.read([&](sqlite3* db) {
+    store::Statement query(db, "SELECT ha_user_id, ha_username FROM identities WHERE issuer = ? AND subject = ?",
+                           "look up an identity");
+    query.bind_text(1, issuer).bind_text(2, subject);
+    if (query.step()) found = Identity{query.column_text(0), query.column_text(1)};
+  });
+  return found;
+}
+
+bool ha_user_is_linked(store::Store& store, const std::string& ha_user_id) {
+  bool linked = false;
+  store.read([&](sqlite3* db) {
+    store::Statement query(db, "SELECT 1 FROM identities WHERE ha_user_id = ?", "look up an identity by HA user");
+    query.bind_text(1, ha_user_id);
+    linked = query.step();
+  });
+  return linked;
+}
+
+void audit(store::Store& store, std::string event, std::string subject, std::string client_address, json::object detail) {
+  store.append_audit({0, store::now_unix_ms(), std::move(event), std::move(subject), std::move(client_address),
+                      json::serialize(detail)});
+}
+
+} // namespace
+
+std::string clean_username(std::string_view raw) {
+  std::string out;
+  for (unsigned char c : raw) {
+    if (std::isalnum(c)) out += static_cast<char>(std::tolower(c));
+    else if (c == '.' || c == '_' || c == '-') out += static_cast<char>(c);
+    else if (!out.empty() && out.back() != '-') out += '-'; // spaces, '@', non-ASCII bytes...
+  }
+  auto edge = [](char c) { return c == '-' || c == '.' || c == '_'; };
+  while (!out.empty() && edge(out.back())) out.pop_back();
+  std::size_t start = 0;
+  while (start < out.size() && edge(out[start])) ++start;
+  out = out.substr(start, kMaxUsernameLength);
+  while (!out.empty() && edge(out.back())) out.pop_back();
+  return out;
+}
+
+std::optional<config::Role> role_from_claims(const json::object& claims, const config::Users& users) {
+  std::set<std::string> groups;
+  if (const auto* value = claims.if_contains(users.groups_claim)) {
+    if (value->is_string()) groups.emplace(value->as_string());
+    if (value->is_array())
+      for (const auto& g : value->as_array())
+        if (g.is_string()) groups.emplace(g.as_string());
+  }
+  auto any_of = [&](const std::vector<std::string>& names) {
+    return std::any_of(names.begin(), names.end(), [&](const std::string& n) { return groups.contains(n); });
+  };
+  if (any_of(users.admin_groups)) return config::Role::admin;
+  if (any_of(users.user_groups)) return config::Role::user;
+  if (any_of(users.read_only_groups)) return config::Role::read_only;
+  return std::nullopt;
+}
+
+std::string_view ha_group_of(config::Role role) {
+  switch (role) {
+  case config::Role::admin: return "system-admin";
+  case config::Role::user: return "system-users";
+  case config::Role::read_only: return "system-read-only";
+  }
+  return "system-read-only";
+}
+
+Directory::Directory(store::Store& store, hass::AdminConnection& admin, const config::Users& users,
+                     const MasterKey& key)
+    : store_(store), admin_(admin), users_(users), key_(key) {}
+
+asio::awaitable<void> Directory::lock() {
+  if (!busy_) {
+    busy_ = true;
+    co_return;
+  }
+  asio::steady_timer turn(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
+  waiting_.push_back(&turn);
+  co_await turn.async_wait(asio::as_tuple(asio::use_awaitable)); // cancelled by unlock(): our turn
+}
+
+void Directory::unlock() {
+  if (waiting_.empty()) {
+    busy_ = false;
+    return;
+  }
+  auto* next = waiting_.front();
+  waiting_.pop_front();
+  next->cancel(); // busy_ stays true: the lock passes straight to the next run
+}
+
+asio::awaitable<DirectoryOutcome> Directory::prepare(std::string issuer, std::string subject, std::string provider_id,
+                                                     json::object claims, std::string client_address) {
+  auto operation = prepare_here(std::move(issuer), std::move(subject), std::move(provider_id), std::move(claims),
+                                std::move(client_address));
+  co_return co_await asio::co_spawn(admin_.executor(), std::move(operation), asio::use_awaitable);
+}
+
+asio::awaitable<DirectoryOutcome> Directory::prepare_here(std::string issuer, std::string subject,
+                                                          std::string provider_id, json::object claims,
+                                                          std::string client_address) {
+  DirectoryOutcome outcome;
+  auto role = role_from_claims(claims, users_);
+  if (!role && users_.deny_without_role) {
+    outcome.refusal = {Kind::no_role, "the IdP puts this user in none of the groups under users.roles"};
+    co_return outcome;
+  }
+  const config::Role effective_role = role.value_or(users_.default_role);
+  const std::string group(ha_group_of(effective_role));
+  const std::string display_name = [&] {
+    auto name = claim_string(claims, users_.name_claim);
+    if (name.empty()) name = claim_string(claims, users_.username_claim);
+    return name.empty() ? std::string("SSO user") : name.substr(0, 100);
+  }();
+
+  co_await lock();
+  struct Unlock {
+    Directory* self;
+    ~Unlock() { self->unlock(); }
+  } unlock_at_end{this};
+
+  json::object list_command{{"type", "config/auth/list"}};
+  auto listed = co_await admin_.call(list_command);
+  if (!listed.ok) {
+    outcome.refusal = {Kind::ha_unavailable, "listing HA users failed: " + listed.error_message};
+    co_return outcome;
+  }
+  auto ha_users = parse_users(listed.result);
+  auto find_user = [&](auto predicate) -> const HaUser* {
+    auto it = std::find_if(ha_users.begin(), ha_users.end(), predicate);
+    return it == ha_users.end() ? nullptr : &*it;
+  };
+
+  // Brings name and role in line; the owner's groups are never touched.
+  auto bring_in_line = [&](const HaUser& user) -> asio::awaitable<bool> {
+    const bool group_differs = !user.is_owner && user.group_ids != std::vector<std::string>{group};
+    if (!group_differs && user.name == display_name) co_return true;
+    json::object update{{"type", "config/auth/update"}, {"user_id", user.id}, {"name", display_name}};
+    if (group_differs) update["group_ids"] = json::array{json::string(group)};
+    auto updated = co_await admin_.call(update);
+    if (!updated.ok) co_return false;
+    if (group_differs) {
+      json::array before;
+      for (const auto& g : user.group_ids) before.emplace_back(g);
+      audit(store_, "role_changed", user.username, client_address,
+            {{"ha_user_id", user.id}, {"from", before}, {"to", group}});
+    }
+    co_return true;
+  };
+  auto ready = [&](const std::string& id, const std::string& username, bool created) {
+    outcome.user = ReadyUser{id, username, key_.password_for(id), created};
+    store_.write([&](sqlite3* db) {
+      store::Statement touch(db, "UPDATE identities SET last_login_at_ms = ?, ha_username = ? WHERE issuer = ? AND subject = ?",
+                             "record a login");
+      touch.bind_int64(1, store::now_unix_ms()).bind_text(2, username).bind_text(3, issuer).bind_text(4, subject);
+      touch.run();
+    });
+  };
+  auto remember = [&](const std::string& id, const std::string& username) {
+    store_.write([&](sqlite3* db) {
+      store::Statement insert(db,
+                              "INSERT INTO identities (issuer, subject, ha_user_id, ha_username, provider_id, "
+                              "created_at_ms, last_login_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                              "remember an identity");
+      insert.bind_text(1, issuer).bind_text(2, subject).bind_text(3, id).bind_text(4, username);
+      insert.bind_text(5, provider_id).bind_int64(6, store::now_unix_ms()).bind_int64(7, store::now_unix_ms());
+      insert.run();
+    });
+  };
+
+  // Known identity whose HA user still exists.
+  if (auto identity = find_identity(store_, issuer, subject)) {
+    if (const HaUser* user = find_user([&](const HaUser& u) { return u.id == identity->ha_user_id; })) {
+      if (!co_await bring_in_line(*user)) {
+        outcome.refusal = {Kind::ha_unavailable, "updating the HA user failed"};
+        co_return outcome;
+      }
+      ready(user->id, user->username.empty() ? identity->ha_username : user->username, false);
+      co_return outcome;
+    }
+    // Deleted in HA meanwhile: the identity starts over.
+    store_.write([&](sqlite3* db) {
+      store::Statement forget(db, "DELETE FROM identities WHERE issuer = ? AND subject = ?", "forget an identity");
+      forget.bind_text(1, issuer).bind_text(2, subject);
+      forget.run();
+    });
+    audit(store_, "identity_reset", identity->ha_username, client_address,
+          {{"ha_user_id", identity->ha_user_id}, {"reason", "the HA user no longer exists"}});
+  }
+
+  // Sets a derived password on an HA user: the credential is replaced (admin API, no owner needed).
+  auto set_credential = [&](const std::string& user_id, const std::string& old_username,
+                            const std::string& username) -> asio::awaitable<hass::CommandResult> {
+    if (!old_username.empty()) {
+      json::object remove{{"type", "config/auth_provider/homeassistant/delete"}, {"username", old_username}};
+      auto removed = co_await admin_.call(remove);
+      if (!removed.ok) co_return removed;
+    }
+    json::object create{{"type", "config/auth_provider/homeassistant/create"},
+                        {"user_id", user_id},
+                        {"username", username},
+                        {"password", key_.password_for(user_id)}};
+    co_return co_await admin_.call(create);
+  };
+
+  // Linking an existing HA user, when configured.
+  std::string link_name;
+  if (users_.link_existing == config::LinkExisting::claim) link_name = claim_string(claims, users_.link_claim);
+  if (users_.link_existing == config::LinkExisting::username)
+    link_name = clean_username(claim_string(claims, users_.username_claim));
+  if (!link_name.empty()) {
+    std::string wanted = link_name;
+    std::transform(wanted.begin(), wanted.end(), wanted.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (const HaUser* user = find_user([&](const HaUser& u) { return !u.system_generated && u.username == wanted; })) {
+      if (ha_user_is_linked(store_, user->id)) {
+        outcome.refusal = {Kind::conflict, "HA user '" + wanted + "' is already linked to another identity"};
+        co_return outcome;
+      }
+      auto linked = co_await set_credential(user->id, user->username, user->username);
+      if (!linked.ok) {
+        outcome.refusal = {Kind::ha_unavailable, "linking HA user failed: " + linked.error_message};
+        co_return outcome;
+      }
+      remember(user->id, user->username);
+      audit(store_, "user_linked", user->username, client_address,
+            {{"ha_user_id", user->id}, {"provider", provider_id}, {"by", link_name == wanted ? "claim" : "username"}});
+      if (!co_await bring_in_line(*user)) {
+        outcome.refusal = {Kind::ha_unavailable, "updating the HA user failed"};
+        co_return outcome;
+      }
+      ready(user->id, user->username, false);
+      co_return outcome;
+    }
+  }
+
+  // A new HA user.
+  std::string base = clean_username(claim_string(claims, users_.username_claim));
+  if (base.empty()) base = clean_username(display_name);
+  if (base.empty()) base = "user";
+  std::set<std::string> taken;
+  for (const auto& u : ha_users) taken.insert(u.username);
+  store_.read([&](sqlite3* db) {
+    store::Statement names(db, "SELECT ha_username FROM identities", "list managed usernames");
+    while (names.step()) taken.insert(names.column_text(0));
+  });
+  auto next_free = [&] {
+    for (int n = 1;; ++n) {
+      std::string candidate = n == 1 ? base : base.substr(0, kMaxUsernameLength - 4) + "-" + std::to_string(n);
+      if (!taken.contains(candidate)) return candidate;
+    }
+  };
+  json::object create_user{{"type", "config/auth/create"}, {"name", display_name}, {"group_ids", json::array{json::string(group)}}};
+  auto created = co_await admin_.call(create_user);
+  const json::value* user_value = created.ok && created.result.is_object() ? created.result.as_object().if_contains("user") : nullptr;
+  const json::value* id_value = user_value && user_value->is_object() ? user_value->as_object().if_contains("id") : nullptr;
+  if (!id_value || !id_value->is_string()) {
+    outcome.refusal = {Kind::ha_unavailable, "creating the HA user failed: " + created.error_message};
+    co_return outcome;
+  }
+  const std::string user_id(id_value->as_string());
+  std::string username;
+  hass::CommandResult credential;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    username = next_free();
+    credential = co_await set_credential(user_id, "", username);
+    if (credential.ok) break;
+    taken.insert(username); // someone took it in HA meanwhile: try the next one
+  }
+  if (!credential.ok) {
+    json::object undo{{"type", "config/auth/delete"}, {"user_id", user_id}};
+    co_await admin_.call(undo);
+    outcome.refusal = {Kind::ha_unavailable, "giving the new HA user a login failed: " + credential.error_message};
+    co_return outcome;
+  }
+  remember(user_id, username);
+  audit(store_, "user_created", username, client_address,
+        {{"ha_user_id", user_id}, {"provider", provider_id}, {"group", group}});
+  ready(user_id, username, true);
+  co_return outcome;
+}
+
+asio::awaitable<bool> Directory::repair_password(std::string ha_user_id, std::string username) {
+  json::object remove{{"type", "config/auth_provider/homeassistant/delete"}, {"username", username}};
+  co_await admin_.call(remove);
+  json::object create{{"type", "config/auth_provider/homeassistant/create"},
+                      {"user_id", ha_user_id},
+                      {"username", username},
+                      {"password", key_.password_for(ha_user_id)}};
+  auto created = co_await admin_.call(create);
+  if (created.ok)
+    logging::warn("reset the HA password of a managed user", {{"username", username}});
+  co_return created.ok;
+}
+
+} // namespace gatehouse::users

@@ -1,0 +1,73 @@
+// users/directory: owns who an IdP identity is in HA. The key is (issuer, sub), never a username.
+// First login: an HA user is created through HA's admin API with a clean, collision-free username, or
+// an existing HA user is linked when configured; at every login the HA user's name and role (from the
+// IdP groups) are brought in line, demotion included. Managed users' HA passwords are derived from the
+// master key and never stored. All provisioning runs one login at a time on the admin connection's
+// thread, so two first logins of one person cannot create two users.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <deque>
+#include <boost/json/object.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "hass/admin_connection.hpp"
+#include "store/store.hpp"
+#include "users/master_key.hpp"
+
+namespace gatehouse::users {
+
+// "Alice Smith " -> "alice-smith"; only [a-z0-9._-], at most 32 characters; "" when nothing is left.
+std::string clean_username(std::string_view raw);
+// The highest role whose groups the claims name (admin > user > read_only), if any.
+std::optional<config::Role> role_from_claims(const boost::json::object& claims, const config::Users& users);
+std::string_view ha_group_of(config::Role role);
+
+struct ReadyUser {
+  std::string ha_user_id;
+  std::string username;
+  std::string password; // derived; only ever sent to HA's login flow
+  bool created = false;
+};
+
+struct DirectoryRefusal {
+  enum class Kind { no_role, ha_unavailable, conflict } kind;
+  std::string reason; // for audit and the page
+};
+
+struct DirectoryOutcome {
+  std::optional<ReadyUser> user;
+  DirectoryRefusal refusal{DirectoryRefusal::Kind::ha_unavailable, ""};
+};
+
+class Directory {
+public:
+  Directory(store::Store& store, hass::AdminConnection& admin, const config::Users& users, const MasterKey& key);
+
+  // Finds, links or creates the HA user for this identity and brings it in line with the claims.
+  boost::asio::awaitable<DirectoryOutcome> prepare(std::string issuer, std::string subject, std::string provider_id,
+                                                   boost::json::object claims, std::string client_address);
+  // Sets a managed user's HA password to the derived one again (after HA rejected it: the master key
+  // was replaced, or someone changed the password in HA).
+  boost::asio::awaitable<bool> repair_password(std::string ha_user_id, std::string username);
+
+private:
+  boost::asio::awaitable<DirectoryOutcome> prepare_here(std::string issuer, std::string subject,
+                                                        std::string provider_id, boost::json::object claims,
+                                                        std::string client_address);
+  boost::asio::awaitable<void> lock();
+  void unlock();
+
+  store::Store& store_;
+  hass::AdminConnection& admin_;
+  const config::Users& users_;
+  const MasterKey& key_;
+  bool busy_ = false;                               // admin thread only
+  std::deque<boost::asio::steady_timer*> waiting_; // provisioning runs waiting for their turn
+};
+
+} // namespace gatehouse::users

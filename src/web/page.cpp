@@ -1,0 +1,56 @@
+// web/page: HTML escaping and the page template.
+#include "web/page.hpp"
+
+#include <boost/beast/http/field.hpp>
+
+namespace gatehouse::web {
+
+namespace http = boost::beast::http;
+
+std::string html_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+    case '&': out += "&amp;"; break;
+    case '<': out += "&lt;"; break;
+    case '>': out += "&gt;"; break;
+    case '"': out += "&quot;"; break;
+    case '\'': out += "&#39;"; break;
+    default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string render_html(const Page& page) {
+  std::string body;
+  body += "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>";
+  body += html_escape(page.title);
+  body += "</title><style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;"
+          "padding:0 1rem;color:#222}h1{font-size:1.4rem}p{line-height:1.5}small{color:#666}"
+          "a.choice{display:block;margin:.6rem 0;padding:.8rem 1rem;border:1px solid #ccc;border-radius:.4rem;"
+          "text-decoration:none;color:#03a9f4}</style></head><body><h1>";
+  body += html_escape(page.title);
+  body += "</h1>";
+  for (const auto& paragraph : page.paragraphs) body += "<p>" + html_escape(paragraph) + "</p>";
+  for (const auto& link : page.links)
+    body += "<a class=\"choice\" href=\"" + html_escape(link.href) + "\">" + html_escape(link.label) + "</a>";
+  if (!page.footer.empty()) body += "<p><small>" + html_escape(page.footer) + "</small></p>";
+  body += "</body></html>";
+  return body;
+}
+
+Response page_response(http::status status, const Page& page, unsigned http_version) {
+  Response res{status, http_version};
+  res.set(http::field::content_type, "text/html; charset=utf-8");
+  res.set(http::field::cache_control, "no-store");
+  res.set("X-Frame-Options", "DENY");
+  res.set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'");
+  res.body() = render_html(page);
+  res.prepare_payload();
+  return res;
+}
+
+} // namespace gatehouse::web

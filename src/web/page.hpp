@@ -1,0 +1,33 @@
+// web/page: owns the one look of every HTML page Gatehouse shows (refusals, sign-in errors, the
+// provider chooser). Everything put on a page is HTML-escaped here, once; pages are never cached.
+#pragma once
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace gatehouse::web {
+
+struct PageLink {
+  std::string href; // a URL Gatehouse built; escaped as an attribute
+  std::string label;
+};
+
+struct Page {
+  std::string title;
+  std::vector<std::string> paragraphs;
+  std::vector<PageLink> links;
+  std::string footer; // small print, e.g. "Gatehouse · 502 upstream_unavailable · ref 3f9c…"
+};
+
+std::string html_escape(std::string_view text);
+std::string render_html(const Page& page);
+
+using Response = boost::beast::http::response<boost::beast::http::string_body>;
+Response page_response(boost::beast::http::status status, const Page& page, unsigned http_version = 11);
+
+} // namespace gatehouse::web
