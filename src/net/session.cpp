@@ -10,6 +10,7 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/json.hpp>
+#include <array>
 #include <chrono>
 #include <optional>
 
@@ -68,23 +69,62 @@ struct RelayResult {
   bool complete = false;     // the whole message went through (the connections are at a message boundary)
 };
 
-// A length-framed body that is not all here yet goes through as plain bytes: the parser would only
-// copy it once more. The head leaves with the body bytes already read, in one write.
+// A message head as bytes, in one piece: Beast's serializer hands the kernel one buffer per token
+// (method, target, each name, each value...), which costs more than the copy.
+template <bool isRequest>
+std::string serialized_head(const http::header<isRequest, http::fields>& head) {
+  std::string out;
+  out.reserve(512);
+  if constexpr (isRequest) {
+    out += head.method_string();
+    out += ' ';
+    out += head.target();
+    out += ' ';
+  }
+  out += "HTTP/";
+  out += static_cast<char>('0' + head.version() / 10);
+  out += '.';
+  out += static_cast<char>('0' + head.version() % 10);
+  if constexpr (!isRequest) {
+    out += ' ';
+    out += std::to_string(head.result_int());
+    out += ' ';
+    out += head.reason();
+  }
+  out += "\r\n";
+  for (const auto& field : head) {
+    out += field.name_string();
+    out += ": ";
+    out += field.value();
+    out += "\r\n";
+  }
+  out += "\r\n";
+  return out;
+}
+
+// The body length a message's head tells: its Content-Length, or none at all for a request without
+// one (RFC 9112 §6.3). nullopt for chunked bodies and for responses that end when HA closes.
+template <bool isRequest>
+std::optional<std::uint64_t> sized_body(const http::parser<isRequest, http::buffer_body>& parser) {
+  if (parser.chunked()) return std::nullopt;
+  if (auto remaining = parser.content_length_remaining()) return *remaining;
+  if (isRequest || parser.is_done()) return 0;
+  return std::nullopt;
+}
+
+// A length-framed message goes through as plain bytes: the parser would only copy the body once more.
+// The head leaves with the body bytes already read, in one write (the whole message, when small).
 template <bool isRequest, class In, class Out>
-asio::awaitable<RelayResult> relay_sized_body(In& in, beast::flat_buffer& in_buffer,
-                                              http::parser<isRequest, http::buffer_body>& parser, Out& out,
-                                              http::serializer<isRequest, http::buffer_body>& serializer,
-                                              std::optional<milliseconds> read_timeout,
-                                              std::optional<milliseconds> write_timeout, char* chunk) {
-  std::uint64_t remaining = *parser.content_length_remaining();
-  auto& body = parser.get().body();
+asio::awaitable<RelayResult> relay_sized_message(In& in, beast::flat_buffer& in_buffer, std::uint64_t remaining,
+                                                 const http::header<isRequest, http::fields>& head, Out& out,
+                                                 std::optional<milliseconds> read_timeout,
+                                                 std::optional<milliseconds> write_timeout, char* chunk) {
+  const std::string head_bytes = serialized_head(head);
   const std::size_t buffered = static_cast<std::size_t>(std::min<std::uint64_t>(in_buffer.size(), remaining));
-  body.data = const_cast<void*>(in_buffer.data().data());
-  body.size = buffered;
-  body.more = true;
+  const std::array<asio::const_buffer, 2> first{asio::buffer(head_bytes), asio::buffer(in_buffer.data().data(), buffered)};
   set_timeout(out, write_timeout);
-  auto [head_ec, head_n] = co_await http::async_write(out, serializer, use_tuple);
-  if (head_ec && head_ec != http::error::need_buffer) co_return RelayResult{head_ec, false};
+  auto [head_ec, head_n] = co_await asio::async_write(out, first, use_tuple);
+  if (head_ec) co_return RelayResult{head_ec, false};
   in_buffer.consume(buffered);
   remaining -= buffered;
   while (remaining > 0) {
@@ -111,9 +151,9 @@ asio::awaitable<RelayResult> relay_message(In& in, beast::flat_buffer& in_buffer
                                            http::serializer<isRequest, http::buffer_body>& serializer,
                                            std::optional<milliseconds> read_timeout,
                                            std::optional<milliseconds> write_timeout, char* chunk) {
-  if (!parser.is_done() && !parser.chunked() && parser.content_length_remaining() &&
-      *parser.content_length_remaining() > in_buffer.size() && !serializer.get().chunked())
-    co_return co_await relay_sized_body(in, in_buffer, parser, out, serializer, read_timeout, write_timeout, chunk);
+  if (const auto size = sized_body(parser); size && !serializer.get().chunked())
+    co_return co_await relay_sized_message(in, in_buffer, *size, serializer.get().base(), out, read_timeout,
+                                           write_timeout, chunk);
   auto& body = parser.get().body();
   // Beast sizes each read by the buffer's free capacity (512 bytes after a small head): without room, a
   // 64 KB body would take 128 reads. The room is given back below so idle connections stay small.
@@ -305,7 +345,8 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
   bool relayed_whole = false;
   if (bodiless) {
     set_timeout(stream, config.timeouts.upstream_response);
-    auto [ec, n] = co_await http::async_write_header(stream, response_serializer, use_tuple);
+    const std::string head_bytes = serialized_head(res.base());
+    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(head_bytes), use_tuple);
     if (ec) co_return false;
   } else {
     // Streamed answers (SSE, camera streams, log follow) must not be time-limited (contract §9.2).
