@@ -108,7 +108,7 @@ async function loginGatehouse(base, username) {
   if (!params.get('code')) throw new Error(`final redirect without code: ${location}`);
   if (params.get('state') !== state) throw new Error(`final redirect with state ${params.get('state')} instead of ${state}`);
   if (params.get('storeToken') !== 'true') throw new Error(`final redirect without storeToken=true: ${location}`);
-  return { total: ms(t0, c1), callback: ms(c0, c1), beforeCallback: ms(t0, c0), after: 0, hops: walked.history.length + 1 };
+  return { total: ms(t0, c1), chain: ms(t0, c1), callback: ms(c0, c1), beforeCallback: ms(t0, c0), after: 0, hops: walked.history.length + 1 };
 }
 
 async function loginApache(base, username) {
@@ -126,7 +126,7 @@ async function loginApache(base, username) {
   const page = await send(location, { jar });
   const t1 = performance.now();
   if (page.status !== 200 || !page.body.includes(PROTECTED_MARKER)) throw new Error(`protected page answered ${page.status} ${snippet(page.body)}`);
-  return { total: ms(t0, t1), callback: ms(c0, c1), beforeCallback: ms(t0, c0), after: ms(c1, t1), hops: walked.history.length + 2 };
+  return { total: ms(t0, t1), chain: ms(t0, c1), callback: ms(c0, c1), beforeCallback: ms(t0, c0), after: ms(c1, t1), hops: walked.history.length + 2 };
 }
 
 const LOGIN = { gatehouse: loginGatehouse, apache: loginApache };
@@ -265,6 +265,7 @@ function summarize(entry) {
     warmup_failed: entry.warmup_failures?.length ?? 0,
     failures: failures.slice(0, 5),
     total_ms: { p50: pct(col('total'), 50), p90: pct(col('total'), 90), p99: pct(col('total'), 99), mean: mean(col('total')) },
+    chain_ms: { p50: pct(col('chain'), 50), p90: pct(col('chain'), 90) },
     callback_ms: { p50: pct(col('callback'), 50), p90: pct(col('callback'), 90), p99: pct(col('callback'), 99), mean: mean(col('callback')) },
     before_callback_ms: { p50: pct(col('beforeCallback'), 50), p90: pct(col('beforeCallback'), 90) },
     after_callback_ms: { p50: pct(col('after'), 50), p90: pct(col('after'), 90) },
@@ -298,12 +299,14 @@ export function report(out) {
   const metrics = [
     ['login total, median (ms)', (s) => s.total_ms.p50],
     ['login total, p90 (ms)', (s) => s.total_ms.p90],
+    ['  up to the callback response, median', (s) => s.chain_ms.p50],
     ['callback request, median (ms)', (s) => s.callback_ms.p50],
     ['callback request, p90 (ms)', (s) => s.callback_ms.p90],
     ['peer CPU per login (ms)', (s) => s.own_cpu_ms_per_login],
     ['logins/s', (s) => s.logins_per_s],
     ['IdP CPU per login (ms)', (s) => s.helper_cpu_ms_per_login.idp],
     ['HA double CPU per login (ms)', (s) => s.helper_cpu_ms_per_login.ha],
+    ['client (driver) CPU per login (ms)', (s) => s.client_cpu_ms_per_login],
   ];
   const sorted = [...passes.keys()].sort((a, b) => a - b);
   for (const c of sorted) {
@@ -338,6 +341,7 @@ export function report(out) {
     'login total: the whole redirect chain as the client sees it, fresh cookie jar (full IdP sign-in) per login, same driver for both.',
     '  Gatehouse: /auth/authorize -> IdP (authorize, sign-in form, POST, resume) -> /sso/callback -> 302 to HA\'s frontend (stop).',
     '  Apache:    /protected/index.html -> IdP (same hops) -> /protected/redirect_uri -> 302 -> GET /protected/index.html 200 (one hop more).',
+    '  "up to the callback response" leaves Apache\'s final page fetch out: the same hops for both.',
     'callback request: GET /sso/callback resp. /protected/redirect_uri alone; it includes the peer\'s waits on the IdP (token, userinfo;',
     '  JWKS is cached) and for Gatehouse on HA (user sync + HA login flow), so it is not the peer\'s own time.',
     'peer CPU per login: utime+stime from /proc (Apache: master + children, reaped ones included) over the measured logins — the',

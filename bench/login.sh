@@ -365,8 +365,14 @@ cp "$TMP/plan.json" "$LOGS/plan.json"
 
 log "out: $OUT"
 log "$COUNT logins per peer at concurrency ${CONCURRENCY// /, } after $WARMUP warm-up logins, $ROUNDS rounds, $USERS IdP users"
+# In the background and waited for, so that INT/TERM reach the trap (and the cleanup) at once.
 rc=0
-node "$BENCH_DIR/login-bench.mjs" --plan "$TMP/plan.json" --out "$OUT" 2> >(tee "$LOGS/login-bench.err" >&2) | tee "$OUT/table.txt" || rc=$?
+node "$BENCH_DIR/login-bench.mjs" --plan "$TMP/plan.json" --out "$OUT" >"$OUT/table.txt" 2> >(tee "$LOGS/login-bench.err" >&2) </dev/null &
+DRIVER_PID=$!
+PIDS+=("$DRIVER_PID")
+wait "$DRIVER_PID" || rc=$?
+stop_pid "$DRIVER_PID" # already gone: only takes it off PIDS
+cat "$OUT/table.txt"
 
 # Peers that died, or logged errors, during the run.
 for pair in "gatehouse:${GH_PID:-}" "apache:${AP_PID:-}" "idp:$IDP_PID" "ha:${HA_PID:-}"; do

@@ -12,7 +12,7 @@ build_pkgs=(build-essential cmake pkg-config
   libssl-dev libsqlite3-dev sqlite3 libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev googletest libjemalloc-dev ca-certificates)
 test_pkgs=(curl openssl chromium)
-bench_pkgs=(wrk nginx-light haproxy)
+bench_pkgs=(wrk nginx-light haproxy apache2 libapache2-mod-auth-openidc)
 
 want=("${build_pkgs[@]}")
 case "${1:-all}" in
@@ -32,8 +32,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # nginx and haproxy are benchmark peers, not services of this machine.
-  for svc in nginx haproxy; do
+  # nginx, haproxy and Apache are benchmark peers, not services of this machine.
+  for svc in nginx haproxy apache2; do
     if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
     $SUDO service "$svc" stop >/dev/null 2>&1 || true
   done

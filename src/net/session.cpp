@@ -502,6 +502,7 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
   if (beast::websocket::is_upgrade(req)) {
     exchange.route = "websocket";
     stream_moved = true;
+    chunk.reset(); // a relayed websocket may live for days: it holds no HTTP relay buffer
     // Named, not a temporary inside the co_await: GCC 12 mishandles non-trivial temporaries there.
     auto upgrade_request = parser.release();
     auto outcome =

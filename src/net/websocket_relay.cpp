@@ -214,53 +214,59 @@ asio::awaitable<RelayOutcome> relay_websocket(Stream client_stream, beast::flat_
   const auto& config = worker.shared.config;
   RelayOutcome outcome;
 
-  // The client's upgrade, as HA should see it: its websocket headers (key, version, extensions,
-  // subprotocols) untouched, so HA negotiates with the client directly.
-  http::request<http::empty_body> upgrade{request.method(), request.target(), 11};
-  for (const auto& field : request.base()) upgrade.insert(field.name(), field.name_string(), field.value());
-  prepare_upstream_request(upgrade.base(), client);
-  upgrade.set(http::field::connection, "Upgrade");
-  upgrade.set(http::field::upgrade, "websocket");
-  if (client.host.empty())
-    upgrade.set(http::field::host, worker.upstream.target().host + ":" + std::to_string(worker.upstream.target().port));
-
   boost::system::error_code ec;
   auto connection = co_await connect_upstream(worker.upstream.target(), ec);
   if (!connection) co_return co_await close_unavailable(std::move(client_stream), request);
   auto& upstream = connection->stream;
-  beast::flat_buffer upstream_buffer;
-  http::response_parser<http::string_body> answer_parser;
-  answer_parser.body_limit(kMaxRefusalBodyBytes);
-  upstream.expires_after(config.timeouts.upstream_response);
-  auto [write_ec, written] = co_await http::async_write(upstream, upgrade, use_tuple);
-  boost::system::error_code read_ec = write_ec;
-  if (!write_ec) std::tie(read_ec, std::ignore) = co_await http::async_read(upstream, upstream_buffer, answer_parser, use_tuple);
-  if (read_ec) co_return co_await close_unavailable(std::move(client_stream), request);
-  upstream.expires_never();
+  std::string from_upstream; // what HA sent right after its 101 (auth_required, typically)
+  {
+    // The handshake's objects live in this block only: a relayed websocket may stay open for days.
+    // The client's upgrade, as HA should see it: its websocket headers (key, version, extensions,
+    // subprotocols) untouched, so HA negotiates with the client directly.
+    http::request<http::empty_body> upgrade{request.method(), request.target(), 11};
+    for (const auto& field : request.base()) upgrade.insert(field.name(), field.name_string(), field.value());
+    prepare_upstream_request(upgrade.base(), client);
+    upgrade.set(http::field::connection, "Upgrade");
+    upgrade.set(http::field::upgrade, "websocket");
+    if (client.host.empty())
+      upgrade.set(http::field::host, worker.upstream.target().host + ":" + std::to_string(worker.upstream.target().port));
 
-  auto answer = answer_parser.release();
-  if (answer.result() != http::status::switching_protocols) {
-    // HA refused the upgrade (404, 403 ban, 503 stopping...): the client hears it as HA said it.
-    http::response<http::string_body> refusal = std::move(answer);
-    remove_hop_by_hop(refusal.base());
-    refusal.version(request.version());
-    refusal.keep_alive(false);
-    refusal.prepare_payload();
-    outcome.status = refusal.result_int();
+    beast::flat_buffer upstream_buffer;
+    http::response_parser<http::string_body> answer_parser;
+    answer_parser.body_limit(kMaxRefusalBodyBytes);
+    upstream.expires_after(config.timeouts.upstream_response);
+    auto [write_ec, written] = co_await http::async_write(upstream, upgrade, use_tuple);
+    boost::system::error_code read_ec = write_ec;
+    if (!write_ec) std::tie(read_ec, std::ignore) = co_await http::async_read(upstream, upstream_buffer, answer_parser, use_tuple);
+    if (read_ec) co_return co_await close_unavailable(std::move(client_stream), request);
+    upstream.expires_never();
+
+    auto answer = answer_parser.release();
+    if (answer.result() != http::status::switching_protocols) {
+      // HA refused the upgrade (404, 403 ban, 503 stopping...): the client hears it as HA said it.
+      http::response<http::string_body> refusal = std::move(answer);
+      remove_hop_by_hop(refusal.base());
+      refusal.version(request.version());
+      refusal.keep_alive(false);
+      refusal.prepare_payload();
+      outcome.status = refusal.result_int();
+      beast::get_lowest_layer(client_stream).expires_after(std::chrono::seconds(10));
+      co_await http::async_write(client_stream, refusal, use_tuple);
+      co_return outcome;
+    }
+
+    http::response<http::empty_body> switching{http::status::switching_protocols, request.version()};
+    for (const auto& field : answer.base()) switching.insert(field.name(), field.name_string(), field.value());
+    remove_hop_by_hop(switching.base());
+    switching.set(http::field::connection, "Upgrade");
+    switching.set(http::field::upgrade, "websocket");
     beast::get_lowest_layer(client_stream).expires_after(std::chrono::seconds(10));
-    co_await http::async_write(client_stream, refusal, use_tuple);
-    co_return outcome;
+    auto [switch_ec, switch_n] = co_await http::async_write(client_stream, switching, use_tuple);
+    if (switch_ec) co_return outcome;
+    beast::get_lowest_layer(client_stream).expires_never();
+    from_upstream = beast::buffers_to_string(upstream_buffer.data());
   }
-
-  http::response<http::empty_body> switching{http::status::switching_protocols, request.version()};
-  for (const auto& field : answer.base()) switching.insert(field.name(), field.name_string(), field.value());
-  remove_hop_by_hop(switching.base());
-  switching.set(http::field::connection, "Upgrade");
-  switching.set(http::field::upgrade, "websocket");
-  beast::get_lowest_layer(client_stream).expires_after(std::chrono::seconds(10));
-  auto [switch_ec, switch_n] = co_await http::async_write(client_stream, switching, use_tuple);
-  if (switch_ec) co_return outcome;
-  beast::get_lowest_layer(client_stream).expires_never();
+  request = {};
 
   const auto executor = co_await asio::this_coro::executor;
   Relay relay(executor);
@@ -274,9 +280,7 @@ asio::awaitable<RelayOutcome> relay_websocket(Stream client_stream, beast::flat_
   ListRegistration registration(worker.relays, tracked);
 
   std::string from_client = beast::buffers_to_string(client_buffer.data());
-  std::string from_upstream = beast::buffers_to_string(upstream_buffer.data());
   client_buffer = {};
-  upstream_buffer = {};
   Direction up{false, FrameScanner(config.limits.max_websocket_message_bytes)};
   Direction down{true, FrameScanner()};
   co_await ((pump(client_stream, upstream, up, relay, worker, std::move(from_client), upstream.socket()) &&
