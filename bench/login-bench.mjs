@@ -21,7 +21,7 @@
 
 import { readFileSync, writeFileSync, mkdirSync, readdirSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -364,12 +364,12 @@ export function report(out) {
   writeFileSync(join(out, 'results.json'), `${JSON.stringify(summary, null, 2)}\n`);
   writeFileSync(join(out, 'results.md'), md);
   process.stdout.write(`${text}\n`);
-  return problems.length;
+  return problems.filter((p) => / failed/.test(p) || /not measured/.test(p)).length;
 }
 
 // ---- main ---------------------------------------------------------------------------------------------
 
-if (process.argv[1] && import.meta.url === `file://${process.argv[1]}`) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { values } = parseArgs({ options: { plan: { type: 'string' }, out: { type: 'string' }, report: { type: 'string' } } });
   if (values.report) {
     report(values.report);
@@ -380,6 +380,7 @@ if (process.argv[1] && import.meta.url === `file://${process.argv[1]}`) {
     }
     const plan = JSON.parse(readFileSync(values.plan, 'utf8'));
     await measure(plan, values.out);
-    report(values.out);
+    // Exit 3 when logins failed (the table is written and flagged all the same).
+    if (report(values.out) > 0) process.exitCode = 3;
   }
 }

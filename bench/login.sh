@@ -6,7 +6,7 @@
 # static file. Prints a table (per-login median/p90, callback step alone, CPU per login, ratios) and writes it
 # to bench/out/login-<timestamp>/. See bench/README.md, "Login benchmark".
 #
-#   bench/login.sh                                   # 200 logins per peer at concurrency 1 and 8, ~2 minutes
+#   bench/login.sh                                   # 200 logins per peer at concurrency 1 and 8, ~15 s
 #   LOGIN_COUNT=500 LOGIN_CONCURRENCY="1 4 16" bench/login.sh
 #   GATEHOUSE_BIN=build-release/gatehouse bench/login.sh
 set -euo pipefail
@@ -165,7 +165,7 @@ gh_build_type() { # the CMAKE_BUILD_TYPE next to the binary, if it is in a build
 
 # ---- run ------------------------------------------------------------------------------------------
 BUSY_START=$(cpu_busy_pct)
-[ "$BUSY_START" -gt 20 ] && warn "machine busy before the run (${BUSY_START}% CPU used by other processes): expect noise"
+if [ "$BUSY_START" -gt 20 ]; then warn "machine busy before the run (${BUSY_START}% CPU used by other processes): expect noise"; fi
 
 read -r GH_PORT AP_PORT < <(alloc_ports 2)
 GH_URL=http://127.0.0.1:$GH_PORT
@@ -251,8 +251,8 @@ start_apache() {
   if [ "$(id -u)" -eq 0 ]; then # httpd refuses to run its children as root
     if id www-data >/dev/null 2>&1; then user_lines=$'User www-data\nGroup www-data'; else user_lines=$'User nobody\nGroup nogroup'; fi
   fi
-  # The shm cache holds sessions, nonces, metadata and JWKS; the default 500 entries would overflow
-  # during the run (and mod_auth_openidc then logs errors). Size it to the run.
+  # The shm cache holds sessions, nonces, metadata and JWKS; the default 500 entries can overflow
+  # in a long run (mod_auth_openidc then overwrites entries and logs errors). Size it to the run.
   total_logins=$(( (COUNT + WARMUP) * $(wc -w <<<"$CONCURRENCY") + USERS ))
   shm_max=$(( total_logins * 3 + 500 ))
   cat >"$dir/apache2.conf" <<EOF
@@ -381,13 +381,13 @@ for pair in "gatehouse:${GH_PID:-}" "apache:${AP_PID:-}" "idp:$IDP_PID" "ha:${HA
   kill -0 "$pid" 2>/dev/null || warn "$name exited during the run (see logs/$name.err)"
 done
 if [ -n "${GH_PID:-}" ]; then
-  n=$(grep -cE '"level" *: *"(error|critical)"' "$LOGS/gatehouse.err" "$LOGS/gatehouse.out" 2>/dev/null | awk -F: '{ s += $NF } END { print s + 0 }')
+  n=$( { grep -cE '"level" *: *"(error|critical)"' "$LOGS/gatehouse.err" "$LOGS/gatehouse.out" 2>/dev/null || true; } | awk -F: '{ s += $NF } END { print s + 0 }')
   [ "$n" -eq 0 ] || warn "gatehouse logged $n error lines, first: $(grep -h -m1 -E '"level" *: *"(error|critical)"' "$LOGS/gatehouse.err" "$LOGS/gatehouse.out" | cut -c1-300)"
 fi
 if [ -n "${AP_PID:-}" ]; then
   n=$(grep -cE ':(error|crit|alert|emerg)\]' "$LOGS/apache.error.log" 2>/dev/null || true)
   [ "${n:-0}" -eq 0 ] || warn "apache logged $n error lines, first: $(grep -m1 -E ':(error|crit|alert|emerg)\]' "$LOGS/apache.error.log" | cut -c1-300)"
 fi
-[ -f "$OUT/warnings.txt" ] && { echo; echo "Warnings:"; sed 's/^/  - /' "$OUT/warnings.txt"; }
+if [ -f "$OUT/warnings.txt" ]; then echo; echo "Warnings:"; sed 's/^/  - /' "$OUT/warnings.txt"; fi
 log "took $((SECONDS - RUN_START)) s; written: $OUT/results.md, $OUT/results.json"
 exit "$rc"

@@ -32,7 +32,7 @@ using ResponseParser = http::response_parser<http::buffer_body>;
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-constexpr std::size_t kRelayChunk = 32 * 1024;
+constexpr std::size_t kRelayChunk = 64 * 1024;
 constexpr std::size_t kUpstreamHeaderLimit = 256 * 1024;
 
 template <class Stream>
@@ -237,11 +237,36 @@ asio::awaitable<bool> answer_healthz(Stream& stream, RequestParser& parser, Work
   co_return keep_alive && !ec;
 }
 
+// The body relay buffer of one HTTP exchange, lent by the worker: connections that wait between
+// requests hold none, and a busy worker reuses the same few.
+class RelayBuffer {
+public:
+  explicit RelayBuffer(Worker& worker) : worker_(worker) {
+    auto& spare = worker.spare_relay_buffers;
+    if (spare.empty()) {
+      data_ = std::make_unique_for_overwrite<char[]>(kRelayChunk);
+    } else {
+      data_ = std::move(spare.back());
+      spare.pop_back();
+    }
+  }
+  ~RelayBuffer() {
+    if (worker_.spare_relay_buffers.size() < kSpareRelayBuffers) worker_.spare_relay_buffers.push_back(std::move(data_));
+  }
+  RelayBuffer(const RelayBuffer&) = delete;
+  RelayBuffer& operator=(const RelayBuffer&) = delete;
+  char* get() const { return data_.get(); }
+
+private:
+  static constexpr std::size_t kSpareRelayBuffers = 64; // at most 4 MiB kept per worker
+  Worker& worker_;
+  std::unique_ptr<char[]> data_;
+};
+
 // Relays one request to HA and its response back. Returns whether the client connection stays open.
 template <class Stream>
 asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, RequestParser& parser,
-                                 const ForwardedClient& client, Worker& worker, Exchange& exchange,
-                                 std::unique_ptr<char[]>& chunk) {
+                                 const ForwardedClient& client, Worker& worker, Exchange& exchange) {
   const auto& config = worker.shared.config;
   auto& req = parser.get();
   const bool html = web::wants_html(req[http::field::accept]);
@@ -259,7 +284,7 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
   req.version(11);
   req.keep_alive(true);
 
-  if (!chunk) chunk = std::make_unique<char[]>(kRelayChunk);
+  RelayBuffer chunk(worker);
   if (expect_continue && !parser.is_done()) {
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     set_timeout(stream, config.timeouts.idle_keepalive);
@@ -415,7 +440,7 @@ asio::awaitable<bool> answer_token_request(Stream& stream, beast::flat_buffer& b
 template <class Stream>
 asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer, Worker& worker,
                                      const tcp::endpoint& peer, Exchange& exchange,
-                                     std::unique_ptr<char[]>& chunk, bool& stream_moved) {
+                                     bool& stream_moved) {
   constexpr bool tls = !std::is_same_v<Stream, PlainStream>;
   const auto& config = worker.shared.config;
 
@@ -502,7 +527,6 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
   if (beast::websocket::is_upgrade(req)) {
     exchange.route = "websocket";
     stream_moved = true;
-    chunk.reset(); // a relayed websocket may live for days: it holds no HTTP relay buffer
     // Named, not a temporary inside the co_await: GCC 12 mishandles non-trivial temporaries there.
     auto upgrade_request = parser.release();
     auto outcome =
@@ -511,7 +535,7 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
     exchange.log();
     co_return false;
   }
-  bool keep = co_await relay_http(stream, buffer, parser, *client, worker, exchange, chunk);
+  bool keep = co_await relay_http(stream, buffer, parser, *client, worker, exchange);
   exchange.log();
   co_return keep;
 }
@@ -547,7 +571,6 @@ asio::awaitable<void> serve_connection(Stream stream, Worker& worker, tcp::endpo
   ListRegistration registration(worker.connections, tracked);
 
   beast::flat_buffer buffer;
-  std::unique_ptr<char[]> chunk;
   if constexpr (!std::is_same_v<Stream, PlainStream>) {
     set_timeout(stream, config.timeouts.header_read);
     auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, use_tuple);
@@ -568,7 +591,7 @@ asio::awaitable<void> serve_connection(Stream stream, Worker& worker, tcp::endpo
     }
     first = false;
     Exchange exchange;
-    bool keep_going = co_await handle_request(stream, buffer, worker, peer, exchange, chunk, stream_moved);
+    bool keep_going = co_await handle_request(stream, buffer, worker, peer, exchange, stream_moved);
     if (stream_moved) co_return;
     if (!keep_going) break;
   }

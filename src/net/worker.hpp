@@ -68,6 +68,9 @@ struct Worker {
   SharedState& shared;
   std::list<TrackedConnection*> connections;
   std::list<TrackedRelay*> relays;
+  // HTTP body relay buffers between exchanges (RelayBuffer in session.cpp); before `io`, because
+  // suspended exchanges give theirs back when the io_context destroys them.
+  std::vector<std::unique_ptr<char[]>> spare_relay_buffers;
   boost::asio::io_context io;
   UpstreamPool upstream;
   web::HealthProbe health;
@@ -75,6 +78,7 @@ struct Worker {
   // Websocket relays on plain sockets read into this and write it out before anything else runs on
   // the thread, so an idle relayed websocket holds no buffer of its own.
   std::vector<unsigned char> relay_scratch = std::vector<unsigned char>(64 * 1024);
+
 };
 
 } // namespace gatehouse::net
