@@ -17,6 +17,7 @@
 #include "logging/log.hpp"
 #include "net/forwarding.hpp"
 #include "net/websocket_relay.hpp"
+#include "shield/request_target.hpp"
 #include "sso/sign_in.hpp"
 #include "web/refusal.hpp"
 
@@ -491,9 +492,11 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
   exchange.path = logging::loggable_path(req.target());
   const bool html = web::wants_html(req[http::field::accept]);
 
-  // Origin-form targets only; anything else is not a request for this site (absolute-form, '*').
-  if (req.target().empty() || req.target().front() != '/') {
+  // One strict reading of the target before any decision: anything ambiguous is refused, never
+  // forwarded (shield/request_target).
+  if (const auto target = shield::check_target(req.target()); !target) {
     exchange.route = "gatehouse";
+    logging::info("request target refused", {{"reason", shield::describe(target.problem)}, {"client", exchange.client.to_string()}});
     co_await send_refusal(stream, web::RefusalKind::bad_request, html, req.version(), false, exchange);
     exchange.log();
     co_return false;
