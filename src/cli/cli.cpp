@@ -13,6 +13,7 @@
 #include "logging/log.hpp"
 #include "hass/admin_connection.hpp"
 #include "net/server.hpp"
+#include "shield/shield.hpp"
 #include "sso/sign_in.hpp"
 #include "users/directory.hpp"
 #include "users/master_key.hpp"
@@ -56,7 +57,8 @@ int serve(const std::string& path) {
     auto store = store::Store::open(config.data_dir);
     logging::info("store ready", {{"path", store->database_path().string()}, {"schema_version", store->schema_version()}});
     if (config.providers.empty()) {
-      net::Server server(config);
+      shield::Shield shield(config, false);
+      net::Server server(config, shield);
       return server.run();
     }
     // Single sign-on: the admin connection to HA must work before anyone is sent to an IdP.
@@ -72,7 +74,10 @@ int serve(const std::string& path) {
       logging::warn("Home Assistant is not reachable yet; sign-ins wait for it", {{"detail", admin.status_message()}});
     users::Directory directory(*store, admin, config.users, master_key);
     sso::SignIn sign_in(config, *store, directory);
-    net::Server server(config, &sign_in);
+    shield::Shield shield(config, true);
+    if (const auto version = admin.ha_version(); !version.empty()) shield.note_ha_version(version);
+    sign_in.learn_tokens_into(shield.tokens());
+    net::Server server(config, shield, &sign_in);
     const int code = server.run();
     admin.stop();
     return code;

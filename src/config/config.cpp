@@ -36,9 +36,9 @@ constexpr std::uint64_t kMaxWorkers = 64;
 constexpr std::size_t kMaxProviderIdLength = 32;
 
 // Every key the file may hold; unknown keys are errors, and these names feed the "did you mean" hints.
-constexpr std::array<std::string_view, 12> kTopLevelKeys{
+constexpr std::array<std::string_view, 13> kTopLevelKeys{
     "listen", "external_url",   "trusted_proxies", "data_dir", "workers",   "tls",
-    "home_assistant", "limits", "timeouts",        "logging",  "providers", "users"};
+    "home_assistant", "limits", "timeouts",        "logging",  "providers", "users", "shield"};
 constexpr std::array<std::string_view, 2> kTlsKeys{"cert_file", "key_file"};
 constexpr std::array<std::string_view, 2> kHomeAssistantKeys{"url", "token_file"};
 constexpr std::array<std::string_view, 4> kLimitsKeys{"max_header_bytes", "max_body_bytes", "max_connections",
@@ -55,6 +55,8 @@ constexpr std::array<std::string_view, 8> kUsersKeys{
     "username_claim",    "name_claim",   "groups_claim",  "roles",
     "deny_without_role", "default_role", "link_existing", "link_claim"};
 constexpr std::array<std::string_view, 3> kRolesKeys{"admin", "user", "read_only"};
+constexpr std::array<std::string_view, 3> kShieldKeys{"mode", "public_paths", "local_files"};
+constexpr std::array<std::string_view, 2> kShieldModes{"enforce", "report"};
 constexpr std::array<std::string_view, 2> kClientAuthMethods{"client_secret_basic", "client_secret_post"};
 constexpr std::array<std::string_view, 2> kDefaultRoles{"read_only", "user"};
 constexpr std::array<std::string_view, 3> kLinkExistingModes{"off", "claim", "username"};
@@ -68,7 +70,7 @@ struct BlockKeys {
   std::span<const std::string_view> keys;
 };
 // "providers" stands for every item of that list (providers[0], providers[1], ...).
-constexpr std::array<BlockKeys, 9> kSchema{{{"", kTopLevelKeys},
+constexpr std::array<BlockKeys, 10> kSchema{{{"", kTopLevelKeys},
                                             {"tls", kTlsKeys},
                                             {"home_assistant", kHomeAssistantKeys},
                                             {"limits", kLimitsKeys},
@@ -76,7 +78,8 @@ constexpr std::array<BlockKeys, 9> kSchema{{{"", kTopLevelKeys},
                                             {"logging", kLoggingKeys},
                                             {"providers", kProviderKeys},
                                             {"users", kUsersKeys},
-                                            {"users.roles", kRolesKeys}}};
+                                            {"users.roles", kRolesKeys},
+                                            {"shield", kShieldKeys}}};
 
 // "limits.max_body_bytes", ...: lets a key written in the wrong block be pointed to its home.
 std::span<const std::string_view> every_key_path() {
@@ -247,6 +250,7 @@ public:
     read_logging(top, config);
     read_providers(top, config);
     read_users(top, config);
+    read_shield(top, config);
     require_token_for_providers(top, config);
 
     if (!issues_.empty()) throw ConfigError(std::move(issues_));
@@ -947,6 +951,47 @@ private:
       }
     }
     read_claim("link_claim", result.link_claim);
+  }
+
+  // ------------------------------------------------------------------------------------------ shield
+
+  // A public path pattern: "/exact/path" or "/prefix/*". Only plain path characters: a pattern that
+  // needs escapes, dots or a '*' elsewhere would match differently from how HA routes.
+  static bool is_public_path_pattern(std::string_view pattern) {
+    if (pattern.size() < 2 || pattern.front() != '/') return false;
+    if (pattern.ends_with("/*")) pattern.remove_suffix(1);
+    if (pattern == "/") return false; // "/*" would make everything public
+    for (const char c : pattern) {
+      const bool plain = std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '_' || c == '-' || c == '.';
+      if (!plain) return false;
+    }
+    return pattern.find("//") == std::string_view::npos && pattern.find("/.") == std::string_view::npos;
+  }
+
+  void read_shield(const YamlBlock& top, Config& config) {
+    const auto shield = block(top, "shield", kShieldKeys);
+    if (!shield) return;
+    if (const BlockEntry* entry = shield->find("mode")) {
+      if (const auto mode = choice(*entry, kShieldModes)) {
+        config.shield.mode = *mode == "report" ? ShieldMode::report : ShieldMode::enforce;
+      }
+    }
+    if (const BlockEntry* entry = shield->find("public_paths")) {
+      if (const auto items = string_list(*entry, "[\"/api/camera_proxy/*\", \"/hacsfiles/*\"]")) {
+        for (const auto& item : *items) {
+          if (is_public_path_pattern(item.text)) {
+            config.shield.public_paths.push_back(item.text);
+          } else {
+            issue(entry->path, item.line,
+                  "expected a path like \"/hacsfiles/*\" (a prefix ending in \"/*\") or \"/robots.txt\" (exact), "
+                  "of letters, digits, '/', '_', '-' and '.', got " + quoted_value(item.text));
+          }
+        }
+      }
+    }
+    if (const BlockEntry* entry = shield->find("local_files")) {
+      if (const auto open = boolean(*entry)) config.shield.local_files = *open;
+    }
   }
 
   // Signing users in means creating and updating HA users, which takes the admin token.

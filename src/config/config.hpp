@@ -88,6 +88,18 @@ struct Users {
   std::string link_claim = "hass_user"; // claim naming an existing HA username (link_existing: claim)
 };
 
+// What the pre-authentication shield does with a request it would refuse (`shield:` block).
+enum class ShieldMode {
+  enforce, // refuse it (the default)
+  report,  // log it as "shield would refuse" and forward it anyway: only while rolling Gatehouse out
+};
+
+struct Shield {
+  ShieldMode mode = ShieldMode::enforce;
+  std::vector<std::string> public_paths; // added to the built-in list: "/exact" or "/prefix/*"
+  bool local_files = false;              // HA's /local/* (the config's www folder) without a token
+};
+
 struct Config {
   std::filesystem::path source_file;
   ListenAddress listen;
@@ -102,6 +114,7 @@ struct Config {
   unsigned workers = 0; // I/O threads; 0 = one per CPU core
   std::vector<Provider> providers; // empty = SSO off; when set, home_assistant.token is set too
   Users users;
+  Shield shield;
 };
 
 // One problem in the file: "home_assistant.url (line 7): expected an http:// or https:// URL, got 'x'".

@@ -15,6 +15,7 @@
 
 #include "logging/log.hpp"
 #include "net/session.hpp"
+#include "shield/shield.hpp"
 
 namespace gatehouse::net {
 namespace asio = boost::asio;
@@ -74,9 +75,12 @@ UpstreamTarget upstream_target(const config::Config& config) {
   return UpstreamTarget{config.home_assistant.host, config.home_assistant.port, config.timeouts.upstream_connect};
 }
 
+asio::awaitable<void> learn_ha_version(shield::Shield& shield) { co_await shield.ha_version(); }
+
 } // namespace
 
-Server::Server(const config::Config& config, sso::SignIn* sign_in) : config_(config), shared_(config) {
+Server::Server(const config::Config& config, shield::Shield& shield, sso::SignIn* sign_in)
+    : config_(config), shared_(config, shield) {
   shared_.sign_in = sign_in;
   unsigned count = config.workers ? config.workers : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < count; ++i) workers_.push_back(std::make_unique<Worker>(shared_, upstream_target(config)));
@@ -136,6 +140,8 @@ int Server::run() {
   ::signal(SIGPIPE, SIG_IGN);
 
   for (auto& worker : workers_) asio::co_spawn(worker->io, accept_loop(*worker), log_unexpected);
+  // Learned now, so the first websocket client's auth step does not wait on a round trip to HA.
+  if (shared_.shield.enforcing()) asio::co_spawn(workers_.front()->io, learn_ha_version(shared_.shield), log_unexpected);
 
   asio::io_context control(1);
   asio::signal_set stop_signals(control, SIGTERM, SIGINT);

@@ -18,6 +18,7 @@
 #include "net/forwarding.hpp"
 #include "net/websocket_relay.hpp"
 #include "shield/request_target.hpp"
+#include "shield/shield.hpp"
 #include "sso/sign_in.hpp"
 #include "web/refusal.hpp"
 
@@ -205,6 +206,39 @@ asio::awaitable<void> send_refusal(Stream& stream, web::RefusalKind kind, bool h
   exchange.status = response.result_int();
   set_timeout(stream, milliseconds(5000));
   co_await http::async_write(stream, response, use_tuple);
+}
+
+// Reads until the buffer holds a whole request head, or more bytes than a head may have (the parser
+// then reports header_limit).
+template <class Stream>
+asio::awaitable<boost::system::error_code> read_whole_head(Stream& stream, beast::flat_buffer& buffer,
+                                                            std::size_t max_head_bytes) {
+  for (;;) {
+    const std::string_view bytes(static_cast<const char*>(buffer.data().data()), buffer.size());
+    if (bytes.find("\r\n\r\n") != std::string_view::npos || bytes.size() > max_head_bytes) co_return boost::system::error_code{};
+    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
+    if (ec) co_return ec;
+    buffer.commit(n);
+  }
+}
+
+// A header line continued on the next line (RFC 9112 §5.2: obs-fold), in the head at the buffer's start.
+bool has_obs_fold(const beast::flat_buffer& buffer) {
+  const std::string_view bytes(static_cast<const char*>(buffer.data().data()), buffer.size());
+  const auto head = bytes.substr(0, bytes.find("\r\n\r\n"));
+  return head.find("\r\n ") != std::string_view::npos || head.find("\r\n\t") != std::string_view::npos;
+}
+
+// Framing that two HTTP readers could understand differently (request smuggling): a transfer coding
+// other than exactly "chunked" (Beast would read no body, HA might read one), or several Host headers.
+std::string_view ambiguous_framing(const http::request_header<>& request) {
+  const auto codings = request.equal_range(http::field::transfer_encoding);
+  const auto coding_count = std::distance(codings.first, codings.second);
+  if (coding_count > 1 || (coding_count == 1 && !beast::iequals(codings.first->value(), "chunked")))
+    return "transfer coding other than chunked";
+  if (coding_count == 1 && request.version() < 11) return "transfer coding in HTTP/1.0";
+  if (request.count(http::field::host) > 1) return "several Host headers";
+  return {};
 }
 
 bool is_stale_connection_error(const boost::system::error_code& ec) {
@@ -466,11 +500,22 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
     boost::system::error_code ignored;
     deadline_state->socket->cancel(ignored);
   });
-  auto [read_ec, n] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
+  // The whole head is read before Beast parses it, so its raw bytes can be checked first: Beast
+  // silently unfolds obs-fold lines, which another reader could take as separate headers.
+  boost::system::error_code read_ec = co_await read_whole_head(stream, buffer, config.limits.max_header_bytes);
+  const bool folded = !read_ec && has_obs_fold(buffer);
+  if (!read_ec && !folded) std::tie(read_ec, std::ignore) = co_await http::async_read_header(stream, buffer, parser, use_tuple);
   deadline_state->read_finished = true;
   head_deadline.cancel();
   const bool head_timed_out = deadline_state->timed_out;
   exchange.client = unmap(peer.address());
+  if (folded) {
+    exchange.route = "gatehouse";
+    logging::info("request refused", {{"reason", "obs-fold header line"}, {"client", exchange.client.to_string()}});
+    co_await send_refusal(stream, web::RefusalKind::bad_request, false, 11, false, exchange);
+    exchange.log();
+    co_return false;
+  }
   if (read_ec) {
     std::optional<web::RefusalKind> kind;
     if (read_ec == http::error::header_limit) kind = web::RefusalKind::header_too_large;
@@ -493,10 +538,14 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
   const bool html = web::wants_html(req[http::field::accept]);
 
   // One strict reading of the target before any decision: anything ambiguous is refused, never
-  // forwarded (shield/request_target).
-  if (const auto target = shield::check_target(req.target()); !target) {
+  // forwarded (shield/request_target). So are heads two readers could frame differently.
+  const auto target = shield::check_target(req.target());
+  std::string_view refused_because;
+  if (!target) refused_because = shield::describe(target.problem);
+  else refused_because = ambiguous_framing(req);
+  if (!refused_because.empty()) {
     exchange.route = "gatehouse";
-    logging::info("request target refused", {{"reason", shield::describe(target.problem)}, {"client", exchange.client.to_string()}});
+    logging::info("request refused", {{"reason", refused_because}, {"client", exchange.client.to_string()}});
     co_await send_refusal(stream, web::RefusalKind::bad_request, html, req.version(), false, exchange);
     exchange.log();
     co_return false;
@@ -527,16 +576,38 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
     exchange.log();
     co_return keep;
   }
-  if (beast::websocket::is_upgrade(req)) {
-    exchange.route = "websocket";
+
+  // The shield: everything else reaches HA only on the public list or with a validated token.
+  const std::string client_address = client->address.to_string();
+  auto admission = co_await worker.shared.shield.admit(req, *target.target, client_address);
+  exchange.route = shield::name_of(admission.route).data();
+  if (admission.action == shield::Admission::Action::refuse) {
+    logging::info("shield refused", {{"route", exchange.route}, {"reason", admission.reason}, {"client", client_address}});
+    const auto kind = admission.refusal_status == 502 ? web::RefusalKind::upstream_unavailable : web::RefusalKind::unauthorized;
+    // An unread body would be taken for the next request: the connection closes unless there is none.
+    const bool keep = req.keep_alive() && parser.is_done() && !worker.shared.draining;
+    co_await send_refusal(stream, kind, html, req.version(), keep, exchange);
+    exchange.log();
+    co_return keep;
+  }
+  if (admission.action == shield::Admission::Action::websocket || beast::websocket::is_upgrade(req)) {
     stream_moved = true;
     // Named, not a temporary inside the co_await: GCC 12 mishandles non-trivial temporaries there.
     auto upgrade_request = parser.release();
-    auto outcome =
-        co_await relay_websocket(std::move(stream), std::move(buffer), std::move(upgrade_request), *client, worker);
+    RelayOutcome outcome;
+    if (admission.action == shield::Admission::Action::websocket)
+      outcome = co_await relay_authenticated_websocket(std::move(stream), std::move(buffer), std::move(upgrade_request),
+                                                       *client, worker);
+    else
+      outcome = co_await relay_websocket(std::move(stream), std::move(buffer), std::move(upgrade_request), *client, worker);
     exchange.status = outcome.status;
     exchange.log();
     co_return false;
+  }
+  if (admission.action == shield::Admission::Action::forward_shell) {
+    // An app page opened in a browser: HA's shell is the same for every page, so HA is asked for "/"
+    // and never sees the path (or query) an unauthenticated client chose.
+    req.target("/");
   }
   bool keep = co_await relay_http(stream, buffer, parser, *client, worker, exchange);
   exchange.log();

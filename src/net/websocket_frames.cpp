@@ -72,6 +72,65 @@ FrameScanner::Step FrameScanner::scan(std::span<const std::uint8_t> data) {
   return step;
 }
 
+namespace {
+
+// Frame head + payload, the payload masked with a fresh key from the OS CSPRNG when `masked`.
+std::string make_frame(std::uint8_t first_byte, std::string payload, bool masked) {
+  std::string frame;
+  frame.push_back(static_cast<char>(first_byte));
+  const char mask_bit = masked ? static_cast<char>(0x80) : 0;
+  if (payload.size() < 126) {
+    frame.push_back(static_cast<char>(mask_bit | static_cast<char>(payload.size())));
+  } else if (payload.size() <= 0xffff) {
+    frame.push_back(static_cast<char>(mask_bit | 126));
+    frame.push_back(static_cast<char>(payload.size() >> 8));
+    frame.push_back(static_cast<char>(payload.size() & 0xff));
+  } else {
+    frame.push_back(static_cast<char>(mask_bit | 127));
+    for (int shift = 56; shift >= 0; shift -= 8) frame.push_back(static_cast<char>((payload.size() >> shift) & 0xff));
+  }
+  if (masked) {
+    unsigned char key[4];
+    if (RAND_bytes(key, sizeof key) != 1) throw std::runtime_error("the OS random source failed");
+    frame.append(reinterpret_cast<const char*>(key), 4);
+    for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>(payload[i] ^ key[i % 4]);
+  }
+  frame += payload;
+  return frame;
+}
+
+} // namespace
+
+std::optional<FrameHead> read_frame_head(std::span<const std::uint8_t> data) {
+  std::array<std::uint8_t, 14> head{};
+  const std::size_t have = std::min<std::size_t>(data.size(), head.size());
+  std::copy_n(data.begin(), have, head.begin());
+  if (have < 2) return std::nullopt;
+  const std::size_t length = head_length(head, have);
+  if (have < length) return std::nullopt;
+  FrameHead result;
+  result.fin = (head[0] & 0x80) != 0;
+  result.opcode = head[0] & 0x0f;
+  result.masked = (head[1] & 0x80) != 0;
+  result.head_bytes = length;
+  result.payload_bytes = payload_length(head);
+  if (result.masked) std::copy_n(head.begin() + static_cast<std::ptrdiff_t>(length - 4), 4, result.mask.begin());
+  return result;
+}
+
+std::string frame_payload(std::span<const std::uint8_t> data, const FrameHead& head) {
+  std::string payload(reinterpret_cast<const char*>(data.data()) + head.head_bytes,
+                      static_cast<std::size_t>(head.payload_bytes));
+  if (head.masked) {
+    for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>(payload[i] ^ head.mask[i % 4]);
+  }
+  return payload;
+}
+
+std::string make_text_frame(std::string_view payload, bool masked) {
+  return make_frame(0x81, std::string(payload), masked);
+}
+
 std::string make_close_frame(std::uint16_t code, std::string_view reason, bool masked) {
   std::size_t reason_bytes = std::min<std::size_t>(reason.size(), 123);
   while (reason_bytes > 0 && reason_bytes < reason.size() &&
@@ -81,18 +140,7 @@ std::string make_close_frame(std::uint16_t code, std::string_view reason, bool m
   payload.push_back(static_cast<char>(code >> 8));
   payload.push_back(static_cast<char>(code & 0xff));
   payload.append(reason.substr(0, reason_bytes));
-
-  std::string frame;
-  frame.push_back(static_cast<char>(0x88)); // FIN + close
-  frame.push_back(static_cast<char>((masked ? 0x80 : 0x00) | payload.size()));
-  if (masked) {
-    unsigned char key[4];
-    if (RAND_bytes(key, sizeof key) != 1) throw std::runtime_error("the OS random source failed");
-    frame.append(reinterpret_cast<const char*>(key), 4);
-    for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>(payload[i] ^ key[i % 4]);
-  }
-  frame += payload;
-  return frame;
+  return make_frame(0x88, std::move(payload), masked); // FIN + close
 }
 
 } // namespace gatehouse::net

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -42,6 +43,25 @@ private:
   std::array<std::uint8_t, 14> carried_{}; // head bytes held from the previous scan, released by this one
   std::size_t carried_size_ = 0;
 };
+
+// One whole frame at the start of a byte string: what a handshake phase (Gatehouse answering HA's
+// auth step for the client) needs to read, not to relay.
+struct FrameHead {
+  bool fin = false;
+  std::uint8_t opcode = 0;
+  bool masked = false;
+  std::array<std::uint8_t, 4> mask{};
+  std::size_t head_bytes = 0;
+  std::uint64_t payload_bytes = 0;
+  std::uint64_t frame_bytes() const { return head_bytes + payload_bytes; }
+};
+
+// nullopt while `data` does not yet hold the frame's whole head.
+std::optional<FrameHead> read_frame_head(std::span<const std::uint8_t> data);
+// The frame's payload, unmasked. `data` must hold the whole frame.
+std::string frame_payload(std::span<const std::uint8_t> data, const FrameHead& head);
+// A complete, unfragmented text frame (masked for frames sent to HA).
+std::string make_text_frame(std::string_view payload, bool masked);
 
 // A complete close frame. `masked` for frames sent to HA (a client's frames must be masked; the mask
 // comes from the OS CSPRNG). The reason is cut to the 123 bytes a control frame allows, at a UTF-8

@@ -13,7 +13,14 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 
+#include <boost/json.hpp>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "logging/log.hpp"
 #include "net/session.hpp"
+#include "shield/shield.hpp"
+#include "web/refusal.hpp"
 #include "net/websocket_frames.hpp"
 
 namespace gatehouse::net {
@@ -205,6 +212,118 @@ asio::awaitable<RelayOutcome> close_unavailable(Stream client_stream, http::requ
   co_return outcome;
 }
 
+// ---- Gatehouse's own auth step (shield enforce) -------------------------------------------------
+
+constexpr std::size_t kMaxAuthMessageBytes = 16 * 1024; // an auth message is a token and a type
+constexpr auto kAuthPhaseTimeout = std::chrono::seconds(10); // HA's own limit for the auth message (§4.2)
+constexpr std::size_t kMaxHandshakeFrameBytes = 64 * 1024;   // HA's auth_required / auth_ok / auth_invalid
+
+// Sec-WebSocket-Accept for a client's key (RFC 6455 §4.2.2).
+std::string accept_key(std::string_view client_key) {
+  static constexpr std::string_view kGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+  const std::string input = std::string(client_key) + std::string(kGuid);
+  unsigned char digest[20];
+  unsigned int length = 0;
+  EVP_Digest(input.data(), input.size(), digest, &length, EVP_sha1(), nullptr);
+  unsigned char encoded[32];
+  const int written = EVP_EncodeBlock(encoded, digest, 20);
+  return std::string(reinterpret_cast<const char*>(encoded), static_cast<std::size_t>(written));
+}
+
+bool is_valid_client_key(std::string_view key) {
+  if (key.size() != 24) return false;
+  unsigned char decoded[24];
+  return EVP_DecodeBlock(decoded, reinterpret_cast<const unsigned char*>(key.data()), 24) == 18 && key.ends_with("==");
+}
+
+std::string random_client_key() {
+  unsigned char key[16];
+  if (RAND_bytes(key, sizeof key) != 1) throw std::runtime_error("the OS random source failed");
+  unsigned char encoded[32];
+  const int written = EVP_EncodeBlock(encoded, key, sizeof key);
+  return std::string(reinterpret_cast<const char*>(encoded), static_cast<std::size_t>(written));
+}
+
+std::span<const std::uint8_t> bytes_of(const std::string& text) {
+  return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
+}
+
+// Reads from `stream` until `bytes` starts with one whole frame of at most `max_payload` bytes.
+template <class Stream>
+asio::awaitable<std::optional<FrameHead>> read_frame(Stream& stream, std::string& bytes, std::size_t max_payload,
+                                                     std::chrono::steady_clock::duration timeout) {
+  beast::get_lowest_layer(stream).expires_after(timeout);
+  for (;;) {
+    const auto head = read_frame_head(bytes_of(bytes));
+    if (head && head->payload_bytes > max_payload) co_return std::nullopt;
+    if (head && bytes.size() >= head->frame_bytes()) {
+      beast::get_lowest_layer(stream).expires_never();
+      co_return head;
+    }
+    char chunk[4096];
+    auto [ec, n] = co_await stream.async_read_some(asio::buffer(chunk), use_tuple);
+    if (ec) co_return std::nullopt;
+    bytes.append(chunk, n);
+  }
+}
+
+// The JSON object a whole text frame at the start of `bytes` carries, or nullopt.
+std::optional<boost::json::object> frame_json(const std::string& bytes, const FrameHead& head) {
+  if (!head.fin || head.opcode != 0x1) return std::nullopt;
+  boost::system::error_code ec;
+  auto value = boost::json::parse(frame_payload(bytes_of(bytes), head), ec);
+  if (ec || !value.is_object()) return std::nullopt;
+  return std::move(value.as_object());
+}
+
+std::string_view type_of(const std::optional<boost::json::object>& message) {
+  const auto* type = message ? message->if_contains("type") : nullptr;
+  return type && type->is_string() ? std::string_view(type->as_string()) : std::string_view();
+}
+
+template <class Stream>
+asio::awaitable<void> write_and_close(Stream& stream, std::string bytes) {
+  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
+  co_await asio::async_write(stream, asio::buffer(bytes), use_tuple);
+  boost::system::error_code ignored;
+  socket_of(stream).shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+std::string auth_invalid_frame(std::string_view message) {
+  const boost::json::object invalid{{"type", "auth_invalid"}, {"message", message}};
+  return make_text_frame(boost::json::serialize(invalid), false) +
+         make_close_frame(websocket::close_code::normal, "", false);
+}
+
+std::string unavailable_frame() {
+  return make_close_frame(websocket::close_code::try_again_later, "Home Assistant unavailable", false);
+}
+
+// Copies frames both ways until either side ends; `from_client`/`from_upstream` were read before the
+// relay began and go first. Registered with the worker (under `ha_user_id`) while it runs.
+template <class Stream>
+asio::awaitable<void> splice(Stream& client_stream, UpstreamConnection& connection, std::string from_client,
+                             std::string from_upstream, Worker& worker, std::string ha_user_id) {
+  auto& upstream = connection.stream;
+  const auto executor = co_await asio::this_coro::executor;
+  Relay relay(executor);
+  TrackedRelay tracked;
+  tracked.ha_user_id = std::move(ha_user_id);
+  tracked.terminate = [&relay, &upstream](websocket::close_reason reason) {
+    // Cutting HA's side makes the HA→client direction close the client with this reason; that
+    // direction is the only writer to the client, so no second writer races it.
+    relay.client_close = reason;
+    cut_off(upstream.socket());
+  };
+  ListRegistration registration(worker.relays, tracked);
+
+  Direction up{false, FrameScanner(worker.shared.config.limits.max_websocket_message_bytes)};
+  Direction down{true, FrameScanner()};
+  co_await ((pump(client_stream, upstream, up, relay, worker, std::move(from_client), upstream.socket()) &&
+             pump(upstream, client_stream, down, relay, worker, std::move(from_upstream), upstream.socket())) ||
+            grace_period(relay.grace));
+}
+
 } // namespace
 
 template <class Stream>
@@ -268,24 +387,9 @@ asio::awaitable<RelayOutcome> relay_websocket(Stream client_stream, beast::flat_
   }
   request = {};
 
-  const auto executor = co_await asio::this_coro::executor;
-  Relay relay(executor);
-  TrackedRelay tracked;
-  tracked.terminate = [&relay, &upstream](websocket::close_reason reason) {
-    // Cutting HA's side makes the HA→client direction close the client with this reason; that
-    // direction is the only writer to the client, so no second writer races it.
-    relay.client_close = reason;
-    cut_off(upstream.socket());
-  };
-  ListRegistration registration(worker.relays, tracked);
-
   std::string from_client = beast::buffers_to_string(client_buffer.data());
   client_buffer = {};
-  Direction up{false, FrameScanner(config.limits.max_websocket_message_bytes)};
-  Direction down{true, FrameScanner()};
-  co_await ((pump(client_stream, upstream, up, relay, worker, std::move(from_client), upstream.socket()) &&
-             pump(upstream, client_stream, down, relay, worker, std::move(from_upstream), upstream.socket())) ||
-            grace_period(relay.grace));
+  co_await splice(client_stream, *connection, std::move(from_client), std::move(from_upstream), worker, "");
   co_return outcome;
 }
 
@@ -295,5 +399,155 @@ template asio::awaitable<RelayOutcome> relay_websocket<PlainStream>(PlainStream,
 template asio::awaitable<RelayOutcome> relay_websocket<TlsStream>(TlsStream, beast::flat_buffer,
                                                                   http::request<http::buffer_body>,
                                                                   const ForwardedClient&, Worker&);
+
+template <class Stream>
+asio::awaitable<RelayOutcome> relay_authenticated_websocket(Stream client_stream, beast::flat_buffer client_buffer,
+                                                            http::request<http::buffer_body> request,
+                                                            const ForwardedClient& client, Worker& worker) {
+  RelayOutcome outcome;
+  auto& shield = worker.shared.shield;
+  const std::string client_address = client.address.to_string();
+
+  // 1. The client's handshake, answered here. Neither leg negotiates extensions, so HA's frames and
+  //    the client's pass between them unchanged once both are authenticated.
+  const std::string client_key(request[http::field::sec_websocket_key]);
+  if (request.method() != http::verb::get || request[http::field::sec_websocket_version] != "13" ||
+      !is_valid_client_key(client_key)) {
+    auto refusal = web::render(web::RefusalKind::bad_request, false, request.version(), false);
+    outcome.status = refusal.result_int();
+    beast::get_lowest_layer(client_stream).expires_after(std::chrono::seconds(10));
+    co_await http::async_write(client_stream, refusal, use_tuple);
+    co_return outcome;
+  }
+  // HA's upgrade request is made now, from the client's headers, while they are at hand.
+  http::request<http::empty_body> upgrade{http::verb::get, "/api/websocket", 11};
+  for (const auto& field : request.base()) {
+    if (beast::iequals(field.name_string().substr(0, 14), "sec-websocket-")) continue;
+    upgrade.insert(field.name(), field.name_string(), field.value());
+  }
+  prepare_upstream_request(upgrade.base(), client);
+  upgrade.set(http::field::connection, "Upgrade");
+  upgrade.set(http::field::upgrade, "websocket");
+  upgrade.set(http::field::sec_websocket_version, "13");
+  upgrade.set(http::field::sec_websocket_key, random_client_key());
+  if (client.host.empty())
+    upgrade.set(http::field::host, worker.upstream.target().host + ":" + std::to_string(worker.upstream.target().port));
+  const unsigned client_version = request.version();
+
+  const std::string ha_version = co_await shield.ha_version();
+  if (ha_version.empty()) co_return co_await close_unavailable(std::move(client_stream), request);
+  request = {};
+  const boost::json::object auth_required{{"type", "auth_required"}, {"ha_version", ha_version}};
+  std::string hello = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      "Sec-WebSocket-Accept: " + accept_key(client_key) + "\r\n\r\n" +
+                      make_text_frame(boost::json::serialize(auth_required), false);
+  (void)client_version;
+  beast::get_lowest_layer(client_stream).expires_after(std::chrono::seconds(10));
+  auto [hello_ec, hello_n] = co_await asio::async_write(client_stream, asio::buffer(hello), use_tuple);
+  if (hello_ec) co_return outcome;
+
+  // 2. The client's auth message (contract §4.2): one text frame {"type":"auth","access_token":...}.
+  std::string from_client = beast::buffers_to_string(client_buffer.data());
+  client_buffer = {};
+  const auto auth_head = co_await read_frame(client_stream, from_client, kMaxAuthMessageBytes, kAuthPhaseTimeout);
+  if (!auth_head || !auth_head->masked) {
+    // Too slow, too big, not a frame, or closed: HA closes the connection in these cases too.
+    const std::string close = make_close_frame(websocket::close_code::policy_error, "auth message expected", false);
+    co_await write_and_close(client_stream, close);
+    co_return outcome;
+  }
+  const auto auth = frame_json(from_client, *auth_head);
+  const auto* type = auth ? auth->if_contains("type") : nullptr;
+  const auto* token = auth ? auth->if_contains("access_token") : nullptr;
+  if (!auth || auth->size() != 2 || !type || *type != "auth" || !token || !token->is_string()) {
+    co_await write_and_close(client_stream, auth_invalid_frame("Auth message incorrectly formatted"));
+    logging::info("websocket auth refused", {{"reason", "auth message incorrectly formatted"}, {"client", client_address}});
+    co_return outcome;
+  }
+  const std::string auth_frame = from_client.substr(0, static_cast<std::size_t>(auth_head->frame_bytes()));
+  from_client.erase(0, auth_frame.size());
+
+  // 3. The token: known, or asked of HA once; refused without any websocket to HA when it is not valid.
+  const std::string token_text(token->as_string());
+  auto decision = co_await shield.check_token(token_text, client_address);
+  if (decision.outcome == shield::TokenDecision::Outcome::unreachable) {
+    co_await write_and_close(client_stream, unavailable_frame());
+    co_return outcome;
+  }
+  if (decision.outcome != shield::TokenDecision::Outcome::valid) {
+    logging::info("websocket auth refused", {{"reason", decision.reason}, {"client", client_address}});
+    co_await write_and_close(client_stream, auth_invalid_frame("Invalid access token or password"));
+    co_return outcome;
+  }
+
+  // 4. HA's socket, authenticated with the client's own auth message; HA's answer goes to the client.
+  boost::system::error_code connect_ec;
+  auto connection = co_await connect_upstream(worker.upstream.target(), connect_ec);
+  if (!connection) {
+    co_await write_and_close(client_stream, unavailable_frame());
+    co_return outcome;
+  }
+  auto& upstream = connection->stream;
+  std::string from_upstream;
+  {
+    http::response_parser<http::string_body> answer_parser;
+    answer_parser.body_limit(kMaxRefusalBodyBytes);
+    upstream.expires_after(std::chrono::seconds(30));
+    auto [write_ec, written] = co_await http::async_write(upstream, upgrade, use_tuple);
+    boost::system::error_code read_ec = write_ec;
+    if (!write_ec) std::tie(read_ec, std::ignore) = co_await http::async_read(upstream, connection->buffer, answer_parser, use_tuple);
+    const auto& answer = answer_parser.get();
+    if (read_ec || answer.result() != http::status::switching_protocols ||
+        answer.find(http::field::sec_websocket_extensions) != answer.end()) {
+      if (!read_ec) logging::warn("Home Assistant refused the websocket", {{"status", answer.result_int()}});
+      co_await write_and_close(client_stream, unavailable_frame());
+      co_return outcome;
+    }
+    from_upstream = beast::buffers_to_string(connection->buffer.data());
+    connection->buffer = {};
+  }
+  const auto required_head = co_await read_frame(upstream, from_upstream, kMaxHandshakeFrameBytes, std::chrono::seconds(30));
+  const auto required = required_head ? frame_json(from_upstream, *required_head) : std::nullopt;
+  if (type_of(required) != "auth_required") {
+    co_await write_and_close(client_stream, unavailable_frame());
+    co_return outcome;
+  }
+  if (const auto* version = required->if_contains("ha_version"); version && version->is_string())
+    shield.note_ha_version(std::string(version->as_string()));
+  from_upstream.erase(0, static_cast<std::size_t>(required_head->frame_bytes()));
+  upstream.expires_after(std::chrono::seconds(30));
+  auto [auth_ec, auth_n] = co_await asio::async_write(upstream, asio::buffer(auth_frame), use_tuple);
+  std::optional<FrameHead> answer_head;
+  if (!auth_ec) answer_head = co_await read_frame(upstream, from_upstream, kMaxHandshakeFrameBytes, std::chrono::seconds(30));
+  const auto answer = answer_head ? frame_json(from_upstream, *answer_head) : std::nullopt;
+  if (type_of(answer) != "auth_ok" && type_of(answer) != "auth_invalid") {
+    co_await write_and_close(client_stream, unavailable_frame());
+    co_return outcome;
+  }
+  const std::string answer_frame = from_upstream.substr(0, static_cast<std::size_t>(answer_head->frame_bytes()));
+  from_upstream.erase(0, answer_frame.size());
+  if (type_of(answer) == "auth_invalid") {
+    // Valid a moment ago, refused now: the session was revoked meanwhile.
+    shield.tokens().forget_session(decision.owner.refresh_token_id);
+    co_await write_and_close(client_stream, answer_frame + make_close_frame(websocket::close_code::normal, "", false));
+    co_return outcome;
+  }
+  beast::get_lowest_layer(client_stream).expires_after(std::chrono::seconds(10));
+  auto [ok_ec, ok_n] = co_await asio::async_write(client_stream, asio::buffer(answer_frame), use_tuple);
+  if (ok_ec) co_return outcome;
+  beast::get_lowest_layer(client_stream).expires_never();
+  upstream.expires_never();
+
+  co_await splice(client_stream, *connection, std::move(from_client), std::move(from_upstream), worker,
+                  decision.owner.ha_user_id);
+  co_return outcome;
+}
+
+template asio::awaitable<RelayOutcome> relay_authenticated_websocket<PlainStream>(PlainStream, beast::flat_buffer,
+                                                                                  http::request<http::buffer_body>,
+                                                                                  const ForwardedClient&, Worker&);
+template asio::awaitable<RelayOutcome> relay_authenticated_websocket<TlsStream>(TlsStream, beast::flat_buffer,
+                                                                                http::request<http::buffer_body>,
+                                                                                const ForwardedClient&, Worker&);
 
 } // namespace gatehouse::net

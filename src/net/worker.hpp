@@ -10,6 +10,7 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "config/config.hpp"
@@ -20,13 +21,17 @@
 namespace gatehouse::sso {
 class SignIn;
 }
+namespace gatehouse::shield {
+class Shield;
+}
 
 namespace gatehouse::net {
 
 // State shared by all workers: read-only configuration plus a few atomics.
 struct SharedState {
-  explicit SharedState(const config::Config& c) : config(c) {}
+  SharedState(const config::Config& c, shield::Shield& s) : config(c), shield(s) {}
   const config::Config& config;
+  shield::Shield& shield;
   std::atomic<std::size_t> open_connections{0};
   std::atomic<bool> draining{false};
   std::unique_ptr<TlsCertificate> tls; // set when the listener speaks TLS
@@ -42,6 +47,7 @@ struct TrackedConnection {
 // A relayed websocket as shutdown (and later revocation) sees it.
 struct TrackedRelay {
   std::function<void(boost::beast::websocket::close_reason)> terminate;
+  std::string ha_user_id; // whose socket this is, when Gatehouse did the auth step (empty otherwise)
 };
 
 // Keeps `item` in `list` for as long as the registration lives (a coroutine frame, typically).

@@ -22,6 +22,7 @@
 #include "net/forwarding.hpp"
 #include "net/http_client.hpp"
 #include "oidc/provider.hpp"
+#include "shield/token_cache.hpp"
 #include "store/store.hpp"
 #include "users/directory.hpp"
 #include "web/page.hpp"
@@ -44,7 +45,11 @@ public:
   boost::asio::awaitable<web::Response> relay_token_request(
       boost::beast::http::request<boost::beast::http::string_body> request, net::ForwardedClient client);
 
+  // Access tokens HA issues through relay_token_request are recorded here as valid, with their user.
+  void learn_tokens_into(shield::TokenCache& cache) { token_cache_ = &cache; }
+
 private:
+  std::optional<std::string> user_of_refresh_token(const std::string& refresh_token_id);
   boost::asio::awaitable<web::Response> authorize(std::string target, std::string client_address,
                                                   std::string only_provider);
   boost::asio::awaitable<web::Response> callback(std::string target, std::string cookies, std::string client_address);
@@ -65,6 +70,7 @@ private:
   users::Directory& directory_;
   hass::LoginFlowClient login_flow_;
   std::vector<std::unique_ptr<oidc::Provider>> providers_;
+  shield::TokenCache* token_cache_ = nullptr;
 };
 
 } // namespace gatehouse::sso

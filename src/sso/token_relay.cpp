@@ -4,6 +4,7 @@
 #include <boost/url/parse.hpp>
 
 #include "jose/base64url.hpp"
+#include "shield/access_token.hpp"
 #include "logging/log.hpp"
 #include "sso/sign_in.hpp"
 #include "store/statement.hpp"
@@ -65,28 +66,37 @@ Fields multipart_fields(std::string_view content_type, std::string_view body) {
   return fields;
 }
 
-// The refresh token's id is the iss of HA's access tokens (contract §2.2). HA made this token for us
-// just now, so only its shape is read here; HA keeps checking its signature.
-std::optional<std::string> refresh_token_id(std::string_view response_body) {
+// The access token HA just issued, with its refresh token's id (the iss, contract §2.2) and exp. HA
+// made this token for us just now, so only its shape is read here; HA keeps checking its signature.
+struct IssuedAccessToken {
+  std::string token;
+  std::string refresh_token_id;
+  std::int64_t expires_at = 0;
+};
+
+std::optional<IssuedAccessToken> issued_access_token(std::string_view response_body) {
   boost::system::error_code ec;
   auto value = json::parse(response_body, ec);
   if (ec || !value.is_object()) return std::nullopt;
   const auto* access = value.as_object().if_contains("access_token");
   if (!access || !access->is_string()) return std::nullopt;
   const std::string_view token = access->as_string();
-  const auto first = token.find('.');
-  const auto second = token.find('.', first + 1);
-  if (first == std::string_view::npos || second == std::string_view::npos) return std::nullopt;
-  auto payload = jose::base64url_decode(token.substr(first + 1, second - first - 1));
-  if (!payload) return std::nullopt;
-  auto claims = json::parse(*payload, ec);
-  if (ec || !claims.is_object()) return std::nullopt;
-  const auto* iss = claims.as_object().if_contains("iss");
-  if (!iss || !iss->is_string()) return std::nullopt;
-  return std::string(iss->as_string());
+  const auto reading = shield::read_access_token(token, 0);
+  if (!reading) return std::nullopt;
+  return IssuedAccessToken{std::string(token), reading.token->refresh_token_id, reading.token->expires_at};
 }
 
 } // namespace
+
+std::optional<std::string> SignIn::user_of_refresh_token(const std::string& refresh_token_id) {
+  std::optional<std::string> user;
+  store_.read([&](sqlite3* db) {
+    store::Statement select(db, "SELECT ha_user_id FROM refresh_tokens WHERE token_id = ?", "find a refresh token's user");
+    select.bind_text(1, refresh_token_id);
+    if (select.step()) user = select.column_text(0);
+  });
+  return user;
+}
 
 bool SignIn::is_token_request(const http::request_header<>& request) {
   const std::string_view target = request.target();
@@ -133,21 +143,27 @@ asio::awaitable<web::Response> SignIn::relay_token_request(http::request<http::s
   const Fields fields = content_type.starts_with("multipart/form-data")
                             ? multipart_fields(content_type, request.body())
                             : urlencoded_fields(request.body());
+  const auto issued = answer.response->status == 200 ? issued_access_token(answer.response->body) : std::nullopt;
+  std::optional<std::string> owner;
   if (field(fields, "grant_type") == "authorization_code") {
-    auto user = take_code(field(fields, "client_id"), field(fields, "code"));
-    auto token_id = answer.response->status == 200 && user ? refresh_token_id(answer.response->body) : std::nullopt;
-    if (token_id) {
+    owner = take_code(field(fields, "client_id"), field(fields, "code"));
+    if (owner && issued) {
       store_.write([&](sqlite3* db) {
         store::Statement insert(db,
                                 "INSERT OR REPLACE INTO refresh_tokens (token_id, ha_user_id, client_id, created_at_ms) "
                                 "VALUES (?, ?, ?, ?)",
                                 "record a refresh token");
-        insert.bind_text(1, *token_id).bind_text(2, *user).bind_text(3, field(fields, "client_id"));
+        insert.bind_text(1, issued->refresh_token_id).bind_text(2, *owner).bind_text(3, field(fields, "client_id"));
         insert.bind_int64(4, store::now_unix_ms());
         insert.run();
       });
     }
+  } else if (issued) {
+    owner = user_of_refresh_token(issued->refresh_token_id);
   }
+  // A token HA has just issued through Gatehouse is known valid: the shield need not ask HA about it.
+  if (issued && owner && token_cache_)
+    token_cache_->remember_valid(issued->token, issued->expires_at, shield::TokenOwner{*owner, issued->refresh_token_id});
 
   web::Response response{static_cast<http::status>(answer.response->status), request.version()};
   for (const auto& header : answer.response->headers) {

@@ -21,6 +21,10 @@ RefusalText text_of(RefusalKind kind) {
   switch (kind) {
   case RefusalKind::bad_request:
     return {"Bad request", "The request was malformed, so Gatehouse did not pass it on."};
+  case RefusalKind::unauthorized:
+    return {"Sign-in required",
+            "This address needs a valid Home Assistant sign-in. Open Home Assistant's start page to sign in, "
+            "then try again."};
   case RefusalKind::request_timeout:
     return {"Request timed out", "The request did not arrive in time. Try again."};
   case RefusalKind::body_too_large:
@@ -47,6 +51,7 @@ RefusalText text_of(RefusalKind kind) {
 http::status status_of(RefusalKind kind) {
   switch (kind) {
   case RefusalKind::bad_request: return http::status::bad_request;
+  case RefusalKind::unauthorized: return http::status::unauthorized;
   case RefusalKind::request_timeout: return http::status::request_timeout;
   case RefusalKind::body_too_large: return http::status::payload_too_large;
   case RefusalKind::header_too_large: return http::status::request_header_fields_too_large;
@@ -60,6 +65,7 @@ http::status status_of(RefusalKind kind) {
 std::string_view code_of(RefusalKind kind) {
   switch (kind) {
   case RefusalKind::bad_request: return "bad_request";
+  case RefusalKind::unauthorized: return "unauthorized";
   case RefusalKind::request_timeout: return "request_timeout";
   case RefusalKind::body_too_large: return "body_too_large";
   case RefusalKind::header_too_large: return "header_too_large";
@@ -80,7 +86,9 @@ Response render(RefusalKind kind, bool html, unsigned http_version, bool keep_al
   Response res{status_of(kind), http_version};
   if (html) {
     res.set(http::field::content_type, "text/html; charset=utf-8");
-    Page page{std::string(text.title), {std::string(text.advice)}, {},
+    std::vector<PageLink> links;
+    if (kind == RefusalKind::unauthorized) links.push_back({"/", "Open Home Assistant"});
+    Page page{std::string(text.title), {std::string(text.advice)}, std::move(links),
               "Gatehouse · " + std::to_string(static_cast<unsigned>(status_of(kind))) + " " + std::string(code_of(kind))};
     res.body() = render_html(page);
   } else {

@@ -11,6 +11,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { createHmac, randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import {
   getAuth, createConnection, getUser, getStates, ERR_INVALID_AUTH,
@@ -117,6 +118,14 @@ function codeOf(response, label) {
   assert.equal(entry.type, 'create_entry', JSON.stringify(entry));
   assert.match(entry.result, /^[0-9a-f]{32}$/);
   return recordSecret(entry.result, label);
+}
+
+// An HS256 JWT shaped like HA's access tokens (contract §2.2) but signed with a key HA never had.
+function forgeAccessToken() {
+  const encode = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const unsigned = `${encode({ alg: 'HS256', typ: 'JWT' })}.${encode({ iss: randomBytes(16).toString('hex'), iat: now, exp: now + 1800 })}`;
+  return `${unsigned}.${createHmac('sha256', randomBytes(32)).update(unsigned).digest('base64url')}`;
 }
 
 function decodeJwtPayload(token) {
@@ -254,15 +263,30 @@ test('HA records the client\'s address, not Gatehouse\'s, and ignores a client-s
   const record = double.refreshTokens().find((token) => token.id === decodeJwtPayload(tokens.access_token).iss);
   assert.equal(record.lastUsedIp, CLIENT_B);
 
-  // An API call without a token (a 401, a failed login in HA's eyes) from 127.0.0.3.
+  // An API call without a token: the shield answers 401 itself, so HA records no failed login at all.
   since = double.failedLogins.length;
   const unauthorized = await get('/api/', { from: CLIENT_B, headers: spoof });
   assert.equal(unauthorized.status, 401);
-  assert.deepEqual(newFailedLogins(since).map(({ ip, path }) => ({ ip, path })), [{ ip: CLIENT_B, path: '/api/' }]);
+  assert.equal(unauthorized.json().code, 'unauthorized');
+  assert.deepEqual(newFailedLogins(since), []);
 
-  // A websocket with a bad token, upgrade carrying the spoofed header: auth_invalid recorded for 127.0.0.2.
+  // A well-formed token HA never issued: the shield asks HA once, as the client (a failed login
+  // recorded under 127.0.0.3, never under Gatehouse's address); asked again, it answers from memory.
+  const forged = forgeAccessToken();
+  recordSecret(forged, 'forged access token');
   since = double.failedLogins.length;
-  const badToken = newSecret('deliberately invalid websocket access token');
+  for (let attempt = 0; attempt < 2; attempt += 1) {
+    const refused = await get('/api/', { from: CLIENT_B, headers: { ...spoof, authorization: `Bearer ${forged}` } });
+    assert.equal(refused.status, 401);
+  }
+  assert.deepEqual(newFailedLogins(since).map(({ ip, path, reason }) => ({ ip, path, reason })),
+    [{ ip: CLIENT_B, path: '/api/websocket', reason: 'websocket auth_invalid' }]);
+
+  // A websocket with another forged token, upgrade carrying the spoofed header: Gatehouse answers the
+  // handshake, asks HA (as 127.0.0.2) and hands the client auth_invalid with no HA socket kept.
+  since = double.failedLogins.length;
+  const badToken = forgeAccessToken();
+  recordSecret(badToken, 'deliberately invalid websocket access token');
   const opened = once(double.events, 'ws-open');
   const ws = new WebSocket(`${gatehouse.wsUrl}/api/websocket`, { localAddress: CLIENT_A, headers: spoof });
   const closed = new Promise((resolve) => ws.on('close', (closeCode) => resolve(closeCode)));
@@ -274,9 +298,9 @@ test('HA records the client\'s address, not Gatehouse\'s, and ignores a client-s
     if (message.type === 'auth_required') ws.send(JSON.stringify({ type: 'auth', access_token: badToken }));
     if (message.type === 'auth_invalid') resolve(message);
   }));
-  assert.equal((await opened)[0].remote, CLIENT_A);
+  assert.equal((await opened)[0].remote, CLIENT_A, 'the token check reached HA as the client');
   assert.equal((await invalid).type, 'auth_invalid');
-  assert.equal(await closed, 1000, 'HA closes after auth_invalid; the close is relayed');
+  assert.equal(await closed, 1000, 'closed after auth_invalid, as HA does');
   assert.deepEqual(newFailedLogins(since).map(({ ip, path, reason }) => ({ ip, path, reason })),
     [{ ip: CLIENT_A, path: '/api/websocket', reason: 'websocket auth_invalid' }]);
   assert.deepEqual(messages.map((message) => message.type), ['auth_required', 'auth_invalid']);

@@ -53,7 +53,7 @@ describe('relaying requests', () => {
     const line = await gatehouse.waitForLog((entry) => entry.msg === 'request' && entry.path === '/api/states/light.kitchen');
     assert.equal(line.level, 'info');
     assert.equal(line.method, 'GET');
-    assert.equal(line.route, 'proxy');
+    assert.equal(line.route, 'protected');
     assert.equal(line.status, 200);
     assert.equal(line.client, '127.0.0.1');
     assert.equal(typeof line.duration_ms, 'number');

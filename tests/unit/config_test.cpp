@@ -1554,6 +1554,28 @@ TEST_F(ConfigTest, UsersRolesAndFlags) {
 
 // ---------------------------------------------------------------------------------------------- pieces
 
+TEST_F(ConfigTest, ShieldBlock) {
+  const auto defaults = config_for("");
+  EXPECT_EQ(defaults.shield.mode, gatehouse::config::ShieldMode::enforce);
+  EXPECT_TRUE(defaults.shield.public_paths.empty());
+  EXPECT_FALSE(defaults.shield.local_files);
+
+  const auto set = config_for("shield:\n  mode: report\n  public_paths: [\"/hacsfiles/*\", /robots2.txt]\n  local_files: true\n");
+  EXPECT_EQ(set.shield.mode, gatehouse::config::ShieldMode::report);
+  EXPECT_EQ(set.shield.public_paths, (std::vector<std::string>{"/hacsfiles/*", "/robots2.txt"}));
+  EXPECT_TRUE(set.shield.local_files);
+
+  const auto mode = issue_for("shield:\n  mode: enforse\n");
+  EXPECT_EQ(mode.key, "shield.mode");
+  EXPECT_NE(mode.message.find("did you mean \"enforce\""), std::string::npos) << mode.message;
+
+  for (const std::string pattern : {"api/x", "/api/*/x", "/a/../b", "/a%2fb", "/*", "/a//b"}) {
+    const auto issue = issue_for("shield:\n  public_paths: [\"" + pattern + "\"]\n");
+    EXPECT_EQ(issue.key, "shield.public_paths") << pattern;
+    EXPECT_EQ(issue.line, 6) << pattern;
+  }
+}
+
 TEST(ConfigSecretFile, ReportsPermissionsAndReasons) {
   const auto directory = fs::temp_directory_path() / ("gatehouse-test-" + std::to_string(std::random_device{}()));
   fs::create_directories(directory);

@@ -9,7 +9,7 @@ import net from 'node:net';
 import readline from 'node:readline';
 import { EventEmitter } from 'node:events';
 import { gatehouseBinary, logsDir, tmpRoot } from './paths.mjs';
-import { startUpstream } from './upstream.mjs';
+import { startUpstream, TestUpstream } from './upstream.mjs';
 
 export { gatehouseBinary, repoRoot, tmpRoot } from './paths.mjs';
 
@@ -137,7 +137,11 @@ function watchExit(child) {
 export async function startGatehouse({ config = {}, configText, env = {}, upstream, directory } = {}) {
   const workDirectory = directory ?? freshDirectory();
   const upstreamUrl = typeof upstream === 'string' ? upstream : upstream?.url ?? 'http://127.0.0.1:9';
-  const effectiveConfig = mergeConfig(baseConfig(workDirectory, upstreamUrl), config);
+  // The generic test upstream is not Home Assistant (it cannot tell a valid HA token), so in front of
+  // it the relay is tested with the shield in report mode; the shield itself is tested in front of
+  // the HA double (shield-*.test.mjs), in its default enforce mode.
+  const relayOnly = upstream instanceof TestUpstream ? { shield: { mode: 'report' } } : {};
+  const effectiveConfig = mergeConfig(mergeConfig(baseConfig(workDirectory, upstreamUrl), relayOnly), config);
   mkdirSync(effectiveConfig.data_dir ?? join(workDirectory, 'data'), { recursive: true });
   const configPath = join(workDirectory, 'gatehouse.yaml');
   writeFileSync(configPath, configText ?? `${toYaml(effectiveConfig)}\n`);

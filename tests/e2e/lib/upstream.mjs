@@ -178,7 +178,7 @@ export class UpstreamWebSocket extends EventEmitter {
   destroySocket() { this.ws._socket.destroy(); }
 }
 
-class TestUpstream {
+export class TestUpstream {
   requests = [];
   webSockets = [];
   connectionsAccepted = 0;

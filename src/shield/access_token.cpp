@@ -1,0 +1,74 @@
+// shield/access_token: an HA access token's shape, read without HA.
+#include "shield/access_token.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
+#include "jose/base64url.hpp"
+
+namespace gatehouse::shield {
+
+std::string_view describe(TokenProblem problem) {
+  switch (problem) {
+    case TokenProblem::missing: return "no access token";
+    case TokenProblem::not_bearer: return "not a Bearer authorization";
+    case TokenProblem::too_long: return "access token too long";
+    case TokenProblem::malformed: return "not an HA access token";
+    case TokenProblem::expired: return "access token expired";
+  }
+  return "unknown";
+}
+
+namespace {
+
+std::optional<boost::json::object> json_segment(std::string_view segment) {
+  const auto decoded = jose::base64url_decode(segment);
+  if (!decoded) return std::nullopt;
+  boost::system::error_code ec;
+  auto value = boost::json::parse(*decoded, ec);
+  if (ec || !value.is_object()) return std::nullopt;
+  return std::move(value.as_object());
+}
+
+std::optional<std::int64_t> whole_seconds(const boost::json::object& claims, std::string_view name) {
+  const auto* value = claims.if_contains(name);
+  if (!value) return std::nullopt;
+  if (value->is_int64()) return value->as_int64();
+  if (value->is_uint64() && value->as_uint64() <= INT64_MAX) return static_cast<std::int64_t>(value->as_uint64());
+  if (value->is_double()) return static_cast<std::int64_t>(value->as_double());
+  return std::nullopt;
+}
+
+TokenReading problem(TokenProblem kind) { return TokenReading{std::nullopt, kind}; }
+
+} // namespace
+
+TokenReading read_access_token(std::string_view token, std::int64_t now) {
+  if (token.empty()) return problem(TokenProblem::missing);
+  if (token.size() > kMaxTokenLength) return problem(TokenProblem::too_long);
+  const auto first_dot = token.find('.');
+  const auto second_dot = first_dot == std::string_view::npos ? first_dot : token.find('.', first_dot + 1);
+  if (second_dot == std::string_view::npos || token.find('.', second_dot + 1) != std::string_view::npos)
+    return problem(TokenProblem::malformed);
+  const auto header = json_segment(token.substr(0, first_dot));
+  const auto claims = json_segment(token.substr(first_dot + 1, second_dot - first_dot - 1));
+  const auto signature = jose::base64url_decode(token.substr(second_dot + 1));
+  if (!header || !claims || !signature || signature->size() != 32) return problem(TokenProblem::malformed);
+  const auto* alg = header->if_contains("alg");
+  if (!alg || !alg->is_string() || alg->as_string() != "HS256") return problem(TokenProblem::malformed);
+  const auto* iss = claims->if_contains("iss");
+  const auto exp = whole_seconds(*claims, "exp");
+  const auto iat = whole_seconds(*claims, "iat");
+  if (!iss || !iss->is_string() || iss->as_string().empty() || !exp || !iat) return problem(TokenProblem::malformed);
+  if (*exp + kLeewaySeconds < now) return problem(TokenProblem::expired);
+  return TokenReading{AccessToken{token, std::string(iss->as_string()), *exp}, TokenProblem::missing};
+}
+
+TokenReading read_authorization(std::string_view header, std::int64_t now) {
+  if (header.empty()) return problem(TokenProblem::missing);
+  constexpr std::string_view kScheme = "Bearer ";
+  if (!header.starts_with(kScheme)) return problem(TokenProblem::not_bearer);
+  return read_access_token(header.substr(kScheme.size()), now);
+}
+
+} // namespace gatehouse::shield

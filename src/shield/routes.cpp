@@ -1,0 +1,160 @@
+// shield/routes: the route classes and the public list.
+#include "shield/routes.hpp"
+
+#include <array>
+#include <boost/json/parse.hpp>
+
+#include "jose/base64url.hpp"
+
+namespace gatehouse::shield {
+namespace http = boost::beast::http;
+
+std::string_view name_of(RouteClass route) {
+  switch (route) {
+    case RouteClass::public_path: return "public";
+    case RouteClass::auth_endpoint: return "auth";
+    case RouteClass::local_login: return "local_login";
+    case RouteClass::signed_path: return "signed";
+    case RouteClass::onboarding: return "onboarding";
+    case RouteClass::navigation: return "navigation";
+    case RouteClass::cors_preflight: return "cors_preflight";
+    case RouteClass::websocket: return "websocket";
+    case RouteClass::protected_path: return "protected";
+  }
+  return "protected";
+}
+
+namespace {
+
+struct BuiltIn {
+  std::string_view pattern;
+  bool any_method;
+};
+
+// Contract §8.1, §8.2, §8.5. GET/HEAD only unless marked.
+constexpr std::array<BuiltIn, 14> kBuiltInPublicPaths{{
+    {"/frontend_latest/*", false},
+    {"/frontend_es5/*", false},
+    {"/static/*", false},
+    {"/manifest.json", false},
+    {"/service_worker.js", false},
+    {"/sw-modern.js", false},
+    {"/sw-modern.js.map", false},
+    {"/sw-legacy.js", false},
+    {"/sw-legacy.js.map", false},
+    {"/robots.txt", false},
+    {"/onboarding.html", false},
+    {"/.well-known/oauth-authorization-server", false},
+    {"/api/onboarding", false}, // the list of steps and whether each is done
+    {"/api/webhook/*", true},   // webhook ids are the secret; HA answers 200 for unknown ones
+}};
+
+bool is_get_or_head(http::verb method) { return method == http::verb::get || method == http::verb::head; }
+
+// A path a browser may open as an app page: plain segments only, not under HA's API or auth trees.
+bool is_app_page(std::string_view path) {
+  if (path == "/") return true;
+  constexpr std::size_t kMaxSegments = 8;
+  std::size_t segments = 0;
+  std::string_view first;
+  std::size_t start = 1;
+  while (start <= path.size()) {
+    const auto end = std::min(path.find('/', start), path.size());
+    const auto segment = path.substr(start, end - start);
+    if (segment.empty()) {
+      if (end != path.size()) return false; // only a trailing '/' may be empty
+      break;
+    }
+    for (const char c : segment) {
+      const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+      if (!plain) return false;
+    }
+    if (++segments > kMaxSegments) return false;
+    if (segments == 1) first = segment;
+    start = end + 1;
+  }
+  return first != "api" && first != "auth" && first != "local" && first != "static" && first != "sso" &&
+         first != "scim" && !first.starts_with("frontend_");
+}
+
+std::string_view query_value(std::string_view query, std::string_view name, int& count) {
+  std::string_view found;
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const auto pair = query.substr(0, amp);
+    const auto eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      ++count;
+      found = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return found;
+}
+
+} // namespace
+
+PublicPaths::PublicPaths(const std::vector<std::string>& extra, bool local_files, bool sign_in_enabled) {
+  auto add = [this](std::string_view pattern, bool any_method) {
+    Pattern p;
+    p.any_method = any_method;
+    if (pattern.ends_with("/*")) {
+      p.prefix = true;
+      pattern.remove_suffix(1);
+    }
+    p.text = std::string(pattern);
+    patterns_.push_back(std::move(p));
+  };
+  for (const auto& built_in : kBuiltInPublicPaths) add(built_in.pattern, built_in.any_method);
+  // Without sign-in, HA's own login page is the way in; with it, Gatehouse answers /auth/authorize.
+  if (!sign_in_enabled) add("/auth/authorize", false);
+  if (local_files) add("/local/*", false);
+  for (const auto& pattern : extra) add(pattern, false);
+}
+
+bool PublicPaths::matches(std::string_view path, http::verb method) const {
+  for (const auto& pattern : patterns_) {
+    if (!pattern.any_method && !is_get_or_head(method)) continue;
+    if (pattern.prefix ? path.starts_with(pattern.text) && path.size() > pattern.text.size() : path == pattern.text)
+      return true;
+  }
+  return false;
+}
+
+bool has_live_auth_signature(std::string_view query, std::int64_t now) {
+  int count = 0;
+  const auto value = query_value(query, "authSig", count);
+  if (count != 1 || value.empty() || value.size() > 4096) return false;
+  const auto first_dot = value.find('.');
+  const auto second_dot = first_dot == std::string_view::npos ? first_dot : value.find('.', first_dot + 1);
+  if (second_dot == std::string_view::npos) return false;
+  const auto claims_text = jose::base64url_decode(value.substr(first_dot + 1, second_dot - first_dot - 1));
+  if (!claims_text) return false;
+  boost::system::error_code ec;
+  const auto claims = boost::json::parse(*claims_text, ec);
+  if (ec || !claims.is_object()) return false;
+  const auto* exp = claims.as_object().if_contains("exp");
+  if (!exp || !exp->is_number()) return false;
+  return exp->to_number<double>() >= static_cast<double>(now); // HA allows no leeway here (§9.5)
+}
+
+RouteClass classify(const RequestFacts& facts, const PublicPaths& public_paths) {
+  const auto path = facts.path;
+  if (path == "/api/websocket" && facts.websocket_upgrade) return RouteClass::websocket;
+  if (facts.websocket_upgrade) return RouteClass::protected_path;
+  if ((path == "/auth/token" || path == "/auth/revoke") && facts.method == http::verb::post) return RouteClass::auth_endpoint;
+  if (path == "/auth/providers" || path == "/auth/login_flow" || path.starts_with("/auth/login_flow/"))
+    return RouteClass::local_login;
+  if (public_paths.matches(path, facts.method)) return RouteClass::public_path;
+  if (path.starts_with("/api/onboarding/")) return RouteClass::onboarding;
+  if (facts.method == http::verb::options && facts.cors_preflight && !facts.has_authorization)
+    return RouteClass::cors_preflight;
+  if (facts.method == http::verb::get && !facts.has_authorization && has_live_auth_signature(facts.query, facts.now_unix_seconds))
+    return RouteClass::signed_path;
+  if (is_get_or_head(facts.method) && facts.wants_html && !facts.has_authorization && is_app_page(path))
+    return RouteClass::navigation;
+  return RouteClass::protected_path;
+}
+
+} // namespace gatehouse::shield

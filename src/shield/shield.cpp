@@ -1,0 +1,181 @@
+// shield/shield: route class + token decision for each request.
+#include "shield/shield.hpp"
+
+#include <boost/beast/http/field.hpp>
+#include <boost/json/parse.hpp>
+#include <chrono>
+
+#include "hass/token_probe.hpp"
+#include "logging/log.hpp"
+
+namespace gatehouse::shield {
+namespace http = boost::beast::http;
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr std::chrono::seconds kProbeTimeout{10};
+
+std::int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+bool names_html(std::string_view accept) { return accept.find("text/html") != std::string_view::npos; }
+
+} // namespace
+
+Shield::Shield(const config::Config& config, bool sign_in_enabled)
+    : mode_(config.shield.mode),
+      ha_host_(config.home_assistant.host),
+      ha_port_(config.home_assistant.port),
+      public_paths_(config.shield.public_paths, config.shield.local_files, sign_in_enabled),
+      http_(net::HttpClient::Options{std::nullopt, std::chrono::seconds(10), 64 * 1024}) {}
+
+asio::awaitable<TokenDecision> Shield::check_token(std::string_view token, const std::string& client_address) {
+  TokenDecision decision;
+  const std::int64_t now = now_seconds();
+  const auto reading = read_access_token(token, now);
+  if (!reading) {
+    decision.reason = std::string(describe(reading.problem));
+    co_return decision;
+  }
+  const auto known = tokens_.find(token, now);
+  if (known.known == TokenCache::Known::valid) {
+    decision.outcome = TokenDecision::Outcome::valid;
+    decision.owner = known.owner;
+    co_return decision;
+  }
+  if (known.known == TokenCache::Known::refused) {
+    decision.reason = "access token refused by Home Assistant earlier";
+    co_return decision;
+  }
+  // Named first: GCC 12 mishandles temporaries inside co_await.
+  std::string token_text(token);
+  auto probe = co_await hass::probe_access_token(ha_host_, ha_port_, std::move(token_text), client_address, kProbeTimeout);
+  decision.asked_home_assistant = true;
+  if (!probe.ha_version.empty()) note_ha_version(probe.ha_version);
+  switch (probe.outcome) {
+    case hass::TokenProbe::Outcome::valid:
+      decision.outcome = TokenDecision::Outcome::valid;
+      decision.owner = TokenOwner{probe.user_id, reading.token->refresh_token_id};
+      tokens_.remember_valid(token, reading.token->expires_at, decision.owner);
+      break;
+    case hass::TokenProbe::Outcome::refused:
+      decision.reason = "access token refused by Home Assistant";
+      tokens_.remember_refused(token, reading.token->expires_at);
+      break;
+    case hass::TokenProbe::Outcome::unreachable:
+      decision.outcome = TokenDecision::Outcome::unreachable;
+      decision.reason = "Home Assistant could not be asked about the token";
+      break;
+  }
+  co_return decision;
+}
+
+asio::awaitable<Admission> Shield::admit(const http::request_header<>& request, const Target& target,
+                                         const std::string& client_address) {
+  const auto authorization = request[http::field::authorization];
+  RequestFacts facts;
+  facts.method = request.method();
+  facts.path = target.path;
+  facts.query = target.query;
+  facts.has_authorization = !authorization.empty();
+  facts.wants_html = names_html(request[http::field::accept]);
+  facts.websocket_upgrade = boost::beast::iequals(request[http::field::upgrade], "websocket");
+  facts.cors_preflight = request.method() == http::verb::options &&
+                         request.find(http::field::access_control_request_method) != request.end();
+  facts.now_unix_seconds = now_seconds();
+
+  Admission admission;
+  admission.route = classify(facts, public_paths_);
+  switch (admission.route) {
+    case RouteClass::public_path:
+    case RouteClass::auth_endpoint:
+    case RouteClass::local_login:
+    case RouteClass::signed_path:
+    case RouteClass::cors_preflight:
+      admission.action = Admission::Action::forward;
+      co_return admission;
+    case RouteClass::navigation:
+      admission.action = Admission::Action::forward_shell;
+      co_return admission;
+    case RouteClass::websocket:
+      admission.action = enforcing() ? Admission::Action::websocket : Admission::Action::forward;
+      co_return admission;
+    case RouteClass::onboarding:
+      if (co_await onboarding_open()) {
+        admission.action = Admission::Action::forward;
+      } else {
+        admission.reason = "onboarding is finished";
+        admission.refusal_status = 401;
+      }
+      break;
+    case RouteClass::protected_path: {
+      const auto reading = read_authorization(authorization, facts.now_unix_seconds);
+      if (!reading) {
+        admission.reason = std::string(describe(reading.problem));
+        break;
+      }
+      if (!enforcing()) {
+        // Report mode never asks HA: it only says what enforce would do with what it already knows.
+        const auto known = tokens_.find(reading.token->token, facts.now_unix_seconds);
+        if (known.known == TokenCache::Known::refused) admission.reason = "access token refused by Home Assistant earlier";
+        else admission.action = Admission::Action::forward;
+        break;
+      }
+      auto decision = co_await check_token(reading.token->token, client_address);
+      if (decision.outcome == TokenDecision::Outcome::valid) {
+        admission.action = Admission::Action::forward;
+      } else if (decision.outcome == TokenDecision::Outcome::unreachable) {
+        admission.refusal_status = 502;
+        admission.reason = decision.reason;
+      } else {
+        admission.reason = decision.reason;
+      }
+      break;
+    }
+  }
+  if (admission.action == Admission::Action::refuse && !enforcing()) {
+    logging::warn("shield would refuse (report mode: forwarded)",
+                  {{"route", std::string(name_of(admission.route))}, {"reason", admission.reason}, {"client", client_address}});
+    admission.action = Admission::Action::forward;
+  }
+  co_return admission;
+}
+
+asio::awaitable<bool> Shield::onboarding_open() {
+  if (onboarded_.load(std::memory_order_relaxed)) co_return false;
+  net::OutboundRequest request;
+  request.url = "http://" + ha_host_ + ":" + std::to_string(ha_port_) + "/api/onboarding";
+  auto result = co_await http_.send(request);
+  if (!result || result.response->status != 200) co_return false; // unknown: closed
+  boost::system::error_code ec;
+  const auto steps = boost::json::parse(result.response->body, ec);
+  if (ec || !steps.is_array()) co_return false;
+  bool all_done = true;
+  for (const auto& step : steps.as_array()) {
+    const auto* done = step.is_object() ? step.as_object().if_contains("done") : nullptr;
+    if (!done || !done->is_bool() || !done->as_bool()) all_done = false;
+  }
+  if (all_done) onboarded_.store(true, std::memory_order_relaxed);
+  co_return !all_done;
+}
+
+asio::awaitable<std::string> Shield::ha_version() {
+  {
+    std::lock_guard lock(version_mutex_);
+    if (!ha_version_.empty()) co_return ha_version_;
+  }
+  auto version = co_await hass::fetch_ha_version(ha_host_, ha_port_, kProbeTimeout);
+  if (!version.empty()) note_ha_version(version);
+  co_return version;
+}
+
+void Shield::note_ha_version(std::string version) {
+  std::lock_guard lock(version_mutex_);
+  if (version == ha_version_) return;
+  logging::info("home assistant version", {{"ha_version", version}});
+  ha_version_ = std::move(version);
+}
+
+} // namespace gatehouse::shield

@@ -1,0 +1,70 @@
+// shield/token_cache: tokens Gatehouse has already decided about, until they expire.
+#include "shield/token_cache.hpp"
+
+#include <cstring>
+#include <openssl/evp.h>
+#include <stdexcept>
+
+#include "shield/access_token.hpp"
+
+namespace gatehouse::shield {
+
+std::size_t TokenCache::DigestHash::operator()(const Digest& digest) const noexcept {
+  std::size_t value;
+  std::memcpy(&value, digest.data(), sizeof value); // already uniformly random
+  return value;
+}
+
+TokenCache::Digest TokenCache::digest_of(std::string_view token) {
+  Digest digest{};
+  unsigned int length = 0;
+  if (EVP_Digest(token.data(), token.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("SHA-256 failed");
+  return digest;
+}
+
+TokenCache::Entry TokenCache::find(std::string_view token, std::int64_t now) const {
+  const Digest digest = digest_of(token);
+  std::lock_guard lock(mutex_);
+  const auto it = entries_.find(digest);
+  if (it == entries_.end() || it->second.expires_at + kLeewaySeconds < now) return {};
+  if (!it->second.valid) return Entry{Known::refused, {}};
+  return Entry{Known::valid, it->second.owner};
+}
+
+void TokenCache::remember_valid(std::string_view token, std::int64_t expires_at, TokenOwner owner) {
+  store(digest_of(token), Stored{expires_at, true, std::move(owner)});
+}
+
+void TokenCache::remember_refused(std::string_view token, std::int64_t expires_at) {
+  store(digest_of(token), Stored{expires_at, false, {}});
+}
+
+void TokenCache::store(const Digest& digest, Stored stored) {
+  std::lock_guard lock(mutex_);
+  if (entries_.size() >= max_entries_ && !entries_.contains(digest)) {
+    // Full: drop what has expired; if that is not enough, forget everything (every token is then
+    // checked with HA once more — slower, never wrong).
+    const std::int64_t newest_expiry = stored.expires_at;
+    std::erase_if(entries_, [&](const auto& item) { return item.second.expires_at < newest_expiry - 1800; });
+    if (entries_.size() >= max_entries_) entries_.clear();
+  }
+  entries_.insert_or_assign(digest, std::move(stored));
+}
+
+void TokenCache::forget_session(std::string_view refresh_token_id) {
+  std::lock_guard lock(mutex_);
+  for (auto& [digest, stored] : entries_) {
+    if (stored.valid && stored.owner.refresh_token_id == refresh_token_id) {
+      stored.valid = false;
+      stored.owner = {};
+    }
+  }
+}
+
+std::size_t TokenCache::size() const {
+  std::lock_guard lock(mutex_);
+  return entries_.size();
+}
+
+} // namespace gatehouse::shield

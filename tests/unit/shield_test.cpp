@@ -1,0 +1,143 @@
+// shield: what an access token tells without HA, the route classes with their default deny, and the
+// token cache.
+#include <gtest/gtest.h>
+
+#include <boost/json/serialize.hpp>
+#include <openssl/hmac.h>
+
+#include "jose/base64url.hpp"
+#include "shield/access_token.hpp"
+#include "shield/routes.hpp"
+#include "shield/token_cache.hpp"
+
+namespace shield = gatehouse::shield;
+namespace http = boost::beast::http;
+using gatehouse::jose::base64url_encode;
+
+namespace {
+
+constexpr std::int64_t kNow = 1'800'000'000;
+
+std::string jwt(const boost::json::object& header, const boost::json::object& claims) {
+  const std::string unsigned_part = base64url_encode(boost::json::serialize(header)) + "." +
+                                    base64url_encode(boost::json::serialize(claims));
+  unsigned char mac[32];
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), "key", 3, reinterpret_cast<const unsigned char*>(unsigned_part.data()), unsigned_part.size(), mac, &length);
+  return unsigned_part + "." + base64url_encode(std::span<const unsigned char>(mac, length));
+}
+
+std::string ha_token(std::int64_t exp, std::string iss = "0123abcd") {
+  return jwt({{"alg", "HS256"}, {"typ", "JWT"}}, {{"iss", iss}, {"iat", exp - 1800}, {"exp", exp}});
+}
+
+shield::RouteClass classify(http::verb method, std::string_view path, std::string_view query = "",
+                            bool html = false, bool authorization = false) {
+  static const shield::PublicPaths public_paths({"/hacsfiles/*"}, false, true);
+  shield::RequestFacts facts;
+  facts.method = method;
+  facts.path = path;
+  facts.query = query;
+  facts.wants_html = html;
+  facts.has_authorization = authorization;
+  facts.now_unix_seconds = kNow;
+  return classify(facts, public_paths);
+}
+
+} // namespace
+
+TEST(AccessToken, AnHaShapedTokenIsReadWithItsSessionAndExpiry) {
+  const auto token = ha_token(kNow + 600, "f00d");
+  const std::string header = "Bearer " + token; // the reading points into it
+  const auto reading = shield::read_authorization(header, kNow);
+  ASSERT_TRUE(reading);
+  EXPECT_EQ(reading.token->refresh_token_id, "f00d");
+  EXPECT_EQ(reading.token->expires_at, kNow + 600);
+  EXPECT_EQ(reading.token->token, token);
+}
+
+TEST(AccessToken, RefusedWithoutHa) {
+  const auto fresh = ha_token(kNow + 600);
+  EXPECT_EQ(shield::read_authorization("", kNow).problem, shield::TokenProblem::missing);
+  EXPECT_EQ(shield::read_authorization("bearer " + fresh, kNow).problem, shield::TokenProblem::not_bearer);
+  EXPECT_EQ(shield::read_authorization("Basic " + fresh, kNow).problem, shield::TokenProblem::not_bearer);
+  EXPECT_EQ(shield::read_authorization("Bearer  " + fresh, kNow).problem, shield::TokenProblem::malformed);
+  EXPECT_EQ(shield::read_access_token("garbage", kNow).problem, shield::TokenProblem::malformed);
+  EXPECT_EQ(shield::read_access_token(fresh + "x", kNow).problem, shield::TokenProblem::malformed);
+  EXPECT_EQ(shield::read_access_token(std::string(8193, 'a'), kNow).problem, shield::TokenProblem::too_long);
+  // HA's leeway is 10 s: 9 s past exp still goes to HA, 11 s does not.
+  EXPECT_TRUE(shield::read_access_token(ha_token(kNow - 9), kNow));
+  EXPECT_EQ(shield::read_access_token(ha_token(kNow - 11), kNow).problem, shield::TokenProblem::expired);
+  // Not HA's shape: another algorithm, no iss, no exp.
+  EXPECT_FALSE(shield::read_access_token(jwt({{"alg", "none"}}, {{"iss", "a"}, {"iat", kNow}, {"exp", kNow + 60}}), kNow));
+  EXPECT_FALSE(shield::read_access_token(jwt({{"alg", "RS256"}}, {{"iss", "a"}, {"iat", kNow}, {"exp", kNow + 60}}), kNow));
+  EXPECT_FALSE(shield::read_access_token(jwt({{"alg", "HS256"}}, {{"iat", kNow}, {"exp", kNow + 60}}), kNow));
+  EXPECT_FALSE(shield::read_access_token(jwt({{"alg", "HS256"}}, {{"iss", "a"}, {"iat", kNow}}), kNow));
+}
+
+TEST(Routes, PublicListAndDefaultDeny) {
+  using shield::RouteClass;
+  EXPECT_EQ(classify(http::verb::get, "/frontend_latest/app.js"), RouteClass::public_path);
+  EXPECT_EQ(classify(http::verb::post, "/frontend_latest/app.js"), RouteClass::protected_path);
+  EXPECT_EQ(classify(http::verb::get, "/frontend_latest/"), RouteClass::protected_path);
+  EXPECT_EQ(classify(http::verb::get, "/manifest.json"), RouteClass::public_path);
+  EXPECT_EQ(classify(http::verb::get, "/manifest.json/x"), RouteClass::protected_path);
+  EXPECT_EQ(classify(http::verb::post, "/api/webhook/abc"), RouteClass::public_path);
+  EXPECT_EQ(classify(http::verb::get, "/hacsfiles/card.js"), RouteClass::public_path);
+  EXPECT_EQ(classify(http::verb::post, "/auth/token"), RouteClass::auth_endpoint);
+  EXPECT_EQ(classify(http::verb::get, "/auth/token"), RouteClass::protected_path);
+  EXPECT_EQ(classify(http::verb::post, "/auth/login_flow/abc"), RouteClass::local_login);
+  EXPECT_EQ(classify(http::verb::get, "/api/onboarding"), RouteClass::public_path);
+  EXPECT_EQ(classify(http::verb::post, "/api/onboarding/users"), RouteClass::onboarding);
+  EXPECT_EQ(classify(http::verb::get, "/local/x.txt"), RouteClass::protected_path);
+  EXPECT_EQ(classify(http::verb::get, "/API/webhook/abc"), RouteClass::protected_path);
+  EXPECT_EQ(classify(http::verb::get, "/api/states"), RouteClass::protected_path);
+  EXPECT_EQ(classify(http::verb::get, "/api/hassio/app/x"), RouteClass::protected_path);
+  // With sign-in on, Gatehouse answers /auth/authorize itself: it is not forwarded unauthenticated.
+  EXPECT_EQ(classify(http::verb::get, "/auth/authorize"), RouteClass::protected_path);
+}
+
+TEST(Routes, BrowserNavigationsToAppPagesOnly) {
+  using shield::RouteClass;
+  EXPECT_EQ(classify(http::verb::get, "/lovelace/0", "", true), RouteClass::navigation);
+  EXPECT_EQ(classify(http::verb::get, "/", "auth_callback=1&code=x", true), RouteClass::navigation);
+  EXPECT_EQ(classify(http::verb::get, "/dashboard-kitchen/", "", true), RouteClass::navigation);
+  EXPECT_EQ(classify(http::verb::get, "/lovelace/0", "", false), RouteClass::protected_path);
+  EXPECT_EQ(classify(http::verb::get, "/lovelace/0", "", true, true), RouteClass::protected_path);
+  EXPECT_EQ(classify(http::verb::post, "/lovelace/0", "", true), RouteClass::protected_path);
+  for (std::string_view path : {"/api/states", "/api/", "/auth/", "/auth/x", "/local/a", "/sso/x", "/frontend_x/y", "/a.b",
+                                "/a//b", "/a;b", "/a%20b", "/1/2/3/4/5/6/7/8/9"})
+    EXPECT_EQ(classify(http::verb::get, path, "", true), RouteClass::protected_path) << path;
+}
+
+TEST(Routes, SignedGetsOnlyWithOneLiveSignature) {
+  using shield::RouteClass;
+  const auto live = jwt({{"alg", "HS256"}}, {{"iss", "a"}, {"path", "/media/x"}, {"exp", kNow + 30}});
+  const auto stale = jwt({{"alg", "HS256"}}, {{"iss", "a"}, {"path", "/media/x"}, {"exp", kNow - 1}});
+  EXPECT_EQ(classify(http::verb::get, "/media/x", "authSig=" + live), RouteClass::signed_path);
+  EXPECT_EQ(classify(http::verb::get, "/media/x", "width=3&authSig=" + live), RouteClass::signed_path);
+  EXPECT_EQ(classify(http::verb::get, "/media/x", "authSig=" + stale), RouteClass::protected_path);
+  EXPECT_EQ(classify(http::verb::get, "/media/x", "authSig=" + live + "&authSig=" + live), RouteClass::protected_path);
+  EXPECT_EQ(classify(http::verb::get, "/media/x", "authSig=garbage"), RouteClass::protected_path);
+  EXPECT_EQ(classify(http::verb::post, "/media/x", "authSig=" + live), RouteClass::protected_path);
+}
+
+TEST(TokenCache, RemembersUntilExpiryAndForgetsRevokedSessions) {
+  shield::TokenCache cache;
+  cache.remember_valid("token-a", kNow + 100, {"user-1", "session-1"});
+  cache.remember_refused("token-b", kNow + 100);
+  EXPECT_EQ(cache.find("token-a", kNow).known, shield::TokenCache::Known::valid);
+  EXPECT_EQ(cache.find("token-a", kNow).owner.ha_user_id, "user-1");
+  EXPECT_EQ(cache.find("token-b", kNow).known, shield::TokenCache::Known::refused);
+  EXPECT_EQ(cache.find("token-c", kNow).known, shield::TokenCache::Known::unknown);
+  EXPECT_EQ(cache.find("token-a", kNow + 111).known, shield::TokenCache::Known::unknown);
+  cache.forget_session("session-1");
+  EXPECT_EQ(cache.find("token-a", kNow).known, shield::TokenCache::Known::refused);
+}
+
+TEST(TokenCache, StaysBoundedWhenFull) {
+  shield::TokenCache cache(4);
+  for (int i = 0; i < 10; ++i) cache.remember_valid("token-" + std::to_string(i), kNow + 100, {"u", "s"});
+  EXPECT_LE(cache.size(), 4u);
+  EXPECT_EQ(cache.find("token-9", kNow).known, shield::TokenCache::Known::valid);
+}
