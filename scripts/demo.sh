@@ -88,6 +88,8 @@ cat <<MSG
   You land at the demo identity provider: sign in as  alice  (becomes an HA admin),  bob  (user),
   guest  (read-only) or  mallory  (in no HA group: refused with a page). No passwords in the demo IdP.
   Audit log:  build/gatehouse audit -c $run_dir/gatehouse.yaml
+  HA's own password login is switched off (SSO only); open it for one browser with
+              build/gatehouse breakglass -c $run_dir/gatehouse.yaml
   Health: http://127.0.0.1:$port/healthz      Logs follow below; Ctrl-C stops the demo.
 
 MSG

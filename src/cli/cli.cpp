@@ -13,6 +13,7 @@
 #include "logging/log.hpp"
 #include "hass/admin_connection.hpp"
 #include "net/server.hpp"
+#include "shield/break_glass.hpp"
 #include "shield/shield.hpp"
 #include "sso/sign_in.hpp"
 #include "users/directory.hpp"
@@ -30,6 +31,16 @@ int report_config_error(const config::ConfigError& error, const std::string& pat
   return 1;
 }
 
+// The configuration, or nullopt after printing every problem in it (the command then exits 1).
+std::optional<config::LoadResult> load_or_report(const std::string& path) {
+  try {
+    return config::load_file(path);
+  } catch (const config::ConfigError& error) {
+    report_config_error(error, path);
+    return std::nullopt;
+  }
+}
+
 int check_config(const std::string& path) {
   try {
     auto loaded = config::load_file(path);
@@ -42,26 +53,22 @@ int check_config(const std::string& path) {
 }
 
 int serve(const std::string& path) {
-  config::LoadResult loaded;
-  try {
-    loaded = config::load_file(path);
-  } catch (const config::ConfigError& error) {
-    return report_config_error(error, path);
-  }
-  const auto& config = loaded.config;
+  auto loaded = load_or_report(path);
+  if (!loaded) return 1;
+  const auto& config = loaded->config;
   logging::Level level = logging::Level::info;
   logging::parse_level(config.logging.level, level);
   logging::init(level);
-  for (const auto& warning : loaded.warnings) logging::warn("configuration warning", {{"detail", warning}});
+  for (const auto& warning : loaded->warnings) logging::warn("configuration warning", {{"detail", warning}});
   try {
     auto store = store::Store::open(config.data_dir);
     logging::info("store ready", {{"path", store->database_path().string()}, {"schema_version", store->schema_version()}});
-    if (config.providers.empty()) {
-      shield::Shield shield(config, false);
+    if (config.providers.empty() && config.trusted_devices.empty()) {
+      shield::Shield shield(config, *store);
       net::Server server(config, shield);
       return server.run();
     }
-    // Single sign-on: the admin connection to HA must work before anyone is sent to an IdP.
+    // Single sign-on (or trusted devices): the admin connection to HA must work before anyone is signed in.
     const auto master_key = users::MasterKey::load_or_create(config.data_dir);
     hass::AdminConnection admin(config.home_assistant);
     admin.start();
@@ -74,7 +81,7 @@ int serve(const std::string& path) {
       logging::warn("Home Assistant is not reachable yet; sign-ins wait for it", {{"detail", admin.status_message()}});
     users::Directory directory(*store, admin, config.users, master_key);
     sso::SignIn sign_in(config, *store, directory);
-    shield::Shield shield(config, true);
+    shield::Shield shield(config, *store);
     if (const auto version = admin.ha_version(); !version.empty()) shield.note_ha_version(version);
     sign_in.learn_tokens_into(shield.tokens());
     net::Server server(config, shield, &sign_in);
@@ -122,12 +129,8 @@ std::string iso_time(std::int64_t unix_ms) {
 }
 
 int audit(const std::string& path, const std::string& since, const std::string& user, bool as_json) {
-  config::LoadResult loaded;
-  try {
-    loaded = config::load_file(path);
-  } catch (const config::ConfigError& error) {
-    return report_config_error(error, path);
-  }
+  auto loaded = load_or_report(path);
+  if (!loaded) return 1;
   std::optional<std::int64_t> since_ms;
   if (!since.empty()) {
     since_ms = parse_since(since);
@@ -139,7 +142,7 @@ int audit(const std::string& path, const std::string& since, const std::string& 
     }
   }
   try {
-    auto store = store::Store::open(loaded.config.data_dir);
+    auto store = store::Store::open(loaded->config.data_dir);
     const auto entries = store->audit(since_ms, user.empty() ? std::nullopt : std::optional<std::string>(user), 100000);
     for (const auto& entry : entries) {
       if (as_json) {
@@ -157,6 +160,32 @@ int audit(const std::string& path, const std::string& since, const std::string& 
     return 0;
   } catch (const std::exception& error) {
     std::cerr << "gatehouse: cannot read the audit log: " << error.what() << "\n";
+    return 1;
+  }
+}
+
+int breakglass(const std::string& path, std::optional<int> minutes, std::optional<int> seconds, bool close) {
+  auto loaded = load_or_report(path);
+  if (!loaded) return 1;
+  const auto& config = loaded->config;
+  try {
+    auto store = store::Store::open(config.data_dir);
+    if (close) {
+      const int closed = shield::close_break_glass(*store);
+      std::cout << (closed == 0 ? "No break-glass link was open.\n"
+                                : "Closed " + std::to_string(closed) + " break-glass link(s): local login is shut again.\n");
+      return 0;
+    }
+    const auto lifetime = seconds ? std::chrono::seconds(*seconds) : std::chrono::minutes(minutes.value_or(15));
+    const auto grant = shield::open_break_glass(*store, config.external_url, lifetime);
+    std::cout << "Open this URL in the browser that needs Home Assistant's own login (it works once, for one "
+                 "browser):\n\n  " << grant.url << "\n\nIt expires at " << iso_time(grant.expires_at_ms)
+              << ". Close it early with: gatehouse breakglass -c " << path << " --close\n";
+    if (config.local_login == config::LocalLogin::allowed)
+      std::cout << "Note: local_login is \"allowed\" in " << path << ", so local login is open to everyone anyway.\n";
+    return 0;
+  } catch (const std::exception& error) {
+    std::cerr << "gatehouse: cannot open break-glass: " << error.what() << "\n";
     return 1;
   }
 }
@@ -183,6 +212,19 @@ int run(int argc, char** argv) {
   audit_command->add_option("--user", user, "Only entries about this HA username");
   audit_command->add_flag("--json", as_json, "One JSON object per line");
 
+  std::optional<int> minutes;
+  std::optional<int> seconds;
+  bool close = false;
+  auto* breakglass_command = app.add_subcommand(
+      "breakglass", "Print a one-time URL that opens Home Assistant's own login for one browser");
+  breakglass_command->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
+  auto* minutes_option = breakglass_command->add_option("--minutes", minutes, "How long it stays open (default 15)")
+                             ->check(CLI::Range(1, 1440));
+  breakglass_command->add_option("--seconds", seconds, "How long it stays open, in seconds (for drills and tests)")
+      ->check(CLI::Range(5, 86400))
+      ->excludes(minutes_option);
+  breakglass_command->add_flag("--close", close, "Close every open break-glass link now");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -191,6 +233,7 @@ int run(int argc, char** argv) {
   if (serve_command->parsed()) return serve(config_path);
   if (check_command->parsed()) return check_config(config_path);
   if (audit_command->parsed()) return audit(config_path, since, user, as_json);
+  if (breakglass_command->parsed()) return breakglass(config_path, minutes, seconds, close);
   return 2;
 }
 

@@ -36,9 +36,10 @@ constexpr std::uint64_t kMaxWorkers = 64;
 constexpr std::size_t kMaxProviderIdLength = 32;
 
 // Every key the file may hold; unknown keys are errors, and these names feed the "did you mean" hints.
-constexpr std::array<std::string_view, 13> kTopLevelKeys{
-    "listen", "external_url",   "trusted_proxies", "data_dir", "workers",   "tls",
-    "home_assistant", "limits", "timeouts",        "logging",  "providers", "users", "shield"};
+constexpr std::array<std::string_view, 16> kTopLevelKeys{
+    "listen",   "external_url", "trusted_proxies", "data_dir",  "workers", "tls",         "home_assistant",
+    "limits",   "timeouts",     "logging",         "providers", "users",   "shield",      "local_login",
+    "local_login_networks", "trusted_devices"};
 constexpr std::array<std::string_view, 2> kTlsKeys{"cert_file", "key_file"};
 constexpr std::array<std::string_view, 2> kHomeAssistantKeys{"url", "token_file"};
 constexpr std::array<std::string_view, 4> kLimitsKeys{"max_header_bytes", "max_body_bytes", "max_connections",
@@ -57,6 +58,9 @@ constexpr std::array<std::string_view, 8> kUsersKeys{
 constexpr std::array<std::string_view, 3> kRolesKeys{"admin", "user", "read_only"};
 constexpr std::array<std::string_view, 3> kShieldKeys{"mode", "public_paths", "local_files"};
 constexpr std::array<std::string_view, 2> kShieldModes{"enforce", "report"};
+constexpr std::array<std::string_view, 3> kLocalLoginModes{"disabled", "allowed", "networks"};
+// Keys of one item of the `trusted_devices:` list.
+constexpr std::array<std::string_view, 4> kTrustedDeviceKeys{"name", "networks", "user", "role"};
 constexpr std::array<std::string_view, 2> kClientAuthMethods{"client_secret_basic", "client_secret_post"};
 constexpr std::array<std::string_view, 2> kDefaultRoles{"read_only", "user"};
 constexpr std::array<std::string_view, 3> kLinkExistingModes{"off", "claim", "username"};
@@ -70,7 +74,7 @@ struct BlockKeys {
   std::span<const std::string_view> keys;
 };
 // "providers" stands for every item of that list (providers[0], providers[1], ...).
-constexpr std::array<BlockKeys, 10> kSchema{{{"", kTopLevelKeys},
+constexpr std::array<BlockKeys, 11> kSchema{{{"", kTopLevelKeys},
                                             {"tls", kTlsKeys},
                                             {"home_assistant", kHomeAssistantKeys},
                                             {"limits", kLimitsKeys},
@@ -79,7 +83,8 @@ constexpr std::array<BlockKeys, 10> kSchema{{{"", kTopLevelKeys},
                                             {"providers", kProviderKeys},
                                             {"users", kUsersKeys},
                                             {"users.roles", kRolesKeys},
-                                            {"shield", kShieldKeys}}};
+                                            {"shield", kShieldKeys},
+                                            {"trusted_devices", kTrustedDeviceKeys}}};
 
 // "limits.max_body_bytes", ...: lets a key written in the wrong block be pointed to its home.
 std::span<const std::string_view> every_key_path() {
@@ -251,6 +256,8 @@ public:
     read_providers(top, config);
     read_users(top, config);
     read_shield(top, config);
+    read_local_login(top, config);
+    read_trusted_devices(top, config);
     require_token_for_providers(top, config);
 
     if (!issues_.empty()) throw ConfigError(std::move(issues_));
@@ -346,28 +353,30 @@ private:
   }
 
   void read_trusted_proxies(const YamlBlock& top, Config& config) {
-    const BlockEntry* entry = top.find("trusted_proxies");
-    if (!entry || entry->value.IsNull()) return;
-    if (!entry->value.IsSequence()) {
-      issue(entry->path, entry->line,
+    if (const BlockEntry* entry = top.find("trusted_proxies")) config.trusted_proxies = network_list(*entry);
+  }
+
+  // A list of IP addresses or CIDR networks; each bad item is an issue of its own.
+  std::vector<net::IpNetwork> network_list(const BlockEntry& entry) {
+    std::vector<net::IpNetwork> networks;
+    if (entry.value.IsNull()) return networks;
+    if (!entry.value.IsSequence()) {
+      issue(entry.path, entry.line,
             "expected a list of IP addresses or networks like [10.0.0.0/8, 127.0.0.1], got " +
-                describe_found(entry->value));
-      return;
+                describe_found(entry.value));
+      return networks;
     }
-    for (const auto& item : entry->value) {
-      const int line = line_of(item) != 0 ? line_of(item) : entry->line;
+    for (const auto& item : entry.value) {
+      const int line = line_of(item) != 0 ? line_of(item) : entry.line;
       if (!item.IsScalar()) {
-        issue(entry->path, line,
-              "expected an IP address or network like 10.0.0.0/8 in the list, got " + describe_found(item));
+        issue(entry.path, line, "expected an IP address or network like 10.0.0.0/8 in the list, got " + describe_found(item));
         continue;
       }
       const auto parsed = parse_ip_network(item.Scalar());
-      if (parsed.value) {
-        config.trusted_proxies.push_back(*parsed.value);
-      } else {
-        issue(entry->path, line, parsed.problem);
-      }
+      if (parsed.value) networks.push_back(*parsed.value);
+      else issue(entry.path, line, parsed.problem);
     }
+    return networks;
   }
 
   void read_data_dir(const YamlBlock& top, Config& config) {
@@ -992,6 +1001,104 @@ private:
     if (const BlockEntry* entry = shield->find("local_files")) {
       if (const auto open = boolean(*entry)) config.shield.local_files = *open;
     }
+  }
+
+  // ------------------------------------------------------------------------------------------ local login
+
+  void read_local_login(const YamlBlock& top, Config& config) {
+    // HA's own password login stays open unless single sign-on gives people another way in.
+    config.local_login = config.providers.empty() ? LocalLogin::allowed : LocalLogin::disabled;
+    if (const BlockEntry* entry = top.find("local_login")) {
+      // YAML 1.1 reads a bare `off`/`no` as false: that means disabled.
+      const auto as_bool = entry->value.IsScalar() ? parse_bool(entry->value.Scalar()).value : std::nullopt;
+      if (as_bool) {
+        config.local_login = *as_bool ? LocalLogin::allowed : LocalLogin::disabled;
+      } else if (const auto mode = choice(*entry, kLocalLoginModes)) {
+        config.local_login = *mode == "allowed"    ? LocalLogin::allowed
+                             : *mode == "networks" ? LocalLogin::networks
+                                                   : LocalLogin::disabled;
+      }
+    }
+    const BlockEntry* networks = top.find("local_login_networks");
+    if (networks) config.local_login_networks = network_list(*networks);
+    if (config.local_login == LocalLogin::networks && config.local_login_networks.empty()) {
+      const BlockEntry* mode = top.find("local_login");
+      const bool reported = std::any_of(issues_.begin(), issues_.end(),
+                                        [](const ConfigIssue& existing) { return existing.key == "local_login_networks"; });
+      if (!reported)
+        issue("local_login_networks", networks ? networks->line : mode->line,
+              "required with \"local_login: networks\": list the networks whose clients may use HA's own password "
+              "login, e.g. [192.168.1.0/24]");
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------ trusted devices
+
+  // What Gatehouse's usernames look like (users::clean_username): HA accepts them on every version.
+  static bool is_ha_username(std::string_view name) {
+    if (name.empty() || name.size() > 32) return false;
+    return std::all_of(name.begin(), name.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    });
+  }
+
+  void read_trusted_devices(const YamlBlock& top, Config& config) {
+    const BlockEntry* entry = top.find("trusted_devices");
+    if (!entry || entry->value.IsNull()) return;
+    if (!entry->value.IsSequence()) {
+      issue(entry->path, entry->line,
+            "expected a list of devices, each like \"- { name: kitchen-panel, networks: [192.168.1.50/32], user: "
+            "kiosk-kitchen }\", got " + describe_found(entry->value));
+      return;
+    }
+    std::size_t index = 0;
+    for (const auto& item : entry->value) {
+      const std::string path = entry->path + "[" + std::to_string(index++) + "]";
+      const int line = line_of(item) != 0 ? line_of(item) : entry->line;
+      if (!item.IsMap()) {
+        issue(path, line, "expected a device: a block of keys (" + joined_names(kTrustedDeviceKeys) + "), got " +
+                              describe_found(item));
+        continue;
+      }
+      const YamlBlock block(item, path, line, keys(kTrustedDeviceKeys), every_key_path(), issues_);
+      TrustedDevice device;
+      if (const BlockEntry* name = block.find("name")) {
+        if (auto text = non_empty_string(*name, "a name for the device, like \"kitchen-panel\"")) device.name = *text;
+      } else {
+        missing(block, "name", "add a name for the device, e.g. \"name: kitchen-panel\"");
+      }
+      if (const BlockEntry* networks = block.find("networks")) {
+        device.networks = network_list(*networks);
+        if (device.networks.empty() && networks->value.IsSequence())
+          issue(networks->path, networks->line, "list at least one address or network, e.g. [192.168.1.50/32]");
+      } else {
+        missing(block, "networks", "add the device's address, e.g. \"networks: [192.168.1.50/32]\"");
+      }
+      if (const BlockEntry* user = block.find("user")) {
+        if (auto text = non_empty_string(*user, "an HA username, like \"kiosk-kitchen\"")) {
+          if (!is_ha_username(*text))
+            issue(user->path, user->line,
+                  "expected an HA username of lowercase letters, digits, '.', '_' and '-', got " + quoted_value(*text));
+          else device.user = *text;
+        }
+      } else {
+        missing(block, "user", "add the HA username the device signs in as, e.g. \"user: kiosk-kitchen\"");
+      }
+      if (const BlockEntry* role = block.find("role")) {
+        // A device is signed in by its address alone: it never becomes an administrator.
+        if (const auto text = choice(*role, kDefaultRoles, "a device is never made an administrator"))
+          device.role = *text == "user" ? Role::user : Role::read_only;
+      }
+      config.trusted_devices.push_back(std::move(device));
+    }
+    if (!config.trusted_devices.empty() && config.home_assistant.token.empty() &&
+        !std::any_of(issues_.begin(), issues_.end(), [](const ConfigIssue& existing) {
+          return existing.key == "home_assistant.token_file" || existing.key == kHaTokenEnvironmentVariable;
+        }))
+      issue("home_assistant.token_file", entry->line,
+            "required when trusted_devices are configured, since Gatehouse creates the devices' HA users; add the path "
+            "of a file holding a long-lived access token of an HA administrator, or set " +
+                std::string(kHaTokenEnvironmentVariable));
   }
 
   // Signing users in means creating and updating HA users, which takes the admin token.

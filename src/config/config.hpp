@@ -100,6 +100,17 @@ struct Shield {
   bool local_files = false;              // HA's /local/* (the config's www folder) without a token
 };
 
+// Who may use HA's own password login (`local_login:`): its login page and /auth/login_flow.
+enum class LocalLogin { disabled, allowed, networks };
+
+// A wall tablet or dashboard signed in by its address (`trusted_devices:` item).
+struct TrustedDevice {
+  std::string name;
+  std::vector<net::IpNetwork> networks;
+  std::string user;                 // HA username, created if missing
+  Role role = Role::read_only;      // never admin
+};
+
 struct Config {
   std::filesystem::path source_file;
   ListenAddress listen;
@@ -115,6 +126,9 @@ struct Config {
   std::vector<Provider> providers; // empty = SSO off; when set, home_assistant.token is set too
   Users users;
   Shield shield;
+  LocalLogin local_login = LocalLogin::allowed; // disabled by default when providers are configured
+  std::vector<net::IpNetwork> local_login_networks;
+  std::vector<TrustedDevice> trusted_devices;
 };
 
 // One problem in the file: "home_assistant.url (line 7): expected an http:// or https:// URL, got 'x'".

@@ -143,4 +143,31 @@ void prepare_upstream_request(http::fields& headers, const ForwardedClient& clie
   if (!client.host.empty()) headers.set(kXForwardedHost, client.host);
 }
 
+void remove_cookie(http::fields& headers, std::string_view name) {
+  std::vector<std::string> kept_headers;
+  bool found = false;
+  for (auto it = headers.find(http::field::cookie); it != headers.end() && it->name() == http::field::cookie; ++it) {
+    std::string kept;
+    std::string_view rest = it->value();
+    while (!rest.empty()) {
+      const auto semicolon = rest.find(';');
+      auto pair = rest.substr(0, semicolon);
+      while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+      const auto eq = pair.find('=');
+      if (pair.substr(0, eq) == name) {
+        found = true;
+      } else if (!pair.empty()) {
+        if (!kept.empty()) kept += "; ";
+        kept += pair;
+      }
+      if (semicolon == std::string_view::npos) break;
+      rest.remove_prefix(semicolon + 1);
+    }
+    if (!kept.empty()) kept_headers.push_back(std::move(kept));
+  }
+  if (!found) return;
+  headers.erase(http::field::cookie);
+  for (auto& value : kept_headers) headers.insert(http::field::cookie, value);
+}
+
 } // namespace gatehouse::net

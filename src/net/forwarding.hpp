@@ -31,6 +31,9 @@ std::optional<ForwardedClient> resolve_client(const boost::beast::http::fields& 
 // Removes hop-by-hop headers (and every header the Connection header names) except message framing.
 void remove_hop_by_hop(boost::beast::http::fields& headers);
 
+// Removes the cookie `name` from the Cookie header(s), keeping the others as they were.
+void remove_cookie(boost::beast::http::fields& headers, std::string_view name);
+
 // Request to HA: hop-by-hop removed, client-supplied forwarding headers removed, ours set.
 void prepare_upstream_request(boost::beast::http::fields& headers, const ForwardedClient& client);
 

@@ -147,6 +147,16 @@ int Server::run() {
   asio::signal_set stop_signals(control, SIGTERM, SIGINT);
   asio::signal_set reload_signal(control, SIGHUP);
   asio::steady_timer drain_timer(control);
+  // The shield's refusal counts go to the audit log once a minute (and at exit, below).
+  asio::steady_timer audit_timer(control);
+  std::function<void(boost::system::error_code)> flush_refusals = [&](boost::system::error_code ec) {
+    if (ec) return;
+    shared_.shield.flush_refusal_counts();
+    audit_timer.expires_after(std::chrono::seconds(60));
+    audit_timer.async_wait(flush_refusals);
+  };
+  audit_timer.expires_after(std::chrono::seconds(60));
+  audit_timer.async_wait(flush_refusals);
   auto drain_deadline = std::chrono::steady_clock::time_point::max();
 
   std::function<void()> check_drained = [&] {
@@ -194,6 +204,7 @@ int Server::run() {
                               {"home_assistant", config_.home_assistant.url}});
   control.run();
   for (auto& thread : threads) thread.join();
+  shared_.shield.flush_refusal_counts();
   logging::info("stopped");
   return 0;
 }

@@ -18,6 +18,7 @@
 #include "net/forwarding.hpp"
 #include "net/websocket_relay.hpp"
 #include "shield/request_target.hpp"
+#include "shield/break_glass.hpp"
 #include "shield/shield.hpp"
 #include "sso/sign_in.hpp"
 #include "web/refusal.hpp"
@@ -511,6 +512,7 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
   exchange.client = unmap(peer.address());
   if (folded) {
     exchange.route = "gatehouse";
+    worker.shared.shield.count_refusal(shield::RefusalClass::ambiguous_request);
     logging::info("request refused", {{"reason", "obs-fold header line"}, {"client", exchange.client.to_string()}});
     co_await send_refusal(stream, web::RefusalKind::bad_request, false, 11, false, exchange);
     exchange.log();
@@ -545,6 +547,7 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
   else refused_because = ambiguous_framing(req);
   if (!refused_because.empty()) {
     exchange.route = "gatehouse";
+    worker.shared.shield.count_refusal(shield::RefusalClass::ambiguous_request);
     logging::info("request refused", {{"reason", refused_because}, {"client", exchange.client.to_string()}});
     co_await send_refusal(stream, web::RefusalKind::bad_request, html, req.version(), false, exchange);
     exchange.log();
@@ -570,7 +573,25 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
     exchange.log();
     co_return keep;
   }
-  if (worker.shared.sign_in && worker.shared.sign_in->handles(req.target())) {
+  auto& shield = worker.shared.shield;
+  if (target.target->path.starts_with(shield::kBreakGlassPathPrefix) && req.method() == http::verb::get) {
+    exchange.route = "gatehouse";
+    auto response = shield.answer_break_glass(target.target->path, client->address.to_string());
+    const bool keep = req.keep_alive() && parser.is_done();
+    response.version(req.version());
+    response.keep_alive(keep);
+    exchange.status = response.result_int();
+    set_timeout(stream, milliseconds(10'000));
+    auto [ec, written] = co_await http::async_write(stream, response, use_tuple);
+    exchange.log();
+    co_return keep && !ec;
+  }
+  // A break-glass browser gets HA's own login page instead of single sign-on.
+  const bool authorize = target.target->path == "/auth/authorize";
+  const bool signs_in = worker.shared.sign_in && worker.shared.sign_in->handles(req.target()) &&
+                        !(authorize && (shield.has_break_glass(req) ||
+                                        !worker.shared.sign_in->answers_authorize(client->address.to_string())));
+  if (signs_in) {
     exchange.route = "sso";
     bool keep = co_await answer_sign_in(stream, parser, *worker.shared.sign_in, client->address.to_string(), exchange);
     exchange.log();
@@ -579,11 +600,13 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
 
   // The shield: everything else reaches HA only on the public list or with a validated token.
   const std::string client_address = client->address.to_string();
-  auto admission = co_await worker.shared.shield.admit(req, *target.target, client_address);
+  auto admission = co_await shield.admit(req, *target.target, client->address);
   exchange.route = shield::name_of(admission.route).data();
   if (admission.action == shield::Admission::Action::refuse) {
     logging::info("shield refused", {{"route", exchange.route}, {"reason", admission.reason}, {"client", client_address}});
-    const auto kind = admission.refusal_status == 502 ? web::RefusalKind::upstream_unavailable : web::RefusalKind::unauthorized;
+    const auto kind = admission.refusal_status == 502   ? web::RefusalKind::upstream_unavailable
+                      : admission.refusal_status == 403 ? web::RefusalKind::local_login_closed
+                                                        : web::RefusalKind::unauthorized;
     // An unread body would be taken for the next request: the connection closes unless there is none.
     const bool keep = req.keep_alive() && parser.is_done() && !worker.shared.draining;
     co_await send_refusal(stream, kind, html, req.version(), keep, exchange);
@@ -604,6 +627,8 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
     exchange.log();
     co_return false;
   }
+  // Gatehouse's own cookie is not HA's business (and HA forwards cookies to add-ons, contract §9.4).
+  if (req.find(http::field::cookie) != req.end()) remove_cookie(req, shield::kBreakGlassCookie);
   if (admission.action == shield::Admission::Action::forward_shell) {
     // An app page opened in a browser: HA's shell is the same for every page, so HA is asked for "/"
     // and never sees the path (or query) an unauthenticated client chose.

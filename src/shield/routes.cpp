@@ -95,7 +95,7 @@ std::string_view query_value(std::string_view query, std::string_view name, int&
 
 } // namespace
 
-PublicPaths::PublicPaths(const std::vector<std::string>& extra, bool local_files, bool sign_in_enabled) {
+PublicPaths::PublicPaths(const std::vector<std::string>& extra, bool local_files) {
   auto add = [this](std::string_view pattern, bool any_method) {
     Pattern p;
     p.any_method = any_method;
@@ -107,8 +107,6 @@ PublicPaths::PublicPaths(const std::vector<std::string>& extra, bool local_files
     patterns_.push_back(std::move(p));
   };
   for (const auto& built_in : kBuiltInPublicPaths) add(built_in.pattern, built_in.any_method);
-  // Without sign-in, HA's own login page is the way in; with it, Gatehouse answers /auth/authorize.
-  if (!sign_in_enabled) add("/auth/authorize", false);
   if (local_files) add("/local/*", false);
   for (const auto& pattern : extra) add(pattern, false);
 }
@@ -144,7 +142,8 @@ RouteClass classify(const RequestFacts& facts, const PublicPaths& public_paths) 
   if (path == "/api/websocket" && facts.websocket_upgrade) return RouteClass::websocket;
   if (facts.websocket_upgrade) return RouteClass::protected_path;
   if ((path == "/auth/token" || path == "/auth/revoke") && facts.method == http::verb::post) return RouteClass::auth_endpoint;
-  if (path == "/auth/providers" || path == "/auth/login_flow" || path.starts_with("/auth/login_flow/"))
+  if (path == "/auth/providers" || path == "/auth/login_flow" || path.starts_with("/auth/login_flow/") ||
+      (path == "/auth/authorize" && (facts.method == http::verb::get || facts.method == http::verb::head)))
     return RouteClass::local_login;
   if (public_paths.matches(path, facts.method)) return RouteClass::public_path;
   if (path.starts_with("/api/onboarding/")) return RouteClass::onboarding;

@@ -18,7 +18,7 @@ namespace gatehouse::shield {
 enum class RouteClass {
   public_path,       // on the public list: forwarded as is
   auth_endpoint,     // /auth/token, /auth/revoke: HA checks what they carry
-  local_login,       // HA's own login (/auth/providers, /auth/login_flow*), governed by local_login
+  local_login,       // HA's own login (its page /auth/authorize, /auth/providers, /auth/login_flow*)
   signed_path,       // a GET carrying an unexpired authSig: HA checks the signature (§9.5)
   onboarding,        // /api/onboarding/*: public only while HA reports onboarding unfinished
   navigation,        // a browser opening an app page: answered with HA's shell ("/")
@@ -43,7 +43,7 @@ struct RequestFacts {
 class PublicPaths {
 public:
   // The built-in list, plus `extra` patterns ("/exact" or "/prefix/*"), plus /local/* if `local_files`.
-  PublicPaths(const std::vector<std::string>& extra, bool local_files, bool sign_in_enabled);
+  PublicPaths(const std::vector<std::string>& extra, bool local_files);
   bool matches(std::string_view path, boost::beast::http::verb method) const;
 
 private:

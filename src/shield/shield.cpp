@@ -7,6 +7,8 @@
 
 #include "hass/token_probe.hpp"
 #include "logging/log.hpp"
+#include "shield/break_glass.hpp"
+#include <boost/json/serialize.hpp>
 
 namespace gatehouse::shield {
 namespace http = boost::beast::http;
@@ -24,11 +26,13 @@ bool names_html(std::string_view accept) { return accept.find("text/html") != st
 
 } // namespace
 
-Shield::Shield(const config::Config& config, bool sign_in_enabled)
-    : mode_(config.shield.mode),
+Shield::Shield(const config::Config& config, store::Store& store)
+    : config_(config),
+      store_(store),
+      mode_(config.shield.mode),
       ha_host_(config.home_assistant.host),
       ha_port_(config.home_assistant.port),
-      public_paths_(config.shield.public_paths, config.shield.local_files, sign_in_enabled),
+      public_paths_(config.shield.public_paths, config.shield.local_files),
       http_(net::HttpClient::Options{std::nullopt, std::chrono::seconds(10), 64 * 1024}) {}
 
 asio::awaitable<TokenDecision> Shield::check_token(std::string_view token, const std::string& client_address) {
@@ -73,7 +77,8 @@ asio::awaitable<TokenDecision> Shield::check_token(std::string_view token, const
 }
 
 asio::awaitable<Admission> Shield::admit(const http::request_header<>& request, const Target& target,
-                                         const std::string& client_address) {
+                                         const boost::asio::ip::address& client) {
+  const std::string client_address = client.to_string();
   const auto authorization = request[http::field::authorization];
   RequestFacts facts;
   facts.method = request.method();
@@ -89,9 +94,17 @@ asio::awaitable<Admission> Shield::admit(const http::request_header<>& request, 
   Admission admission;
   admission.route = classify(facts, public_paths_);
   switch (admission.route) {
+    case RouteClass::local_login:
+      if (local_login_open(request, client)) {
+        admission.action = Admission::Action::forward;
+        co_return admission;
+      }
+      admission.refusal_status = 403;
+      admission.refusal_class = RefusalClass::local_login_closed;
+      admission.reason = "local login is switched off";
+      break;
     case RouteClass::public_path:
     case RouteClass::auth_endpoint:
-    case RouteClass::local_login:
     case RouteClass::signed_path:
     case RouteClass::cors_preflight:
       admission.action = Admission::Action::forward;
@@ -135,12 +148,82 @@ asio::awaitable<Admission> Shield::admit(const http::request_header<>& request, 
       break;
     }
   }
+  if (admission.action == Admission::Action::refuse && enforcing()) count_refusal(admission.refusal_class);
   if (admission.action == Admission::Action::refuse && !enforcing()) {
     logging::warn("shield would refuse (report mode: forwarded)",
                   {{"route", std::string(name_of(admission.route))}, {"reason", admission.reason}, {"client", client_address}});
     admission.action = Admission::Action::forward;
   }
   co_return admission;
+}
+
+bool Shield::has_break_glass(const http::request_header<>& request) const {
+  const auto cookie = break_glass_cookie(request[http::field::cookie]);
+  return cookie && break_glass_allows(store_, *cookie);
+}
+
+bool Shield::local_login_open(const http::request_header<>& request, const boost::asio::ip::address& client) const {
+  switch (config_.local_login) {
+    case config::LocalLogin::allowed: return true;
+    case config::LocalLogin::networks:
+      for (const auto& network : config_.local_login_networks)
+        if (network.contains(client)) return true;
+      break;
+    case config::LocalLogin::disabled: break;
+  }
+  return has_break_glass(request);
+}
+
+web::Response Shield::answer_break_glass(std::string_view path, const std::string& client_address) {
+  const auto token = path.substr(kBreakGlassPathPrefix.size());
+  auto redemption = redeem_break_glass(store_, token, client_address);
+  using Outcome = Redemption::Outcome;
+  if (redemption.outcome != Outcome::opened) {
+    logging::warn("break-glass link refused", {{"client", client_address}});
+    const std::string why = redemption.outcome == Outcome::already_used ? "This break-glass link was already used."
+                            : redemption.outcome == Outcome::expired   ? "This break-glass link has expired."
+                            : redemption.outcome == Outcome::closed    ? "This break-glass link was closed."
+                                                                       : "This break-glass link is not valid.";
+    web::Page page{"Break-glass link refused",
+                   {why, "Each link opens local login for one browser, once. Run \"gatehouse breakglass\" on the "
+                         "Gatehouse server for a new one."},
+                   {},
+                   "Gatehouse · 403 breakglass_refused"};
+    return web::page_response(http::status::forbidden, page);
+  }
+  logging::warn("break-glass opened local login for one browser", {{"client", client_address}});
+  const auto remaining_s = std::max<std::int64_t>(1, (redemption.expires_at_ms - store::now_unix_ms()) / 1000);
+  web::Page page{"Local login is open in this browser",
+                 {"Home Assistant's own password login is open in this browser only, for the next " +
+                      std::to_string((remaining_s + 59) / 60) + " minute(s). Every use is in Gatehouse's audit log.",
+                  "Open Home Assistant and sign in with an HA username and password."},
+                 {{"/", "Open Home Assistant"}},
+                 "Gatehouse · break-glass"};
+  auto response = web::page_response(http::status::ok, page);
+  const bool secure = config_.external_url.starts_with("https://");
+  response.set(http::field::set_cookie, std::string(kBreakGlassCookie) + "=" + redemption.browser_secret +
+                                            "; Path=/auth/; Max-Age=" + std::to_string(remaining_s) +
+                                            "; HttpOnly; SameSite=Strict" + (secure ? "; Secure" : ""));
+  return response;
+}
+
+void Shield::count_refusal(RefusalClass refusal) {
+  refusals_[static_cast<std::size_t>(refusal)].fetch_add(1, std::memory_order_relaxed);
+}
+
+void Shield::flush_refusal_counts() {
+  static constexpr const char* kNames[] = {"ambiguous_request", "unauthenticated", "websocket_auth_invalid",
+                                           "local_login_closed"};
+  boost::json::object counts;
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < refusals_.size(); ++i) {
+    const auto n = refusals_[i].exchange(0, std::memory_order_relaxed);
+    if (n == 0) continue;
+    counts[kNames[i]] = n;
+    total += n;
+  }
+  if (total == 0) return;
+  store_.append_audit({0, store::now_unix_ms(), "shield_refusals", "", "", boost::json::serialize(counts)});
 }
 
 asio::awaitable<bool> Shield::onboarding_open() {

@@ -5,7 +5,9 @@
 // is logged and the request forwarded anyway.
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/message.hpp>
@@ -15,6 +17,8 @@
 
 #include "config/config.hpp"
 #include "net/http_client.hpp"
+#include "store/store.hpp"
+#include "web/page.hpp"
 #include "shield/access_token.hpp"
 #include "shield/request_target.hpp"
 #include "shield/routes.hpp"
@@ -29,6 +33,10 @@ struct TokenDecision {
   bool asked_home_assistant = false;
 };
 
+// Refusals are counted per class and written to the audit log as one `shield_refusals` entry per
+// minute with activity (one entry per refused request would let a scanner flood the store).
+enum class RefusalClass { ambiguous_request, unauthenticated, websocket_auth_invalid, local_login_closed, count };
+
 struct Admission {
   enum class Action {
     forward,       // relay to HA as is
@@ -36,6 +44,7 @@ struct Admission {
     websocket,     // Gatehouse does the websocket auth step itself
     refuse,        // 401 (or 403 / 502) without forwarding
   } action = Action::refuse;
+  RefusalClass refusal_class = RefusalClass::unauthenticated;
   RouteClass route = RouteClass::protected_path;
   unsigned refusal_status = 401;
   std::string reason; // why refused, for the log
@@ -43,12 +52,23 @@ struct Admission {
 
 class Shield {
 public:
-  Shield(const config::Config& config, bool sign_in_enabled);
+  Shield(const config::Config& config, store::Store& store);
 
   bool enforcing() const { return mode_ == config::ShieldMode::enforce; }
 
   boost::asio::awaitable<Admission> admit(const boost::beast::http::request_header<>& request, const Target& target,
-                                          const std::string& client_address);
+                                          const boost::asio::ip::address& client);
+
+  // HA's own login (its page, /auth/providers, /auth/login_flow*) for this client: local_login, or a
+  // break-glass cookie of this browser.
+  bool local_login_open(const boost::beast::http::request_header<>& request, const boost::asio::ip::address& client) const;
+  bool has_break_glass(const boost::beast::http::request_header<>& request) const;
+  // GET /sso/breakglass/<token>: the page, with the browser's cookie when the grant opens.
+  web::Response answer_break_glass(std::string_view path, const std::string& client_address);
+
+  void count_refusal(RefusalClass refusal);
+  // Writes the counts since the last call as one audit entry, if any (called every minute and at exit).
+  void flush_refusal_counts();
 
   // A token from the client (websocket auth step, or a bearer header already read).
   boost::asio::awaitable<TokenDecision> check_token(std::string_view token, const std::string& client_address);
@@ -62,6 +82,8 @@ public:
 private:
   boost::asio::awaitable<bool> onboarding_open();
 
+  const config::Config& config_;
+  store::Store& store_;
   config::ShieldMode mode_;
   std::string ha_host_;
   std::uint16_t ha_port_;
@@ -69,6 +91,7 @@ private:
   TokenCache tokens_;
   net::HttpClient http_;
   std::atomic<bool> onboarded_{false}; // once HA reports onboarding done, it stays done
+  std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(RefusalClass::count)> refusals_{};
   std::mutex version_mutex_;
   std::string ha_version_;
 };

@@ -176,6 +176,20 @@ asio::awaitable<web::Response> SignIn::authorize(std::string target, std::string
                       "or to the Home Assistant apps. Nothing was sent to your identity provider."});
   }
 
+  // A wall tablet or dashboard on its configured network: its service user, without the IdP.
+  if (only_provider.empty()) {
+    if (const auto* device = trusted_device_for(client_address)) {
+      std::optional<std::string> state;
+      if (query.has("state")) state = query.get("state");
+      ClientRequest client{client_id, redirect_uri, state, client_address}; // named: GCC 12 and co_await temporaries
+      co_return co_await sign_in_device(*device, std::move(client));
+    }
+  }
+  if (providers_.empty())
+    co_return refuse(http::status::forbidden, "not_a_trusted_device", "This device cannot sign in here",
+                     {"Only the trusted devices configured in Gatehouse sign in on this Home Assistant, and this "
+                      "device's address is not one of them."});
+
   oidc::Provider* provider = nullptr;
   if (!only_provider.empty()) {
     for (auto& p : providers_)
@@ -225,6 +239,58 @@ asio::awaitable<web::Response> SignIn::authorize(std::string target, std::string
                                             "; Path=/sso/; Max-Age=600; HttpOnly; SameSite=Lax" +
                                             (secure ? "; Secure" : ""));
   co_return response;
+}
+
+const config::TrustedDevice* SignIn::trusted_device_for(const std::string& client_address) const {
+  boost::system::error_code ec;
+  const auto address = boost::asio::ip::make_address(client_address, ec);
+  if (ec) return nullptr;
+  for (const auto& device : config_.trusted_devices)
+    for (const auto& network : device.networks)
+      if (network.contains(address)) return &device;
+  return nullptr;
+}
+
+asio::awaitable<web::Response> SignIn::sign_in_device(const config::TrustedDevice& device, ClientRequest client) {
+  auto refuse = [&](const Refusal& refusal) {
+    const auto id = correlation_id();
+    json::object detail = refusal.detail;
+    detail["reason"] = refusal.reason;
+    detail["ref"] = id;
+    detail["trusted_device"] = device.name;
+    store_.append_audit({0, store::now_unix_ms(), "login_refused", device.user, client.address, json::serialize(detail)});
+    logging::warn("trusted device sign-in refused", {{"reason", refusal.reason}, {"ref", id}, {"client", client.address}});
+    web::Page page{refusal.title, refusal.paragraphs, {},
+                   "Gatehouse · " + std::to_string(static_cast<unsigned>(refusal.status)) + " · ref " + id};
+    return web::page_response(refusal.status, page);
+  };
+  // The device's user is keyed like an IdP identity, under an issuer no IdP can have.
+  json::object claims{{config_.users.username_claim, device.user}, {config_.users.name_claim, device.name}};
+  std::string issuer = "gatehouse:trusted-device";
+  std::string provider = "trusted-device:" + device.name;
+  const users::Provisioning provisioning{device.role, true};
+  auto prepared = co_await directory_.prepare(std::move(issuer), device.name, std::move(provider), std::move(claims),
+                                              client.address, provisioning);
+  if (!prepared.user) {
+    Refusal refusal;
+    refusal.detail["detail"] = prepared.refusal.reason;
+    if (prepared.refusal.kind == users::DirectoryRefusal::Kind::conflict) {
+      refusal.status = http::status::forbidden;
+      refusal.reason = "link_conflict";
+      refusal.title = "This device's user belongs to someone else";
+      refusal.paragraphs = {"The HA user configured for this device is already linked to another identity. Ask your "
+                            "administrator, and give them the reference below."};
+    } else {
+      refusal.reason = "ha_unavailable";
+      refusal.title = "Home Assistant is unavailable";
+      refusal.paragraphs = {"Gatehouse could not prepare this device's Home Assistant user. Try again in a minute."};
+    }
+    co_return refuse(refusal);
+  }
+  json::object detail{{"trusted_device", device.name}};
+  auto handoff = co_await hand_code_to_client(*prepared.user, client, std::move(detail));
+  if (!handoff.redirect) co_return refuse(handoff.refusal);
+  co_return std::move(*handoff.redirect);
 }
 
 asio::awaitable<web::Response> SignIn::callback(std::string target, std::string cookies, std::string client_address) {
@@ -330,34 +396,51 @@ asio::awaitable<web::Response> SignIn::callback(std::string target, std::string 
   const auto& user = *prepared.user;
   subject = user.username;
 
-  auto flow = co_await login_flow_.sign_in(user.username, user.password, login->client_id, login->redirect_uri,
-                                           client_address);
+  // Named first: GCC 12 mishandles braced temporaries inside co_await.
+  ClientRequest client{login->client_id, login->redirect_uri, login->client_state, client_address};
+  json::object detail{{"provider", login->provider_id}};
+  auto handoff = co_await hand_code_to_client(user, std::move(client), std::move(detail));
+  if (!handoff.redirect)
+    co_return refuse(handoff.refusal.status, handoff.refusal.reason, handoff.refusal.title, handoff.refusal.paragraphs,
+                     handoff.refusal.detail);
+  co_return finish(std::move(*handoff.redirect));
+}
+
+asio::awaitable<SignIn::Handoff> SignIn::hand_code_to_client(users::ReadyUser user, ClientRequest client,
+                                                             json::object detail) {
+  Handoff handoff;
+  auto flow = co_await login_flow_.sign_in(user.username, user.password, client.client_id, client.redirect_uri,
+                                           client.address);
   if (!flow.code && flow.failure == hass::LoginFlowResult::Failure::invalid_auth) {
     const bool repaired = co_await directory_.repair_password(user.ha_user_id, user.username);
     if (repaired)
-      flow = co_await login_flow_.sign_in(user.username, user.password, login->client_id, login->redirect_uri,
-                                          client_address);
+      flow = co_await login_flow_.sign_in(user.username, user.password, client.client_id, client.redirect_uri,
+                                          client.address);
   }
   if (!flow.code) {
     if (flow.failure == hass::LoginFlowResult::Failure::blocked)
-      co_return refuse(http::status::forbidden, "ha_blocked", "Home Assistant did not let you in",
-                       {"Your Home Assistant user may be deactivated. Ask your administrator, and give them the "
-                        "reference below."},
-                       {{"detail", flow.reason}});
-    co_return refuse(http::status::bad_gateway, "ha_login_failed", "Home Assistant did not finish the sign-in",
-                     {"Try again in a minute."}, {{"detail", flow.reason}});
+      handoff.refusal = {http::status::forbidden, "ha_blocked", "Home Assistant did not let you in",
+                         {"Your Home Assistant user may be deactivated. Ask your administrator, and give them the "
+                          "reference below."},
+                         {{"detail", flow.reason}}};
+    else
+      handoff.refusal = {http::status::bad_gateway, "ha_login_failed", "Home Assistant did not finish the sign-in",
+                         {"Try again in a minute."}, {{"detail", flow.reason}}};
+    co_return handoff;
   }
 
-  json::object detail{{"provider", login->provider_id}, {"ha_user_id", user.ha_user_id}, {"client_id", login->client_id}};
-  store_.append_audit({0, store::now_unix_ms(), "login_succeeded", user.username, client_address, json::serialize(detail)});
-  logging::info("signed in", {{"user", user.username}, {"provider", login->provider_id}, {"client", client_address}});
+  detail["ha_user_id"] = user.ha_user_id;
+  detail["client_id"] = client.client_id;
+  store_.append_audit({0, store::now_unix_ms(), "login_succeeded", user.username, client.address, json::serialize(detail)});
+  logging::info("signed in", {{"user", user.username}, {"client", client.address}});
 
-  remember_code(login->client_id, *flow.code, user.ha_user_id);
+  remember_code(client.client_id, *flow.code, user.ha_user_id);
   std::vector<std::pair<std::string, std::string>> parameters{{"code", *flow.code}};
-  if (login->client_state) parameters.emplace_back("state", *login->client_state);
+  if (client.state) parameters.emplace_back("state", *client.state);
   // The HA frontend of this very instance keeps its tokens when asked to (contract §1.3 step 6, §9.4).
-  if (login->client_id == config_.external_url + "/") parameters.emplace_back("storeToken", "true");
-  co_return finish(redirect(oidc::with_query_parameters(login->redirect_uri, parameters)));
+  if (client.client_id == config_.external_url + "/") parameters.emplace_back("storeToken", "true");
+  handoff.redirect = redirect(oidc::with_query_parameters(client.redirect_uri, parameters));
+  co_return handoff;
 }
 
 } // namespace gatehouse::sso

@@ -35,6 +35,11 @@ public:
 
   // Whether `target` is one of the routes this owns.
   bool handles(std::string_view target) const;
+  // Whether /auth/authorize from this client is answered here: always with providers; with trusted
+  // devices only, only for the devices (everyone else gets HA's own login page, where local_login allows).
+  bool answers_authorize(const std::string& client_address) const {
+    return !providers_.empty() || trusted_device_for(client_address) != nullptr;
+  }
   // Answers one request on those routes. `client_address` is the address HA is told about.
   boost::asio::awaitable<web::Response> handle(const boost::beast::http::request_header<>& request,
                                                std::string client_address);
@@ -49,6 +54,32 @@ public:
   void learn_tokens_into(shield::TokenCache& cache) { token_cache_ = &cache; }
 
 private:
+  // What an HA client asked for at /auth/authorize, carried through its sign-in.
+  struct ClientRequest {
+    std::string client_id;
+    std::string redirect_uri;
+    std::optional<std::string> state;
+    std::string address;
+  };
+  struct Refusal {
+    boost::beast::http::status status = boost::beast::http::status::bad_gateway;
+    std::string reason;
+    std::string title;
+    std::vector<std::string> paragraphs;
+    boost::json::object detail;
+  };
+  struct Handoff {
+    std::optional<web::Response> redirect; // to the client's redirect_uri with HA's code
+    Refusal refusal;                       // otherwise
+  };
+  // The last steps of every sign-in: HA's login flow for `user` with the client's own client_id and
+  // redirect_uri, the audit entry, and the redirect back to the client with HA's code.
+  boost::asio::awaitable<Handoff> hand_code_to_client(users::ReadyUser user, ClientRequest client,
+                                                      boost::json::object detail);
+  // A client on a trusted device's network signs in as that device's user, without an IdP.
+  boost::asio::awaitable<web::Response> sign_in_device(const config::TrustedDevice& device, ClientRequest client);
+  const config::TrustedDevice* trusted_device_for(const std::string& client_address) const;
+
   std::optional<std::string> user_of_refresh_token(const std::string& refresh_token_id);
   boost::asio::awaitable<web::Response> authorize(std::string target, std::string client_address,
                                                   std::string only_provider);

@@ -71,6 +71,21 @@ constexpr std::array kMigrations{
       );
       CREATE INDEX refresh_tokens_by_user ON refresh_tokens(ha_user_id);
     )sql"},
+    Migration{3, "break-glass grants", R"sql(
+      -- One-time URLs printed by `gatehouse breakglass`: each opens HA's own login for the one browser
+      -- that uses it, until it expires or is closed. Only SHA-256 digests of the URL token and of the
+      -- browser's cookie are kept.
+      CREATE TABLE break_glass (
+        id INTEGER PRIMARY KEY,
+        url_token_hash TEXT NOT NULL UNIQUE,
+        created_at_ms INTEGER NOT NULL,
+        expires_at_ms INTEGER NOT NULL,
+        used_at_ms INTEGER,
+        used_by TEXT,
+        browser_secret_hash TEXT UNIQUE,
+        closed_at_ms INTEGER
+      );
+    )sql"},
 };
 
 } // namespace

@@ -165,17 +165,18 @@ void Directory::unlock() {
 }
 
 asio::awaitable<DirectoryOutcome> Directory::prepare(std::string issuer, std::string subject, std::string provider_id,
-                                                     json::object claims, std::string client_address) {
+                                                     json::object claims, std::string client_address,
+                                                     Provisioning provisioning) {
   auto operation = prepare_here(std::move(issuer), std::move(subject), std::move(provider_id), std::move(claims),
-                                std::move(client_address));
+                                std::move(client_address), provisioning);
   co_return co_await asio::co_spawn(admin_.executor(), std::move(operation), asio::use_awaitable);
 }
 
 asio::awaitable<DirectoryOutcome> Directory::prepare_here(std::string issuer, std::string subject,
                                                           std::string provider_id, json::object claims,
-                                                          std::string client_address) {
+                                                          std::string client_address, Provisioning provisioning) {
   DirectoryOutcome outcome;
-  auto role = role_from_claims(claims, users_);
+  auto role = provisioning.role ? provisioning.role : role_from_claims(claims, users_);
   if (!role && users_.deny_without_role) {
     outcome.refusal = {Kind::no_role, "the IdP puts this user in none of the groups under users.roles"};
     co_return outcome;
@@ -281,7 +282,7 @@ asio::awaitable<DirectoryOutcome> Directory::prepare_here(std::string issuer, st
   // Linking an existing HA user, when configured.
   std::string link_name;
   if (users_.link_existing == config::LinkExisting::claim) link_name = claim_string(claims, users_.link_claim);
-  if (users_.link_existing == config::LinkExisting::username)
+  if (users_.link_existing == config::LinkExisting::username || provisioning.link_by_username)
     link_name = clean_username(claim_string(claims, users_.username_claim));
   if (!link_name.empty()) {
     std::string wanted = link_name;

@@ -44,13 +44,20 @@ struct DirectoryOutcome {
   DirectoryRefusal refusal{DirectoryRefusal::Kind::ha_unavailable, ""};
 };
 
+// Overrides for users that do not come from an IdP's groups (trusted devices).
+struct Provisioning {
+  std::optional<config::Role> role; // instead of the role from the claims' groups
+  bool link_by_username = false;    // an existing HA user with the username from the claims is taken over
+};
+
 class Directory {
 public:
   Directory(store::Store& store, hass::AdminConnection& admin, const config::Users& users, const MasterKey& key);
 
   // Finds, links or creates the HA user for this identity and brings it in line with the claims.
   boost::asio::awaitable<DirectoryOutcome> prepare(std::string issuer, std::string subject, std::string provider_id,
-                                                   boost::json::object claims, std::string client_address);
+                                                   boost::json::object claims, std::string client_address,
+                                                   Provisioning provisioning = {});
   // Sets a managed user's HA password to the derived one again (after HA rejected it: the master key
   // was replaced, or someone changed the password in HA).
   boost::asio::awaitable<bool> repair_password(std::string ha_user_id, std::string username);
@@ -58,7 +65,7 @@ public:
 private:
   boost::asio::awaitable<DirectoryOutcome> prepare_here(std::string issuer, std::string subject,
                                                         std::string provider_id, boost::json::object claims,
-                                                        std::string client_address);
+                                                        std::string client_address, Provisioning provisioning);
   boost::asio::awaitable<void> lock();
   void unlock();
 

@@ -25,6 +25,11 @@ RefusalText text_of(RefusalKind kind) {
     return {"Sign-in required",
             "This address needs a valid Home Assistant sign-in. Open Home Assistant's start page to sign in, "
             "then try again."};
+  case RefusalKind::local_login_closed:
+    return {"Local login is switched off",
+            "This Home Assistant signs people in through single sign-on only. Open Home Assistant's start page to "
+            "sign in. Administrators locked out can open local login for one browser with \"gatehouse breakglass\" "
+            "on the Gatehouse server."};
   case RefusalKind::request_timeout:
     return {"Request timed out", "The request did not arrive in time. Try again."};
   case RefusalKind::body_too_large:
@@ -52,6 +57,7 @@ http::status status_of(RefusalKind kind) {
   switch (kind) {
   case RefusalKind::bad_request: return http::status::bad_request;
   case RefusalKind::unauthorized: return http::status::unauthorized;
+  case RefusalKind::local_login_closed: return http::status::forbidden;
   case RefusalKind::request_timeout: return http::status::request_timeout;
   case RefusalKind::body_too_large: return http::status::payload_too_large;
   case RefusalKind::header_too_large: return http::status::request_header_fields_too_large;
@@ -66,6 +72,7 @@ std::string_view code_of(RefusalKind kind) {
   switch (kind) {
   case RefusalKind::bad_request: return "bad_request";
   case RefusalKind::unauthorized: return "unauthorized";
+  case RefusalKind::local_login_closed: return "local_login_disabled";
   case RefusalKind::request_timeout: return "request_timeout";
   case RefusalKind::body_too_large: return "body_too_large";
   case RefusalKind::header_too_large: return "header_too_large";
@@ -87,7 +94,8 @@ Response render(RefusalKind kind, bool html, unsigned http_version, bool keep_al
   if (html) {
     res.set(http::field::content_type, "text/html; charset=utf-8");
     std::vector<PageLink> links;
-    if (kind == RefusalKind::unauthorized) links.push_back({"/", "Open Home Assistant"});
+    if (kind == RefusalKind::unauthorized || kind == RefusalKind::local_login_closed)
+      links.push_back({"/", "Open Home Assistant"});
     Page page{std::string(text.title), {std::string(text.advice)}, std::move(links),
               "Gatehouse · " + std::to_string(static_cast<unsigned>(status_of(kind))) + " " + std::string(code_of(kind))};
     res.body() = render_html(page);

@@ -12,6 +12,7 @@ namespace gatehouse::web {
 enum class RefusalKind {
   bad_request,          // 400: malformed HTTP or forwarded headers we will not guess about
   unauthorized,         // 401: the shield needs a valid Home Assistant token for this address
+  local_login_closed,   // 403: HA's own password login is switched off (local_login)
   request_timeout,      // 408: the request head did not arrive in time
   body_too_large,       // 413
   header_too_large,     // 431

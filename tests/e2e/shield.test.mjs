@@ -239,3 +239,22 @@ test('report mode forwards what enforce would refuse and logs it', TEST_GUARD, a
 test('no failed login is ever recorded under Gatehouse\'s own address', TEST_GUARD, () => {
   assert.deepEqual(double.failedLogins.filter((entry) => entry.ip === '127.0.0.1'), []);
 });
+
+test('local_login: networks opens HA\'s own login to the listed networks only', TEST_GUARD, async () => {
+  const limited = await startGatehouse({
+    upstream: double.url, config: { local_login: 'networks', local_login_networks: ['127.0.0.3/32'] },
+  });
+  try {
+    const from = (address) => request(`${limited.url}/auth/providers`, { localAddress: address });
+    const before = requestsSeen('/auth/providers');
+    const outside = await from('127.0.0.2');
+    assert.equal(outside.status, 403);
+    assert.equal(outside.json().code, 'local_login_disabled');
+    assert.equal(requestsSeen('/auth/providers'), before);
+    const inside = await from('127.0.0.3');
+    assert.equal(inside.status, 200);
+    assert.equal(requestsSeen('/auth/providers') - before, 1);
+  } finally {
+    await limited.stop();
+  }
+});

@@ -1576,6 +1576,34 @@ TEST_F(ConfigTest, ShieldBlock) {
   }
 }
 
+TEST_F(ConfigTest, LocalLoginAndTrustedDevices) {
+  using gatehouse::config::LocalLogin;
+  EXPECT_EQ(config_for("").local_login, LocalLogin::allowed);
+  EXPECT_EQ(config_for("local_login: disabled\n").local_login, LocalLogin::disabled);
+  EXPECT_EQ(config_for("local_login: off\n").local_login, LocalLogin::disabled);
+  const auto networks = config_for("local_login: networks\nlocal_login_networks: [192.168.1.0/24]\n");
+  EXPECT_EQ(networks.local_login, LocalLogin::networks);
+  EXPECT_EQ(networks.local_login_networks.size(), 1u);
+
+  const auto no_networks = issue_for("local_login: networks\n");
+  EXPECT_EQ(no_networks.key, "local_login_networks");
+  EXPECT_EQ(no_networks.line, 5);
+  EXPECT_EQ(issue_for("local_login: sometimes\n").key, "local_login");
+  EXPECT_EQ(issue_for("local_login: networks\nlocal_login_networks: [not-a-network]\n").key, "local_login_networks");
+
+  // Devices create HA users, which takes the admin token.
+  const std::string device = "trusted_devices:\n  - { name: kitchen, networks: [192.168.1.50/32], user: kiosk-kitchen }\n";
+  const auto without_token = issue_for(device);
+  EXPECT_EQ(without_token.key, "home_assistant.token_file");
+  ::setenv(kTokenVariable, "admin-token", 1); // restored by the fixture
+  EXPECT_EQ(config_for(device).trusted_devices.at(0).role, gatehouse::config::Role::read_only);
+  EXPECT_EQ(issue_for("trusted_devices:\n  - { name: k, networks: [192.168.1.50/32], user: Kiosk }\n").key,
+            "trusted_devices[0].user");
+  EXPECT_EQ(issue_for("trusted_devices:\n  - { name: k, networks: [192.168.1.50/32], user: k, role: admin }\n").key,
+            "trusted_devices[0].role");
+  EXPECT_EQ(issue_for("trusted_devices:\n  - { name: k, user: k }\n").key, "trusted_devices[0].networks");
+}
+
 TEST(ConfigSecretFile, ReportsPermissionsAndReasons) {
   const auto directory = fs::temp_directory_path() / ("gatehouse-test-" + std::to_string(std::random_device{}()));
   fs::create_directories(directory);

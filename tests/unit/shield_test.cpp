@@ -4,6 +4,8 @@
 
 #include <boost/json/serialize.hpp>
 #include <openssl/hmac.h>
+#include <fstream>
+#include <iterator>
 
 #include "jose/base64url.hpp"
 #include "shield/access_token.hpp"
@@ -33,7 +35,7 @@ std::string ha_token(std::int64_t exp, std::string iss = "0123abcd") {
 
 shield::RouteClass classify(http::verb method, std::string_view path, std::string_view query = "",
                             bool html = false, bool authorization = false) {
-  static const shield::PublicPaths public_paths({"/hacsfiles/*"}, false, true);
+  static const shield::PublicPaths public_paths({"/hacsfiles/*"}, false);
   shield::RequestFacts facts;
   facts.method = method;
   facts.path = path;
@@ -93,8 +95,9 @@ TEST(Routes, PublicListAndDefaultDeny) {
   EXPECT_EQ(classify(http::verb::get, "/API/webhook/abc"), RouteClass::protected_path);
   EXPECT_EQ(classify(http::verb::get, "/api/states"), RouteClass::protected_path);
   EXPECT_EQ(classify(http::verb::get, "/api/hassio/app/x"), RouteClass::protected_path);
-  // With sign-in on, Gatehouse answers /auth/authorize itself: it is not forwarded unauthenticated.
-  EXPECT_EQ(classify(http::verb::get, "/auth/authorize"), RouteClass::protected_path);
+  // HA's own login page belongs with its login flow: open only where local login is.
+  EXPECT_EQ(classify(http::verb::get, "/auth/authorize"), RouteClass::local_login);
+  EXPECT_EQ(classify(http::verb::post, "/auth/authorize"), RouteClass::protected_path);
 }
 
 TEST(Routes, BrowserNavigationsToAppPagesOnly) {
@@ -140,4 +143,79 @@ TEST(TokenCache, StaysBoundedWhenFull) {
   for (int i = 0; i < 10; ++i) cache.remember_valid("token-" + std::to_string(i), kNow + 100, {"u", "s"});
   EXPECT_LE(cache.size(), 4u);
   EXPECT_EQ(cache.find("token-9", kNow).known, shield::TokenCache::Known::valid);
+}
+
+// ---- break-glass grants in the store, as the CLI and the serving process use them ----
+
+#include <filesystem>
+#include <random>
+
+#include "net/forwarding.hpp"
+#include "shield/break_glass.hpp"
+
+namespace {
+
+struct TempStore {
+  TempStore() {
+    std::random_device random;
+    directory = std::filesystem::temp_directory_path() / ("gatehouse-breakglass-" + std::to_string(random()));
+    store = gatehouse::store::Store::open(directory);
+  }
+  ~TempStore() {
+    store.reset();
+    std::error_code ignored;
+    std::filesystem::remove_all(directory, ignored);
+  }
+  std::filesystem::path directory;
+  std::unique_ptr<gatehouse::store::Store> store;
+};
+
+std::string token_of(const std::string& url) { return url.substr(url.rfind('/') + 1); }
+
+} // namespace
+
+TEST(BreakGlass, OneBrowserOnceUntilClosed) {
+  TempStore temp;
+  auto& store = *temp.store;
+  const auto grant = shield::open_break_glass(store, "https://ha.example.com", std::chrono::minutes(15));
+  ASSERT_TRUE(grant.url.starts_with("https://ha.example.com/sso/breakglass/"));
+  EXPECT_GE(token_of(grant.url).size(), 43u);
+
+  using Outcome = shield::Redemption::Outcome;
+  const auto first = shield::redeem_break_glass(store, token_of(grant.url), "192.0.2.1");
+  ASSERT_EQ(first.outcome, Outcome::opened);
+  EXPECT_TRUE(shield::break_glass_allows(store, first.browser_secret));
+  EXPECT_FALSE(shield::break_glass_allows(store, "another-browser"));
+  EXPECT_FALSE(shield::break_glass_allows(store, ""));
+  EXPECT_EQ(shield::redeem_break_glass(store, token_of(grant.url), "192.0.2.2").outcome, Outcome::already_used);
+  EXPECT_EQ(shield::redeem_break_glass(store, "made-up", "192.0.2.2").outcome, Outcome::unknown);
+
+  EXPECT_EQ(shield::close_break_glass(store), 1);
+  EXPECT_FALSE(shield::break_glass_allows(store, first.browser_secret));
+  const auto unused = shield::open_break_glass(store, "https://ha.example.com", std::chrono::minutes(1));
+  shield::close_break_glass(store);
+  EXPECT_EQ(shield::redeem_break_glass(store, token_of(unused.url), "192.0.2.1").outcome, Outcome::closed);
+
+  // Nothing secret is stored: neither the URL token nor the cookie appears in the database.
+  std::string bytes;
+  for (const auto& suffix : {"", "-wal"}) { // in WAL mode recent rows are in the -wal file
+    std::ifstream file(store.database_path().string() + suffix, std::ios::binary);
+    bytes.append(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+  }
+  ASSERT_NE(bytes.find("breakglass_created"), std::string::npos) << "the files were read";
+  EXPECT_EQ(bytes.find(token_of(grant.url)), std::string::npos);
+  EXPECT_EQ(bytes.find(first.browser_secret), std::string::npos);
+}
+
+TEST(BreakGlass, CookieIsFoundAndRemovedAmongOthers) {
+  EXPECT_EQ(shield::break_glass_cookie("a=1; gatehouse_breakglass=xyz; b=2").value_or(""), "xyz");
+  EXPECT_FALSE(shield::break_glass_cookie("gatehouse_breakglassx=1").has_value());
+  boost::beast::http::fields headers;
+  headers.insert(boost::beast::http::field::cookie, "a=1; gatehouse_breakglass=xyz; b=2");
+  gatehouse::net::remove_cookie(headers, shield::kBreakGlassCookie);
+  EXPECT_EQ(headers[boost::beast::http::field::cookie], "a=1; b=2");
+  boost::beast::http::fields only;
+  only.insert(boost::beast::http::field::cookie, "gatehouse_breakglass=xyz");
+  gatehouse::net::remove_cookie(only, shield::kBreakGlassCookie);
+  EXPECT_EQ(only.count(boost::beast::http::field::cookie), 0u);
 }

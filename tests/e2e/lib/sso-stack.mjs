@@ -253,7 +253,7 @@ export async function startSsoStack(t, { providers = [{}], users = {}, haOptions
     double.server.prependListener('request', (req) => {
       const path = req.url.split('?')[0];
       if (path.startsWith('/auth/')) {
-        haRequests.push({ method: req.method, path, peer: req.socket.remoteAddress, forwardedFor: req.headers['x-forwarded-for'] ?? null });
+        haRequests.push({ method: req.method, path, peer: req.socket.remoteAddress, forwardedFor: req.headers['x-forwarded-for'] ?? null, cookie: req.headers.cookie ?? null });
       }
     });
 
@@ -325,7 +325,7 @@ export async function startSsoStack(t, { providers = [{}], users = {}, haOptions
 
     Object.assign(stack, {
       double, idps, idp: idps[0].idp, directory, port, externalUrl, callbackUrl, clientAddress, tokenFile,
-      adminUserId, ownerId: double.state.ownerId, adminToken, haRequests, secrets,
+      adminUserId, ownerId: double.state.ownerId, owner: { username: owner.username, password: owner.password }, adminToken, haRequests, secrets,
       get gatehouse() { return gatehouse; },
       gatehouses,
       frontendClientId: `${externalUrl}/`,
