@@ -310,7 +310,10 @@ external_url: http://127.0.0.1:$port
 data_dir: $dir/data
 workers: $PROXY_WORKERS
 home_assistant: { url: "http://127.0.0.1:$up" }
-logging: { level: warn }   # info would log every request: that would measure logging
+# The upstream here is not HA (it cannot tell an HA token): this run measures the relay, with the
+# shield only reporting; bench/shield.sh measures the shield in front of the HA test double.
+shield: { mode: report }
+logging: { level: error }  # info would log every request (and report mode warns per request): that would measure logging
 EOF
 }
 

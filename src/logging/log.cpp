@@ -37,9 +37,9 @@ spdlog::level::level_enum to_spdlog(Level level) {
 }
 
 // Path prefixes whose next segment is a secret (webhook ids, stream and ingress tokens: §8.4–§8.6).
-constexpr std::array<std::string_view, 6> kSecretSegmentPrefixes = {
+constexpr std::array<std::string_view, 7> kSecretSegmentPrefixes = {
     "/api/webhook/", "/api/hls/", "/api/tts_proxy/", "/api/hassio_ingress/", "/api/image/serve/",
-    "/api/esphome/ffmpeg_proxy/"};
+    "/api/esphome/ffmpeg_proxy/", "/sso/breakglass/"};
 
 } // namespace
 

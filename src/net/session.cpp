@@ -600,7 +600,9 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
 
   // The shield: everything else reaches HA only on the public list or with a validated token.
   const std::string client_address = client->address.to_string();
-  auto admission = co_await shield.admit(req, *target.target, client->address);
+  auto admission = shield.decide(req, *target.target, client->address);
+  if (admission.action == shield::Admission::Action::ask_home_assistant)
+    admission = co_await shield.admit(req, *target.target, client->address);
   exchange.route = shield::name_of(admission.route).data();
   if (admission.action == shield::Admission::Action::refuse) {
     logging::info("shield refused", {{"route", exchange.route}, {"reason", admission.reason}, {"client", client_address}});

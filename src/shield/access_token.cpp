@@ -64,11 +64,17 @@ TokenReading read_access_token(std::string_view token, std::int64_t now) {
   return TokenReading{AccessToken{token, std::string(iss->as_string()), *exp}, TokenProblem::missing};
 }
 
+std::optional<std::string_view> bearer_token(std::string_view header) {
+  constexpr std::string_view kScheme = "Bearer ";
+  if (!header.starts_with(kScheme)) return std::nullopt;
+  return header.substr(kScheme.size());
+}
+
 TokenReading read_authorization(std::string_view header, std::int64_t now) {
   if (header.empty()) return problem(TokenProblem::missing);
-  constexpr std::string_view kScheme = "Bearer ";
-  if (!header.starts_with(kScheme)) return problem(TokenProblem::not_bearer);
-  return read_access_token(header.substr(kScheme.size()), now);
+  const auto token = bearer_token(header);
+  if (!token) return problem(TokenProblem::not_bearer);
+  return read_access_token(*token, now);
 }
 
 } // namespace gatehouse::shield

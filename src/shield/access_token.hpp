@@ -41,5 +41,7 @@ constexpr std::size_t kMaxTokenLength = 8192;
 TokenReading read_access_token(std::string_view token, std::int64_t now_unix_seconds);
 // The value of an Authorization header (empty when there was none).
 TokenReading read_authorization(std::string_view header, std::int64_t now_unix_seconds);
+// The token in "Bearer <token>" (HA accepts only that spelling), unread; nullopt for anything else.
+std::optional<std::string_view> bearer_token(std::string_view authorization_header);
 
 } // namespace gatehouse::shield

@@ -35,24 +35,35 @@ Shield::Shield(const config::Config& config, store::Store& store)
       public_paths_(config.shield.public_paths, config.shield.local_files),
       http_(net::HttpClient::Options{std::nullopt, std::chrono::seconds(10), 64 * 1024}) {}
 
-asio::awaitable<TokenDecision> Shield::check_token(std::string_view token, const std::string& client_address) {
+std::optional<TokenDecision> Shield::known_decision(std::string_view token, std::int64_t now) const {
   TokenDecision decision;
-  const std::int64_t now = now_seconds();
-  const auto reading = read_access_token(token, now);
-  if (!reading) {
-    decision.reason = std::string(describe(reading.problem));
-    co_return decision;
+  if (token.empty() || token.size() > kMaxTokenLength) {
+    decision.reason = std::string(describe(token.empty() ? TokenProblem::missing : TokenProblem::too_long));
+    return decision;
   }
+  // The cache first: the common case is a token seen before, and hashing it is cheaper than parsing it.
   const auto known = tokens_.find(token, now);
   if (known.known == TokenCache::Known::valid) {
     decision.outcome = TokenDecision::Outcome::valid;
     decision.owner = known.owner;
-    co_return decision;
+    return decision;
   }
   if (known.known == TokenCache::Known::refused) {
     decision.reason = "access token refused by Home Assistant earlier";
-    co_return decision;
+    return decision;
   }
+  if (const auto reading = read_access_token(token, now); !reading) {
+    decision.reason = std::string(describe(reading.problem));
+    return decision;
+  }
+  return std::nullopt;
+}
+
+asio::awaitable<TokenDecision> Shield::check_token(std::string_view token, const std::string& client_address) {
+  const std::int64_t now = now_seconds();
+  if (auto decision = known_decision(token, now)) co_return std::move(*decision);
+  const auto reading = read_access_token(token, now);
+  TokenDecision decision;
   // Named first: GCC 12 mishandles temporaries inside co_await.
   std::string token_text(token);
   auto probe = co_await hass::probe_access_token(ha_host_, ha_port_, std::move(token_text), client_address, kProbeTimeout);
@@ -76,9 +87,8 @@ asio::awaitable<TokenDecision> Shield::check_token(std::string_view token, const
   co_return decision;
 }
 
-asio::awaitable<Admission> Shield::admit(const http::request_header<>& request, const Target& target,
-                                         const boost::asio::ip::address& client) {
-  const std::string client_address = client.to_string();
+Admission Shield::decide(const http::request_header<>& request, const Target& target,
+                         const boost::asio::ip::address& client) {
   const auto authorization = request[http::field::authorization];
   RequestFacts facts;
   facts.method = request.method();
@@ -97,64 +107,85 @@ asio::awaitable<Admission> Shield::admit(const http::request_header<>& request, 
     case RouteClass::local_login:
       if (local_login_open(request, client)) {
         admission.action = Admission::Action::forward;
-        co_return admission;
+      } else {
+        admission.refusal_status = 403;
+        admission.refusal_class = RefusalClass::local_login_closed;
+        admission.reason = "local login is switched off";
       }
-      admission.refusal_status = 403;
-      admission.refusal_class = RefusalClass::local_login_closed;
-      admission.reason = "local login is switched off";
       break;
     case RouteClass::public_path:
     case RouteClass::auth_endpoint:
     case RouteClass::signed_path:
     case RouteClass::cors_preflight:
       admission.action = Admission::Action::forward;
-      co_return admission;
+      break;
     case RouteClass::navigation:
       admission.action = Admission::Action::forward_shell;
-      co_return admission;
+      break;
     case RouteClass::websocket:
       admission.action = enforcing() ? Admission::Action::websocket : Admission::Action::forward;
-      co_return admission;
+      break;
     case RouteClass::onboarding:
-      if (co_await onboarding_open()) {
-        admission.action = Admission::Action::forward;
-      } else {
-        admission.reason = "onboarding is finished";
-        admission.refusal_status = 401;
-      }
+      if (onboarded_.load(std::memory_order_relaxed)) admission.reason = "onboarding is finished";
+      else admission.action = Admission::Action::ask_home_assistant;
       break;
     case RouteClass::protected_path: {
-      const auto reading = read_authorization(authorization, facts.now_unix_seconds);
-      if (!reading) {
-        admission.reason = std::string(describe(reading.problem));
+      const auto token = bearer_token(authorization);
+      if (!token) {
+        admission.reason = std::string(describe(authorization.empty() ? TokenProblem::missing : TokenProblem::not_bearer));
         break;
       }
-      if (!enforcing()) {
+      const auto known = known_decision(*token, facts.now_unix_seconds);
+      if (!known) {
         // Report mode never asks HA: it only says what enforce would do with what it already knows.
-        const auto known = tokens_.find(reading.token->token, facts.now_unix_seconds);
-        if (known.known == TokenCache::Known::refused) admission.reason = "access token refused by Home Assistant earlier";
-        else admission.action = Admission::Action::forward;
+        admission.action = enforcing() ? Admission::Action::ask_home_assistant : Admission::Action::forward;
         break;
       }
-      auto decision = co_await check_token(reading.token->token, client_address);
-      if (decision.outcome == TokenDecision::Outcome::valid) {
-        admission.action = Admission::Action::forward;
-      } else if (decision.outcome == TokenDecision::Outcome::unreachable) {
-        admission.refusal_status = 502;
-        admission.reason = decision.reason;
-      } else {
-        admission.reason = decision.reason;
-      }
+      apply(admission, *known);
       break;
     }
   }
-  if (admission.action == Admission::Action::refuse && enforcing()) count_refusal(admission.refusal_class);
-  if (admission.action == Admission::Action::refuse && !enforcing()) {
-    logging::warn("shield would refuse (report mode: forwarded)",
-                  {{"route", std::string(name_of(admission.route))}, {"reason", admission.reason}, {"client", client_address}});
+  return settled(admission, client);
+}
+
+void Shield::apply(Admission& admission, const TokenDecision& decision) {
+  if (decision.outcome == TokenDecision::Outcome::valid) {
     admission.action = Admission::Action::forward;
+  } else if (decision.outcome == TokenDecision::Outcome::unreachable) {
+    admission.refusal_status = 502;
+    admission.reason = decision.reason;
+  } else {
+    admission.reason = decision.reason;
   }
-  co_return admission;
+}
+
+Admission Shield::settled(Admission admission, const boost::asio::ip::address& client) {
+  if (admission.action != Admission::Action::refuse) return admission;
+  if (enforcing()) {
+    count_refusal(admission.refusal_class);
+    return admission;
+  }
+  logging::warn("shield would refuse (report mode: forwarded)",
+                {{"route", std::string(name_of(admission.route))}, {"reason", admission.reason}, {"client", client.to_string()}});
+  admission.action = Admission::Action::forward;
+  return admission;
+}
+
+asio::awaitable<Admission> Shield::admit(const http::request_header<>& request, const Target& target,
+                                         const boost::asio::ip::address& client) {
+  Admission admission = decide(request, target, client);
+  if (admission.action != Admission::Action::ask_home_assistant) co_return admission;
+  admission.action = Admission::Action::refuse;
+  if (admission.route == RouteClass::onboarding) {
+    if (co_await onboarding_open()) admission.action = Admission::Action::forward;
+    else admission.reason = "onboarding is finished";
+  } else {
+    const auto token = bearer_token(request[http::field::authorization]).value_or("");
+    const std::string client_address = client.to_string();
+    auto decision = co_await check_token(token, client_address);
+    apply(admission, decision);
+  }
+  co_return settled(admission, client);
 }
 
 bool Shield::has_break_glass(const http::request_header<>& request) const {

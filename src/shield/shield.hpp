@@ -43,6 +43,7 @@ struct Admission {
     forward_shell, // relay to HA as "GET /" (an app page opened in a browser)
     websocket,     // Gatehouse does the websocket auth step itself
     refuse,        // 401 (or 403 / 502) without forwarding
+    ask_home_assistant, // from decide() only: admit() must ask HA (an unknown token, onboarding state)
   } action = Action::refuse;
   RefusalClass refusal_class = RefusalClass::unauthenticated;
   RouteClass route = RouteClass::protected_path;
@@ -56,6 +57,11 @@ public:
 
   bool enforcing() const { return mode_ == config::ShieldMode::enforce; }
 
+  // The decision from what is known (cache, configuration): no waiting, no coroutine, which is all
+  // that authenticated traffic with a known token needs. `ask_home_assistant` means: call admit().
+  Admission decide(const boost::beast::http::request_header<>& request, const Target& target,
+                   const boost::asio::ip::address& client);
+  // The whole decision, asking HA when decide() cannot tell.
   boost::asio::awaitable<Admission> admit(const boost::beast::http::request_header<>& request, const Target& target,
                                           const boost::asio::ip::address& client);
 
@@ -70,8 +76,11 @@ public:
   // Writes the counts since the last call as one audit entry, if any (called every minute and at exit).
   void flush_refusal_counts();
 
-  // A token from the client (websocket auth step, or a bearer header already read).
+  // A token from the client (websocket auth step, or a bearer header already read): known → at once;
+  // garbage or expired → refused without HA; otherwise asked of HA once.
   boost::asio::awaitable<TokenDecision> check_token(std::string_view token, const std::string& client_address);
+  // The decision without waiting, when the cache or the token's shape already tells (no HA needed).
+  std::optional<TokenDecision> known_decision(std::string_view token, std::int64_t now_unix_seconds) const;
 
   // HA's version for the auth_required message Gatehouse sends in HA's place.
   boost::asio::awaitable<std::string> ha_version();
@@ -81,6 +90,9 @@ public:
 
 private:
   boost::asio::awaitable<bool> onboarding_open();
+  static void apply(Admission& admission, const TokenDecision& decision);
+  // Counts a refusal, or in report mode logs it and lets it through.
+  Admission settled(Admission admission, const boost::asio::ip::address& client);
 
   const config::Config& config_;
   store::Store& store_;

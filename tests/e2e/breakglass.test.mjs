@@ -23,7 +23,8 @@ function call(stack, path, { method = 'GET', cookie, body, html = false } = {}) 
 }
 
 async function breakglass(stack, ...args) {
-  const run = await runGatehouse(['breakglass', '-c', stack.configPath, ...args]);
+  // The URL is shown to the operator on purpose: the console, not a log.
+  const run = await runGatehouse(['breakglass', '-c', stack.configPath, ...args], { stdoutIsConsole: true });
   assert.equal(run.code, 0, run.stderr);
   return run.stdout;
 }
@@ -102,6 +103,9 @@ test('SSO-only: closed -> console URL -> local login in that browser only -> use
   assert.equal(again.opened.status, 403);
   assert.equal(again.cookie, undefined);
   assert.match(pageText(again.opened.text()), /already used/);
+  // The request log names the route, never the token in it.
+  const logged = stack.gatehouse.logs().filter((entry) => entry.msg === 'request' && entry.path?.startsWith('/sso/breakglass/'));
+  assert.deepEqual([...new Set(logged.map((entry) => entry.path))], ['/sso/breakglass/<redacted>']);
 
   // It expires on its own: the same cookie is refused once the grant's time is up.
   await pollUntil(async () => (await call(stack, '/auth/providers', { cookie: pair })).status === 403, { timeoutMs: 15_000, intervalMs: 250 });

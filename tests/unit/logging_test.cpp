@@ -12,6 +12,7 @@ TEST(LoggingPath, QueryIsDropped) {
 
 TEST(LoggingPath, SecretSegmentsAreMasked) {
   EXPECT_EQ(loggable_path("/api/webhook/0123456789abcdef"), "/api/webhook/<redacted>");
+  EXPECT_EQ(loggable_path("/sso/breakglass/sV3cr3t-Token_0123"), "/sso/breakglass/<redacted>");
   EXPECT_EQ(loggable_path("/api/hls/tok3n/master_playlist.m3u8"), "/api/hls/<redacted>/master_playlist.m3u8");
   EXPECT_EQ(loggable_path("/api/hassio_ingress/abc/index.html?x=1"), "/api/hassio_ingress/<redacted>/index.html");
   EXPECT_EQ(loggable_path("/api/tts_proxy/abcdef.mp3"), "/api/tts_proxy/<redacted>");

@@ -253,8 +253,12 @@ function waitForListening(logs, exited, spawnFailed) {
   });
 }
 
-/** Runs a one-shot gatehouse command (`--version`, `check-config`, a `serve` expected to fail). */
-export async function runGatehouse(args, { env = {}, timeoutMs = EXIT_GUARD_MS } = {}) {
+/**
+ * Runs a one-shot gatehouse command (`--version`, `check-config`, a `serve` expected to fail). Its output
+ * goes to the log files the secret scan reads, except stdout with `stdoutIsConsole` (a command whose
+ * purpose is to show the operator a secret, like `gatehouse breakglass`'s URL).
+ */
+export async function runGatehouse(args, { env = {}, timeoutMs = EXIT_GUARD_MS, stdoutIsConsole = false } = {}) {
   const logFile = nextLogFile();
   const logs = new LogCollector(logFile);
   const child = spawn(gatehouseBinary, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -275,7 +279,7 @@ export async function runGatehouse(args, { env = {}, timeoutMs = EXIT_GUARD_MS }
       }, timeoutMs);
     }),
   ]).finally(() => clearTimeout(guard));
-  for (const line of stdout.split('\n').filter(Boolean)) logs.add('stdout', line);
+  if (!stdoutIsConsole) for (const line of stdout.split('\n').filter(Boolean)) logs.add('stdout', line);
   for (const line of stderr.split('\n').filter(Boolean)) logs.add('stderr', line);
   return { ...exit, stdout, stderr };
 }
