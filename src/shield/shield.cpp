@@ -35,17 +35,19 @@ Shield::Shield(const config::Config& config, store::Store& store)
       public_paths_(config.shield.public_paths, config.shield.local_files),
       http_(net::HttpClient::Options{std::nullopt, std::chrono::seconds(10), 64 * 1024}) {}
 
-std::optional<TokenDecision> Shield::known_decision(std::string_view token, std::int64_t now) const {
+std::optional<TokenDecision> Shield::known_decision(std::string_view token, std::int64_t now, bool with_owner) const {
   TokenDecision decision;
   if (token.empty() || token.size() > kMaxTokenLength) {
     decision.reason = std::string(describe(token.empty() ? TokenProblem::missing : TokenProblem::too_long));
     return decision;
   }
   // The cache first: the common case is a token seen before, and hashing it is cheaper than parsing it.
-  const auto known = tokens_.find(token, now);
+  TokenCache::Entry known;
+  if (with_owner) known = tokens_.find(token, now);
+  else known.known = tokens_.known(token, now);
   if (known.known == TokenCache::Known::valid) {
     decision.outcome = TokenDecision::Outcome::valid;
-    decision.owner = known.owner;
+    decision.owner = std::move(known.owner);
     return decision;
   }
   if (known.known == TokenCache::Known::refused) {
@@ -135,7 +137,7 @@ Admission Shield::decide(const http::request_header<>& request, const Target& ta
         admission.reason = std::string(describe(authorization.empty() ? TokenProblem::missing : TokenProblem::not_bearer));
         break;
       }
-      const auto known = known_decision(*token, facts.now_unix_seconds);
+      const auto known = known_decision(*token, facts.now_unix_seconds, false);
       if (!known) {
         // Report mode never asks HA: it only says what enforce would do with what it already knows.
         admission.action = enforcing() ? Admission::Action::ask_home_assistant : Admission::Action::forward;

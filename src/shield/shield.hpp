@@ -80,7 +80,9 @@ public:
   // garbage or expired → refused without HA; otherwise asked of HA once.
   boost::asio::awaitable<TokenDecision> check_token(std::string_view token, const std::string& client_address);
   // The decision without waiting, when the cache or the token's shape already tells (no HA needed).
-  std::optional<TokenDecision> known_decision(std::string_view token, std::int64_t now_unix_seconds) const;
+  // `with_owner`: fill in whose token it is (websockets are registered under their user; HTTP needs not).
+  std::optional<TokenDecision> known_decision(std::string_view token, std::int64_t now_unix_seconds,
+                                              bool with_owner = true) const;
 
   // HA's version for the auth_required message Gatehouse sends in HA's place.
   boost::asio::awaitable<std::string> ha_version();

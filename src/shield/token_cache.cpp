@@ -39,6 +39,14 @@ TokenCache::Entry TokenCache::find(std::string_view token, std::int64_t now) con
   return Entry{Known::valid, it->second.owner};
 }
 
+TokenCache::Known TokenCache::known(std::string_view token, std::int64_t now) const {
+  const Digest digest = digest_of(token);
+  std::lock_guard lock(mutex_);
+  const auto it = entries_.find(digest);
+  if (it == entries_.end() || it->second.expires_at + kLeewaySeconds < now) return Known::unknown;
+  return it->second.valid ? Known::valid : Known::refused;
+}
+
 void TokenCache::remember_valid(std::string_view token, std::int64_t expires_at, TokenOwner owner) {
   store(digest_of(token), Stored{expires_at, true, std::move(owner)});
 }

@@ -29,6 +29,8 @@ public:
   };
 
   Entry find(std::string_view token, std::int64_t now_unix_seconds) const;
+  // Only whether it is known (no copy of the owner: the per-request path of HTTP traffic).
+  Known known(std::string_view token, std::int64_t now_unix_seconds) const;
   void remember_valid(std::string_view token, std::int64_t expires_at, TokenOwner owner);
   void remember_refused(std::string_view token, std::int64_t expires_at);
   // Every token of that session is refused from now on (a refresh token revoked, a user cut off).
