@@ -16,7 +16,7 @@ rm -rf tests/.tmp
 export GATEHOUSE_BIN="$PWD/build/gatehouse"
 (cd tests && node --test --test-concurrency=2 ha-double/ idp/ e2e/) || status=1
 # Runs after every other suite: no Gatehouse log may contain a secret a test used.
-(cd tests && node --test check-logs.test.mjs) || status=1
+(cd tests && node --test check-logs.test.mjs check-failed-logins.test.mjs) || status=1
 
 if [ "$status" -ne 0 ]; then echo "test.sh: FAILED" >&2; else echo "test.sh: all suites passed"; fi
 exit "$status"

@@ -16,7 +16,7 @@ import WebSocket from 'ws';
 import {
   getAuth, createConnection, getUser, getStates, ERR_INVALID_AUTH,
 } from 'home-assistant-js-websocket';
-import { startDouble } from '../ha-double/double.mjs';
+import { startDouble } from './lib/double.mjs';
 import { startGatehouse, TEST_GUARD } from './lib/harness.mjs';
 import { request } from './lib/http-client.mjs';
 import { newSecret, recordSecret } from './lib/secrets.mjs';

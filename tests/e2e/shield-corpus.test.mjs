@@ -17,7 +17,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { createHmac, randomBytes } from 'node:crypto';
-import { startDouble } from '../ha-double/double.mjs';
+import { startDouble } from './lib/double.mjs';
 import { startGatehouse, TEST_GUARD } from './lib/harness.mjs';
 import { request } from './lib/http-client.mjs';
 import { newSecret, recordSecret } from './lib/secrets.mjs';

@@ -9,8 +9,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
-import { startDouble } from '../ha-double/double.mjs';
-import { startGatehouse, TEST_GUARD } from './lib/harness.mjs';
+import { startDouble } from './lib/double.mjs';
+import { runGatehouse, startGatehouse, TEST_GUARD } from './lib/harness.mjs';
+import { RawConnection, rawHead } from './lib/http-client.mjs';
 import { request } from './lib/http-client.mjs';
 import { TestWebSocket } from './lib/ws-client.mjs';
 import { recordSecret } from './lib/secrets.mjs';
@@ -257,4 +258,28 @@ test('local_login: networks opens HA\'s own login to the listed networks only', 
   } finally {
     await limited.stop();
   }
+});
+
+test('refusals are counted per class and written to the audit log', TEST_GUARD, async () => {
+  const counting = await startGatehouse({ upstream: double.url });
+  await counting.waitForLog((entry) => entry.msg === 'home assistant version');
+  for (let i = 0; i < 2; i += 1) assert.equal((await request(`${counting.url}/api/config`, { localAddress: CLIENT })).status, 401);
+  const ambiguous = await RawConnection.connect({ port: counting.port, localAddress: CLIENT });
+  await ambiguous.write(rawHead('GET', '/api/%2e%2e/config', [['Host', 'x']]));
+  assert.equal((await ambiguous.readResponse()).status, 400);
+  ambiguous.destroy();
+  const socket = new TestWebSocket(`${counting.wsUrl}/api/websocket`, { localAddress: CLIENT });
+  await socket.waitForMessages(1);
+  await socket.send(JSON.stringify({ type: 'auth', access_token: 'garbage' }));
+  await socket.closed;
+  await counting.stop();
+
+  const audit = await runGatehouse(['audit', '-c', counting.configPath, '--json']);
+  assert.equal(audit.code, 0, audit.stderr);
+  const entries = audit.stdout.trim().split('\n').map((line) => JSON.parse(line));
+  const counts = entries.filter((entry) => entry.event === 'shield_refusals').map((entry) => entry.detail);
+  const total = (name) => counts.reduce((sum, detail) => sum + (detail[name] ?? 0), 0);
+  assert.equal(total('unauthenticated'), 2);
+  assert.equal(total('ambiguous_request'), 1);
+  assert.equal(total('websocket_auth_invalid'), 1);
 });

@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { startDouble } from '../../ha-double/double.mjs';
+import { startDouble } from './double.mjs';
 import { startIdp } from '../../idp/oidc-idp.mjs';
 import { startRogueIdp } from '../../idp/rogue-idp.mjs';
 import { driveLogin, send, CookieJar } from '../../idp/drive-login.mjs';
