@@ -39,12 +39,57 @@ TokenCache::Entry TokenCache::find(std::string_view token, std::int64_t now) con
   return Entry{Known::valid, it->second.owner};
 }
 
+namespace {
+
+std::atomic<std::uint64_t> next_cache_id{1};
+
+struct DigestKeyHash {
+  std::size_t operator()(const std::array<unsigned char, 32>& digest) const noexcept {
+    std::size_t value;
+    std::memcpy(&value, digest.data(), sizeof value); // already uniformly random
+    return value;
+  }
+};
+
+// One thread's copy of valid entries it has used (digest → which cache, its generation, expiry).
+struct ThreadCopy {
+  struct Item {
+    std::uint64_t cache_id = 0;
+    std::uint64_t generation = 0;
+    std::int64_t expires_at = 0;
+  };
+  static constexpr std::size_t kMaxItems = 4096;
+  std::unordered_map<std::array<unsigned char, 32>, Item, DigestKeyHash> items;
+};
+
+} // namespace
+
+TokenCache::TokenCache(std::size_t max_entries)
+    : max_entries_(max_entries), id_(next_cache_id.fetch_add(1, std::memory_order_relaxed)) {}
+
 TokenCache::Known TokenCache::known(std::string_view token, std::int64_t now) const {
   const Digest digest = digest_of(token);
-  std::lock_guard lock(mutex_);
-  const auto it = entries_.find(digest);
-  if (it == entries_.end() || it->second.expires_at + kLeewaySeconds < now) return Known::unknown;
-  return it->second.valid ? Known::valid : Known::refused;
+  thread_local ThreadCopy copy;
+  const std::uint64_t generation = generation_.load(std::memory_order_acquire);
+  if (const auto it = copy.items.find(digest); it != copy.items.end()) {
+    const auto& item = it->second;
+    if (item.cache_id == id_ && item.generation == generation && item.expires_at + kLeewaySeconds >= now)
+      return Known::valid;
+  }
+  std::int64_t expires_at = 0;
+  Known known = Known::unknown;
+  {
+    std::lock_guard lock(mutex_);
+    const auto it = entries_.find(digest);
+    if (it == entries_.end() || it->second.expires_at + kLeewaySeconds < now) return Known::unknown;
+    known = it->second.valid ? Known::valid : Known::refused;
+    expires_at = it->second.expires_at;
+  }
+  if (known == Known::valid) {
+    if (copy.items.size() >= ThreadCopy::kMaxItems) copy.items.clear();
+    copy.items.insert_or_assign(digest, ThreadCopy::Item{id_, generation, expires_at});
+  }
+  return known;
 }
 
 void TokenCache::remember_valid(std::string_view token, std::int64_t expires_at, TokenOwner owner) {
@@ -53,6 +98,7 @@ void TokenCache::remember_valid(std::string_view token, std::int64_t expires_at,
 
 void TokenCache::remember_refused(std::string_view token, std::int64_t expires_at) {
   store(digest_of(token), Stored{expires_at, false, {}});
+  invalidate_thread_copies(); // it may have been valid a moment ago
 }
 
 void TokenCache::store(const Digest& digest, Stored stored) {
@@ -62,19 +108,24 @@ void TokenCache::store(const Digest& digest, Stored stored) {
     // checked with HA once more — slower, never wrong).
     const std::int64_t newest_expiry = stored.expires_at;
     std::erase_if(entries_, [&](const auto& item) { return item.second.expires_at < newest_expiry - 1800; });
-    if (entries_.size() >= max_entries_) entries_.clear();
+    if (entries_.size() >= max_entries_) entries_.clear(); // threads' copies only hold valid entries, still valid
   }
   entries_.insert_or_assign(digest, std::move(stored));
 }
 
 void TokenCache::forget_session(std::string_view refresh_token_id) {
-  std::lock_guard lock(mutex_);
-  for (auto& [digest, stored] : entries_) {
-    if (stored.valid && stored.owner.refresh_token_id == refresh_token_id) {
-      stored.valid = false;
-      stored.owner = {};
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [digest, stored] : entries_) {
+      if (stored.valid && stored.owner.refresh_token_id == refresh_token_id) {
+        stored.valid = false;
+        stored.owner = {};
+      }
     }
   }
+  // After the change, not before: known() reads the generation before the shared entry, so any copy
+  // made from the old entry carries the old generation and is stale from here on.
+  invalidate_thread_copies();
 }
 
 std::size_t TokenCache::size() const {

@@ -1,9 +1,13 @@
 // shield/token_cache: owns what Gatehouse knows about HA access tokens it has seen: valid (with the HA
 // user it belongs to) or refused by HA, each until the token's own exp. Tokens are kept as SHA-256
-// digests, never as text. Shared by every worker thread behind one short lock.
+// digests, never as text. Shared by every worker thread behind one short lock; each thread also keeps
+// a small copy of the valid entries it has used, so the per-request check of a known token touches
+// no shared lock. Any change that could turn a valid entry invalid bumps a generation, which makes
+// every thread's copy stale at once.
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -20,7 +24,7 @@ struct TokenOwner {
 
 class TokenCache {
 public:
-  explicit TokenCache(std::size_t max_entries = 100'000) : max_entries_(max_entries) {}
+  explicit TokenCache(std::size_t max_entries = 100'000);
 
   enum class Known { unknown, valid, refused };
   struct Entry {
@@ -49,8 +53,11 @@ private:
   };
   static Digest digest_of(std::string_view token);
   void store(const Digest& digest, Stored stored);
+  void invalidate_thread_copies() { generation_.fetch_add(1, std::memory_order_release); }
 
   std::size_t max_entries_;
+  const std::uint64_t id_;                       // tells this cache's entries in a thread's copy apart
+  std::atomic<std::uint64_t> generation_{1};
   mutable std::mutex mutex_;
   std::unordered_map<Digest, Stored, DigestHash> entries_;
 };

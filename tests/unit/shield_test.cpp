@@ -5,6 +5,7 @@
 #include <boost/json/serialize.hpp>
 #include <openssl/hmac.h>
 #include <fstream>
+#include <thread>
 #include <iterator>
 
 #include "jose/base64url.hpp"
@@ -136,6 +137,30 @@ TEST(TokenCache, RemembersUntilExpiryAndForgetsRevokedSessions) {
   EXPECT_EQ(cache.find("token-a", kNow + 111).known, shield::TokenCache::Known::unknown);
   cache.forget_session("session-1");
   EXPECT_EQ(cache.find("token-a", kNow).known, shield::TokenCache::Known::refused);
+}
+
+TEST(TokenCache, ThreadCopiesNeverOutliveARevocation) {
+  shield::TokenCache cache;
+  cache.remember_valid("token-a", kNow + 100, {"user-1", "session-1"});
+  cache.remember_valid("token-b", kNow + 100, {"user-2", "session-2"});
+  EXPECT_EQ(cache.known("token-a", kNow), shield::TokenCache::Known::valid); // now copied by this thread
+  EXPECT_EQ(cache.known("token-a", kNow), shield::TokenCache::Known::valid);
+  cache.forget_session("session-1");
+  EXPECT_EQ(cache.known("token-a", kNow), shield::TokenCache::Known::refused);
+  EXPECT_EQ(cache.known("token-b", kNow), shield::TokenCache::Known::valid);
+  cache.remember_refused("token-b", kNow + 100);
+  EXPECT_EQ(cache.known("token-b", kNow), shield::TokenCache::Known::refused);
+  EXPECT_EQ(cache.known("token-a", kNow + 111), shield::TokenCache::Known::unknown);
+
+  // Another cache's entries in this thread's copy do not count for this one.
+  shield::TokenCache other;
+  EXPECT_EQ(other.known("token-b", kNow), shield::TokenCache::Known::unknown);
+
+  // A revocation made on another thread reaches this thread's copy.
+  cache.remember_valid("token-c", kNow + 100, {"user-3", "session-3"});
+  EXPECT_EQ(cache.known("token-c", kNow), shield::TokenCache::Known::valid);
+  std::thread([&] { cache.forget_session("session-3"); }).join();
+  EXPECT_EQ(cache.known("token-c", kNow), shield::TokenCache::Known::refused);
 }
 
 TEST(TokenCache, StaysBoundedWhenFull) {
