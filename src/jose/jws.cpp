@@ -19,13 +19,6 @@ VerifyResult refuse(Failure failure, std::string message) { return {std::nullopt
 
 const unsigned char* bytes_of(std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); }
 
-std::optional<boost::json::object> parse_object(std::string_view text) {
-  boost::system::error_code ec;
-  boost::json::value value = boost::json::parse(text, ec);
-  if (ec || !value.is_object()) return std::nullopt;
-  return std::move(value.get_object());
-}
-
 bool fits(const Jwk& key, const JwsAlg& alg) {
   return key.key && key_type_fits(alg, key.kty, key.crv) && (!key.alg || *key.alg == alg.name);
 }
@@ -139,24 +132,38 @@ std::string_view to_string(Failure failure) {
   return "unknown";
 }
 
+std::optional<boost::json::object> parse_object(std::string_view text) {
+  boost::system::error_code ec;
+  boost::json::value value = boost::json::parse(text, ec);
+  if (ec || !value.is_object()) return std::nullopt;
+  return std::move(value.get_object());
+}
+
+std::optional<CompactParts> split_compact(std::string_view token) {
+  const auto first_dot = token.find('.');
+  const auto second_dot = first_dot == std::string_view::npos ? first_dot : token.find('.', first_dot + 1);
+  if (second_dot == std::string_view::npos || token.find('.', second_dot + 1) != std::string_view::npos)
+    return std::nullopt;
+  auto header = base64url_decode(token.substr(0, first_dot));
+  auto payload = base64url_decode(token.substr(first_dot + 1, second_dot - first_dot - 1));
+  auto signature = base64url_decode(token.substr(second_dot + 1));
+  if (!header || !payload || !signature) return std::nullopt;
+  return CompactParts{std::move(*header), std::move(*payload), std::move(*signature), token.substr(0, second_dot)};
+}
+
 VerifyResult verify_compact(std::string_view token, const JwkSet& keys, std::span<const std::string> allowed_algs) {
   const OpenSslErrorScope openssl_errors;
   if (token.size() > kMaxTokenBytes) return refuse(Failure::too_large, "token is larger than 16 KiB");
   if (std::count(token.begin(), token.end(), '.') != 2) {
     return refuse(Failure::malformed, "token is not three dot-separated segments");
   }
-  const auto first_dot = token.find('.');
-  const auto second_dot = token.find('.', first_dot + 1);
-  const std::string_view signing_input = token.substr(0, second_dot);
-  const auto header_json = base64url_decode(token.substr(0, first_dot));
-  const auto payload_json = base64url_decode(token.substr(first_dot + 1, second_dot - first_dot - 1));
-  const auto signature = base64url_decode(token.substr(second_dot + 1));
-  if (!header_json || !payload_json || !signature) {
-    return refuse(Failure::malformed, "a segment is not canonical unpadded base64url");
-  }
+  const auto parts = split_compact(token);
+  if (!parts) return refuse(Failure::malformed, "a segment is not canonical unpadded base64url");
+  const std::string_view signing_input = parts->signing_input;
+  const std::string& signature = parts->signature;
 
   // Of duplicate member names Boost.JSON keeps the last, one of the two behaviours RFC 7515 5.2 allows.
-  auto header = parse_object(*header_json);
+  auto header = parse_object(parts->header);
   if (!header) return refuse(Failure::malformed, "header is not a JSON object");
   const auto* alg_value = header->if_contains("alg");
   if (alg_value == nullptr || !alg_value->is_string()) return refuse(Failure::malformed, "header has no alg string");
@@ -180,14 +187,14 @@ VerifyResult verify_compact(std::string_view token, const JwkSet& keys, std::spa
   }
 
   // After the alg checks, so an unsigned "none" token is reported as the refused alg it is.
-  if (signature->empty()) return refuse(Failure::malformed, "signature is empty");
+  if (signature.empty()) return refuse(Failure::malformed, "signature is empty");
 
   const KeyChoice choice = choose_key(keys, *alg, kid);
   if (choice.key == nullptr) return refuse(choice.failure, choice.message);
-  if (!verify_with(*alg, choice.key->key.get(), signing_input, *signature)) {
+  if (!verify_with(*alg, choice.key->key.get(), signing_input, signature)) {
     return refuse(Failure::bad_signature, "signature does not verify");
   }
-  auto payload = parse_object(*payload_json);
+  auto payload = parse_object(parts->payload);
   if (!payload) return refuse(Failure::malformed, "payload is not a JSON object");
   return {VerifiedJws{std::move(*header), std::move(*payload)}, {}, {}};
 }

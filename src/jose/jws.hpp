@@ -48,6 +48,20 @@ inline bool is_unknown_key(const VerifyResult& result) {
   return !result.ok() && result.failure == Failure::key_not_found;
 }
 
+// A compact JWS as its three parts, base64url-decoded: the one way Gatehouse splits a JWT, whether it
+// verifies it (verify_compact) or only reads it (an HA token's iss and exp, an authSig's exp: HMACs
+// whose keys only HA has).
+struct CompactParts {
+  std::string header;             // decoded bytes of each part
+  std::string payload;
+  std::string signature;
+  std::string_view signing_input; // "header.payload" as sent (points into the token)
+};
+// nullopt unless `token` is exactly three canonical unpadded base64url segments.
+std::optional<CompactParts> split_compact(std::string_view token);
+// `text` parsed as a JSON object; nullopt if it is not one.
+std::optional<boost::json::object> parse_object(std::string_view text);
+
 // verify_compact's signature step on its own: whether `signature` (raw bytes, not base64url) over
 // `signing_input` verifies with `key` under `alg`; false if alg is unsupported or does not fit the key.
 // For known-answer tests; callers should use verify_compact, which adds the allowlist and key choice.

@@ -143,6 +143,31 @@ void prepare_upstream_request(http::fields& headers, const ForwardedClient& clie
   if (!client.host.empty()) headers.set(kXForwardedHost, client.host);
 }
 
+namespace {
+
+// The next "name=value" of a Cookie header, leading spaces trimmed; `rest` moves past it.
+std::string_view next_cookie(std::string_view& rest) {
+  const auto semicolon = rest.find(';');
+  auto pair = rest.substr(0, semicolon);
+  rest = semicolon == std::string_view::npos ? std::string_view{} : rest.substr(semicolon + 1);
+  while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+  return pair;
+}
+
+bool cookie_named(std::string_view pair, std::string_view name) {
+  return pair.size() > name.size() && pair.starts_with(name) && pair[name.size()] == '=';
+}
+
+} // namespace
+
+std::optional<std::string_view> cookie_value(std::string_view header, std::string_view name) {
+  while (!header.empty()) {
+    const auto pair = next_cookie(header);
+    if (cookie_named(pair, name)) return pair.substr(name.size() + 1);
+  }
+  return std::nullopt;
+}
+
 void remove_cookie(http::fields& headers, std::string_view name) {
   std::vector<std::string> kept_headers;
   bool found = false;
@@ -150,18 +175,13 @@ void remove_cookie(http::fields& headers, std::string_view name) {
     std::string kept;
     std::string_view rest = it->value();
     while (!rest.empty()) {
-      const auto semicolon = rest.find(';');
-      auto pair = rest.substr(0, semicolon);
-      while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
-      const auto eq = pair.find('=');
-      if (pair.substr(0, eq) == name) {
+      const auto pair = next_cookie(rest);
+      if (cookie_named(pair, name)) {
         found = true;
       } else if (!pair.empty()) {
         if (!kept.empty()) kept += "; ";
         kept += pair;
       }
-      if (semicolon == std::string_view::npos) break;
-      rest.remove_prefix(semicolon + 1);
     }
     if (!kept.empty()) kept_headers.push_back(std::move(kept));
   }

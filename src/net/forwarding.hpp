@@ -8,6 +8,7 @@
 #include <boost/beast/http/fields.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "net/ip_network.hpp"
@@ -20,7 +21,8 @@ struct ForwardedClient {
   std::string host;                 // Host the client asked for ("" if none)
 };
 
-bool is_trusted(const boost::asio::ip::address& peer, const std::vector<IpNetwork>& trusted_proxies);
+// Whether `peer` is in any of `networks` (trusted proxies, local-login networks, a trusted device's).
+bool is_trusted(const boost::asio::ip::address& peer, const std::vector<IpNetwork>& networks);
 
 // nullopt when a trusted proxy sent forwarding headers that cannot be read unambiguously (several
 // X-Forwarded-Proto values, a non-IP X-Forwarded-For entry...): refused, never guessed.
@@ -31,6 +33,8 @@ std::optional<ForwardedClient> resolve_client(const boost::beast::http::fields& 
 // Removes hop-by-hop headers (and every header the Connection header names) except message framing.
 void remove_hop_by_hop(boost::beast::http::fields& headers);
 
+// The value of cookie `name` in a Cookie header, if it is there.
+std::optional<std::string_view> cookie_value(std::string_view cookie_header, std::string_view name);
 // Removes the cookie `name` from the Cookie header(s), keeping the others as they were.
 void remove_cookie(boost::beast::http::fields& headers, std::string_view name);
 

@@ -420,13 +420,11 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
   co_return keep_alive;
 }
 
-// Gatehouse's own sign-in routes. Their requests carry no body worth reading: one that has a body is
-// answered and the connection closed, so the body is never mistaken for the next request.
+// Sends an answer Gatehouse made itself to a request whose body it did not read: the connection stays
+// open only if there was none (an unread body would be taken for the next request).
 template <class Stream>
-asio::awaitable<bool> answer_sign_in(Stream& stream, RequestParser& parser, sso::SignIn& sign_in,
-                                     std::string client_address, Exchange& exchange) {
-  auto& req = parser.get();
-  auto response = co_await sign_in.handle(req, std::move(client_address));
+asio::awaitable<bool> send_own_answer(Stream& stream, RequestParser& parser, web::Response& response, Exchange& exchange) {
+  const auto& req = parser.get();
   const bool keep = req.keep_alive() && parser.is_done();
   response.version(req.version());
   response.keep_alive(keep);
@@ -434,6 +432,15 @@ asio::awaitable<bool> answer_sign_in(Stream& stream, RequestParser& parser, sso:
   set_timeout(stream, milliseconds(10'000));
   auto [ec, n] = co_await http::async_write(stream, response, use_tuple);
   co_return keep && !ec;
+}
+
+// Gatehouse's own sign-in routes. Their requests carry no body worth reading: one that has a body is
+// answered and the connection closed, so the body is never mistaken for the next request.
+template <class Stream>
+asio::awaitable<bool> answer_sign_in(Stream& stream, RequestParser& parser, sso::SignIn& sign_in,
+                                     std::string client_address, Exchange& exchange) {
+  auto response = co_await sign_in.handle(parser.get(), std::move(client_address));
+  co_return co_await send_own_answer(stream, parser, response, exchange);
 }
 
 // POST /auth/token while single sign-on is on: a small form, read whole (HA's own forms are tiny),
@@ -577,14 +584,9 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
   if (target.target->path.starts_with(shield::kBreakGlassPathPrefix) && req.method() == http::verb::get) {
     exchange.route = "gatehouse";
     auto response = shield.answer_break_glass(target.target->path, client->address.to_string());
-    const bool keep = req.keep_alive() && parser.is_done();
-    response.version(req.version());
-    response.keep_alive(keep);
-    exchange.status = response.result_int();
-    set_timeout(stream, milliseconds(10'000));
-    auto [ec, written] = co_await http::async_write(stream, response, use_tuple);
+    const bool keep = co_await send_own_answer(stream, parser, response, exchange);
     exchange.log();
-    co_return keep && !ec;
+    co_return keep;
   }
   // A break-glass browser gets HA's own login page instead of single sign-on.
   const bool authorize = target.target->path == "/auth/authorize";

@@ -432,7 +432,6 @@ asio::awaitable<RelayOutcome> relay_authenticated_websocket(Stream client_stream
   upgrade.set(http::field::sec_websocket_key, random_client_key());
   if (client.host.empty())
     upgrade.set(http::field::host, worker.upstream.target().host + ":" + std::to_string(worker.upstream.target().port));
-  const unsigned client_version = request.version();
 
   const std::string ha_version = co_await shield.ha_version();
   if (ha_version.empty()) co_return co_await close_unavailable(std::move(client_stream), request);
@@ -441,7 +440,6 @@ asio::awaitable<RelayOutcome> relay_authenticated_websocket(Stream client_stream
   std::string hello = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                       "Sec-WebSocket-Accept: " + accept_key(client_key) + "\r\n\r\n" +
                       make_text_frame(boost::json::serialize(auth_required), false);
-  (void)client_version;
   beast::get_lowest_layer(client_stream).expires_after(std::chrono::seconds(10));
   auto [hello_ec, hello_n] = co_await asio::async_write(client_stream, asio::buffer(hello), use_tuple);
   if (hello_ec) co_return outcome;

@@ -22,6 +22,8 @@ using Kind = OidcFailure::Kind;
 
 namespace {
 
+using jose::parse_object;
+
 constexpr auto kMetadataLifetime = std::chrono::hours(1);
 constexpr auto kKeysLifetime = std::chrono::hours(1);
 constexpr auto kUnknownKidRefetchInterval = std::chrono::seconds(10);
@@ -45,13 +47,6 @@ bool endpoint_acceptable(std::string_view url) {
   if (parsed->scheme() != "http") return false;
   const std::string host(parsed->encoded_host());
   return host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0;
-}
-
-std::optional<json::object> parse_object(std::string_view text) {
-  boost::system::error_code ec;
-  auto value = json::parse(text, ec);
-  if (ec || !value.is_object()) return std::nullopt;
-  return std::move(value.as_object());
 }
 
 std::optional<std::string> string_member(const json::object& object, std::string_view name) {

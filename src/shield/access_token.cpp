@@ -1,10 +1,9 @@
 // shield/access_token: an HA access token's shape, read without HA.
 #include "shield/access_token.hpp"
 
-#include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
-#include "jose/base64url.hpp"
+#include "jose/jws.hpp"
 
 namespace gatehouse::shield {
 
@@ -20,15 +19,6 @@ std::string_view describe(TokenProblem problem) {
 }
 
 namespace {
-
-std::optional<boost::json::object> json_segment(std::string_view segment) {
-  const auto decoded = jose::base64url_decode(segment);
-  if (!decoded) return std::nullopt;
-  boost::system::error_code ec;
-  auto value = boost::json::parse(*decoded, ec);
-  if (ec || !value.is_object()) return std::nullopt;
-  return std::move(value.as_object());
-}
 
 std::optional<std::int64_t> whole_seconds(const boost::json::object& claims, std::string_view name) {
   const auto* value = claims.if_contains(name);
@@ -46,14 +36,11 @@ TokenReading problem(TokenProblem kind) { return TokenReading{std::nullopt, kind
 TokenReading read_access_token(std::string_view token, std::int64_t now) {
   if (token.empty()) return problem(TokenProblem::missing);
   if (token.size() > kMaxTokenLength) return problem(TokenProblem::too_long);
-  const auto first_dot = token.find('.');
-  const auto second_dot = first_dot == std::string_view::npos ? first_dot : token.find('.', first_dot + 1);
-  if (second_dot == std::string_view::npos || token.find('.', second_dot + 1) != std::string_view::npos)
-    return problem(TokenProblem::malformed);
-  const auto header = json_segment(token.substr(0, first_dot));
-  const auto claims = json_segment(token.substr(first_dot + 1, second_dot - first_dot - 1));
-  const auto signature = jose::base64url_decode(token.substr(second_dot + 1));
-  if (!header || !claims || !signature || signature->size() != 32) return problem(TokenProblem::malformed);
+  const auto parts = jose::split_compact(token);
+  if (!parts || parts->signature.size() != 32) return problem(TokenProblem::malformed);
+  const auto header = jose::parse_object(parts->header);
+  const auto claims = jose::parse_object(parts->payload);
+  if (!header || !claims) return problem(TokenProblem::malformed);
   const auto* alg = header->if_contains("alg");
   if (!alg || !alg->is_string() || alg->as_string() != "HS256") return problem(TokenProblem::malformed);
   const auto* iss = claims->if_contains("iss");

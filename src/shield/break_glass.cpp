@@ -86,17 +86,4 @@ bool break_glass_allows(const store::Store& store, std::string_view browser_secr
   return allowed;
 }
 
-std::optional<std::string_view> break_glass_cookie(std::string_view header) {
-  while (!header.empty()) {
-    const auto semicolon = header.find(';');
-    auto pair = header.substr(0, semicolon);
-    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
-    const auto eq = pair.find('=');
-    if (eq != std::string_view::npos && pair.substr(0, eq) == kBreakGlassCookie) return pair.substr(eq + 1);
-    if (semicolon == std::string_view::npos) break;
-    header.remove_prefix(semicolon + 1);
-  }
-  return std::nullopt;
-}
-
 } // namespace gatehouse::shield

@@ -39,7 +39,5 @@ struct Redemption {
 Redemption redeem_break_glass(store::Store& store, std::string_view url_token, const std::string& client_address);
 // Whether this browser's cookie holds an open grant.
 bool break_glass_allows(const store::Store& store, std::string_view browser_secret);
-// The cookie's value in a Cookie header, if any.
-std::optional<std::string_view> break_glass_cookie(std::string_view cookie_header);
 
 } // namespace gatehouse::shield

@@ -2,9 +2,8 @@
 #include "shield/routes.hpp"
 
 #include <array>
-#include <boost/json/parse.hpp>
 
-#include "jose/base64url.hpp"
+#include "jose/jws.hpp"
 
 namespace gatehouse::shield {
 namespace http = boost::beast::http;
@@ -124,15 +123,10 @@ bool has_live_auth_signature(std::string_view query, std::int64_t now) {
   int count = 0;
   const auto value = query_value(query, "authSig", count);
   if (count != 1 || value.empty() || value.size() > 4096) return false;
-  const auto first_dot = value.find('.');
-  const auto second_dot = first_dot == std::string_view::npos ? first_dot : value.find('.', first_dot + 1);
-  if (second_dot == std::string_view::npos) return false;
-  const auto claims_text = jose::base64url_decode(value.substr(first_dot + 1, second_dot - first_dot - 1));
-  if (!claims_text) return false;
-  boost::system::error_code ec;
-  const auto claims = boost::json::parse(*claims_text, ec);
-  if (ec || !claims.is_object()) return false;
-  const auto* exp = claims.as_object().if_contains("exp");
+  const auto parts = jose::split_compact(value);
+  const auto claims = parts ? jose::parse_object(parts->payload) : std::nullopt;
+  if (!claims) return false;
+  const auto* exp = claims->if_contains("exp");
   if (!exp || !exp->is_number()) return false;
   return exp->to_number<double>() >= static_cast<double>(now); // HA allows no leeway here (§9.5)
 }

@@ -7,6 +7,8 @@
 
 #include "hass/token_probe.hpp"
 #include "logging/log.hpp"
+#include "net/forwarding.hpp"
+#include "web/refusal.hpp"
 #include "shield/break_glass.hpp"
 #include <boost/json/serialize.hpp>
 
@@ -22,7 +24,6 @@ std::int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-bool names_html(std::string_view accept) { return accept.find("text/html") != std::string_view::npos; }
 
 } // namespace
 
@@ -97,7 +98,7 @@ Admission Shield::decide(const http::request_header<>& request, const Target& ta
   facts.path = target.path;
   facts.query = target.query;
   facts.has_authorization = !authorization.empty();
-  facts.wants_html = names_html(request[http::field::accept]);
+  facts.wants_html = web::wants_html(request[http::field::accept]);
   facts.websocket_upgrade = boost::beast::iequals(request[http::field::upgrade], "websocket");
   facts.cors_preflight = request.method() == http::verb::options &&
                          request.find(http::field::access_control_request_method) != request.end();
@@ -191,7 +192,7 @@ asio::awaitable<Admission> Shield::admit(const http::request_header<>& request, 
 }
 
 bool Shield::has_break_glass(const http::request_header<>& request) const {
-  const auto cookie = break_glass_cookie(request[http::field::cookie]);
+  const auto cookie = net::cookie_value(request[http::field::cookie], kBreakGlassCookie);
   return cookie && break_glass_allows(store_, *cookie);
 }
 
@@ -199,8 +200,7 @@ bool Shield::local_login_open(const http::request_header<>& request, const boost
   switch (config_.local_login) {
     case config::LocalLogin::allowed: return true;
     case config::LocalLogin::networks:
-      for (const auto& network : config_.local_login_networks)
-        if (network.contains(client)) return true;
+      if (net::is_trusted(client, config_.local_login_networks)) return true;
       break;
     case config::LocalLogin::disabled: break;
   }

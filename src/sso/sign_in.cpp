@@ -79,18 +79,6 @@ std::string safe_error_code(std::string_view code) {
   return std::string(code);
 }
 
-std::optional<std::string> cookie_value(std::string_view header, std::string_view name) {
-  while (!header.empty()) {
-    auto end = header.find(';');
-    auto pair = header.substr(0, end);
-    header = end == std::string_view::npos ? std::string_view{} : header.substr(end + 1);
-    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
-    if (pair.size() > name.size() && pair.substr(0, name.size()) == name && pair[name.size()] == '=')
-      return std::string(pair.substr(name.size() + 1));
-  }
-  return std::nullopt;
-}
-
 bool constant_time_equal(std::string_view a, std::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
@@ -246,8 +234,7 @@ const config::TrustedDevice* SignIn::trusted_device_for(const std::string& clien
   const auto address = boost::asio::ip::make_address(client_address, ec);
   if (ec) return nullptr;
   for (const auto& device : config_.trusted_devices)
-    for (const auto& network : device.networks)
-      if (network.contains(address)) return &device;
+    if (net::is_trusted(address, device.networks)) return &device;
   return nullptr;
 }
 
@@ -333,7 +320,7 @@ asio::awaitable<web::Response> SignIn::callback(std::string target, std::string 
                      {"Each sign-in link works once. " + start_over});
   }
   base_detail["provider"] = login->provider_id;
-  const auto binding = cookie_value(cookies, cookie_name(state));
+  const auto binding = net::cookie_value(cookies, cookie_name(state));
   if (!binding || !constant_time_equal(oidc::binding_hash(*binding), login->browser_binding_hash))
     co_return refuse(http::status::bad_request, "browser_mismatch", "This sign-in was started in another browser",
                      {"For your safety a sign-in must finish in the browser that started it. " + start_over});

@@ -233,8 +233,8 @@ TEST(BreakGlass, OneBrowserOnceUntilClosed) {
 }
 
 TEST(BreakGlass, CookieIsFoundAndRemovedAmongOthers) {
-  EXPECT_EQ(shield::break_glass_cookie("a=1; gatehouse_breakglass=xyz; b=2").value_or(""), "xyz");
-  EXPECT_FALSE(shield::break_glass_cookie("gatehouse_breakglassx=1").has_value());
+  EXPECT_EQ(gatehouse::net::cookie_value("a=1; gatehouse_breakglass=xyz; b=2", shield::kBreakGlassCookie).value_or(""), "xyz");
+  EXPECT_FALSE(gatehouse::net::cookie_value("gatehouse_breakglassx=1", shield::kBreakGlassCookie).has_value());
   boost::beast::http::fields headers;
   headers.insert(boost::beast::http::field::cookie, "a=1; gatehouse_breakglass=xyz; b=2");
   gatehouse::net::remove_cookie(headers, shield::kBreakGlassCookie);
