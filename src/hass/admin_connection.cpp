@@ -1,5 +1,6 @@
 // hass/admin_connection: the admin websocket to HA, its reconnect loop, and command round trips.
 #include "hass/admin_connection.hpp"
+#include "hass/api_socket.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -103,25 +104,20 @@ asio::awaitable<void> AdminConnection::run() {
   auto executor = co_await asio::this_coro::executor;
   auto backoff = std::chrono::seconds(1);
   const std::string host = home_assistant_.host;
-  const std::string port = std::to_string(home_assistant_.port);
   while (!stopping_) {
     auto session = std::make_shared<Session>(executor);
     auto& ws = session->ws;
     std::string failure;
     bool permanent = false;
     AdminStatus failure_status = AdminStatus::unreachable;
-    tcp::resolver resolver(executor);
-    auto [resolve_ec, endpoints] = co_await resolver.async_resolve(host, port, use_tuple);
-    if (resolve_ec) failure = "cannot resolve " + host + ": " + resolve_ec.message();
-    if (failure.empty()) {
-      beast::get_lowest_layer(ws).expires_after(std::chrono::seconds(10));
-      auto [connect_ec, endpoint] = co_await beast::get_lowest_layer(ws).async_connect(endpoints, use_tuple);
-      if (connect_ec) failure = "cannot connect to " + host + ":" + port + ": " + connect_ec.message();
-    }
-    if (failure.empty()) {
-      const std::string authority = host + ":" + port;
-      auto [handshake_ec] = co_await ws.async_handshake(authority, "/api/websocket", use_tuple);
-      if (handshake_ec) failure = "websocket handshake with HA failed: " + handshake_ec.message();
+    // Named first: GCC 12 mishandles temporaries inside co_await.
+    std::string own_name; // no X-Forwarded-For: the admin connection is Gatehouse itself
+    auto opening = co_await open_api_socket(ws, host, home_assistant_.port, std::move(own_name), std::chrono::seconds(10));
+    if (!opening) {
+      failure = opening.failure;
+    } else {
+      std::lock_guard lock(status_mutex_);
+      ha_version_ = *opening.ha_version;
     }
     beast::flat_buffer buffer;
     auto read_json = [&]() -> asio::awaitable<json::object> {
@@ -138,15 +134,7 @@ asio::awaitable<void> AdminConnection::run() {
       auto [ec, n] = co_await ws.async_write(asio::buffer(text), use_tuple);
       co_return !ec;
     };
-    if (failure.empty()) {
-      // Contract §4.2: auth_required, then exactly {type, access_token}.
-      auto hello = co_await read_json();
-      if (hello["type"] != "auth_required") failure = "HA did not start the websocket auth handshake";
-      else if (hello.contains("ha_version") && hello["ha_version"].is_string()) {
-        std::lock_guard lock(status_mutex_);
-        ha_version_ = std::string(hello["ha_version"].as_string());
-      }
-    }
+    // Contract §4.2: after auth_required (read above), exactly {type, access_token}.
     if (failure.empty()) {
       json::object auth{{"type", "auth"}, {"access_token", home_assistant_.token}};
       if (!co_await write_json(auth)) failure = "HA closed the connection during authentication";

@@ -1,6 +1,8 @@
 // hass/token_probe: one short websocket to HA per unknown token.
 #include "hass/token_probe.hpp"
 
+#include "hass/api_socket.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -31,26 +33,8 @@ public:
   // Connected and upgraded, HA's auth_required read: its ha_version, or nullopt.
   asio::awaitable<std::optional<std::string>> open(const std::string& host, std::uint16_t port,
                                                    const std::string& client_address) {
-    auto executor = co_await asio::this_coro::executor;
-    tcp::resolver resolver(executor);
-    const std::string port_text = std::to_string(port);
-    auto [resolve_ec, endpoints] = co_await resolver.async_resolve(host, port_text, use_tuple);
-    if (resolve_ec) co_return std::nullopt;
-    beast::get_lowest_layer(ws_).expires_after(timeout_);
-    auto [connect_ec, endpoint] = co_await beast::get_lowest_layer(ws_).async_connect(endpoints, use_tuple);
-    if (connect_ec) co_return std::nullopt;
-    if (!client_address.empty()) {
-      ws_.set_option(websocket::stream_base::decorator([client_address](websocket::request_type& request) {
-        request.set("X-Forwarded-For", client_address);
-      }));
-    }
-    const std::string authority = host + ":" + port_text;
-    auto [handshake_ec] = co_await ws_.async_handshake(authority, "/api/websocket", use_tuple);
-    if (handshake_ec) co_return std::nullopt;
-    auto hello = co_await read();
-    if (!hello || (*hello)["type"] != "auth_required") co_return std::nullopt;
-    const auto* version = hello->if_contains("ha_version");
-    co_return version && version->is_string() ? std::string(version->as_string()) : std::string();
+    auto opening = co_await open_api_socket(ws_, host, port, client_address, timeout_);
+    co_return opening.ha_version;
   }
 
   asio::awaitable<std::optional<json::object>> read() {
@@ -78,7 +62,7 @@ public:
   }
 
 private:
-  websocket::stream<beast::tcp_stream> ws_;
+  ApiSocket ws_;
   beast::flat_buffer buffer_;
   std::chrono::milliseconds timeout_;
 };

@@ -1,0 +1,61 @@
+// hass/api_socket: HA's websocket API, opened up to auth_required.
+#include "hass/api_socket.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/json/parse.hpp>
+
+namespace gatehouse::hass {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using asio::ip::tcp;
+
+asio::awaitable<ApiSocketOpening> open_api_socket(ApiSocket& ws, std::string host, std::uint16_t port,
+                                                  std::string client_address, std::chrono::milliseconds timeout) {
+  constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+  ApiSocketOpening opening;
+  const std::string port_text = std::to_string(port);
+  tcp::resolver resolver(co_await asio::this_coro::executor);
+  auto [resolve_ec, endpoints] = co_await resolver.async_resolve(host, port_text, use_tuple);
+  if (resolve_ec) {
+    opening.failure = "cannot resolve " + host + ": " + resolve_ec.message();
+    co_return opening;
+  }
+  beast::get_lowest_layer(ws).expires_after(timeout);
+  auto [connect_ec, endpoint] = co_await beast::get_lowest_layer(ws).async_connect(endpoints, use_tuple);
+  if (connect_ec) {
+    opening.failure = "cannot connect to " + host + ":" + port_text + ": " + connect_ec.message();
+    co_return opening;
+  }
+  if (!client_address.empty()) {
+    ws.set_option(websocket::stream_base::decorator([client_address](websocket::request_type& request) {
+      request.set("X-Forwarded-For", client_address);
+    }));
+  }
+  auto [handshake_ec] = co_await ws.async_handshake(host + ":" + port_text, "/api/websocket", use_tuple);
+  if (handshake_ec) {
+    opening.failure = "websocket handshake with HA failed: " + handshake_ec.message();
+    co_return opening;
+  }
+  beast::flat_buffer buffer;
+  beast::get_lowest_layer(ws).expires_after(timeout);
+  auto [read_ec, n] = co_await ws.async_read(buffer, use_tuple);
+  boost::system::error_code parse_ec;
+  const auto hello = read_ec ? boost::json::value() : boost::json::parse(beast::buffers_to_string(buffer.data()), parse_ec);
+  const auto* type = hello.is_object() ? hello.as_object().if_contains("type") : nullptr;
+  if (read_ec || parse_ec || !type || *type != "auth_required") {
+    opening.failure = "HA did not start the websocket auth handshake";
+    co_return opening;
+  }
+  const auto* version = hello.as_object().if_contains("ha_version");
+  opening.ha_version = version && version->is_string() ? std::string(version->as_string()) : std::string();
+  co_return opening;
+}
+
+} // namespace gatehouse::hass

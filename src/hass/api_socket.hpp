@@ -1,0 +1,29 @@
+// hass/api_socket: owns opening HA's websocket API (contract §4.1–4.2) up to HA's first message:
+// resolve, connect, upgrade (with the client's address in X-Forwarded-For when Gatehouse acts for a
+// client), and read `auth_required`. The admin connection and the token checks both start this way.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/websocket/stream.hpp>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace gatehouse::hass {
+
+using ApiSocket = boost::beast::websocket::stream<boost::beast::tcp_stream>;
+
+struct ApiSocketOpening {
+  std::optional<std::string> ha_version; // set once auth_required arrived ("" if it named no version)
+  std::string failure;                   // otherwise what went wrong, for the operator (no secrets)
+  explicit operator bool() const { return ha_version.has_value(); }
+};
+
+// `client_address` empty: Gatehouse connects in its own name (no X-Forwarded-For).
+boost::asio::awaitable<ApiSocketOpening> open_api_socket(ApiSocket& ws, std::string host, std::uint16_t port,
+                                                         std::string client_address,
+                                                         std::chrono::milliseconds timeout);
+
+} // namespace gatehouse::hass
