@@ -34,13 +34,14 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"; }
 trap cleanup EXIT
 
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 wait_for() { # NAME URL
   for _ in $(seq 1 100); do curl -fsS -o /dev/null "$2" 2>/dev/null && return 0; sleep 0.1; done
   echo "$1 did not start (logs in $OUT/logs)" >&2; exit 1
 }
 
-HA_PORT=$(free_port); UP_PORT=$(free_port); GH_PORT=$(free_port)
+read -r HA_PORT UP_PORT GH_PORT <<<"$(alloc_ports 3)"
 
 # ---- the HA test double, with one user and a long-lived token ------------------------------------------
 node "$ROOT/tests/ha-double/server.mjs" --host 127.0.0.1 --port "$HA_PORT" \
