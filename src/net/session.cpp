@@ -16,8 +16,9 @@
 
 #include "logging/log.hpp"
 #include "net/forwarding.hpp"
+#include "net/head_checks.hpp"
 #include "net/websocket_relay.hpp"
-#include "shield/request_target.hpp"
+#include "front_door/request_target.hpp"
 #include "shield/break_glass.hpp"
 #include "shield/shield.hpp"
 #include "sso/sign_in.hpp"
@@ -221,25 +222,6 @@ asio::awaitable<boost::system::error_code> read_whole_head(Stream& stream, beast
     if (ec) co_return ec;
     buffer.commit(n);
   }
-}
-
-// A header line continued on the next line (RFC 9112 §5.2: obs-fold), in the head at the buffer's start.
-bool has_obs_fold(const beast::flat_buffer& buffer) {
-  const std::string_view bytes(static_cast<const char*>(buffer.data().data()), buffer.size());
-  const auto head = bytes.substr(0, bytes.find("\r\n\r\n"));
-  return head.find("\r\n ") != std::string_view::npos || head.find("\r\n\t") != std::string_view::npos;
-}
-
-// Framing that two HTTP readers could understand differently (request smuggling): a transfer coding
-// other than exactly "chunked" (Beast would read no body, HA might read one), or several Host headers.
-std::string_view ambiguous_framing(const http::request_header<>& request) {
-  const auto codings = request.equal_range(http::field::transfer_encoding);
-  const auto coding_count = std::distance(codings.first, codings.second);
-  if (coding_count > 1 || (coding_count == 1 && !beast::iequals(codings.first->value(), "chunked")))
-    return "transfer coding other than chunked";
-  if (coding_count == 1 && request.version() < 11) return "transfer coding in HTTP/1.0";
-  if (request.count(http::field::host) > 1) return "several Host headers";
-  return {};
 }
 
 bool is_stale_connection_error(const boost::system::error_code& ec) {
@@ -511,7 +493,7 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
   // The whole head is read before Beast parses it, so its raw bytes can be checked first: Beast
   // silently unfolds obs-fold lines, which another reader could take as separate headers.
   boost::system::error_code read_ec = co_await read_whole_head(stream, buffer, config.limits.max_header_bytes);
-  const bool folded = !read_ec && has_obs_fold(buffer);
+  const bool folded = !read_ec && has_obs_fold(std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size()));
   if (!read_ec && !folded) std::tie(read_ec, std::ignore) = co_await http::async_read_header(stream, buffer, parser, use_tuple);
   deadline_state->read_finished = true;
   head_deadline.cancel();
@@ -548,9 +530,9 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
 
   // One strict reading of the target before any decision: anything ambiguous is refused, never
   // forwarded (shield/request_target). So are heads two readers could frame differently.
-  const auto target = shield::check_target(req.target());
+  const auto target = front_door::check_target(req.target());
   std::string_view refused_because;
-  if (!target) refused_because = shield::describe(target.problem);
+  if (!target) refused_because = front_door::describe(target.problem);
   else refused_because = ambiguous_framing(req);
   if (!refused_because.empty()) {
     exchange.route = "gatehouse";

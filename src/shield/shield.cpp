@@ -90,7 +90,7 @@ asio::awaitable<TokenDecision> Shield::check_token(std::string_view token, const
   co_return decision;
 }
 
-Admission Shield::decide(const http::request_header<>& request, const Target& target,
+Admission Shield::decide(const http::request_header<>& request, const front_door::Target& target,
                          const boost::asio::ip::address& client) {
   const auto authorization = request[http::field::authorization];
   RequestFacts facts;
@@ -174,7 +174,7 @@ Admission Shield::settled(Admission admission, const boost::asio::ip::address& c
   return admission;
 }
 
-asio::awaitable<Admission> Shield::admit(const http::request_header<>& request, const Target& target,
+asio::awaitable<Admission> Shield::admit(const http::request_header<>& request, const front_door::Target& target,
                                          const boost::asio::ip::address& client) {
   Admission admission = decide(request, target, client);
   if (admission.action != Admission::Action::ask_home_assistant) co_return admission;

@@ -20,7 +20,7 @@
 #include "store/store.hpp"
 #include "web/page.hpp"
 #include "shield/access_token.hpp"
-#include "shield/request_target.hpp"
+#include "front_door/request_target.hpp"
 #include "shield/routes.hpp"
 #include "shield/token_cache.hpp"
 
@@ -59,10 +59,10 @@ public:
 
   // The decision from what is known (cache, configuration): no waiting, no coroutine, which is all
   // that authenticated traffic with a known token needs. `ask_home_assistant` means: call admit().
-  Admission decide(const boost::beast::http::request_header<>& request, const Target& target,
+  Admission decide(const boost::beast::http::request_header<>& request, const front_door::Target& target,
                    const boost::asio::ip::address& client);
   // The whole decision, asking HA when decide() cannot tell.
-  boost::asio::awaitable<Admission> admit(const boost::beast::http::request_header<>& request, const Target& target,
+  boost::asio::awaitable<Admission> admit(const boost::beast::http::request_header<>& request, const front_door::Target& target,
                                           const boost::asio::ip::address& client);
 
   // HA's own login (its page, /auth/providers, /auth/login_flow*) for this client: local_login, or a

@@ -1,13 +1,13 @@
 // sso/token_relay: POST /auth/token through Gatehouse, and the refresh-token ids it teaches us.
 #include <boost/beast/http/field.hpp>
 #include <boost/json/parse.hpp>
-#include <boost/url/parse.hpp>
 
 #include "jose/base64url.hpp"
 #include "shield/access_token.hpp"
 #include "logging/log.hpp"
 #include "sso/sign_in.hpp"
 #include "store/statement.hpp"
+#include "web/form.hpp"
 #include "web/refusal.hpp"
 
 namespace gatehouse::sso {
@@ -20,51 +20,6 @@ namespace {
 
 constexpr auto kCodeLifetime = std::chrono::minutes(10);
 constexpr std::size_t kMaxIssuedCodes = 10'000;
-
-using Fields = std::vector<std::pair<std::string, std::string>>;
-
-std::string field(const Fields& fields, std::string_view name) {
-  for (const auto& [key, value] : fields)
-    if (key == name) return value;
-  return "";
-}
-
-Fields urlencoded_fields(std::string_view body) {
-  Fields fields;
-  const std::string query = "/?" + std::string(body);
-  auto parsed = boost::urls::parse_origin_form(query);
-  if (!parsed) return fields;
-  for (auto param : parsed->params()) fields.emplace_back(param.key, param.value);
-  return fields;
-}
-
-// multipart/form-data as home-assistant-js-websocket sends it (FormData): only simple text parts.
-Fields multipart_fields(std::string_view content_type, std::string_view body) {
-  Fields fields;
-  const auto at = content_type.find("boundary=");
-  if (at == std::string_view::npos) return fields;
-  std::string boundary(content_type.substr(at + 9));
-  boundary = boundary.substr(0, boundary.find(';'));
-  if (boundary.size() >= 2 && boundary.front() == '"') boundary = boundary.substr(1, boundary.size() - 2);
-  const std::string delimiter = "--" + boundary;
-  std::size_t position = body.find(delimiter);
-  while (position != std::string_view::npos) {
-    position += delimiter.size();
-    if (body.substr(position, 2) == "--") break;
-    const auto head_end = body.find("\r\n\r\n", position);
-    if (head_end == std::string_view::npos) break;
-    const auto head = body.substr(position, head_end - position);
-    const auto next = body.find("\r\n" + delimiter, head_end + 4);
-    if (next == std::string_view::npos) break;
-    const auto name_at = head.find("name=\"");
-    if (name_at != std::string_view::npos) {
-      const auto name_end = head.find('"', name_at + 6);
-      fields.emplace_back(head.substr(name_at + 6, name_end - name_at - 6), body.substr(head_end + 4, next - head_end - 4));
-    }
-    position = next + 2;
-  }
-  return fields;
-}
 
 // The access token HA just issued, with its refresh token's id (the iss, contract §2.2) and exp. HA
 // made this token for us just now, so only its shape is read here; HA keeps checking its signature.
@@ -139,21 +94,19 @@ asio::awaitable<web::Response> SignIn::relay_token_request(http::request<http::s
   auto answer = co_await home_assistant_http_.send(outbound);
   if (!answer) co_return web::render(web::RefusalKind::upstream_unavailable, false, request.version(), false);
 
-  const std::string content_type(request[http::field::content_type]);
-  const Fields fields = content_type.starts_with("multipart/form-data")
-                            ? multipart_fields(content_type, request.body())
-                            : urlencoded_fields(request.body());
+  // Read as HA reads it (web/form): a body HA would not take for a form redeems no code here either.
+  const auto fields = web::Form::read(request[http::field::content_type], request.body()).value_or(web::Form{});
   const auto issued = answer.response->status == 200 ? issued_access_token(answer.response->body) : std::nullopt;
   std::optional<std::string> owner;
-  if (field(fields, "grant_type") == "authorization_code") {
-    owner = take_code(field(fields, "client_id"), field(fields, "code"));
+  if (fields.value("grant_type") == "authorization_code") {
+    owner = take_code(fields.value("client_id"), fields.value("code"));
     if (owner && issued) {
       store_.write([&](sqlite3* db) {
         store::Statement insert(db,
                                 "INSERT OR REPLACE INTO refresh_tokens (token_id, ha_user_id, client_id, created_at_ms) "
                                 "VALUES (?, ?, ?, ?)",
                                 "record a refresh token");
-        insert.bind_text(1, issued->refresh_token_id).bind_text(2, *owner).bind_text(3, field(fields, "client_id"));
+        insert.bind_text(1, issued->refresh_token_id).bind_text(2, *owner).bind_text(3, fields.value("client_id"));
         insert.bind_int64(4, store::now_unix_ms());
         insert.run();
       });

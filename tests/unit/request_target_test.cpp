@@ -1,10 +1,10 @@
-// shield/request_target: what may reach any routing decision, and what is refused as ambiguous.
+// front_door/request_target: what may reach any routing decision, and what is refused as ambiguous.
 #include <gtest/gtest.h>
 
-#include "shield/request_target.hpp"
+#include "front_door/request_target.hpp"
 
-using gatehouse::shield::check_target;
-using gatehouse::shield::TargetProblem;
+using gatehouse::front_door::check_target;
+using gatehouse::front_door::TargetProblem;
 
 namespace {
 
@@ -23,7 +23,7 @@ TEST(RequestTarget, OrdinaryTargetsPassUnchanged) {
         "/api/history/period/2026-11-22T10:00:00+00:00?filter_entity_id=sensor.x", "/media/%C3%A9t%C3%A9.mp3",
         "/.well-known/oauth-authorization-server", "/api/hassio/app/.hidden"}) {
     auto check = check_target(target);
-    ASSERT_TRUE(check) << target << ": " << gatehouse::shield::describe(check.problem);
+    ASSERT_TRUE(check) << target << ": " << gatehouse::front_door::describe(check.problem);
     const auto question = target.find('?');
     EXPECT_EQ(check.target->path, target.substr(0, question));
     EXPECT_EQ(check.target->query, question == std::string_view::npos ? "" : target.substr(question + 1));

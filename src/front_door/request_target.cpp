@@ -1,10 +1,10 @@
-// shield/request_target: the strict reading of a request target.
-#include "shield/request_target.hpp"
+// front_door/request_target: the strict reading of a request target.
+#include "front_door/request_target.hpp"
 
 #include <algorithm>
 #include <cctype>
 
-namespace gatehouse::shield {
+namespace gatehouse::front_door {
 
 namespace {
 
@@ -119,4 +119,4 @@ TargetCheck check_target(std::string_view raw) {
   return TargetCheck{Target{std::string(path), std::string(query)}, TargetProblem::empty};
 }
 
-} // namespace gatehouse::shield
+} // namespace gatehouse::front_door

@@ -1,4 +1,4 @@
-// shield/request_target: owns the one reading of a request's target that every later decision uses.
+// front_door/request_target: owns the one reading of a request's target that every later decision uses.
 // A target that two programs could read differently — encoded '/', '\' or '.', NUL or control
 // characters, dot segments, bad or overlong UTF-8, a malformed escape, an absolute-form URL — is
 // refused, never "cleaned up" and forwarded: the proxy and HA must never disagree
@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-namespace gatehouse::shield {
+namespace gatehouse::front_door {
 
 enum class TargetProblem {
   empty,
@@ -38,4 +38,4 @@ struct TargetCheck {
 
 TargetCheck check_target(std::string_view raw_target);
 
-} // namespace gatehouse::shield
+} // namespace gatehouse::front_door
