@@ -73,6 +73,28 @@ test('§1.1 a JSON body on /auth/token reads as an empty form', async (t) => {
   assert.deepEqual(response.json(), { error: 'unsupported_grant_type' });
 });
 
+test('§0.2/§1.1 an urlencoded body without Content-Type is an empty form on /auth/token and /auth/revoke', async (t) => {
+  const double = await withDouble(t);
+  const tokens = await loginTokens(double);
+  const body = new URLSearchParams({ grant_type: 'refresh_token', client_id: clientIdOf(double), refresh_token: tokens.refresh_token }).toString();
+  const failed = once(double.events, 'failed-login');
+  const untyped = await request(double, { method: 'POST', path: '/auth/token', body });
+  assert.equal(untyped.status, 400);
+  assert.deepEqual(untyped.json(), { error: 'unsupported_grant_type' });
+  assert.equal((await failed)[0].path, '/auth/token', 'counted like every /auth/token 4xx');
+  const emptyType = await request(double, { method: 'POST', path: '/auth/token', headers: { 'content-type': '' }, body });
+  assert.deepEqual(emptyType.json(), { error: 'unsupported_grant_type' }, 'an empty Content-Type reads as text/plain');
+  const mixedCase = await request(double, { method: 'POST', path: '/auth/token', headers: { 'content-type': 'Application/X-WWW-Form-Urlencoded; charset=UTF-8' }, body });
+  assert.equal(mixedCase.status, 200, 'the media type is compared case-insensitively');
+  // /auth/revoke: the empty form is still 200 with an empty body, and nothing is revoked.
+  const revoke = await request(double, { method: 'POST', path: '/auth/revoke', body: new URLSearchParams({ token: tokens.refresh_token }).toString() });
+  assert.equal(revoke.status, 200);
+  assert.equal(revoke.text, '');
+  assert.equal((await request(double, { path: '/api/', headers: bearer(tokens.access_token) })).status, 200, 'the token survived');
+  await postForm(double, '/auth/revoke', { token: tokens.refresh_token });
+  assert.equal((await request(double, { path: '/api/', headers: bearer(tokens.access_token) })).status, 401);
+});
+
 test('§1.9 codes: single use, bound to the exact client_id, 10 minutes on the injected clock', async (t) => {
   const double = await withDouble(t);
   const clientId = clientIdOf(double);

@@ -179,11 +179,12 @@ export class RequestContext {
     }
   }
 
-  // §1.1 aiohttp request.post(): urlencoded (also without a Content-Type) or multipart;
-  // any other Content-Type, JSON included, reads as an empty form. Returns a Map of first
-  // values per field.
+  // §1.1 / §0.2 aiohttp request.post(): only application/x-www-form-urlencoded and
+  // multipart/form-data bodies are forms. Without a Content-Type aiohttp assumes
+  // application/octet-stream, so an urlencoded body sent without one is an empty form, as is
+  // any other type (JSON included). Returns a Map of first values per field.
   async formBody() {
-    const contentType = (this.req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    const contentType = (this.req.headers['content-type'] ?? 'application/octet-stream').split(';')[0].trim().toLowerCase();
     const body = await this.body();
     const fields = new Map();
     if (contentType === 'multipart/form-data') {
@@ -194,7 +195,7 @@ export class RequestContext {
         throw new HttpError(400);
       }
       for (const [name, value] of formData) if (!fields.has(name)) fields.set(name, typeof value === 'string' ? value : null);
-    } else if (contentType === '' || contentType === 'application/x-www-form-urlencoded') {
+    } else if (contentType === 'application/x-www-form-urlencoded') {
       for (const [name, value] of new URLSearchParams(body.toString('utf8').trimEnd())) if (!fields.has(name)) fields.set(name, value);
     }
     return fields;
