@@ -15,6 +15,7 @@ import { WebsocketApi } from './lib/websocket-api.mjs';
 import { buildRoutes, findRoute } from './lib/routes.mjs';
 import { handleControlRequest, ControlError } from './lib/control-api.mjs';
 import { UncaughtServerError } from './lib/errors.mjs';
+import { RawHeadTap } from './lib/raw-heads.mjs';
 import {
   RequestContext, HttpError, REASONS, splitTarget, failsSecurityFilter, applyForwardedHeaders,
   haResponseHeaders, corsOriginAllowed, preflightResponse,
@@ -69,6 +70,7 @@ export class HaDouble {
   #requestCounts = new Map();
   #webhookDeliveries = [];
   #failuresPerIp = new Map();
+  #rawHeadTaps = new WeakMap();
   bans = new Set();
   state = { ownerId: null, contentUserId: null, userIds: {}, version: null };
 
@@ -121,6 +123,8 @@ export class HaDouble {
         res.end();
       });
     });
+    // §0.2: header values exactly as aiohttp sees them (trailing whitespace kept).
+    this.server.on('connection', (socket) => this.#rawHeadTaps.set(socket, new RawHeadTap(socket)));
     this.server.on('upgrade', (req, socket, head) => this.#handleUpgrade(req, socket, head));
     this.server.on('clientError', (error, socket) => socket.destroy());
     await new Promise((resolve, reject) => {
@@ -150,8 +154,15 @@ export class HaDouble {
     return forwarded;
   }
 
+  // The wire head of this request, if the tap kept in step with Node's parser.
+  #takeRawHead(req) {
+    const rawHead = this.#rawHeadTaps.get(req.socket)?.shift() ?? null;
+    return rawHead && rawHead.requestLine.startsWith(`${req.method} ${req.url} `) ? rawHead : null;
+  }
+
   async #handleRequest(req, res) {
-    const ctx = new RequestContext(req, res, { peerIp: req.socket.remoteAddress, scheme: 'http', host: req.headers.host });
+    const rawHead = this.#takeRawHead(req);
+    const ctx = new RequestContext(req, res, { peerIp: req.socket.remoteAddress, scheme: 'http', host: req.headers.host, rawHead });
     if (ctx.path.startsWith('/__double/')) return handleControlRequest(this, ctx);
     this.#countRequest(ctx.path);
     try {
@@ -191,9 +202,10 @@ export class HaDouble {
   }
 
   // §2.3 / §9.5 auth middleware: a valid `Bearer` token (exact scheme word, local_only
-  // enforced), else a signed GET carrying authSig.
+  // enforced), else a signed GET carrying authSig. The header value is aiohttp's: trailing
+  // whitespace stays part of the token (§0.2).
   #authenticate(ctx) {
-    const authorization = ctx.req.headers.authorization;
+    const authorization = ctx.rawHead ? ctx.rawHead.get('authorization') : ctx.req.headers.authorization;
     if (authorization !== undefined) {
       const space = authorization.indexOf(' ');
       if (space > 0 && authorization.slice(0, space) === 'Bearer') {
@@ -212,6 +224,8 @@ export class HaDouble {
   }
 
   #handleUpgrade(req, socket, head) {
+    this.#takeRawHead(req);
+    this.#rawHeadTaps.get(socket)?.stop();
     socket.on('error', () => {});
     const { rawPath, rawQuery } = splitTarget(req.url);
     let path;

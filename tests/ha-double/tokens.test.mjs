@@ -5,8 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { connect } from 'node:net';
 import {
   withDouble, request, postForm, postMultipart, postJson, loginCode, loginTokens, clientIdOf, decodeJwt, authenticatedSocket,
+  ownerToken, TestSocket,
 } from './helpers.mjs';
 
 const bearer = (token) => ({ authorization: `Bearer ${token}` });
@@ -240,6 +242,51 @@ test('§2.3 access-token validation: 10 s leeway, 8192-char limit, exact "Bearer
   const failed = once(double.events, 'failed-login');
   await api({});
   assert.equal((await failed)[0].reason, '401 Unauthorized');
+});
+
+// Sends raw bytes on one connection and resolves with everything the server wrote back.
+function rawExchange(double, text) {
+  return new Promise((resolve, reject) => {
+    const socket = connect(double.port, '127.0.0.1', () => socket.end(text));
+    let data = '';
+    socket.on('data', (chunk) => { data += chunk; });
+    socket.on('end', () => resolve(data));
+    socket.on('error', reject);
+  });
+}
+
+test('§0.2/§2.3 a Bearer token with trailing whitespace is 401 text/plain, counted; requests on one connection stay apart', async (t) => {
+  const double = await withDouble(t);
+  const token = await ownerToken(double);
+  const failed = once(double.events, 'failed-login');
+  const spaced = await rawExchange(double, `GET /api/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token} \r\nConnection: close\r\n\r\n`);
+  assert.match(spaced, /^HTTP\/1\.1 401 /);
+  assert.match(spaced, /\r\nContent-Type: text\/plain; charset=utf-8\r\n/);
+  assert.ok(spaced.endsWith('\r\n\r\n401: Unauthorized'));
+  assert.deepEqual([(await failed)[0].path, (await failed)[0].reason], ['/api/', '401 Unauthorized']);
+  const tabbed = await rawExchange(double, `GET /api/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\t\r\nConnection: close\r\n\r\n`);
+  assert.match(tabbed, /^HTTP\/1\.1 401 /);
+  // Leading whitespace before the value is not part of it (aiohttp strips it).
+  const leading = await rawExchange(double, `GET /api/ HTTP/1.1\r\nHost: x\r\nAuthorization: \t Bearer ${token}\r\nConnection: close\r\n\r\n`);
+  assert.match(leading, /^HTTP\/1\.1 200 /);
+  // PyJWT pads the signature to a multiple of 4 and then skips non-alphabet bytes: two
+  // trailing spaces decode like none.
+  const twoSpaces = await rawExchange(double, `GET /api/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}  \r\nConnection: close\r\n\r\n`);
+  assert.match(twoSpaces, /^HTTP\/1\.1 200 /);
+  // Keep-alive with bodies in between (Content-Length and chunked): each request is judged
+  // by its own header bytes.
+  const pipelined = await rawExchange(double, [
+    `POST /auth/revoke HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 31\r\n\r\ntoken=Authorization%3A+Bearer+x`,
+    `GET /api/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token} \r\n\r\n`,
+    `POST /auth/revoke HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\ntoken\r\n3;x=y\r\n=ab\r\n0\r\n\r\n`,
+    `GET /api/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n\r\n`,
+    `GET /api/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\t\r\nConnection: close\r\n\r\n`,
+  ].join(''));
+  assert.deepEqual([...pipelined.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((match) => Number(match[1])), [200, 401, 200, 200, 401]);
+  // The websocket reads the token from JSON; the same PyJWT rule applies there.
+  const socket = await TestSocket.open(double);
+  const { outcome } = await socket.authenticate(`${token} `);
+  assert.equal(outcome.type, 'auth_invalid');
 });
 
 test('§2.4 normal refresh tokens expire after 90 days unless used; expiry closes their sockets', async (t) => {

@@ -132,8 +132,9 @@ export function preflightResponse(ctx, route, corsAllowedOrigins) {
 }
 
 export class RequestContext {
-  constructor(req, res, { peerIp, scheme, host }) {
+  constructor(req, res, { peerIp, scheme, host, rawHead = null }) {
     this.req = req;
+    this.rawHead = rawHead;
     this.res = res;
     this.method = req.method;
     const { rawPath, rawQuery } = splitTarget(req.url);

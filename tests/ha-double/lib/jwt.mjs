@@ -43,6 +43,38 @@ export function decodeUnverified(token) {
 
 const isNumber = (value) => typeof value === 'number' && Number.isFinite(value);
 
+const B64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+const B64_VALUES = new Map([...B64_ALPHABET].map((char, index) => [char, index]));
+
+// PyJWT's base64url_decode: pad with "=" to a multiple of 4, then Python's non-strict
+// base64.urlsafe_b64decode, which maps -_ to +/, skips characters outside the alphabet and
+// stops at a complete padding. Whitespace therefore counts for the padding but not as data:
+// one trailing space or tab after a signature is "Incorrect padding" (the §0.2 401), two are
+// skipped. Returns null where Python raises binascii.Error.
+export function pyjwtBase64urlDecode(text) {
+  const padded = text + '='.repeat((4 - (text.length % 4)) % 4);
+  const bytes = [];
+  let quadPos = 0;
+  let leftChar = 0;
+  let pads = 0;
+  for (const char of padded.replaceAll('-', '+').replaceAll('_', '/')) {
+    if (char === '=') {
+      pads += 1;
+      if (quadPos >= 2 && quadPos + pads >= 4) return Buffer.from(bytes);
+      continue;
+    }
+    const value = B64_VALUES.get(char);
+    if (value === undefined) continue;
+    pads = 0;
+    if (quadPos === 0) leftChar = value;
+    else if (quadPos === 1) { bytes.push(((leftChar << 2) | (value >> 4)) & 0xff); leftChar = value & 0x0f; }
+    else if (quadPos === 2) { bytes.push(((leftChar << 4) | (value >> 2)) & 0xff); leftChar = value & 0x03; }
+    else bytes.push(((leftChar << 6) | value) & 0xff);
+    quadPos = (quadPos + 1) % 4;
+  }
+  return quadPos === 0 ? Buffer.from(bytes) : null;
+}
+
 // Verifies signature and time claims. Options: nowSeconds, leewaySeconds, issuer (when
 // set, `iss` must equal it), requireClaims. Returns the claims or null.
 export function verifyHs256(token, key, { nowSeconds, leewaySeconds = 0, issuer, requireClaims = [] }) {
@@ -52,13 +84,8 @@ export function verifyHs256(token, key, { nowSeconds, leewaySeconds = 0, issuer,
   if (header.alg !== 'HS256') return null;
   const [headerPart, payloadPart, signaturePart] = token.split('.');
   const expected = sign(`${headerPart}.${payloadPart}`, key);
-  let given;
-  try {
-    given = Buffer.from(signaturePart, 'base64url');
-  } catch {
-    return null;
-  }
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
+  const given = pyjwtBase64urlDecode(signaturePart);
+  if (!given || given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
   for (const claim of requireClaims) if (!(claim in claims)) return null;
   if ('exp' in claims && (!isNumber(claims.exp) || claims.exp <= nowSeconds - leewaySeconds)) return null;
   if ('iat' in claims && (!isNumber(claims.iat) || claims.iat > nowSeconds + leewaySeconds)) return null;
