@@ -165,25 +165,26 @@ export class HaDouble {
     const ctx = new RequestContext(req, res, { peerIp: req.socket.remoteAddress, scheme: 'http', host: req.headers.host, rawHead });
     if (ctx.path.startsWith('/__double/')) return handleControlRequest(this, ctx);
     this.#countRequest(ctx.path);
+    const serverHeader = this.features.aiohttpServerHeader;
     try {
       Object.assign(ctx, this.#frontMiddleware({ rawHeaders: req.rawHeaders, peerIp: ctx.peerIp, path: ctx.path, rawQuery: ctx.rawQuery, host: ctx.host }));
     } catch (error) {
-      if (error instanceof HttpError) return ctx.error(error);
+      if (error instanceof HttpError) return ctx.earlyError(error, serverHeader);
       throw error;
     }
     ctx.extraHeaders = haResponseHeaders(this.options); // §9.3, inside the ban middleware
     try {
       this.#authenticate(ctx);
-      const found = findRoute(this.routes, ctx.path);
+      // §0.2: routes match the raw path; 405 lists the allowed methods, OPTIONS included.
+      const found = findRoute(this.routes, ctx.rawPath, ctx.method);
       if (!found) throw new HttpError(404);
+      if (found.allowed) throw new HttpError(405, '405: Method Not Allowed', { Allow: found.allowed.join(',') });
       const { route, params } = found;
       const origin = req.headers.origin;
-      if (ctx.method === 'OPTIONS' && route.cors && req.headers['access-control-request-method']) {
-        return ctx.send(200, preflightResponse(ctx, route, this.options.corsAllowedOrigins), '');
-      }
+      // aiohttp_cors's preflight handler answers every OPTIONS on a CORS-enabled resource.
+      if (found.preflight) return ctx.send(200, preflightResponse(ctx, route, this.options.corsAllowedOrigins), '');
       if (corsOriginAllowed(route, origin, this.options.corsAllowedOrigins)) ctx.extraHeaders['Access-Control-Allow-Origin'] = origin;
       const handler = route.methods[ctx.method];
-      if (!handler) throw new HttpError(405, '405: Method Not Allowed', { Allow: Object.keys(route.methods).join(',') });
       // §9.6: while stopping, every view answers 503.
       if (route.view && this.stopping) return ctx.send(503, { 'Content-Type': 'application/octet-stream' }, '');
       if (route.requiresAuth && !ctx.authenticated) throw new HttpError(401);
@@ -195,8 +196,8 @@ export class HaDouble {
         return ctx.error(error);
       }
       if (!(error instanceof UncaughtServerError || error instanceof PythonIndexError)) this.logUnexpected(error);
-      // An exception HA does not catch: aiohttp's generic 500.
-      return ctx.text(500, '500 Internal Server Error\n\nServer got itself in trouble');
+      // An exception HA does not catch (§0.2, §1.5, §1.8, §3.4): aiohttp's generic 500.
+      return ctx.uncaughtError(serverHeader);
     }
     return undefined;
   }
@@ -234,19 +235,22 @@ export class HaDouble {
     } catch {
       path = rawPath;
     }
-    const refuse = (status, text = `${status}: ${REASONS[status]}`) => {
-      socket.end(`HTTP/1.1 ${status} ${REASONS[status]}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
+    // Early errors carry aiohttp's Server header; later ones HA's §9.3 headers (§0.2).
+    const refuse = (status, text, headers) => {
+      const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+      socket.end(`HTTP/1.1 ${status} ${REASONS[status]}\r\nContent-Type: text/plain; charset=utf-8\r\n${lines}Content-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
     };
     this.#countRequest(path);
     let forwarded;
     try {
       forwarded = this.#frontMiddleware({ rawHeaders: req.rawHeaders, peerIp: req.socket.remoteAddress, path, rawQuery, host: req.headers.host });
     } catch (error) {
-      if (error instanceof HttpError) return refuse(error.status, error.text);
+      if (error instanceof HttpError) return refuse(error.status, error.text, { Server: this.features.aiohttpServerHeader });
       throw error;
     }
-    if (path !== '/api/websocket') return refuse(404);
-    if (this.stopping) return refuse(503, '');
+    // §0.2: the route matches the raw path.
+    if (rawPath !== '/api/websocket') return refuse(404, '404: Not Found', haResponseHeaders(this.options));
+    if (this.stopping) return refuse(503, '', haResponseHeaders(this.options));
     // §4.1: HA does not check Origin.
     return this.websocketApi.handleUpgrade(req, socket, head, forwarded.remote);
   }

@@ -129,6 +129,82 @@ test('§9.3 response headers and aiohttp error bodies', async (t) => {
   assert.equal((await request(noFrame, { path: '/manifest.json' })).headers['x-frame-options'], undefined);
 });
 
+test('§0.2 early 400s (security filter, forwarded headers) and ban 403s carry aiohttp\'s Server header and no HA headers', async (t) => {
+  for (const [version, server] of [['2023.9.3', 'Python/3.11 aiohttp/3.8.4'], ['2025.5.0', 'Python/3.13 aiohttp/3.11.16']]) {
+    const double = await withDouble(t, { version, useXForwardedFor: true, trustedProxies: ['10.0.0.0/8'], loginAttemptsThreshold: 1 });
+    const cases = [
+      [{ path: '/../etc/passwd' }, 400],
+      [{ path: '/api/', headers: { 'x-forwarded-for': '192.168.1.1' } }, 400], // untrusted peer
+    ];
+    for (const [options, status] of cases) {
+      const response = await request(double, options);
+      assert.equal(response.status, status, JSON.stringify(options));
+      assert.equal(response.headers.server, server, `${version} ${options.path}`);
+      assert.equal(response.headers['x-content-type-options'], undefined);
+      assert.equal(response.headers['x-frame-options'], undefined);
+    }
+    const fine = await request(double, { path: '/manifest.json' });
+    assert.equal(fine.headers.server, '', 'answers through HA\'s headers middleware carry an empty Server');
+    await request(double, { path: '/api/' }); // a 401: threshold 1 bans 127.0.0.1
+    const banned = await request(double, { path: '/manifest.json' });
+    assert.deepEqual([banned.status, banned.text, banned.headers.server], [403, '403: Forbidden', server]);
+    const upgrade = await rawRequest(double, ['GET /api/websocket HTTP/1.1', 'Host: x', 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==']);
+    assert.match(upgrade, /^HTTP\/1\.1 403 /);
+    assert.ok(upgrade.includes(`\r\nServer: ${server}\r\n`), upgrade);
+  }
+});
+
+test('§0.2 routes match the raw path: /api%2F is 404 with or without a token; captured values are decoded', async (t) => {
+  const double = await withDouble(t);
+  const { token } = double.createLongLivedToken(double.state.ownerId);
+  const bearer = { authorization: `Bearer ${token}` };
+  assert.equal((await request(double, { path: '/api/', headers: bearer })).status, 200);
+  for (const headers of [{}, bearer]) {
+    const encoded = await request(double, { path: '/api%2F', headers });
+    assert.deepEqual([encoded.status, encoded.text], [404, '404: Not Found']);
+  }
+  assert.equal(double.failedLogins.length, 0, 'a 404 is not a failed login');
+  assert.equal((await request(double, { method: 'POST', path: '/auth/%74oken', body: '' })).status, 404);
+  // Variables are matched raw, then decoded.
+  const state = await request(double, { path: '/api/states/light%2Ekitchen', headers: bearer });
+  assert.deepEqual([state.status, state.json().entity_id], [200, 'light.kitchen']);
+  assert.equal((await request(double, { path: '/api/states/light%2Fkitchen', headers: bearer })).json().message, 'Entity not found.');
+  // The frontend's index resource splits the raw path before decoding its first segment.
+  assert.equal((await request(double, { path: '/lovelace/0' })).status, 200);
+  assert.equal((await request(double, { path: '/%6Covelace/0' })).status, 200);
+  assert.equal((await request(double, { path: '/lovelace%2F0' })).status, 404);
+  const upgrade = await rawRequest(double, ['GET /api%2Fwebsocket HTTP/1.1', 'Host: x', 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==']);
+  assert.match(upgrade, /^HTTP\/1\.1 404 /);
+});
+
+test('§0.2 405 answers list the allowed methods with OPTIONS added; OPTIONS itself is the CORS preflight', async (t) => {
+  const double = await withDouble(t);
+  const cases = [
+    ['PUT', '/auth/token', 'OPTIONS,POST'],
+    ['POST', '/api/', 'GET,OPTIONS'],
+    ['HEAD', '/api/', 'GET,OPTIONS'],
+    ['POST', '/auth/authorize', 'GET,OPTIONS'],
+    ['POST', '/frontend_latest/app.js', 'GET,HEAD,OPTIONS'],
+    ['PATCH', '/auth/login_flow/abc', 'DELETE,GET,OPTIONS,POST'],
+    ['POST', '/', 'GET'], // the index resource has no CORS
+    ['OPTIONS', '/lovelace', 'GET'],
+  ];
+  for (const [method, path, allow] of cases) {
+    const response = await request(double, { method, path });
+    assert.equal(response.status, 405, `${method} ${path}`);
+    assert.equal(response.headers.allow, allow, `${method} ${path}`);
+    if (method !== 'HEAD') assert.equal(response.text, '405: Method Not Allowed');
+    assert.equal(response.headers['x-content-type-options'], 'nosniff');
+  }
+  const noOrigin = await request(double, { method: 'OPTIONS', path: '/api/' });
+  assert.deepEqual([noOrigin.status, noOrigin.text], [403, 'CORS preflight request failed: origin header is not specified in the request']);
+  const noMethod = await request(double, { method: 'OPTIONS', path: '/auth/token', headers: { origin: 'https://example.com' } });
+  assert.deepEqual([noMethod.status, noMethod.text], [403, "CORS preflight request failed: 'Access-Control-Request-Method' header is not specified"]);
+  const preflight = await request(double, { method: 'OPTIONS', path: '/auth/token', headers: { origin: 'https://example.com', 'access-control-request-method': 'POST' } });
+  assert.deepEqual([preflight.status, preflight.headers['access-control-allow-origin']], [200, 'https://example.com']);
+  assert.equal((await request(double, { method: 'HEAD', path: '/frontend_latest/app.js' })).status, 200);
+});
+
 test('§9.6 while stopping every view answers 503; static files still load', async (t) => {
   const double = await withDouble(t);
   double.setStopping(true);

@@ -131,15 +131,28 @@ test('§1.5 unknown handler is HTTP 500; 2023.9 accepts a bare-string handler in
   assert.equal(list.status, 200);
 });
 
-test('§1.5/§1.6 GET /auth/login_flow is 405, GET on a flow is 404, DELETE aborts without auth', async (t) => {
+test('§0.2/§1.5/§1.6 GET /auth/login_flow is an empty 405, GET on a flow is a bare 500, DELETE aborts without auth', async (t) => {
   const double = await withDouble(t);
   const listGet = await request(double, { path: '/auth/login_flow' });
   assert.equal(listGet.status, 405);
-  assert.equal(listGet.text, '405: Method Not Allowed');
+  assert.equal(listGet.text, '');
+  assert.equal(listGet.headers.allow, undefined, 'the view answers itself: no Allow');
+  assert.equal(listGet.headers['x-content-type-options'], 'nosniff', 'a view answer passes the headers middleware');
+  const listPut = await request(double, { method: 'PUT', path: '/auth/login_flow' });
+  assert.deepEqual([listPut.status, listPut.headers.allow, listPut.text], [405, 'GET,OPTIONS,POST', '405: Method Not Allowed']);
   const flowId = (await startFlow(double, {})).json().flow_id;
-  const get = await request(double, { path: `/auth/login_flow/${flowId}` });
-  assert.equal(get.status, 404);
-  assert.deepEqual(get.json(), { message: 'Invalid flow specified' });
+  for (const id of [flowId, 'no-such-flow']) {
+    const get = await request(double, { path: `/auth/login_flow/${id}` });
+    assert.equal(get.status, 500);
+    assert.equal(get.text, '500 Internal Server Error\n\nServer got itself in trouble');
+    assert.equal(get.headers.connection, 'close');
+    assert.equal(get.headers.server, 'Python/3.13 aiohttp/3.11.16', 'aiohttp\'s own Server header (2025.x)');
+    for (const header of ['x-content-type-options', 'referrer-policy', 'x-frame-options']) assert.equal(get.headers[header], undefined, header);
+  }
+  const html = await request(double, { path: `/auth/login_flow/${flowId}`, headers: { accept: 'text/html,*/*' } });
+  assert.equal(html.status, 500);
+  assert.match(html.text, /^<html><head><title>500 Internal Server Error<\/title>/);
+  assert.equal(double.failedLogins.length, 0, 'neither answer is a failed login');
   const deleted = await request(double, { method: 'DELETE', path: `/auth/login_flow/${flowId}` });
   assert.equal(deleted.status, 200);
   assert.deepEqual(deleted.json(), { message: 'Flow aborted' });
@@ -147,6 +160,8 @@ test('§1.5/§1.6 GET /auth/login_flow is 405, GET on a flow is 404, DELETE abor
   assert.equal(deletedAgain.status, 404);
   const afterAbort = await postJson(double, `/auth/login_flow/${flowId}`, { client_id: clientIdOf(double), username: 'owner', password: 'owner-password' });
   assert.equal(afterAbort.status, 404);
+  const old = await withDouble(t, { version: '2023.9.3' });
+  assert.equal((await request(old, { path: '/auth/login_flow/x' })).headers.server, 'Python/3.11 aiohttp/3.8.4');
 });
 
 test('§1.6 step validation: missing client_id is a schema error, extra or missing step fields are "User input malformed"', async (t) => {

@@ -4,7 +4,7 @@ import { parseIp, isLocal, canonicalIp } from './ip.mjs';
 import { verifyClientId, verifyRedirectUri } from './indieauth.mjs';
 import { validateMapping, firstErrorText, str, any, all, listOf, length, strOrNull, anything } from './voluptuous.mjs';
 import { StepInputInvalid } from './login-flows.mjs';
-import { InvalidAuthError } from './errors.mjs';
+import { InvalidAuthError, UncaughtServerError } from './errors.mjs';
 
 // §1.2 well-known metadata: relative endpoints, no PKCE.
 export function wellKnown(ctx) {
@@ -129,8 +129,16 @@ export function deleteLoginFlow(hass, ctx, flowId) {
   return ctx.jsonMessage(200, 'Flow aborted');
 }
 
-export function getLoginFlow(hass, ctx) {
-  ctx.jsonMessage(404, 'Invalid flow specified');
+// §0.2: LoginFlowResourceView.get() lacks the flow_id parameter, so aiohttp's call raises a
+// TypeError that nothing catches: a bare HTTP 500 for every flow id (the §1.6 "GET always
+// returns 404" is what the code meant, not what it does).
+export function getLoginFlow() {
+  throw new UncaughtServerError("TypeError: LoginFlowResourceView.get() got an unexpected keyword argument 'flow_id'");
+}
+
+// §1.5 / §0.2: LoginFlowIndexView.get() answers a plain 405 itself: empty body, no Allow.
+export function listLoginFlows(hass, ctx) {
+  ctx.empty(405);
 }
 
 const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };

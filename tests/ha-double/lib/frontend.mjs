@@ -25,9 +25,16 @@ const PANELS = new Set([
 
 const readPage = (name) => readFileSync(join(STATIC_DIR, name));
 
-export function isPanelPath(path) {
-  if (path === '/') return true;
-  const firstSegment = path.split('/')[1];
+// §8.2 / §0.2 IndexView.resolve: "/" or a path whose first raw segment (split before any
+// decoding, so %2F does not split), once decoded, names a panel.
+export function isPanelPath(rawPath) {
+  if (rawPath === '/') return true;
+  let firstSegment = rawPath.split('/')[1];
+  try {
+    firstSegment = decodeURIComponent(firstSegment);
+  } catch {
+    // yarl leaves undecodable escapes as they are
+  }
   return PANELS.has(firstSegment) || /^dashboard-[a-z0-9-]+$/.test(firstSegment);
 }
 

@@ -232,4 +232,25 @@ export class RequestContext {
   error(httpError) {
     this.text(httpError.status, httpError.text, httpError.headers);
   }
+
+  // §0.2: errors raised before HA's headers middleware (security filter, forwarded headers,
+  // bans) go out as aiohttp builds them, with aiohttp's own Server header and none of §9.3.
+  earlyError(httpError, serverHeader) {
+    this.extraHeaders = {};
+    this.text(httpError.status, httpError.text, { ...httpError.headers, Server: serverHeader });
+  }
+
+  // §0.2: an exception no view catches reaches aiohttp's handle_error: a 500 built from
+  // scratch (no §9.3 headers), text or HTML after the Accept header, and the connection is
+  // closed.
+  uncaughtError(serverHeader) {
+    this.extraHeaders = {};
+    const title = '500 Internal Server Error';
+    const description = 'Server got itself in trouble';
+    const headers = { Server: serverHeader, Connection: 'close' };
+    if ((this.req.headers.accept ?? '').includes('text/html')) {
+      return this.send(500, { ...headers, 'Content-Type': 'text/html; charset=utf-8' }, `<html><head><title>${title}</title></head><body>\n<h1>${title}</h1>\n${description}\n</body></html>\n`);
+    }
+    return this.text(500, `${title}\n\n${description}`, headers);
+  }
 }

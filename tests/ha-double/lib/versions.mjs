@@ -24,5 +24,23 @@ export function versionFeatures(version) {
     refreshTokenSetExpiry: versionAtLeast(version, 2024, 6),
     // §6.6: strict, already-normalized usernames and admin_change_username from about 2024.7.
     strictUsernames: versionAtLeast(version, 2024, 7),
+    // §0.2: states gained last_reported in 2024.3.
+    lastReported: versionAtLeast(version, 2024, 3),
+    // §0.2: the 2023.9 core config (get_config, /api/config) still has the legacy
+    // whitelist_external_dirs and no debug, radius, recovery_mode or unit_system.area. The
+    // contract does not date these keys one by one; the double switches them together at
+    // 2024.2, its boundary for the other old shapes.
+    legacyCoreConfig: !versionAtLeast(version, 2024, 2),
+    // §0.2: HA >= 2025.2 runs Python 3.13, whose str(IPv6Address) keeps an IPv4-mapped
+    // address dotted (::ffff:10.0.0.8); older Pythons print ::ffff:a00:8.
+    mappedIpv4Dotted: versionAtLeast(version, 2025, 2),
+    // §0.2 / §4.3: 2023.9 validates commands whose schema is only `type` with a real schema
+    // ("extra keys not allowed @ data['foo']"); from 2024.5 (core PR #115618) such commands
+    // skip the schema and raise a bare "extra keys not allowed" for the whole message.
+    typeOnlySchemaSkipped: versionAtLeast(version, 2024, 5),
+    // §0.2: aiohttp's own Server header on answers that bypass HA's headers middleware.
+    // Known points only: 2023.9.3 as observed; Python 3.13 with aiohttp 3.11.16 (§4.1) for
+    // 2025.x.
+    aiohttpServerHeader: versionAtLeast(version, 2025, 2) ? 'Python/3.13 aiohttp/3.11.16' : 'Python/3.11 aiohttp/3.8.4',
   };
 }
