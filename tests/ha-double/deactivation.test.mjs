@@ -87,6 +87,33 @@ test('§5 deletion: tokens and login gone, the deleted admin\'s open socket keep
   assert.equal(adminSocket.ws.readyState, adminSocket.ws.OPEN);
 });
 
+test('§0.2/§5 a deleted user\'s open socket: current_user has no credentials, refresh_tokens still lists the removed tokens', async (t) => {
+  const double = await withDouble(t, { users: SEED });
+  const owner = await authenticatedSocket(double, double.createLongLivedToken(double.state.ownerId).token);
+  const tokens = await loginTokens(double, { username: 'alice', password: 'pw' });
+  const llat = double.createLongLivedToken(double.state.userIds.alice, { clientName: 'kept' });
+  const alice = await authenticatedSocket(double, tokens.access_token);
+  const aliceByLlat = await authenticatedSocket(double, llat.token);
+  t.after(() => { owner.close(); alice.close(); });
+  const before = await alice.command({ type: 'auth/refresh_tokens' });
+  assert.deepEqual((await alice.command({ type: 'auth/current_user' })).result.credentials, [{ auth_provider_type: 'homeassistant', auth_provider_id: null }]);
+
+  await owner.command({ type: 'config/auth/delete', user_id: double.state.userIds.alice });
+  assert.equal(double.refreshTokens().some((token) => token.userId === double.state.userIds.alice), false, 'gone from the store');
+
+  const current = await alice.command({ type: 'auth/current_user' });
+  assert.equal(current.success, true);
+  assert.deepEqual(current.result.credentials, []);
+  const after = await alice.command({ type: 'auth/refresh_tokens' });
+  assert.deepEqual(after.result.map((token) => token.id).sort(), before.result.map((token) => token.id).sort());
+  assert.ok(after.result.some((token) => token.client_name === 'kept'));
+  // Deleting one of them still runs its revoke callbacks: the socket opened with it closes.
+  const deleted = await alice.command({ type: 'auth/delete_refresh_token', refresh_token_id: llat.refreshTokenId });
+  assert.deepEqual(deleted.result, {});
+  assert.equal((await aliceByLlat.closed).code, 1000);
+  assert.equal(alice.ws.readyState, alice.ws.OPEN);
+});
+
 test('§5 a code issued before deletion gives HTTP 500 at exchange; password changes revoke nothing', async (t) => {
   const double = await withDouble(t, { users: SEED });
   const code = (await loginFlow(double, { username: 'alice', password: 'pw' })).json().result;

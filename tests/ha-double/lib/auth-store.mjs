@@ -124,19 +124,23 @@ export class AuthStore {
   }
 
   // §5 delete: credentials and the stored password go, refresh tokens are cleared WITHOUT
-  // revoke callbacks, so open websockets stay open with the old user object.
+  // revoke callbacks, so open websockets stay open with the old user object. §0.2: that
+  // object loses its credentials (auth/current_user shows "credentials": []) but keeps its
+  // own list of refresh tokens (auth/refresh_tokens still lists them).
   removeUser(user) {
     for (const credential of user.credentials) {
       if (credential.authProviderType === 'homeassistant') this.#removePasswordEntry(credential.data.username);
     }
-    for (const token of [...this.refreshTokens.values()]) {
-      if (token.userId === user.id) this.refreshTokens.delete(token.id);
-    }
+    user.credentials = [];
+    user.tokensAtRemoval = this.userTokens(user);
+    for (const token of user.tokensAtRemoval) this.refreshTokens.delete(token.id);
     this.users.delete(user.id);
     this.fireEvent('user_removed', { user_id: user.id });
   }
 
+  // The user's refresh tokens; for a deleted user, the ones its object still holds (§0.2).
   userTokens(user) {
+    if (user.tokensAtRemoval && !this.users.has(user.id)) return [...user.tokensAtRemoval];
     return [...this.refreshTokens.values()].filter((token) => token.userId === user.id);
   }
 
@@ -392,9 +396,11 @@ export class AuthStore {
     return () => this.#revokeCallbacks.get(refreshTokenId)?.delete(callback);
   }
 
-  // §1.11 / §5: removing a refresh token runs its revoke callbacks (closing websockets).
+  // §1.11 / §5: removing a refresh token runs its revoke callbacks (closing websockets). The
+  // callbacks run even when the store no longer has the token: a deleted user's socket that
+  // deletes one of the tokens its user object still lists closes that token's sockets.
   removeRefreshToken(refreshToken) {
-    if (!this.refreshTokens.delete(refreshToken.id)) return;
+    this.refreshTokens.delete(refreshToken.id);
     const callbacks = this.#revokeCallbacks.get(refreshToken.id);
     this.#revokeCallbacks.delete(refreshToken.id);
     for (const callback of callbacks ?? []) callback();
