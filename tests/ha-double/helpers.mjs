@@ -83,6 +83,8 @@ export class TestSocket {
   #queue = [];
   #waiters = [];
   nextId = 1;
+  // Every message received, in order (to check that something was NOT answered).
+  log = [];
 
   constructor(url, options) {
     this.ws = new WebSocket(url, options);
@@ -94,7 +96,10 @@ export class TestSocket {
       const parsed = JSON.parse(data.toString());
       this.frames = (this.frames ?? 0) + 1;
       if (Array.isArray(parsed)) this.arraysReceived = (this.arraysReceived ?? 0) + 1;
-      for (const message of Array.isArray(parsed) ? parsed : [parsed]) this.#deliver(message);
+      for (const message of Array.isArray(parsed) ? parsed : [parsed]) {
+        this.log.push(message);
+        this.#deliver(message);
+      }
     });
   }
 

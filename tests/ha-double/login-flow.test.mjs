@@ -120,6 +120,23 @@ test('§1.1/§1.5 request validation: invalid JSON, extra keys, missing keys (no
   assert.equal(double.failedLogins.length, 1);
 });
 
+test('§1.1 JSON bodies nested past 1024 levels are invalid JSON to HA (orjson); nothing deeper is walked', async (t) => {
+  const double = await withDouble(t);
+  const nested = (depth) => '['.repeat(depth) + ']'.repeat(depth);
+  const tooDeep = await request(double, { method: 'POST', path: '/auth/login_flow', body: `{"client_id":${nested(1024)}}` });
+  assert.deepEqual([tooDeep.status, tooDeep.json()], [400, { message: 'Invalid JSON.' }]);
+  const huge = await request(double, { method: 'POST', path: '/auth/login_flow', body: `{"client_id":${nested(1_000_000)}}` });
+  assert.deepEqual(huge.json(), { message: 'Invalid JSON.' });
+  const deepest = await request(double, { method: 'POST', path: '/auth/login_flow', body: `{"client_id":${nested(1023)},"handler":["homeassistant",null],"redirect_uri":"x"}` });
+  assert.deepEqual(deepest.json(), { message: "Message format incorrect: expected str for dictionary value @ data['client_id']" });
+  assert.equal(double.failedLogins.length, 0, 'early rejections are not counted');
+  const { token } = double.createLongLivedToken(double.state.ownerId);
+  const service = await request(double, { method: 'POST', path: '/api/services/light/turn_on', headers: { authorization: `Bearer ${token}` }, body: `{"entity_id":${nested(1024)}}` });
+  assert.deepEqual([service.status, service.json()], [400, { message: 'Data should be valid JSON.' }]);
+  const control = await request(double, { method: 'POST', path: '/__double/events', body: `{"type":"x","data":${nested(1024)}}` });
+  assert.equal(control.status, 400);
+});
+
 test('§1.5 unknown handler is HTTP 500; 2023.9 accepts a bare-string handler in the schema (then 500)', async (t) => {
   const double = await withDouble(t);
   const unknown = await startFlow(double, { handler: ['command_line', null] });

@@ -105,6 +105,103 @@ test('§4.3 framing: ids, unknown commands, schema errors, ping/pong', async (t)
   assert.deepEqual(wrongType.error, { code: 'invalid_format', message: "expected bool for dictionary value @ data['local_only']. Got 'yes'" });
 });
 
+test('§0.2/§4.3 a negative id is id_reuse; 2023.9 names each extra key of a type-only command', async (t) => {
+  for (const version of ['2023.9.3', '2025.5.0']) {
+    const double = await withDouble(t, { version });
+    const socket = await authenticatedSocket(double, await ownerToken(double));
+    t.after(() => socket.close());
+    socket.send({ id: -1, type: 'ping' });
+    assert.deepEqual(await socket.receive(), { id: -1, type: 'result', success: false, error: { code: 'id_reuse', message: 'Identifier values have to increase.' } });
+    const extra = await socket.command({ id: 2, type: 'ping', foo: 1 });
+    const twoExtra = await socket.command({ id: 3, type: 'get_config', foo: 1, bar: 'x' });
+    if (version === '2023.9.3') {
+      assert.deepEqual(extra.error, { code: 'invalid_format', message: "extra keys not allowed @ data['foo']. Got 1" });
+      assert.equal(twoExtra.error.message, "extra keys not allowed @ data['bar']. Got 'x'\nextra keys not allowed @ data['foo']. Got 1");
+    } else {
+      assert.deepEqual(extra.error, { code: 'invalid_format', message: "extra keys not allowed. Got {'id': 2, 'type': 'ping', 'foo': 1}" });
+      assert.equal(twoExtra.error.message, "extra keys not allowed. Got {'id': 3, 'type': 'get_config', 'foo': 1, 'bar': 'x'}");
+    }
+  }
+});
+
+test('§0.2 config/auth/update with an unknown group gets no answer at all; nothing changes and the socket stays usable', async (t) => {
+  for (const version of ['2023.9.3', '2025.5.0']) {
+    const double = await withDouble(t, { version, users: SEED });
+    const socket = await authenticatedSocket(double, tokenFor(double, 'owner'));
+    t.after(() => socket.close());
+    const subscription = await socket.command({ id: 1, type: 'subscribe_events', event_type: 'user_updated' });
+    assert.equal(subscription.success, true);
+    const aliceId = double.state.userIds.alice;
+    socket.send({ id: 2, type: 'config/auth/update', user_id: aliceId, name: 'Renamed', group_ids: ['system-admin', 'no-such-group'] });
+    // Replies keep their order, so an answer to 2 would arrive before the pong for 3.
+    assert.deepEqual(await socket.command({ id: 3, type: 'ping' }), { id: 3, type: 'pong' });
+    assert.deepEqual(socket.log.filter((message) => message.id === 2), [], version);
+    const alice = double.users().find((user) => user.id === aliceId);
+    assert.deepEqual([alice.name, alice.groupIds], ['Alice', ['system-users']]);
+    assert.equal(socket.log.filter((message) => message.type === 'event').length, 0, 'no user_updated event');
+    assert.equal((await socket.command({ id: 2, type: 'ping' })).error.code, 'id_reuse', 'the id was used');
+    const created = await socket.command({ id: 4, type: 'config/auth/create', name: 'X', group_ids: ['no-such-group'] });
+    assert.deepEqual(created.error, { code: 'unknown_error', message: 'Unknown error' }, 'create still answers (§0.1)');
+  }
+});
+
+test('§4.1-§4.3 deep messages: past 1024 levels the frame is invalid JSON (close 1000, no reply) in both phases; the double survives', async (t) => {
+  const nested = (depth, inner = '0') => '['.repeat(depth) + inner + ']'.repeat(depth);
+  for (const version of ['2023.9.3', '2025.5.0']) {
+    const double = await withDouble(t, { version });
+    const unexpected = [];
+    double.events.on('unexpected-error', (error) => unexpected.push(error));
+    const token = await ownerToken(double);
+    // Auth phase: not JSON to orjson -> Disconnect, no auth_invalid, not counted.
+    const authDeep = await TestSocket.open(double);
+    await authDeep.receive((message) => message.type === 'auth_required');
+    authDeep.send(`{"type":"auth","access_token":${nested(1024)}}`);
+    assert.equal((await authDeep.closed).code, 1000);
+    assert.deepEqual(authDeep.log.map((message) => message.type), ['auth_required']);
+    assert.equal(double.failedLogins.length, 0);
+    // Command phase: same, and nothing is answered.
+    const socket = await authenticatedSocket(double, token);
+    socket.send(`{"id":1,"type":"ping","foo":${nested(1024)}}`);
+    assert.equal((await socket.closed).code, 1000);
+    assert.deepEqual(socket.log.map((message) => message.type), ['auth_required', 'auth_ok']);
+    // Within the limit the schema error is answered, its offending value cut at 500 characters.
+    const shallow = await authenticatedSocket(double, token);
+    const answered = await shallow.command({ id: 1, type: 'config/auth/create', name: JSON.parse(nested(600)) });
+    assert.equal(answered.error.code, 'invalid_format');
+    assert.equal(answered.error.message, `expected str for dictionary value @ data['name']. Got ${'['.repeat(497)}...`);
+    // 1023 levels inside a message of depth 1024: parsed. Python 3.11 (HA 2023.9) cannot
+    // repr() it for the error text and drops the connection; later versions answer.
+    shallow.send(`{"id":2,"type":"ping","foo":${nested(1023)}}`);
+    if (version === '2023.9.3') {
+      assert.equal((await shallow.closed).code, 1000);
+      assert.equal(shallow.log.some((message) => message.id === 2), false);
+    } else {
+      assert.match((await shallow.receive((message) => message.id === 2)).error.message, /^extra keys not allowed\. Got \{'id': 2, 'type': 'ping', 'foo': \[\[\[/);
+      shallow.close();
+    }
+    // An echoed id that orjson cannot dump (256 levels): HA's fallback answer fails too and
+    // the connection ends.
+    const deepId = await authenticatedSocket(double, token);
+    deepId.send(`{"id":${nested(256)},"type":"ping"}`);
+    assert.equal((await deepId.closed).code, 1000);
+    assert.equal(deepId.log.length, 2);
+    // An event orjson cannot dump reaches subscribers as "Invalid JSON in response".
+    const subscriber = await authenticatedSocket(double, token);
+    t.after(() => subscriber.close());
+    const subscription = await subscriber.command({ type: 'subscribe_events', event_type: 'deep_event' });
+    const fired = await subscriber.command({ type: 'fire_event', event_type: 'deep_event', event_data: { value: JSON.parse(nested(260)) } });
+    assert.equal(fired.success, true);
+    const eventReply = await subscriber.receive((message) => message.id === subscription.id);
+    assert.deepEqual(eventReply, { id: subscription.id, type: 'result', success: false, error: { code: 'unknown_error', message: 'Invalid JSON in response' } });
+    // Far deeper than any stack: still a plain close.
+    const huge = await authenticatedSocket(double, token);
+    huge.send(`{"id":1,"type":"ping","foo":${nested(1_000_000)}}`);
+    assert.equal((await huge.closed).code, 1000);
+    assert.deepEqual(unexpected, [], 'nothing unexpected was thrown');
+    assert.deepEqual(await (await authenticatedSocket(double, token)).command({ type: 'ping' }), { id: 1, type: 'pong' });
+  }
+});
+
 test('§4.3 coalescing: after supported_features, batched commands come back as one JSON array', async (t) => {
   const double = await withDouble(t);
   const socket = await authenticatedSocket(double, await ownerToken(double));

@@ -5,6 +5,7 @@ import { parseIp, isLocal } from './ip.mjs';
 import { verifyRedirectUri } from './indieauth.mjs';
 import { validateMapping, firstErrorText, str } from './voluptuous.mjs';
 import { HttpError } from './http-pipeline.mjs';
+import { parseClientJson } from './json.mjs';
 
 export function apiStatus(hass, ctx) {
   ctx.jsonMessage(200, 'API running.');
@@ -30,11 +31,10 @@ export async function apiCallService(hass, ctx, domain, service) {
   const body = await ctx.body();
   let serviceData = {};
   if (body.length) {
-    try {
-      serviceData = JSON.parse(body.toString('utf8'));
-    } catch {
-      return ctx.jsonMessage(400, 'Data should be valid JSON.');
-    }
+    // orjson rules: nesting past 1024 levels is invalid JSON too (lib/json.mjs).
+    const parsed = parseClientJson(body.toString('utf8'));
+    if (!parsed.ok) return ctx.jsonMessage(400, 'Data should be valid JSON.');
+    serviceData = parsed.value;
   }
   // Entity control needs a group with control rights (§6.2); read-only users are refused
   // with Unauthorized, which HA turns into 401.

@@ -23,3 +23,7 @@ export class InvalidAuthError extends Error {}
 
 // Exceptions HA does not catch in a view: the client sees HTTP 500 (§1.5, §1.8, §3.4).
 export class UncaughtServerError extends Error {}
+
+// Python's RecursionError: repr() of a value nested deeper than the interpreter's recursion
+// limit allows (the voluptuous port, §4.3). HA does not catch it where it happens.
+export class PythonRecursionError extends Error {}

@@ -3,6 +3,7 @@
 // response headers (§9.3), CORS (§1.1, §9.3) and aiohttp's plain-text error bodies (§0).
 
 import { parseIp, formatIp, inAnyNetwork } from './ip.mjs';
+import { parseClientJson } from './json.mjs';
 
 export const MAX_CLIENT_SIZE = 16 * 1024 * 1024; // §9.2
 
@@ -170,14 +171,10 @@ export class RequestContext {
     return this.bodyBuffer;
   }
 
-  // §1.1 JSON bodies are parsed whatever the Content-Type says. Returns {ok, value}.
+  // §1.1 JSON bodies are parsed whatever the Content-Type says, with orjson's rules (nesting
+  // past 1024 levels is invalid JSON). Returns {ok, value}.
   async jsonBody() {
-    const text = (await this.body()).toString('utf8');
-    try {
-      return { ok: true, value: JSON.parse(text) };
-    } catch {
-      return { ok: false };
-    }
+    return parseClientJson((await this.body()).toString('utf8'));
   }
 
   // §1.1 / §0.2 aiohttp request.post(): only application/x-www-form-urlencoded and

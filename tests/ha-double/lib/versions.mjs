@@ -38,6 +38,11 @@ export function versionFeatures(version) {
     // ("extra keys not allowed @ data['foo']"); from 2024.5 (core PR #115618) such commands
     // skip the schema and raise a bare "extra keys not allowed" for the whole message.
     typeOnlySchemaSkipped: versionAtLeast(version, 2024, 5),
+    // §4.3: HA before 2024.2 runs Python 3.11, whose recursion limit (1000 frames, shared
+    // with the call stack) makes repr() of a value nested about 970 levels deep raise
+    // RecursionError inside humanize_error. Approximate: the exact depth depends on HA's stack
+    // at that point. Later Pythons keep C recursion apart and reach the 1024 levels JSON allows.
+    pythonReprDepthLimit: versionAtLeast(version, 2024, 2) ? undefined : 970,
     // §0.2: aiohttp's own Server header on answers that bypass HA's headers middleware.
     // Known points only: 2023.9.3 as observed; Python 3.13 with aiohttp 3.11.16 (§4.1) for
     // 2025.x.

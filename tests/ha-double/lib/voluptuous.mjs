@@ -2,18 +2,29 @@
 // texts on the wire: "Message format incorrect: <error>" (§1.1) and websocket
 // invalid_format messages built with humanize_error (§4.3).
 
-export function pyRepr(value) {
-  if (value === null || value === undefined) return 'None';
-  if (value === true) return 'True';
-  if (value === false) return 'False';
-  if (typeof value === 'number') return String(value);
-  if (typeof value === 'string') {
-    const quote = value.includes("'") && !value.includes('"') ? '"' : "'";
-    const escaped = value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t');
-    return quote + (quote === "'" ? escaped.replace(/'/g, "\\'") : escaped) + quote;
-  }
-  if (Array.isArray(value)) return `[${value.map(pyRepr).join(', ')}]`;
-  return `{${Object.entries(value).map(([key, item]) => `${pyRepr(key)}: ${pyRepr(item)}`).join(', ')}}`;
+import { PythonRecursionError } from './errors.mjs';
+
+// Python's repr(). It recurses over client data, so the depth is bounded: past `depthLimit`
+// nested containers it throws PythonRecursionError, as Python's recursion limit would. Client
+// JSON is at most 1024 levels deep (lib/json.mjs); the default only guards the stack.
+export const REPR_DEPTH_GUARD = 2048;
+
+export function pyRepr(value, depthLimit = REPR_DEPTH_GUARD) {
+  const repr = (item, depth) => {
+    if (item === null || item === undefined) return 'None';
+    if (item === true) return 'True';
+    if (item === false) return 'False';
+    if (typeof item === 'number') return String(item);
+    if (typeof item === 'string') {
+      const quote = item.includes("'") && !item.includes('"') ? '"' : "'";
+      const escaped = item.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t');
+      return quote + (quote === "'" ? escaped.replace(/'/g, "\\'") : escaped) + quote;
+    }
+    if (depth >= depthLimit) throw new PythonRecursionError('maximum recursion depth exceeded while getting the repr of an object');
+    if (Array.isArray(item)) return `[${item.map((element) => repr(element, depth + 1)).join(', ')}]`;
+    return `{${Object.entries(item).map(([key, element]) => `${repr(key, depth + 1)}: ${repr(element, depth + 1)}`).join(', ')}}`;
+  };
+  return repr(value, 0);
 }
 
 class Invalid {
@@ -128,10 +139,11 @@ function nestedGet(data, path) {
 }
 
 // voluptuous.humanize.humanize_error: every error with the offending value, sorted.
-export function humanizeError(data, errors) {
+// `reprDepthLimit`: see pyRepr.
+export function humanizeError(data, errors, { reprDepthLimit = REPR_DEPTH_GUARD } = {}) {
   return errors
     .map((error) => {
-      let got = pyRepr(nestedGet(data, error.path));
+      let got = pyRepr(nestedGet(data, error.path), reprDepthLimit);
       if (got.length > 500) got = `${got.slice(0, 497)}...`;
       return `${error}. Got ${got}`;
     })

@@ -6,13 +6,16 @@ import { WebSocketServer } from 'ws';
 import {
   validateMapping, humanizeError, invalid, str, int, bool, literal, listOf, mapOf, strOrNull, minLengthStr, anything,
 } from './voluptuous.mjs';
-import { HaValueError, HomeAssistantError, Unauthorized } from './errors.mjs';
+import { HaValueError, HomeAssistantError, Unauthorized, PythonRecursionError } from './errors.mjs';
+import { parseClientJson, jsonDepthExceeds } from './json.mjs';
 import { TOKEN_TYPE_LLAT, TOKEN_TYPE_NORMAL } from './auth-store.mjs';
 import { isoFromMs } from './clock.mjs';
 import { compressedState } from './home.mjs';
 
 const MAX_CLIENT_MESSAGE_BYTES = 4 * 1024 * 1024; // §4.1 aiohttp max_msg_size
 const CLOSE_NORMAL = 1000; // aiohttp's close() and the revoke callback both close with 1000 (§0.1)
+// orjson.dumps refuses containers nested deeper than this (its recursion limit of 255).
+const ORJSON_DUMPS_MAX_DEPTH = 255;
 
 // Event types a non-admin may subscribe to (websocket_api/permissions.py).
 const SUBSCRIBE_ALLOWLIST = new Set([
@@ -117,6 +120,24 @@ class WebsocketConnection {
     if (this.ws.readyState === this.ws.OPEN && this.phase !== 'closed') this.ws.send(JSON.stringify(message));
   }
 
+  // HA's message_to_json: orjson.dumps, and when that fails (a value nested deeper than
+  // orjson's limit, e.g. a deep `id` echoed back) an unknown_error "Invalid JSON in response"
+  // for the same id. If that fails too, the exception ends the connection (close 1000).
+  // Returns the text, or null after closing.
+  #serialize(message) {
+    const dump = (value) => {
+      try {
+        const text = JSON.stringify(value);
+        return jsonDepthExceeds(text, ORJSON_DUMPS_MAX_DEPTH) ? null : text;
+      } catch {
+        return null;
+      }
+    };
+    const text = dump(message) ?? dump({ id: message.id, type: 'result', success: false, error: { code: 'unknown_error', message: 'Invalid JSON in response' } });
+    if (text === null) this.close(CLOSE_NORMAL);
+    return text;
+  }
+
   // §4.3 batching: with coalesce_messages, messages queued together go out as one array.
   send(message) {
     if (this.phase === 'closed') return;
@@ -128,8 +149,14 @@ class WebsocketConnection {
       const queued = this.#queue;
       this.#queue = [];
       if (this.ws.readyState !== this.ws.OPEN || this.phase === 'closed') return;
-      if (this.coalesce && queued.length > 1) this.ws.send(JSON.stringify(queued));
-      else for (const item of queued) this.ws.send(JSON.stringify(item));
+      const texts = [];
+      for (const item of queued) {
+        const text = this.#serialize(item);
+        if (text === null) return;
+        texts.push(text);
+      }
+      if (this.coalesce && texts.length > 1) this.ws.send(`[${texts.join(',')}]`);
+      else for (const text of texts) this.ws.send(text);
     });
   }
 
@@ -158,13 +185,15 @@ class WebsocketConnection {
       this.hass.events.emit('ws-binary', { handlerId: data[0], bytes: data.length - 1 });
       return;
     }
-    let parsed;
-    try {
-      parsed = JSON.parse(data.toString('utf8'));
-    } catch {
-      return this.close(CLOSE_NORMAL);
+    // §4.1/§4.3 (websocket_api/http.py): a frame orjson cannot parse (invalid JSON, or nested
+    // deeper than 1024 levels) ends the command loop with "Received invalid JSON.": no error
+    // reply, the socket is closed with 1000.
+    const parsed = parseClientJson(data.toString('utf8'));
+    if (!parsed.ok) return this.close(CLOSE_NORMAL);
+    for (const message of Array.isArray(parsed.value) ? parsed.value : [parsed.value]) {
+      if (this.phase !== 'command') break;
+      this.#handleCommand(message);
     }
-    for (const message of Array.isArray(parsed) ? parsed : [parsed]) this.#handleCommand(message);
   }
 
   // §4.2 handshake.
@@ -172,13 +201,19 @@ class WebsocketConnection {
     this.phase = 'authenticating';
     this.#cancelAuthTimeout();
     if (isBinary) return this.close(CLOSE_NORMAL);
-    let message;
+    // §4.2 step 6: a frame orjson cannot parse (invalid JSON, or nested deeper than 1024
+    // levels) is a Disconnect: closed with 1000, no auth_invalid, not counted.
+    const parsed = parseClientJson(data.toString('utf8'));
+    if (!parsed.ok) return this.close(CLOSE_NORMAL);
+    const message = parsed.value;
+    let schemaErrors;
     try {
-      message = JSON.parse(data.toString('utf8'));
-    } catch {
-      return this.close(CLOSE_NORMAL);
+      schemaErrors = authMessageErrors(message, this.hass.features.pythonReprDepthLimit);
+    } catch (error) {
+      // RecursionError while formatting the schema error escapes HA's handler: closed, no reply.
+      if (error instanceof PythonRecursionError) return this.close(CLOSE_NORMAL);
+      throw error;
     }
-    const schemaErrors = authMessageErrors(message);
     if (schemaErrors) {
       this.#sendNow({ type: 'auth_invalid', message: `Auth message incorrectly formatted: ${schemaErrors}` });
       return this.close(CLOSE_NORMAL);
@@ -206,20 +241,26 @@ class WebsocketConnection {
   #handleCommand(message) {
     const isDict = message !== null && typeof message === 'object' && !Array.isArray(message);
     const id = isDict ? message.id : undefined;
-    if (!isDict || !id || !Number.isInteger(id) || id < 0 || !message.type || typeof message.type !== 'string') {
+    // Any non-zero integer passes this check; a negative one then fails the id_reuse check
+    // (§0.2: "Identifier values have to increase.").
+    if (!isDict || !id || !Number.isInteger(id) || !message.type || typeof message.type !== 'string') {
       return this.sendError(isDict ? (message.id ?? null) : 0, 'invalid_format', 'Message incorrectly formatted.');
     }
     if (id <= this.lastId) return this.sendError(id, 'id_reuse', 'Identifier values have to increase.');
     const command = this.api.commands.get(message.type);
     if (!command) return this.sendError(id, 'unknown_command', 'Unknown command.');
+    const reprDepthLimit = this.hass.features.pythonReprDepthLimit;
     try {
       let validated = message;
-      if (command.fields === false) {
-        // Commands whose schema is only `type` refuse any other key but `id`.
-        if (Object.keys(message).length > 2) throw new InvalidFormat(humanizeError(message, [invalid('extra keys not allowed')]));
+      if (command.fields === false && this.hass.features.typeOnlySchemaSkipped) {
+        // Commands whose schema is only `type` refuse any other key but `id` (§4.3), with one
+        // error for the whole message from 2024.5.
+        if (Object.keys(message).length > 2) throw new InvalidFormat(humanizeError(message, [invalid('extra keys not allowed')], { reprDepthLimit }));
       } else {
-        const { value, errors } = validateMapping({ id: { required: true, validator: anything }, type: { required: true, validator: anything }, ...command.fields }, message);
-        if (errors) throw new InvalidFormat(humanizeError(message, errors));
+        // §0.2: before that, a real schema names each extra key: "extra keys not allowed @
+        // data['foo']. Got 1".
+        const { value, errors } = validateMapping({ id: { required: true, validator: anything }, type: { required: true, validator: anything }, ...(command.fields || {}) }, message);
+        if (errors) throw new InvalidFormat(humanizeError(message, errors, { reprDepthLimit }));
         validated = value;
       }
       // Decorator order: schema, then require_admin, then ws_require_user (§4.3).
@@ -231,6 +272,9 @@ class WebsocketConnection {
         if (outcome instanceof Promise) outcome.catch((error) => this.#handleException(id, error));
       }
     } catch (error) {
+      // §4.3: Python's RecursionError while formatting the schema error escapes
+      // async_handle_exception, and HA's websocket loop closes the connection without a reply.
+      if (error instanceof PythonRecursionError) return this.close(CLOSE_NORMAL);
       this.#handleException(id, error);
     }
     this.lastId = id;
@@ -247,13 +291,13 @@ class WebsocketConnection {
 }
 
 // AUTH_MESSAGE_SCHEMA: type == "auth" plus at most one of access_token / api_password.
-function authMessageErrors(message) {
+function authMessageErrors(message, reprDepthLimit) {
   const { errors } = validateMapping({
     type: { required: true, validator: literal('auth') },
     access_token: { required: false, validator: str },
     api_password: { required: false, validator: str },
   }, message);
-  if (errors) return humanizeError(message, errors);
+  if (errors) return humanizeError(message, errors, { reprDepthLimit });
   if ('access_token' in message && 'api_password' in message) {
     return "two or more values in the same group of exclusion 'auth' @ data[<auth>]. Got None";
   }
@@ -482,7 +526,15 @@ function buildCommands(hass) {
     if (user.systemGenerated) return connection.sendError(message.id, 'cannot_modify_system_generated', 'Unable to update system generated users.');
     if (user.isOwner && message.is_active === false) return connection.sendError(message.id, 'cannot_deactivate_owner', 'Unable to deactivate owner.');
     // §5: deactivation closes nothing and revokes nothing.
-    store.updateUser(user, { name: message.name, isActive: message.is_active, groupIds: message.group_ids, localOnly: message.local_only });
+    try {
+      store.updateUser(user, { name: message.name, isActive: message.is_active, groupIds: message.group_ids, localOnly: message.local_only });
+    } catch (error) {
+      // §0.2: the handler has already popped `id` from the message when the unknown group
+      // raises ValueError, so HA's error reply itself fails (KeyError: 'id'): no answer at all,
+      // nothing changed, and the socket stays usable.
+      if (error instanceof HaValueError) return undefined;
+      throw error;
+    }
     return connection.sendResult(message.id, { user: userInfo(user) });
   }, { admin: true });
 
