@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { withDouble, request } from './helpers.mjs';
+import { withDouble, request, loginTokens, authenticatedSocket } from './helpers.mjs';
 import { parseIp, isLocal } from './lib/ip.mjs';
 
 // /api/ without a token answers 401 and records the effective client IP as a failed login,
@@ -89,6 +89,19 @@ test('§3.2 websocket upgrades go through the same forwarded checks', async (t) 
   ]);
   assert.match(response, /^HTTP\/1\.1 400 /);
   assert.equal(double.websocketCounters.opened, 0);
+});
+
+test('§0.2 an IPv4-mapped X-Forwarded-For is recorded as Python prints it: ::ffff:a00:8 before 2025.2, ::ffff:10.0.0.8 from 2025.2', async (t) => {
+  for (const [version, expected] of [['2023.9.3', '::ffff:a00:8'], ['2025.1.4', '::ffff:a00:8'], ['2025.2.0', '::ffff:10.0.0.8'], ['2025.5.0', '::ffff:10.0.0.8']]) {
+    const double = await withDouble(t, { version, useXForwardedFor: true, trustedProxies: ['127.0.0.1'] });
+    const headers = { 'x-forwarded-for': '::ffff:10.0.0.8' };
+    const tokens = await loginTokens(double, { headers });
+    const socket = await authenticatedSocket(double, tokens.access_token);
+    const listed = (await socket.command({ type: 'auth/refresh_tokens' })).result.find((token) => token.is_current);
+    socket.close();
+    assert.equal(listed.last_used_ip, expected, version);
+    assert.equal((await effectiveIp(double, headers)).ip, expected, `${version}: failed logins record the same string`);
+  }
 });
 
 test('§3.3 is_local', () => {

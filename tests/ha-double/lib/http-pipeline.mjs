@@ -68,7 +68,7 @@ function headerLines(rawHeaders, name) {
 }
 
 // §3.2 forwarded_middleware. Returns {remote, scheme, host}; throws HttpError(400).
-export function applyForwardedHeaders({ rawHeaders, peerIp, scheme, host }, { useXForwardedFor, trustedProxies }) {
+export function applyForwardedHeaders({ rawHeaders, peerIp, scheme, host }, { useXForwardedFor, trustedProxies, features }) {
   const result = { remote: peerIp, scheme, host };
   const forwardedFor = headerLines(rawHeaders, 'x-forwarded-for');
   if (forwardedFor.length === 0) return result; // §3.2 rule 2: no XFF, nothing changes
@@ -82,7 +82,8 @@ export function applyForwardedHeaders({ rawHeaders, peerIp, scheme, host }, { us
   // Rule 6: walk from the right, skipping trusted proxies; all trusted -> left-most.
   let chosenIndex = chain.findIndex((ip) => !inAnyNetwork(trustedProxies, ip));
   if (chosenIndex === -1) chosenIndex = chain.length - 1;
-  result.remote = formatIp(chain[chosenIndex]);
+  // HA sets request.remote to str(ip_address(...)): Python's formatting of this HA version.
+  result.remote = formatIp(chain[chosenIndex], { mappedDotted: features?.mappedIpv4Dotted ?? true });
   const forwardedProto = headerLines(rawHeaders, 'x-forwarded-proto');
   if (forwardedProto.length) {
     if (forwardedProto.length > 1) throw new HttpError(400);

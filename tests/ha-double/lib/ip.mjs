@@ -62,13 +62,15 @@ export function parseIp(text) {
   return value === null ? null : { version: 4, value };
 }
 
-// Python str(ip_address(x)): dotted quad, or RFC 5952 compressed IPv6 (mapped IPv4 kept dotted).
-export function formatIp(ip) {
+// Python str(ip_address(x)): dotted quad, or RFC 5952 compressed IPv6. An IPv4-mapped address
+// keeps its dotted tail on Python 3.13 (::ffff:10.0.0.8); older Pythons print it as plain hex
+// groups (::ffff:a00:8) — pass {mappedDotted: false} for those (§0.2).
+export function formatIp(ip, { mappedDotted = true } = {}) {
   if (ip.version === 4) {
     const bytes = [24n, 16n, 8n, 0n].map((shift) => Number((ip.value >> shift) & 255n));
     return bytes.join('.');
   }
-  if (ip.value >> 32n === 0xffffn) {
+  if (mappedDotted && ip.value >> 32n === 0xffffn) {
     return `::ffff:${formatIp({ version: 4, value: ip.value & 0xffffffffn })}`;
   }
   const groups = [];
