@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { connect } from 'node:net';
 import {
   withDouble, request, postForm, postMultipart, postJson, loginCode, loginTokens, clientIdOf, decodeJwt, authenticatedSocket,
-  ownerToken, TestSocket,
+  ownerToken, TestSocket, loginFlow,
 } from './helpers.mjs';
 
 const bearer = (token) => ({ authorization: `Bearer ${token}` });
@@ -172,6 +172,37 @@ test('§1.10/§6.4 refresh re-checks local_only and trusted_networks against the
   assert.equal(outside.status, 403);
   assert.deepEqual(outside.json(), { error: 'access_denied', error_description: 'Not in trusted_networks' });
   assert.equal((await postForm(double, '/auth/token', { grant_type: 'refresh_token', client_id: clientId, refresh_token: trusted.refresh_token }, local)).status, 200);
+});
+
+test('§0.2/§6.4 local_only users are refused from a non-local address at login, code exchange, refresh and REST, but not at websocket auth', async (t) => {
+  for (const version of ['2023.9.3', '2025.5.0']) {
+    const double = await withDouble(t, {
+      version,
+      useXForwardedFor: true,
+      trustedProxies: ['127.0.0.1'],
+      users: [
+        { name: 'Owner', username: 'owner', password: 'pw', isOwner: true, groups: ['system-admin'] },
+        { name: 'Homebody', username: 'homebody', password: 'pw', localOnly: true },
+      ],
+    });
+    const clientId = clientIdOf(double);
+    const local = { 'x-forwarded-for': '192.168.1.10' };
+    const remote = { 'x-forwarded-for': '203.0.113.10' };
+    const login = await loginFlow(double, { username: 'homebody', password: 'pw', headers: remote });
+    assert.deepEqual([login.status, login.json()], [403, { message: 'Login blocked: User cannot authenticate remotely' }], version);
+    const code = await loginCode(double, { username: 'homebody', password: 'pw', headers: local });
+    const exchange = await postForm(double, '/auth/token', { grant_type: 'authorization_code', client_id: clientId, code }, remote);
+    assert.deepEqual([exchange.status, exchange.json()], [403, { error: 'access_denied', error_description: 'User cannot authenticate remotely' }]);
+    const tokens = await loginTokens(double, { username: 'homebody', password: 'pw', headers: local });
+    const refreshed = await postForm(double, '/auth/token', { grant_type: 'refresh_token', client_id: clientId, refresh_token: tokens.refresh_token }, remote);
+    assert.deepEqual([refreshed.status, refreshed.json().error], [403, 'access_denied']);
+    assert.equal((await request(double, { path: '/api/', headers: { ...bearer(tokens.access_token), ...local } })).status, 200);
+    const rest = await request(double, { path: '/api/', headers: { ...bearer(tokens.access_token), ...remote } });
+    assert.deepEqual([rest.status, rest.text], [401, '401: Unauthorized']);
+    const socket = await authenticatedSocket(double, tokens.access_token, { headers: remote });
+    assert.equal((await socket.command({ type: 'auth/current_user' })).result.name, 'Homebody', 'the websocket does not check local_only');
+    socket.close();
+  }
 });
 
 test('§1.11 revoke: both routes, always 200 with an empty body, access tokens die at once, not counted', async (t) => {
