@@ -81,7 +81,7 @@ export class HaDouble {
     this.events.setMaxListeners(100);
     this.clock = new DoubleClock(this.options.now ?? Date.now);
     this.bus = new EventBus(this.clock);
-    this.home = new Home({ clock: this.clock, bus: this.bus, version: this.options.version });
+    this.home = new Home({ clock: this.clock, bus: this.bus, version: this.options.version, features: this.features });
     this.store = new AuthStore({
       clock: this.clock,
       features: this.features,

@@ -274,6 +274,34 @@ test('§4.4 subscribe_entities, call_service, get_states', async (t) => {
   assert.equal(double.serviceCalls.at(-1).domain, 'light');
 });
 
+test('§0.2 2023.9 shapes: states without last_reported (2024.3), the old core config; 2025.5 has the new keys', async (t) => {
+  for (const version of ['2023.9.3', '2025.5.0']) {
+    const old = version === '2023.9.3';
+    const double = await withDouble(t, { version });
+    const token = await ownerToken(double);
+    const socket = await authenticatedSocket(double, token);
+    t.after(() => socket.close());
+    const states = (await socket.command({ type: 'get_states' })).result;
+    const restStates = (await request(double, { path: '/api/states', headers: { authorization: `Bearer ${token}` } })).json();
+    const subscription = await socket.command({ type: 'subscribe_events', event_type: 'state_changed' });
+    double.setState('sensor.new', '1', {});
+    const event = await socket.receive((message) => message.type === 'event' && message.id === subscription.id);
+    const expectedStateKeys = old
+      ? ['entity_id', 'state', 'attributes', 'last_changed', 'last_updated', 'context']
+      : ['entity_id', 'state', 'attributes', 'last_changed', 'last_reported', 'last_updated', 'context'];
+    for (const state of [states[0], restStates[0], event.event.data.new_state]) assert.deepEqual(Object.keys(state), expectedStateKeys, version);
+    const config = (await socket.command({ type: 'get_config' })).result;
+    const restConfig = (await request(double, { path: '/api/config', headers: { authorization: `Bearer ${token}` } })).json();
+    for (const shape of [config, restConfig]) {
+      assert.equal('whitelist_external_dirs' in shape, old, version);
+      for (const key of ['debug', 'radius', 'recovery_mode']) assert.equal(key in shape, !old, `${version} ${key}`);
+      assert.equal('area' in shape.unit_system, !old, `${version} unit_system.area`);
+      assert.equal(shape.version, version);
+    }
+    if (old) assert.deepEqual(config.whitelist_external_dirs, config.allowlist_external_dirs);
+  }
+});
+
 test('§4.4 auth/current_user, auth/refresh_tokens, auth/long_lived_access_token, auth/sign_path', async (t) => {
   const double = await withDouble(t);
   const tokens = await loginTokens(double);

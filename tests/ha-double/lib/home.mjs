@@ -51,10 +51,11 @@ export class Home {
   serviceCalls = [];
   persons = [];
 
-  constructor({ clock, bus, version }) {
+  constructor({ clock, bus, version, features = {} }) {
     this.clock = clock;
     this.bus = bus;
     this.version = version;
+    this.features = features;
     for (const [entityId, state, attributes] of SEED_STATES) this.#writeState(entityId, state, attributes, null);
   }
 
@@ -71,6 +72,8 @@ export class Home {
       last_updated: when,
       context: { id: contextId(), parent_id: null, user_id: userId },
     };
+    // §0.2: last_reported arrived in 2024.3.
+    if (!this.features.lastReported) delete next.last_reported;
     this.states.set(entityId, next);
     return { old, next };
   }
@@ -110,21 +113,28 @@ export class Home {
     return changed;
   }
 
+  // The core config (get_config, /api/config) in HA's key order. §0.2: 2023.9 has the legacy
+  // whitelist_external_dirs and no debug, radius, recovery_mode or unit_system.area.
   config() {
-    return {
+    const legacy = this.features.legacyCoreConfig;
+    const unitSystem = { length: 'km', accumulated_precipitation: 'mm', area: 'm²', mass: 'g', pressure: 'Pa', temperature: '°C', volume: 'L', wind_speed: 'm/s' };
+    if (legacy) delete unitSystem.area;
+    const config = {
       latitude: 52.37,
       longitude: 4.89,
       elevation: 0,
-      unit_system: { length: 'km', accumulated_precipitation: 'mm', area: 'm²', mass: 'g', pressure: 'Pa', temperature: '°C', volume: 'L', wind_speed: 'm/s' },
+      ...(legacy ? {} : { radius: 100 }),
+      unit_system: unitSystem,
       location_name: 'Home',
       time_zone: 'UTC',
       components: ['api', 'auth', 'config', 'frontend', 'http', 'onboarding', 'person', 'webhook', 'websocket_api'],
       config_dir: '/config',
+      ...(legacy ? { whitelist_external_dirs: ['/config/www', '/media'] } : {}),
       allowlist_external_dirs: ['/config/www', '/media'],
       allowlist_external_urls: [],
       version: this.version,
       config_source: 'storage',
-      recovery_mode: false,
+      ...(legacy ? {} : { recovery_mode: false }),
       state: 'RUNNING',
       external_url: null,
       internal_url: null,
@@ -132,9 +142,9 @@ export class Home {
       country: 'NL',
       language: 'en',
       safe_mode: false,
-      debug: false,
-      radius: 100,
+      ...(legacy ? {} : { debug: false }),
     };
+    return config;
   }
 
   services() {
