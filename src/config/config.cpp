@@ -36,10 +36,10 @@ constexpr std::uint64_t kMaxWorkers = 64;
 constexpr std::size_t kMaxProviderIdLength = 32;
 
 // Every key the file may hold; unknown keys are errors, and these names feed the "did you mean" hints.
-constexpr std::array<std::string_view, 16> kTopLevelKeys{
+constexpr std::array<std::string_view, 17> kTopLevelKeys{
     "listen",   "external_url", "trusted_proxies", "data_dir",  "workers", "tls",         "home_assistant",
     "limits",   "timeouts",     "logging",         "providers", "users",   "shield",      "local_login",
-    "local_login_networks", "trusted_devices"};
+    "local_login_networks", "trusted_devices", "trusted_clients"};
 constexpr std::array<std::string_view, 2> kTlsKeys{"cert_file", "key_file"};
 constexpr std::array<std::string_view, 2> kHomeAssistantKeys{"url", "token_file"};
 constexpr std::array<std::string_view, 4> kLimitsKeys{"max_header_bytes", "max_body_bytes", "max_connections",
@@ -56,11 +56,13 @@ constexpr std::array<std::string_view, 8> kUsersKeys{
     "username_claim",    "name_claim",   "groups_claim",  "roles",
     "deny_without_role", "default_role", "link_existing", "link_claim"};
 constexpr std::array<std::string_view, 3> kRolesKeys{"admin", "user", "read_only"};
-constexpr std::array<std::string_view, 3> kShieldKeys{"mode", "public_paths", "local_files"};
+constexpr std::array<std::string_view, 4> kShieldKeys{"mode", "public_paths", "local_files", "websocket_passthrough"};
 constexpr std::array<std::string_view, 2> kShieldModes{"enforce", "report"};
 constexpr std::array<std::string_view, 3> kLocalLoginModes{"disabled", "allowed", "networks"};
 // Keys of one item of the `trusted_devices:` list.
 constexpr std::array<std::string_view, 4> kTrustedDeviceKeys{"name", "networks", "user", "role"};
+// Keys of one item of the `trusted_clients:` list.
+constexpr std::array<std::string_view, 2> kTrustedClientKeys{"client_id", "name"};
 constexpr std::array<std::string_view, 2> kClientAuthMethods{"client_secret_basic", "client_secret_post"};
 constexpr std::array<std::string_view, 2> kDefaultRoles{"read_only", "user"};
 constexpr std::array<std::string_view, 3> kLinkExistingModes{"off", "claim", "username"};
@@ -74,7 +76,7 @@ struct BlockKeys {
   std::span<const std::string_view> keys;
 };
 // "providers" stands for every item of that list (providers[0], providers[1], ...).
-constexpr std::array<BlockKeys, 11> kSchema{{{"", kTopLevelKeys},
+constexpr std::array<BlockKeys, 12> kSchema{{{"", kTopLevelKeys},
                                             {"tls", kTlsKeys},
                                             {"home_assistant", kHomeAssistantKeys},
                                             {"limits", kLimitsKeys},
@@ -84,7 +86,8 @@ constexpr std::array<BlockKeys, 11> kSchema{{{"", kTopLevelKeys},
                                             {"users", kUsersKeys},
                                             {"users.roles", kRolesKeys},
                                             {"shield", kShieldKeys},
-                                            {"trusted_devices", kTrustedDeviceKeys}}};
+                                            {"trusted_devices", kTrustedDeviceKeys},
+                                            {"trusted_clients", kTrustedClientKeys}}};
 
 // "limits.max_body_bytes", ...: lets a key written in the wrong block be pointed to its home.
 std::span<const std::string_view> every_key_path() {
@@ -258,6 +261,7 @@ public:
     read_shield(top, config);
     read_local_login(top, config);
     read_trusted_devices(top, config);
+    read_trusted_clients(top, config);
     require_token_for_providers(top, config);
 
     if (!issues_.empty()) throw ConfigError(std::move(issues_));
@@ -985,18 +989,28 @@ private:
         config.shield.mode = *mode == "report" ? ShieldMode::report : ShieldMode::enforce;
       }
     }
-    if (const BlockEntry* entry = shield->find("public_paths")) {
-      if (const auto items = string_list(*entry, "[\"/api/camera_proxy/*\", \"/hacsfiles/*\"]")) {
-        for (const auto& item : *items) {
-          if (is_public_path_pattern(item.text)) {
-            config.shield.public_paths.push_back(item.text);
-          } else {
-            issue(entry->path, item.line,
-                  "expected a path like \"/hacsfiles/*\" (a prefix ending in \"/*\") or \"/robots.txt\" (exact), "
-                  "of letters, digits, '/', '_', '-' and '.', got " + quoted_value(item.text));
-          }
+    auto read_paths = [&](std::string_view key, std::string_view example, std::vector<std::string>& into) {
+      const BlockEntry* entry = shield->find(key);
+      if (!entry) return;
+      const auto items = string_list(*entry, "[\"" + std::string(example) + "\"]");
+      if (!items) return;
+      for (const auto& item : *items) {
+        if (is_public_path_pattern(item.text)) {
+          into.push_back(item.text);
+        } else {
+          issue(entry->path, item.line,
+                "expected a path like \"" + std::string(example) + "\" (a prefix ending in \"/*\") or an exact "
+                "path, of letters, digits, '/', '_', '-' and '.', got " + quoted_value(item.text));
         }
       }
+    };
+    read_paths("public_paths", "/hacsfiles/*", config.shield.public_paths);
+    read_paths("websocket_passthrough", "/api/hassio_ingress/*", config.shield.websocket_passthrough);
+    for (const auto& path : config.shield.websocket_passthrough) {
+      if (path == "/api/websocket" || path == "/api/*" || path == "/api/websocket/*")
+        issue("shield.websocket_passthrough", shield->find("websocket_passthrough")->line,
+              "HA's websocket API (/api/websocket) is always authenticated by Gatehouse and cannot be passed "
+              "through; list add-on ingress paths such as \"/api/hassio_ingress/*\"");
     }
     if (const BlockEntry* entry = shield->find("local_files")) {
       if (const auto open = boolean(*entry)) config.shield.local_files = *open;
@@ -1040,6 +1054,44 @@ private:
     return std::all_of(name.begin(), name.end(), [](char c) {
       return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     });
+  }
+
+  void read_trusted_clients(const YamlBlock& top, Config& config) {
+    const BlockEntry* entry = top.find("trusted_clients");
+    if (!entry || entry->value.IsNull()) return;
+    if (!entry->value.IsSequence()) {
+      issue(entry->path, entry->line,
+            "expected a list of clients, each like \"- { client_id: \\\"https://dashboard.example.com/\\\", name: Wall "
+            "dashboard }\", got " + describe_found(entry->value));
+      return;
+    }
+    std::size_t index = 0;
+    for (const auto& item : entry->value) {
+      const std::string path = entry->path + "[" + std::to_string(index++) + "]";
+      const int line = line_of(item) != 0 ? line_of(item) : entry->line;
+      if (!item.IsMap()) {
+        issue(path, line, "expected a client: a block of keys (" + joined_names(kTrustedClientKeys) + "), got " +
+                              describe_found(item));
+        continue;
+      }
+      const YamlBlock block(item, path, line, keys(kTrustedClientKeys), every_key_path(), issues_);
+      TrustedClient client;
+      if (const BlockEntry* id = block.find("client_id")) {
+        if (auto text = non_empty_string(*id, "the client's client_id, like \"https://dashboard.example.com/\"")) {
+          if (!text->starts_with("https://") && !text->starts_with("http://"))
+            issue(id->path, id->line,
+                  "expected the exact client_id the client sends, an http:// or https:// URL, got " + quoted_value(*text));
+          else client.client_id = *text;
+        }
+      } else {
+        missing(block, "client_id", "add the exact client_id the client sends, e.g. \"client_id: https://dashboard.example.com/\"");
+      }
+      if (const BlockEntry* name = block.find("name")) {
+        if (auto text = non_empty_string(*name, "a name shown in the audit log, like \"Wall dashboard\"")) client.name = *text;
+      }
+      if (client.name.empty()) client.name = client.client_id;
+      config.trusted_clients.push_back(std::move(client));
+    }
   }
 
   void read_trusted_devices(const YamlBlock& top, Config& config) {

@@ -98,6 +98,9 @@ struct Shield {
   ShieldMode mode = ShieldMode::enforce;
   std::vector<std::string> public_paths; // added to the built-in list: "/exact" or "/prefix/*"
   bool local_files = false;              // HA's /local/* (the config's www folder) without a token
+  // Paths where a websocket upgrade is relayed to HA as it is (add-on ingress: the Supervisor checks
+  // its own cookie). /api/websocket is never among them: Gatehouse authenticates it itself.
+  std::vector<std::string> websocket_passthrough;
 };
 
 // Who may use HA's own password login (`local_login:`): its login page and /auth/login_flow.
@@ -109,6 +112,13 @@ struct TrustedDevice {
   std::vector<net::IpNetwork> networks;
   std::string user;                 // HA username, created if missing
   Role role = Role::read_only;      // never admin
+};
+
+// A client that gets its code without a consent page (`trusted_clients:` item), like HA's own frontend
+// and the companion apps. Every other client is named on a page the person must allow.
+struct TrustedClient {
+  std::string client_id; // exact, as the client sends it
+  std::string name;      // for the audit log; the client_id when not given
 };
 
 struct Config {
@@ -129,6 +139,7 @@ struct Config {
   LocalLogin local_login = LocalLogin::allowed; // disabled by default when providers are configured
   std::vector<net::IpNetwork> local_login_networks;
   std::vector<TrustedDevice> trusted_devices;
+  std::vector<TrustedClient> trusted_clients;
 };
 
 // One problem in the file: "home_assistant.url (line 7): expected an http:// or https:// URL, got 'x'".

@@ -168,16 +168,17 @@ std::optional<std::string_view> cookie_value(std::string_view header, std::strin
   return std::nullopt;
 }
 
-void remove_cookie(http::fields& headers, std::string_view name) {
+std::vector<std::pair<std::string, std::string>> take_cookies(http::fields& headers, std::string_view prefix) {
+  std::vector<std::pair<std::string, std::string>> taken;
   std::vector<std::string> kept_headers;
-  bool found = false;
   for (auto it = headers.find(http::field::cookie); it != headers.end() && it->name() == http::field::cookie; ++it) {
     std::string kept;
     std::string_view rest = it->value();
     while (!rest.empty()) {
       const auto pair = next_cookie(rest);
-      if (cookie_named(pair, name)) {
-        found = true;
+      const auto eq = pair.find('=');
+      if (pair.starts_with(prefix) && eq != std::string_view::npos) {
+        taken.emplace_back(pair.substr(0, eq), pair.substr(eq + 1));
       } else if (!pair.empty()) {
         if (!kept.empty()) kept += "; ";
         kept += pair;
@@ -185,9 +186,10 @@ void remove_cookie(http::fields& headers, std::string_view name) {
     }
     if (!kept.empty()) kept_headers.push_back(std::move(kept));
   }
-  if (!found) return;
+  if (taken.empty()) return taken;
   headers.erase(http::field::cookie);
   for (auto& value : kept_headers) headers.insert(http::field::cookie, value);
+  return taken;
 }
 
 } // namespace gatehouse::net

@@ -35,8 +35,10 @@ void remove_hop_by_hop(boost::beast::http::fields& headers);
 
 // The value of cookie `name` in a Cookie header, if it is there.
 std::optional<std::string_view> cookie_value(std::string_view cookie_header, std::string_view name);
-// Removes the cookie `name` from the Cookie header(s), keeping the others as they were.
-void remove_cookie(boost::beast::http::fields& headers, std::string_view name);
+// Takes every cookie whose name starts with `prefix` out of the Cookie header(s), keeping the others
+// as they were; returns the taken ones as (name, value).
+std::vector<std::pair<std::string, std::string>> take_cookies(boost::beast::http::fields& headers,
+                                                              std::string_view prefix);
 
 // Request to HA: hop-by-hop removed, client-supplied forwarding headers removed, ours set.
 void prepare_upstream_request(boost::beast::http::fields& headers, const ForwardedClient& client);

@@ -18,7 +18,7 @@
 #include "net/forwarding.hpp"
 #include "net/head_checks.hpp"
 #include "net/websocket_relay.hpp"
-#include "front_door/request_target.hpp"
+#include "front_door/request_facts.hpp"
 #include "shield/break_glass.hpp"
 #include "shield/shield.hpp"
 #include "sso/sign_in.hpp"
@@ -38,6 +38,10 @@ namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kRelayChunk = 64 * 1024;
 constexpr std::size_t kUpstreamHeaderLimit = 256 * 1024;
+
+std::int64_t unix_now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 template <class Stream>
 void set_timeout(Stream& stream, std::optional<milliseconds> timeout) {
@@ -229,10 +233,6 @@ bool is_stale_connection_error(const boost::system::error_code& ec) {
          ec == asio::error::broken_pipe;
 }
 
-bool is_healthz(std::string_view target) {
-  return target == "/healthz" || target.starts_with("/healthz?");
-}
-
 template <class Stream>
 asio::awaitable<bool> answer_healthz(Stream& stream, RequestParser& parser, Worker& worker, Exchange& exchange) {
   exchange.route = "gatehouse";
@@ -416,12 +416,59 @@ asio::awaitable<bool> send_own_answer(Stream& stream, RequestParser& parser, web
   co_return keep && !ec;
 }
 
-// Gatehouse's own sign-in routes. Their requests carry no body worth reading: one that has a body is
-// answered and the connection closed, so the body is never mistaken for the next request.
+// Reads the rest of a request's body whole, for an endpoint of Gatehouse's own that takes at most
+// `limit` bytes. nullopt when the client broke off or sent too much (it then got a 413).
 template <class Stream>
-asio::awaitable<bool> answer_sign_in(Stream& stream, RequestParser& parser, sso::SignIn& sign_in,
-                                     std::string client_address, Exchange& exchange) {
-  auto response = co_await sign_in.handle(parser.get(), std::move(client_address));
+asio::awaitable<std::optional<std::string>> read_small_body(Stream& stream, beast::flat_buffer& buffer,
+                                                             RequestParser& parser, std::uint64_t limit, bool html,
+                                                             Exchange& exchange) {
+  auto& req = parser.get();
+  const auto declared = parser.content_length();
+  if (declared && *declared > limit) {
+    co_await send_refusal(stream, web::RefusalKind::body_too_large, html, req.version(), false, exchange);
+    co_return std::nullopt;
+  }
+  if (beast::iequals(req[http::field::expect], "100-continue") && !parser.is_done()) {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    set_timeout(stream, milliseconds(10'000));
+    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(kContinue), use_tuple);
+    if (ec) co_return std::nullopt;
+  }
+  req.erase(http::field::expect);
+  std::string body;
+  constexpr std::size_t kPiece = 4096;
+  auto& piece = req.body();
+  while (!parser.is_done()) {
+    const std::size_t had = body.size();
+    body.resize(had + kPiece);
+    piece.data = body.data() + had;
+    piece.size = kPiece;
+    set_timeout(stream, milliseconds(10'000));
+    auto [ec, n] = co_await http::async_read_some(stream, buffer, parser, use_tuple);
+    body.resize(had + (kPiece - piece.size));
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) co_return std::nullopt;
+    if (body.size() > limit) {
+      co_await send_refusal(stream, web::RefusalKind::body_too_large, html, req.version(), false, exchange);
+      co_return std::nullopt;
+    }
+  }
+  piece.data = nullptr;
+  piece.size = 0;
+  co_return body;
+}
+
+// Gatehouse's own sign-in routes: GETs without a body, and the consent form (a small POST body).
+template <class Stream>
+asio::awaitable<bool> answer_sign_in(Stream& stream, beast::flat_buffer& buffer, RequestParser& parser,
+                                     sso::SignIn& sign_in, const front_door::RequestFacts& facts, Exchange& exchange) {
+  std::string body;
+  if (sign_in.takes_form(facts)) {
+    auto read = co_await read_small_body(stream, buffer, parser, sso::SignIn::kMaxFormBytes, facts.wants_html, exchange);
+    if (!read) co_return false;
+    body = std::move(*read);
+  }
+  auto response = co_await sign_in.handle(facts, std::move(body));
   co_return co_await send_own_answer(stream, parser, response, exchange);
 }
 
@@ -429,30 +476,15 @@ asio::awaitable<bool> answer_sign_in(Stream& stream, RequestParser& parser, sso:
 // relayed by the sign-in journey so it can learn which user each new refresh token belongs to.
 template <class Stream>
 asio::awaitable<bool> answer_token_request(Stream& stream, beast::flat_buffer& buffer, RequestParser& parser,
-                                           sso::SignIn& sign_in, const ForwardedClient& client, Exchange& exchange) {
+                                           sso::SignIn& sign_in, const front_door::RequestFacts& facts,
+                                           Exchange& exchange) {
   constexpr std::uint64_t kMaxTokenRequestBytes = 64 * 1024;
-  const bool html = web::wants_html(parser.get()[http::field::accept]);
-  if (beast::iequals(parser.get()[http::field::expect], "100-continue") && !parser.is_done()) {
-    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    set_timeout(stream, milliseconds(10'000));
-    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(kContinue), use_tuple);
-    if (ec) co_return false;
-  }
-  parser.get().erase(http::field::expect);
-  http::request_parser<http::string_body> form_parser{std::move(parser)};
-  form_parser.body_limit(kMaxTokenRequestBytes);
-  set_timeout(stream, milliseconds(10'000));
-  auto [read_ec, n] = co_await http::async_read(stream, buffer, form_parser, use_tuple);
-  if (read_ec) {
-    const unsigned version = form_parser.get().version();
-    if (read_ec == http::error::body_limit)
-      co_await send_refusal(stream, web::RefusalKind::body_too_large, html, version, false, exchange);
-    co_return false;
-  }
-  auto request = form_parser.release();
+  auto body = co_await read_small_body(stream, buffer, parser, kMaxTokenRequestBytes, facts.wants_html, exchange);
+  if (!body) co_return false;
+  auto& request = parser.get();
   const unsigned version = request.version();
   const bool keep = request.keep_alive();
-  auto response = co_await sign_in.relay_token_request(std::move(request), client);
+  auto response = co_await sign_in.relay_token_request(request.base(), std::move(*body), facts.client);
   response.version(version);
   response.keep_alive(keep);
   exchange.status = response.result_int();
@@ -526,101 +558,94 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
   auto& req = parser.get();
   exchange.method = std::string(req.method_string());
   exchange.path = logging::loggable_path(req.target());
-  const bool html = web::wants_html(req[http::field::accept]);
 
-  // One strict reading of the target before any decision: anything ambiguous is refused, never
-  // forwarded (shield/request_target). So are heads two readers could frame differently.
-  const auto target = front_door::check_target(req.target());
-  std::string_view refused_because;
-  if (!target) refused_because = front_door::describe(target.problem);
-  else refused_because = ambiguous_framing(req);
-  if (!refused_because.empty()) {
+  // Every fact about the request is read here, once (front_door/request_facts): the strict target,
+  // the client, the upgrade asked for, Gatehouse's own cookies (taken out of the head). Nothing below
+  // reads the raw head again; anything ambiguous is refused, never forwarded.
+  const auto reading = front_door::read_facts(req, peer.address(), tls, config.trusted_proxies, unix_now_seconds());
+  if (!reading.facts) {
     exchange.route = "gatehouse";
     worker.shared.shield.count_refusal(shield::RefusalClass::ambiguous_request);
-    logging::info("request refused", {{"reason", refused_because}, {"client", exchange.client.to_string()}});
-    co_await send_refusal(stream, web::RefusalKind::bad_request, html, req.version(), false, exchange);
+    logging::info("request refused", {{"reason", reading.refusal}, {"client", exchange.client.to_string()}});
+    co_await send_refusal(stream, web::RefusalKind::bad_request, web::wants_html(req[http::field::accept]),
+                          req.version(), false, exchange);
     exchange.log();
     co_return false;
   }
-  auto client = resolve_client(req, peer.address(), tls, config.trusted_proxies);
-  if (!client) {
-    exchange.route = "gatehouse";
-    co_await send_refusal(stream, web::RefusalKind::bad_request, html, req.version(), false, exchange);
-    exchange.log();
-    co_return false;
-  }
-  exchange.client = client->address;
-
-  if (is_healthz(req.target())) {
-    bool keep = co_await answer_healthz(stream, parser, worker, exchange);
-    exchange.log();
-    co_return keep;
-  }
-  if (worker.shared.sign_in && sso::SignIn::is_token_request(req)) {
-    exchange.route = "auth_token";
-    bool keep = co_await answer_token_request(stream, buffer, parser, *worker.shared.sign_in, *client, exchange);
-    exchange.log();
-    co_return keep;
-  }
+  const auto& facts = *reading.facts;
+  const auto& path = facts.target.path;
+  exchange.client = facts.client.address;
   auto& shield = worker.shared.shield;
-  if (target.target->path.starts_with(shield::kBreakGlassPathPrefix) && req.method() == http::verb::get) {
-    exchange.route = "gatehouse";
-    auto response = shield.answer_break_glass(target.target->path, client->address.to_string());
-    const bool keep = co_await send_own_answer(stream, parser, response, exchange);
-    exchange.log();
-    co_return keep;
-  }
-  // A break-glass browser gets HA's own login page instead of single sign-on.
-  const bool authorize = target.target->path == "/auth/authorize";
-  const bool signs_in = worker.shared.sign_in && worker.shared.sign_in->handles(req.target()) &&
-                        !(authorize && (shield.has_break_glass(req) ||
-                                        !worker.shared.sign_in->answers_authorize(client->address.to_string())));
-  if (signs_in) {
-    exchange.route = "sso";
-    bool keep = co_await answer_sign_in(stream, parser, *worker.shared.sign_in, client->address.to_string(), exchange);
-    exchange.log();
-    co_return keep;
+  auto* sign_in = worker.shared.sign_in;
+
+  // Gatehouse's own endpoints; an upgrade request is never one of them (the shield refuses it below).
+  if (facts.upgrade == front_door::Upgrade::none) {
+    if (path == "/healthz") {
+      bool keep = co_await answer_healthz(stream, parser, worker, exchange);
+      exchange.log();
+      co_return keep;
+    }
+    if (sign_in && facts.method == http::verb::post && path == "/auth/token") {
+      exchange.route = "auth_token";
+      bool keep = co_await answer_token_request(stream, buffer, parser, *sign_in, facts, exchange);
+      exchange.log();
+      co_return keep;
+    }
+    if (path.starts_with(shield::kBreakGlassPathPrefix) && facts.method == http::verb::get) {
+      exchange.route = "gatehouse";
+      auto response = shield.answer_break_glass(path, facts.client_address);
+      const bool keep = co_await send_own_answer(stream, parser, response, exchange);
+      exchange.log();
+      co_return keep;
+    }
+    // A break-glass browser gets HA's own login page instead of single sign-on.
+    const bool signs_in = sign_in && sign_in->handles(facts) &&
+                          !(path == "/auth/authorize" && (shield.has_break_glass(facts) || !sign_in->answers_authorize(facts)));
+    if (signs_in) {
+      exchange.route = "sso";
+      bool keep = co_await answer_sign_in(stream, buffer, parser, *sign_in, facts, exchange);
+      exchange.log();
+      co_return keep;
+    }
   }
 
   // The shield: everything else reaches HA only on the public list or with a validated token.
-  const std::string client_address = client->address.to_string();
-  auto admission = shield.decide(req, *target.target, client->address);
-  if (admission.action == shield::Admission::Action::ask_home_assistant)
-    admission = co_await shield.admit(req, *target.target, client->address);
+  auto admission = shield.decide(facts);
+  if (admission.action == shield::Admission::Action::ask_home_assistant) admission = co_await shield.admit(facts);
   exchange.route = shield::name_of(admission.route).data();
-  if (admission.action == shield::Admission::Action::refuse) {
-    logging::info("shield refused", {{"route", exchange.route}, {"reason", admission.reason}, {"client", client_address}});
+  using Action = shield::Admission::Action;
+  if (admission.action == Action::refuse) {
+    logging::info("shield refused", {{"route", exchange.route}, {"reason", admission.reason}, {"client", facts.client_address}});
     const auto kind = admission.refusal_status == 502   ? web::RefusalKind::upstream_unavailable
                       : admission.refusal_status == 403 ? web::RefusalKind::local_login_closed
+                      : admission.refusal_status == 400 ? web::RefusalKind::bad_request
                                                         : web::RefusalKind::unauthorized;
     // An unread body would be taken for the next request: the connection closes unless there is none.
-    const bool keep = req.keep_alive() && parser.is_done() && !worker.shared.draining;
-    co_await send_refusal(stream, kind, html, req.version(), keep, exchange);
+    const bool keep = admission.refusal_status != 400 && req.keep_alive() && parser.is_done() && !worker.shared.draining;
+    co_await send_refusal(stream, kind, facts.wants_html, req.version(), keep, exchange);
     exchange.log();
     co_return keep;
   }
-  if (admission.action == shield::Admission::Action::websocket || beast::websocket::is_upgrade(req)) {
+  if (admission.action == Action::websocket || admission.action == Action::websocket_passthrough) {
     stream_moved = true;
     // Named, not a temporary inside the co_await: GCC 12 mishandles non-trivial temporaries there.
     auto upgrade_request = parser.release();
     RelayOutcome outcome;
-    if (admission.action == shield::Admission::Action::websocket)
+    if (admission.action == Action::websocket)
       outcome = co_await relay_authenticated_websocket(std::move(stream), std::move(buffer), std::move(upgrade_request),
-                                                       *client, worker);
+                                                       facts.client, worker);
     else
-      outcome = co_await relay_websocket(std::move(stream), std::move(buffer), std::move(upgrade_request), *client, worker);
+      outcome = co_await relay_websocket(std::move(stream), std::move(buffer), std::move(upgrade_request), facts.client, worker);
     exchange.status = outcome.status;
     exchange.log();
     co_return false;
   }
-  // Gatehouse's own cookie is not HA's business (and HA forwards cookies to add-ons, contract §9.4).
-  if (req.find(http::field::cookie) != req.end()) remove_cookie(req, shield::kBreakGlassCookie);
-  if (admission.action == shield::Admission::Action::forward_shell) {
+  if (admission.action == Action::forward_shell) {
     // An app page opened in a browser: HA's shell is the same for every page, so HA is asked for "/"
     // and never sees the path (or query) an unauthenticated client chose.
     req.target("/");
   }
-  bool keep = co_await relay_http(stream, buffer, parser, *client, worker, exchange);
+  bool keep = co_await relay_http(stream, buffer, parser, facts.client, worker, exchange);
   exchange.log();
   co_return keep;
 }

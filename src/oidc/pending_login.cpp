@@ -41,31 +41,51 @@ void save_pending_login(store::Store& store, const PendingLogin& login) {
   });
 }
 
+namespace {
+
+constexpr const char* kLoginColumns =
+    "provider_id, nonce, code_verifier, client_id, redirect_uri, client_state, client_address, "
+    "browser_binding_hash, created_at_ms, expires_at_ms";
+
+PendingLogin login_from(store::Statement& row, std::string_view state) {
+  PendingLogin login;
+  login.state = std::string(state);
+  login.provider_id = row.column_text(0);
+  login.nonce = row.column_text(1);
+  login.code_verifier = row.column_text(2);
+  login.client_id = row.column_text(3);
+  login.redirect_uri = row.column_text(4);
+  if (!row.column_is_null(5)) login.client_state = row.column_text(5);
+  login.client_address = row.column_text(6);
+  login.browser_binding_hash = row.column_text(7);
+  login.created_at_ms = row.column_int64(8);
+  login.expires_at_ms = row.column_int64(9);
+  return login;
+}
+
+} // namespace
+
+std::optional<PendingLogin> find_pending_login(const store::Store& store, std::string_view state) {
+  std::optional<PendingLogin> found;
+  store.read([&](sqlite3* db) {
+    store::Statement find(db, (std::string("SELECT ") + kLoginColumns + " FROM pending_logins WHERE state = ?").c_str(),
+                          "find a pending login");
+    find.bind_text(1, state);
+    if (find.step()) found = login_from(find, state);
+  });
+  return found;
+}
+
 std::optional<PendingLogin> take_pending_login(store::Store& store, std::string_view state, std::int64_t now_ms,
                                                bool& expired) {
   std::optional<PendingLogin> taken;
   expired = false;
   store.write([&](sqlite3* db) {
-    store::Statement take(db,
-                          "DELETE FROM pending_logins WHERE state = ? RETURNING provider_id, nonce, code_verifier, "
-                          "client_id, redirect_uri, client_state, client_address, browser_binding_hash, "
-                          "created_at_ms, expires_at_ms",
+    store::Statement take(db, (std::string("DELETE FROM pending_logins WHERE state = ? RETURNING ") + kLoginColumns).c_str(),
                           "take a pending login");
     take.bind_text(1, state);
     if (take.step()) {
-      PendingLogin login;
-      login.state = std::string(state);
-      login.provider_id = take.column_text(0);
-      login.nonce = take.column_text(1);
-      login.code_verifier = take.column_text(2);
-      login.client_id = take.column_text(3);
-      login.redirect_uri = take.column_text(4);
-      if (!take.column_is_null(5)) login.client_state = take.column_text(5);
-      login.client_address = take.column_text(6);
-      login.browser_binding_hash = take.column_text(7);
-      login.created_at_ms = take.column_int64(8);
-      login.expires_at_ms = take.column_int64(9);
-      taken = std::move(login);
+      taken = login_from(take, state);
       while (take.step()) {
       }
     }

@@ -36,6 +36,8 @@ std::string random_token();
 std::string binding_hash(std::string_view secret);
 
 void save_pending_login(store::Store& store, const PendingLogin& login);
+// The login for `state`, left in place (a callback checks the browser binding before taking it).
+std::optional<PendingLogin> find_pending_login(const store::Store& store, std::string_view state);
 // Removes and returns the login for `state`, if there is one; expired logins are removed too but not
 // returned (`expired` tells the caller why nothing came back). Also sweeps every expired login.
 std::optional<PendingLogin> take_pending_login(store::Store& store, std::string_view state, std::int64_t now_ms,

@@ -18,6 +18,8 @@ std::string_view name_of(RouteClass route) {
     case RouteClass::navigation: return "navigation";
     case RouteClass::cors_preflight: return "cors_preflight";
     case RouteClass::websocket: return "websocket";
+    case RouteClass::websocket_passthrough: return "websocket_passthrough";
+    case RouteClass::bad_upgrade: return "bad_upgrade";
     case RouteClass::protected_path: return "protected";
   }
   return "protected";
@@ -94,20 +96,27 @@ std::string_view query_value(std::string_view query, std::string_view name, int&
 
 } // namespace
 
+void PublicPaths::add(std::string_view pattern, bool any_method) {
+  Pattern p;
+  p.any_method = any_method;
+  if (pattern.ends_with("/*")) {
+    p.prefix = true;
+    pattern.remove_suffix(1);
+  }
+  p.text = std::string(pattern);
+  patterns_.push_back(std::move(p));
+}
+
 PublicPaths::PublicPaths(const std::vector<std::string>& extra, bool local_files) {
-  auto add = [this](std::string_view pattern, bool any_method) {
-    Pattern p;
-    p.any_method = any_method;
-    if (pattern.ends_with("/*")) {
-      p.prefix = true;
-      pattern.remove_suffix(1);
-    }
-    p.text = std::string(pattern);
-    patterns_.push_back(std::move(p));
-  };
   for (const auto& built_in : kBuiltInPublicPaths) add(built_in.pattern, built_in.any_method);
   if (local_files) add("/local/*", false);
   for (const auto& pattern : extra) add(pattern, false);
+}
+
+PublicPaths PublicPaths::only(const std::vector<std::string>& patterns) {
+  PublicPaths paths;
+  for (const auto& pattern : patterns) paths.add(pattern, true);
+  return paths;
 }
 
 bool PublicPaths::matches(std::string_view path, http::verb method) const {
@@ -117,6 +126,46 @@ bool PublicPaths::matches(std::string_view path, http::verb method) const {
       return true;
   }
   return false;
+}
+
+namespace {
+
+// The paths HA signs (contract §9.5: async_sign_path in core's media_player/browse_media.py, and the
+// frontend's auth/sign_path calls), each served by a view that refuses a request whose signature is
+// forged (requires_auth, or its own check). A GET with an authSig on any other path is treated as if it
+// had none: there, HA would ignore the bad signature and serve the view to anyone.
+struct SignedPath {
+  std::string_view pattern; // exact, or a prefix ending in '/'
+  bool prefix;
+};
+constexpr std::array<SignedPath, 7> kSignedPaths{{
+    {"/media/", true},                   // media_source LocalMediaView (requires_auth)
+    {"/api/camera_proxy/", true},        // CameraView: 401/403 without an authenticated request or entity token
+    {"/api/camera_proxy_stream/", true}, // the same view, streamed
+    {"/api/backup/download/", true},     // DownloadBackupView (requires_auth, admin)
+    {"/api/diagnostics/", true},         // DownloadDiagnosticsView (requires_auth)
+    {"/api/error_log", false},           // APIErrorLog (requires_auth, admin)
+    {"/api/analytics/devices", false},   // AnalyticsDevicesView (requires_auth, admin)
+}};
+
+// Supervisor logs the frontend downloads through a signed link: HassIOView refuses them without an
+// authenticated admin. Its public paths (app/*, add-on logos and icons) are never signed paths.
+bool is_supervisor_log_path(std::string_view path) {
+  constexpr std::string_view kHassio = "/api/hassio/";
+  if (!path.starts_with(kHassio)) return false;
+  const auto rest = path.substr(kHassio.size());
+  return rest.ends_with("/logs") || rest.find("/logs/") != std::string_view::npos;
+}
+
+} // namespace
+
+bool is_signed_path(std::string_view path) {
+  for (const auto& signed_path : kSignedPaths) {
+    if (signed_path.prefix ? path.starts_with(signed_path.pattern) && path.size() > signed_path.pattern.size()
+                           : path == signed_path.pattern)
+      return true;
+  }
+  return is_supervisor_log_path(path);
 }
 
 bool has_live_auth_signature(std::string_view query, std::int64_t now) {
@@ -131,21 +180,27 @@ bool has_live_auth_signature(std::string_view query, std::int64_t now) {
   return exp->to_number<double>() >= static_cast<double>(now); // HA allows no leeway here (§9.5)
 }
 
-RouteClass classify(const RequestFacts& facts, const PublicPaths& public_paths) {
-  const auto path = facts.path;
-  if (path == "/api/websocket" && facts.websocket_upgrade) return RouteClass::websocket;
-  if (facts.websocket_upgrade) return RouteClass::protected_path;
+RouteClass classify(const front_door::RequestFacts& facts, const PublicPaths& public_paths,
+                    const PublicPaths& websocket_passthrough) {
+  const auto& path = facts.target.path;
+  using front_door::Upgrade;
+  // An upgrade is decided here and nowhere else: HA's websocket API, or a path the admin listed.
+  if (facts.upgrade == Upgrade::websocket && path == "/api/websocket") return RouteClass::websocket;
+  if (facts.upgrade == Upgrade::websocket && websocket_passthrough.matches(path, facts.method))
+    return RouteClass::websocket_passthrough;
+  if (facts.upgrade != Upgrade::none) return RouteClass::bad_upgrade;
+  const bool has_authorization = !facts.authorization.empty();
   if ((path == "/auth/token" || path == "/auth/revoke") && facts.method == http::verb::post) return RouteClass::auth_endpoint;
   if (path == "/auth/providers" || path == "/auth/login_flow" || path.starts_with("/auth/login_flow/") ||
       (path == "/auth/authorize" && (facts.method == http::verb::get || facts.method == http::verb::head)))
     return RouteClass::local_login;
   if (public_paths.matches(path, facts.method)) return RouteClass::public_path;
   if (path.starts_with("/api/onboarding/")) return RouteClass::onboarding;
-  if (facts.method == http::verb::options && facts.cors_preflight && !facts.has_authorization)
-    return RouteClass::cors_preflight;
-  if (facts.method == http::verb::get && !facts.has_authorization && has_live_auth_signature(facts.query, facts.now_unix_seconds))
+  if (facts.cors_preflight && !has_authorization) return RouteClass::cors_preflight;
+  if (facts.method == http::verb::get && !has_authorization && is_signed_path(path) &&
+      has_live_auth_signature(facts.target.query, facts.now_unix_seconds))
     return RouteClass::signed_path;
-  if (is_get_or_head(facts.method) && facts.wants_html && !facts.has_authorization && is_app_page(path))
+  if (is_get_or_head(facts.method) && facts.wants_html && !has_authorization && is_app_page(path))
     return RouteClass::navigation;
   return RouteClass::protected_path;
 }

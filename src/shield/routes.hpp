@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "front_door/request_facts.hpp"
 
 namespace gatehouse::shield {
 
@@ -24,29 +25,24 @@ enum class RouteClass {
   navigation,        // a browser opening an app page: answered with HA's shell ("/")
   cors_preflight,    // OPTIONS with Access-Control-Request-Method: HA's CORS layer answers it
   websocket,         // /api/websocket upgrade: Gatehouse does the auth step itself
+  websocket_passthrough, // a websocket upgrade on a path the admin listed (add-on ingress): relayed as is
+  bad_upgrade,       // any other upgrade request: 400, never a tunnel
   protected_path,    // everything else: a validated HA token is required
 };
 
 std::string_view name_of(RouteClass route);
 
-struct RequestFacts {
-  boost::beast::http::verb method = boost::beast::http::verb::get;
-  std::string_view path;  // origin-form path as sent (checked by check_target)
-  std::string_view query; // without '?'
-  bool has_authorization = false;
-  bool wants_html = false;        // Accept names text/html
-  bool websocket_upgrade = false;
-  bool cors_preflight = false;    // OPTIONS with Access-Control-Request-Method
-  std::int64_t now_unix_seconds = 0;
-};
-
 class PublicPaths {
 public:
   // The built-in list, plus `extra` patterns ("/exact" or "/prefix/*"), plus /local/* if `local_files`.
   PublicPaths(const std::vector<std::string>& extra, bool local_files);
+  // Only `patterns` (any method), without the built-in list: the admin's websocket pass-through paths.
+  static PublicPaths only(const std::vector<std::string>& patterns);
   bool matches(std::string_view path, boost::beast::http::verb method) const;
 
 private:
+  PublicPaths() = default;
+  void add(std::string_view pattern, bool any_method);
   struct Pattern {
     std::string text; // exact path, or prefix ending in '/'
     bool prefix = false;
@@ -55,7 +51,12 @@ private:
   std::vector<Pattern> patterns_;
 };
 
-RouteClass classify(const RequestFacts& facts, const PublicPaths& public_paths);
+RouteClass classify(const front_door::RequestFacts& facts, const PublicPaths& public_paths,
+                    const PublicPaths& websocket_passthrough);
+
+// Whether HA itself signs `path` (contract §9.5) and refuses it when the signature is forged: only
+// such paths may reach HA on the strength of an authSig that Gatehouse cannot check.
+bool is_signed_path(std::string_view path);
 
 // True when `query` carries exactly one authSig whose value is a JWT that has not expired (read
 // without its key, which only HA has; HA verifies the signature).

@@ -34,6 +34,7 @@ Shield::Shield(const config::Config& config, store::Store& store)
       ha_host_(config.home_assistant.host),
       ha_port_(config.home_assistant.port),
       public_paths_(config.shield.public_paths, config.shield.local_files),
+      websocket_passthrough_(PublicPaths::only(config.shield.websocket_passthrough)),
       http_(net::HttpClient::Options{std::nullopt, std::chrono::seconds(10), 64 * 1024}) {}
 
 std::optional<TokenDecision> Shield::known_decision(std::string_view token, std::int64_t now, bool with_owner) const {
@@ -90,25 +91,12 @@ asio::awaitable<TokenDecision> Shield::check_token(std::string_view token, const
   co_return decision;
 }
 
-Admission Shield::decide(const http::request_header<>& request, const front_door::Target& target,
-                         const boost::asio::ip::address& client) {
-  const auto authorization = request[http::field::authorization];
-  RequestFacts facts;
-  facts.method = request.method();
-  facts.path = target.path;
-  facts.query = target.query;
-  facts.has_authorization = !authorization.empty();
-  facts.wants_html = web::wants_html(request[http::field::accept]);
-  facts.websocket_upgrade = boost::beast::iequals(request[http::field::upgrade], "websocket");
-  facts.cors_preflight = request.method() == http::verb::options &&
-                         request.find(http::field::access_control_request_method) != request.end();
-  facts.now_unix_seconds = now_seconds();
-
+Admission Shield::decide(const front_door::RequestFacts& facts) {
   Admission admission;
-  admission.route = classify(facts, public_paths_);
+  admission.route = classify(facts, public_paths_, websocket_passthrough_);
   switch (admission.route) {
     case RouteClass::local_login:
-      if (local_login_open(request, client)) {
+      if (local_login_open(facts)) {
         admission.action = Admission::Action::forward;
       } else {
         admission.refusal_status = 403;
@@ -126,16 +114,25 @@ Admission Shield::decide(const http::request_header<>& request, const front_door
       admission.action = Admission::Action::forward_shell;
       break;
     case RouteClass::websocket:
-      admission.action = enforcing() ? Admission::Action::websocket : Admission::Action::forward;
+      admission.action = enforcing() ? Admission::Action::websocket : Admission::Action::websocket_passthrough;
+      break;
+    case RouteClass::websocket_passthrough:
+      admission.action = Admission::Action::websocket_passthrough;
+      break;
+    case RouteClass::bad_upgrade:
+      // Not an authentication question: refused in report mode too (settled() keeps it).
+      admission.refusal_status = 400;
+      admission.refusal_class = RefusalClass::ambiguous_request;
+      admission.reason = "upgrade to something other than HA's websocket API";
       break;
     case RouteClass::onboarding:
       if (onboarded_.load(std::memory_order_relaxed)) admission.reason = "onboarding is finished";
       else admission.action = Admission::Action::ask_home_assistant;
       break;
     case RouteClass::protected_path: {
-      const auto token = bearer_token(authorization);
+      const auto token = bearer_token(facts.authorization);
       if (!token) {
-        admission.reason = std::string(describe(authorization.empty() ? TokenProblem::missing : TokenProblem::not_bearer));
+        admission.reason = std::string(describe(facts.authorization.empty() ? TokenProblem::missing : TokenProblem::not_bearer));
         break;
       }
       const auto known = known_decision(*token, facts.now_unix_seconds, false);
@@ -148,7 +145,7 @@ Admission Shield::decide(const http::request_header<>& request, const front_door
       break;
     }
   }
-  return settled(admission, client);
+  return settled(admission, facts);
 }
 
 void Shield::apply(Admission& admission, const TokenDecision& decision) {
@@ -162,49 +159,47 @@ void Shield::apply(Admission& admission, const TokenDecision& decision) {
   }
 }
 
-Admission Shield::settled(Admission admission, const boost::asio::ip::address& client) {
+Admission Shield::settled(Admission admission, const front_door::RequestFacts& facts) {
   if (admission.action != Admission::Action::refuse) return admission;
-  if (enforcing()) {
+  if (enforcing() || admission.route == RouteClass::bad_upgrade) {
     count_refusal(admission.refusal_class);
     return admission;
   }
   logging::warn("shield would refuse (report mode: forwarded)",
-                {{"route", std::string(name_of(admission.route))}, {"reason", admission.reason}, {"client", client.to_string()}});
+                {{"route", std::string(name_of(admission.route))}, {"reason", admission.reason}, {"client", facts.client_address}});
   admission.action = Admission::Action::forward;
   return admission;
 }
 
-asio::awaitable<Admission> Shield::admit(const http::request_header<>& request, const front_door::Target& target,
-                                         const boost::asio::ip::address& client) {
-  Admission admission = decide(request, target, client);
+asio::awaitable<Admission> Shield::admit(const front_door::RequestFacts& facts) {
+  Admission admission = decide(facts);
   if (admission.action != Admission::Action::ask_home_assistant) co_return admission;
   admission.action = Admission::Action::refuse;
   if (admission.route == RouteClass::onboarding) {
     if (co_await onboarding_open()) admission.action = Admission::Action::forward;
     else admission.reason = "onboarding is finished";
   } else {
-    const auto token = bearer_token(request[http::field::authorization]).value_or("");
-    const std::string client_address = client.to_string();
-    auto decision = co_await check_token(token, client_address);
+    const auto token = bearer_token(facts.authorization).value_or("");
+    auto decision = co_await check_token(token, facts.client_address);
     apply(admission, decision);
   }
-  co_return settled(admission, client);
+  co_return settled(admission, facts);
 }
 
-bool Shield::has_break_glass(const http::request_header<>& request) const {
-  const auto cookie = net::cookie_value(request[http::field::cookie], kBreakGlassCookie);
+bool Shield::has_break_glass(const front_door::RequestFacts& facts) const {
+  const auto cookie = facts.own_cookie(kBreakGlassCookie);
   return cookie && break_glass_allows(store_, *cookie);
 }
 
-bool Shield::local_login_open(const http::request_header<>& request, const boost::asio::ip::address& client) const {
+bool Shield::local_login_open(const front_door::RequestFacts& facts) const {
   switch (config_.local_login) {
     case config::LocalLogin::allowed: return true;
     case config::LocalLogin::networks:
-      if (net::is_trusted(client, config_.local_login_networks)) return true;
+      if (net::is_trusted(facts.client.address, config_.local_login_networks)) return true;
       break;
     case config::LocalLogin::disabled: break;
   }
-  return has_break_glass(request);
+  return has_break_glass(facts);
 }
 
 web::Response Shield::answer_break_glass(std::string_view path, const std::string& client_address) {

@@ -20,7 +20,7 @@
 #include "store/store.hpp"
 #include "web/page.hpp"
 #include "shield/access_token.hpp"
-#include "front_door/request_target.hpp"
+#include "front_door/request_facts.hpp"
 #include "shield/routes.hpp"
 #include "shield/token_cache.hpp"
 
@@ -42,7 +42,8 @@ struct Admission {
     forward,       // relay to HA as is
     forward_shell, // relay to HA as "GET /" (an app page opened in a browser)
     websocket,     // Gatehouse does the websocket auth step itself
-    refuse,        // 401 (or 403 / 502) without forwarding
+    websocket_passthrough, // relay the upgrade to HA as it is (a path the admin listed)
+    refuse,        // 401 (or 400 / 403 / 502) without forwarding
     ask_home_assistant, // from decide() only: admit() must ask HA (an unknown token, onboarding state)
   } action = Action::refuse;
   RefusalClass refusal_class = RefusalClass::unauthenticated;
@@ -59,16 +60,14 @@ public:
 
   // The decision from what is known (cache, configuration): no waiting, no coroutine, which is all
   // that authenticated traffic with a known token needs. `ask_home_assistant` means: call admit().
-  Admission decide(const boost::beast::http::request_header<>& request, const front_door::Target& target,
-                   const boost::asio::ip::address& client);
+  Admission decide(const front_door::RequestFacts& facts);
   // The whole decision, asking HA when decide() cannot tell.
-  boost::asio::awaitable<Admission> admit(const boost::beast::http::request_header<>& request, const front_door::Target& target,
-                                          const boost::asio::ip::address& client);
+  boost::asio::awaitable<Admission> admit(const front_door::RequestFacts& facts);
 
   // HA's own login (its page, /auth/providers, /auth/login_flow*) for this client: local_login, or a
   // break-glass cookie of this browser.
-  bool local_login_open(const boost::beast::http::request_header<>& request, const boost::asio::ip::address& client) const;
-  bool has_break_glass(const boost::beast::http::request_header<>& request) const;
+  bool local_login_open(const front_door::RequestFacts& facts) const;
+  bool has_break_glass(const front_door::RequestFacts& facts) const;
   // GET /sso/breakglass/<token>: the page, with the browser's cookie when the grant opens.
   web::Response answer_break_glass(std::string_view path, const std::string& client_address);
 
@@ -94,7 +93,7 @@ private:
   boost::asio::awaitable<bool> onboarding_open();
   static void apply(Admission& admission, const TokenDecision& decision);
   // Counts a refusal, or in report mode logs it and lets it through.
-  Admission settled(Admission admission, const boost::asio::ip::address& client);
+  Admission settled(Admission admission, const front_door::RequestFacts& facts);
 
   const config::Config& config_;
   store::Store& store_;
@@ -102,6 +101,7 @@ private:
   std::string ha_host_;
   std::uint16_t ha_port_;
   PublicPaths public_paths_;
+  PublicPaths websocket_passthrough_;
   TokenCache tokens_;
   net::HttpClient http_;
   std::atomic<bool> onboarded_{false}; // once HA reports onboarding done, it stays done

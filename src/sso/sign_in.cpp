@@ -12,6 +12,7 @@
 #include "logging/log.hpp"
 #include "oidc/client_check.hpp"
 #include "oidc/pending_login.hpp"
+#include "web/form.hpp"
 
 namespace gatehouse::sso {
 
@@ -24,12 +25,14 @@ namespace {
 constexpr std::string_view kAuthorizePath = "/auth/authorize";
 constexpr std::string_view kCallbackPath = "/sso/callback";
 constexpr std::string_view kLoginPathPrefix = "/sso/login/";
+constexpr std::string_view kConsentPath = "/sso/consent";
+constexpr std::string_view kConsentCookiePrefix = "gatehouse_consent_";
+constexpr auto kConsentLifetime = std::chrono::minutes(5);
+constexpr std::size_t kMaxPendingConsents = 1000;
 constexpr std::string_view kCookiePrefix = "gatehouse_login_";
 constexpr std::size_t kMaxParameterBytes = 4096;
 constexpr std::string_view kBreakGlassHint =
     "If this keeps failing, an administrator can still sign in to Home Assistant locally.";
-
-std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
 
 // The decoded query parameters of a request target; the first of each name wins.
 struct Query {
@@ -45,8 +48,9 @@ struct Query {
   }
 };
 
-Query parse_query(std::string_view target) {
+Query parse_query(std::string_view query_text) {
   Query query;
+  const std::string target = "/?" + std::string(query_text);
   auto parsed = boost::urls::parse_origin_form(target);
   if (!parsed) {
     query.valid = false;
@@ -102,32 +106,41 @@ SignIn::SignIn(const config::Config& config, store::Store& store, users::Directo
   for (const auto& provider : config.providers) providers_.push_back(std::make_unique<oidc::Provider>(provider));
 }
 
-bool SignIn::handles(std::string_view target) const {
+bool SignIn::handles(const front_door::RequestFacts& facts) const {
+  const auto& path = facts.target.path;
+  if (path == kAuthorizePath) return !providers_.empty() || !config_.trusted_devices.empty();
   if (providers_.empty()) return false;
-  const auto path = path_of(target);
-  return path == kAuthorizePath || path == kCallbackPath || path.starts_with(kLoginPathPrefix);
+  return path == kCallbackPath || path == kConsentPath || path.starts_with(kLoginPathPrefix);
 }
 
-asio::awaitable<web::Response> SignIn::handle(const http::request_header<>& request, std::string client_address) {
-  const std::string target(request.target());
-  if (request.method() != http::verb::get) {
+bool SignIn::takes_form(const front_door::RequestFacts& facts) const {
+  return facts.method == http::verb::post && facts.target.path == kConsentPath;
+}
+
+asio::awaitable<web::Response> SignIn::handle(const front_door::RequestFacts& facts, std::string body) {
+  const auto& path = facts.target.path;
+  if (path == kConsentPath) {
+    if (facts.method == http::verb::post) co_return co_await answer_consent(facts, std::move(body));
+    web::Page page{"Method not allowed", {"This address only takes the answer of a sign-in approval page."}, {},
+                   "Gatehouse · 405"};
+    auto response = web::page_response(http::status::method_not_allowed, page, facts.version);
+    response.set(http::field::allow, "POST");
+    co_return response;
+  }
+  if (facts.method != http::verb::get) {
     web::Page page{"Method not allowed", {"This address is only opened by a browser (GET)."}, {}, "Gatehouse · 405"};
-    auto response = web::page_response(http::status::method_not_allowed, page, request.version());
+    auto response = web::page_response(http::status::method_not_allowed, page, facts.version);
     response.set(http::field::allow, "GET");
     co_return response;
   }
-  const auto path = path_of(target);
-  if (path == kCallbackPath) {
-    const std::string cookies(request[http::field::cookie]);
-    co_return co_await callback(target, cookies, client_address);
-  }
+  if (path == kCallbackPath) co_return co_await callback(facts);
   std::string only_provider;
   if (path.starts_with(kLoginPathPrefix)) only_provider = std::string(path.substr(kLoginPathPrefix.size()));
-  co_return co_await authorize(target, client_address, only_provider);
+  co_return co_await authorize(facts, only_provider);
 }
 
-asio::awaitable<web::Response> SignIn::authorize(std::string target, std::string client_address,
-                                                 std::string only_provider) {
+asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts& facts, std::string only_provider) {
+  const std::string& client_address = facts.client_address;
   // Every refusal here is a page with a correlation id that is also in the audit log and the log.
   auto refuse = [&](http::status status, std::string reason, std::string title, std::vector<std::string> paragraphs,
                     json::object detail = {}) {
@@ -141,7 +154,7 @@ asio::awaitable<web::Response> SignIn::authorize(std::string target, std::string
     return web::page_response(status, page);
   };
 
-  const Query query = parse_query(target);
+  const Query query = parse_query(facts.target.query);
   const std::string client_id = query.get("client_id");
   const std::string redirect_uri = query.get("redirect_uri");
   if (!query.valid)
@@ -166,7 +179,7 @@ asio::awaitable<web::Response> SignIn::authorize(std::string target, std::string
 
   // A wall tablet or dashboard on its configured network: its service user, without the IdP.
   if (only_provider.empty()) {
-    if (const auto* device = trusted_device_for(client_address)) {
+    if (const auto* device = trusted_device_for(facts.client.address)) {
       std::optional<std::string> state;
       if (query.has("state")) state = query.get("state");
       ClientRequest client{client_id, redirect_uri, state, client_address}; // named: GCC 12 and co_await temporaries
@@ -188,8 +201,7 @@ asio::awaitable<web::Response> SignIn::authorize(std::string target, std::string
   } else if (providers_.size() == 1) {
     provider = providers_.front().get();
   } else {
-    const auto question = target.find('?');
-    const std::string query_text = question == std::string::npos ? "" : target.substr(question);
+    const std::string query_text = facts.target.query.empty() ? "" : "?" + facts.target.query;
     web::Page page{"Sign in to Home Assistant", {"Choose how to sign in:"}, {}, "Gatehouse"};
     for (const auto& p : providers_)
       page.links.push_back({std::string(kLoginPathPrefix) + p->config().id + query_text, p->config().name});
@@ -229,10 +241,7 @@ asio::awaitable<web::Response> SignIn::authorize(std::string target, std::string
   co_return response;
 }
 
-const config::TrustedDevice* SignIn::trusted_device_for(const std::string& client_address) const {
-  boost::system::error_code ec;
-  const auto address = boost::asio::ip::make_address(client_address, ec);
-  if (ec) return nullptr;
+const config::TrustedDevice* SignIn::trusted_device_for(const boost::asio::ip::address& address) const {
   for (const auto& device : config_.trusted_devices)
     if (net::is_trusted(address, device.networks)) return &device;
   return nullptr;
@@ -251,6 +260,18 @@ asio::awaitable<web::Response> SignIn::sign_in_device(const config::TrustedDevic
                    "Gatehouse · " + std::to_string(static_cast<unsigned>(refusal.status)) + " · ref " + id};
     return web::page_response(refusal.status, page);
   };
+  // Nobody sees or allows anything on a trusted device: its codes go only to HA's own frontend and the
+  // clients the admin listed, never to a client a link named.
+  if (!trust_of(client.client_id, client.redirect_uri, config_.external_url, config_.trusted_clients).serves_devices()) {
+    Refusal refusal;
+    refusal.status = http::status::forbidden;
+    refusal.reason = "client_not_for_devices";
+    refusal.title = "This device signs in only to Home Assistant itself";
+    refusal.paragraphs = {"This device is signed in by its address, so it only signs in to Home Assistant's own web "
+                          "page and the clients your administrator listed, not to other apps or sites."};
+    refusal.detail["client_id"] = client.client_id;
+    co_return refuse(refusal);
+  }
   // The device's user is keyed like an IdP identity, under an issuer no IdP can have.
   json::object claims{{config_.users.username_claim, device.user}, {config_.users.name_claim, device.name}};
   std::string issuer = "gatehouse:trusted-device";
@@ -280,16 +301,17 @@ asio::awaitable<web::Response> SignIn::sign_in_device(const config::TrustedDevic
   co_return std::move(*handoff.redirect);
 }
 
-asio::awaitable<web::Response> SignIn::callback(std::string target, std::string cookies, std::string client_address) {
-  const Query query = parse_query(target);
+asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& facts) {
+  const std::string& client_address = facts.client_address;
+  const Query query = parse_query(facts.target.query);
   const std::string state = query.get("state");
   std::string subject;
   json::object base_detail;
   auto finish = [&](web::Response response) {
     if (!state.empty()) {
       const bool secure = config_.external_url.starts_with("https://");
-      response.set(http::field::set_cookie, cookie_name(state) + "=; Path=/sso/; Max-Age=0; HttpOnly; SameSite=Lax" +
-                                                (secure ? "; Secure" : ""));
+      response.insert(http::field::set_cookie, cookie_name(state) + "=; Path=/sso/; Max-Age=0; HttpOnly; SameSite=Lax" +
+                                                   (secure ? "; Secure" : ""));
     }
     return response;
   };
@@ -310,8 +332,19 @@ asio::awaitable<web::Response> SignIn::callback(std::string target, std::string 
   if (!query.valid || state.empty())
     co_return refuse(http::status::bad_request, "unknown_state", "No sign-in in progress",
                      {"This address only finishes a sign-in that Gatehouse started. " + start_over});
+  // The browser binding is checked before the login is taken: a callback from another browser (or a
+  // link someone forged with a stolen state) changes nothing, and the rightful browser can still finish.
+  const auto now_ms = store::now_unix_ms();
+  const auto waiting = oidc::find_pending_login(store_, state);
+  const auto binding = facts.own_cookie(cookie_name(state));
+  if (waiting && waiting->expires_at_ms > now_ms &&
+      (!binding || !constant_time_equal(oidc::binding_hash(*binding), waiting->browser_binding_hash))) {
+    base_detail["provider"] = waiting->provider_id;
+    co_return refuse(http::status::bad_request, "browser_mismatch", "This sign-in was started in another browser",
+                     {"For your safety a sign-in must finish in the browser that started it. " + start_over});
+  }
   bool expired = false;
-  auto login = oidc::take_pending_login(store_, state, store::now_unix_ms(), expired);
+  auto login = oidc::take_pending_login(store_, state, now_ms, expired);
   if (!login) {
     if (expired)
       co_return refuse(http::status::bad_request, "expired_state", "This sign-in took too long",
@@ -319,11 +352,10 @@ asio::awaitable<web::Response> SignIn::callback(std::string target, std::string 
     co_return refuse(http::status::bad_request, "unknown_state", "This sign-in is already finished or unknown",
                      {"Each sign-in link works once. " + start_over});
   }
-  base_detail["provider"] = login->provider_id;
-  const auto binding = net::cookie_value(cookies, cookie_name(state));
   if (!binding || !constant_time_equal(oidc::binding_hash(*binding), login->browser_binding_hash))
     co_return refuse(http::status::bad_request, "browser_mismatch", "This sign-in was started in another browser",
                      {"For your safety a sign-in must finish in the browser that started it. " + start_over});
+  base_detail["provider"] = login->provider_id;
   oidc::Provider* provider = nullptr;
   for (auto& p : providers_)
     if (p->config().id == login->provider_id) provider = p.get();
@@ -386,6 +418,8 @@ asio::awaitable<web::Response> SignIn::callback(std::string target, std::string 
   // Named first: GCC 12 mishandles braced temporaries inside co_await.
   ClientRequest client{login->client_id, login->redirect_uri, login->client_state, client_address};
   json::object detail{{"provider", login->provider_id}};
+  const auto trust = trust_of(client.client_id, client.redirect_uri, config_.external_url, config_.trusted_clients);
+  if (trust.asks_person()) co_return finish(ask_consent(user, std::move(client), trust, std::move(detail)));
   auto handoff = co_await hand_code_to_client(user, std::move(client), std::move(detail));
   if (!handoff.redirect)
     co_return refuse(handoff.refusal.status, handoff.refusal.reason, handoff.refusal.title, handoff.refusal.paragraphs,
@@ -428,6 +462,107 @@ asio::awaitable<SignIn::Handoff> SignIn::hand_code_to_client(users::ReadyUser us
   if (client.client_id == config_.external_url + "/") parameters.emplace_back("storeToken", "true");
   handoff.redirect = redirect(oidc::with_query_parameters(client.redirect_uri, parameters));
   co_return handoff;
+}
+
+web::Response SignIn::ask_consent(users::ReadyUser user, ClientRequest client, const ClientTrust& trust,
+                                  json::object detail) {
+  const std::string id = oidc::random_token();
+  const std::string secret = oidc::random_token();
+  const std::string client_name = trust.name.empty() ? trust.origin : trust.name + " (" + trust.origin + ")";
+  detail["ha_user_id"] = user.ha_user_id;
+  detail["client_id"] = client.client_id;
+  store_.append_audit({0, store::now_unix_ms(), "consent_requested", user.username, client.address, json::serialize(detail)});
+  logging::info("sign-in waits for consent", {{"user", user.username}, {"client", client.address}});
+
+  web::Page page{"Allow access to Home Assistant?",
+                 {client_name + " wants to use Home Assistant as " + user.display_name + " (" + user.username + ").",
+                  "If you allow it, it can see and do in Home Assistant everything this user can, until the session is "
+                  "removed in your Home Assistant profile. Allow it only if you started signing in to it yourself just "
+                  "now.",
+                  "It will be sent to " + client.redirect_uri + "."},
+                 {},
+                 "Gatehouse · sign-in approval",
+                 {{std::string(kConsentPath), {{"consent", id}, {"answer", "allow"}}, "Allow " + (trust.name.empty() ? trust.origin : trust.name)},
+                  {std::string(kConsentPath), {{"consent", id}, {"answer", "deny"}}, "Deny"}}};
+  {
+    std::lock_guard lock(consent_mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    std::erase_if(consents_, [&](const auto& entry) { return entry.second.expires <= now; });
+    if (consents_.size() >= kMaxPendingConsents) consents_.erase(consents_.begin());
+    consents_[id] = PendingConsent{std::move(user), std::move(client), client_name, oidc::binding_hash(secret),
+                                   std::move(detail), now + kConsentLifetime};
+  }
+  auto response = web::page_response(http::status::ok, page);
+  const bool secure = config_.external_url.starts_with("https://");
+  // SameSite=Strict: a form posted from another site arrives without it, so it cannot answer for the person.
+  response.insert(http::field::set_cookie, std::string(kConsentCookiePrefix) + id.substr(0, 8) + "=" + secret +
+                                               "; Path=/sso/; Max-Age=" +
+                                               std::to_string(std::chrono::seconds(kConsentLifetime).count()) +
+                                               "; HttpOnly; SameSite=Strict" + (secure ? "; Secure" : ""));
+  return response;
+}
+
+asio::awaitable<web::Response> SignIn::answer_consent(const front_door::RequestFacts& facts, std::string body) {
+  const auto form = web::Form::read(facts.content_type, body).value_or(web::Form{});
+  const std::string id = form.value("consent");
+  const std::string answer = form.value("answer");
+  auto refuse = [&](http::status status, std::string reason, std::string title, std::vector<std::string> paragraphs) {
+    const auto ref = correlation_id();
+    json::object detail{{"reason", reason}, {"ref", ref}};
+    store_.append_audit({0, store::now_unix_ms(), "consent_refused", "", facts.client_address, json::serialize(detail)});
+    logging::warn("consent answer refused", {{"reason", reason}, {"ref", ref}, {"client", facts.client_address}});
+    web::Page page{std::move(title), std::move(paragraphs), {},
+                   "Gatehouse · " + std::to_string(static_cast<unsigned>(status)) + " · ref " + ref};
+    return web::page_response(status, page, facts.version);
+  };
+  if (id.empty() || id.size() > 64 || (answer != "allow" && answer != "deny"))
+    co_return refuse(http::status::bad_request, "malformed_consent", "This answer cannot be read",
+                     {"Open the app you were signing in to and start over."});
+
+  // Checked before the consent is taken: an answer from another browser or a forged cross-site form
+  // changes nothing, and the person's own browser can still answer.
+  std::optional<PendingConsent> consent;
+  {
+    std::lock_guard lock(consent_mutex_);
+    auto it = consents_.find(id);
+    const auto cookie = facts.own_cookie(std::string(kConsentCookiePrefix) + id.substr(0, 8));
+    if (it != consents_.end() && it->second.expires > std::chrono::steady_clock::now() && cookie &&
+        constant_time_equal(oidc::binding_hash(*cookie), it->second.browser_binding_hash)) {
+      consent = std::move(it->second);
+      consents_.erase(it);
+    }
+  }
+  if (!consent)
+    co_return refuse(http::status::forbidden, "consent_not_found", "This approval is not valid here",
+                     {"It was already answered, took longer than 5 minutes, or came from another browser or site. "
+                      "Open the app you were signing in to and start over."});
+
+  auto detail = consent->detail;
+  const bool secure = config_.external_url.starts_with("https://");
+  const std::string clear_cookie = std::string(kConsentCookiePrefix) + id.substr(0, 8) +
+                                   "=; Path=/sso/; Max-Age=0; HttpOnly; SameSite=Strict" + (secure ? "; Secure" : "");
+  if (answer == "deny") {
+    store_.append_audit({0, store::now_unix_ms(), "consent_denied", consent->user.username, facts.client_address,
+                         json::serialize(detail)});
+    logging::info("sign-in denied by the person", {{"user", consent->user.username}, {"client", facts.client_address}});
+    std::vector<std::pair<std::string, std::string>> parameters{{"error", "access_denied"}};
+    if (consent->client.state) parameters.emplace_back("state", *consent->client.state);
+    auto response = redirect(oidc::with_query_parameters(consent->client.redirect_uri, parameters));
+    response.insert(http::field::set_cookie, clear_cookie);
+    co_return response;
+  }
+  store_.append_audit({0, store::now_unix_ms(), "consent_allowed", consent->user.username, facts.client_address,
+                       json::serialize(detail)});
+  // HA pins its login flow to one address: the one the sign-in started from (contract §1.6).
+  ClientRequest client = consent->client;
+  auto handoff = co_await hand_code_to_client(consent->user, std::move(client), std::move(detail));
+  if (!handoff.redirect) {
+    auto response = refuse(handoff.refusal.status, handoff.refusal.reason, handoff.refusal.title, handoff.refusal.paragraphs);
+    response.insert(http::field::set_cookie, clear_cookie);
+    co_return response;
+  }
+  handoff.redirect->insert(http::field::set_cookie, clear_cookie);
+  co_return std::move(*handoff.redirect);
 }
 
 } // namespace gatehouse::sso

@@ -18,11 +18,13 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "front_door/request_facts.hpp"
 #include "hass/login_flow.hpp"
 #include "net/forwarding.hpp"
 #include "net/http_client.hpp"
 #include "oidc/provider.hpp"
 #include "shield/token_cache.hpp"
+#include "sso/client_trust.hpp"
 #include "store/store.hpp"
 #include "users/directory.hpp"
 #include "web/page.hpp"
@@ -33,22 +35,25 @@ class SignIn {
 public:
   SignIn(const config::Config& config, store::Store& store, users::Directory& directory);
 
-  // Whether `target` is one of the routes this owns.
-  bool handles(std::string_view target) const;
+  // Whether the request is for one of the routes this owns: /auth/authorize (with providers or
+  // trusted devices), /sso/login/<id>, /sso/callback and /sso/consent (with providers).
+  bool handles(const front_door::RequestFacts& facts) const;
   // Whether /auth/authorize from this client is answered here: always with providers; with trusted
   // devices only, only for the devices (everyone else gets HA's own login page, where local_login allows).
-  bool answers_authorize(const std::string& client_address) const {
-    return !providers_.empty() || trusted_device_for(client_address) != nullptr;
+  bool answers_authorize(const front_door::RequestFacts& facts) const {
+    return !providers_.empty() || trusted_device_for(facts.client.address) != nullptr;
   }
-  // Answers one request on those routes. `client_address` is the address HA is told about.
-  boost::asio::awaitable<web::Response> handle(const boost::beast::http::request_header<>& request,
-                                               std::string client_address);
+  // Whether the request carries a form this reads (the consent answer): its body, at most
+  // kMaxFormBytes, is read before handle().
+  bool takes_form(const front_door::RequestFacts& facts) const;
+  static constexpr std::uint64_t kMaxFormBytes = 8 * 1024;
+  // Answers one request on those routes.
+  boost::asio::awaitable<web::Response> handle(const front_door::RequestFacts& facts, std::string body);
 
   // POST /auth/token, relayed to HA as it is (sso/token_relay.cpp); when it redeems a code this login
   // journey obtained, the new refresh token's id is recorded under the HA user it belongs to.
-  static bool is_token_request(const boost::beast::http::request_header<>& request);
-  boost::asio::awaitable<web::Response> relay_token_request(
-      boost::beast::http::request<boost::beast::http::string_body> request, net::ForwardedClient client);
+  boost::asio::awaitable<web::Response> relay_token_request(const boost::beast::http::request_header<>& head,
+                                                            std::string body, net::ForwardedClient client);
 
   // Access tokens HA issues through relay_token_request are recorded here as valid, with their user.
   void learn_tokens_into(shield::TokenCache& cache) { token_cache_ = &cache; }
@@ -76,14 +81,30 @@ private:
   // redirect_uri, the audit entry, and the redirect back to the client with HA's code.
   boost::asio::awaitable<Handoff> hand_code_to_client(users::ReadyUser user, ClientRequest client,
                                                       boost::json::object detail);
+  // A client that is not trusted to get codes silently (sso/client_trust): the person sees a page that
+  // names it and the HA user, and allows or denies it (answer_consent). Bound to this browser by an
+  // HttpOnly, SameSite=Strict cookie; single use; 5 minutes.
+  web::Response ask_consent(users::ReadyUser user, ClientRequest client, const ClientTrust& trust,
+                            boost::json::object detail);
+  boost::asio::awaitable<web::Response> answer_consent(const front_door::RequestFacts& facts, std::string body);
   // A client on a trusted device's network signs in as that device's user, without an IdP.
   boost::asio::awaitable<web::Response> sign_in_device(const config::TrustedDevice& device, ClientRequest client);
-  const config::TrustedDevice* trusted_device_for(const std::string& client_address) const;
+  const config::TrustedDevice* trusted_device_for(const boost::asio::ip::address& client) const;
 
   std::optional<std::string> user_of_refresh_token(const std::string& refresh_token_id);
-  boost::asio::awaitable<web::Response> authorize(std::string target, std::string client_address,
-                                                  std::string only_provider);
-  boost::asio::awaitable<web::Response> callback(std::string target, std::string cookies, std::string client_address);
+  boost::asio::awaitable<web::Response> authorize(const front_door::RequestFacts& facts, std::string only_provider);
+  boost::asio::awaitable<web::Response> callback(const front_door::RequestFacts& facts);
+
+  struct PendingConsent {
+    users::ReadyUser user;
+    ClientRequest client;
+    std::string client_name; // as the page showed it
+    std::string browser_binding_hash;
+    boost::json::object detail;
+    std::chrono::steady_clock::time_point expires;
+  };
+  std::mutex consent_mutex_;
+  std::map<std::string, PendingConsent> consents_; // by consent id
 
   // Codes HA gave this journey, until redeemed (HA's own lifetime: 10 minutes, contract §1.9).
   struct IssuedCode {

@@ -53,11 +53,6 @@ std::optional<std::string> SignIn::user_of_refresh_token(const std::string& refr
   return user;
 }
 
-bool SignIn::is_token_request(const http::request_header<>& request) {
-  const std::string_view target = request.target();
-  return request.method() == http::verb::post && target.substr(0, target.find('?')) == "/auth/token";
-}
-
 void SignIn::remember_code(const std::string& client_id, const std::string& code, const std::string& ha_user_id) {
   std::lock_guard lock(issued_mutex_);
   const auto now = std::chrono::steady_clock::now();
@@ -75,27 +70,27 @@ std::optional<std::string> SignIn::take_code(const std::string& client_id, const
   return user;
 }
 
-asio::awaitable<web::Response> SignIn::relay_token_request(http::request<http::string_body> request,
+asio::awaitable<web::Response> SignIn::relay_token_request(const http::request_header<>& head, std::string body,
                                                            net::ForwardedClient client) {
-  http::fields forwarded = request.base();
+  http::fields forwarded = head;
   net::prepare_upstream_request(forwarded, client);
   net::OutboundRequest outbound;
   outbound.method = http::verb::post;
   std::string base = config_.home_assistant.url;
   while (!base.empty() && base.back() == '/') base.pop_back();
-  outbound.url = base + std::string(request.target());
+  outbound.url = base + std::string(head.target());
   for (const auto& header : forwarded) {
     const auto name = header.name();
     if (name == http::field::host || name == http::field::content_length || name == http::field::transfer_encoding)
       continue;
     outbound.headers.emplace_back(std::string(header.name_string()), std::string(header.value()));
   }
-  outbound.body = request.body();
+  outbound.body = body;
   auto answer = co_await home_assistant_http_.send(outbound);
-  if (!answer) co_return web::render(web::RefusalKind::upstream_unavailable, false, request.version(), false);
+  if (!answer) co_return web::render(web::RefusalKind::upstream_unavailable, false, head.version(), false);
 
   // Read as HA reads it (web/form): a body HA would not take for a form redeems no code here either.
-  const auto fields = web::Form::read(request[http::field::content_type], request.body()).value_or(web::Form{});
+  const auto fields = web::Form::read(head[http::field::content_type], body).value_or(web::Form{});
   const auto issued = answer.response->status == 200 ? issued_access_token(answer.response->body) : std::nullopt;
   std::optional<std::string> owner;
   if (fields.value("grant_type") == "authorization_code") {
@@ -118,7 +113,7 @@ asio::awaitable<web::Response> SignIn::relay_token_request(http::request<http::s
   if (issued && owner && token_cache_)
     token_cache_->remember_valid(issued->token, issued->expires_at, shield::TokenOwner{*owner, issued->refresh_token_id});
 
-  web::Response response{static_cast<http::status>(answer.response->status), request.version()};
+  web::Response response{static_cast<http::status>(answer.response->status), head.version()};
   for (const auto& header : answer.response->headers) {
     const auto name = header.name();
     if (name == http::field::content_length || name == http::field::transfer_encoding) continue;

@@ -224,7 +224,7 @@ asio::awaitable<DirectoryOutcome> Directory::prepare_here(std::string issuer, st
     co_return true;
   };
   auto ready = [&](const std::string& id, const std::string& username, bool created) {
-    outcome.user = ReadyUser{id, username, key_.password_for(id), created};
+    outcome.user = ReadyUser{id, username, display_name, key_.password_for(id), created};
     store_.write([&](sqlite3* db) {
       store::Statement touch(db, "UPDATE identities SET last_login_at_ms = ?, ha_username = ? WHERE issuer = ? AND subject = ?",
                              "record a login");

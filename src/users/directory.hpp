@@ -30,6 +30,7 @@ std::string_view ha_group_of(config::Role role);
 struct ReadyUser {
   std::string ha_user_id;
   std::string username;
+  std::string display_name; // as HA shows it
   std::string password; // derived; only ever sent to HA's login flow
   bool created = false;
 };

@@ -30,13 +30,20 @@ std::string render_html(const Page& page) {
   body += html_escape(page.title);
   body += "</title><style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;"
           "padding:0 1rem;color:#222}h1{font-size:1.4rem}p{line-height:1.5}small{color:#666}"
-          "a.choice{display:block;margin:.6rem 0;padding:.8rem 1rem;border:1px solid #ccc;border-radius:.4rem;"
-          "text-decoration:none;color:#03a9f4}</style></head><body><h1>";
+          ".choice{display:block;margin:.6rem 0;padding:.8rem 1rem;border:1px solid #ccc;border-radius:.4rem;"
+          "text-decoration:none;color:#03a9f4}button.choice{font:inherit;width:100%;text-align:left;background:none;"
+          "cursor:pointer}</style></head><body><h1>";
   body += html_escape(page.title);
   body += "</h1>";
   for (const auto& paragraph : page.paragraphs) body += "<p>" + html_escape(paragraph) + "</p>";
   for (const auto& link : page.links)
     body += "<a class=\"choice\" href=\"" + html_escape(link.href) + "\">" + html_escape(link.label) + "</a>";
+  for (const auto& form : page.forms) {
+    body += "<form method=\"post\" action=\"" + html_escape(form.action) + "\">";
+    for (const auto& [name, value] : form.fields)
+      body += "<input type=\"hidden\" name=\"" + html_escape(name) + "\" value=\"" + html_escape(value) + "\">";
+    body += "<button class=\"choice\" type=\"submit\">" + html_escape(form.button) + "</button></form>";
+  }
   if (!page.footer.empty()) body += "<p><small>" + html_escape(page.footer) + "</small></p>";
   body += "</body></html>";
   return body;
@@ -47,7 +54,7 @@ Response page_response(http::status status, const Page& page, unsigned http_vers
   res.set(http::field::content_type, "text/html; charset=utf-8");
   res.set(http::field::cache_control, "no-store");
   res.set("X-Frame-Options", "DENY");
-  res.set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'");
+  res.set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'");
   res.body() = render_html(page);
   res.prepare_payload();
   return res;

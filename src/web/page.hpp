@@ -17,11 +17,19 @@ struct PageLink {
   std::string label;
 };
 
+// A button that POSTs hidden fields to one of Gatehouse's own addresses (consent answers).
+struct PageForm {
+  std::string action; // a path Gatehouse built
+  std::vector<std::pair<std::string, std::string>> fields;
+  std::string button;
+};
+
 struct Page {
   std::string title;
   std::vector<std::string> paragraphs;
   std::vector<PageLink> links;
   std::string footer; // small print, e.g. "Gatehouse · 502 upstream_unavailable · ref 3f9c…"
+  std::vector<PageForm> forms; // after the links
 };
 
 std::string html_escape(std::string_view text);

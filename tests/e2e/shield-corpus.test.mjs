@@ -141,6 +141,8 @@ const HA = {
   notFound: { status: 404, type: /^text\/plain/, includes: '404: Not Found' },
   methodNotAllowed: { status: 405, type: /^text\/plain/, includes: '405: Method Not Allowed' },
   methodNotAllowedHead: { status: 405, type: /^text\/plain/ }, // HEAD: no body to look at
+  staticHead: { status: 200, type: /^text\/javascript/ }, // aiohttp's static directories answer HEAD
+  serverError: { status: 500, type: /^text\/plain/, includes: '500 Internal Server Error' }, // §0.2: an HA bug, passed through
   unauthorized: { status: 401, type: /^text\/plain/, includes: '401: Unauthorized' }, // HA's own 401, not Gatehouse's
   securityFilter: { status: 400, type: /^text\/plain/, includes: '400: Bad Request' }, // HA's security_filter (§9.6)
 };
@@ -406,7 +408,14 @@ function smugglingFamily(webhookId) {
     method: 'POST', target: '/api/services/light/turn_on', body: '{}', headers: [['Content-Type', 'application/json'], ['Expect', '100-continue']],
   }, UNAUTHORIZED));
   // Protocol switches are not a way around the token.
-  entries.push(refuse('h2c upgrade on a protected path', { target: '/api/states', headers: [['Upgrade', 'h2c'], ['HTTP2-Settings', 'AAMAAABkAAQAAP__'], ['Connection', 'Upgrade, HTTP2-Settings']], close: false }, UNAUTHORIZED));
+  // Only a websocket on /api/websocket (or a listed pass-through path) is ever an upgrade: anything
+  // else that asks to switch protocols is refused, whatever its path (never a tunnel).
+  entries.push(refuse('h2c upgrade on a protected path', { target: '/api/states', headers: [['Upgrade', 'h2c'], ['HTTP2-Settings', 'AAMAAABkAAQAAP__'], ['Connection', 'Upgrade, HTTP2-Settings']] }, BAD));
+  entries.push(refuse('h2c upgrade on a public path', { target: '/manifest.json', headers: [['Upgrade', 'h2c'], ['HTTP2-Settings', 'AAMAAABkAAQAAP__'], ['Connection', 'Upgrade, HTTP2-Settings']] }, BAD));
+  entries.push(refuse('websocket upgrade with a second token on /api/websocket', { target: '/api/websocket', headers: [['Upgrade', 'websocket, x'], ['Connection', 'Upgrade'], ['Sec-WebSocket-Version', '13'], ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ==']] }, BAD));
+  entries.push(refuse('websocket upgrade on a public path', { target: '/manifest.json', headers: [['Upgrade', 'websocket'], ['Connection', 'Upgrade'], ['Sec-WebSocket-Version', '13'], ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ==']] }, BAD));
+  entries.push(refuse('websocket upgrade on an app page (navigation)', { target: '/lovelace/0', headers: [['Accept', 'text/html'], ['Upgrade', 'websocket'], ['Connection', 'Upgrade'], ['Sec-WebSocket-Version', '13'], ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ==']] }, BAD));
+  entries.push(refuse('websocket upgrade on a webhook', { target: '/api/webhook/upgrade-me', headers: [['Upgrade', 'websocket'], ['Connection', 'Upgrade'], ['Sec-WebSocket-Version', '13'], ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ==']] }, BAD));
   entries.push(refuse('websocket upgrade on a protected path', {
     target: '/api/states', close: false,
     headers: [['Upgrade', 'websocket'], ['Connection', 'Upgrade'], ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ=='], ['Sec-WebSocket-Version', '13']],
@@ -558,7 +567,7 @@ function allowlistFamily(webhookIds, spoofedAddress) {
     allow('GET /frontend_latest/app.js', { target: '/frontend_latest/app.js' }, HA.script),
     allow('GET /frontend_latest/haws.umd.js, browser', { target: '/frontend_latest/haws.umd.js', accept: ACCEPT_HTML }, HA.script),
     allow('GET /frontend_latest/ missing file', { target: '/frontend_latest/missing-1234.js' }, HA.notFound),
-    allow('HEAD /frontend_latest/authorize.js', { method: 'HEAD', target: '/frontend_latest/authorize.js' }, HA.methodNotAllowedHead),
+    allow('HEAD /frontend_latest/authorize.js', { method: 'HEAD', target: '/frontend_latest/authorize.js' }, HA.staticHead),
     allow('GET /frontend_es5/app.js', { target: '/frontend_es5/app.js' }, HA.notFound),
     allow('GET /static/icons/favicon.ico', { target: '/static/icons/favicon.ico' }, HA.notFound),
     allow('GET /static/translations/en.json', { target: '/static/translations/en.json?v=1' }, HA.notFound),
@@ -593,7 +602,7 @@ function allowlistFamily(webhookIds, spoofedAddress) {
     allow('POST /auth/revoke', { method: 'POST', target: '/auth/revoke', body: 'token=bogus', ...form }, HA.empty(200)),
     allow('GET /auth/providers', { target: '/auth/providers' }, HA.json(200, '"providers"')),
     allow('POST /auth/login_flow', { method: 'POST', target: '/auth/login_flow', ...jsonBody({ client_id: clientId, handler: ['homeassistant', null], redirect_uri: `${clientId}?auth_callback=1` }) }, HA.json(200, '"flow_id"')),
-    allow('GET /auth/login_flow/<id>', { target: '/auth/login_flow/0123456789abcdef0123456789abcdef' }, HA.json(404, 'Invalid flow specified')),
+    allow('GET /auth/login_flow/<id>', { target: '/auth/login_flow/0123456789abcdef0123456789abcdef' }, HA.serverError),
     allow('POST /auth/login_flow/<id>', { method: 'POST', target: '/auth/login_flow/fedcba9876543210fedcba9876543210', ...jsonBody({ client_id: clientId, username: 'owner', password: 'wrong' }) }, HA.json(404, 'Invalid flow specified')),
     allow('DELETE /auth/login_flow/<id>', { method: 'DELETE', target: '/auth/login_flow/00000000000000000000000000000000' }, HA.json(404, 'Invalid flow specified')),
     // Onboarding status is always public.

@@ -306,8 +306,17 @@ describe('one provider, shared by the tests of this group', () => {
   for (const app of APPS) {
     test(`${app.name} (${app.clientId} -> ${app.redirectUri}): ends at exactly its redirect_uri with code and state; HA accepts the code for that client_id`, TEST_GUARD, async () => {
       const state = trickyState(app.name);
-      const result = await stack.login({ clientId: app.clientId, redirectUri: app.redirectUri, state, username: 'alice' });
+      const result = await stack.login({ clientId: app.clientId, redirectUri: app.redirectUri, state, username: 'alice', consent: 'allow' });
       assertAppRedirect(result, { redirectUri: app.redirectUri, state });
+      // The companion apps get their code at once; a voice assistant only after the person allowed it
+      // on a page that names it and the HA user it will act as.
+      assert.equal(Boolean(result.consentPage), Boolean(app.needsConsent), `consent page shown: ${Boolean(result.consentPage)}`);
+      if (app.needsConsent) {
+        const text = pageText(result.consentPage);
+        assert.match(text, new RegExp(app.friendlyName));
+        assert.match(text, new RegExp(new URL(app.clientId).host.replace(/\./g, '\\.')));
+        assert.match(text, /Alice Liddell \(alice\)/);
+      }
       assert.equal(result.storeToken, null, 'no storeToken for other clients');
 
       const { record } = await exchange(stack, { clientId: app.clientId, code: result.code });
@@ -326,7 +335,7 @@ describe('one provider, shared by the tests of this group', () => {
     assert.ok(states[0].includes('+') && states[0].includes('/'), states[0]);
     for (const client of [{ clientId: stack.frontendClientId, redirectUri: stack.frontendRedirectUri }, APPS[4]]) {
       for (const state of states) {
-        const result = await stack.login({ ...client, state, username: 'alice' });
+        const result = await stack.login({ ...client, state, username: 'alice', consent: 'allow' });
         assert.equal(result.kind, 'redirect', describeWalk(result));
         assert.equal(result.state, state, `decodeURIComponent reads the state back (query: ${result.rawQuery})`);
         assert.equal(result.formState, state, `a form decoder reads the state back: '+' must be sent as %2B (query: ${result.rawQuery})`);

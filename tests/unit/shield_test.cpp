@@ -2,6 +2,9 @@
 // token cache.
 #include <gtest/gtest.h>
 
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+
 #include <boost/json/serialize.hpp>
 #include <openssl/hmac.h>
 #include <fstream>
@@ -37,14 +40,28 @@ std::string ha_token(std::int64_t exp, std::string iss = "0123abcd") {
 shield::RouteClass classify(http::verb method, std::string_view path, std::string_view query = "",
                             bool html = false, bool authorization = false) {
   static const shield::PublicPaths public_paths({"/hacsfiles/*"}, false);
-  shield::RequestFacts facts;
+  static const auto passthrough = shield::PublicPaths::only({"/api/hassio_ingress/*"});
+  gatehouse::front_door::RequestFacts facts;
   facts.method = method;
-  facts.path = path;
-  facts.query = query;
+  facts.target = {std::string(path), std::string(query)};
   facts.wants_html = html;
-  facts.has_authorization = authorization;
+  facts.authorization = authorization ? "Bearer x" : "";
   facts.now_unix_seconds = kNow;
-  return classify(facts, public_paths);
+  return classify(facts, public_paths, passthrough);
+}
+
+// The route of a request head read as the front door reads it (upgrade included).
+shield::RouteClass classify_head(const std::string& head_text) {
+  static const shield::PublicPaths public_paths({}, false);
+  static const auto passthrough = shield::PublicPaths::only({"/api/hassio_ingress/*"});
+  http::request_parser<http::empty_body> parser;
+  boost::beast::error_code ec;
+  parser.put(boost::asio::buffer(head_text), ec);
+  EXPECT_FALSE(ec) << head_text;
+  auto reading = gatehouse::front_door::read_facts(parser.get().base(), boost::asio::ip::make_address("127.0.0.2"),
+                                                   false, {}, kNow);
+  EXPECT_TRUE(reading.facts) << head_text;
+  return classify(*reading.facts, public_paths, passthrough);
 }
 
 } // namespace
@@ -124,6 +141,21 @@ TEST(Routes, SignedGetsOnlyWithOneLiveSignature) {
   EXPECT_EQ(classify(http::verb::get, "/media/x", "authSig=" + live + "&authSig=" + live), RouteClass::protected_path);
   EXPECT_EQ(classify(http::verb::get, "/media/x", "authSig=garbage"), RouteClass::protected_path);
   EXPECT_EQ(classify(http::verb::post, "/media/x", "authSig=" + live), RouteClass::protected_path);
+}
+
+TEST(Routes, AnAuthSigCountsOnlyOnPathsHaSignsAndGuards) {
+  using shield::RouteClass;
+  const auto live = jwt({{"alg", "HS256"}}, {{"iss", "a"}, {"path", "/x"}, {"exp", kNow + 30}});
+  for (const char* path : {"/media/local/a.mp3", "/api/camera_proxy/camera.door", "/api/camera_proxy_stream/camera.door",
+                           "/api/backup/download/abc", "/api/diagnostics/config_entry/1", "/api/error_log",
+                           "/api/analytics/devices", "/api/hassio/core/logs/latest", "/api/hassio/addons/x/logs"})
+    EXPECT_EQ(classify(http::verb::get, path, "authSig=" + live), RouteClass::signed_path) << path;
+  // The review's finding: these are views HA serves without authentication (or refuses only through
+  // Gatehouse): an authSig that merely looks like a JWT must not open them.
+  for (const char* path : {"/local/secret.txt", "/api/hassio/app/entrypoint.js", "/api/hassio/addons/x/icon",
+                           "/auth/external/callback", "/api/states", "/api/websocket", "/media", "/media/",
+                           "/api/error_log/x", "/api/hassio/backups/abc/download", "/api/tts_proxy/abc.mp3"})
+    EXPECT_EQ(classify(http::verb::get, path, "authSig=" + live), RouteClass::protected_path) << path;
 }
 
 TEST(TokenCache, RemembersUntilExpiryAndForgetsRevokedSessions) {
@@ -232,15 +264,37 @@ TEST(BreakGlass, OneBrowserOnceUntilClosed) {
   EXPECT_EQ(bytes.find(first.browser_secret), std::string::npos);
 }
 
-TEST(BreakGlass, CookieIsFoundAndRemovedAmongOthers) {
-  EXPECT_EQ(gatehouse::net::cookie_value("a=1; gatehouse_breakglass=xyz; b=2", shield::kBreakGlassCookie).value_or(""), "xyz");
-  EXPECT_FALSE(gatehouse::net::cookie_value("gatehouse_breakglassx=1", shield::kBreakGlassCookie).has_value());
-  boost::beast::http::fields headers;
-  headers.insert(boost::beast::http::field::cookie, "a=1; gatehouse_breakglass=xyz; b=2");
-  gatehouse::net::remove_cookie(headers, shield::kBreakGlassCookie);
-  EXPECT_EQ(headers[boost::beast::http::field::cookie], "a=1; b=2");
-  boost::beast::http::fields only;
-  only.insert(boost::beast::http::field::cookie, "gatehouse_breakglass=xyz");
-  gatehouse::net::remove_cookie(only, shield::kBreakGlassCookie);
-  EXPECT_EQ(only.count(boost::beast::http::field::cookie), 0u);
+TEST(OwnCookies, AreTakenOutOfTheHeadAndKeptAsFacts) {
+  http::request_header<> head;
+  head.method(http::verb::get);
+  head.target("/auth/token");
+  head.insert(http::field::cookie, "a=1; gatehouse_breakglass=xyz; b=2");
+  head.insert(http::field::cookie, "gatehouse_login_abcdefgh=s3cret");
+  auto reading = gatehouse::front_door::read_facts(head, boost::asio::ip::make_address("127.0.0.2"), false, {}, kNow);
+  ASSERT_TRUE(reading.facts);
+  EXPECT_EQ(reading.facts->own_cookie(shield::kBreakGlassCookie).value_or(""), "xyz");
+  EXPECT_EQ(reading.facts->own_cookie("gatehouse_login_abcdefgh").value_or(""), "s3cret");
+  EXPECT_FALSE(reading.facts->own_cookie("gatehouse_breakglassx"));
+  EXPECT_EQ(head.count(http::field::cookie), 1u);
+  EXPECT_EQ(head[http::field::cookie], "a=1; b=2");
+}
+
+TEST(Upgrade, OnlyOneWebsocketTokenOnHaWebsocketOrAListedPathIsRelayed) {
+  using shield::RouteClass;
+  const std::string ws = "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+  EXPECT_EQ(classify_head("GET /api/websocket HTTP/1.1\r\nHost: h\r\n" + ws), RouteClass::websocket);
+  EXPECT_EQ(classify_head("GET /api/hassio_ingress/tok/ws HTTP/1.1\r\nHost: h\r\n" + ws), RouteClass::websocket_passthrough);
+  // The review's finding: "websocket, x" was relayed as a tunnel by one reader and refused by the other.
+  EXPECT_EQ(classify_head("GET /api/websocket HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket, x\r\n\r\n"),
+            RouteClass::bad_upgrade);
+  EXPECT_EQ(classify_head("GET /api/websocket HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nUpgrade: websocket\r\n\r\n"),
+            RouteClass::bad_upgrade);
+  EXPECT_EQ(classify_head("GET /manifest.json HTTP/1.1\r\nHost: h\r\n" + ws), RouteClass::bad_upgrade);
+  EXPECT_EQ(classify_head("GET /lovelace/0 HTTP/1.1\r\nHost: h\r\nAccept: text/html\r\n" + ws), RouteClass::bad_upgrade);
+  EXPECT_EQ(classify_head("GET /manifest.json HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"),
+            RouteClass::bad_upgrade);
+  EXPECT_EQ(classify_head("GET /manifest.json HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\n\r\n"), RouteClass::bad_upgrade);
+  EXPECT_EQ(classify_head("POST /api/websocket HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n" + ws), RouteClass::bad_upgrade);
+  EXPECT_EQ(classify_head("GET /manifest.json HTTP/1.1\r\nHost: h\r\n\r\n"), RouteClass::public_path);
 }

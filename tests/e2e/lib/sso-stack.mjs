@@ -51,8 +51,9 @@ export const APPS = [
   { name: 'iOS app', clientId: 'https://home-assistant.io/iOS', redirectUri: 'homeassistant://auth-callback' },
   { name: 'Android app', clientId: 'https://home-assistant.io/android', redirectUri: 'homeassistant://auth-callback' },
   { name: 'Wear OS app', clientId: 'https://home-assistant.io/android', redirectUri: 'https://wear.googleapis.com/3p_auth/io.homeassistant.companion.android' },
-  { name: 'Alexa', clientId: 'https://pitangui.amazon.com/', redirectUri: 'https://pitangui.amazon.com/api/skill/link/M2XXXXX' },
-  { name: 'Google Assistant', clientId: 'https://oauth-redirect.googleusercontent.com/', redirectUri: 'https://oauth-redirect.googleusercontent.com/r/project-x' },
+  // Voice assistants are named on a consent page the person must allow (sso/client_trust).
+  { name: 'Alexa', clientId: 'https://pitangui.amazon.com/', redirectUri: 'https://pitangui.amazon.com/api/skill/link/M2XXXXX', needsConsent: true, friendlyName: 'Amazon Alexa' },
+  { name: 'Google Assistant', clientId: 'https://oauth-redirect.googleusercontent.com/', redirectUri: 'https://oauth-redirect.googleusercontent.com/r/project-x', needsConsent: true, friendlyName: 'Google Assistant' },
 ];
 
 const HA_OWNER = { name: 'Owner', username: 'owner', isOwner: true, groups: ['system-admin'] };
@@ -324,7 +325,7 @@ export async function startSsoStack(t, { providers = [{}], users = {}, haOptions
     const preexistingUserIds = new Set(double.users().map((user) => user.id));
 
     Object.assign(stack, {
-      double, idps, idp: idps[0].idp, directory, port, externalUrl, callbackUrl, clientAddress, tokenFile,
+      double, idps, idp: idps[0]?.idp, directory, port, externalUrl, callbackUrl, clientAddress, tokenFile,
       adminUserId, ownerId: double.state.ownerId, owner: { username: owner.username, password: owner.password }, adminToken, haRequests, secrets,
       get gatehouse() { return gatehouse; },
       gatehouses,
@@ -361,16 +362,25 @@ export async function startSsoStack(t, { providers = [{}], users = {}, haOptions
      * storeToken, status, headers, body, url, history, callbackUrl, correlationId }.
      */
     stack.login = async ({ clientId = stack.frontendClientId, redirectUri = stack.frontendRedirectUri, state, username, deny = false,
-      jar = new CookieJar(), stopBeforeCallback = false, startUrl } = {}) => {
+      jar = new CookieJar(), stopBeforeCallback = false, startUrl, consent } = {}) => {
       const start = startUrl ?? stack.authorizeUrl({ clientId, redirectUri, state });
-      return walk(start, { redirectUri, username, deny, jar, stopBeforeCallback });
+      return walk(start, { redirectUri, username, deny, jar, stopBeforeCallback, consent });
     };
+
+    /** The consent id of a consent page (the hidden field of its forms), or null. */
+    stack.consentIdOf = (body) => (body ?? '').match(/name="consent" value="([^"]+)"/)?.[1] ?? null;
+
+    /** Answers a consent page: POST /sso/consent from the client address, with the browser's jar. */
+    stack.answerConsent = (consentId, answer, { jar, headers = {} } = {}) => send(`${externalUrl}/sso/consent`, {
+      method: 'POST', jar, body: new URLSearchParams({ consent: consentId, answer }).toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    });
 
     /** Continues a login from a URL (a /sso/callback URL, or a chooser link) in the same browser jar. */
     stack.resume = (url, { redirectUri = stack.frontendRedirectUri, jar, username, deny = false, stopBeforeCallback = false } = {}) =>
       walk(new URL(url, externalUrl).href, { redirectUri, username, deny, jar: jar ?? new CookieJar(), stopBeforeCallback });
 
-    const walk = async (startUrl, { redirectUri, username, deny, jar, stopBeforeCallback }) => {
+    const walk = async (startUrl, { redirectUri, username, deny, jar, stopBeforeCallback, consent }) => {
       const stopWhen = (url, res) => {
         if (!res.location) return false;
         if (isRedirectTo(res.location, redirectUri)) return true;
@@ -378,8 +388,19 @@ export async function startSsoStack(t, { providers = [{}], users = {}, haOptions
         const target = new URL(res.location);
         return !/^https?:$/.test(target.protocol) || !isLoopbackHost(target.hostname);
       };
-      const walked = await driveLogin(startUrl, { username, deny, jar, stopWhen, ca: trust.length ? trust : undefined });
+      let walked = await driveLogin(startUrl, { username, deny, jar, stopWhen, ca: trust.length ? trust : undefined });
+      // A client that is not trusted to get codes silently: the person answers the consent page.
+      let consentPage = null;
+      const consentId = !walked.location && walked.status === 200 ? stack.consentIdOf(walked.body) : null;
+      if (consentId && consent) {
+        consentPage = walked.body;
+        const consentUrl = `${externalUrl}/sso/consent`;
+        const answered = await stack.answerConsent(consentId, consent, { jar });
+        const location = answered.headers.location ? new URL(answered.headers.location, consentUrl).href : undefined;
+        walked = { ...answered, url: consentUrl, location, history: [...walked.history, consentUrl] };
+      }
       const result = {
+        consentPage,
         status: walked.status, headers: walked.headers, body: walked.body, url: walked.url, history: walked.history,
         location: walked.location ?? null, jar,
       };

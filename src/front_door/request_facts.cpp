@@ -1,0 +1,88 @@
+// front_door/request_facts: the facts of one request head, read once.
+#include "front_door/request_facts.hpp"
+
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/field.hpp>
+
+#include "net/head_checks.hpp"
+#include "web/refusal.hpp"
+
+namespace gatehouse::front_door {
+namespace http = boost::beast::http;
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool connection_names_upgrade(const http::request_header<>& head) {
+  auto range = head.equal_range(http::field::connection);
+  for (auto it = range.first; it != range.second; ++it) {
+    std::string_view value = it->value();
+    while (!value.empty()) {
+      const auto comma = value.find(',');
+      if (boost::beast::iequals(trim(value.substr(0, comma)), "upgrade")) return true;
+      if (comma == std::string_view::npos) break;
+      value.remove_prefix(comma + 1);
+    }
+  }
+  return false;
+}
+
+} // namespace
+
+std::optional<std::string_view> RequestFacts::own_cookie(std::string_view name) const {
+  for (const auto& [key, value] : own_cookies)
+    if (key == name) return std::string_view(value);
+  return std::nullopt;
+}
+
+Upgrade upgrade_of(const http::request_header<>& head) {
+  const auto lines = head.count(http::field::upgrade);
+  const bool connection_upgrade = connection_names_upgrade(head);
+  if (lines == 0 && !connection_upgrade) return Upgrade::none;
+  if (lines == 1 && connection_upgrade && head.method() == http::verb::get && head.version() == 11 &&
+      boost::beast::iequals(trim(head[http::field::upgrade]), "websocket"))
+    return Upgrade::websocket;
+  return Upgrade::other;
+}
+
+FactsReading read_facts(http::request_header<>& head, const boost::asio::ip::address& peer, bool tls_listener,
+                        const std::vector<net::IpNetwork>& trusted_proxies, std::int64_t now_unix_seconds) {
+  FactsReading reading;
+  auto target = check_target(head.target());
+  if (!target) {
+    reading.refusal = describe(target.problem);
+    return reading;
+  }
+  if (const auto framing = net::ambiguous_framing(head); !framing.empty()) {
+    reading.refusal = framing;
+    return reading;
+  }
+  auto client = net::resolve_client(head, peer, tls_listener, trusted_proxies);
+  if (!client) {
+    reading.refusal = "forwarding headers from a trusted proxy cannot be read one way only";
+    return reading;
+  }
+  RequestFacts facts;
+  facts.target = std::move(*target.target);
+  facts.client_address = client->address.to_string();
+  facts.client = std::move(*client);
+  facts.method = head.method();
+  facts.version = head.version();
+  facts.upgrade = upgrade_of(head);
+  facts.wants_html = web::wants_html(head[http::field::accept]);
+  facts.cors_preflight = head.method() == http::verb::options &&
+                         head.find(http::field::access_control_request_method) != head.end();
+  facts.authorization = head[http::field::authorization];
+  facts.content_type = head[http::field::content_type];
+  if (head.find(http::field::cookie) != head.end()) facts.own_cookies = net::take_cookies(head, kOwnCookiePrefix);
+  facts.now_unix_seconds = now_unix_seconds;
+  reading.facts = std::move(facts);
+  return reading;
+}
+
+} // namespace gatehouse::front_door

@@ -1,0 +1,64 @@
+// front_door/request_facts: owns the one reading of a request head that every later step uses: the
+// strict target, who the client is (and what HA is told about it), whether it asks to upgrade and to
+// what, whether it is a browser, its Authorization header, and Gatehouse's own cookies — which are
+// taken out of the head here, so no way a request can leave for HA carries them (contract §9.4: HA
+// forwards cookies to add-ons). A head that cannot be read one way only is refused, never guessed at.
+#pragma once
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/beast/http/message.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "front_door/request_target.hpp"
+#include "net/forwarding.hpp"
+#include "net/ip_network.hpp"
+
+namespace gatehouse::front_door {
+
+// Every cookie whose name starts with this is Gatehouse's own.
+constexpr std::string_view kOwnCookiePrefix = "gatehouse_";
+
+// What the request asks to switch to. Only a websocket is ever relayed (and only where the shield
+// allows it); any other upgrade request is refused with 400, never tunnelled.
+enum class Upgrade {
+  none,
+  websocket, // GET, HTTP/1.1, exactly one "Upgrade: websocket" and "upgrade" among the Connection tokens
+  other,     // anything else that mentions an upgrade
+};
+
+struct RequestFacts {
+  Target target;
+  net::ForwardedClient client;
+  std::string client_address; // client.address as text: the address HA is told about
+  boost::beast::http::verb method = boost::beast::http::verb::get;
+  unsigned version = 11;
+  Upgrade upgrade = Upgrade::none;
+  bool wants_html = false;     // a browser navigation: refusals are pages
+  bool cors_preflight = false; // OPTIONS with Access-Control-Request-Method
+  std::string_view authorization; // the Authorization header as sent ("" when absent); lives with the head
+  std::string_view content_type;  // likewise, for the bodies Gatehouse reads itself
+  std::vector<std::pair<std::string, std::string>> own_cookies; // taken out of the head
+  std::int64_t now_unix_seconds = 0;
+
+  std::optional<std::string_view> own_cookie(std::string_view name) const;
+};
+
+struct FactsReading {
+  std::optional<RequestFacts> facts;
+  std::string_view refusal; // why the head is refused (400) when there are no facts
+};
+
+// Reads `head` once, and takes Gatehouse's own cookies out of it.
+FactsReading read_facts(boost::beast::http::request_header<>& head, const boost::asio::ip::address& peer,
+                        bool tls_listener, const std::vector<net::IpNetwork>& trusted_proxies,
+                        std::int64_t now_unix_seconds);
+
+// The upgrade a head asks for (exposed for tests).
+Upgrade upgrade_of(const boost::beast::http::request_header<>& head);
+
+} // namespace gatehouse::front_door

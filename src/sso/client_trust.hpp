@@ -1,0 +1,29 @@
+// sso/client_trust: owns which HA clients get a code without being named to the person first. HA's own
+// login page names the client and asks every time (contract §1.3); Gatehouse skips that step only for
+// this instance's own frontend (client_id `<external_url>/`), the companion apps' fixed pairs
+// (contract §7.1, §1.8) and the clients the admin lists in `trusted_clients`. Every other client — a
+// voice assistant, any IndieAuth client — is named on a consent page the person must allow; and a
+// trusted device (signed in by its address alone) hands codes only to the frontend and listed clients.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace gatehouse::sso {
+
+struct ClientTrust {
+  enum class Kind { own_frontend, companion_app, listed, needs_consent } kind = Kind::needs_consent;
+  std::string name;   // what the person is shown: a friendly name for known clients, else ""
+  std::string origin; // scheme://host[:port] of the client_id
+  bool asks_person() const { return kind == Kind::needs_consent; }
+  // Trusted devices sign in without a person: only these clients may get their codes.
+  bool serves_devices() const { return kind == Kind::own_frontend || kind == Kind::listed; }
+};
+
+ClientTrust trust_of(std::string_view client_id, std::string_view redirect_uri, std::string_view external_url,
+                     const std::vector<config::TrustedClient>& listed);
+
+} // namespace gatehouse::sso

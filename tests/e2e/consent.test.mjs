@@ -1,0 +1,134 @@
+// Security review findings 1, 9 and 10 (issue "no silent sign-in for third-party clients"): a client that
+// is not this instance's frontend, a companion app or a client the admin listed never gets a code
+// without the person seeing it named and allowing it; the answer is bound to that browser; a callback
+// from another browser cancels nothing; trusted devices hand codes only to the frontend and listed
+// clients, and sign in without any provider configured.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TEST_GUARD } from './lib/harness.mjs';
+import { request } from './lib/http-client.mjs';
+import { startSsoStack, CookieJar, pageText, CLIENT_ADDRESS } from './lib/sso-stack.mjs';
+
+const EVIL = { clientId: 'https://evil.example/', redirectUri: 'https://evil.example/cb' };
+const LISTED = { clientId: 'https://dashboard.example.test/', redirectUri: 'https://dashboard.example.test/done', name: 'Wall dashboard' };
+
+test('a third-party client gets a consent page, never a silent code, even with an IdP session', TEST_GUARD, async (t) => {
+  const stack = await startSsoStack(t, { gatehouseConfig: { trusted_clients: [{ client_id: LISTED.clientId, name: LISTED.name }] } });
+  const jar = new CookieJar();
+  // The person has an IdP session and is signed in to HA already (the frontend: no question).
+  const own = await stack.login({ username: 'alice', jar, state: 'own' });
+  assert.equal(own.kind, 'redirect');
+  assert.equal(own.consentPage, null);
+  const flowsBefore = stack.loginFlowRequestCount();
+
+  // The attack of the review: one link, and the IdP session signs the person in silently.
+  const attack = await stack.login({ ...EVIL, state: 'evil-state', jar });
+  assert.equal(attack.kind, 'page', 'the walk stops at a page, not at a redirect to the client');
+  assert.equal(attack.status, 200);
+  const text = pageText(attack.body);
+  assert.match(text, /https:\/\/evil\.example/, 'the page names the client');
+  assert.match(text, /Alice Liddell \(alice\)/, 'the page names the HA user');
+  assert.match(text, /Allow/);
+  assert.match(text, /Deny/);
+  assert.ok(stack.consentIdOf(attack.body));
+  assert.equal(stack.loginFlowRequestCount(), flowsBefore, 'HA issued no code: its login flow was not run');
+  const setCookie = [attack.headers['set-cookie'] ?? []].flat().find((line) => line.startsWith('gatehouse_consent_'));
+  assert.match(setCookie, /HttpOnly/);
+  assert.match(setCookie, /SameSite=Strict/);
+
+  // A client the admin listed gets its code without a question.
+  const listed = await stack.login({ clientId: LISTED.clientId, redirectUri: LISTED.redirectUri, state: 'listed', jar });
+  assert.equal(listed.kind, 'redirect');
+  assert.equal(listed.consentPage, null);
+  stack.assertHygiene();
+});
+
+test('the consent answer is bound to the browser, single use, audited; deny sends access_denied', TEST_GUARD, async (t) => {
+  const stack = await startSsoStack(t);
+  const jar = new CookieJar();
+  const page = await stack.login({ ...EVIL, state: 'evil state+1', username: 'bob', jar });
+  const consentId = stack.consentIdOf(page.body);
+  assert.ok(consentId, 'a consent page');
+  const flowsBefore = stack.loginFlowRequestCount();
+
+  // Another browser (no cookie), or a form posted from another site (the SameSite=Strict cookie is not
+  // sent): refused, and the person's own answer still works afterwards.
+  const stranger = await stack.answerConsent(consentId, 'allow', { jar: new CookieJar() });
+  assert.equal(stranger.status, 403);
+  assert.match(pageText(stranger.body), /not valid here/);
+  const forgedCookie = await stack.answerConsent(consentId, 'allow', { jar: new CookieJar(), headers: { cookie: `gatehouse_consent_${consentId.slice(0, 8)}=forged` } });
+  assert.equal(forgedCookie.status, 403);
+  assert.equal(stack.loginFlowRequestCount(), flowsBefore, 'nothing reached HA');
+
+  const denied = await stack.answerConsent(consentId, 'deny', { jar });
+  assert.equal(denied.status, 302);
+  const location = new URL(denied.headers.location);
+  assert.equal(`${location.origin}${location.pathname}`, EVIL.redirectUri);
+  assert.equal(location.searchParams.get('error'), 'access_denied');
+  assert.equal(location.searchParams.get('state'), 'evil state+1');
+  assert.equal(location.searchParams.get('code'), null);
+  assert.equal(stack.loginFlowRequestCount(), flowsBefore, 'a denied client caused no login flow at HA');
+
+  // Single use: the same answer again finds nothing.
+  const again = await stack.answerConsent(consentId, 'allow', { jar });
+  assert.equal(again.status, 403);
+
+  // Allowed: the code goes to the client named on the page, and HA accepts it for that client.
+  const allowed = await stack.login({ ...EVIL, state: 's2', username: 'bob', jar, consent: 'allow' });
+  assert.equal(allowed.kind, 'redirect');
+  assert.ok(allowed.consentPage, 'the page was shown and allowed');
+  const code = allowed.code;
+  const token = await stack.postToken({ grant_type: 'authorization_code', client_id: EVIL.clientId, code });
+  assert.equal(token.status, 200, token.text());
+
+  const audit = await stack.audit();
+  const kinds = audit.map((entry) => entry.kind);
+  for (const kind of ['consent_requested', 'consent_denied', 'consent_allowed', 'consent_refused'])
+    assert.ok(kinds.includes(kind), `${kind} in the audit log: ${kinds.join(', ')}`);
+  stack.assertHygiene();
+});
+
+test('a callback from another browser cancels nothing: the rightful browser still finishes', TEST_GUARD, async (t) => {
+  const stack = await startSsoStack(t);
+  const jar = new CookieJar();
+  const half = await stack.login({ username: 'dora', jar, stopBeforeCallback: true, state: 'mine' });
+  assert.equal(half.kind, 'callback');
+  // Someone who learned the state (and even the IdP code) replays the callback from another browser.
+  const foreign = await stack.get(half.callbackUrl, { jar: new CookieJar() });
+  assert.equal(foreign.status, 400);
+  assert.match(pageText(foreign.body), /another browser/);
+  const finished = await stack.resume(half.callbackUrl, { jar });
+  assert.equal(finished.kind, 'redirect', pageText(finished.body).slice(0, 300));
+  assert.ok(finished.code);
+  stack.assertHygiene();
+});
+
+test('trusted devices: codes only for the frontend and listed clients, and no provider is needed', TEST_GUARD, async (t) => {
+  const DEVICE = '127.0.0.5';
+  const stack = await startSsoStack(t, {
+    providers: [],
+    gatehouseConfig: { trusted_devices: [{ name: 'kitchen-panel', networks: ['127.0.0.5/32'], user: 'kiosk-kitchen' }] },
+  });
+  const authorize = (client, from) => request(`${stack.externalUrl}/auth/authorize?${new URLSearchParams({
+    response_type: 'code', client_id: client.clientId, redirect_uri: client.redirectUri, state: 'device',
+  })}`, { localAddress: from, headers: { accept: 'text/html' } });
+
+  // Without providers the device still signs in (finding 10): a code for the frontend.
+  const own = await authorize({ clientId: stack.frontendClientId, redirectUri: stack.frontendRedirectUri }, DEVICE);
+  assert.equal(own.status, 302, own.text());
+  const code = new URL(own.headers.location).searchParams.get('code');
+  assert.ok(code);
+  stack.rememberSecret(code, 'trusted device code');
+
+  // A link naming another client: refused with a page, and HA never runs a login flow for it.
+  const flowsBefore = stack.loginFlowRequestCount();
+  const evil = await authorize(EVIL, DEVICE);
+  assert.equal(evil.status, 403);
+  assert.match(pageText(evil.text()), /only to Home Assistant/);
+  assert.equal(stack.loginFlowRequestCount(), flowsBefore);
+
+  // Everyone else gets HA's own login page (local login is open without providers).
+  const stranger = await authorize({ clientId: stack.frontendClientId, redirectUri: stack.frontendRedirectUri }, CLIENT_ADDRESS);
+  assert.equal(stranger.status, 200);
+  assert.match(stranger.text(), /Log in/);
+});
