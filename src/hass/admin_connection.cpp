@@ -100,6 +100,11 @@ std::string AdminConnection::ha_version() const {
   return ha_version_;
 }
 
+std::string AdminConnection::service_user_id() const {
+  std::lock_guard lock(status_mutex_);
+  return service_user_id_;
+}
+
 asio::awaitable<void> AdminConnection::run() {
   auto executor = co_await asio::this_coro::executor;
   auto backoff = std::chrono::seconds(1);
@@ -155,14 +160,20 @@ asio::awaitable<void> AdminConnection::run() {
       const bool sent = co_await write_json(who);
       json::object reply;
       if (sent) reply = co_await read_json();
+      // Contract §4.4: {id, name, is_owner, is_admin, ...}. The id is kept so that linking never hands
+      // this user to an identity (users/link_rule).
       const auto* result = reply.if_contains("result");
-      if (!result || !result->is_object()) {
+      const auto* user_id = result && result->is_object() ? result->as_object().if_contains("id") : nullptr;
+      if (!user_id || !user_id->is_string() || user_id->as_string().empty()) {
         failure = "HA did not say who the admin token belongs to";
       } else if (const auto* admin = result->as_object().if_contains("is_admin"); !admin || *admin != true) {
         failure = "the user of home_assistant.token_file is not an administrator in HA: Gatehouse needs an admin "
                   "user to create and update users";
         failure_status = AdminStatus::not_admin;
         permanent = true;
+      } else {
+        std::lock_guard lock(status_mutex_);
+        service_user_id_ = std::string(user_id->as_string());
       }
     }
     if (!failure.empty()) {

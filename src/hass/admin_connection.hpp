@@ -45,6 +45,9 @@ public:
   AdminStatus status() const;
   std::string status_message() const; // what to tell the operator; never the token
   std::string ha_version() const;
+  // The HA user id of home_assistant.token_file's user (Gatehouse's own service user), learned from
+  // auth/current_user at every connect (contract §4.4); "" until the first connection is ready.
+  std::string service_user_id() const;
 
   // The admin connection's own thread, for work that must not interleave with itself.
   boost::asio::io_context::executor_type executor() { return io_.get_executor(); }
@@ -73,6 +76,7 @@ private:
   bool had_outcome_ = false;
   std::string status_message_;
   std::string ha_version_;
+  std::string service_user_id_;
 };
 
 } // namespace gatehouse::hass

@@ -12,6 +12,7 @@
 
 #include "logging/log.hpp"
 #include "store/statement.hpp"
+#include "users/link_rule.hpp"
 
 namespace gatehouse::users {
 
@@ -206,8 +207,30 @@ asio::awaitable<DirectoryOutcome> Directory::prepare_here(std::string issuer, st
     auto it = std::find_if(ha_users.begin(), ha_users.end(), predicate);
     return it == ha_users.end() ? nullptr : &*it;
   };
+  const std::string service_user_id = admin_.service_user_id(); // known once the admin connection is ready
+  if (service_user_id.empty()) {
+    outcome.refusal = {Kind::ha_unavailable, "Gatehouse does not know its own HA user yet"};
+    co_return outcome;
+  }
+  // Whether this identity may be (or stay) linked to `user`; a refusal is audited with its reason.
+  auto link_refused = [&](const HaUser& user, LinkedBy by) {
+    const bool admin = std::find(user.group_ids.begin(), user.group_ids.end(), "system-admin") != user.group_ids.end();
+    const LinkTarget target{user.id == service_user_id, user.system_generated, user.is_owner, admin};
+    const LinkVerdict verdict = may_link(target, by, effective_role);
+    if (verdict == LinkVerdict::allowed) return false;
+    audit(store_, "link_refused", user.username, client_address,
+          {{"ha_user_id", user.id},
+           {"provider", provider_id},
+           {"by", to_string(by)},
+           {"group", ha_group_of(effective_role)},
+           {"why", to_string(verdict)}});
+    outcome.refusal = {Kind::conflict, "HA user '" + user.username + "' cannot be linked to this identity: " +
+                                           std::string(explain(verdict))};
+    return true;
+  };
 
-  // Brings name and role in line; the owner's groups are never touched.
+  // Brings name and role in line. The owner's groups are never touched (HA cannot demote the owner);
+  // an owner whose identity is not admin was refused by link_refused before this.
   auto bring_in_line = [&](const HaUser& user) -> asio::awaitable<bool> {
     const bool group_differs = !user.is_owner && user.group_ids != std::vector<std::string>{group};
     if (!group_differs && user.name == display_name) co_return true;
@@ -247,6 +270,7 @@ asio::awaitable<DirectoryOutcome> Directory::prepare_here(std::string issuer, st
   // Known identity whose HA user still exists.
   if (auto identity = find_identity(store_, issuer, subject)) {
     if (const HaUser* user = find_user([&](const HaUser& u) { return u.id == identity->ha_user_id; })) {
+      if (link_refused(*user, LinkedBy::earlier)) co_return outcome; // e.g. linked before this rule existed
       if (!co_await bring_in_line(*user)) {
         outcome.refusal = {Kind::ha_unavailable, "updating the HA user failed"};
         co_return outcome;
@@ -279,15 +303,23 @@ asio::awaitable<DirectoryOutcome> Directory::prepare_here(std::string issuer, st
     co_return co_await admin_.call(create);
   };
 
-  // Linking an existing HA user, when configured.
+  // Linking an existing HA user, when configured. A user that may not be linked is a refusal, never a
+  // reason to create a second user beside it: the person asks the administrator (link_rule).
   std::string link_name;
-  if (users_.link_existing == config::LinkExisting::claim) link_name = claim_string(claims, users_.link_claim);
-  if (users_.link_existing == config::LinkExisting::username || provisioning.link_by_username)
+  LinkedBy linked_by = LinkedBy::username;
+  if (users_.link_existing == config::LinkExisting::claim) {
+    link_name = claim_string(claims, users_.link_claim);
+    linked_by = LinkedBy::claim;
+  }
+  if (users_.link_existing == config::LinkExisting::username || provisioning.link_by_username) {
     link_name = clean_username(claim_string(claims, users_.username_claim));
+    linked_by = LinkedBy::username;
+  }
   if (!link_name.empty()) {
     std::string wanted = link_name;
     std::transform(wanted.begin(), wanted.end(), wanted.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (const HaUser* user = find_user([&](const HaUser& u) { return !u.system_generated && u.username == wanted; })) {
+    if (const HaUser* user = find_user([&](const HaUser& u) { return u.username == wanted; })) {
+      if (link_refused(*user, linked_by)) co_return outcome;
       if (ha_user_is_linked(store_, user->id)) {
         outcome.refusal = {Kind::conflict, "HA user '" + wanted + "' is already linked to another identity"};
         co_return outcome;
@@ -299,7 +331,7 @@ asio::awaitable<DirectoryOutcome> Directory::prepare_here(std::string issuer, st
       }
       remember(user->id, user->username);
       audit(store_, "user_linked", user->username, client_address,
-            {{"ha_user_id", user->id}, {"provider", provider_id}, {"by", link_name == wanted ? "claim" : "username"}});
+            {{"ha_user_id", user->id}, {"provider", provider_id}, {"by", to_string(linked_by)}});
       if (!co_await bring_in_line(*user)) {
         outcome.refusal = {Kind::ha_unavailable, "updating the HA user failed"};
         co_return outcome;

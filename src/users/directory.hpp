@@ -1,6 +1,7 @@
 // users/directory: owns who an IdP identity is in HA. The key is (issuer, sub), never a username.
 // First login: an HA user is created through HA's admin API with a clean, collision-free username, or
-// an existing HA user is linked when configured; at every login the HA user's name and role (from the
+// an existing HA user is linked when configured and users/link_rule allows it (never Gatehouse's own
+// service user; the owner and admins only by claim, for an admin); at every login the HA user's name and role (from the
 // IdP groups) are brought in line, demotion included. Managed users' HA passwords are derived from the
 // master key and never stored. All provisioning runs one login at a time on the admin connection's
 // thread, so two first logins of one person cannot create two users.
@@ -36,6 +37,8 @@ struct ReadyUser {
 };
 
 struct DirectoryRefusal {
+  // conflict: the HA user this identity names is linked to someone else, or may not be linked to it
+  // (users/link_rule); the person is refused, never given a second user beside it.
   enum class Kind { no_role, ha_unavailable, conflict } kind;
   std::string reason; // for audit and the page
 };

@@ -8,6 +8,9 @@
 // - Claims only in userinfo; key rotation at the IdP; two providers (chooser page, identity = issuer+sub);
 //   group changes (promotion, demotion, same HA user); username collision; deny_without_role: false;
 //   link_existing: username; the HA password derived from master.key; the audit of all that.
+// - Linking never takes over privileged HA users (users/link_rule): the owner and admins only by
+//   link_existing: claim for an IdP admin, Gatehouse's own service user never; a refused link is a page
+//   and an audit entry, never a second user.
 // - The client's state comes back readable by HA's frontend (decodeURIComponent) and by form decoders
 //   (RFC 6749 §4.1.2), whatever characters it has.
 // - The companion apps and voice assistants (ha-auth-contract.md §7.1): each ends at exactly its own
@@ -27,7 +30,7 @@ import { newSecret } from './lib/secrets.mjs';
 import { routeHawsThrough, hawsSignIn, hawsCalls } from './lib/haws-node.mjs';
 import {
   startSsoStack, frontendState, trickyState, linksOf, pageText, isRedirectTo, CookieJar,
-  APPS, ROLE_GROUPS, CLIENT_ADDRESS,
+  APPS, ROLE_GROUPS, CLIENT_ADDRESS, DEFAULT_IDP_USERS, assertRefusalPage,
 } from './lib/sso-stack.mjs';
 import { decodeJwt } from '../idp/jws.mjs';
 import { send } from '../idp/drive-login.mjs';
@@ -542,5 +545,123 @@ test('link_existing: username: the IdP\'s carol takes over the existing HA user 
   const entries = await stack.audit();
   assert.ok(entries.some((entry) => entry.kind === 'user_linked' && (entry.user === 'carol' || entry.text.includes('"carol"'))), entries.map((entry) => entry.text).join('\n'));
   assert.equal(entries.filter((entry) => entry.kind === 'user_created').length, 0);
+  stack.assertHygiene();
+});
+
+// ---- 7. linking never takes over privileged HA users ---------------------------------------------
+
+// What must not change about an HA user nobody may take over: its credential (Gatehouse replaces it
+// when linking), groups, name and ownership.
+function privilegedSnapshot(user) {
+  const { id, name, isOwner, isActive, groupIds, credentials } = user;
+  return { id, name, isOwner, isActive, groupIds, credentials };
+}
+const userById = (stack, id) => stack.double.users().find((user) => user.id === id);
+
+// A refused link: the refusal page (403, "ask your administrator"), and in the audit a link_refused
+// entry for that HA user saying why, and the sign-in's login_refused with the page's reference.
+async function assertLinkRefused(stack, result, { haUsername, why, by }) {
+  const ref = assertRefusalPage(result, 403, { redirectUri: stack.frontendRedirectUri, mentions: /ask your administrator/i });
+  const entries = await stack.audit();
+  const all = entries.map((entry) => entry.text).join('\n');
+  const refusedLink = entries.find((entry) => entry.kind === 'link_refused' && entry.user === haUsername);
+  assert.ok(refusedLink, `a link_refused entry for ${haUsername}:\n${all}`);
+  assert.equal(refusedLink.raw.detail.why, why, all);
+  assert.equal(refusedLink.raw.detail.by, by, all);
+  const refusedLogin = entries.find((entry) => entry.kind === 'login_refused' && entry.reason === 'link_conflict' && entry.text.includes(ref));
+  assert.ok(refusedLogin, `a login_refused entry with reference ${ref}:\n${all}`);
+  assert.match(refusedLogin.raw.detail.detail, new RegExp(`'${haUsername}'`), 'the audit says which HA user and why');
+  assert.equal(entries.filter((entry) => entry.kind === 'user_linked' || entry.kind === 'user_created').length, 0, all);
+}
+
+test('link_existing: username: an IdP user "owner" in a read-only group is refused; the HA owner keeps its password, groups and name, and no user is created', TEST_GUARD, async (t) => {
+  const stack = await startSsoStack(t, {
+    users: { link_existing: 'username' },
+    providers: [{ users: { owner: { preferred_username: 'owner', name: 'Someone named Owner', email: 'owner@example.test', groups: ['ha-guests'] } } }],
+  });
+  const before = privilegedSnapshot(userById(stack, stack.ownerId));
+  assert.equal(before.isOwner, true);
+
+  const result = await stack.login({ state: trickyState('owner'), username: 'owner' });
+  await assertLinkRefused(stack, result, { haUsername: 'owner', why: 'privileged_by_username', by: 'username' });
+  assert.deepEqual(privilegedSnapshot(userById(stack, stack.ownerId)), before, 'the HA owner is untouched');
+  assert.equal(await haPasswordWorks(stack, 'owner', stack.owner.password), true, 'the owner\'s own password still works');
+  assert.deepEqual(stack.newUsers(), [], 'no second user (no "owner-2")');
+  stack.assertHygiene();
+});
+
+for (const { label, users, idpUser } of [
+  { label: 'link_existing: username, IdP user "gatehouse-admin" in a user group', users: { link_existing: 'username' },
+    idpUser: { preferred_username: 'gatehouse-admin', name: 'Gate Crasher', email: 'gc@example.test', groups: ['ha-users'] } },
+  { label: 'link_existing: claim, hass_user: gatehouse-admin from an IdP admin', users: { link_existing: 'claim' },
+    idpUser: { preferred_username: 'gc', name: 'Gate Crasher', email: 'gc@example.test', groups: ['ha-admins'], hass_user: 'gatehouse-admin' } },
+]) {
+  test(`${label}: refused; Gatehouse's service user keeps its credential and admin group, and the next person's first sign-in still works`, TEST_GUARD, async (t) => {
+    const stack = await startSsoStack(t, {
+      users,
+      providers: [{ users: { gc: idpUser, dora: DEFAULT_IDP_USERS.dora }, idpOptions: { extraClaims: ['hass_user'] } }],
+    });
+    const before = privilegedSnapshot(userById(stack, stack.adminUserId));
+    assert.equal(before.name, 'Gatehouse service');
+
+    const result = await stack.login({ state: trickyState('gc'), username: 'gc' });
+    await assertLinkRefused(stack, result, { haUsername: 'gatehouse-admin', why: 'service_user', by: users.link_existing });
+    assert.deepEqual(privilegedSnapshot(userById(stack, stack.adminUserId)), before, 'the service user is untouched');
+    assert.deepEqual(stack.newUsers(), [], 'no second user (no "gatehouse-admin-2")');
+
+    // Gatehouse can still create users: someone else's first sign-in works end to end.
+    const state = trickyState('dora');
+    const dora = await stack.login({ state, username: 'dora' });
+    assertFrontendRedirect(stack, dora, state);
+    const created = onlyNewUser(stack, byUsername('dora'), 'dora');
+    assert.deepEqual(created.groupIds, [ROLE_GROUPS.user]);
+    const { record } = await exchange(stack, { clientId: stack.frontendClientId, code: dora.code });
+    assert.equal(record.userId, created.id);
+    stack.assertHygiene();
+  });
+}
+
+test('link_existing: claim, hass_user: owner: refused for an IdP user-group member, linked for an IdP admin, refused again once the IdP demotes that admin', TEST_GUARD, async (t) => {
+  const stack = await startSsoStack(t, {
+    users: { link_existing: 'claim' },
+    providers: [{
+      users: {
+        uma: { preferred_username: 'uma', name: 'Uma User', email: 'uma@example.test', groups: ['ha-users'], hass_user: 'owner' },
+        ada: { preferred_username: 'ada', name: 'Ada Admin', email: 'ada@example.test', groups: ['ha-admins'], hass_user: 'owner' },
+      },
+      idpOptions: { extraClaims: ['hass_user'] },
+    }],
+  });
+  const before = privilegedSnapshot(userById(stack, stack.ownerId));
+
+  // A member of a user group names the owner: refused, the owner untouched.
+  const refused = await stack.login({ state: trickyState('uma'), username: 'uma' });
+  await assertLinkRefused(stack, refused, { haUsername: 'owner', why: 'privileged_without_admin_role', by: 'claim' });
+  assert.deepEqual(privilegedSnapshot(userById(stack, stack.ownerId)), before, 'the HA owner is untouched');
+  assert.equal(await haPasswordWorks(stack, 'owner', stack.owner.password), true, 'the owner\'s own password still works');
+  assert.deepEqual(stack.newUsers(), [], 'no second user (no "owner-2", no "uma")');
+
+  // An IdP admin names the owner explicitly: linked, and signs in as the owner.
+  const state = trickyState('ada');
+  const linked = await stack.login({ state, username: 'ada' });
+  assertFrontendRedirect(stack, linked, state);
+  const { record } = await exchange(stack, { clientId: stack.frontendClientId, code: linked.code });
+  assert.equal(record.userId, stack.ownerId);
+  const owner = userById(stack, stack.ownerId);
+  assert.equal(owner.isOwner, true);
+  assert.deepEqual(owner.groupIds, [ROLE_GROUPS.admin]);
+  assert.equal(owner.name, 'Ada Admin');
+  assert.deepEqual(stack.newUsers(), []);
+  const entries = await stack.audit();
+  assert.ok(entries.some((entry) => entry.kind === 'user_linked' && entry.user === 'owner' && entry.raw.detail.by === 'claim'),
+    entries.map((entry) => entry.text).join('\n'));
+
+  // The IdP moves Ada to a user group: HA cannot demote its owner, so Gatehouse refuses instead.
+  stack.idp.setUserGroups('ada', ['ha-users']);
+  const demoted = await stack.login({ state: trickyState('ada again'), username: 'ada' });
+  assertRefusalPage(demoted, 403, { redirectUri: stack.frontendRedirectUri, mentions: /ask your administrator/i });
+  const after = await stack.audit();
+  assert.ok(after.some((entry) => entry.kind === 'link_refused' && entry.user === 'owner' && entry.raw.detail.by === 'earlier_link'
+    && entry.raw.detail.why === 'privileged_without_admin_role'), after.map((entry) => entry.text).join('\n'));
   stack.assertHygiene();
 });

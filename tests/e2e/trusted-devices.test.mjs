@@ -2,10 +2,12 @@
 // /auth/authorize as that device's service user — created if missing (read_only by default), or an
 // existing HA user of that name taken over — through HA's own login flow, without the IdP. The address
 // is the socket's, or from X-Forwarded-For only when the peer is one of Gatehouse's trusted proxies.
+// A device never takes over the HA owner, an admin or Gatehouse's own service user (users/link_rule).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TEST_GUARD } from './lib/harness.mjs';
 import { request } from './lib/http-client.mjs';
+import { newSecret } from './lib/secrets.mjs';
 import { startSsoStack, ROLE_GROUPS } from './lib/sso-stack.mjs';
 
 const KITCHEN = '127.0.0.5';
@@ -45,7 +47,7 @@ async function exchange(stack, code, from) {
 test('devices on their networks sign in as their service users, without the IdP', TEST_GUARD, async (t) => {
   const stack = await startSsoStack(t, {
     gatehouseConfig: { trusted_devices: DEVICES },
-    haOptions: { users: [{ name: 'Hall', username: 'kiosk-hall', password: 'set-by-someone', groups: ['system-admin'] }] },
+    haOptions: { users: [{ name: 'Hall', username: 'kiosk-hall', password: 'set-by-someone', groups: ['system-read-only'] }] },
   });
   const hallBefore = stack.userNamed('kiosk-hall');
 
@@ -91,4 +93,40 @@ test('behind a trusted proxy, the device address comes from X-Forwarded-For', TE
   const proxied = codeFrom(stack, await authorize(stack, '127.0.0.9', { headers: { 'x-forwarded-for': KITCHEN } }));
   await exchange(stack, proxied.get('code'), KITCHEN);
   assert.ok(stack.userNamed('kiosk-kitchen'));
+});
+
+test('a device never takes over the HA owner, an admin or Gatehouse\'s service user: a refusal page, and they keep their credentials and groups', TEST_GUARD, async (t) => {
+  const annaPassword = newSecret('existing HA admin anna password (device)');
+  const devices = [
+    { name: 'owner-panel', networks: ['127.0.0.5/32'], user: 'owner', role: 'user' },
+    { name: 'service-panel', networks: ['127.0.0.6/32'], user: 'gatehouse-admin', role: 'user' },
+    { name: 'admin-panel', networks: ['127.0.0.8/32'], user: 'anna' },
+  ];
+  const stack = await startSsoStack(t, {
+    gatehouseConfig: { trusted_devices: devices },
+    haOptions: { users: [{ name: 'Anna Admin', username: 'anna', password: annaPassword, groups: ['system-admin'] }] },
+  });
+  stack.rememberSecret(annaPassword, 'existing HA admin anna password (device)');
+  const snapshot = (username) => {
+    const { id, name, isOwner, groupIds, credentials } = stack.userNamed(username);
+    return { id, name, isOwner, groupIds, credentials };
+  };
+  const expected = { owner: 'privileged_by_username', 'gatehouse-admin': 'service_user', anna: 'privileged_by_username' };
+  const before = Object.fromEntries(Object.keys(expected).map((username) => [username, snapshot(username)]));
+
+  for (const device of devices) {
+    const answer = await authorize(stack, device.networks[0].split('/')[0]);
+    assert.equal(answer.status, 403, `${device.name}: ${answer.text()}`);
+    assert.match(String(answer.headers['content-type']), /^text\/html/);
+    assert.equal(answer.headers.location, undefined, `${device.name}: never a redirect`);
+    assert.match(answer.text(), /administrator/i);
+    assert.deepEqual(snapshot(device.user), before[device.user], `${device.user} is untouched`);
+  }
+  assert.deepEqual(stack.newUsers(), [], 'no second user beside any of them');
+  const audit = await stack.audit();
+  for (const [username, why] of Object.entries(expected)) {
+    assert.ok(audit.some((entry) => entry.kind === 'link_refused' && entry.user === username && entry.raw.detail.why === why),
+      `link_refused for ${username} (${why}):\n${audit.map((entry) => entry.text).join('\n')}`);
+  }
+  stack.assertHygiene();
 });

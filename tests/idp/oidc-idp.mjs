@@ -101,7 +101,8 @@ function buildProvider(issuer, state) {
       id_token_signed_response_alg: alg,
       ...client,
     })),
-    claims: CLAIMS,
+    // extraClaims: more claim names (e.g. hass_user) released with the profile scope, taken from the user.
+    claims: { ...CLAIMS, profile: [...CLAIMS.profile, ...(options.extraClaims ?? [])] },
     scopes: ['openid', 'profile', 'email', 'groups', 'offline_access'],
     // true: with an access token usable at userinfo, the ID token carries only sub and protocol claims.
     conformIdTokenClaims: Boolean(options.claimsInUserinfoOnly),
@@ -112,7 +113,7 @@ function buildProvider(issuer, state) {
     // Signed cookies; `secure` follows the request's scheme, so plain http works as well.
     cookies: { keys: state.cookieKeys },
     ttl: options.idTokenTtl ? { IdToken: options.idTokenTtl } : {},
-    findAccount: (ctx, sub) => account(state.users, sub),
+    findAccount: (ctx, sub) => account(state.users, sub, options.extraClaims ?? []),
   });
   // A listener on 'error' also stops Koa from printing every failure; keep them for tests to inspect.
   const record = (err) => {
@@ -124,7 +125,7 @@ function buildProvider(issuer, state) {
   return { provider, handler: provider.callback() };
 }
 
-function account(users, sub) {
+function account(users, sub, extraClaims) {
   const user = users[sub];
   if (!user) return undefined;
   return {
@@ -138,6 +139,7 @@ function account(users, sub) {
         email: user.email,
         email_verified: user.email_verified ?? true,
         groups: [...(user.groups ?? [])],
+        ...Object.fromEntries(extraClaims.filter((name) => user[name] !== undefined).map((name) => [name, user[name]])),
       };
     },
   };
