@@ -545,6 +545,10 @@ private:
     const auto limits = block(top, "limits", kLimitsKeys);
     if (!limits) return;
     read_size(*limits, "max_header_bytes", 1024, config.limits.max_header_bytes);
+    if (config.limits.max_header_bytes > kMaxHeaderBytesCeiling)
+      issue(limits->find("max_header_bytes")->path, limits->find("max_header_bytes")->line,
+            "expected at most 64KiB: Gatehouse's HTTP reader holds at most 65,533 bytes in one header, and Home "
+            "Assistant itself reads at most 24,570 bytes per header line");
     read_size(*limits, "max_body_bytes", 1, config.limits.max_body_bytes);
     read_size(*limits, "max_websocket_message_bytes", 1, config.limits.max_websocket_message_bytes);
     if (const BlockEntry* entry = limits->find("max_connections")) {

@@ -33,6 +33,10 @@ struct HomeAssistant {
   std::string token;          // admin long-lived token; empty when not configured
 };
 
+// The largest request or response head Gatehouse reads: Beast 1.81 throws (instead of failing the read)
+// on a header value over 65,533 bytes, so no head may be larger than that can hold.
+constexpr std::size_t kMaxHeaderBytesCeiling = 64 * 1024;
+
 struct Limits {
   std::size_t max_header_bytes = 64 * 1024;                 // whole request head
   std::uint64_t max_body_bytes = 1024ull * 1024 * 1024;     // per request body (streamed, never buffered)

@@ -77,6 +77,22 @@ UpstreamTarget upstream_target(const config::Config& config) {
 
 asio::awaitable<void> learn_ha_version(shield::Shield& shield) { co_await shield.ha_version(); }
 
+// The last line of defence: an exception thrown by a completion handler outside any coroutine (a
+// library that throws where it should fail the operation) would escape io_context::run() and end the
+// process. It is logged and the worker goes on serving; the exchange it broke is lost, not the others.
+void run_worker(Worker& worker) {
+  for (;;) {
+    try {
+      worker.io.run();
+      return;
+    } catch (const std::exception& error) {
+      logging::error("a handler failed; the worker goes on", {{"error", error.what()}});
+    } catch (...) {
+      logging::error("a handler failed; the worker goes on", {{"error", "unknown exception"}});
+    }
+  }
+}
+
 } // namespace
 
 Server::Server(const config::Config& config, shield::Shield& shield, sso::SignIn* sign_in)
@@ -196,7 +212,7 @@ int Server::run() {
   reload_signal.async_wait(on_reload);
 
   std::vector<std::thread> threads;
-  for (auto& worker : workers_) threads.emplace_back([w = worker.get()] { w->io.run(); });
+  for (auto& worker : workers_) threads.emplace_back([w = worker.get()] { run_worker(*w); });
   logging::info("listening", {{"address", config_.listen.host},
                               {"port", bound_port_},
                               {"tls", static_cast<bool>(config_.tls)},

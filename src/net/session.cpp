@@ -37,7 +37,8 @@ namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kRelayChunk = 64 * 1024;
-constexpr std::size_t kUpstreamHeaderLimit = 256 * 1024;
+// HA's answers (and add-ons' through ingress) get the same ceiling as clients' heads (config.hpp).
+constexpr std::size_t kUpstreamHeaderLimit = config::kMaxHeaderBytesCeiling;
 
 std::int64_t unix_now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();

@@ -3,7 +3,7 @@
 // client away, and a slow HA answered with 504 without poisoning the connection pool.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, TEST_GUARD } from './lib/harness.mjs';
+import { startGatehouse, startStack, TEST_GUARD } from './lib/harness.mjs';
 import { request, RawConnection, rawHead } from './lib/http-client.mjs';
 import { patternBlocks } from './lib/pattern.mjs';
 
@@ -166,4 +166,24 @@ test('HA accepting a request but not answering within upstream_response gives 50
   }
   const line = await gatehouse.waitForLog((entry) => entry.msg === 'request' && entry.path === '/test/slow');
   assert.equal(line.status, 504);
+});
+
+test('an HA answer with a header larger than Gatehouse reads is a 502, and Gatehouse keeps serving', TEST_GUARD, async (t) => {
+  // Beast 1.81 throws (outside any coroutine) on a header value over 65,533 bytes: before the head
+  // limit was capped, one such answer from HA or an add-on ended the whole process (issue #13.2).
+  const net = await import('node:net');
+  const server = net.createServer((socket) => {
+    socket.on('error', () => {}); // Gatehouse hangs up mid-head, as it should
+    socket.once('data', () => socket.end(`HTTP/1.1 200 OK\r\nX-Huge: ${'a'.repeat(70_000)}\r\nContent-Length: 2\r\n\r\nok`));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const gatehouse = await startGatehouse({ upstream: `http://127.0.0.1:${server.address().port}`, config: { shield: { mode: 'report' } } });
+  t.after(() => gatehouse.stop());
+  for (let round = 0; round < 3; round += 1) {
+    const answer = await request(`${gatehouse.url}/manifest.json`);
+    assert.equal(answer.status, 502, `round ${round}`);
+  }
+  const health = await request(`${gatehouse.url}/healthz`);
+  assert.ok([200, 503].includes(health.status), `Gatehouse still answers: ${health.status}`);
 });

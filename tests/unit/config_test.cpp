@@ -669,6 +669,14 @@ TEST_F(ConfigTest, SizesAcceptBytesAndBinaryUnits) {
             16u << 20);
 }
 
+TEST_F(ConfigTest, HeadLimitAboveWhatTheParserHoldsIsRefused) {
+  // Beast 1.81 throws instead of failing the read on a header value over 65,533 bytes (issue #13.2).
+  EXPECT_EQ(config_for("limits:\n  max_header_bytes: 64KiB\n").limits.max_header_bytes, 64u * 1024);
+  const auto too_big = issue_for("limits:\n  max_header_bytes: 65537\n");
+  EXPECT_EQ(too_big.key, "limits.max_header_bytes");
+  EXPECT_CONTAINS(too_big.message, "at most 64KiB");
+}
+
 TEST_F(ConfigTest, SizesRejectZeroNegativeFractionalOverflowAndOtherUnits) {
   struct Case {
     std::string value;
