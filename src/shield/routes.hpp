@@ -57,8 +57,9 @@ private:
 
 RouteClass classify(const RequestFacts& facts, const PublicPaths& public_paths);
 
-// True when `query` carries exactly one authSig whose value is a JWT that has not expired (read
-// without its key, which only HA has; HA verifies the signature).
+// True when `query` carries exactly one authSig whose value is a JWT with an exp (a time in
+// jose::numeric_date's range) that has not passed (read without its key, which only HA has; HA verifies
+// the signature).
 bool has_live_auth_signature(std::string_view query, std::int64_t now_unix_seconds);
 
 } // namespace gatehouse::shield
