@@ -55,17 +55,6 @@ std::optional<std::string> string_member(const json::object& object, std::string
   return std::string(it->value().as_string());
 }
 
-std::optional<std::int64_t> number_member(const json::object& object, std::string_view name) {
-  auto it = object.find(name);
-  if (it == object.end()) return std::nullopt;
-  const auto& value = it->value();
-  if (value.is_int64()) return value.as_int64();
-  if (value.is_uint64() && value.as_uint64() <= static_cast<std::uint64_t>(INT64_MAX))
-    return static_cast<std::int64_t>(value.as_uint64());
-  if (value.is_double()) return static_cast<std::int64_t>(value.as_double());
-  return std::nullopt;
-}
-
 // An OAuth error code is safe to log; anything else the IdP wrote is not echoed.
 std::string oauth_error_of(std::string_view body) {
   auto object = parse_object(body);
@@ -192,28 +181,34 @@ asio::awaitable<std::optional<OidcFailure>> Provider::refresh_keys(const std::st
   co_return std::nullopt;
 }
 
-std::optional<OidcFailure> Provider::check_claims(const json::object& claims, std::string_view nonce) const {
+std::optional<OidcFailure> check_id_token_claims(const json::object& claims, const config::Provider& provider,
+                                                 std::string_view nonce, std::int64_t now) {
   auto invalid = [](std::string reason) { return OidcFailure{Kind::invalid_id_token, "ID token: " + std::move(reason)}; };
-  if (string_member(claims, "iss") != config_.issuer) return invalid("iss is not the configured issuer");
+  if (string_member(claims, "iss") != provider.issuer) return invalid("iss is not the configured issuer");
   auto aud = claims.find("aud");
   std::vector<std::string> audiences;
   if (aud != claims.end() && aud->value().is_string()) audiences.emplace_back(aud->value().as_string());
   if (aud != claims.end() && aud->value().is_array())
     for (const auto& entry : aud->value().as_array())
       if (entry.is_string()) audiences.emplace_back(entry.as_string());
-  if (std::find(audiences.begin(), audiences.end(), config_.client_id) == audiences.end())
+  if (std::find(audiences.begin(), audiences.end(), provider.client_id) == audiences.end())
     return invalid("aud does not name this client");
   auto azp = string_member(claims, "azp");
   if (audiences.size() > 1 && !azp) return invalid("several audiences and no azp");
-  if (azp && *azp != config_.client_id) return invalid("azp is another client");
-  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                       std::chrono::system_clock::now().time_since_epoch()).count();
-  auto exp = number_member(claims, "exp");
-  if (!exp) return invalid("no exp");
+  if (azp && *azp != provider.client_id) return invalid("azp is another client");
+  // Times are read in range (jose::numeric_date) before the skew is added; one that is present but not
+  // a usable time is refused, never skipped.
+  auto exp = jose::numeric_date(claims, "exp");
+  if (!exp) return invalid(claims.contains("exp") ? "exp is not a usable time" : "no exp");
   if (now >= *exp + kClockSkewSeconds) return invalid("expired");
-  auto iat = number_member(claims, "iat");
-  if (!iat) return invalid("no iat");
+  auto iat = jose::numeric_date(claims, "iat");
+  if (!iat) return invalid(claims.contains("iat") ? "iat is not a usable time" : "no iat");
   if (*iat > now + kClockSkewSeconds) return invalid("issued in the future (iat)");
+  if (claims.contains("nbf")) { // RFC 7519 §4.1.5
+    auto nbf = jose::numeric_date(claims, "nbf");
+    if (!nbf) return invalid("nbf is not a usable time");
+    if (*nbf > now + kClockSkewSeconds) return invalid("not valid yet (nbf)");
+  }
   auto token_nonce = string_member(claims, "nonce");
   if (!token_nonce || !constant_time_equal(*token_nonce, nonce)) return invalid("nonce does not match this login");
   auto sub = string_member(claims, "sub");
@@ -295,7 +290,9 @@ asio::awaitable<OidcResult<SignedInIdentity>> Provider::finish_login(std::string
     co_return result;
   }
   auto& claims = verified.verified->payload;
-  if (auto failure = check_claims(claims, nonce)) {
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+  if (auto failure = check_id_token_claims(claims, config_, nonce, now)) {
     result.failure = *failure;
     co_return result;
   }

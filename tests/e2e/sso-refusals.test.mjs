@@ -3,8 +3,8 @@
 // IdP's error or a bad answer from it, 403 for a user refused by role, 502 when the IdP or HA cannot be
 // reached), never a redirect to the client; HA's login flow is never reached and no HA user is made; and
 // `gatehouse audit --json` has a login_refused entry with a reason for each.
-// - tests/idp/rogue-idp.mjs mints one defect per mode (nonce, aud, iss, exp, iat, alg none, HS256 with
-//   the public key, unknown kid, bad signature, several audiences without azp, error=access_denied,
+// - tests/idp/rogue-idp.mjs mints one defect per mode (nonce, aud, iss, exp, iat, nbf, alg none, HS256
+//   with the public key, unknown kid, bad signature, several audiences without azp, error=access_denied,
 //   userinfo for another sub); in mode `good` the same IdP signs in, which shows that each refusal comes
 //   from the check its mode targets.
 // - State: replayed callback, unknown state, another browser's callback.
@@ -27,6 +27,7 @@ const DEFECTS = [
   { mode: 'wrong_iss', what: 'the ID token names another issuer' },
   { mode: 'expired', what: 'the ID token expired an hour ago' },
   { mode: 'iat_future', what: 'the ID token was issued an hour in the future' },
+  { mode: 'nbf_future', what: 'the ID token is not valid until an hour from now (nbf)', audit: { reason: 'invalid_id_token', detail: /nbf/ } },
   { mode: 'alg_none', what: 'the ID token is unsigned (alg none)' },
   { mode: 'hs256_public_key', what: 'the ID token is HMAC-signed with the public key as secret' },
   { mode: 'unknown_kid', what: 'the ID token is signed by a key the IdP never published' },
@@ -55,10 +56,12 @@ async function assertAudited(stack, refusals) {
   const entries = await stack.audit();
   const refused = entries.filter((entry) => entry.kind === 'login_refused');
   const reasons = new Map();
-  for (const { label, correlationId, category } of refusals) {
+  for (const { label, correlationId, category, audit } of refusals) {
     const matching = refused.filter((entry) => entry.text.includes(correlationId));
     assert.equal(matching.length, 1, `one login_refused entry with correlation id ${correlationId} (${label}):\n${refused.map((entry) => entry.text).join('\n')}`);
     assert.ok(matching[0].reason, `a reason for ${label}: ${matching[0].text}`);
+    if (audit?.reason) assert.equal(matching[0].reason, audit.reason, `${label}: ${matching[0].text}`);
+    if (audit?.detail) assert.match(String(matching[0].raw.detail?.detail), audit.detail, `${label}: ${matching[0].text}`);
     if (category) reasons.set(category, new Set([...(reasons.get(category) ?? []), matching[0].reason]));
   }
   assert.equal(refused.length, refusals.length, 'one login_refused entry per refusal');
@@ -95,7 +98,7 @@ describe('rogue IdP: each defect is refused with a page, never a redirect', () =
     stack.assertHygiene();
   });
 
-  for (const { mode, what, noTokenRequest = false, category = 'token' } of DEFECTS) {
+  for (const { mode, what, noTokenRequest = false, category = 'token', audit } of DEFECTS) {
     test(`${mode}: ${what} -> 400 page with a correlation id; HA untouched`, TEST_GUARD, async () => {
       const counts = { ...rogue.counts };
       const idTokensBefore = rogue.idTokens.length;
@@ -107,7 +110,7 @@ describe('rogue IdP: each defect is refused with a page, never a redirect', () =
         rogue.mode = 'good';
       }
       const correlationId = assertRefusalPage(result, 400, { redirectUri: stack.frontendRedirectUri });
-      refusals.push({ label: mode, correlationId, category });
+      refusals.push({ label: mode, correlationId, category, audit });
       assert.ok(result.callbackUrl, 'the refusal came at /sso/callback, after the IdP');
       assert.equal(new URL(result.url).pathname, '/sso/callback');
       if (noTokenRequest) {

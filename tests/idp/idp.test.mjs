@@ -240,6 +240,7 @@ describe('rogue-idp', () => {
       wrong_iss: ({ payload }) => assert.notEqual(payload.iss, idp.issuer),
       expired: ({ payload }) => assert.ok(payload.exp <= now - 3500),
       iat_future: ({ payload }) => assert.ok(payload.iat >= now + 3500 && payload.exp > payload.iat),
+      nbf_future: ({ payload }) => assert.ok(payload.nbf >= now + 3500 && payload.exp > payload.nbf && payload.iat <= now + 5),
       alg_none: ({ header, signature }) => { assert.equal(header.alg, 'none'); assert.equal(signature, ''); },
       hs256_public_key: ({ header, signature }, { tokens }) => {
         assert.equal(header.alg, 'HS256');

@@ -9,7 +9,7 @@ import { makeTlsMaterial } from './tls.mjs';
 import { b64url, generateSigningKey, signHs256, signJws } from './jws.mjs';
 
 export const MODES = [
-  'good', 'nonce_mismatch', 'wrong_aud', 'wrong_iss', 'expired', 'iat_future', 'alg_none',
+  'good', 'nonce_mismatch', 'wrong_aud', 'wrong_iss', 'expired', 'iat_future', 'nbf_future', 'alg_none',
   'hs256_public_key', 'unknown_kid', 'bad_signature', 'azp_missing_multi_aud', 'error', 'userinfo_sub_mismatch',
 ];
 
@@ -215,6 +215,7 @@ function mintIdToken(state, client, grant) {
     case 'wrong_iss': return signed(header, { ...payload, iss: 'https://evil.invalid' });
     case 'expired': return signed(header, { ...payload, iat: now - 7200, auth_time: now - 7200, exp: now - 3600 });
     case 'iat_future': return signed(header, { ...payload, iat: now + 3600, auth_time: now + 3600, exp: now + 7200 });
+    case 'nbf_future': return signed(header, { ...payload, nbf: now + 3600, exp: now + 7200 });
     case 'alg_none': return `${b64url(JSON.stringify({ alg: 'none', typ: 'JWT' }))}.${b64url(JSON.stringify(payload))}.`;
     // The classic key-confusion attack: the public key's PEM text used as an HMAC secret.
     case 'hs256_public_key': return signHs256(header, payload, state.key.publicKey.export({ type: 'spki', format: 'pem' }));
