@@ -1,6 +1,10 @@
 // oidc/provider: discovery, keys, code exchange, ID-token checks and userinfo for one provider.
 #include "oidc/provider.hpp"
 
+#include <algorithm>
+#include <cctype>
+
+#include <boost/algorithm/string/predicate.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/url/encode.hpp>
 #include <boost/url/parse.hpp>
@@ -64,6 +68,21 @@ std::string oauth_error_of(std::string_view body) {
   for (char c : *error)
     if (!(std::islower(static_cast<unsigned char>(c)) || c == '_')) return "";
   return *error;
+}
+
+// Why a token response cannot be used, judged by its token_type: OIDC Core §3.1.3.3 and RFC 6749 §7.1
+// require Bearer (compared case-insensitively), the only kind Gatehouse knows how to present at
+// userinfo. A short plain token_type is named in the reason; anything else the IdP wrote is not echoed.
+std::optional<std::string> token_type_problem(const json::object& tokens) {
+  const auto token_type = string_member(tokens, "token_type");
+  if (!token_type) return "token endpoint gave no token_type (Bearer is required)";
+  if (boost::algorithm::iequals(*token_type, "Bearer")) return std::nullopt;
+  const bool plain = !token_type->empty() && token_type->size() <= 32 &&
+                     std::all_of(token_type->begin(), token_type->end(), [](unsigned char c) {
+                       return std::isalnum(c) || c == '-' || c == '_';
+                     });
+  return "token endpoint gave token_type " + (plain ? "'" + *token_type + "'" : std::string("of another kind")) +
+         ", not Bearer";
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) {
@@ -256,6 +275,10 @@ asio::awaitable<OidcResult<SignedInIdentity>> Provider::finish_login(std::string
   auto id_token = tokens ? string_member(*tokens, "id_token") : std::nullopt;
   if (!id_token) {
     result.failure = {Kind::idp_refused, "token endpoint gave no id_token"};
+    co_return result;
+  }
+  if (auto problem = token_type_problem(*tokens)) {
+    result.failure = {Kind::idp_refused, *problem};
     co_return result;
   }
 

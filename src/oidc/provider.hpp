@@ -1,9 +1,9 @@
 // oidc/provider: owns Gatehouse's side of one OpenID provider: discovery (the issuer must match the
 // configured one exactly), the JWKS cache (refetched once on an unknown kid, at most every 10 s, and
-// after an hour), the code exchange (PKCE, client_secret_basic or _post, over verified TLS), ID-token
-// verification (signature via jose, then iss, aud, azp, exp, iat, nbf, nonce), and userinfo (whose sub
-// must match). Shared by every worker thread; the caches are behind a mutex, I/O runs on the caller's
-// thread.
+// after an hour), the code exchange (PKCE, client_secret_basic or _post, over verified TLS; the token
+// response must say token_type Bearer), ID-token verification (signature via jose, then iss, aud, azp,
+// exp, iat, nbf, nonce), and userinfo (whose sub must match). Shared by every worker thread; the caches
+// are behind a mutex, I/O runs on the caller's thread.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>

@@ -5,8 +5,8 @@
 // `gatehouse audit --json` has a login_refused entry with a reason for each.
 // - tests/idp/rogue-idp.mjs mints one defect per mode (nonce, aud, iss, exp, iat, nbf, alg none, HS256
 //   with the public key, unknown kid, bad signature, several audiences without azp, error=access_denied,
-//   userinfo for another sub); in mode `good` the same IdP signs in, which shows that each refusal comes
-//   from the check its mode targets.
+//   userinfo for another sub, a token_type other than Bearer or none); in mode `good` the same IdP signs
+//   in, which shows that each refusal comes from the check its mode targets.
 // - State: replayed callback, unknown state, another browser's callback.
 // - A redirect_uri HA would not accept: 400 before anything is sent to the IdP.
 // - The real IdP: a user in no mapped group (403, "ask your administrator"), a sign-in denied at the IdP.
@@ -35,6 +35,9 @@ const DEFECTS = [
   { mode: 'azp_missing_multi_aud', what: 'the ID token has several audiences and no azp' },
   { mode: 'error', what: 'the IdP answers error=access_denied', noTokenRequest: true, category: 'idp_error' },
   { mode: 'userinfo_sub_mismatch', what: 'userinfo describes another sub than the ID token' },
+  // The ID token is good; the access token is not one Gatehouse may present as Bearer (OIDC Core §3.1.3.3).
+  { mode: 'token_type_dpop', what: 'the token response says token_type DPoP', noUserinfo: true, audit: { reason: 'idp_refused', detail: /token_type 'DPoP'/ } },
+  { mode: 'token_type_missing', what: 'the token response has no token_type', noUserinfo: true, audit: { reason: 'idp_refused', detail: /no token_type/ } },
 ];
 
 function describeWalk(result) {
@@ -98,7 +101,7 @@ describe('rogue IdP: each defect is refused with a page, never a redirect', () =
     stack.assertHygiene();
   });
 
-  for (const { mode, what, noTokenRequest = false, category = 'token', audit } of DEFECTS) {
+  for (const { mode, what, noTokenRequest = false, noUserinfo = false, category = 'token', audit } of DEFECTS) {
     test(`${mode}: ${what} -> 400 page with a correlation id; HA untouched`, TEST_GUARD, async () => {
       const counts = { ...rogue.counts };
       const idTokensBefore = rogue.idTokens.length;
@@ -124,6 +127,7 @@ describe('rogue IdP: each defect is refused with a page, never a redirect', () =
         assert.notEqual(decodeJwt(rogue.idTokens.at(-1)).header.kid, rogue.jwks().keys[0].kid);
       }
       if (mode === 'userinfo_sub_mismatch') assert.ok(rogue.counts.userinfo > counts.userinfo, 'userinfo was asked');
+      if (noUserinfo) assert.equal(rogue.counts.userinfo, counts.userinfo, 'the access token was never presented to userinfo');
       stack.assertHygiene();
     });
   }

@@ -265,6 +265,9 @@ describe('rogue-idp', () => {
         verifyJws(tokens.id_token, jwks);
         assert.notEqual((await userinfo(config, tokens.access_token)).sub, payload.sub);
       },
+      // The token response is the defect; the ID token is good (verified below).
+      token_type_dpop: ({ payload }, { tokens }) => { assert.equal(tokens.token_type, 'DPoP'); assert.equal(payload.iss, idp.issuer); },
+      token_type_missing: (_decoded, { tokens }) => { assert.ok(!('token_type' in tokens)); assert.ok(tokens.access_token); },
     };
     assert.deepEqual(Object.keys(checks).sort(), MODES.filter((m) => m !== 'good' && m !== 'error').sort());
     for (const [mode, check] of Object.entries(checks)) {

@@ -1,6 +1,7 @@
 // A hand-written, minimal OpenID Provider that mints BAD ID tokens on purpose, for the gateway's
-// refusal tests. Everything but the ID token (and userinfo's sub) is correct, so a refusal can only
-// come from the check a mode targets. Switch modes between logins: `idp.mode = 'expired'`.
+// refusal tests. Everything but the one thing a mode targets (the ID token, userinfo's sub, or the token
+// response's token_type) is correct, so a refusal can only come from the check that mode targets.
+// Switch modes between logins: `idp.mode = 'expired'`.
 
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -11,6 +12,7 @@ import { b64url, generateSigningKey, signHs256, signJws } from './jws.mjs';
 export const MODES = [
   'good', 'nonce_mismatch', 'wrong_aud', 'wrong_iss', 'expired', 'iat_future', 'nbf_future', 'alg_none',
   'hs256_public_key', 'unknown_kid', 'bad_signature', 'azp_missing_multi_aud', 'error', 'userinfo_sub_mismatch',
+  'token_type_dpop', 'token_type_missing',
 ];
 
 const DEFAULT_USER = { sub: 'rogue-user', preferred_username: 'rogue', name: 'Rogue User', email: 'rogue@example.test', groups: ['users'] };
@@ -163,7 +165,9 @@ async function token(state, req, res) {
   const idToken = mintIdToken(state, client, grant);
   state.idTokens.push(idToken);
   res.setHeader('cache-control', 'no-store');
-  return sendJson(res, 200, { access_token: accessToken, token_type: 'Bearer', expires_in: 300, id_token: idToken, scope: grant.scope });
+  // undefined leaves token_type out of the JSON.
+  const tokenType = state.mode === 'token_type_dpop' ? 'DPoP' : state.mode === 'token_type_missing' ? undefined : 'Bearer';
+  return sendJson(res, 200, { access_token: accessToken, token_type: tokenType, expires_in: 300, id_token: idToken, scope: grant.scope });
 }
 
 // client_secret_basic (credentials form-urlencoded inside Basic, RFC 6749 §2.3.1) or client_secret_post;
@@ -226,7 +230,7 @@ function mintIdToken(state, client, grant) {
       return `${h}.${b64url(JSON.stringify(altered))}.${s}`;
     }
     case 'azp_missing_multi_aud': return signed(header, { ...payload, aud: [client.client_id, 'other'] });
-    default: return signed(); // good, error (never reaches /token), userinfo_sub_mismatch
+    default: return signed(); // good, error (never reaches /token), userinfo_sub_mismatch, token_type_*
   }
 }
 
