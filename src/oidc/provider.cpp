@@ -133,8 +133,9 @@ asio::awaitable<OidcResult<ProviderMetadata>> Provider::metadata() {
   ProviderMetadata metadata;
   metadata.issuer = string_member(*document, "issuer").value_or("");
   if (metadata.issuer != config_.issuer) {
-    result.failure = {Kind::idp_unreachable, "discovery names issuer '" + metadata.issuer.substr(0, 200) +
-                                                 "', not the configured '" + config_.issuer + "'"};
+    result.failure = {Kind::misconfigured, "the IdP's discovery document names issuer '" +
+                                               metadata.issuer.substr(0, 200) + "', but providers[].issuer is '" +
+                                               config_.issuer + "'"};
     co_return result;
   }
   for (auto [name, target] : {std::pair{"authorization_endpoint", &metadata.authorization_endpoint},

@@ -29,10 +29,12 @@ struct ProviderMetadata {
 };
 
 // Why a step with the IdP failed. `idp_unreachable` is the IdP's fault or the network's (502 page);
-// the others mean the IdP's answer must not be trusted (400 page). `reason` is for audit and logs and
-// never holds a token, code or secret.
+// `misconfigured` means the IdP and Gatehouse's providers[] entry disagree (discovery names another
+// issuer): retrying cannot help, an administrator must fix one of them (502 page that says so); the
+// others mean the IdP's answer must not be trusted (400 page). `reason` is for audit and logs and never
+// holds a token, code or secret.
 struct OidcFailure {
-  enum class Kind { idp_unreachable, idp_refused, invalid_id_token, invalid_userinfo } kind;
+  enum class Kind { idp_unreachable, misconfigured, idp_refused, invalid_id_token, invalid_userinfo } kind;
   std::string reason;
 };
 

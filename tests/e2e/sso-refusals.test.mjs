@@ -11,11 +11,14 @@
 // - A redirect_uri HA would not accept: 400 before anything is sent to the IdP.
 // - The real IdP: a user in no mapped group (403, "ask your administrator"), a sign-in denied at the IdP.
 // - The IdP or HA gone during a login, or the IdP's certificate not trusted (no ca_file): 502.
+// - Discovery naming another issuer than providers[].issuer: a warning at start naming both, and a 502
+//   page that calls it a misconfiguration, not an outage.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { TEST_GUARD } from './lib/harness.mjs';
 import { decodeJwt } from '../idp/jws.mjs';
+import { OTHER_ISSUER } from '../idp/rogue-idp.mjs';
 import {
   startSsoStack, assertRefusalPage, correlationIdOf, frontendState, trickyState, pageText, CookieJar, ROLE_GROUPS,
 } from './lib/sso-stack.mjs';
@@ -284,6 +287,31 @@ test('TLS to the IdP is verified: without ca_file the throwaway CA is not truste
   const correlationId = assertRefusalPage(result, 502, { redirectUri: stack.frontendRedirectUri });
   assert.deepEqual(stack.idp.counts, { discovery: 0, jwks: 0, authorize: 0, token: 0, userinfo: 0 }, 'no request got past the TLS handshake');
   await assertAudited(stack, [{ label: 'untrusted IdP certificate', correlationId }]);
+  stack.assertHygiene();
+});
+
+test('discovery names another issuer than providers[].issuer: a warning at start naming both, and a 502 page saying it is a misconfiguration', TEST_GUARD, async (t) => {
+  const stack = await startSsoStack(t, { providers: [{ kind: 'rogue', mode: 'discovery_other_issuer', user: { groups: ['ha-users'] } }] });
+  const configured = stack.idps[0].config.issuer;
+  const quoted = (text) => `'${text}'`;
+  const warning = await stack.gatehouse.waitForLog((entry) => /^warn/.test(entry.level ?? '') && String(entry.detail ?? '').includes(quoted(OTHER_ISSUER)),
+    { description: 'a startup warning naming the issuer discovery announced' });
+  assert.match(warning.msg, /misconfigured/);
+  assert.ok(warning.detail.includes(quoted(configured)), `the warning names the configured issuer too: ${warning.detail}`);
+  assert.equal(warning.provider, stack.idps[0].id);
+
+  const result = await withoutHaEffects(stack, () => stack.login({ state: 'misconfigured' }));
+  const correlationId = assertRefusalPage(result, 502, { redirectUri: stack.frontendRedirectUri, mentions: /misconfigur/i });
+  const text = pageText(result.body);
+  assert.match(text, /providers\[\]\.issuer/, 'the page says what an administrator must fix');
+  assert.doesNotMatch(text, /cannot be reached|try again in a minute/i, 'not presented as an outage');
+  assert.equal(result.history.length, 1, 'refused by /auth/authorize itself');
+  assert.equal(stack.idp.counts.authorize, 0, 'nobody was sent to the IdP');
+  const escape = (value) => value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  await assertAudited(stack, [{
+    label: 'issuer mismatch', correlationId,
+    audit: { reason: 'idp_misconfigured', detail: new RegExp(`${escape(quoted(OTHER_ISSUER))}.*${escape(quoted(configured))}`) },
+  }]);
   stack.assertHygiene();
 });
 

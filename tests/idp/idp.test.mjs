@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { startIdp } from './oidc-idp.mjs';
-import { startRogueIdp, MODES } from './rogue-idp.mjs';
+import { startRogueIdp, MODES, OTHER_ISSUER } from './rogue-idp.mjs';
 import { driveLogin, send, CookieJar } from './drive-login.mjs';
 import { decodeJwt, verifyJws, fromB64url } from './jws.mjs';
 
@@ -265,9 +265,16 @@ describe('rogue-idp', () => {
         verifyJws(tokens.id_token, jwks);
         assert.notEqual((await userinfo(config, tokens.access_token)).sub, payload.sub);
       },
-      // The token response is the defect; the ID token is good (verified below).
+      // The token response and discovery are the defects; the ID token is good (verified below).
       token_type_dpop: ({ payload }, { tokens }) => { assert.equal(tokens.token_type, 'DPoP'); assert.equal(payload.iss, idp.issuer); },
       token_type_missing: (_decoded, { tokens }) => { assert.ok(!('token_type' in tokens)); assert.ok(tokens.access_token); },
+      discovery_other_issuer: ({ payload }, { config, tokens }) => {
+        assert.equal(config.issuer, OTHER_ISSUER);
+        assert.notEqual(config.issuer, idp.issuer);
+        assert.equal(config.token_endpoint, `${idp.issuer}/token`, 'only the issuer is wrong');
+        assert.equal(payload.iss, idp.issuer);
+        assert.equal(tokens.token_type, 'Bearer');
+      },
     };
     assert.deepEqual(Object.keys(checks).sort(), MODES.filter((m) => m !== 'good' && m !== 'error').sort());
     for (const [mode, check] of Object.entries(checks)) {
