@@ -2,17 +2,23 @@
 #include "cli/cli.hpp"
 
 #include <CLI/CLI.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 #include <cctype>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <memory>
 #include <optional>
+#include <thread>
 
 #include "config/config.hpp"
 #include "logging/log.hpp"
 #include "hass/admin_connection.hpp"
 #include "net/server.hpp"
+#include "oidc/provider.hpp"
 #include "shield/break_glass.hpp"
 #include "shield/shield.hpp"
 #include "sso/sign_in.hpp"
@@ -52,6 +58,43 @@ int check_config(const std::string& path) {
   }
 }
 
+// Each provider's discovery once, on its own thread, while Gatehouse starts serving: a discovery document
+// that names another issuer than providers[].issuer is a configuration mistake the operator should read
+// in the log at start, not learn from the first person who cannot sign in. An IdP that is down delays
+// nothing; sign-ins discover again on their own.
+class DiscoveryAtStart {
+public:
+  explicit DiscoveryAtStart(const std::vector<config::Provider>& providers) {
+    for (const auto& provider : providers)
+      boost::asio::co_spawn(io_, check(std::make_shared<oidc::Provider>(provider)), boost::asio::detached);
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~DiscoveryAtStart() {
+    io_.stop();
+    thread_.join();
+  }
+  DiscoveryAtStart(const DiscoveryAtStart&) = delete;
+  DiscoveryAtStart& operator=(const DiscoveryAtStart&) = delete;
+
+private:
+  static boost::asio::awaitable<void> check(std::shared_ptr<oidc::Provider> provider) {
+    const auto discovered = co_await provider->metadata();
+    const std::string& id = provider->config().id;
+    if (discovered)
+      logging::info("identity provider discovered", {{"provider", id}, {"issuer", discovered.value->issuer}});
+    else if (discovered.failure.kind == oidc::OidcFailure::Kind::misconfigured)
+      logging::warn("identity provider misconfigured: nobody can sign in through it until providers[].issuer or "
+                    "the IdP's issuer is corrected",
+                    {{"provider", id}, {"detail", discovered.failure.reason}});
+    else
+      logging::warn("identity provider not reachable at start; sign-ins will try again",
+                    {{"provider", id}, {"detail", discovered.failure.reason}});
+  }
+
+  boost::asio::io_context io_{1};
+  std::thread thread_;
+};
+
 int serve(const std::string& path) {
   auto loaded = load_or_report(path);
   if (!loaded) return 1;
@@ -84,6 +127,7 @@ int serve(const std::string& path) {
     shield::Shield shield(config, *store);
     if (const auto version = admin.ha_version(); !version.empty()) shield.note_ha_version(version);
     sign_in.learn_tokens_into(shield.tokens());
+    const DiscoveryAtStart discovery(config.providers);
     net::Server server(config, shield, &sign_in);
     const int code = server.run();
     admin.stop();

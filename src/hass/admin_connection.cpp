@@ -105,6 +105,25 @@ std::string AdminConnection::service_user_id() const {
   return service_user_id_;
 }
 
+std::optional<CommandReply> read_command_reply(const json::object& message) {
+  const auto* id = message.if_contains("id");
+  if (!id || !id->is_int64() || message_type(message) != "result") return std::nullopt;
+  CommandReply reply;
+  reply.id = id->get_int64();
+  const auto* success = message.if_contains("success");
+  reply.result.ok = success && *success == true;
+  if (reply.result.ok) {
+    if (const auto* result = message.if_contains("result")) reply.result.result = *result;
+  } else if (const auto* error = message.if_contains("error"); error && error->is_object()) {
+    const auto& e = error->get_object();
+    if (const auto* code = e.if_contains("code"); code && code->is_string())
+      reply.result.error_code = std::string(code->get_string());
+    if (const auto* text = e.if_contains("message"); text && text->is_string())
+      reply.result.error_message = std::string(text->get_string());
+  }
+  return reply;
+}
+
 asio::awaitable<void> AdminConnection::run() {
   auto executor = co_await asio::this_coro::executor;
   auto backoff = std::chrono::seconds(1);
@@ -145,13 +164,13 @@ asio::awaitable<void> AdminConnection::run() {
       if (!co_await write_json(auth)) failure = "HA closed the connection during authentication";
     }
     if (failure.empty()) {
-      auto answer = co_await read_json();
-      if (answer["type"] == "auth_invalid") {
+      const auto answer = co_await read_json();
+      if (message_type(answer) == "auth_invalid") {
         failure = "Home Assistant rejected the admin token (home_assistant.token_file): create a long-lived "
                   "access token for Gatehouse's admin user in HA and restart Gatehouse";
         failure_status = AdminStatus::token_rejected;
         permanent = true;
-      } else if (answer["type"] != "auth_ok") {
+      } else if (message_type(answer) != "auth_ok") {
         failure = "HA did not finish the websocket auth handshake";
       }
     }
@@ -199,22 +218,13 @@ asio::awaitable<void> AdminConnection::run() {
     for (;;) {
       auto message = co_await read_json();
       if (message.empty()) break;
-      const auto* id = message.if_contains("id");
-      if (!id || !id->is_int64() || message["type"] != "result") continue;
-      auto it = waiters_.find(id->as_int64());
+      auto reply = read_command_reply(message);
+      if (!reply) continue;
+      auto it = waiters_.find(reply->id);
       if (it == waiters_.end()) continue;
       Waiter* waiter = it->second;
       waiters_.erase(it);
-      waiter->result.ok = message["success"] == true;
-      if (waiter->result.ok) {
-        waiter->result.result = message["result"];
-      } else if (const auto* error = message.if_contains("error"); error && error->is_object()) {
-        const auto& e = error->as_object();
-        if (const auto* code = e.if_contains("code"); code && code->is_string())
-          waiter->result.error_code = std::string(code->as_string());
-        if (const auto* text = e.if_contains("message"); text && text->is_string())
-          waiter->result.error_message = std::string(text->as_string());
-      }
+      waiter->result = std::move(reply->result);
       waiter->done = true;
       waiter->timer.cancel();
     }

@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -30,6 +31,17 @@ struct CommandResult {
 };
 
 enum class AdminStatus { connecting, ready, unreachable, token_rejected, not_admin };
+
+// One command's reply (contract §4.3): {"id":N,"type":"result","success":true,"result":...}, or
+// "success":false with {"error":{"code","message"}}.
+struct CommandReply {
+  std::int64_t id = 0;
+  CommandResult result;
+};
+// `message` read as a command's reply; nullopt for anything else (events, pongs, no integer id). Only
+// reads `message`: boost::json::object::operator[] may insert and reallocate, which would leave any
+// pointer into the message dangling.
+std::optional<CommandReply> read_command_reply(const boost::json::object& message);
 
 class AdminConnection {
 public:

@@ -16,6 +16,11 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 using asio::ip::tcp;
 
+std::string_view message_type(const boost::json::object& message) {
+  const auto* type = message.if_contains("type");
+  return type && type->is_string() ? std::string_view(type->get_string()) : std::string_view();
+}
+
 asio::awaitable<ApiSocketOpening> open_api_socket(ApiSocket& ws, std::string host, std::uint16_t port,
                                                   std::string client_address, std::chrono::milliseconds timeout) {
   constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);

@@ -1,15 +1,18 @@
 // hass/api_socket: owns opening HA's websocket API (contract §4.1–4.2) up to HA's first message:
 // resolve, connect, upgrade (with the client's address in X-Forwarded-For when Gatehouse acts for a
-// client), and read `auth_required`. The admin connection and the token checks both start this way.
+// client), and read `auth_required`. The admin connection and the token checks both start this way, and
+// read the type of HA's messages the same way.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/websocket/stream.hpp>
+#include <boost/json/object.hpp>
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace gatehouse::hass {
 
@@ -20,6 +23,11 @@ struct ApiSocketOpening {
   std::string failure;                   // otherwise what went wrong, for the operator (no secrets)
   explicit operator bool() const { return ha_version.has_value(); }
 };
+
+// The `type` of a message from HA's websocket API ("auth_ok", "result", ...), or "" when it has none.
+// Only reads `message` (boost::json::object::operator[] may insert and reallocate); the view points
+// into it.
+std::string_view message_type(const boost::json::object& message);
 
 // `client_address` empty: Gatehouse connects in its own name (no X-Forwarded-For).
 boost::asio::awaitable<ApiSocketOpening> open_api_socket(ApiSocket& ws, std::string host, std::uint16_t port,

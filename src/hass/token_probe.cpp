@@ -80,12 +80,12 @@ asio::awaitable<TokenProbe> probe_access_token(std::string host, std::uint16_t p
   if (!co_await socket.write(auth)) co_return probe;
   auto answer = co_await socket.read();
   if (!answer) co_return probe;
-  if ((*answer)["type"] == "auth_invalid") {
+  if (message_type(*answer) == "auth_invalid") {
     probe.outcome = TokenProbe::Outcome::refused;
     socket.drop();
     co_return probe;
   }
-  if ((*answer)["type"] != "auth_ok") co_return probe;
+  if (message_type(*answer) != "auth_ok") co_return probe;
   const json::object who{{"id", 1}, {"type", "auth/current_user"}};
   if (!co_await socket.write(who)) co_return probe;
   auto reply = co_await socket.read();

@@ -139,6 +139,28 @@ std::optional<boost::json::object> parse_object(std::string_view text) {
   return std::move(value.get_object());
 }
 
+std::optional<std::int64_t> numeric_date(const boost::json::object& claims, std::string_view name) {
+  const auto* value = claims.if_contains(name);
+  if (value == nullptr) return std::nullopt;
+  if (value->is_int64()) {
+    const std::int64_t seconds = value->get_int64();
+    if (seconds < -kMaxNumericDate || seconds > kMaxNumericDate) return std::nullopt;
+    return seconds;
+  }
+  if (value->is_uint64()) {
+    const std::uint64_t seconds = value->get_uint64();
+    if (seconds > static_cast<std::uint64_t>(kMaxNumericDate)) return std::nullopt;
+    return static_cast<std::int64_t>(seconds);
+  }
+  if (value->is_double()) {
+    const double seconds = value->get_double();
+    constexpr auto limit = static_cast<double>(kMaxNumericDate); // exact: below 2^53
+    if (!(seconds >= -limit && seconds <= limit)) return std::nullopt;
+    return static_cast<std::int64_t>(seconds);
+  }
+  return std::nullopt;
+}
+
 std::optional<CompactParts> split_compact(std::string_view token) {
   const auto first_dot = token.find('.');
   const auto second_dot = first_dot == std::string_view::npos ? first_dot : token.find('.', first_dot + 1);

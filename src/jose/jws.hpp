@@ -1,8 +1,10 @@
 // jose/jws: owns verifying a JWS in compact serialization (an ID token) against a JWKS: which algorithms
-// are acceptable, which key may verify the token, and the signature itself. It checks no claims (iss, aud,
-// exp, nonce: the OIDC module does) and does no I/O. Failure messages never contain token content.
+// are acceptable, which key may verify the token, and the signature itself; and reading a JWT's parts and
+// time claims the one way every caller reads them. It checks no claims (iss, aud, exp, nonce: the OIDC
+// module does) and does no I/O. Failure messages never contain token content.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -61,6 +63,14 @@ struct CompactParts {
 std::optional<CompactParts> split_compact(std::string_view token);
 // `text` parsed as a JSON object; nullopt if it is not one.
 std::optional<boost::json::object> parse_object(std::string_view text);
+
+// The latest time numeric_date reads: 9999-12-31T23:59:59Z. Any claim in ±this range plus or minus a
+// leeway stays far inside int64, so callers can do that arithmetic without overflow.
+inline constexpr std::int64_t kMaxNumericDate = 253'402'300'799;
+// A time claim (exp, iat, nbf: a NumericDate, RFC 7519 §2) as whole Unix seconds (a fraction is dropped),
+// or nullopt when the claim is absent, not a JSON number, or outside ±kMaxNumericDate. The range is
+// checked in the number's own type before any conversion (a double like 1e300 has no int64 value).
+std::optional<std::int64_t> numeric_date(const boost::json::object& claims, std::string_view name);
 
 // verify_compact's signature step on its own: whether `signature` (raw bytes, not base64url) over
 // `signing_input` verifies with `key` under `alg`; false if alg is unsupported or does not fit the key.

@@ -1,6 +1,10 @@
 // oidc/provider: discovery, keys, code exchange, ID-token checks and userinfo for one provider.
 #include "oidc/provider.hpp"
 
+#include <algorithm>
+#include <cctype>
+
+#include <boost/algorithm/string/predicate.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/url/encode.hpp>
 #include <boost/url/parse.hpp>
@@ -55,17 +59,6 @@ std::optional<std::string> string_member(const json::object& object, std::string
   return std::string(it->value().as_string());
 }
 
-std::optional<std::int64_t> number_member(const json::object& object, std::string_view name) {
-  auto it = object.find(name);
-  if (it == object.end()) return std::nullopt;
-  const auto& value = it->value();
-  if (value.is_int64()) return value.as_int64();
-  if (value.is_uint64() && value.as_uint64() <= static_cast<std::uint64_t>(INT64_MAX))
-    return static_cast<std::int64_t>(value.as_uint64());
-  if (value.is_double()) return static_cast<std::int64_t>(value.as_double());
-  return std::nullopt;
-}
-
 // An OAuth error code is safe to log; anything else the IdP wrote is not echoed.
 std::string oauth_error_of(std::string_view body) {
   auto object = parse_object(body);
@@ -75,6 +68,21 @@ std::string oauth_error_of(std::string_view body) {
   for (char c : *error)
     if (!(std::islower(static_cast<unsigned char>(c)) || c == '_')) return "";
   return *error;
+}
+
+// Why a token response cannot be used, judged by its token_type: OIDC Core §3.1.3.3 and RFC 6749 §7.1
+// require Bearer (compared case-insensitively), the only kind Gatehouse knows how to present at
+// userinfo. A short plain token_type is named in the reason; anything else the IdP wrote is not echoed.
+std::optional<std::string> token_type_problem(const json::object& tokens) {
+  const auto token_type = string_member(tokens, "token_type");
+  if (!token_type) return "token endpoint gave no token_type (Bearer is required)";
+  if (boost::algorithm::iequals(*token_type, "Bearer")) return std::nullopt;
+  const bool plain = !token_type->empty() && token_type->size() <= 32 &&
+                     std::all_of(token_type->begin(), token_type->end(), [](unsigned char c) {
+                       return std::isalnum(c) || c == '-' || c == '_';
+                     });
+  return "token endpoint gave token_type " + (plain ? "'" + *token_type + "'" : std::string("of another kind")) +
+         ", not Bearer";
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) {
@@ -125,8 +133,9 @@ asio::awaitable<OidcResult<ProviderMetadata>> Provider::metadata() {
   ProviderMetadata metadata;
   metadata.issuer = string_member(*document, "issuer").value_or("");
   if (metadata.issuer != config_.issuer) {
-    result.failure = {Kind::idp_unreachable, "discovery names issuer '" + metadata.issuer.substr(0, 200) +
-                                                 "', not the configured '" + config_.issuer + "'"};
+    result.failure = {Kind::misconfigured, "the IdP's discovery document names issuer '" +
+                                               metadata.issuer.substr(0, 200) + "', but providers[].issuer is '" +
+                                               config_.issuer + "'"};
     co_return result;
   }
   for (auto [name, target] : {std::pair{"authorization_endpoint", &metadata.authorization_endpoint},
@@ -192,28 +201,34 @@ asio::awaitable<std::optional<OidcFailure>> Provider::refresh_keys(const std::st
   co_return std::nullopt;
 }
 
-std::optional<OidcFailure> Provider::check_claims(const json::object& claims, std::string_view nonce) const {
+std::optional<OidcFailure> check_id_token_claims(const json::object& claims, const config::Provider& provider,
+                                                 std::string_view nonce, std::int64_t now) {
   auto invalid = [](std::string reason) { return OidcFailure{Kind::invalid_id_token, "ID token: " + std::move(reason)}; };
-  if (string_member(claims, "iss") != config_.issuer) return invalid("iss is not the configured issuer");
+  if (string_member(claims, "iss") != provider.issuer) return invalid("iss is not the configured issuer");
   auto aud = claims.find("aud");
   std::vector<std::string> audiences;
   if (aud != claims.end() && aud->value().is_string()) audiences.emplace_back(aud->value().as_string());
   if (aud != claims.end() && aud->value().is_array())
     for (const auto& entry : aud->value().as_array())
       if (entry.is_string()) audiences.emplace_back(entry.as_string());
-  if (std::find(audiences.begin(), audiences.end(), config_.client_id) == audiences.end())
+  if (std::find(audiences.begin(), audiences.end(), provider.client_id) == audiences.end())
     return invalid("aud does not name this client");
   auto azp = string_member(claims, "azp");
   if (audiences.size() > 1 && !azp) return invalid("several audiences and no azp");
-  if (azp && *azp != config_.client_id) return invalid("azp is another client");
-  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                       std::chrono::system_clock::now().time_since_epoch()).count();
-  auto exp = number_member(claims, "exp");
-  if (!exp) return invalid("no exp");
+  if (azp && *azp != provider.client_id) return invalid("azp is another client");
+  // Times are read in range (jose::numeric_date) before the skew is added; one that is present but not
+  // a usable time is refused, never skipped.
+  auto exp = jose::numeric_date(claims, "exp");
+  if (!exp) return invalid(claims.contains("exp") ? "exp is not a usable time" : "no exp");
   if (now >= *exp + kClockSkewSeconds) return invalid("expired");
-  auto iat = number_member(claims, "iat");
-  if (!iat) return invalid("no iat");
+  auto iat = jose::numeric_date(claims, "iat");
+  if (!iat) return invalid(claims.contains("iat") ? "iat is not a usable time" : "no iat");
   if (*iat > now + kClockSkewSeconds) return invalid("issued in the future (iat)");
+  if (claims.contains("nbf")) { // RFC 7519 §4.1.5
+    auto nbf = jose::numeric_date(claims, "nbf");
+    if (!nbf) return invalid("nbf is not a usable time");
+    if (*nbf > now + kClockSkewSeconds) return invalid("not valid yet (nbf)");
+  }
   auto token_nonce = string_member(claims, "nonce");
   if (!token_nonce || !constant_time_equal(*token_nonce, nonce)) return invalid("nonce does not match this login");
   auto sub = string_member(claims, "sub");
@@ -263,6 +278,10 @@ asio::awaitable<OidcResult<SignedInIdentity>> Provider::finish_login(std::string
     result.failure = {Kind::idp_refused, "token endpoint gave no id_token"};
     co_return result;
   }
+  if (auto problem = token_type_problem(*tokens)) {
+    result.failure = {Kind::idp_refused, *problem};
+    co_return result;
+  }
 
   std::shared_ptr<const jose::JwkSet> keys;
   {
@@ -295,7 +314,9 @@ asio::awaitable<OidcResult<SignedInIdentity>> Provider::finish_login(std::string
     co_return result;
   }
   auto& claims = verified.verified->payload;
-  if (auto failure = check_claims(claims, nonce)) {
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+  if (auto failure = check_id_token_claims(claims, config_, nonce, now)) {
     result.failure = *failure;
     co_return result;
   }

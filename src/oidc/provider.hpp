@@ -1,8 +1,9 @@
 // oidc/provider: owns Gatehouse's side of one OpenID provider: discovery (the issuer must match the
 // configured one exactly), the JWKS cache (refetched once on an unknown kid, at most every 10 s, and
-// after an hour), the code exchange (PKCE, client_secret_basic or _post, over verified TLS), ID-token
-// verification (signature via jose, then iss, aud, azp, exp, iat, nonce), and userinfo (whose sub must
-// match). Shared by every worker thread; the caches are behind a mutex, I/O runs on the caller's thread.
+// after an hour), the code exchange (PKCE, client_secret_basic or _post, over verified TLS; the token
+// response must say token_type Bearer), ID-token verification (signature via jose, then iss, aud, azp,
+// exp, iat, nbf, nonce), and userinfo (whose sub must match). Shared by every worker thread; the caches
+// are behind a mutex, I/O runs on the caller's thread.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -28,10 +29,12 @@ struct ProviderMetadata {
 };
 
 // Why a step with the IdP failed. `idp_unreachable` is the IdP's fault or the network's (502 page);
-// the others mean the IdP's answer must not be trusted (400 page). `reason` is for audit and logs and
-// never holds a token, code or secret.
+// `misconfigured` means the IdP and Gatehouse's providers[] entry disagree (discovery names another
+// issuer): retrying cannot help, an administrator must fix one of them (502 page that says so); the
+// others mean the IdP's answer must not be trusted (400 page). `reason` is for audit and logs and never
+// holds a token, code or secret.
 struct OidcFailure {
-  enum class Kind { idp_unreachable, idp_refused, invalid_id_token, invalid_userinfo } kind;
+  enum class Kind { idp_unreachable, misconfigured, idp_refused, invalid_id_token, invalid_userinfo } kind;
   std::string reason;
 };
 
@@ -63,7 +66,6 @@ public:
 
 private:
   boost::asio::awaitable<std::optional<OidcFailure>> refresh_keys(const std::string& jwks_uri, bool unknown_kid);
-  std::optional<OidcFailure> check_claims(const boost::json::object& claims, std::string_view nonce) const;
 
   config::Provider config_;
   net::HttpClient http_;
@@ -77,5 +79,11 @@ private:
 
 // The PKCE S256 challenge of a verifier (RFC 7636 §4.2).
 std::string pkce_challenge(std::string_view code_verifier);
+
+// The checks of a verified ID token's claims (OIDC Core §3.1.3.7) for `provider` and this login's nonce
+// at `now_unix_seconds`: iss, aud/azp, exp, iat and nbf (60 s skew each way; each must be a time in
+// jose::numeric_date's range, nbf only when present), nonce, sub. nullopt when the token holds.
+std::optional<OidcFailure> check_id_token_claims(const boost::json::object& claims, const config::Provider& provider,
+                                                 std::string_view nonce, std::int64_t now_unix_seconds);
 
 } // namespace gatehouse::oidc

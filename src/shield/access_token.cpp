@@ -20,15 +20,6 @@ std::string_view describe(TokenProblem problem) {
 
 namespace {
 
-std::optional<std::int64_t> whole_seconds(const boost::json::object& claims, std::string_view name) {
-  const auto* value = claims.if_contains(name);
-  if (!value) return std::nullopt;
-  if (value->is_int64()) return value->as_int64();
-  if (value->is_uint64() && value->as_uint64() <= INT64_MAX) return static_cast<std::int64_t>(value->as_uint64());
-  if (value->is_double()) return static_cast<std::int64_t>(value->as_double());
-  return std::nullopt;
-}
-
 TokenReading problem(TokenProblem kind) { return TokenReading{std::nullopt, kind}; }
 
 } // namespace
@@ -44,8 +35,9 @@ TokenReading read_access_token(std::string_view token, std::int64_t now) {
   const auto* alg = header->if_contains("alg");
   if (!alg || !alg->is_string() || alg->as_string() != "HS256") return problem(TokenProblem::malformed);
   const auto* iss = claims->if_contains("iss");
-  const auto exp = whole_seconds(*claims, "exp");
-  const auto iat = whole_seconds(*claims, "iat");
+  // Times outside the NumericDate range are no HA token's: refused before any arithmetic on them.
+  const auto exp = jose::numeric_date(*claims, "exp");
+  const auto iat = jose::numeric_date(*claims, "iat");
   if (!iss || !iss->is_string() || iss->as_string().empty() || !exp || !iat) return problem(TokenProblem::malformed);
   if (*exp + kLeewaySeconds < now) return problem(TokenProblem::expired);
   return TokenReading{AccessToken{token, std::string(iss->as_string()), *exp}, TokenProblem::missing};

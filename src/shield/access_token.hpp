@@ -1,8 +1,9 @@
 // shield/access_token: owns what Gatehouse can tell about an HA access token without HA (contract
 // §2.2–2.3): the token must arrive as "Authorization: Bearer <token>" (HA accepts only that spelling),
-// be an HS256 JWT of at most 8192 characters whose claims carry iss (the refresh token id), iat and exp,
-// and not be expired (HA's 10 s leeway). Garbage and expired tokens are refused here, without asking
-// HA. The signature cannot be checked here: its key is private to HA.
+// be an HS256 JWT of at most 8192 characters whose claims carry iss (the refresh token id), iat and exp
+// (times within jose::numeric_date's range), and not be expired (HA's 10 s leeway). Garbage and expired
+// tokens are refused here, without asking HA. The signature cannot be checked here: its key is private
+// to HA.
 #pragma once
 
 #include <cstdint>
@@ -16,7 +17,7 @@ enum class TokenProblem {
   missing,       // no Authorization header
   not_bearer,    // another scheme, or "bearer" spelled otherwise than HA accepts
   too_long,      // over HA's 8192 characters
-  malformed,     // not an HS256 JWT with iss, iat and exp
+  malformed,     // not an HS256 JWT with iss, iat and exp (times in range)
   expired,       // exp (+10 s) has passed
 };
 

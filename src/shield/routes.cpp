@@ -175,9 +175,8 @@ bool has_live_auth_signature(std::string_view query, std::int64_t now) {
   const auto parts = jose::split_compact(value);
   const auto claims = parts ? jose::parse_object(parts->payload) : std::nullopt;
   if (!claims) return false;
-  const auto* exp = claims->if_contains("exp");
-  if (!exp || !exp->is_number()) return false;
-  return exp->to_number<double>() >= static_cast<double>(now); // HA allows no leeway here (§9.5)
+  const auto exp = jose::numeric_date(*claims, "exp");
+  return exp && *exp >= now; // HA allows no leeway here (§9.5)
 }
 
 RouteClass classify(const front_door::RequestFacts& facts, const PublicPaths& public_paths,

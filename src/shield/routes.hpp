@@ -58,8 +58,9 @@ RouteClass classify(const front_door::RequestFacts& facts, const PublicPaths& pu
 // such paths may reach HA on the strength of an authSig that Gatehouse cannot check.
 bool is_signed_path(std::string_view path);
 
-// True when `query` carries exactly one authSig whose value is a JWT that has not expired (read
-// without its key, which only HA has; HA verifies the signature).
+// True when `query` carries exactly one authSig whose value is a JWT with an exp (a time in
+// jose::numeric_date's range) that has not passed (read without its key, which only HA has; HA verifies
+// the signature).
 bool has_live_auth_signature(std::string_view query, std::int64_t now_unix_seconds);
 
 } // namespace gatehouse::shield

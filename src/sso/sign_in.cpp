@@ -33,6 +33,10 @@ constexpr std::string_view kCookiePrefix = "gatehouse_login_";
 constexpr std::size_t kMaxParameterBytes = 4096;
 constexpr std::string_view kBreakGlassHint =
     "If this keeps failing, an administrator can still sign in to Home Assistant locally.";
+constexpr std::string_view kMisconfiguredText =
+    "Gatehouse's configuration and the identity provider disagree about the provider's issuer, so nobody can sign "
+    "in through it. This is not an outage and trying again will not help: an administrator must correct "
+    "providers[].issuer in Gatehouse's configuration, or the issuer the identity provider announces.";
 
 // The decoded query parameters of a request target; the first of each name wins.
 struct Query {
@@ -209,6 +213,10 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
   }
 
   auto discovered = co_await provider->metadata();
+  if (!discovered && discovered.failure.kind == oidc::OidcFailure::Kind::misconfigured)
+    co_return refuse(http::status::bad_gateway, "idp_misconfigured", "Sign-in is misconfigured",
+                     {std::string(kMisconfiguredText), std::string(kBreakGlassHint)},
+                     {{"provider", provider->config().id}, {"detail", discovered.failure.reason}});
   if (!discovered) {
     co_return refuse(http::status::bad_gateway, "idp_unreachable", "Your identity provider cannot be reached",
                      {"Gatehouse could not reach " + provider->config().name + " to sign you in. Try again in a minute.",
@@ -376,6 +384,9 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
   if (!identity) {
     using Kind = oidc::OidcFailure::Kind;
     const auto& failure = identity.failure;
+    if (failure.kind == Kind::misconfigured)
+      co_return refuse(http::status::bad_gateway, "idp_misconfigured", "Sign-in is misconfigured",
+                       {std::string(kMisconfiguredText), std::string(kBreakGlassHint)}, {{"detail", failure.reason}});
     if (failure.kind == Kind::idp_unreachable)
       co_return refuse(http::status::bad_gateway, "idp_unreachable", "Your identity provider cannot be reached",
                        {"Gatehouse could not finish the sign-in with " + provider->config().name +

@@ -3,19 +3,22 @@
 // IdP's error or a bad answer from it, 403 for a user refused by role, 502 when the IdP or HA cannot be
 // reached), never a redirect to the client; HA's login flow is never reached and no HA user is made; and
 // `gatehouse audit --json` has a login_refused entry with a reason for each.
-// - tests/idp/rogue-idp.mjs mints one defect per mode (nonce, aud, iss, exp, iat, alg none, HS256 with
-//   the public key, unknown kid, bad signature, several audiences without azp, error=access_denied,
-//   userinfo for another sub); in mode `good` the same IdP signs in, which shows that each refusal comes
-//   from the check its mode targets.
+// - tests/idp/rogue-idp.mjs mints one defect per mode (nonce, aud, iss, exp, iat, nbf, alg none, HS256
+//   with the public key, unknown kid, bad signature, several audiences without azp, error=access_denied,
+//   userinfo for another sub, a token_type other than Bearer or none); in mode `good` the same IdP signs
+//   in, which shows that each refusal comes from the check its mode targets.
 // - State: replayed callback, unknown state, another browser's callback.
 // - A redirect_uri HA would not accept: 400 before anything is sent to the IdP.
 // - The real IdP: a user in no mapped group (403, "ask your administrator"), a sign-in denied at the IdP.
 // - The IdP or HA gone during a login, or the IdP's certificate not trusted (no ca_file): 502.
+// - Discovery naming another issuer than providers[].issuer: a warning at start naming both, and a 502
+//   page that calls it a misconfiguration, not an outage.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { TEST_GUARD } from './lib/harness.mjs';
 import { decodeJwt } from '../idp/jws.mjs';
+import { OTHER_ISSUER } from '../idp/rogue-idp.mjs';
 import {
   startSsoStack, assertRefusalPage, correlationIdOf, frontendState, trickyState, pageText, CookieJar, ROLE_GROUPS,
 } from './lib/sso-stack.mjs';
@@ -27,6 +30,7 @@ const DEFECTS = [
   { mode: 'wrong_iss', what: 'the ID token names another issuer' },
   { mode: 'expired', what: 'the ID token expired an hour ago' },
   { mode: 'iat_future', what: 'the ID token was issued an hour in the future' },
+  { mode: 'nbf_future', what: 'the ID token is not valid until an hour from now (nbf)', audit: { reason: 'invalid_id_token', detail: /nbf/ } },
   { mode: 'alg_none', what: 'the ID token is unsigned (alg none)' },
   { mode: 'hs256_public_key', what: 'the ID token is HMAC-signed with the public key as secret' },
   { mode: 'unknown_kid', what: 'the ID token is signed by a key the IdP never published' },
@@ -34,6 +38,9 @@ const DEFECTS = [
   { mode: 'azp_missing_multi_aud', what: 'the ID token has several audiences and no azp' },
   { mode: 'error', what: 'the IdP answers error=access_denied', noTokenRequest: true, category: 'idp_error' },
   { mode: 'userinfo_sub_mismatch', what: 'userinfo describes another sub than the ID token' },
+  // The ID token is good; the access token is not one Gatehouse may present as Bearer (OIDC Core §3.1.3.3).
+  { mode: 'token_type_dpop', what: 'the token response says token_type DPoP', noUserinfo: true, audit: { reason: 'idp_refused', detail: /token_type 'DPoP'/ } },
+  { mode: 'token_type_missing', what: 'the token response has no token_type', noUserinfo: true, audit: { reason: 'idp_refused', detail: /no token_type/ } },
 ];
 
 function describeWalk(result) {
@@ -55,10 +62,12 @@ async function assertAudited(stack, refusals) {
   const entries = await stack.audit();
   const refused = entries.filter((entry) => entry.kind === 'login_refused');
   const reasons = new Map();
-  for (const { label, correlationId, category } of refusals) {
+  for (const { label, correlationId, category, audit } of refusals) {
     const matching = refused.filter((entry) => entry.text.includes(correlationId));
     assert.equal(matching.length, 1, `one login_refused entry with correlation id ${correlationId} (${label}):\n${refused.map((entry) => entry.text).join('\n')}`);
     assert.ok(matching[0].reason, `a reason for ${label}: ${matching[0].text}`);
+    if (audit?.reason) assert.equal(matching[0].reason, audit.reason, `${label}: ${matching[0].text}`);
+    if (audit?.detail) assert.match(String(matching[0].raw.detail?.detail), audit.detail, `${label}: ${matching[0].text}`);
     if (category) reasons.set(category, new Set([...(reasons.get(category) ?? []), matching[0].reason]));
   }
   assert.equal(refused.length, refusals.length, 'one login_refused entry per refusal');
@@ -95,7 +104,7 @@ describe('rogue IdP: each defect is refused with a page, never a redirect', () =
     stack.assertHygiene();
   });
 
-  for (const { mode, what, noTokenRequest = false, category = 'token' } of DEFECTS) {
+  for (const { mode, what, noTokenRequest = false, noUserinfo = false, category = 'token', audit } of DEFECTS) {
     test(`${mode}: ${what} -> 400 page with a correlation id; HA untouched`, TEST_GUARD, async () => {
       const counts = { ...rogue.counts };
       const idTokensBefore = rogue.idTokens.length;
@@ -107,7 +116,7 @@ describe('rogue IdP: each defect is refused with a page, never a redirect', () =
         rogue.mode = 'good';
       }
       const correlationId = assertRefusalPage(result, 400, { redirectUri: stack.frontendRedirectUri });
-      refusals.push({ label: mode, correlationId, category });
+      refusals.push({ label: mode, correlationId, category, audit });
       assert.ok(result.callbackUrl, 'the refusal came at /sso/callback, after the IdP');
       assert.equal(new URL(result.url).pathname, '/sso/callback');
       if (noTokenRequest) {
@@ -121,6 +130,7 @@ describe('rogue IdP: each defect is refused with a page, never a redirect', () =
         assert.notEqual(decodeJwt(rogue.idTokens.at(-1)).header.kid, rogue.jwks().keys[0].kid);
       }
       if (mode === 'userinfo_sub_mismatch') assert.ok(rogue.counts.userinfo > counts.userinfo, 'userinfo was asked');
+      if (noUserinfo) assert.equal(rogue.counts.userinfo, counts.userinfo, 'the access token was never presented to userinfo');
       stack.assertHygiene();
     });
   }
@@ -277,6 +287,31 @@ test('TLS to the IdP is verified: without ca_file the throwaway CA is not truste
   const correlationId = assertRefusalPage(result, 502, { redirectUri: stack.frontendRedirectUri });
   assert.deepEqual(stack.idp.counts, { discovery: 0, jwks: 0, authorize: 0, token: 0, userinfo: 0 }, 'no request got past the TLS handshake');
   await assertAudited(stack, [{ label: 'untrusted IdP certificate', correlationId }]);
+  stack.assertHygiene();
+});
+
+test('discovery names another issuer than providers[].issuer: a warning at start naming both, and a 502 page saying it is a misconfiguration', TEST_GUARD, async (t) => {
+  const stack = await startSsoStack(t, { providers: [{ kind: 'rogue', mode: 'discovery_other_issuer', user: { groups: ['ha-users'] } }] });
+  const configured = stack.idps[0].config.issuer;
+  const quoted = (text) => `'${text}'`;
+  const warning = await stack.gatehouse.waitForLog((entry) => /^warn/.test(entry.level ?? '') && String(entry.detail ?? '').includes(quoted(OTHER_ISSUER)),
+    { description: 'a startup warning naming the issuer discovery announced' });
+  assert.match(warning.msg, /misconfigured/);
+  assert.ok(warning.detail.includes(quoted(configured)), `the warning names the configured issuer too: ${warning.detail}`);
+  assert.equal(warning.provider, stack.idps[0].id);
+
+  const result = await withoutHaEffects(stack, () => stack.login({ state: 'misconfigured' }));
+  const correlationId = assertRefusalPage(result, 502, { redirectUri: stack.frontendRedirectUri, mentions: /misconfigur/i });
+  const text = pageText(result.body);
+  assert.match(text, /providers\[\]\.issuer/, 'the page says what an administrator must fix');
+  assert.doesNotMatch(text, /cannot be reached|try again in a minute/i, 'not presented as an outage');
+  assert.equal(result.history.length, 1, 'refused by /auth/authorize itself');
+  assert.equal(stack.idp.counts.authorize, 0, 'nobody was sent to the IdP');
+  const escape = (value) => value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  await assertAudited(stack, [{
+    label: 'issuer mismatch', correlationId,
+    audit: { reason: 'idp_misconfigured', detail: new RegExp(`${escape(quoted(OTHER_ISSUER))}.*${escape(quoted(configured))}`) },
+  }]);
   stack.assertHygiene();
 });
 

@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { startIdp } from './oidc-idp.mjs';
-import { startRogueIdp, MODES } from './rogue-idp.mjs';
+import { startRogueIdp, MODES, OTHER_ISSUER } from './rogue-idp.mjs';
 import { driveLogin, send, CookieJar } from './drive-login.mjs';
 import { decodeJwt, verifyJws, fromB64url } from './jws.mjs';
 
@@ -240,6 +240,7 @@ describe('rogue-idp', () => {
       wrong_iss: ({ payload }) => assert.notEqual(payload.iss, idp.issuer),
       expired: ({ payload }) => assert.ok(payload.exp <= now - 3500),
       iat_future: ({ payload }) => assert.ok(payload.iat >= now + 3500 && payload.exp > payload.iat),
+      nbf_future: ({ payload }) => assert.ok(payload.nbf >= now + 3500 && payload.exp > payload.nbf && payload.iat <= now + 5),
       alg_none: ({ header, signature }) => { assert.equal(header.alg, 'none'); assert.equal(signature, ''); },
       hs256_public_key: ({ header, signature }, { tokens }) => {
         assert.equal(header.alg, 'HS256');
@@ -263,6 +264,16 @@ describe('rogue-idp', () => {
       userinfo_sub_mismatch: async ({ payload }, { tokens, config }) => {
         verifyJws(tokens.id_token, jwks);
         assert.notEqual((await userinfo(config, tokens.access_token)).sub, payload.sub);
+      },
+      // The token response and discovery are the defects; the ID token is good (verified below).
+      token_type_dpop: ({ payload }, { tokens }) => { assert.equal(tokens.token_type, 'DPoP'); assert.equal(payload.iss, idp.issuer); },
+      token_type_missing: (_decoded, { tokens }) => { assert.ok(!('token_type' in tokens)); assert.ok(tokens.access_token); },
+      discovery_other_issuer: ({ payload }, { config, tokens }) => {
+        assert.equal(config.issuer, OTHER_ISSUER);
+        assert.notEqual(config.issuer, idp.issuer);
+        assert.equal(config.token_endpoint, `${idp.issuer}/token`, 'only the issuer is wrong');
+        assert.equal(payload.iss, idp.issuer);
+        assert.equal(tokens.token_type, 'Bearer');
       },
     };
     assert.deepEqual(Object.keys(checks).sort(), MODES.filter((m) => m !== 'good' && m !== 'error').sort());

@@ -1,6 +1,7 @@
 // A hand-written, minimal OpenID Provider that mints BAD ID tokens on purpose, for the gateway's
-// refusal tests. Everything but the ID token (and userinfo's sub) is correct, so a refusal can only
-// come from the check a mode targets. Switch modes between logins: `idp.mode = 'expired'`.
+// refusal tests. Everything but the one thing a mode targets (the ID token, userinfo's sub, the token
+// response's token_type, or the issuer its discovery document names) is correct, so a refusal can only
+// come from the check that mode targets. Switch modes between logins: `idp.mode = 'expired'`.
 
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -9,9 +10,14 @@ import { makeTlsMaterial } from './tls.mjs';
 import { b64url, generateSigningKey, signHs256, signJws } from './jws.mjs';
 
 export const MODES = [
-  'good', 'nonce_mismatch', 'wrong_aud', 'wrong_iss', 'expired', 'iat_future', 'alg_none',
+  'good', 'nonce_mismatch', 'wrong_aud', 'wrong_iss', 'expired', 'iat_future', 'nbf_future', 'alg_none',
   'hs256_public_key', 'unknown_kid', 'bad_signature', 'azp_missing_multi_aud', 'error', 'userinfo_sub_mismatch',
+  'token_type_dpop', 'token_type_missing', 'discovery_other_issuer',
 ];
+
+// The issuer the discovery document names in mode discovery_other_issuer: another realm on another
+// host, as an IdP behind a proxy announces its internal name.
+export const OTHER_ISSUER = 'https://idp.elsewhere.invalid/realms/home';
 
 const DEFAULT_USER = { sub: 'rogue-user', preferred_username: 'rogue', name: 'Rogue User', email: 'rogue@example.test', groups: ['users'] };
 const DEFAULT_CLIENT = { client_id: 'gatehouse', client_secret: 'rogue-secret' };
@@ -80,7 +86,9 @@ const publicJwks = (state) => ({ keys: [state.key.publicJwk] });
 async function route(state, req, res) {
   const url = new URL(req.url, state.issuer);
   switch (`${req.method} ${url.pathname}`) {
-    case 'GET /.well-known/openid-configuration': state.counts.discovery++; return sendJson(res, 200, discovery(state.issuer));
+    case 'GET /.well-known/openid-configuration':
+      state.counts.discovery++;
+      return sendJson(res, 200, { ...discovery(state.issuer), ...(state.mode === 'discovery_other_issuer' && { issuer: OTHER_ISSUER }) });
     case 'GET /jwks': state.counts.jwks++; return sendJson(res, 200, publicJwks(state));
     case 'GET /authorize': state.counts.authorize++; return authorize(state, url.searchParams, res);
     case 'POST /token': state.counts.token++; return token(state, req, res);
@@ -163,7 +171,9 @@ async function token(state, req, res) {
   const idToken = mintIdToken(state, client, grant);
   state.idTokens.push(idToken);
   res.setHeader('cache-control', 'no-store');
-  return sendJson(res, 200, { access_token: accessToken, token_type: 'Bearer', expires_in: 300, id_token: idToken, scope: grant.scope });
+  // undefined leaves token_type out of the JSON.
+  const tokenType = state.mode === 'token_type_dpop' ? 'DPoP' : state.mode === 'token_type_missing' ? undefined : 'Bearer';
+  return sendJson(res, 200, { access_token: accessToken, token_type: tokenType, expires_in: 300, id_token: idToken, scope: grant.scope });
 }
 
 // client_secret_basic (credentials form-urlencoded inside Basic, RFC 6749 §2.3.1) or client_secret_post;
@@ -215,6 +225,7 @@ function mintIdToken(state, client, grant) {
     case 'wrong_iss': return signed(header, { ...payload, iss: 'https://evil.invalid' });
     case 'expired': return signed(header, { ...payload, iat: now - 7200, auth_time: now - 7200, exp: now - 3600 });
     case 'iat_future': return signed(header, { ...payload, iat: now + 3600, auth_time: now + 3600, exp: now + 7200 });
+    case 'nbf_future': return signed(header, { ...payload, nbf: now + 3600, exp: now + 7200 });
     case 'alg_none': return `${b64url(JSON.stringify({ alg: 'none', typ: 'JWT' }))}.${b64url(JSON.stringify(payload))}.`;
     // The classic key-confusion attack: the public key's PEM text used as an HMAC secret.
     case 'hs256_public_key': return signHs256(header, payload, state.key.publicKey.export({ type: 'spki', format: 'pem' }));
@@ -225,7 +236,7 @@ function mintIdToken(state, client, grant) {
       return `${h}.${b64url(JSON.stringify(altered))}.${s}`;
     }
     case 'azp_missing_multi_aud': return signed(header, { ...payload, aud: [client.client_id, 'other'] });
-    default: return signed(); // good, error (never reaches /token), userinfo_sub_mismatch
+    default: return signed(); // good, error (never reaches /token), userinfo_sub_mismatch, token_type_*, discovery_other_issuer
   }
 }
 

@@ -929,5 +929,31 @@ TEST(JoseFailure, NamesEveryFailure) {
   EXPECT_EQ(to_string(Failure::bad_signature), "bad_signature");
 }
 
+// ---- Time claims ------------------------------------------------------------------------------------------
+
+std::optional<std::int64_t> date_of(std::string_view claim_json) {
+  return numeric_date(json::parse(claim_json).as_object(), "exp");
+}
+
+TEST(JoseNumericDate, ReadsWholeSecondsOfNumbersInADatesRange) {
+  EXPECT_EQ(date_of(R"({"exp":1800000000})"), 1800000000);
+  EXPECT_EQ(date_of(R"({"exp":1800000000.75})"), 1800000000); // RFC 7519 §2 allows fractions; dropped
+  EXPECT_EQ(date_of(R"({"exp":-1.5})"), -1);
+  EXPECT_EQ(date_of(R"({"exp":0})"), 0);
+  EXPECT_EQ(date_of(R"({"exp":253402300799})"), kMaxNumericDate);
+  EXPECT_EQ(date_of(R"({"exp":-253402300799})"), -kMaxNumericDate);
+  EXPECT_EQ(date_of(R"({"exp":253402300799.0})"), kMaxNumericDate);
+}
+
+TEST(JoseNumericDate, NothingOutsideTheRangeOrNotANumber) {
+  for (const char* text : {R"({"exp":9223372036854775807})", R"({"exp":-9223372036854775808})",
+                           R"({"exp":9223372036854775808})", R"({"exp":18446744073709551615})",
+                           R"({"exp":1e300})", R"({"exp":-1e300})", R"({"exp":1e19})", R"({"exp":-1e19})",
+                           R"({"exp":1.7976931348623157e308})", R"({"exp":253402300800})",
+                           R"({"exp":-253402300800})", R"({"exp":253402300799.001})", R"({"exp":"1800000000"})",
+                           R"({"exp":true})", R"({"exp":null})", R"({"exp":[1]})", R"({"iat":1800000000})"})
+    EXPECT_EQ(date_of(text), std::nullopt) << text;
+}
+
 } // namespace
 } // namespace gatehouse::jose

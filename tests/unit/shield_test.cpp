@@ -4,7 +4,7 @@
 
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
-
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <openssl/hmac.h>
 #include <fstream>
@@ -64,6 +64,13 @@ shield::RouteClass classify_head(const std::string& head_text) {
   return classify(*reading.facts, public_paths, passthrough);
 }
 
+// An HA-shaped token whose claims carry these JSON texts as exp and iat.
+std::string ha_token_with_times(std::string_view exp, std::string_view iat) {
+  const auto claims = boost::json::parse(R"({"iss":"0123abcd","iat":)" + std::string(iat) + R"(,"exp":)" +
+                                         std::string(exp) + "}");
+  return jwt({{"alg", "HS256"}, {"typ", "JWT"}}, claims.as_object());
+}
+
 } // namespace
 
 TEST(AccessToken, AnHaShapedTokenIsReadWithItsSessionAndExpiry) {
@@ -93,6 +100,25 @@ TEST(AccessToken, RefusedWithoutHa) {
   EXPECT_FALSE(shield::read_access_token(jwt({{"alg", "RS256"}}, {{"iss", "a"}, {"iat", kNow}, {"exp", kNow + 60}}), kNow));
   EXPECT_FALSE(shield::read_access_token(jwt({{"alg", "HS256"}}, {{"iat", kNow}, {"exp", kNow + 60}}), kNow));
   EXPECT_FALSE(shield::read_access_token(jwt({{"alg", "HS256"}}, {{"iss", "a"}, {"iat", kNow}}), kNow));
+}
+
+TEST(AccessToken, TimesThatAreNoDateAreNotAnHaTokenAndNeverOverflow) {
+  const std::string now = std::to_string(kNow);
+  for (const char* time : {"9223372036854775807", "-9223372036854775808", "9223372036854775808",
+                           "18446744073709551615", "1e300", "-1e300", "253402300800"}) {
+    EXPECT_EQ(shield::read_access_token(ha_token_with_times(time, now), kNow).problem, shield::TokenProblem::malformed)
+        << "exp " << time;
+    EXPECT_EQ(shield::read_access_token(ha_token_with_times(std::to_string(kNow + 600), time), kNow).problem,
+              shield::TokenProblem::malformed)
+        << "iat " << time;
+  }
+  // A fraction is dropped; the leeway applies to the whole seconds.
+  const auto fractional = shield::read_access_token(ha_token_with_times(std::to_string(kNow + 600) + ".5", now), kNow);
+  ASSERT_TRUE(fractional);
+  EXPECT_EQ(fractional.token->expires_at, kNow + 600);
+  EXPECT_TRUE(shield::read_access_token(ha_token_with_times(std::to_string(kNow - 10) + ".9", now), kNow));
+  EXPECT_EQ(shield::read_access_token(ha_token_with_times(std::to_string(kNow - 11) + ".9", now), kNow).problem,
+            shield::TokenProblem::expired);
 }
 
 TEST(Routes, PublicListAndDefaultDeny) {
@@ -156,6 +182,20 @@ TEST(Routes, AnAuthSigCountsOnlyOnPathsHaSignsAndGuards) {
                            "/auth/external/callback", "/api/states", "/api/websocket", "/media", "/media/",
                            "/api/error_log/x", "/api/hassio/backups/abc/download", "/api/tts_proxy/abc.mp3"})
     EXPECT_EQ(classify(http::verb::get, path, "authSig=" + live), RouteClass::protected_path) << path;
+}
+
+TEST(Routes, AnAuthSigWhoseExpIsNoDateIsNotLive) {
+  using shield::RouteClass;
+  for (const char* exp : {"9223372036854775807", "18446744073709551615", "1e300", "1e19", "253402300800",
+                          "\"2100000000\""}) {
+    const auto claims = boost::json::parse(R"({"iss":"a","path":"/media/x","exp":)" + std::string(exp) + "}");
+    EXPECT_EQ(classify(http::verb::get, "/media/x", "authSig=" + jwt({{"alg", "HS256"}}, claims.as_object())),
+              RouteClass::protected_path)
+        << exp;
+  }
+  const auto fractional = boost::json::parse(R"({"iss":"a","path":"/media/x","exp":)" + std::to_string(kNow) + ".5}");
+  EXPECT_EQ(classify(http::verb::get, "/media/x", "authSig=" + jwt({{"alg", "HS256"}}, fractional.as_object())),
+            RouteClass::signed_path);
 }
 
 TEST(TokenCache, RemembersUntilExpiryAndForgetsRevokedSessions) {
