@@ -33,10 +33,14 @@ struct HomeAssistant {
   std::string token;          // admin long-lived token; empty when not configured
 };
 
+// "Per address" below means per client as net/client_key counts them: an IPv4 address or an IPv6 /64.
 struct Limits {
   std::size_t max_header_bytes = 64 * 1024;                 // whole request head
   std::uint64_t max_body_bytes = 1024ull * 1024 * 1024;     // per request body (streamed, never buffered)
-  std::size_t max_connections = 4096;                       // client connections at once
+  // Client connections at once; 0 = derived at start from the open-files limit (net/open_files).
+  std::size_t max_connections = 0;
+  // Connections of one client address at once (its TCP peer; peers in trusted_proxies are not capped).
+  std::size_t max_connections_per_address = 256;
   std::size_t max_websocket_message_bytes = 4 * 1024 * 1024; // client→HA, HA's own limit (contract §4.1)
 };
 

@@ -14,6 +14,9 @@
 #include <thread>
 
 #include "logging/log.hpp"
+#include "net/client_key.hpp"
+#include "net/forwarding.hpp"
+#include "net/open_files.hpp"
 #include "net/session.hpp"
 #include "shield/shield.hpp"
 
@@ -35,6 +38,11 @@ void log_unexpected(std::exception_ptr error) {
   }
 }
 
+// Runs a connection while its client's slot is held.
+asio::awaitable<void> holding(ConnectionSlots::Slot slot, asio::awaitable<void> connection) {
+  co_await std::move(connection);
+}
+
 asio::awaitable<void> accept_loop(Worker& worker) {
   auto& shared = worker.shared;
   auto& acceptor = *worker.acceptor;
@@ -54,7 +62,16 @@ asio::awaitable<void> accept_loop(Worker& worker) {
     auto peer = socket.remote_endpoint(peer_ec);
     if (peer_ec) continue;
     socket.set_option(tcp::no_delay(true), peer_ec);
-    if (shared.open_connections.fetch_add(1, std::memory_order_relaxed) >= shared.config.limits.max_connections) {
+    // One client may not hold every slot: its own connections are capped first (the TCP peer; a trusted
+    // proxy speaks for many clients, so it meets the global limit only).
+    ConnectionSlots::Slot slot;
+    const bool per_address_ok = is_trusted(peer.address(), shared.config.trusted_proxies) ||
+                                shared.connection_slots.take(client_key(peer.address()), slot);
+    if (!per_address_ok) {
+      asio::co_spawn(worker.io, refuse_connection(std::move(socket)), log_unexpected);
+      continue;
+    }
+    if (shared.open_connections.fetch_add(1, std::memory_order_relaxed) >= shared.max_connections) {
       shared.open_connections.fetch_sub(1, std::memory_order_relaxed);
       asio::co_spawn(worker.io, refuse_connection(std::move(socket)), log_unexpected);
       continue;
@@ -62,10 +79,12 @@ asio::awaitable<void> accept_loop(Worker& worker) {
     if (shared.tls) {
       auto context = shared.tls->current();
       asio::co_spawn(worker.io,
-                     serve_connection(TlsStream(beast::tcp_stream(std::move(socket)), *context), worker, peer, context),
+                     holding(std::move(slot), serve_connection(TlsStream(beast::tcp_stream(std::move(socket)), *context),
+                                                               worker, peer, context)),
                      log_unexpected);
     } else {
-      asio::co_spawn(worker.io, serve_connection(PlainStream(std::move(socket)), worker, peer, nullptr),
+      asio::co_spawn(worker.io,
+                     holding(std::move(slot), serve_connection(PlainStream(std::move(socket)), worker, peer, nullptr)),
                      log_unexpected);
     }
   }
@@ -136,6 +155,20 @@ int Server::run() {
     shared_.tls = std::make_unique<TlsCertificate>(config_.tls->cert_file, config_.tls->key_file);
     shared_.tls->load();
   }
+  const auto open_files = raise_open_files_limit();
+  const auto workers = static_cast<unsigned>(workers_.size());
+  const std::uint32_t token_checks = 32; // token checks with HA in flight at once (a websocket each): not capped yet
+  const auto affordable = connections_for(open_files.soft, workers, token_checks);
+  if (config_.limits.max_connections == 0) shared_.max_connections = affordable;
+  else if (config_.limits.max_connections > affordable)
+    logging::warn("limits.max_connections is more than the open-files limit allows; when descriptors run out, "
+                  "new clients get no answer at all. Raise the hard limit (LimitNOFILE= in a systemd unit) or "
+                  "lower limits.max_connections",
+                  {{"max_connections", config_.limits.max_connections}, {"affordable", affordable},
+                   {"open_files_limit", open_files.soft}});
+  if (affordable < 256)
+    logging::warn("the open-files limit leaves room for few connections; raise the hard limit (LimitNOFILE=)",
+                  {{"open_files_limit", open_files.soft}, {"reserved", reserved_descriptors(workers, token_checks)}});
   bind_listeners();
   ::signal(SIGPIPE, SIG_IGN);
 
@@ -201,7 +234,11 @@ int Server::run() {
                               {"port", bound_port_},
                               {"tls", static_cast<bool>(config_.tls)},
                               {"workers", workers_.size()},
-                              {"home_assistant", config_.home_assistant.url}});
+                              {"home_assistant", config_.home_assistant.url},
+                              {"open_files_limit", open_files.soft},
+                              {"open_files_limit_at_start", open_files.soft_before},
+                              {"max_connections", shared_.max_connections},
+                              {"max_connections_per_address", config_.limits.max_connections_per_address}});
   control.run();
   for (auto& thread : threads) thread.join();
   shared_.shield.flush_refusal_counts();

@@ -707,6 +707,19 @@ TEST_F(ConfigTest, MaxConnectionsIsAPositiveWholeNumber) {
   }
 }
 
+TEST_F(ConfigTest, ConnectionLimitsHaveDefaultsAndAreWholeNumbers) {
+  const auto defaults = config_for("").limits;
+  EXPECT_EQ(defaults.max_connections, 0u) << "derived from the open-files limit at start";
+  EXPECT_EQ(defaults.max_connections_per_address, 256u);
+  EXPECT_EQ(config_for("limits:\n  max_connections_per_address: 8\n").limits.max_connections_per_address, 8u);
+  for (const std::string bad : {"0", "-1", "1.5", "lots", "[1]"}) {
+    const auto issue = issue_for("limits:\n  max_connections_per_address: " + bad + "\n");
+    EXPECT_EQ(issue.key, "limits.max_connections_per_address") << bad;
+    EXPECT_EQ(issue.line, 6) << bad;
+    EXPECT_CONTAINS(issue.message, "expected a whole number of at least 1") << bad;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------- durations
 
 TEST_F(ConfigTest, DurationsAcceptUnitsAndPlainSeconds) {

@@ -1,0 +1,75 @@
+// Limits on what anonymous clients can make Gatehouse do: who counts as one client (net/client_key),
+// connections per client (net/connection_slots), the descriptor budget (net/open_files). Time is moved
+// by hand, never waited for.
+#include <gtest/gtest.h>
+
+#include <sys/resource.h>
+
+#include "net/client_key.hpp"
+#include "net/connection_slots.hpp"
+#include "net/open_files.hpp"
+
+using gatehouse::net::client_key;
+
+// ------------------------------------------------------------------------------------------- client keys
+
+TEST(ClientKey, IPv4IsOneAddressAndIPv6IsItsSlash64) {
+  EXPECT_EQ(client_key("192.0.2.7").to_string(), "192.0.2.7");
+  EXPECT_EQ(client_key("::ffff:192.0.2.7"), client_key("192.0.2.7"));
+  EXPECT_NE(client_key("192.0.2.7"), client_key("192.0.2.8"));
+  EXPECT_EQ(client_key("2001:db8:1:2:aaaa::1"), client_key("2001:db8:1:2:bbbb::9"));
+  EXPECT_EQ(client_key("2001:db8:1:2:aaaa::1").to_string(), "2001:db8:1:2::/64");
+  EXPECT_NE(client_key("2001:db8:1:2::1"), client_key("2001:db8:1:3::1"));
+  EXPECT_EQ(client_key("not an address"), client_key(""));
+}
+
+// ------------------------------------------------------------------------------------ connection slots
+
+TEST(ConnectionSlots, OneClientHoldsAtMostItsShareAndGetsSlotsBack) {
+  gatehouse::net::ConnectionSlots slots(2);
+  const auto flooder = client_key("198.51.100.1");
+  std::vector<gatehouse::net::ConnectionSlots::Slot> held(2);
+  EXPECT_TRUE(slots.take(flooder, held[0]));
+  EXPECT_TRUE(slots.take(flooder, held[1]));
+  gatehouse::net::ConnectionSlots::Slot refused;
+  EXPECT_FALSE(slots.take(flooder, refused));
+  std::vector<gatehouse::net::ConnectionSlots::Slot> v6(3);
+  EXPECT_TRUE(slots.take(client_key("2001:db8::1"), v6[0]));
+  EXPECT_TRUE(slots.take(client_key("2001:db8::2"), v6[1]));
+  EXPECT_FALSE(slots.take(client_key("2001:db8::3"), v6[2])) << "one IPv6 /64 is one client";
+
+  gatehouse::net::ConnectionSlots::Slot other;
+  EXPECT_TRUE(slots.take(client_key("198.51.100.2"), other)) << "another client is not affected";
+
+  held.pop_back();
+  EXPECT_EQ(slots.held_by(flooder), 1u);
+  gatehouse::net::ConnectionSlots::Slot again;
+  EXPECT_TRUE(slots.take(flooder, again));
+}
+
+// ------------------------------------------------------------------------------------------ open files
+
+TEST(OpenFiles, ConnectionsLeaveRoomForUpstreamAndReservedDescriptors) {
+  const auto reserved = gatehouse::net::reserved_descriptors(2, 32);
+  EXPECT_EQ(reserved, 64u + 2 * (256 + 8) + 32);
+  EXPECT_EQ(gatehouse::net::connections_for(20000, 2, 32), (20000 - reserved) / 2);
+  EXPECT_EQ(gatehouse::net::connections_for(1024, 2, 32), (1024 - reserved) / 2);
+  EXPECT_EQ(gatehouse::net::connections_for(100, 2, 32), 1u) << "never zero";
+}
+
+TEST(OpenFiles, SoftLimitIsRaisedToTheHardLimit) {
+  rlimit before{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &before), 0);
+  if (before.rlim_max == RLIM_INFINITY || before.rlim_max < 2) GTEST_SKIP() << "needs a finite hard limit";
+  rlimit lowered{before.rlim_max / 2, before.rlim_max};
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &lowered), 0);
+  const auto raised = gatehouse::net::raise_open_files_limit();
+  EXPECT_EQ(raised.soft_before, before.rlim_max / 2);
+  EXPECT_EQ(raised.soft, before.rlim_max);
+  EXPECT_EQ(raised.hard, before.rlim_max);
+  rlimit after{};
+  ::getrlimit(RLIMIT_NOFILE, &after);
+  EXPECT_EQ(after.rlim_cur, before.rlim_max);
+  ::setrlimit(RLIMIT_NOFILE, &before);
+}
+
