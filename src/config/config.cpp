@@ -42,8 +42,9 @@ constexpr std::array<std::string_view, 16> kTopLevelKeys{
     "local_login_networks", "trusted_devices"};
 constexpr std::array<std::string_view, 2> kTlsKeys{"cert_file", "key_file"};
 constexpr std::array<std::string_view, 2> kHomeAssistantKeys{"url", "token_file"};
-constexpr std::array<std::string_view, 5> kLimitsKeys{"max_header_bytes", "max_body_bytes", "max_connections",
-                                                       "max_connections_per_address", "max_websocket_message_bytes"};
+constexpr std::array<std::string_view, 8> kLimitsKeys{
+    "max_header_bytes",       "max_body_bytes",         "max_connections",         "max_connections_per_address",
+    "max_websocket_message_bytes", "token_checks_per_minute", "token_check_burst", "max_concurrent_token_checks"};
 constexpr std::array<std::string_view, 5> kTimeoutsKeys{"header_read", "idle_keepalive", "upstream_connect",
                                                          "upstream_response", "shutdown_grace"};
 constexpr std::array<std::string_view, 1> kLoggingKeys{"level"};
@@ -545,6 +546,9 @@ private:
     read_size(*limits, "max_websocket_message_bytes", 1, config.limits.max_websocket_message_bytes);
     read_count(*limits, "max_connections", 1, config.limits.max_connections);
     read_count(*limits, "max_connections_per_address", 1, config.limits.max_connections_per_address);
+    read_count(*limits, "token_checks_per_minute", 1, config.limits.token_checks_per_minute);
+    read_count(*limits, "token_check_burst", 1, config.limits.token_check_burst);
+    read_count(*limits, "max_concurrent_token_checks", 1, config.limits.max_concurrent_token_checks);
   }
 
   // A whole number of at least `minimum`, up to what `field` holds.

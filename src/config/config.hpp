@@ -42,6 +42,11 @@ struct Limits {
   // Connections of one client address at once (its TCP peer; peers in trusted_proxies are not capped).
   std::size_t max_connections_per_address = 256;
   std::size_t max_websocket_message_bytes = 4 * 1024 * 1024; // client→HA, HA's own limit (contract §4.1)
+  // Checks of unknown tokens with HA (shield/check_budget): per address a bucket of `burst` refilled at
+  // `per_minute`, and at most `max_concurrent` at once for everyone.
+  std::uint32_t token_checks_per_minute = 60;
+  std::uint32_t token_check_burst = 30;
+  std::uint32_t max_concurrent_token_checks = 32;
 };
 
 struct Timeouts {

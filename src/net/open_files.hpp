@@ -6,7 +6,7 @@
 //   max_connections = (open files - reserved) / 2
 //   reserved        = 64 (store, log, admin connection, IdP and health requests, signals)
 //                     + workers x (256 pooled idle upstream connections + 8 for the acceptor and event loop)
-//                     + 32 token checks with HA in flight (one websocket to HA each)
+//                     + limits.max_concurrent_token_checks (one websocket to HA each)
 #pragma once
 
 #include <cstddef>

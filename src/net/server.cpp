@@ -157,7 +157,7 @@ int Server::run() {
   }
   const auto open_files = raise_open_files_limit();
   const auto workers = static_cast<unsigned>(workers_.size());
-  const std::uint32_t token_checks = 32; // token checks with HA in flight at once (a websocket each): not capped yet
+  const auto token_checks = config_.limits.max_concurrent_token_checks;
   const auto affordable = connections_for(open_files.soft, workers, token_checks);
   if (config_.limits.max_connections == 0) shared_.max_connections = affordable;
   else if (config_.limits.max_connections > affordable)

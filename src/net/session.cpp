@@ -592,6 +592,7 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
     logging::info("shield refused", {{"route", exchange.route}, {"reason", admission.reason}, {"client", client_address}});
     const auto kind = admission.refusal_status == 502   ? web::RefusalKind::upstream_unavailable
                       : admission.refusal_status == 403 ? web::RefusalKind::local_login_closed
+                      : admission.refusal_status == 429 ? web::RefusalKind::too_many_token_checks
                                                         : web::RefusalKind::unauthorized;
     // An unread body would be taken for the next request: the connection closes unless there is none.
     const bool keep = req.keep_alive() && parser.is_done() && !worker.shared.draining;

@@ -474,8 +474,11 @@ asio::awaitable<RelayOutcome> relay_authenticated_websocket(Stream client_stream
     co_return outcome;
   }
   if (decision.outcome != shield::TokenDecision::Outcome::valid) {
+    // Over its budget of token checks the client hears what HA would say to a bad token (HA was not asked).
     logging::info("websocket auth refused", {{"reason", decision.reason}, {"client", client_address}});
-    shield.count_refusal(shield::RefusalClass::websocket_auth_invalid);
+    shield.count_refusal(decision.outcome == shield::TokenDecision::Outcome::over_budget
+                             ? shield::RefusalClass::too_many_token_checks
+                             : shield::RefusalClass::websocket_auth_invalid);
     co_await write_and_close(client_stream, auth_invalid_frame("Invalid access token or password"));
     co_return outcome;
   }

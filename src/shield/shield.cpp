@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "hass/token_probe.hpp"
+#include "net/client_key.hpp"
 #include "logging/log.hpp"
 #include "net/forwarding.hpp"
 #include "web/refusal.hpp"
@@ -24,6 +25,10 @@ std::int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+CheckBudget::Limits check_limits(const config::Limits& limits) {
+  return {limits.token_checks_per_minute, limits.token_check_burst, limits.max_concurrent_token_checks};
+}
+
 
 } // namespace
 
@@ -34,7 +39,8 @@ Shield::Shield(const config::Config& config, store::Store& store)
       ha_host_(config.home_assistant.host),
       ha_port_(config.home_assistant.port),
       public_paths_(config.shield.public_paths, config.shield.local_files),
-      http_(net::HttpClient::Options{std::nullopt, std::chrono::seconds(10), 64 * 1024}) {}
+      http_(net::HttpClient::Options{std::nullopt, std::chrono::seconds(10), 64 * 1024}),
+      check_budget_(check_limits(config.limits)) {}
 
 std::optional<TokenDecision> Shield::known_decision(std::string_view token, std::int64_t now, bool with_owner) const {
   TokenDecision decision;
@@ -67,6 +73,15 @@ asio::awaitable<TokenDecision> Shield::check_token(std::string_view token, const
   if (auto decision = known_decision(token, now)) co_return std::move(*decision);
   const auto reading = read_access_token(token, now);
   TokenDecision decision;
+  // Held until HA has answered: it is also one of the checks in flight.
+  const auto ticket = check_budget_.spend(net::client_key(client_address), CheckBudget::Clock::now());
+  if (!ticket) {
+    decision.outcome = TokenDecision::Outcome::over_budget;
+    decision.reason = ticket.verdict() == CheckBudget::Verdict::too_many_at_once
+                          ? "too many token checks with Home Assistant at once"
+                          : "too many token checks from this address";
+    co_return decision;
+  }
   // Named first: GCC 12 mishandles temporaries inside co_await.
   std::string token_text(token);
   auto probe = co_await hass::probe_access_token(ha_host_, ha_port_, std::move(token_text), client_address, kProbeTimeout);
@@ -157,6 +172,10 @@ void Shield::apply(Admission& admission, const TokenDecision& decision) {
   } else if (decision.outcome == TokenDecision::Outcome::unreachable) {
     admission.refusal_status = 502;
     admission.reason = decision.reason;
+  } else if (decision.outcome == TokenDecision::Outcome::over_budget) {
+    admission.refusal_status = 429;
+    admission.refusal_class = RefusalClass::too_many_token_checks;
+    admission.reason = decision.reason;
   } else {
     admission.reason = decision.reason;
   }
@@ -246,7 +265,7 @@ void Shield::count_refusal(RefusalClass refusal) {
 
 void Shield::flush_refusal_counts() {
   static constexpr const char* kNames[] = {"ambiguous_request", "unauthenticated", "websocket_auth_invalid",
-                                           "local_login_closed"};
+                                           "local_login_closed", "too_many_token_checks"};
   boost::json::object counts;
   std::uint64_t total = 0;
   for (std::size_t i = 0; i < refusals_.size(); ++i) {

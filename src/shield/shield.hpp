@@ -20,6 +20,7 @@
 #include "store/store.hpp"
 #include "web/page.hpp"
 #include "shield/access_token.hpp"
+#include "shield/check_budget.hpp"
 #include "front_door/request_target.hpp"
 #include "shield/routes.hpp"
 #include "shield/token_cache.hpp"
@@ -27,7 +28,8 @@
 namespace gatehouse::shield {
 
 struct TokenDecision {
-  enum class Outcome { valid, refused, unreachable } outcome = Outcome::refused;
+  // over_budget: HA was not asked, the client is over its budget of token checks (shield/check_budget).
+  enum class Outcome { valid, refused, unreachable, over_budget } outcome = Outcome::refused;
   TokenOwner owner;        // when valid
   std::string reason;      // when refused: for the log (never the token)
   bool asked_home_assistant = false;
@@ -35,14 +37,15 @@ struct TokenDecision {
 
 // Refusals are counted per class and written to the audit log as one `shield_refusals` entry per
 // minute with activity (one entry per refused request would let a scanner flood the store).
-enum class RefusalClass { ambiguous_request, unauthenticated, websocket_auth_invalid, local_login_closed, count };
+enum class RefusalClass {
+  ambiguous_request, unauthenticated, websocket_auth_invalid, local_login_closed, too_many_token_checks, count };
 
 struct Admission {
   enum class Action {
     forward,       // relay to HA as is
     forward_shell, // relay to HA as "GET /" (an app page opened in a browser)
     websocket,     // Gatehouse does the websocket auth step itself
-    refuse,        // 401 (or 403 / 502) without forwarding
+    refuse,        // 401 (or 403 / 429 / 502) without forwarding
     ask_home_assistant, // from decide() only: admit() must ask HA (an unknown token, onboarding state)
   } action = Action::refuse;
   RefusalClass refusal_class = RefusalClass::unauthenticated;
@@ -77,7 +80,8 @@ public:
   void flush_refusal_counts();
 
   // A token from the client (websocket auth step, or a bearer header already read): known → at once;
-  // garbage or expired → refused without HA; otherwise asked of HA once.
+  // garbage or expired → refused without HA; otherwise asked of HA once, if the client's budget of
+  // checks allows (otherwise over_budget, without HA).
   boost::asio::awaitable<TokenDecision> check_token(std::string_view token, const std::string& client_address);
   // The decision without waiting, when the cache or the token's shape already tells (no HA needed).
   // `with_owner`: fill in whose token it is (websockets are registered under their user; HTTP needs not).
@@ -105,6 +109,7 @@ private:
   TokenCache tokens_;
   net::HttpClient http_;
   std::atomic<bool> onboarded_{false}; // once HA reports onboarding done, it stays done
+  CheckBudget check_budget_;
   std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(RefusalClass::count)> refusals_{};
   std::mutex version_mutex_;
   std::string ha_version_;

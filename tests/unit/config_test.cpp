@@ -720,6 +720,27 @@ TEST_F(ConfigTest, ConnectionLimitsHaveDefaultsAndAreWholeNumbers) {
   }
 }
 
+TEST_F(ConfigTest, TokenCheckBudgetHasDefaultsAndIsWholeNumbers) {
+  const auto defaults = config_for("").limits;
+  EXPECT_EQ(defaults.token_checks_per_minute, 60u);
+  EXPECT_EQ(defaults.token_check_burst, 30u);
+  EXPECT_EQ(defaults.max_concurrent_token_checks, 32u);
+  const auto set = config_for("limits:\n  token_checks_per_minute: 10\n  token_check_burst: 2\n"
+                              "  max_concurrent_token_checks: 3\n").limits;
+  EXPECT_EQ(set.token_checks_per_minute, 10u);
+  EXPECT_EQ(set.token_check_burst, 2u);
+  EXPECT_EQ(set.max_concurrent_token_checks, 3u);
+  for (const std::string key : {"token_checks_per_minute", "token_check_burst", "max_concurrent_token_checks"}) {
+    for (const std::string bad : {"0", "-1", "1.5", "lots", "[1]"}) {
+      const auto issue = issue_for("limits:\n  " + key + ": " + bad + "\n");
+      EXPECT_EQ(issue.key, "limits." + key) << bad;
+      EXPECT_EQ(issue.line, 6) << key << " " << bad;
+      EXPECT_CONTAINS(issue.message, "expected a whole number from 1 to 4294967295") << key << " " << bad;
+    }
+  }
+  EXPECT_CONTAINS(issue_for("limits:\n  token_check_burst: 4294967296\n").message, "from 1 to 4294967295");
+}
+
 // ---------------------------------------------------------------------------------------------- durations
 
 TEST_F(ConfigTest, DurationsAcceptUnitsAndPlainSeconds) {

@@ -1,6 +1,6 @@
 // Limits on what anonymous clients can make Gatehouse do: who counts as one client (net/client_key),
-// connections per client (net/connection_slots), the descriptor budget (net/open_files). Time is moved
-// by hand, never waited for.
+// connections per client (net/connection_slots), the descriptor budget (net/open_files), token checks
+// with HA (shield/check_budget). Time is moved by hand, never waited for.
 #include <gtest/gtest.h>
 
 #include <sys/resource.h>
@@ -8,8 +8,11 @@
 #include "net/client_key.hpp"
 #include "net/connection_slots.hpp"
 #include "net/open_files.hpp"
+#include "shield/check_budget.hpp"
 
+using namespace std::chrono_literals;
 using gatehouse::net::client_key;
+using gatehouse::shield::CheckBudget;
 
 // ------------------------------------------------------------------------------------------- client keys
 
@@ -73,3 +76,59 @@ TEST(OpenFiles, SoftLimitIsRaisedToTheHardLimit) {
   ::setrlimit(RLIMIT_NOFILE, &before);
 }
 
+// ------------------------------------------------------------------------------------ token check budget
+
+TEST(CheckBudget, ABurstThenTheRefillRate) {
+  CheckBudget budget({.per_minute = 6, .burst = 3, .concurrent = 100});
+  const auto client = client_key("198.51.100.1");
+  const auto start = CheckBudget::Clock::time_point{} + 1h;
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(budget.spend(client, start)) << i;
+  const auto over = budget.spend(client, start);
+  EXPECT_FALSE(over);
+  EXPECT_EQ(over.verdict(), CheckBudget::Verdict::client_over_budget);
+  EXPECT_FALSE(budget.spend(client, start + 9s)) << "6 per minute: one every 10 s";
+  EXPECT_TRUE(budget.spend(client, start + 10s));
+  EXPECT_FALSE(budget.spend(client, start + 10s));
+  // A long pause refills up to the burst, never beyond.
+  const auto later = start + 1h;
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(budget.spend(client, later)) << i;
+  EXPECT_FALSE(budget.spend(client, later));
+}
+
+TEST(CheckBudget, OtherClientsHaveTheirOwnBudget) {
+  CheckBudget budget({.per_minute = 1, .burst = 1, .concurrent = 100});
+  const auto now = CheckBudget::Clock::time_point{} + 1h;
+  EXPECT_TRUE(budget.spend(client_key("198.51.100.1"), now));
+  EXPECT_FALSE(budget.spend(client_key("198.51.100.1"), now));
+  EXPECT_TRUE(budget.spend(client_key("198.51.100.2"), now));
+  EXPECT_TRUE(budget.spend(client_key("2001:db8:0:1::5"), now));
+  EXPECT_FALSE(budget.spend(client_key("2001:db8:0:1::6"), now)) << "addresses of one IPv6 /64 share a budget";
+}
+
+TEST(CheckBudget, ChecksInFlightAreCappedForEveryone) {
+  CheckBudget budget({.per_minute = 60, .burst = 60, .concurrent = 2});
+  const auto now = CheckBudget::Clock::time_point{} + 1h;
+  auto first = budget.spend(client_key("198.51.100.1"), now);
+  auto second = budget.spend(client_key("198.51.100.2"), now);
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(budget.in_flight(), 2u);
+  const auto third = budget.spend(client_key("198.51.100.3"), now);
+  EXPECT_EQ(third.verdict(), CheckBudget::Verdict::too_many_at_once);
+  first = CheckBudget::Ticket{}; // the check is answered
+  EXPECT_EQ(budget.in_flight(), 1u);
+  EXPECT_TRUE(budget.spend(client_key("198.51.100.3"), now));
+  EXPECT_EQ(budget.in_flight(), 1u) << "a ticket dropped at once frees its place";
+}
+
+TEST(CheckBudget, ClientsBeyondTheTableShareOneBucket) {
+  CheckBudget budget({.per_minute = 1, .burst = 1, .concurrent = 100, .clients_kept = 2});
+  const auto now = CheckBudget::Clock::time_point{} + 1h;
+  EXPECT_TRUE(budget.spend(client_key("198.51.100.1"), now));
+  EXPECT_TRUE(budget.spend(client_key("198.51.100.2"), now));
+  EXPECT_TRUE(budget.spend(client_key("198.51.100.3"), now)) << "the shared bucket starts full";
+  EXPECT_FALSE(budget.spend(client_key("198.51.100.4"), now)) << "and is shared";
+  // Once the first two buckets are full again they are forgotten, and newcomers get their own.
+  EXPECT_TRUE(budget.spend(client_key("198.51.100.5"), now + 2min));
+  EXPECT_TRUE(budget.spend(client_key("198.51.100.6"), now + 2min));
+}
