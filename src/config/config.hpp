@@ -47,6 +47,9 @@ struct Limits {
   std::uint32_t token_checks_per_minute = 60;
   std::uint32_t token_check_burst = 30;
   std::uint32_t max_concurrent_token_checks = 32;
+  // Refused sign-ins and break-glass links of one address per minute that get an audit entry of their
+  // own (with the reference shown on the page); the rest are counted (store/refusal_summary).
+  std::size_t audited_refusals_per_address = 5;
 };
 
 struct Timeouts {

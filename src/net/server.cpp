@@ -19,6 +19,7 @@
 #include "net/open_files.hpp"
 #include "net/session.hpp"
 #include "shield/shield.hpp"
+#include "sso/sign_in.hpp"
 
 namespace gatehouse::net {
 namespace asio = boost::asio;
@@ -180,11 +181,12 @@ int Server::run() {
   asio::signal_set stop_signals(control, SIGTERM, SIGINT);
   asio::signal_set reload_signal(control, SIGHUP);
   asio::steady_timer drain_timer(control);
-  // The shield's refusal counts go to the audit log once a minute (and at exit, below).
+  // The refusal counts go to the audit log once a minute (and at exit, below).
   asio::steady_timer audit_timer(control);
   std::function<void(boost::system::error_code)> flush_refusals = [&](boost::system::error_code ec) {
     if (ec) return;
     shared_.shield.flush_refusal_counts();
+    if (shared_.sign_in) shared_.sign_in->housekeeping();
     audit_timer.expires_after(std::chrono::seconds(60));
     audit_timer.async_wait(flush_refusals);
   };
@@ -242,6 +244,7 @@ int Server::run() {
   control.run();
   for (auto& thread : threads) thread.join();
   shared_.shield.flush_refusal_counts();
+  if (shared_.sign_in) shared_.sign_in->housekeeping();
   logging::info("stopped");
   return 0;
 }

@@ -501,7 +501,7 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
   exchange.client = unmap(peer.address());
   if (folded) {
     exchange.route = "gatehouse";
-    worker.shared.shield.count_refusal(shield::RefusalClass::ambiguous_request);
+    worker.shared.shield.count_refusal(shield::RefusalClass::ambiguous_request, exchange.client);
     logging::info("request refused", {{"reason", "obs-fold header line"}, {"client", exchange.client.to_string()}});
     co_await send_refusal(stream, web::RefusalKind::bad_request, false, 11, false, exchange);
     exchange.log();
@@ -536,7 +536,7 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
   else refused_because = ambiguous_framing(req);
   if (!refused_because.empty()) {
     exchange.route = "gatehouse";
-    worker.shared.shield.count_refusal(shield::RefusalClass::ambiguous_request);
+    worker.shared.shield.count_refusal(shield::RefusalClass::ambiguous_request, exchange.client);
     logging::info("request refused", {{"reason", refused_because}, {"client", exchange.client.to_string()}});
     co_await send_refusal(stream, web::RefusalKind::bad_request, html, req.version(), false, exchange);
     exchange.log();

@@ -21,6 +21,7 @@
 #include "web/page.hpp"
 #include "shield/access_token.hpp"
 #include "shield/check_budget.hpp"
+#include "store/refusal_summary.hpp"
 #include "front_door/request_target.hpp"
 #include "shield/routes.hpp"
 #include "shield/token_cache.hpp"
@@ -35,10 +36,12 @@ struct TokenDecision {
   bool asked_home_assistant = false;
 };
 
-// Refusals are counted per class and written to the audit log as one `shield_refusals` entry per
-// minute with activity (one entry per refused request would let a scanner flood the store).
+// Refusals are counted per class and client and written to the audit log as one `shield_refusals` entry
+// per minute with activity (store/refusal_summary; one entry per refused request would let a scanner
+// flood the store).
 enum class RefusalClass {
   ambiguous_request, unauthenticated, websocket_auth_invalid, local_login_closed, too_many_token_checks, count };
+std::string_view name_of(RefusalClass refusal);
 
 struct Admission {
   enum class Action {
@@ -75,8 +78,10 @@ public:
   // GET /sso/breakglass/<token>: the page, with the browser's cookie when the grant opens.
   web::Response answer_break_glass(std::string_view path, const std::string& client_address);
 
-  void count_refusal(RefusalClass refusal);
-  // Writes the counts since the last call as one audit entry, if any (called every minute and at exit).
+  void count_refusal(RefusalClass refusal, const boost::asio::ip::address& client);
+  void count_refusal(RefusalClass refusal, std::string_view client_address);
+  // Writes the counts since the last call as one audit entry each (`shield_refusals`,
+  // `breakglass_refusals`), if any (called every minute and at exit).
   void flush_refusal_counts();
 
   // A token from the client (websocket auth step, or a bearer header already read): known → at once;
@@ -110,7 +115,8 @@ private:
   net::HttpClient http_;
   std::atomic<bool> onboarded_{false}; // once HA reports onboarding done, it stays done
   CheckBudget check_budget_;
-  std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(RefusalClass::count)> refusals_{};
+  store::RefusalSummary refusals_;
+  store::RefusalSummary break_glass_refusals_;
   std::mutex version_mutex_;
   std::string ha_version_;
 };

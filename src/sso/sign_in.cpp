@@ -98,7 +98,8 @@ web::Response redirect(const std::string& location) {
 SignIn::SignIn(const config::Config& config, store::Store& store, users::Directory& directory)
     : config_(config), store_(store),
       home_assistant_http_(net::HttpClient::Options{std::nullopt, std::chrono::seconds(60), 256 * 1024}),
-      directory_(directory), login_flow_(config.home_assistant) {
+      directory_(directory), login_flow_(config.home_assistant),
+      refused_sign_ins_("sign_in_refusals", {.own_entries_per_client = config.limits.audited_refusals_per_address}) {
   for (const auto& provider : config.providers) providers_.push_back(std::make_unique<oidc::Provider>(provider));
 }
 
@@ -134,7 +135,8 @@ asio::awaitable<web::Response> SignIn::authorize(std::string target, std::string
     const auto id = correlation_id();
     detail["reason"] = reason;
     detail["ref"] = id;
-    store_.append_audit({0, store::now_unix_ms(), "login_refused", "", client_address, json::serialize(detail)});
+    store::audit_refusal(store_, refused_sign_ins_,
+                         {0, store::now_unix_ms(), "login_refused", "", client_address, json::serialize(detail)}, reason);
     logging::warn("sign-in refused", {{"reason", reason}, {"ref", id}, {"client", client_address}});
     web::Page page{std::move(title), std::move(paragraphs), {},
                    "Gatehouse · " + std::to_string(static_cast<unsigned>(status)) + " · ref " + id};
@@ -245,7 +247,8 @@ asio::awaitable<web::Response> SignIn::sign_in_device(const config::TrustedDevic
     detail["reason"] = refusal.reason;
     detail["ref"] = id;
     detail["trusted_device"] = device.name;
-    store_.append_audit({0, store::now_unix_ms(), "login_refused", device.user, client.address, json::serialize(detail)});
+    store::audit_refusal(store_, refused_sign_ins_, {0, store::now_unix_ms(), "login_refused", device.user, client.address,
+                                                     json::serialize(detail)}, refusal.reason);
     logging::warn("trusted device sign-in refused", {{"reason", refusal.reason}, {"ref", id}, {"client", client.address}});
     web::Page page{refusal.title, refusal.paragraphs, {},
                    "Gatehouse · " + std::to_string(static_cast<unsigned>(refusal.status)) + " · ref " + id};
@@ -299,7 +302,8 @@ asio::awaitable<web::Response> SignIn::callback(std::string target, std::string 
     for (const auto& member : base_detail) detail[member.key()] = member.value();
     detail["reason"] = reason;
     detail["ref"] = id;
-    store_.append_audit({0, store::now_unix_ms(), "login_refused", subject, client_address, json::serialize(detail)});
+    store::audit_refusal(store_, refused_sign_ins_,
+                         {0, store::now_unix_ms(), "login_refused", subject, client_address, json::serialize(detail)}, reason);
     logging::warn("sign-in refused", {{"reason", reason}, {"ref", id}, {"client", client_address}});
     web::Page page{std::move(title), std::move(paragraphs), {},
                    "Gatehouse · " + std::to_string(static_cast<unsigned>(status)) + " · ref " + id};

@@ -741,6 +741,16 @@ TEST_F(ConfigTest, TokenCheckBudgetHasDefaultsAndIsWholeNumbers) {
   EXPECT_CONTAINS(issue_for("limits:\n  token_check_burst: 4294967296\n").message, "from 1 to 4294967295");
 }
 
+TEST_F(ConfigTest, AuditedRefusalsPerAddressMayBeZero) {
+  EXPECT_EQ(config_for("").limits.audited_refusals_per_address, 5u);
+  EXPECT_EQ(config_for("limits:\n  audited_refusals_per_address: 0\n").limits.audited_refusals_per_address, 0u);
+  const auto negative = issue_for("limits:\n  audited_refusals_per_address: -1\n");
+  EXPECT_EQ(negative.key, "limits.audited_refusals_per_address");
+  EXPECT_EQ(negative.line, 6);
+  EXPECT_CONTAINS(negative.message, "expected a whole number of at least 0");
+  EXPECT_CONTAINS(issue_for("limits:\n  audited_refusal_per_address: 5\n").message, "audited_refusals_per_address");
+}
+
 // ---------------------------------------------------------------------------------------------- durations
 
 TEST_F(ConfigTest, DurationsAcceptUnitsAndPlainSeconds) {

@@ -1,18 +1,48 @@
 // Limits on what anonymous clients can make Gatehouse do: who counts as one client (net/client_key),
 // connections per client (net/connection_slots), the descriptor budget (net/open_files), token checks
-// with HA (shield/check_budget). Time is moved by hand, never waited for.
+// with HA (shield/check_budget) and refusals in the audit log (store/refusal_summary). Time is moved by
+// hand, never waited for.
 #include <gtest/gtest.h>
 
 #include <sys/resource.h>
+
+#include <boost/json/parse.hpp>
+#include <filesystem>
+#include <random>
 
 #include "net/client_key.hpp"
 #include "net/connection_slots.hpp"
 #include "net/open_files.hpp"
 #include "shield/check_budget.hpp"
+#include "store/refusal_summary.hpp"
+#include "store/store.hpp"
 
+namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using gatehouse::net::client_key;
 using gatehouse::shield::CheckBudget;
+
+namespace {
+
+class TempStore {
+public:
+  TempStore() {
+    std::random_device random;
+    directory_ = fs::temp_directory_path() / ("gatehouse-limits-" + std::to_string(random()));
+    store = gatehouse::store::Store::open(directory_);
+  }
+  ~TempStore() {
+    store.reset();
+    std::error_code ignored;
+    fs::remove_all(directory_, ignored);
+  }
+  std::unique_ptr<gatehouse::store::Store> store;
+
+private:
+  fs::path directory_;
+};
+
+} // namespace
 
 // ------------------------------------------------------------------------------------------- client keys
 
@@ -131,4 +161,55 @@ TEST(CheckBudget, ClientsBeyondTheTableShareOneBucket) {
   // Once the first two buckets are full again they are forgotten, and newcomers get their own.
   EXPECT_TRUE(budget.spend(client_key("198.51.100.5"), now + 2min));
   EXPECT_TRUE(budget.spend(client_key("198.51.100.6"), now + 2min));
+}
+
+// ------------------------------------------------------------------------------------- refusal summary
+
+TEST(RefusalSummary, CountsPerReasonAndClientInOneEntry) {
+  gatehouse::store::RefusalSummary summary("shield_refusals", {.clients_kept = 2});
+  for (int i = 0; i < 1000; ++i) EXPECT_FALSE(summary.count("unauthenticated", client_key("198.51.100.1")));
+  summary.count("ambiguous_request", client_key("2001:db8::1"));
+  summary.count("ambiguous_request", client_key("198.51.100.3")); // beyond clients_kept
+  const auto entry = summary.take(42);
+  ASSERT_TRUE(entry);
+  EXPECT_EQ(entry->event, "shield_refusals");
+  EXPECT_EQ(entry->at_unix_ms, 42);
+  const auto detail = boost::json::parse(entry->detail).as_object();
+  EXPECT_EQ(detail.at("total").to_number<int>(), 1002);
+  EXPECT_EQ(detail.at("reasons").at("unauthenticated").to_number<int>(), 1000);
+  EXPECT_EQ(detail.at("reasons").at("ambiguous_request").to_number<int>(), 2);
+  EXPECT_EQ(detail.at("clients").at("198.51.100.1").to_number<int>(), 1000);
+  EXPECT_EQ(detail.at("clients").at("2001:db8::/64").to_number<int>(), 1);
+  EXPECT_EQ(detail.at("clients").as_object().size(), 2u);
+  EXPECT_EQ(detail.at("other_clients").to_number<int>(), 1);
+  EXPECT_FALSE(summary.take(43)) << "a quiet minute writes nothing";
+}
+
+TEST(RefusalSummary, TheFirstFewOfEachClientGetTheirOwnEntry) {
+  gatehouse::store::RefusalSummary summary("sign_in_refusals",
+                                           {.own_entries_per_client = 2, .own_entries_total = 3, .clients_kept = 10});
+  EXPECT_TRUE(summary.count("unknown_state", client_key("198.51.100.1")));
+  EXPECT_TRUE(summary.count("unknown_state", client_key("198.51.100.1")));
+  EXPECT_FALSE(summary.count("unknown_state", client_key("198.51.100.1")));
+  EXPECT_TRUE(summary.count("no_role", client_key("198.51.100.2")));
+  EXPECT_FALSE(summary.count("no_role", client_key("198.51.100.3"))) << "at most 3 own entries a minute in all";
+  const auto detail = boost::json::parse(summary.take(1)->detail).as_object();
+  EXPECT_EQ(detail.at("total").to_number<int>(), 2) << "refusals with an entry of their own are not counted twice";
+  // The next minute starts over.
+  EXPECT_TRUE(summary.count("unknown_state", client_key("198.51.100.1")));
+  EXPECT_FALSE(summary.take(2));
+}
+
+TEST(RefusalSummary, AFloodAddsOneAuditRowAMinute) {
+  TempStore temp;
+  gatehouse::store::RefusalSummary summary("sign_in_refusals", {.own_entries_per_client = 1});
+  for (int i = 0; i < 5000; ++i) {
+    gatehouse::store::audit_refusal(*temp.store, summary, {0, 1, "login_refused", "", "198.51.100.1", "{}"}, "unknown_state");
+  }
+  summary.flush(*temp.store, 2);
+  const auto entries = temp.store->audit(std::nullopt, std::nullopt);
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0].event, "login_refused");
+  EXPECT_EQ(entries[1].event, "sign_in_refusals");
+  EXPECT_EQ(boost::json::parse(entries[1].detail).at("total").to_number<int>(), 4999);
 }
