@@ -42,6 +42,9 @@ struct Limits {
   // Connections of one client address at once (its TCP peer; peers in trusted_proxies are not capped).
   std::size_t max_connections_per_address = 256;
   std::size_t max_websocket_message_bytes = 4 * 1024 * 1024; // client→HA, HA's own limit (contract §4.1)
+  // Sign-ins waiting for the IdP's answer (each a row in the store for up to 10 minutes).
+  std::size_t max_pending_logins = 10'000;
+  std::size_t max_pending_logins_per_address = 50;
   // Checks of unknown tokens with HA (shield/check_budget): per address a bucket of `burst` refilled at
   // `per_minute`, and at most `max_concurrent` at once for everyone.
   std::uint32_t token_checks_per_minute = 60;

@@ -181,7 +181,8 @@ int Server::run() {
   asio::signal_set stop_signals(control, SIGTERM, SIGINT);
   asio::signal_set reload_signal(control, SIGHUP);
   asio::steady_timer drain_timer(control);
-  // The refusal counts go to the audit log once a minute (and at exit, below).
+  // The refusal counts go to the audit log once a minute (and at exit, below); expired pending logins
+  // are swept at the same time.
   asio::steady_timer audit_timer(control);
   std::function<void(boost::system::error_code)> flush_refusals = [&](boost::system::error_code ec) {
     if (ec) return;

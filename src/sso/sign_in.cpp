@@ -219,7 +219,19 @@ asio::awaitable<web::Response> SignIn::authorize(std::string target, std::string
   login.browser_binding_hash = oidc::binding_hash(binding);
   login.created_at_ms = store::now_unix_ms();
   login.expires_at_ms = login.created_at_ms + std::chrono::milliseconds(oidc::kPendingLoginLifetime).count();
-  oidc::save_pending_login(store_, login);
+  // Anyone can start sign-ins: the store keeps a bounded number (oidc/pending_login).
+  const oidc::PendingLoginLimits pending{config_.limits.max_pending_logins, config_.limits.max_pending_logins_per_address};
+  if (const auto saved = oidc::save_pending_login(store_, login, pending, login.created_at_ms);
+      saved != oidc::SaveOutcome::saved) {
+    const bool yours = saved == oidc::SaveOutcome::address_full;
+    co_return refuse(http::status::too_many_requests,
+                     yours ? "too_many_pending_logins_from_address" : "too_many_pending_logins",
+                     "Too many sign-ins in progress",
+                     {yours ? "More sign-ins were started from your network in the last 10 minutes than Gatehouse "
+                              "keeps open."
+                            : "Gatehouse is keeping as many unfinished sign-ins as it can right now.",
+                      "Finish a sign-in you already started, or try again in a few minutes."});
+  }
 
   const std::string callback_url = config_.external_url + std::string(kCallbackPath);
   auto response = redirect(provider->authorization_url(*discovered.value, callback_url, login.state, login.nonce,

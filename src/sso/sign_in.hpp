@@ -54,7 +54,8 @@ public:
   // Access tokens HA issues through relay_token_request are recorded here as valid, with their user.
   void learn_tokens_into(shield::TokenCache& cache) { token_cache_ = &cache; }
 
-  // Every minute (and at exit): the `sign_in_refusals` count goes to the audit log.
+  // Every minute (and at exit): the `sign_in_refusals` count goes to the audit log, expired pending
+  // logins leave the store.
   void housekeeping();
 
 private:

@@ -751,6 +751,24 @@ TEST_F(ConfigTest, AuditedRefusalsPerAddressMayBeZero) {
   EXPECT_CONTAINS(issue_for("limits:\n  audited_refusal_per_address: 5\n").message, "audited_refusals_per_address");
 }
 
+TEST_F(ConfigTest, PendingLoginLimitsHaveDefaultsAndAreWholeNumbers) {
+  const auto defaults = config_for("").limits;
+  EXPECT_EQ(defaults.max_pending_logins, 10'000u);
+  EXPECT_EQ(defaults.max_pending_logins_per_address, 50u);
+  const auto set = config_for("limits:\n  max_pending_logins: 100\n  max_pending_logins_per_address: 4\n").limits;
+  EXPECT_EQ(set.max_pending_logins, 100u);
+  EXPECT_EQ(set.max_pending_logins_per_address, 4u);
+  for (const std::string key : {"max_pending_logins", "max_pending_logins_per_address"}) {
+    for (const std::string bad : {"0", "-1", "1.5", "lots", "[1]"}) {
+      const auto issue = issue_for("limits:\n  " + key + ": " + bad + "\n");
+      EXPECT_EQ(issue.key, "limits." + key) << bad;
+      EXPECT_EQ(issue.line, 6) << key << " " << bad;
+      EXPECT_CONTAINS(issue.message, "expected a whole number of at least 1") << key << " " << bad;
+    }
+  }
+  EXPECT_CONTAINS(issue_for("limits:\n  max_pending_login: 5\n").message, "max_pending_logins");
+}
+
 // ---------------------------------------------------------------------------------------------- durations
 
 TEST_F(ConfigTest, DurationsAcceptUnitsAndPlainSeconds) {

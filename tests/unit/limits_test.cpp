@@ -1,7 +1,7 @@
 // Limits on what anonymous clients can make Gatehouse do: who counts as one client (net/client_key),
 // connections per client (net/connection_slots), the descriptor budget (net/open_files), token checks
-// with HA (shield/check_budget) and refusals in the audit log (store/refusal_summary). Time is moved by
-// hand, never waited for.
+// with HA (shield/check_budget), pending logins in the store (oidc/pending_login) and refusals in the
+// audit log (store/refusal_summary). Time is moved by hand, never waited for.
 #include <gtest/gtest.h>
 
 #include <sys/resource.h>
@@ -9,12 +9,15 @@
 #include <boost/json/parse.hpp>
 #include <filesystem>
 #include <random>
+#include <sqlite3.h>
 
 #include "net/client_key.hpp"
 #include "net/connection_slots.hpp"
 #include "net/open_files.hpp"
+#include "oidc/pending_login.hpp"
 #include "shield/check_budget.hpp"
 #include "store/refusal_summary.hpp"
+#include "store/statement.hpp"
 #include "store/store.hpp"
 
 namespace fs = std::filesystem;
@@ -41,6 +44,26 @@ public:
 private:
   fs::path directory_;
 };
+
+gatehouse::oidc::PendingLogin pending_from(const std::string& address, std::int64_t created_ms) {
+  gatehouse::oidc::PendingLogin login;
+  login.state = gatehouse::oidc::random_token();
+  login.provider_id = "main";
+  login.client_address = address;
+  login.created_at_ms = created_ms;
+  login.expires_at_ms = created_ms + 600'000;
+  return login;
+}
+
+std::int64_t pending_rows(const gatehouse::store::Store& store) {
+  std::int64_t rows = 0;
+  store.read([&](sqlite3* db) {
+    gatehouse::store::Statement count(db, "SELECT count(*) FROM pending_logins", "count");
+    count.step();
+    rows = count.column_int64(0);
+  });
+  return rows;
+}
 
 } // namespace
 
@@ -161,6 +184,61 @@ TEST(CheckBudget, ClientsBeyondTheTableShareOneBucket) {
   // Once the first two buckets are full again they are forgotten, and newcomers get their own.
   EXPECT_TRUE(budget.spend(client_key("198.51.100.5"), now + 2min));
   EXPECT_TRUE(budget.spend(client_key("198.51.100.6"), now + 2min));
+}
+
+// -------------------------------------------------------------------------------------- pending logins
+
+TEST(PendingLoginLimits, OneAddressCannotFillTheStore) {
+  TempStore temp;
+  const gatehouse::oidc::PendingLoginLimits limits{10, 3};
+  using Outcome = gatehouse::oidc::SaveOutcome;
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(gatehouse::oidc::save_pending_login(*temp.store, pending_from("198.51.100.1", 1000), limits, 1000), Outcome::saved);
+  for (int i = 0; i < 100; ++i)
+    EXPECT_EQ(gatehouse::oidc::save_pending_login(*temp.store, pending_from("198.51.100.1", 1000), limits, 1000),
+              Outcome::address_full);
+  EXPECT_EQ(gatehouse::oidc::save_pending_login(*temp.store, pending_from("2001:db8::1", 1000), limits, 1000), Outcome::saved);
+  EXPECT_EQ(gatehouse::oidc::save_pending_login(*temp.store, pending_from("2001:db8::2", 1000), limits, 1000), Outcome::saved);
+  EXPECT_EQ(gatehouse::oidc::save_pending_login(*temp.store, pending_from("2001:db8::3", 1000), limits, 1000), Outcome::saved);
+  EXPECT_EQ(gatehouse::oidc::save_pending_login(*temp.store, pending_from("2001:db8::4", 1000), limits, 1000),
+            Outcome::address_full) << "one IPv6 /64 is one client";
+  EXPECT_EQ(pending_rows(*temp.store), 6);
+}
+
+TEST(PendingLoginLimits, AFullStoreRefusesNewcomersAndKeepsEveryoneElses) {
+  TempStore temp;
+  const gatehouse::oidc::PendingLoginLimits limits{4, 2};
+  using Outcome = gatehouse::oidc::SaveOutcome;
+  std::vector<gatehouse::oidc::PendingLogin> kept;
+  for (const char* address : {"198.51.100.1", "198.51.100.1", "198.51.100.2", "198.51.100.2"}) {
+    kept.push_back(pending_from(address, 1000));
+    ASSERT_EQ(gatehouse::oidc::save_pending_login(*temp.store, kept.back(), limits, 1000), Outcome::saved);
+  }
+  EXPECT_EQ(gatehouse::oidc::save_pending_login(*temp.store, pending_from("198.51.100.3", 2000), limits, 2000),
+            Outcome::all_full);
+  for (const auto& login : kept) {
+    bool expired = false;
+    EXPECT_TRUE(gatehouse::oidc::take_pending_login(*temp.store, login.state, 2000, expired)) << "nobody was evicted";
+  }
+}
+
+TEST(PendingLoginLimits, ExpiredLoginsNeitherCountNorStay) {
+  TempStore temp;
+  const gatehouse::oidc::PendingLoginLimits limits{10, 2};
+  using Outcome = gatehouse::oidc::SaveOutcome;
+  for (int i = 0; i < 2; ++i)
+    gatehouse::oidc::save_pending_login(*temp.store, pending_from("198.51.100.1", 1000), limits, 1000);
+  EXPECT_EQ(gatehouse::oidc::save_pending_login(*temp.store, pending_from("198.51.100.1", 1000), limits, 1000),
+            Outcome::address_full);
+  const std::int64_t after_expiry = 1000 + 600'000;
+  EXPECT_EQ(gatehouse::oidc::save_pending_login(*temp.store, pending_from("198.51.100.1", after_expiry), limits, after_expiry),
+            Outcome::saved);
+
+  gatehouse::oidc::save_pending_login(*temp.store, pending_from("198.51.100.2", 5000), limits, 5000);
+  EXPECT_EQ(pending_rows(*temp.store), 2);
+  // The minute's sweep removes logins nobody came back for, without anyone finishing one.
+  EXPECT_EQ(gatehouse::oidc::sweep_expired_pending_logins(*temp.store, 5000 + 600'000), 1u);
+  EXPECT_EQ(pending_rows(*temp.store), 1);
 }
 
 // ------------------------------------------------------------------------------------- refusal summary
