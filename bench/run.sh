@@ -287,6 +287,9 @@ home_assistant: { url: "http://127.0.0.1:$up" }
 # shield only reporting; bench/shield.sh measures the shield in front of the HA test double.
 shield: { mode: report }
 logging: { level: error }  # info would log every request (and report mode warns per request): that would measure logging
+# Every benchmark client connects from 127.0.0.1: the cap per client address would turn the held
+# websockets of the memory test away.
+limits: { max_connections_per_address: 1000000 }
 EOF
 }
 

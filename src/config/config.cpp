@@ -42,8 +42,10 @@ constexpr std::array<std::string_view, 17> kTopLevelKeys{
     "local_login_networks", "trusted_devices", "trusted_clients"};
 constexpr std::array<std::string_view, 2> kTlsKeys{"cert_file", "key_file"};
 constexpr std::array<std::string_view, 2> kHomeAssistantKeys{"url", "token_file"};
-constexpr std::array<std::string_view, 4> kLimitsKeys{"max_header_bytes", "max_body_bytes", "max_connections",
-                                                       "max_websocket_message_bytes"};
+constexpr std::array<std::string_view, 12> kLimitsKeys{
+    "max_header_bytes",       "max_body_bytes",         "max_connections",         "max_connections_per_address",
+    "max_websocket_message_bytes", "max_pending_logins", "max_pending_logins_per_address", "token_checks_per_minute",
+    "token_check_burst",      "max_concurrent_token_checks", "audited_refusals_per_address"};
 constexpr std::array<std::string_view, 5> kTimeoutsKeys{"header_read", "idle_keepalive", "upstream_connect",
                                                          "upstream_response", "shutdown_grace"};
 constexpr std::array<std::string_view, 1> kLoggingKeys{"level"};
@@ -551,11 +553,27 @@ private:
             "Assistant itself reads at most 24,570 bytes per header line");
     read_size(*limits, "max_body_bytes", 1, config.limits.max_body_bytes);
     read_size(*limits, "max_websocket_message_bytes", 1, config.limits.max_websocket_message_bytes);
-    if (const BlockEntry* entry = limits->find("max_connections")) {
-      if (const auto text = scalar(*entry, "a whole number of at least 1")) {
-        const auto count = take(*entry, parse_count(*text, 1, std::numeric_limits<std::size_t>::max()));
-        if (count) config.limits.max_connections = static_cast<std::size_t>(*count);
-      }
+    read_count(*limits, "max_connections", 1, config.limits.max_connections);
+    read_count(*limits, "max_connections_per_address", 1, config.limits.max_connections_per_address);
+    read_count(*limits, "max_pending_logins", 1, config.limits.max_pending_logins);
+    read_count(*limits, "max_pending_logins_per_address", 1, config.limits.max_pending_logins_per_address);
+    read_count(*limits, "token_checks_per_minute", 1, config.limits.token_checks_per_minute);
+    read_count(*limits, "token_check_burst", 1, config.limits.token_check_burst);
+    read_count(*limits, "max_concurrent_token_checks", 1, config.limits.max_concurrent_token_checks);
+    read_count(*limits, "audited_refusals_per_address", 0, config.limits.audited_refusals_per_address);
+  }
+
+  // A whole number of at least `minimum`, up to what `field` holds.
+  void read_count(const YamlBlock& limits, std::string_view key, std::uint64_t minimum, auto& field) {
+    const BlockEntry* entry = limits.find(key);
+    if (!entry) return;
+    using Field = std::remove_reference_t<decltype(field)>;
+    const std::uint64_t maximum = std::numeric_limits<Field>::max();
+    const std::string expected = maximum == std::numeric_limits<std::uint64_t>::max()
+                                     ? "a whole number of at least " + std::to_string(minimum)
+                                     : "a whole number from " + std::to_string(minimum) + " to " + std::to_string(maximum);
+    if (const auto text = scalar(*entry, expected)) {
+      if (const auto count = take(*entry, parse_count(*text, minimum, maximum))) field = static_cast<Field>(*count);
     }
   }
 

@@ -37,11 +37,26 @@ struct HomeAssistant {
 // on a header value over 65,533 bytes, so no head may be larger than that can hold.
 constexpr std::size_t kMaxHeaderBytesCeiling = 64 * 1024;
 
+// "Per address" below means per client as net/client_key counts them: an IPv4 address or an IPv6 /64.
 struct Limits {
   std::size_t max_header_bytes = 64 * 1024;                 // whole request head
   std::uint64_t max_body_bytes = 1024ull * 1024 * 1024;     // per request body (streamed, never buffered)
-  std::size_t max_connections = 4096;                       // client connections at once
+  // Client connections at once; 0 = derived at start from the open-files limit (net/open_files).
+  std::size_t max_connections = 0;
+  // Connections of one client address at once (its TCP peer; peers in trusted_proxies are not capped).
+  std::size_t max_connections_per_address = 256;
   std::size_t max_websocket_message_bytes = 4 * 1024 * 1024; // client→HA, HA's own limit (contract §4.1)
+  // Sign-ins waiting for the IdP's answer (each a row in the store for up to 10 minutes).
+  std::size_t max_pending_logins = 10'000;
+  std::size_t max_pending_logins_per_address = 50;
+  // Checks of unknown tokens with HA (shield/check_budget): per address a bucket of `burst` refilled at
+  // `per_minute`, and at most `max_concurrent` at once for everyone.
+  std::uint32_t token_checks_per_minute = 60;
+  std::uint32_t token_check_burst = 30;
+  std::uint32_t max_concurrent_token_checks = 32;
+  // Refused sign-ins and break-glass links of one address per minute that get an audit entry of their
+  // own (with the reference shown on the page); the rest are counted (store/refusal_summary).
+  std::size_t audited_refusals_per_address = 5;
 };
 
 struct Timeouts {

@@ -14,8 +14,12 @@
 #include <thread>
 
 #include "logging/log.hpp"
+#include "net/client_key.hpp"
+#include "net/forwarding.hpp"
+#include "net/open_files.hpp"
 #include "net/session.hpp"
 #include "shield/shield.hpp"
+#include "sso/sign_in.hpp"
 
 namespace gatehouse::net {
 namespace asio = boost::asio;
@@ -33,6 +37,11 @@ void log_unexpected(std::exception_ptr error) {
   } catch (const std::exception& e) {
     logging::error("connection failed unexpectedly", {{"error", e.what()}});
   }
+}
+
+// Runs a connection while its client's slot is held.
+asio::awaitable<void> holding(ConnectionSlots::Slot slot, asio::awaitable<void> connection) {
+  co_await std::move(connection);
 }
 
 asio::awaitable<void> accept_loop(Worker& worker) {
@@ -54,7 +63,16 @@ asio::awaitable<void> accept_loop(Worker& worker) {
     auto peer = socket.remote_endpoint(peer_ec);
     if (peer_ec) continue;
     socket.set_option(tcp::no_delay(true), peer_ec);
-    if (shared.open_connections.fetch_add(1, std::memory_order_relaxed) >= shared.config.limits.max_connections) {
+    // One client may not hold every slot: its own connections are capped first (the TCP peer; a trusted
+    // proxy speaks for many clients, so it meets the global limit only).
+    ConnectionSlots::Slot slot;
+    const bool per_address_ok = is_trusted(peer.address(), shared.config.trusted_proxies) ||
+                                shared.connection_slots.take(client_key(peer.address()), slot);
+    if (!per_address_ok) {
+      asio::co_spawn(worker.io, refuse_connection(std::move(socket)), log_unexpected);
+      continue;
+    }
+    if (shared.open_connections.fetch_add(1, std::memory_order_relaxed) >= shared.max_connections) {
       shared.open_connections.fetch_sub(1, std::memory_order_relaxed);
       asio::co_spawn(worker.io, refuse_connection(std::move(socket)), log_unexpected);
       continue;
@@ -62,10 +80,12 @@ asio::awaitable<void> accept_loop(Worker& worker) {
     if (shared.tls) {
       auto context = shared.tls->current();
       asio::co_spawn(worker.io,
-                     serve_connection(TlsStream(beast::tcp_stream(std::move(socket)), *context), worker, peer, context),
+                     holding(std::move(slot), serve_connection(TlsStream(beast::tcp_stream(std::move(socket)), *context),
+                                                               worker, peer, context)),
                      log_unexpected);
     } else {
-      asio::co_spawn(worker.io, serve_connection(PlainStream(std::move(socket)), worker, peer, nullptr),
+      asio::co_spawn(worker.io,
+                     holding(std::move(slot), serve_connection(PlainStream(std::move(socket)), worker, peer, nullptr)),
                      log_unexpected);
     }
   }
@@ -152,6 +172,20 @@ int Server::run() {
     shared_.tls = std::make_unique<TlsCertificate>(config_.tls->cert_file, config_.tls->key_file);
     shared_.tls->load();
   }
+  const auto open_files = raise_open_files_limit();
+  const auto workers = static_cast<unsigned>(workers_.size());
+  const auto token_checks = config_.limits.max_concurrent_token_checks;
+  const auto affordable = connections_for(open_files.soft, workers, token_checks);
+  if (config_.limits.max_connections == 0) shared_.max_connections = affordable;
+  else if (config_.limits.max_connections > affordable)
+    logging::warn("limits.max_connections is more than the open-files limit allows; when descriptors run out, "
+                  "new clients get no answer at all. Raise the hard limit (LimitNOFILE= in a systemd unit) or "
+                  "lower limits.max_connections",
+                  {{"max_connections", config_.limits.max_connections}, {"affordable", affordable},
+                   {"open_files_limit", open_files.soft}});
+  if (affordable < 256)
+    logging::warn("the open-files limit leaves room for few connections; raise the hard limit (LimitNOFILE=)",
+                  {{"open_files_limit", open_files.soft}, {"reserved", reserved_descriptors(workers, token_checks)}});
   bind_listeners();
   ::signal(SIGPIPE, SIG_IGN);
 
@@ -163,11 +197,13 @@ int Server::run() {
   asio::signal_set stop_signals(control, SIGTERM, SIGINT);
   asio::signal_set reload_signal(control, SIGHUP);
   asio::steady_timer drain_timer(control);
-  // The shield's refusal counts go to the audit log once a minute (and at exit, below).
+  // The refusal counts go to the audit log once a minute (and at exit, below); expired pending logins
+  // are swept at the same time.
   asio::steady_timer audit_timer(control);
   std::function<void(boost::system::error_code)> flush_refusals = [&](boost::system::error_code ec) {
     if (ec) return;
     shared_.shield.flush_refusal_counts();
+    if (shared_.sign_in) shared_.sign_in->housekeeping();
     audit_timer.expires_after(std::chrono::seconds(60));
     audit_timer.async_wait(flush_refusals);
   };
@@ -217,10 +253,15 @@ int Server::run() {
                               {"port", bound_port_},
                               {"tls", static_cast<bool>(config_.tls)},
                               {"workers", workers_.size()},
-                              {"home_assistant", config_.home_assistant.url}});
+                              {"home_assistant", config_.home_assistant.url},
+                              {"open_files_limit", open_files.soft},
+                              {"open_files_limit_at_start", open_files.soft_before},
+                              {"max_connections", shared_.max_connections},
+                              {"max_connections_per_address", config_.limits.max_connections_per_address}});
   control.run();
   for (auto& thread : threads) thread.join();
   shared_.shield.flush_refusal_counts();
+  if (shared_.sign_in) shared_.sign_in->housekeeping();
   logging::info("stopped");
   return 0;
 }

@@ -534,7 +534,7 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
   exchange.client = unmap(peer.address());
   if (folded) {
     exchange.route = "gatehouse";
-    worker.shared.shield.count_refusal(shield::RefusalClass::ambiguous_request);
+    worker.shared.shield.count_refusal(shield::RefusalClass::ambiguous_request, exchange.client);
     logging::info("request refused", {{"reason", "obs-fold header line"}, {"client", exchange.client.to_string()}});
     co_await send_refusal(stream, web::RefusalKind::bad_request, false, 11, false, exchange);
     exchange.log();
@@ -566,7 +566,7 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
   const auto reading = front_door::read_facts(req, peer.address(), tls, config.trusted_proxies, unix_now_seconds());
   if (!reading.facts) {
     exchange.route = "gatehouse";
-    worker.shared.shield.count_refusal(shield::RefusalClass::ambiguous_request);
+    worker.shared.shield.count_refusal(shield::RefusalClass::ambiguous_request, exchange.client);
     logging::info("request refused", {{"reason", reading.refusal}, {"client", exchange.client.to_string()}});
     co_await send_refusal(stream, web::RefusalKind::bad_request, web::wants_html(req[http::field::accept]),
                           req.version(), false, exchange);
@@ -620,6 +620,7 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
     const auto kind = admission.refusal_status == 502   ? web::RefusalKind::upstream_unavailable
                       : admission.refusal_status == 403 ? web::RefusalKind::local_login_closed
                       : admission.refusal_status == 400 ? web::RefusalKind::bad_request
+                      : admission.refusal_status == 429 ? web::RefusalKind::too_many_token_checks
                                                         : web::RefusalKind::unauthorized;
     // An unread body would be taken for the next request: the connection closes unless there is none.
     const bool keep = admission.refusal_status != 400 && req.keep_alive() && parser.is_done() && !worker.shared.draining;

@@ -46,10 +46,12 @@ public:
   const UpstreamTarget& target() const { return target_; }
   void clear() { idle_.clear(); }
 
+  // Idle connections kept at most (net/open_files counts them in the descriptor budget).
+  static constexpr std::size_t kMaxIdle = 256;
+
 private:
   UpstreamTarget target_;
   std::vector<std::unique_ptr<UpstreamConnection>> idle_;
-  static constexpr std::size_t kMaxIdle = 256;
   static constexpr std::chrono::seconds kMaxIdleTime{20};
   static constexpr std::chrono::seconds kUnprobedIdleTime{1};
 };

@@ -460,7 +460,7 @@ asio::awaitable<RelayOutcome> relay_authenticated_websocket(Stream client_stream
   if (!auth || auth->size() != 2 || !type || *type != "auth" || !token || !token->is_string()) {
     co_await write_and_close(client_stream, auth_invalid_frame("Auth message incorrectly formatted"));
     logging::info("websocket auth refused", {{"reason", "auth message incorrectly formatted"}, {"client", client_address}});
-    shield.count_refusal(shield::RefusalClass::websocket_auth_invalid);
+    shield.count_refusal(shield::RefusalClass::websocket_auth_invalid, client_address);
     co_return outcome;
   }
   const std::string auth_frame = from_client.substr(0, static_cast<std::size_t>(auth_head->frame_bytes()));
@@ -474,8 +474,12 @@ asio::awaitable<RelayOutcome> relay_authenticated_websocket(Stream client_stream
     co_return outcome;
   }
   if (decision.outcome != shield::TokenDecision::Outcome::valid) {
+    // Over its budget of token checks the client hears what HA would say to a bad token (HA was not asked).
     logging::info("websocket auth refused", {{"reason", decision.reason}, {"client", client_address}});
-    shield.count_refusal(shield::RefusalClass::websocket_auth_invalid);
+    shield.count_refusal(decision.outcome == shield::TokenDecision::Outcome::over_budget
+                             ? shield::RefusalClass::too_many_token_checks
+                             : shield::RefusalClass::websocket_auth_invalid,
+                         client_address);
     co_await write_and_close(client_stream, auth_invalid_frame("Invalid access token or password"));
     co_return outcome;
   }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "net/connection_slots.hpp"
 #include "net/tls.hpp"
 #include "net/upstream.hpp"
 #include "web/health.hpp"
@@ -29,10 +30,14 @@ namespace gatehouse::net {
 
 // State shared by all workers: read-only configuration plus a few atomics.
 struct SharedState {
-  SharedState(const config::Config& c, shield::Shield& s) : config(c), shield(s) {}
+  SharedState(const config::Config& c, shield::Shield& s)
+      : config(c), shield(s), max_connections(c.limits.max_connections),
+        connection_slots(c.limits.max_connections_per_address) {}
   const config::Config& config;
   shield::Shield& shield;
   std::atomic<std::size_t> open_connections{0};
+  std::size_t max_connections; // limits.max_connections, or derived from the open-files limit at start
+  ConnectionSlots connection_slots; // per client address (limits.max_connections_per_address)
   std::atomic<bool> draining{false};
   std::unique_ptr<TlsCertificate> tls; // set when the listener speaks TLS
   sso::SignIn* sign_in = nullptr;       // set when providers are configured

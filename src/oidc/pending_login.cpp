@@ -6,7 +6,10 @@
 #include <openssl/sha.h>
 #include <stdexcept>
 
+#include <sqlite3.h>
+
 #include "jose/base64url.hpp"
+#include "net/client_key.hpp"
 #include "store/statement.hpp"
 
 namespace gatehouse::oidc {
@@ -24,21 +27,60 @@ std::string binding_hash(std::string_view secret) {
   return jose::base64url_encode(std::span<const unsigned char>(digest));
 }
 
-void save_pending_login(store::Store& store, const PendingLogin& login) {
+namespace {
+
+void remove_expired(sqlite3* db, std::int64_t now_ms) {
+  store::Statement sweep(db, "DELETE FROM pending_logins WHERE expires_at_ms <= ?", "remove expired pending logins");
+  sweep.bind_int64(1, now_ms);
+  sweep.run();
+}
+
+std::int64_t count_of(sqlite3* db, const char* sql, const std::string* client_key) {
+  store::Statement count(db, sql, "count pending logins");
+  if (client_key) count.bind_text(1, *client_key);
+  return count.step() ? count.column_int64(0) : 0;
+}
+
+} // namespace
+
+SaveOutcome save_pending_login(store::Store& store, const PendingLogin& login, const PendingLoginLimits& limits,
+                               std::int64_t now_ms) {
+  const std::string client_key = net::client_key(login.client_address).to_string();
+  SaveOutcome outcome = SaveOutcome::saved;
   store.write([&](sqlite3* db) {
+    remove_expired(db, now_ms);
+    if (count_of(db, "SELECT count(*) FROM pending_logins WHERE client_key = ?", &client_key) >=
+        static_cast<std::int64_t>(limits.per_address)) {
+      outcome = SaveOutcome::address_full;
+      return;
+    }
+    if (count_of(db, "SELECT count(*) FROM pending_logins", nullptr) >= static_cast<std::int64_t>(limits.total)) {
+      outcome = SaveOutcome::all_full;
+      return;
+    }
     store::Statement insert(db,
                             "INSERT INTO pending_logins (state, provider_id, nonce, code_verifier, client_id, "
                             "redirect_uri, client_state, client_address, browser_binding_hash, created_at_ms, "
-                            "expires_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            "expires_at_ms, client_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             "save a pending login");
     insert.bind_text(1, login.state).bind_text(2, login.provider_id).bind_text(3, login.nonce);
     insert.bind_text(4, login.code_verifier).bind_text(5, login.client_id).bind_text(6, login.redirect_uri);
     if (login.client_state) insert.bind_text(7, *login.client_state);
     else insert.bind_null(7);
     insert.bind_text(8, login.client_address).bind_text(9, login.browser_binding_hash);
-    insert.bind_int64(10, login.created_at_ms).bind_int64(11, login.expires_at_ms);
+    insert.bind_int64(10, login.created_at_ms).bind_int64(11, login.expires_at_ms).bind_text(12, client_key);
     insert.run();
   });
+  return outcome;
+}
+
+std::size_t sweep_expired_pending_logins(store::Store& store, std::int64_t now_ms) {
+  std::size_t removed = 0;
+  store.write([&](sqlite3* db) {
+    remove_expired(db, now_ms);
+    removed = static_cast<std::size_t>(sqlite3_changes(db));
+  });
+  return removed;
 }
 
 namespace {
@@ -89,9 +131,7 @@ std::optional<PendingLogin> take_pending_login(store::Store& store, std::string_
       while (take.step()) {
       }
     }
-    store::Statement sweep(db, "DELETE FROM pending_logins WHERE expires_at_ms <= ?", "remove expired pending logins");
-    sweep.bind_int64(1, now_ms);
-    sweep.run();
+    remove_expired(db, now_ms);
   });
   if (taken && taken->expires_at_ms <= now_ms) {
     expired = true;

@@ -3,6 +3,9 @@
 // browser run side by side; taken exactly once (a replayed callback finds nothing); expires after 10
 // minutes; kept in the store, so a Gatehouse restart in the middle of a login loses nothing. The
 // browser that started the login holds a binding secret in a cookie; only its hash is stored.
+// Anyone can start logins, so the store holds at most `total` of them and at most `per_address` of one
+// client (net/client_key); a login over either limit is not saved (another client's are never removed to
+// make room), and expired ones are swept every minute.
 #pragma once
 
 #include <chrono>
@@ -35,7 +38,17 @@ std::string random_token();
 // What is stored for a browser binding secret (SHA-256, base64url).
 std::string binding_hash(std::string_view secret);
 
-void save_pending_login(store::Store& store, const PendingLogin& login);
+struct PendingLoginLimits {
+  std::size_t total = 10'000;
+  std::size_t per_address = 50;
+};
+enum class SaveOutcome { saved, address_full, all_full };
+
+// Saves `login` unless the limits are reached (expired logins are removed first and do not count).
+SaveOutcome save_pending_login(store::Store& store, const PendingLogin& login, const PendingLoginLimits& limits,
+                               std::int64_t now_ms);
+// Removes every expired login; returns how many.
+std::size_t sweep_expired_pending_logins(store::Store& store, std::int64_t now_ms);
 // The login for `state`, left in place (a callback checks the browser binding before taking it).
 std::optional<PendingLogin> find_pending_login(const store::Store& store, std::string_view state);
 // Removes and returns the login for `state`, if there is one; expired logins are removed too but not

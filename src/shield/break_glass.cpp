@@ -64,12 +64,22 @@ Redemption redeem_break_glass(store::Store& store, std::string_view url_token, c
     update.run();
     redemption.browser_secret = secret;
   });
-  static constexpr const char* kOutcomes[] = {"opened", "unknown", "already_used", "expired", "closed"};
-  const json::object detail{{"outcome", kOutcomes[static_cast<int>(redemption.outcome)]},
-                            {"expires_at_ms", redemption.expires_at_ms}};
-  store.append_audit({0, now, redemption.outcome == Redemption::Outcome::opened ? "breakglass_opened" : "breakglass_refused",
-                      "", client_address, json::serialize(detail)});
+  if (redemption.outcome == Redemption::Outcome::opened) {
+    const json::object detail{{"outcome", name_of(redemption.outcome)}, {"expires_at_ms", redemption.expires_at_ms}};
+    store.append_audit({0, now, "breakglass_opened", "", client_address, json::serialize(detail)});
+  }
   return redemption;
+}
+
+std::string_view name_of(Redemption::Outcome outcome) {
+  switch (outcome) {
+    case Redemption::Outcome::opened: return "opened";
+    case Redemption::Outcome::unknown: return "unknown";
+    case Redemption::Outcome::already_used: return "already_used";
+    case Redemption::Outcome::expired: return "expired";
+    case Redemption::Outcome::closed: return "closed";
+  }
+  return "unknown";
 }
 
 bool break_glass_allows(const store::Store& store, std::string_view browser_secret) {

@@ -35,7 +35,11 @@ struct Redemption {
   std::int64_t expires_at_ms = 0;
 };
 
-// The URL was opened (serving process): single use.
+// "opened", "unknown", "already_used", "expired", "closed".
+std::string_view name_of(Redemption::Outcome outcome);
+
+// The URL was opened (serving process): single use. Audits `breakglass_opened`; a refusal is the
+// caller's to audit (shield/shield counts them, anyone can try made-up links as fast as they like).
 Redemption redeem_break_glass(store::Store& store, std::string_view url_token, const std::string& client_address);
 // Whether this browser's cookie holds an open grant.
 bool break_glass_allows(const store::Store& store, std::string_view browser_secret);

@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "hass/token_probe.hpp"
+#include "net/client_key.hpp"
 #include "logging/log.hpp"
 #include "net/forwarding.hpp"
 #include "web/refusal.hpp"
@@ -24,6 +25,10 @@ std::int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+CheckBudget::Limits check_limits(const config::Limits& limits) {
+  return {limits.token_checks_per_minute, limits.token_check_burst, limits.max_concurrent_token_checks};
+}
+
 
 } // namespace
 
@@ -35,7 +40,22 @@ Shield::Shield(const config::Config& config, store::Store& store)
       ha_port_(config.home_assistant.port),
       public_paths_(config.shield.public_paths, config.shield.local_files),
       websocket_passthrough_(PublicPaths::only(config.shield.websocket_passthrough)),
-      http_(net::HttpClient::Options{std::nullopt, std::chrono::seconds(10), 64 * 1024}) {}
+      http_(net::HttpClient::Options{std::nullopt, std::chrono::seconds(10), 64 * 1024}),
+      check_budget_(check_limits(config.limits)),
+      refusals_("shield_refusals", {}),
+      break_glass_refusals_("breakglass_refusals", {.own_entries_per_client = config.limits.audited_refusals_per_address}) {}
+
+std::string_view name_of(RefusalClass refusal) {
+  switch (refusal) {
+    case RefusalClass::ambiguous_request: return "ambiguous_request";
+    case RefusalClass::unauthenticated: return "unauthenticated";
+    case RefusalClass::websocket_auth_invalid: return "websocket_auth_invalid";
+    case RefusalClass::local_login_closed: return "local_login_closed";
+    case RefusalClass::too_many_token_checks: return "too_many_token_checks";
+    case RefusalClass::count: break;
+  }
+  return "other";
+}
 
 std::optional<TokenDecision> Shield::known_decision(std::string_view token, std::int64_t now, bool with_owner) const {
   TokenDecision decision;
@@ -68,6 +88,15 @@ asio::awaitable<TokenDecision> Shield::check_token(std::string_view token, const
   if (auto decision = known_decision(token, now)) co_return std::move(*decision);
   const auto reading = read_access_token(token, now);
   TokenDecision decision;
+  // Held until HA has answered: it is also one of the checks in flight.
+  const auto ticket = check_budget_.spend(net::client_key(client_address), CheckBudget::Clock::now());
+  if (!ticket) {
+    decision.outcome = TokenDecision::Outcome::over_budget;
+    decision.reason = ticket.verdict() == CheckBudget::Verdict::too_many_at_once
+                          ? "too many token checks with Home Assistant at once"
+                          : "too many token checks from this address";
+    co_return decision;
+  }
   // Named first: GCC 12 mishandles temporaries inside co_await.
   std::string token_text(token);
   auto probe = co_await hass::probe_access_token(ha_host_, ha_port_, std::move(token_text), client_address, kProbeTimeout);
@@ -154,6 +183,10 @@ void Shield::apply(Admission& admission, const TokenDecision& decision) {
   } else if (decision.outcome == TokenDecision::Outcome::unreachable) {
     admission.refusal_status = 502;
     admission.reason = decision.reason;
+  } else if (decision.outcome == TokenDecision::Outcome::over_budget) {
+    admission.refusal_status = 429;
+    admission.refusal_class = RefusalClass::too_many_token_checks;
+    admission.reason = decision.reason;
   } else {
     admission.reason = decision.reason;
   }
@@ -162,7 +195,7 @@ void Shield::apply(Admission& admission, const TokenDecision& decision) {
 Admission Shield::settled(Admission admission, const front_door::RequestFacts& facts) {
   if (admission.action != Admission::Action::refuse) return admission;
   if (enforcing() || admission.route == RouteClass::bad_upgrade) {
-    count_refusal(admission.refusal_class);
+    count_refusal(admission.refusal_class, facts.client.address);
     return admission;
   }
   logging::warn("shield would refuse (report mode: forwarded)",
@@ -207,6 +240,12 @@ web::Response Shield::answer_break_glass(std::string_view path, const std::strin
   auto redemption = redeem_break_glass(store_, token, client_address);
   using Outcome = Redemption::Outcome;
   if (redemption.outcome != Outcome::opened) {
+    // Anyone can try made-up links as fast as they like: a few per address get an entry of their own.
+    const auto outcome = name_of(redemption.outcome);
+    const boost::json::object detail{{"outcome", outcome}, {"expires_at_ms", redemption.expires_at_ms}};
+    store::audit_refusal(store_, break_glass_refusals_,
+                         {0, store::now_unix_ms(), "breakglass_refused", "", client_address, boost::json::serialize(detail)},
+                         outcome);
     logging::warn("break-glass link refused", {{"client", client_address}});
     const std::string why = redemption.outcome == Outcome::already_used ? "This break-glass link was already used."
                             : redemption.outcome == Outcome::expired   ? "This break-glass link has expired."
@@ -235,23 +274,18 @@ web::Response Shield::answer_break_glass(std::string_view path, const std::strin
   return response;
 }
 
-void Shield::count_refusal(RefusalClass refusal) {
-  refusals_[static_cast<std::size_t>(refusal)].fetch_add(1, std::memory_order_relaxed);
+void Shield::count_refusal(RefusalClass refusal, const boost::asio::ip::address& client) {
+  refusals_.count(name_of(refusal), client);
+}
+
+void Shield::count_refusal(RefusalClass refusal, std::string_view client_address) {
+  refusals_.count(name_of(refusal), client_address);
 }
 
 void Shield::flush_refusal_counts() {
-  static constexpr const char* kNames[] = {"ambiguous_request", "unauthenticated", "websocket_auth_invalid",
-                                           "local_login_closed"};
-  boost::json::object counts;
-  std::uint64_t total = 0;
-  for (std::size_t i = 0; i < refusals_.size(); ++i) {
-    const auto n = refusals_[i].exchange(0, std::memory_order_relaxed);
-    if (n == 0) continue;
-    counts[kNames[i]] = n;
-    total += n;
-  }
-  if (total == 0) return;
-  store_.append_audit({0, store::now_unix_ms(), "shield_refusals", "", "", boost::json::serialize(counts)});
+  const auto now = store::now_unix_ms();
+  refusals_.flush(store_, now);
+  break_glass_refusals_.flush(store_, now);
 }
 
 asio::awaitable<bool> Shield::onboarding_open() {

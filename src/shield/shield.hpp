@@ -21,21 +21,27 @@
 #include "web/page.hpp"
 #include "shield/access_token.hpp"
 #include "front_door/request_facts.hpp"
+#include "shield/check_budget.hpp"
+#include "store/refusal_summary.hpp"
 #include "shield/routes.hpp"
 #include "shield/token_cache.hpp"
 
 namespace gatehouse::shield {
 
 struct TokenDecision {
-  enum class Outcome { valid, refused, unreachable } outcome = Outcome::refused;
+  // over_budget: HA was not asked, the client is over its budget of token checks (shield/check_budget).
+  enum class Outcome { valid, refused, unreachable, over_budget } outcome = Outcome::refused;
   TokenOwner owner;        // when valid
   std::string reason;      // when refused: for the log (never the token)
   bool asked_home_assistant = false;
 };
 
-// Refusals are counted per class and written to the audit log as one `shield_refusals` entry per
-// minute with activity (one entry per refused request would let a scanner flood the store).
-enum class RefusalClass { ambiguous_request, unauthenticated, websocket_auth_invalid, local_login_closed, count };
+// Refusals are counted per class and client and written to the audit log as one `shield_refusals` entry
+// per minute with activity (store/refusal_summary; one entry per refused request would let a scanner
+// flood the store).
+enum class RefusalClass {
+  ambiguous_request, unauthenticated, websocket_auth_invalid, local_login_closed, too_many_token_checks, count };
+std::string_view name_of(RefusalClass refusal);
 
 struct Admission {
   enum class Action {
@@ -43,7 +49,7 @@ struct Admission {
     forward_shell, // relay to HA as "GET /" (an app page opened in a browser)
     websocket,     // Gatehouse does the websocket auth step itself
     websocket_passthrough, // relay the upgrade to HA as it is (a path the admin listed)
-    refuse,        // 401 (or 400 / 403 / 502) without forwarding
+    refuse,        // 401 (or 400 / 403 / 429 / 502) without forwarding
     ask_home_assistant, // from decide() only: admit() must ask HA (an unknown token, onboarding state)
   } action = Action::refuse;
   RefusalClass refusal_class = RefusalClass::unauthenticated;
@@ -71,12 +77,15 @@ public:
   // GET /sso/breakglass/<token>: the page, with the browser's cookie when the grant opens.
   web::Response answer_break_glass(std::string_view path, const std::string& client_address);
 
-  void count_refusal(RefusalClass refusal);
-  // Writes the counts since the last call as one audit entry, if any (called every minute and at exit).
+  void count_refusal(RefusalClass refusal, const boost::asio::ip::address& client);
+  void count_refusal(RefusalClass refusal, std::string_view client_address);
+  // Writes the counts since the last call as one audit entry each (`shield_refusals`,
+  // `breakglass_refusals`), if any (called every minute and at exit).
   void flush_refusal_counts();
 
   // A token from the client (websocket auth step, or a bearer header already read): known → at once;
-  // garbage or expired → refused without HA; otherwise asked of HA once.
+  // garbage or expired → refused without HA; otherwise asked of HA once, if the client's budget of
+  // checks allows (otherwise over_budget, without HA).
   boost::asio::awaitable<TokenDecision> check_token(std::string_view token, const std::string& client_address);
   // The decision without waiting, when the cache or the token's shape already tells (no HA needed).
   // `with_owner`: fill in whose token it is (websockets are registered under their user; HTTP needs not).
@@ -105,7 +114,9 @@ private:
   TokenCache tokens_;
   net::HttpClient http_;
   std::atomic<bool> onboarded_{false}; // once HA reports onboarding done, it stays done
-  std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(RefusalClass::count)> refusals_{};
+  CheckBudget check_budget_;
+  store::RefusalSummary refusals_;
+  store::RefusalSummary break_glass_refusals_;
   std::mutex version_mutex_;
   std::string ha_version_;
 };

@@ -106,7 +106,8 @@ web::Response redirect(const std::string& location) {
 SignIn::SignIn(const config::Config& config, store::Store& store, users::Directory& directory)
     : config_(config), store_(store),
       home_assistant_http_(net::HttpClient::Options{std::nullopt, std::chrono::seconds(60), 256 * 1024}),
-      directory_(directory), login_flow_(config.home_assistant) {
+      directory_(directory), login_flow_(config.home_assistant),
+      refused_sign_ins_("sign_in_refusals", {.own_entries_per_client = config.limits.audited_refusals_per_address}) {
   for (const auto& provider : config.providers) providers_.push_back(std::make_unique<oidc::Provider>(provider));
 }
 
@@ -151,7 +152,8 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
     const auto id = correlation_id();
     detail["reason"] = reason;
     detail["ref"] = id;
-    store_.append_audit({0, store::now_unix_ms(), "login_refused", "", client_address, json::serialize(detail)});
+    store::audit_refusal(store_, refused_sign_ins_,
+                         {0, store::now_unix_ms(), "login_refused", "", client_address, json::serialize(detail)}, reason);
     logging::warn("sign-in refused", {{"reason", reason}, {"ref", id}, {"client", client_address}});
     web::Page page{std::move(title), std::move(paragraphs), {},
                    "Gatehouse · " + std::to_string(static_cast<unsigned>(status)) + " · ref " + id};
@@ -237,7 +239,19 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
   login.browser_binding_hash = oidc::binding_hash(binding);
   login.created_at_ms = store::now_unix_ms();
   login.expires_at_ms = login.created_at_ms + std::chrono::milliseconds(oidc::kPendingLoginLifetime).count();
-  oidc::save_pending_login(store_, login);
+  // Anyone can start sign-ins: the store keeps a bounded number (oidc/pending_login).
+  const oidc::PendingLoginLimits pending{config_.limits.max_pending_logins, config_.limits.max_pending_logins_per_address};
+  if (const auto saved = oidc::save_pending_login(store_, login, pending, login.created_at_ms);
+      saved != oidc::SaveOutcome::saved) {
+    const bool yours = saved == oidc::SaveOutcome::address_full;
+    co_return refuse(http::status::too_many_requests,
+                     yours ? "too_many_pending_logins_from_address" : "too_many_pending_logins",
+                     "Too many sign-ins in progress",
+                     {yours ? "More sign-ins were started from your network in the last 10 minutes than Gatehouse "
+                              "keeps open."
+                            : "Gatehouse is keeping as many unfinished sign-ins as it can right now.",
+                      "Finish a sign-in you already started, or try again in a few minutes."});
+  }
 
   const std::string callback_url = config_.external_url + std::string(kCallbackPath);
   auto response = redirect(provider->authorization_url(*discovered.value, callback_url, login.state, login.nonce,
@@ -262,7 +276,8 @@ asio::awaitable<web::Response> SignIn::sign_in_device(const config::TrustedDevic
     detail["reason"] = refusal.reason;
     detail["ref"] = id;
     detail["trusted_device"] = device.name;
-    store_.append_audit({0, store::now_unix_ms(), "login_refused", device.user, client.address, json::serialize(detail)});
+    store::audit_refusal(store_, refused_sign_ins_, {0, store::now_unix_ms(), "login_refused", device.user, client.address,
+                                                     json::serialize(detail)}, refusal.reason);
     logging::warn("trusted device sign-in refused", {{"reason", refusal.reason}, {"ref", id}, {"client", client.address}});
     web::Page page{refusal.title, refusal.paragraphs, {},
                    "Gatehouse · " + std::to_string(static_cast<unsigned>(refusal.status)) + " · ref " + id};
@@ -329,7 +344,8 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
     for (const auto& member : base_detail) detail[member.key()] = member.value();
     detail["reason"] = reason;
     detail["ref"] = id;
-    store_.append_audit({0, store::now_unix_ms(), "login_refused", subject, client_address, json::serialize(detail)});
+    store::audit_refusal(store_, refused_sign_ins_,
+                         {0, store::now_unix_ms(), "login_refused", subject, client_address, json::serialize(detail)}, reason);
     logging::warn("sign-in refused", {{"reason", reason}, {"ref", id}, {"client", client_address}});
     web::Page page{std::move(title), std::move(paragraphs), {},
                    "Gatehouse · " + std::to_string(static_cast<unsigned>(status)) + " · ref " + id};

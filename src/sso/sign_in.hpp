@@ -25,6 +25,7 @@
 #include "oidc/provider.hpp"
 #include "shield/token_cache.hpp"
 #include "sso/client_trust.hpp"
+#include "store/refusal_summary.hpp"
 #include "store/store.hpp"
 #include "users/directory.hpp"
 #include "web/page.hpp"
@@ -57,6 +58,10 @@ public:
 
   // Access tokens HA issues through relay_token_request are recorded here as valid, with their user.
   void learn_tokens_into(shield::TokenCache& cache) { token_cache_ = &cache; }
+
+  // Every minute (and at exit): the `sign_in_refusals` count goes to the audit log, expired pending
+  // logins leave the store.
+  void housekeeping();
 
 private:
   // What an HA client asked for at /auth/authorize, carried through its sign-in.
@@ -123,6 +128,9 @@ private:
   hass::LoginFlowClient login_flow_;
   std::vector<std::unique_ptr<oidc::Provider>> providers_;
   shield::TokenCache* token_cache_ = nullptr;
+  // Refused sign-ins: the first few of each address per minute get a `login_refused` entry with the
+  // reference on their page, the rest are counted (anyone can make sign-ins fail as fast as they like).
+  store::RefusalSummary refused_sign_ins_;
 };
 
 } // namespace gatehouse::sso

@@ -86,6 +86,13 @@ constexpr std::array kMigrations{
         closed_at_ms INTEGER
       );
     )sql"},
+    Migration{4, "pending logins counted per client", R"sql(
+      -- The client (net/client_key: an IPv4 address or an IPv6 /64) each pending login counts against, so
+      -- limits.max_pending_logins_per_address is one indexed count. Rows from before have '' and expire
+      -- within 10 minutes.
+      ALTER TABLE pending_logins ADD COLUMN client_key TEXT NOT NULL DEFAULT '';
+      CREATE INDEX pending_logins_by_client ON pending_logins(client_key);
+    )sql"},
 };
 
 } // namespace

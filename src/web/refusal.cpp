@@ -44,6 +44,10 @@ RefusalText text_of(RefusalKind kind) {
             "will work again as soon as Home Assistant is back. Try again in a minute."};
   case RefusalKind::too_many_connections:
     return {"Too many connections", "Gatehouse is at its connection limit. Try again shortly."};
+  case RefusalKind::too_many_token_checks:
+    return {"Too many sign-in checks",
+            "Gatehouse checks each new Home Assistant sign-in with Home Assistant, and this address has sent more "
+            "new ones than it checks in a minute. Try again in a minute."};
   case RefusalKind::upstream_timeout:
     return {"Home Assistant did not answer in time",
             "Home Assistant accepted the request but did not answer in time. Try again."};
@@ -63,6 +67,7 @@ http::status status_of(RefusalKind kind) {
   case RefusalKind::header_too_large: return http::status::request_header_fields_too_large;
   case RefusalKind::upstream_unavailable: return http::status::bad_gateway;
   case RefusalKind::too_many_connections: return http::status::service_unavailable;
+  case RefusalKind::too_many_token_checks: return http::status::too_many_requests;
   case RefusalKind::upstream_timeout: return http::status::gateway_timeout;
   }
   return http::status::internal_server_error;
@@ -78,6 +83,7 @@ std::string_view code_of(RefusalKind kind) {
   case RefusalKind::header_too_large: return "header_too_large";
   case RefusalKind::upstream_unavailable: return "upstream_unavailable";
   case RefusalKind::too_many_connections: return "too_many_connections";
+  case RefusalKind::too_many_token_checks: return "too_many_token_checks";
   case RefusalKind::upstream_timeout: return "upstream_timeout";
   }
   return "error";
@@ -105,6 +111,7 @@ Response render(RefusalKind kind, bool html, unsigned http_version, bool keep_al
     res.body() = boost::json::serialize(o);
   }
   res.set(http::field::cache_control, "no-store");
+  if (kind == RefusalKind::too_many_token_checks) res.set(http::field::retry_after, "60");
   res.keep_alive(keep_alive);
   res.prepare_payload();
   return res;

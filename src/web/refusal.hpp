@@ -16,6 +16,7 @@ enum class RefusalKind {
   request_timeout,      // 408: the request head did not arrive in time
   body_too_large,       // 413
   header_too_large,     // 431
+  too_many_token_checks, // 429: this client sent more unknown tokens than Gatehouse checks with HA for it
   upstream_unavailable, // 502: HA could not be reached
   too_many_connections, // 503
   upstream_timeout,     // 504: HA took the request but did not answer in time

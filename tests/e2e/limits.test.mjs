@@ -1,9 +1,12 @@
 // Gatehouse's limits and timeouts as a client meets them: oversized heads and bodies refused with a clear
 // JSON error (and HA never bothered), slow or idle clients cut off, a connection cap that turns the extra
-// client away, and a slow HA answered with 504 without poisoning the connection pool.
+// client away, a per-address cap that keeps one address from taking every slot, the open-files limit
+// raised at start, and a slow HA answered with 504 without poisoning the connection pool.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { startGatehouse, startStack, TEST_GUARD } from './lib/harness.mjs';
+import { startUpstream } from './lib/upstream.mjs';
 import { request, RawConnection, rawHead } from './lib/http-client.mjs';
 import { patternBlocks } from './lib/pattern.mjs';
 
@@ -143,6 +146,94 @@ test('connections beyond max_connections get 503 and are closed; freed slots are
     }
   }
   assert.ok(served, 'a freed connection slot was never given to a new client');
+});
+
+test('one address holding half-sent heads gets only its share of connections; another address is served', TEST_GUARD, async (t) => {
+  const FLOODER = '127.0.0.2';
+  const OTHER = '127.0.0.3';
+  const { gatehouse } = await startStack(t, {
+    config: { limits: { max_connections: 20, max_connections_per_address: 10 }, timeouts: { header_read: '60s' } },
+  });
+  const flood = [];
+  t.after(() => flood.forEach((connection) => connection.destroy()));
+  const answerOf = new Map(); // connection -> its first response (or null)
+  for (let i = 0; i < 30; i++) {
+    const connection = await RawConnection.connect({ port: gatehouse.port, localAddress: FLOODER });
+    flood.push(connection);
+    connection.write(`GET /api/held-${i} HTTP/1.1\r\nHost: ha.test\r\n`).catch(() => {}); // half a head, then nothing
+    answerOf.set(connection, connection.readResponse().catch(() => null));
+  }
+  // Every connection over the address's 10 is answered at once; the 10 it holds wait for the rest of their head.
+  const refused = [];
+  while (refused.length < 20) {
+    const waiting = flood.filter((connection) => !refused.includes(connection));
+    const next = await Promise.race(waiting.map((connection) => answerOf.get(connection).then((response) => ({ connection, response }))));
+    assertJsonError(next.response, 503, 'too_many_connections');
+    refused.push(next.connection);
+  }
+
+  // Meanwhile another address gets its answers: its connections are counted on their own.
+  for (let i = 0; i < 3; i++) {
+    const answer = await request(`${gatehouse.url}/api/from-elsewhere-${i}`, { localAddress: OTHER });
+    assert.equal(answer.status, 200, answer.text());
+  }
+  // The flooder's held connections are real ones: one that finishes its head is served.
+  const held = flood.find((connection) => !refused.includes(connection));
+  await held.write('\r\n');
+  assert.equal((await answerOf.get(held))?.status, 200);
+  flood.forEach((connection) => connection.destroy()); // before Gatehouse stops, so it does not wait for them
+});
+
+test('a trusted proxy speaks for many clients: its connections meet only the global limit', TEST_GUARD, async (t) => {
+  const PROXY = '127.0.0.2';
+  const { gatehouse } = await startStack(t, {
+    config: { trusted_proxies: [`${PROXY}/32`], limits: { max_connections: 20, max_connections_per_address: 3 } },
+  });
+  const held = [];
+  t.after(() => held.forEach((connection) => connection.destroy()));
+  for (let i = 0; i < 6; i++) {
+    const connection = await RawConnection.connect({ port: gatehouse.port, localAddress: PROXY });
+    held.push(connection);
+    await connection.write(rawHead('GET', `/api/through-proxy-${i}`, [['Host', 'ha.test'], ['X-Forwarded-For', `198.51.100.${i + 1}`]]));
+    assert.equal((await connection.readResponse()).status, 200, `proxied connection ${i + 1}, kept open`);
+  }
+  // A client connecting directly is capped at 3 as usual.
+  const direct = [];
+  t.after(() => direct.forEach((connection) => connection.destroy()));
+  for (let i = 0; i < 4; i++) {
+    const connection = await RawConnection.connect({ port: gatehouse.port, localAddress: '127.0.0.3' });
+    direct.push(connection);
+    await connection.write(rawHead('GET', `/api/direct-${i}`, [['Host', 'ha.test']]));
+    const response = await connection.readResponse();
+    if (i < 3) assert.equal(response.status, 200);
+    else assertJsonError(response, 503, 'too_many_connections');
+  }
+});
+
+test('the soft open-files limit is raised to the hard limit and sets the default max_connections', TEST_GUARD, async (t) => {
+  const hard = Number(execFileSync('/bin/sh', ['-c', 'ulimit -H -n']).toString().trim());
+  if (!Number.isFinite(hard) || hard < 4096) {
+    t.skip(`the hard open-files limit here is ${hard}; raising 1024 to it would show too little`);
+    return;
+  }
+  const upstream = await startUpstream();
+  let gatehouse;
+  t.after(async () => {
+    await gatehouse?.stop();
+    await upstream.stop();
+  });
+  gatehouse = await startGatehouse({
+    upstream, openFilesSoftLimit: 1024, config: { limits: { max_connections: null }, shield: { mode: 'report' } },
+  });
+  const listening = gatehouse.logs().find((entry) => entry.msg === 'listening');
+  assert.equal(listening.open_files_limit_at_start, 1024);
+  assert.equal(listening.open_files_limit, hard);
+  // README: max_connections = (open files - reserved) / 2, reserved = 64 + workers x (256 + 8) + token checks at once.
+  const reserved = 64 + gatehouse.config.workers * (256 + 8) + 32;
+  assert.equal(listening.max_connections, Math.floor((hard - reserved) / 2));
+  assert.ok(listening.max_connections > 1024, 'more connections than the old soft limit had descriptors');
+  assert.equal(listening.max_connections_per_address, 256);
+  assert.equal((await request(`${gatehouse.url}/api/served`)).status, 200);
 });
 
 test('HA accepting a request but not answering within upstream_response gives 504; the pool stays sane', TEST_GUARD, async (t) => {

@@ -278,8 +278,10 @@ test('refusals are counted per class and written to the audit log', TEST_GUARD, 
   assert.equal(audit.code, 0, audit.stderr);
   const entries = audit.stdout.trim().split('\n').map((line) => JSON.parse(line));
   const counts = entries.filter((entry) => entry.event === 'shield_refusals').map((entry) => entry.detail);
-  const total = (name) => counts.reduce((sum, detail) => sum + (detail[name] ?? 0), 0);
+  const total = (name) => counts.reduce((sum, detail) => sum + (detail.reasons[name] ?? 0), 0);
   assert.equal(total('unauthenticated'), 2);
   assert.equal(total('ambiguous_request'), 1);
   assert.equal(total('websocket_auth_invalid'), 1);
+  // Counted per client too, under the client's own address.
+  assert.equal(counts.reduce((sum, detail) => sum + (detail.clients[CLIENT] ?? 0), 0), 4);
 });

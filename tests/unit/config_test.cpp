@@ -715,6 +715,68 @@ TEST_F(ConfigTest, MaxConnectionsIsAPositiveWholeNumber) {
   }
 }
 
+TEST_F(ConfigTest, ConnectionLimitsHaveDefaultsAndAreWholeNumbers) {
+  const auto defaults = config_for("").limits;
+  EXPECT_EQ(defaults.max_connections, 0u) << "derived from the open-files limit at start";
+  EXPECT_EQ(defaults.max_connections_per_address, 256u);
+  EXPECT_EQ(config_for("limits:\n  max_connections_per_address: 8\n").limits.max_connections_per_address, 8u);
+  for (const std::string bad : {"0", "-1", "1.5", "lots", "[1]"}) {
+    const auto issue = issue_for("limits:\n  max_connections_per_address: " + bad + "\n");
+    EXPECT_EQ(issue.key, "limits.max_connections_per_address") << bad;
+    EXPECT_EQ(issue.line, 6) << bad;
+    EXPECT_CONTAINS(issue.message, "expected a whole number of at least 1") << bad;
+  }
+}
+
+TEST_F(ConfigTest, TokenCheckBudgetHasDefaultsAndIsWholeNumbers) {
+  const auto defaults = config_for("").limits;
+  EXPECT_EQ(defaults.token_checks_per_minute, 60u);
+  EXPECT_EQ(defaults.token_check_burst, 30u);
+  EXPECT_EQ(defaults.max_concurrent_token_checks, 32u);
+  const auto set = config_for("limits:\n  token_checks_per_minute: 10\n  token_check_burst: 2\n"
+                              "  max_concurrent_token_checks: 3\n").limits;
+  EXPECT_EQ(set.token_checks_per_minute, 10u);
+  EXPECT_EQ(set.token_check_burst, 2u);
+  EXPECT_EQ(set.max_concurrent_token_checks, 3u);
+  for (const std::string key : {"token_checks_per_minute", "token_check_burst", "max_concurrent_token_checks"}) {
+    for (const std::string bad : {"0", "-1", "1.5", "lots", "[1]"}) {
+      const auto issue = issue_for("limits:\n  " + key + ": " + bad + "\n");
+      EXPECT_EQ(issue.key, "limits." + key) << bad;
+      EXPECT_EQ(issue.line, 6) << key << " " << bad;
+      EXPECT_CONTAINS(issue.message, "expected a whole number from 1 to 4294967295") << key << " " << bad;
+    }
+  }
+  EXPECT_CONTAINS(issue_for("limits:\n  token_check_burst: 4294967296\n").message, "from 1 to 4294967295");
+}
+
+TEST_F(ConfigTest, AuditedRefusalsPerAddressMayBeZero) {
+  EXPECT_EQ(config_for("").limits.audited_refusals_per_address, 5u);
+  EXPECT_EQ(config_for("limits:\n  audited_refusals_per_address: 0\n").limits.audited_refusals_per_address, 0u);
+  const auto negative = issue_for("limits:\n  audited_refusals_per_address: -1\n");
+  EXPECT_EQ(negative.key, "limits.audited_refusals_per_address");
+  EXPECT_EQ(negative.line, 6);
+  EXPECT_CONTAINS(negative.message, "expected a whole number of at least 0");
+  EXPECT_CONTAINS(issue_for("limits:\n  audited_refusal_per_address: 5\n").message, "audited_refusals_per_address");
+}
+
+TEST_F(ConfigTest, PendingLoginLimitsHaveDefaultsAndAreWholeNumbers) {
+  const auto defaults = config_for("").limits;
+  EXPECT_EQ(defaults.max_pending_logins, 10'000u);
+  EXPECT_EQ(defaults.max_pending_logins_per_address, 50u);
+  const auto set = config_for("limits:\n  max_pending_logins: 100\n  max_pending_logins_per_address: 4\n").limits;
+  EXPECT_EQ(set.max_pending_logins, 100u);
+  EXPECT_EQ(set.max_pending_logins_per_address, 4u);
+  for (const std::string key : {"max_pending_logins", "max_pending_logins_per_address"}) {
+    for (const std::string bad : {"0", "-1", "1.5", "lots", "[1]"}) {
+      const auto issue = issue_for("limits:\n  " + key + ": " + bad + "\n");
+      EXPECT_EQ(issue.key, "limits." + key) << bad;
+      EXPECT_EQ(issue.line, 6) << key << " " << bad;
+      EXPECT_CONTAINS(issue.message, "expected a whole number of at least 1") << key << " " << bad;
+    }
+  }
+  EXPECT_CONTAINS(issue_for("limits:\n  max_pending_login: 5\n").message, "max_pending_logins");
+}
+
 // ---------------------------------------------------------------------------------------------- durations
 
 TEST_F(ConfigTest, DurationsAcceptUnitsAndPlainSeconds) {

@@ -146,7 +146,7 @@ TEST(PendingLogin, TakenExactlyOnce) {
   login.browser_binding_hash = gatehouse::oidc::binding_hash("secret");
   login.created_at_ms = 1000;
   login.expires_at_ms = 2000;
-  gatehouse::oidc::save_pending_login(*store, login);
+  EXPECT_EQ(gatehouse::oidc::save_pending_login(*store, login, {}, 1000), gatehouse::oidc::SaveOutcome::saved);
   bool expired = false;
   auto taken = gatehouse::oidc::take_pending_login(*store, login.state, 1500, expired);
   ASSERT_TRUE(taken);
@@ -164,7 +164,7 @@ TEST(PendingLogin, ExpiredIsRefusedAndSaysSo) {
   login.state = "s";
   login.client_state = "client-state";
   login.expires_at_ms = 2000;
-  gatehouse::oidc::save_pending_login(*store, login);
+  gatehouse::oidc::save_pending_login(*store, login, {}, 1000);
   bool expired = false;
   EXPECT_FALSE(gatehouse::oidc::take_pending_login(*store, "s", 2000, expired));
   EXPECT_TRUE(expired);

@@ -132,9 +132,10 @@ function watchExit(child) {
 /**
  * Starts `gatehouse serve` with the base config plus `config` overrides (or a literal `configText`).
  * Resolves once it logs "listening"; rejects, quoting its output, if it exits first or stays silent for
- * 20 s. `upstream` (a test upstream or a URL) becomes home_assistant.url.
+ * 20 s. `upstream` (a test upstream or a URL) becomes home_assistant.url. `openFilesSoftLimit` starts it
+ * with that soft RLIMIT_NOFILE.
  */
-export async function startGatehouse({ config = {}, configText, env = {}, upstream, directory } = {}) {
+export async function startGatehouse({ config = {}, configText, env = {}, upstream, directory, openFilesSoftLimit } = {}) {
   const workDirectory = directory ?? freshDirectory();
   const upstreamUrl = typeof upstream === 'string' ? upstream : upstream?.url ?? 'http://127.0.0.1:9';
   // The generic test upstream is not Home Assistant (it cannot tell a valid HA token), so in front of
@@ -148,7 +149,11 @@ export async function startGatehouse({ config = {}, configText, env = {}, upstre
 
   const logFile = nextLogFile();
   const logs = new LogCollector(logFile);
-  const child = spawn(gatehouseBinary, ['serve', '-c', configPath], {
+  // `openFilesSoftLimit`: started with that soft RLIMIT_NOFILE (the shell lowers it, then execs Gatehouse).
+  const command = openFilesSoftLimit === undefined
+    ? [gatehouseBinary, ['serve', '-c', configPath]]
+    : ['/bin/sh', ['-c', `ulimit -S -n ${Number(openFilesSoftLimit)} && exec "$0" "$@"`, gatehouseBinary, 'serve', '-c', configPath]];
+  const child = spawn(command[0], command[1], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

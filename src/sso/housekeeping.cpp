@@ -1,0 +1,14 @@
+// sso/housekeeping: what the sign-in journey does every minute, away from any request.
+#include "oidc/pending_login.hpp"
+#include "sso/sign_in.hpp"
+
+namespace gatehouse::sso {
+
+void SignIn::housekeeping() {
+  const auto now = store::now_unix_ms();
+  refused_sign_ins_.flush(store_, now);
+  // Abandoned sign-ins would otherwise stay until someone finishes another one.
+  oidc::sweep_expired_pending_logins(store_, now);
+}
+
+} // namespace gatehouse::sso
