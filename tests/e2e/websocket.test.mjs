@@ -230,7 +230,8 @@ test('permessage-deflate offered by the client is negotiated and messages surviv
 });
 
 test('a websocket upgrade HA refuses with an HTTP error reaches the client with that status and body', TEST_GUARD, async (t) => {
-  const { gatehouse } = await startStack(t);
+  // A pass-through path (as for add-on ingress): the upgrade goes to HA, and HA's answer to the client.
+  const { gatehouse } = await startStack(t, { config: { shield: { websocket_passthrough: ['/test/*'] } } });
   for (const code of [403, 404]) {
     const socket = new TestWebSocket(`${gatehouse.wsUrl}/test/ws-reject?code=${code}`);
     const refusal = await socket.opened.then(() => null, (error) => error);
