@@ -13,13 +13,17 @@ build_pkgs=(build-essential cmake pkg-config
   libgtest-dev googletest libjemalloc-dev ca-certificates)
 test_pkgs=(curl openssl chromium)
 bench_pkgs=(wrk nginx-light haproxy apache2 libapache2-mod-auth-openidc)
+# scripts/fuzz.sh: clang 14 with libFuzzer and its sanitizer runtimes; llvm-14 for llvm-symbolizer.
+fuzz_pkgs=(clang-14 libclang-rt-14-dev llvm-14)
 
 want=("${build_pkgs[@]}")
 case "${1:-all}" in
   build) ;;
   test) want+=("${test_pkgs[@]}") ;;
-  all|bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
-  *) echo "usage: scripts/setup.sh [build|test|bench|all]" >&2; exit 2 ;;
+  fuzz) want+=("${fuzz_pkgs[@]}") ;;
+  bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  all) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
+  *) echo "usage: scripts/setup.sh [build|test|fuzz|bench|all]" >&2; exit 2 ;;
 esac
 command -v node >/dev/null 2>&1 || want+=(nodejs npm)
 
@@ -39,7 +43,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   done
 fi
 
-if [ "${1:-all}" != build ] && [ -f tests/package-lock.json ]; then
+if [ "${1:-all}" != build ] && [ "${1:-all}" != fuzz ] && [ -f tests/package-lock.json ]; then
   stamp=tests/node_modules/.lock-sha
   sum=$(sha256sum tests/package-lock.json | cut -d' ' -f1)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
