@@ -1078,13 +1078,17 @@ private:
     });
   }
 
-  void read_trusted_clients(const YamlBlock& top, Config& config) {
-    const BlockEntry* entry = top.find("trusted_clients");
+  // Each item of the list of blocks under `key` (trusted_clients, trusted_devices), read by `read_item`;
+  // a list that is not one, and items that are not blocks of `item_keys`, are reported here.
+  template <class ReadItem>
+  void read_block_list(const YamlBlock& top, std::string_view key, std::span<const std::string_view> item_keys,
+                       std::string_view item_word, std::string_view list_example, ReadItem read_item) {
+    const BlockEntry* entry = top.find(key);
     if (!entry || entry->value.IsNull()) return;
     if (!entry->value.IsSequence()) {
       issue(entry->path, entry->line,
-            "expected a list of clients, each like \"- { client_id: \\\"https://dashboard.example.com/\\\", name: Wall "
-            "dashboard }\", got " + describe_found(entry->value));
+            "expected a list of " + std::string(item_word) + "s, each like \"" + std::string(list_example) + "\", got " +
+                describe_found(entry->value));
       return;
     }
     std::size_t index = 0;
@@ -1092,11 +1096,18 @@ private:
       const std::string path = entry->path + "[" + std::to_string(index++) + "]";
       const int line = line_of(item) != 0 ? line_of(item) : entry->line;
       if (!item.IsMap()) {
-        issue(path, line, "expected a client: a block of keys (" + joined_names(kTrustedClientKeys) + "), got " +
-                              describe_found(item));
+        issue(path, line, "expected a " + std::string(item_word) + ": a block of keys (" + joined_names(item_keys) +
+                              "), got " + describe_found(item));
         continue;
       }
-      const YamlBlock block(item, path, line, keys(kTrustedClientKeys), every_key_path(), issues_);
+      const YamlBlock block(item, path, line, keys(item_keys), every_key_path(), issues_);
+      read_item(block);
+    }
+  }
+
+  void read_trusted_clients(const YamlBlock& top, Config& config) {
+    read_block_list(top, "trusted_clients", kTrustedClientKeys, "client",
+                    "- { client_id: \\\"https://dashboard.example.com/\\\", name: Wall dashboard }", [&](const YamlBlock& block) {
       TrustedClient client;
       if (const BlockEntry* id = block.find("client_id")) {
         if (auto text = non_empty_string(*id, "the client's client_id, like \"https://dashboard.example.com/\"")) {
@@ -1113,28 +1124,12 @@ private:
       }
       if (client.name.empty()) client.name = client.client_id;
       config.trusted_clients.push_back(std::move(client));
-    }
+    });
   }
 
   void read_trusted_devices(const YamlBlock& top, Config& config) {
-    const BlockEntry* entry = top.find("trusted_devices");
-    if (!entry || entry->value.IsNull()) return;
-    if (!entry->value.IsSequence()) {
-      issue(entry->path, entry->line,
-            "expected a list of devices, each like \"- { name: kitchen-panel, networks: [192.168.1.50/32], user: "
-            "kiosk-kitchen }\", got " + describe_found(entry->value));
-      return;
-    }
-    std::size_t index = 0;
-    for (const auto& item : entry->value) {
-      const std::string path = entry->path + "[" + std::to_string(index++) + "]";
-      const int line = line_of(item) != 0 ? line_of(item) : entry->line;
-      if (!item.IsMap()) {
-        issue(path, line, "expected a device: a block of keys (" + joined_names(kTrustedDeviceKeys) + "), got " +
-                              describe_found(item));
-        continue;
-      }
-      const YamlBlock block(item, path, line, keys(kTrustedDeviceKeys), every_key_path(), issues_);
+    read_block_list(top, "trusted_devices", kTrustedDeviceKeys, "device",
+                    "- { name: kitchen-panel, networks: [192.168.1.50/32], user: kiosk-kitchen }", [&](const YamlBlock& block) {
       TrustedDevice device;
       if (const BlockEntry* name = block.find("name")) {
         if (auto text = non_empty_string(*name, "a name for the device, like \"kitchen-panel\"")) device.name = *text;
@@ -1164,7 +1159,8 @@ private:
           device.role = *text == "user" ? Role::user : Role::read_only;
       }
       config.trusted_devices.push_back(std::move(device));
-    }
+    });
+    const BlockEntry* entry = top.find("trusted_devices");
     if (!config.trusted_devices.empty() && config.home_assistant.token.empty() &&
         !std::any_of(issues_.begin(), issues_.end(), [](const ConfigIssue& existing) {
           return existing.key == "home_assistant.token_file" || existing.key == kHaTokenEnvironmentVariable;

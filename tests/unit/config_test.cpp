@@ -669,6 +669,30 @@ TEST_F(ConfigTest, SizesAcceptBytesAndBinaryUnits) {
             16u << 20);
 }
 
+TEST_F(ConfigTest, TrustedClientsAndWebsocketPassthrough) {
+  const auto config = config_for(
+      "trusted_clients:\n  - { client_id: \"https://dash.example.test/\", name: Wall }\n  - { client_id: \"http://x.test/\" }\n"
+      "shield:\n  websocket_passthrough: [\"/api/hassio_ingress/*\"]\n");
+  ASSERT_EQ(config.trusted_clients.size(), 2u);
+  EXPECT_EQ(config.trusted_clients[0].client_id, "https://dash.example.test/");
+  EXPECT_EQ(config.trusted_clients[0].name, "Wall");
+  EXPECT_EQ(config.trusted_clients[1].name, "http://x.test/");
+  EXPECT_EQ(config.shield.websocket_passthrough, std::vector<std::string>{"/api/hassio_ingress/*"});
+
+  const auto not_url = issue_for("trusted_clients:\n  - { client_id: homeassistant://x }\n");
+  EXPECT_EQ(not_url.key, "trusted_clients[0].client_id");
+  EXPECT_CONTAINS(not_url.message, "http:// or https:// URL");
+  const auto no_id = issue_for("trusted_clients:\n  - { name: x }\n");
+  EXPECT_CONTAINS(no_id.message, "client_id");
+  const auto not_list = issue_for("trusted_clients: https://x/\n");
+  EXPECT_CONTAINS(not_list.message, "expected a list of clients");
+  const auto own_socket = issue_for("shield:\n  websocket_passthrough: [\"/api/websocket\"]\n");
+  EXPECT_EQ(own_socket.key, "shield.websocket_passthrough");
+  EXPECT_CONTAINS(own_socket.message, "always authenticated by Gatehouse");
+  const auto bad_path = issue_for("shield:\n  websocket_passthrough: [\"/api/%2e/*\"]\n");
+  EXPECT_EQ(bad_path.key, "shield.websocket_passthrough");
+}
+
 TEST_F(ConfigTest, HeadLimitAboveWhatTheParserHoldsIsRefused) {
   // Beast 1.81 throws instead of failing the read on a header value over 65,533 bytes (issue #13.2).
   EXPECT_EQ(config_for("limits:\n  max_header_bytes: 64KiB\n").limits.max_header_bytes, 64u * 1024);
