@@ -16,6 +16,7 @@
 
 #include "logging/log.hpp"
 #include "net/forwarding.hpp"
+#include "net/bounded_parser.hpp"
 #include "net/head_checks.hpp"
 #include "net/websocket_relay.hpp"
 #include "front_door/request_facts.hpp"
@@ -30,8 +31,8 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using asio::ip::tcp;
 using std::chrono::milliseconds;
-using RequestParser = http::request_parser<http::buffer_body>;
-using ResponseParser = http::response_parser<http::buffer_body>;
+using RequestParser = BoundedParser<true>;
+using ResponseParser = BoundedParser<false>;
 
 namespace {
 
@@ -343,7 +344,7 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
     }
 
     response_parser.emplace();
-    response_parser->header_limit(kUpstreamHeaderLimit);
+    response_parser->field_limit(kUpstreamHeaderLimit);
     response_parser->body_limit(boost::none);
     if (is_head) response_parser->skip(true);
     upstream->stream.expires_after(config.timeouts.upstream_response);
@@ -351,7 +352,7 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
     // 1xx interim answers (other than 101) are HA's business, not the client's: skip to the final one.
     while (!read_ec && response_parser->get().result_int() / 100 == 1 && response_parser->get().result_int() != 101) {
       response_parser.emplace();
-      response_parser->header_limit(kUpstreamHeaderLimit);
+      response_parser->field_limit(kUpstreamHeaderLimit);
       response_parser->body_limit(boost::none);
       if (is_head) response_parser->skip(true);
       std::tie(read_ec, n) = co_await http::async_read_header(upstream->stream, upstream->buffer, *response_parser, use_tuple);
@@ -503,7 +504,7 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
   const auto& config = worker.shared.config;
 
   RequestParser parser;
-  parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(config.limits.max_header_bytes, UINT32_MAX)));
+  parser.field_limit(config.limits.max_header_bytes);
   parser.body_limit(config.limits.max_body_bytes);
   // The head's deadline is a timer of our own that only cancels the read: a stream timeout would close
   // the socket, and the client should still hear its 408.

@@ -1,0 +1,46 @@
+// net/bounded_parser: owns the HTTP parser every message Gatehouse relays is read with. Beast 1.81
+// counts a chunked body's trailer fields against no limit at all, and throws std::length_error — from
+// inside a completion handler, beyond any coroutine — on a field value over 65,533 bytes. Here every
+// field line, in the head or in the trailers, counts against one budget (the head limit), and a field
+// that would not fit fails the read with header_limit (a 431 or a 502), never a throw.
+#pragma once
+
+#include <boost/beast/core/string_type.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace gatehouse::net {
+
+template <bool isRequest, class Body = boost::beast::http::buffer_body>
+class BoundedParser : public boost::beast::http::parser<isRequest, Body> {
+public:
+  BoundedParser() = default;
+  // Bytes of field lines allowed in all (head and trailers); Beast's own head limit too.
+  void field_limit(std::size_t bytes) {
+    limit_ = bytes;
+    this->header_limit(static_cast<std::uint32_t>(bytes));
+  }
+
+private:
+  static constexpr std::size_t kMaxFieldValueBytes = 65'533; // what Beast's field storage holds
+
+  void on_field_impl(boost::beast::http::field name, boost::beast::string_view name_string, boost::beast::string_view value,
+                     boost::beast::error_code& ec) override {
+    const std::size_t line = name_string.size() + value.size() + 4; // "name: value\r\n"
+    if (value.size() > kMaxFieldValueBytes || line > limit_ - used_) {
+      ec = boost::beast::http::error::header_limit;
+      return;
+    }
+    used_ += line;
+    this->get().insert(name, name_string, value);
+  }
+
+  std::size_t limit_ = 64 * 1024;
+  std::size_t used_ = 0;
+};
+
+} // namespace gatehouse::net
