@@ -154,19 +154,7 @@ std::string_view next_cookie(std::string_view& rest) {
   return pair;
 }
 
-bool cookie_named(std::string_view pair, std::string_view name) {
-  return pair.size() > name.size() && pair.starts_with(name) && pair[name.size()] == '=';
-}
-
 } // namespace
-
-std::optional<std::string_view> cookie_value(std::string_view header, std::string_view name) {
-  while (!header.empty()) {
-    const auto pair = next_cookie(header);
-    if (cookie_named(pair, name)) return pair.substr(name.size() + 1);
-  }
-  return std::nullopt;
-}
 
 std::vector<std::pair<std::string, std::string>> take_cookies(http::fields& headers, std::string_view prefix) {
   std::vector<std::pair<std::string, std::string>> taken;

@@ -33,8 +33,6 @@ std::optional<ForwardedClient> resolve_client(const boost::beast::http::fields& 
 // Removes hop-by-hop headers (and every header the Connection header names) except message framing.
 void remove_hop_by_hop(boost::beast::http::fields& headers);
 
-// The value of cookie `name` in a Cookie header, if it is there.
-std::optional<std::string_view> cookie_value(std::string_view cookie_header, std::string_view name);
 // Takes every cookie whose name starts with `prefix` out of the Cookie header(s), keeping the others
 // as they were; returns the taken ones as (name, value).
 std::vector<std::pair<std::string, std::string>> take_cookies(boost::beast::http::fields& headers,
