@@ -81,11 +81,14 @@ std::optional<std::string> closest_match(std::string_view word, std::span<const 
   std::size_t best_distance = 0;
   for (const auto candidate : candidates) {
     const std::string known = normalized_key(candidate);
-    std::size_t distance = edit_distance(wanted, known);
     // A truncated or extended key ("max_body" for "max_body_bytes", "warning" for "warn") is a near miss too.
     const bool prefix_related = std::min(wanted.size(), known.size()) >= 4 &&
                                 (known.starts_with(wanted) || wanted.starts_with(known));
     const std::size_t allowed = std::max<std::size_t>(1, std::min<std::size_t>(3, known.size() / 3));
+    // The distance is at least the difference in length: a long stray key costs no quadratic comparison.
+    const std::size_t length_gap = wanted.size() > known.size() ? wanted.size() - known.size() : known.size() - wanted.size();
+    if (length_gap > allowed && !prefix_related) continue;
+    std::size_t distance = edit_distance(wanted, known);
     if (distance > allowed && !prefix_related) continue;
     if (prefix_related) distance = std::min(distance, allowed);
     if (!best || distance < best_distance) {

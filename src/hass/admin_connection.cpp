@@ -26,7 +26,6 @@ using asio::ip::tcp;
 
 namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-constexpr auto kCommandTimeout = std::chrono::seconds(15);
 constexpr auto kMaxBackoff = std::chrono::seconds(30);
 constexpr std::size_t kMaxMessageBytes = 64 * 1024 * 1024; // user lists of big installations
 } // namespace
@@ -45,7 +44,8 @@ struct AdminConnection::Waiter {
   bool done = false;
 };
 
-AdminConnection::AdminConnection(const config::HomeAssistant& home_assistant) : home_assistant_(home_assistant) {}
+AdminConnection::AdminConnection(const config::HomeAssistant& home_assistant, std::chrono::milliseconds command_timeout)
+    : home_assistant_(home_assistant), command_timeout_(command_timeout) {}
 
 AdminConnection::~AdminConnection() { stop(); }
 
@@ -250,7 +250,7 @@ asio::awaitable<CommandResult> AdminConnection::call_here(json::object command) 
   const std::int64_t id = next_id_++;
   command["id"] = id;
   Waiter waiter(co_await asio::this_coro::executor);
-  waiter.timer.expires_after(kCommandTimeout);
+  waiter.timer.expires_after(command_timeout_);
   waiters_[id] = &waiter;
   session->outbox.push_back(json::serialize(command));
   if (!session->writing) {

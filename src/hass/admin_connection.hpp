@@ -45,7 +45,12 @@ std::optional<CommandReply> read_command_reply(const boost::json::object& messag
 
 class AdminConnection {
 public:
-  explicit AdminConnection(const config::HomeAssistant& home_assistant);
+  // How long one command waits for HA's reply. HA may never answer one (contract §0.2: config/auth/update
+  // with an unknown group); the command then fails with "timeout" and the connection serves the others.
+  static constexpr std::chrono::milliseconds kDefaultCommandTimeout{15'000};
+
+  explicit AdminConnection(const config::HomeAssistant& home_assistant,
+                           std::chrono::milliseconds command_timeout = kDefaultCommandTimeout);
   ~AdminConnection();
   AdminConnection(const AdminConnection&) = delete;
   AdminConnection& operator=(const AdminConnection&) = delete;
@@ -75,6 +80,7 @@ private:
   void set_status(AdminStatus status, std::string message);
 
   config::HomeAssistant home_assistant_;
+  std::chrono::milliseconds command_timeout_;
   boost::asio::io_context io_{1};
   std::thread thread_;
   std::shared_ptr<Session> session_; // the open connection, when ready (admin thread only)

@@ -3,6 +3,8 @@
 // inside a completion handler, beyond any coroutine — on a field value over 65,533 bytes. Here every
 // field line, in the head or in the trailers, counts against one budget (the head limit), and a field
 // that would not fit fails the read with header_limit (a 431 or a 502), never a throw.
+// It also owns the size of the buffer such a parser reads from (read_buffer_limit): Beast keeps a chunk
+// line, extensions and all, in the read buffer until its end arrives, and bounds it by nothing.
 #pragma once
 
 #include <boost/beast/core/string_type.hpp>
@@ -14,6 +16,13 @@
 #include <string_view>
 
 namespace gatehouse::net {
+
+// The most a read buffer may hold while a message is parsed from it. The parser takes body bytes out as
+// they come, so what stays is a head, or a chunk line with its extensions, or the trailers (each within
+// `head_limit`), plus one read. A fuller buffer fails the read with http::error::buffer_overflow:
+// without this, one chunk extension that never ends grew Gatehouse's memory without bound.
+constexpr std::size_t kReadPieceBytes = 64 * 1024;
+constexpr std::size_t read_buffer_limit(std::size_t head_limit) { return head_limit + kReadPieceBytes; }
 
 template <bool isRequest, class Body = boost::beast::http::buffer_body>
 class BoundedParser : public boost::beast::http::parser<isRequest, Body> {

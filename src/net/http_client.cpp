@@ -1,5 +1,6 @@
 // net/http_client: one request per connection, verified TLS, overall deadline, capped response.
 #include "net/http_client.hpp"
+#include "net/bounded_parser.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -51,10 +52,11 @@ asio::awaitable<OutboundResult> exchange(Stream& stream, http::request<http::str
   auto [write_ec, written] = co_await http::async_write(stream, request, use_tuple);
   if (write_ec) co_return failed(classify(write_ec), "sending the request failed: " + write_ec.message());
 
-  beast::flat_buffer buffer;
+  constexpr std::uint32_t kHeadLimit = 64 * 1024;
+  beast::flat_buffer buffer(read_buffer_limit(kHeadLimit));
   http::response_parser<http::string_body> parser;
   parser.body_limit(max_bytes);
-  parser.header_limit(64 * 1024);
+  parser.header_limit(kHeadLimit);
   beast::get_lowest_layer(stream).expires_after(remaining(deadline));
   auto [read_ec, read] = co_await http::async_read(stream, buffer, parser, use_tuple);
   if (read_ec) co_return failed(classify(read_ec), "reading the response failed: " + read_ec.message());

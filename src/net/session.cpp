@@ -221,9 +221,12 @@ asio::awaitable<void> send_refusal(Stream& stream, web::RefusalKind kind, bool h
 template <class Stream>
 asio::awaitable<boost::system::error_code> read_whole_head(Stream& stream, beast::flat_buffer& buffer,
                                                             std::size_t max_head_bytes) {
+  std::size_t searched = 0; // the end of a head is looked for in new bytes only: a head sent a byte at a time costs no more
   for (;;) {
     const std::string_view bytes(static_cast<const char*>(buffer.data().data()), buffer.size());
-    if (bytes.find("\r\n\r\n") != std::string_view::npos || bytes.size() > max_head_bytes) co_return boost::system::error_code{};
+    if (bytes.find("\r\n\r\n", searched) != std::string_view::npos || bytes.size() > max_head_bytes)
+      co_return boost::system::error_code{};
+    searched = bytes.size() < 3 ? 0 : bytes.size() - 3;
     auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
     if (ec) co_return ec;
     buffer.commit(n);
@@ -334,6 +337,8 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
       // The client broke off or sent too much; HA's connection is mid-request and unusable.
       if (sent.ec == http::error::body_limit)
         co_await send_refusal(stream, web::RefusalKind::body_too_large, html, client_version, false, exchange);
+      else if (sent.ec == http::error::buffer_overflow || sent.ec == http::error::header_limit)
+        co_await send_refusal(stream, web::RefusalKind::bad_request, html, client_version, false, exchange);
       co_return false;
     }
     if (sent.ec) {
@@ -449,6 +454,8 @@ asio::awaitable<std::optional<std::string>> read_small_body(Stream& stream, beas
     auto [ec, n] = co_await http::async_read_some(stream, buffer, parser, use_tuple);
     body.resize(had + (kPiece - piece.size));
     if (ec == http::error::need_buffer) ec = {};
+    if (ec == http::error::buffer_overflow || ec == http::error::header_limit)
+      co_await send_refusal(stream, web::RefusalKind::bad_request, html, req.version(), false, exchange);
     if (ec) co_return std::nullopt;
     if (body.size() > limit) {
       co_await send_refusal(stream, web::RefusalKind::body_too_large, html, req.version(), false, exchange);
@@ -683,7 +690,7 @@ asio::awaitable<void> serve_connection(Stream stream, Worker& worker, tcp::endpo
   };
   ListRegistration registration(worker.connections, tracked);
 
-  beast::flat_buffer buffer;
+  beast::flat_buffer buffer(read_buffer_limit(config.limits.max_header_bytes));
   if constexpr (!std::is_same_v<Stream, PlainStream>) {
     set_timeout(stream, config.timeouts.header_read);
     auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, use_tuple);

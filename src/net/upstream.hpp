@@ -12,6 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "config/config.hpp"
+#include "net/bounded_parser.hpp"
+
 namespace gatehouse::net {
 
 struct UpstreamTarget {
@@ -21,9 +24,10 @@ struct UpstreamTarget {
 };
 
 struct UpstreamConnection {
-  explicit UpstreamConnection(boost::asio::any_io_executor ex) : stream(ex) {}
+  explicit UpstreamConnection(boost::asio::any_io_executor ex)
+      : stream(ex), buffer(read_buffer_limit(config::kMaxHeaderBytesCeiling)) {}
   boost::beast::tcp_stream stream;
-  boost::beast::flat_buffer buffer;
+  boost::beast::flat_buffer buffer; // HA's heads get the same ceiling as clients' (config.hpp)
   bool reused = false;
   std::chrono::steady_clock::time_point idle_since;
 };

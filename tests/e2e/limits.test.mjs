@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { startGatehouse, startStack, TEST_GUARD } from './lib/harness.mjs';
+import { PeakRss, startGatehouse, startStack, TEST_GUARD } from './lib/harness.mjs';
 import { startUpstream } from './lib/upstream.mjs';
 import { request, RawConnection, rawHead } from './lib/http-client.mjs';
 import { patternBlocks } from './lib/pattern.mjs';
@@ -81,6 +81,39 @@ test('a chunked body growing past max_body_bytes closes the connection and HA ge
     await seen.settled;
     assert.equal(seen.complete, false, `HA received a complete ${seen.bodyBytes}-byte body over the limit`);
   }
+});
+
+// Beast 1.81 keeps a chunk line, extensions and all, in the read buffer until the line ends, and bounds
+// it by nothing: one anonymous request on a public path grew Gatehouse by the megabyte (~300 MB for 300 MB
+// sent). The read buffer is bounded (head limit + one read): the connection ends, and memory stays flat.
+test('a chunk extension that never ends closes the connection; Gatehouse\'s memory stays bounded and HA gets no complete request', TEST_GUARD, async (t) => {
+  const { upstream, gatehouse } = await startStack(t);
+  const peak = new PeakRss(gatehouse.pid);
+  const connection = await RawConnection.connect({ port: gatehouse.port });
+  t.after(() => connection.destroy());
+  await connection.write(rawHead('POST', '/api/endless-extension', [
+    ['Host', 'ha.test'], ['Content-Type', 'application/octet-stream'], ['Transfer-Encoding', 'chunked'],
+  ]));
+  let sentMiB = 0;
+  try {
+    await connection.write('10;name=');
+    const piece = Buffer.alloc(1024 * 1024, 'v');
+    for (; sentMiB < 64; sentMiB += 1) {
+      await connection.write(piece);
+      peak.sample();
+    }
+  } catch {
+    // Gatehouse closed the connection while the extension was still coming: what the bound asks for.
+  }
+  await connection.waitForClose();
+  peak.sample();
+  assert.ok(sentMiB < 64, 'Gatehouse took 64 MiB of one chunk extension without closing the connection');
+  assert.ok(peak.boundedBytes < 48 * 1024 * 1024, `Gatehouse grew to ${peak.peakMiB} MiB on one chunk extension`);
+  for (const seen of upstream.requestsTo('/api/endless-extension')) {
+    await seen.settled;
+    assert.equal(seen.complete, false, 'HA received a complete request');
+  }
+  assert.equal((await request(`${gatehouse.url}/api/after-the-extension`)).status, 200, 'Gatehouse keeps serving');
 });
 
 test('no complete request head within header_read gets 408 and the connection closes', TEST_GUARD, async (t) => {

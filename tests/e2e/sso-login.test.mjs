@@ -420,6 +420,27 @@ describe('one provider, shared by the tests of this group', () => {
     assert.deepEqual(onlyAlice.filter((entry) => !entry.text.includes('alice')), [], '--user alice shows only alice');
   });
 
+  // Contract §0.2: HA reads a POST /auth/token without Content-Type as no form at all. Gatehouse must
+  // read it the same way: such a request redeems nothing in Gatehouse's record of the codes it handed
+  // out, so the same code sent properly afterwards still tells Gatehouse whose token HA issued.
+  test('POST /auth/token without Content-Type gets HA\'s 400 unsupported_grant_type and leaves the code\'s record: the proper redemption then needs no token check with HA', TEST_GUARD, async () => {
+    const result = await stack.login({ username: 'alice', state: 'untyped-token-request' });
+    assert.equal(result.kind, 'redirect', describeWalk(result));
+    const form = new URLSearchParams({ grant_type: 'authorization_code', code: result.code, client_id: stack.frontendClientId }).toString();
+    const untyped = await request(`${stack.externalUrl}/auth/token`, { method: 'POST', body: form, localAddress: CLIENT_ADDRESS });
+    assert.equal(untyped.status, 400, untyped.text());
+    assert.deepEqual(untyped.json(), { error: 'unsupported_grant_type' });
+
+    const { tokens } = await exchange(stack, { clientId: stack.frontendClientId, code: result.code });
+    const checksBefore = stack.double.websocketCounters.opened;
+    const api = await request(`${stack.externalUrl}/api/`, {
+      headers: { authorization: `Bearer ${tokens.access_token}` }, localAddress: CLIENT_ADDRESS,
+    });
+    assert.equal(api.status, 200, api.text());
+    assert.equal(stack.double.websocketCounters.opened, checksBefore,
+      'Gatehouse asked HA about a token it saw HA issue: the untyped request had used up its record of the code');
+  });
+
   test('across this group: HA saw every SSO session from the client\'s address, never a failed login from Gatehouse\'s', TEST_GUARD, () => {
     const sessions = stack.double.refreshTokens().filter((token) => token.type === 'normal');
     assert.ok(sessions.length >= 10, `${sessions.length} sessions`);
