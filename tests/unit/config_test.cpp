@@ -313,6 +313,14 @@ TEST_F(ConfigTest, UnknownKeyIsAnErrorWithSuggestion) {
 
   const auto dashed = issue_for("timeouts:\n  Header-Read: 5s\n");
   EXPECT_CONTAINS(dashed.message, "did you mean \"header_read\"?");
+
+  const auto swapped = issue_for("workres: 2\n"); // two neighbours swapped count as one edit
+  EXPECT_CONTAINS(swapped.message, "did you mean \"workers\"?");
+
+  // A stray key far longer than any known one (YAML's longest plain key) gets no suggestion.
+  const auto stray = issue_for(std::string(1000, 'w') + ": 1\n");
+  EXPECT_EQ(stray.message.find("did you mean"), std::string::npos) << stray.message;
+  EXPECT_CONTAINS(stray.message, "unknown key");
 }
 
 TEST_F(ConfigTest, UnknownKeyInTheWrongBlockSaysWhereItBelongs) {
