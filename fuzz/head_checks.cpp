@@ -5,7 +5,8 @@
 // 1. has_obs_fold on the bytes, as Gatehouse runs it on the whole head before parsing.
 // 2. the bytes parsed in one go by a request_parser<empty_body> (header_limit 64 KiB; it may refuse),
 //    then ambiguous_framing on the head when there is one.
-// 3. the bytes read as the relay reads them: http::read_header, then http::read_some into a small
+// 3. the bytes read as the relay reads them (net::BoundedParser, the parser Gatehouse reads requests
+//    with): http::read_header, then http::read_some into a small
 //    buffer_body until the message is done, from a stream whose reads return the fuzzer's pieces (see
 //    pieces.hpp; at most ~256 reads per message), into a buffer as bounded as Gatehouse's. The same bytes read in the largest pieces Beast asks for must give the same head,
 //    body and success: a request that two reads of the same bytes see differently is request smuggling.
@@ -114,8 +115,8 @@ template <class NextPiece>
 Reading relay_read(std::string_view bytes, std::size_t chunk_size, NextPiece next_piece) {
   PieceStream<NextPiece> stream(bytes, next_piece);
   beast::flat_buffer buffer(gatehouse::net::read_buffer_limit(kHeaderLimit));
-  http::request_parser<http::buffer_body> parser;
-  parser.header_limit(kHeaderLimit);
+  gatehouse::net::BoundedParser<true> parser; // as Gatehouse reads requests: trailers count too
+  parser.field_limit(kHeaderLimit);
   parser.body_limit(kBodyLimit);
   Reading reading;
   boost::system::error_code ec;

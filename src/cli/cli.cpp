@@ -22,6 +22,7 @@
 #include "shield/break_glass.hpp"
 #include "shield/shield.hpp"
 #include "sso/sign_in.hpp"
+#include "front_door/front_door.hpp"
 #include "users/directory.hpp"
 #include "users/master_key.hpp"
 #include "store/store.hpp"
@@ -108,7 +109,8 @@ int serve(const std::string& path) {
     logging::info("store ready", {{"path", store->database_path().string()}, {"schema_version", store->schema_version()}});
     if (config.providers.empty() && config.trusted_devices.empty()) {
       shield::Shield shield(config, *store);
-      net::Server server(config, shield);
+      front_door::FrontDoor door(config, shield, nullptr);
+      net::Server server(config, door);
       return server.run();
     }
     // Single sign-on (or trusted devices): the admin connection to HA must work before anyone is signed in.
@@ -128,7 +130,8 @@ int serve(const std::string& path) {
     if (const auto version = admin.ha_version(); !version.empty()) shield.note_ha_version(version);
     sign_in.learn_tokens_into(shield.tokens());
     const DiscoveryAtStart discovery(config.providers);
-    net::Server server(config, shield, &sign_in);
+    front_door::FrontDoor door(config, shield, &sign_in);
+    net::Server server(config, door);
     const int code = server.run();
     admin.stop();
     return code;

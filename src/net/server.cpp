@@ -18,8 +18,6 @@
 #include "net/forwarding.hpp"
 #include "net/open_files.hpp"
 #include "net/session.hpp"
-#include "shield/shield.hpp"
-#include "sso/sign_in.hpp"
 
 namespace gatehouse::net {
 namespace asio = boost::asio;
@@ -95,8 +93,6 @@ UpstreamTarget upstream_target(const config::Config& config) {
   return UpstreamTarget{config.home_assistant.host, config.home_assistant.port, config.timeouts.upstream_connect};
 }
 
-asio::awaitable<void> learn_ha_version(shield::Shield& shield) { co_await shield.ha_version(); }
-
 // The last line of defence: an exception thrown by a completion handler outside any coroutine (a
 // library that throws where it should fail the operation) would escape io_context::run() and end the
 // process. It is logged and the worker goes on serving; the exchange it broke is lost, not the others.
@@ -115,9 +111,7 @@ void run_worker(Worker& worker) {
 
 } // namespace
 
-Server::Server(const config::Config& config, shield::Shield& shield, sso::SignIn* sign_in)
-    : config_(config), shared_(config, shield) {
-  shared_.sign_in = sign_in;
+Server::Server(const config::Config& config, Door& door) : config_(config), shared_(config, door) {
   unsigned count = config.workers ? config.workers : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < count; ++i) workers_.push_back(std::make_unique<Worker>(shared_, upstream_target(config)));
 }
@@ -190,20 +184,18 @@ int Server::run() {
   ::signal(SIGPIPE, SIG_IGN);
 
   for (auto& worker : workers_) asio::co_spawn(worker->io, accept_loop(*worker), log_unexpected);
-  // Learned now, so the first websocket client's auth step does not wait on a round trip to HA.
-  if (shared_.shield.enforcing()) asio::co_spawn(workers_.front()->io, learn_ha_version(shared_.shield), log_unexpected);
+  asio::co_spawn(workers_.front()->io, shared_.door.on_start(), log_unexpected);
 
   asio::io_context control(1);
   asio::signal_set stop_signals(control, SIGTERM, SIGINT);
   asio::signal_set reload_signal(control, SIGHUP);
   asio::steady_timer drain_timer(control);
-  // The refusal counts go to the audit log once a minute (and at exit, below); expired pending logins
-  // are swept at the same time.
+  // The door's housekeeping (refusal counts to the audit log, expired pending logins swept) runs once a
+  // minute, and at exit below.
   asio::steady_timer audit_timer(control);
   std::function<void(boost::system::error_code)> flush_refusals = [&](boost::system::error_code ec) {
     if (ec) return;
-    shared_.shield.flush_refusal_counts();
-    if (shared_.sign_in) shared_.sign_in->housekeeping();
+    shared_.door.housekeeping();
     audit_timer.expires_after(std::chrono::seconds(60));
     audit_timer.async_wait(flush_refusals);
   };
@@ -260,8 +252,7 @@ int Server::run() {
                               {"max_connections_per_address", config_.limits.max_connections_per_address}});
   control.run();
   for (auto& thread : threads) thread.join();
-  shared_.shield.flush_refusal_counts();
-  if (shared_.sign_in) shared_.sign_in->housekeeping();
+  shared_.door.housekeeping();
   logging::info("stopped");
   return 0;
 }

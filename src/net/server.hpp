@@ -13,9 +13,8 @@ namespace gatehouse::net {
 
 class Server {
 public:
-  // `shield` decides what may reach HA; `sign_in`, when given, answers the sign-in routes. Both must
-  // outlive the server.
-  Server(const config::Config& config, shield::Shield& shield, sso::SignIn* sign_in = nullptr);
+  // `door` decides what becomes of every request; it must outlive the server.
+  Server(const config::Config& config, Door& door);
   ~Server();
   // Binds, serves until a stop signal, drains. Returns the process exit code. Throws std::runtime_error
   // with a user-facing message when it cannot start (port in use, bad certificate).

@@ -18,11 +18,9 @@
 #include "net/forwarding.hpp"
 #include "net/bounded_parser.hpp"
 #include "net/head_checks.hpp"
+#include "net/door.hpp"
+#include "net/ip_network.hpp"
 #include "net/websocket_relay.hpp"
-#include "front_door/request_facts.hpp"
-#include "shield/break_glass.hpp"
-#include "shield/shield.hpp"
-#include "sso/sign_in.hpp"
 #include "web/refusal.hpp"
 
 namespace gatehouse::net {
@@ -40,10 +38,6 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kRelayChunk = 64 * 1024;
 // HA's answers (and add-ons' through ingress) get the same ceiling as clients' heads (config.hpp).
 constexpr std::size_t kUpstreamHeaderLimit = config::kMaxHeaderBytesCeiling;
-
-std::int64_t unix_now_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 template <class Stream>
 void set_timeout(Stream& stream, std::optional<milliseconds> timeout) {
@@ -238,28 +232,6 @@ bool is_stale_connection_error(const boost::system::error_code& ec) {
          ec == asio::error::broken_pipe;
 }
 
-template <class Stream>
-asio::awaitable<bool> answer_healthz(Stream& stream, RequestParser& parser, Worker& worker, Exchange& exchange) {
-  exchange.route = "gatehouse";
-  bool reachable = co_await worker.health.home_assistant_reachable();
-  auto& req = parser.get();
-  http::response<http::string_body> res{reachable ? http::status::ok : http::status::service_unavailable,
-                                        req.version()};
-  boost::json::object body{{"status", reachable ? "ok" : "unavailable"},
-                           {"home_assistant", boost::json::object{{"reachable", reachable}}}};
-  res.set(http::field::content_type, "application/json");
-  res.set(http::field::cache_control, "no-store");
-  res.body() = boost::json::serialize(body);
-  // A /healthz with a body is odd; rather than drain it, close afterwards.
-  bool keep_alive = req.keep_alive() && parser.is_done() && !worker.shared.draining;
-  res.keep_alive(keep_alive);
-  res.prepare_payload();
-  exchange.status = res.result_int();
-  set_timeout(stream, milliseconds(10000));
-  auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
-  co_return keep_alive && !ec;
-}
-
 // The body relay buffer of one HTTP exchange, lent by the worker: connections that wait between
 // requests hold none, and a busy worker reuses the same few.
 class RelayBuffer {
@@ -289,10 +261,9 @@ private:
 // Relays one request to HA and its response back. Returns whether the client connection stays open.
 template <class Stream>
 asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, RequestParser& parser,
-                                 const ForwardedClient& client, Worker& worker, Exchange& exchange) {
+                                 const ForwardedClient& client, bool html, Worker& worker, Exchange& exchange) {
   const auto& config = worker.shared.config;
   auto& req = parser.get();
-  const bool html = web::wants_html(req[http::field::accept]);
   const unsigned client_version = req.version();
   const bool client_keep_alive = req.keep_alive();
   const bool is_head = req.method() == http::verb::head;
@@ -409,20 +380,6 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
   co_return keep_alive;
 }
 
-// Sends an answer Gatehouse made itself to a request whose body it did not read: the connection stays
-// open only if there was none (an unread body would be taken for the next request).
-template <class Stream>
-asio::awaitable<bool> send_own_answer(Stream& stream, RequestParser& parser, web::Response& response, Exchange& exchange) {
-  const auto& req = parser.get();
-  const bool keep = req.keep_alive() && parser.is_done();
-  response.version(req.version());
-  response.keep_alive(keep);
-  exchange.status = response.result_int();
-  set_timeout(stream, milliseconds(10'000));
-  auto [ec, n] = co_await http::async_write(stream, response, use_tuple);
-  co_return keep && !ec;
-}
-
 // Reads the rest of a request's body whole, for an endpoint of Gatehouse's own that takes at most
 // `limit` bytes. nullopt when the client broke off or sent too much (it then got a 413).
 template <class Stream>
@@ -467,38 +424,30 @@ asio::awaitable<std::optional<std::string>> read_small_body(Stream& stream, beas
   co_return body;
 }
 
-// Gatehouse's own sign-in routes: GETs without a body, and the consent form (a small POST body).
+// Gatehouse's own answer: the body the endpoint takes is read first (within its limit), then the
+// endpoint answers. The connection stays open only if no body is left unread.
 template <class Stream>
-asio::awaitable<bool> answer_sign_in(Stream& stream, beast::flat_buffer& buffer, RequestParser& parser,
-                                     sso::SignIn& sign_in, const front_door::RequestFacts& facts, Exchange& exchange) {
-  std::string body;
-  if (sign_in.takes_form(facts)) {
-    auto read = co_await read_small_body(stream, buffer, parser, sso::SignIn::kMaxFormBytes, facts.wants_html, exchange);
-    if (!read) co_return false;
-    body = std::move(*read);
+asio::awaitable<bool> answer_here(Stream& stream, beast::flat_buffer& buffer, RequestParser& parser, Decision& decision,
+                                  bool html, Worker& worker, Exchange& exchange) {
+  web::Response response;
+  if (decision.response) {
+    response = std::move(*decision.response);
+  } else {
+    std::string body;
+    if (decision.body_limit > 0) {
+      auto read = co_await read_small_body(stream, buffer, parser, decision.body_limit, html, exchange);
+      if (!read) co_return false;
+      body = std::move(*read);
+    }
+    response = co_await decision.respond(parser.get().base(), std::move(body));
   }
-  auto response = co_await sign_in.handle(facts, std::move(body));
-  co_return co_await send_own_answer(stream, parser, response, exchange);
-}
-
-// POST /auth/token while single sign-on is on: a small form, read whole (HA's own forms are tiny),
-// relayed by the sign-in journey so it can learn which user each new refresh token belongs to.
-template <class Stream>
-asio::awaitable<bool> answer_token_request(Stream& stream, beast::flat_buffer& buffer, RequestParser& parser,
-                                           sso::SignIn& sign_in, const front_door::RequestFacts& facts,
-                                           Exchange& exchange) {
-  constexpr std::uint64_t kMaxTokenRequestBytes = 64 * 1024;
-  auto body = co_await read_small_body(stream, buffer, parser, kMaxTokenRequestBytes, facts.wants_html, exchange);
-  if (!body) co_return false;
-  auto& request = parser.get();
-  const unsigned version = request.version();
-  const bool keep = request.keep_alive();
-  auto response = co_await sign_in.relay_token_request(request.base(), std::move(*body), facts.client);
-  response.version(version);
+  const auto& req = parser.get();
+  const bool keep = req.keep_alive() && parser.is_done() && !worker.shared.draining;
+  response.version(req.version());
   response.keep_alive(keep);
   exchange.status = response.result_int();
   set_timeout(stream, milliseconds(10'000));
-  auto [ec, written] = co_await http::async_write(stream, response, use_tuple);
+  auto [ec, n] = co_await http::async_write(stream, response, use_tuple);
   co_return keep && !ec;
 }
 
@@ -542,8 +491,7 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
   exchange.client = unmap(peer.address());
   if (folded) {
     exchange.route = "gatehouse";
-    worker.shared.shield.count_refusal(shield::RefusalClass::ambiguous_request, exchange.client);
-    logging::info("request refused", {{"reason", "obs-fold header line"}, {"client", exchange.client.to_string()}});
+    worker.shared.door.refused_unreadable(peer.address());
     co_await send_refusal(stream, web::RefusalKind::bad_request, false, 11, false, exchange);
     exchange.log();
     co_return false;
@@ -568,94 +516,40 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
   exchange.method = std::string(req.method_string());
   exchange.path = logging::loggable_path(req.target());
 
-  // Every fact about the request is read here, once (front_door/request_facts): the strict target,
-  // the client, the upgrade asked for, Gatehouse's own cookies (taken out of the head). Nothing below
-  // reads the raw head again; anything ambiguous is refused, never forwarded.
-  const auto reading = front_door::read_facts(req, peer.address(), tls, config.trusted_proxies, unix_now_seconds());
-  if (!reading.facts) {
-    exchange.route = "gatehouse";
-    worker.shared.shield.count_refusal(shield::RefusalClass::ambiguous_request, exchange.client);
-    logging::info("request refused", {{"reason", reading.refusal}, {"client", exchange.client.to_string()}});
-    co_await send_refusal(stream, web::RefusalKind::bad_request, web::wants_html(req[http::field::accept]),
-                          req.version(), false, exchange);
-    exchange.log();
-    co_return false;
-  }
-  const auto& facts = *reading.facts;
-  const auto& path = facts.target.path;
-  exchange.client = facts.client.address;
-  auto& shield = worker.shared.shield;
-  auto* sign_in = worker.shared.sign_in;
-
-  // Gatehouse's own endpoints; an upgrade request is never one of them (the shield refuses it below).
-  if (facts.upgrade == front_door::Upgrade::none) {
-    if (path == "/healthz") {
-      bool keep = co_await answer_healthz(stream, parser, worker, exchange);
-      exchange.log();
-      co_return keep;
+  // The one decision about this request (net/door): nothing below reads the head for policy again.
+  Decision decision = co_await worker.shared.door.decide(req.base(), peer.address(), tls);
+  exchange.route = decision.route;
+  exchange.client = decision.client.address;
+  const bool html = decision.wants_html;
+  bool keep = false;
+  switch (decision.kind) {
+    case Decision::Kind::answer:
+      keep = co_await answer_here(stream, buffer, parser, decision, html, worker, exchange);
+      break;
+    case Decision::Kind::refuse:
+      // An unread body would be taken for the next request: the connection closes unless there is none.
+      keep = decision.keep_alive_allowed && req.keep_alive() && parser.is_done() && !worker.shared.draining;
+      co_await send_refusal(stream, decision.refusal, html, req.version(), keep, exchange);
+      break;
+    case Decision::Kind::websocket: {
+      stream_moved = true;
+      // Named, not a temporary inside the co_await: GCC 12 mishandles non-trivial temporaries there.
+      auto upgrade_request = parser.release();
+      RelayOutcome outcome;
+      if (decision.gate)
+        outcome = co_await relay_authenticated_websocket(std::move(stream), std::move(buffer), std::move(upgrade_request),
+                                                         decision.client, worker, std::move(decision.gate));
+      else
+        outcome = co_await relay_websocket(std::move(stream), std::move(buffer), std::move(upgrade_request),
+                                           decision.client, worker);
+      exchange.status = outcome.status;
+      break;
     }
-    if (sign_in && facts.method == http::verb::post && path == "/auth/token") {
-      exchange.route = "auth_token";
-      bool keep = co_await answer_token_request(stream, buffer, parser, *sign_in, facts, exchange);
-      exchange.log();
-      co_return keep;
-    }
-    if (path.starts_with(shield::kBreakGlassPathPrefix) && facts.method == http::verb::get) {
-      exchange.route = "gatehouse";
-      auto response = shield.answer_break_glass(path, facts.client_address);
-      const bool keep = co_await send_own_answer(stream, parser, response, exchange);
-      exchange.log();
-      co_return keep;
-    }
-    // A break-glass browser gets HA's own login page instead of single sign-on.
-    const bool signs_in = sign_in && sign_in->handles(facts) &&
-                          !(path == "/auth/authorize" && (shield.has_break_glass(facts) || !sign_in->answers_authorize(facts)));
-    if (signs_in) {
-      exchange.route = "sso";
-      bool keep = co_await answer_sign_in(stream, buffer, parser, *sign_in, facts, exchange);
-      exchange.log();
-      co_return keep;
-    }
+    case Decision::Kind::forward:
+      if (decision.target) req.target(*decision.target);
+      keep = co_await relay_http(stream, buffer, parser, decision.client, html, worker, exchange);
+      break;
   }
-
-  // The shield: everything else reaches HA only on the public list or with a validated token.
-  auto admission = shield.decide(facts);
-  if (admission.action == shield::Admission::Action::ask_home_assistant) admission = co_await shield.admit(facts);
-  exchange.route = shield::name_of(admission.route).data();
-  using Action = shield::Admission::Action;
-  if (admission.action == Action::refuse) {
-    logging::info("shield refused", {{"route", exchange.route}, {"reason", admission.reason}, {"client", facts.client_address}});
-    const auto kind = admission.refusal_status == 502   ? web::RefusalKind::upstream_unavailable
-                      : admission.refusal_status == 403 ? web::RefusalKind::local_login_closed
-                      : admission.refusal_status == 400 ? web::RefusalKind::bad_request
-                      : admission.refusal_status == 429 ? web::RefusalKind::too_many_token_checks
-                                                        : web::RefusalKind::unauthorized;
-    // An unread body would be taken for the next request: the connection closes unless there is none.
-    const bool keep = admission.refusal_status != 400 && req.keep_alive() && parser.is_done() && !worker.shared.draining;
-    co_await send_refusal(stream, kind, facts.wants_html, req.version(), keep, exchange);
-    exchange.log();
-    co_return keep;
-  }
-  if (admission.action == Action::websocket || admission.action == Action::websocket_passthrough) {
-    stream_moved = true;
-    // Named, not a temporary inside the co_await: GCC 12 mishandles non-trivial temporaries there.
-    auto upgrade_request = parser.release();
-    RelayOutcome outcome;
-    if (admission.action == Action::websocket)
-      outcome = co_await relay_authenticated_websocket(std::move(stream), std::move(buffer), std::move(upgrade_request),
-                                                       facts.client, worker);
-    else
-      outcome = co_await relay_websocket(std::move(stream), std::move(buffer), std::move(upgrade_request), facts.client, worker);
-    exchange.status = outcome.status;
-    exchange.log();
-    co_return false;
-  }
-  if (admission.action == Action::forward_shell) {
-    // An app page opened in a browser: HA's shell is the same for every page, so HA is asked for "/"
-    // and never sees the path (or query) an unauthenticated client chose.
-    req.target("/");
-  }
-  bool keep = co_await relay_http(stream, buffer, parser, facts.client, worker, exchange);
   exchange.log();
   co_return keep;
 }

@@ -1,6 +1,6 @@
 // net/session: owns one client connection from accept to close (plain TCP or TLS, one template). The
-// request path reads top to bottom in `handle_request`: read the head within limits → who is the client
-// → Gatehouse's own route, websocket relay, or HTTP relay to HA. Refusals are rendered by web/refusal.
+// request path reads top to bottom in `handle_request`: read the head within limits → the door's one
+// decision (net/door) → answer here, relay to HA, relay a websocket, or refuse (web/refusal renders it).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>

@@ -19,7 +19,6 @@
 
 #include "logging/log.hpp"
 #include "net/session.hpp"
-#include "shield/shield.hpp"
 #include "web/refusal.hpp"
 #include "net/websocket_frames.hpp"
 
@@ -403,10 +402,9 @@ template asio::awaitable<RelayOutcome> relay_websocket<TlsStream>(TlsStream, bea
 template <class Stream>
 asio::awaitable<RelayOutcome> relay_authenticated_websocket(Stream client_stream, beast::flat_buffer client_buffer,
                                                             http::request<http::buffer_body> request,
-                                                            const ForwardedClient& client, Worker& worker) {
+                                                            const ForwardedClient& client, Worker& worker,
+                                                            std::unique_ptr<WebsocketGate> gate) {
   RelayOutcome outcome;
-  auto& shield = worker.shared.shield;
-  const std::string client_address = client.address.to_string();
 
   // 1. The client's handshake, answered here. Neither leg negotiates extensions, so HA's frames and
   //    the client's pass between them unchanged once both are authenticated.
@@ -433,7 +431,7 @@ asio::awaitable<RelayOutcome> relay_authenticated_websocket(Stream client_stream
   if (client.host.empty())
     upgrade.set(http::field::host, worker.upstream.target().host + ":" + std::to_string(worker.upstream.target().port));
 
-  const std::string ha_version = co_await shield.ha_version();
+  const std::string ha_version = co_await gate->ha_version();
   if (ha_version.empty()) co_return co_await close_unavailable(std::move(client_stream), request);
   request = {};
   const boost::json::object auth_required{{"type", "auth_required"}, {"ha_version", ha_version}};
@@ -454,32 +452,24 @@ asio::awaitable<RelayOutcome> relay_authenticated_websocket(Stream client_stream
     co_await write_and_close(client_stream, close);
     co_return outcome;
   }
-  const auto auth = frame_json(from_client, *auth_head);
-  const auto* type = auth ? auth->if_contains("type") : nullptr;
-  const auto* token = auth ? auth->if_contains("access_token") : nullptr;
-  if (!auth || auth->size() != 2 || !type || *type != "auth" || !token || !token->is_string()) {
-    co_await write_and_close(client_stream, auth_invalid_frame("Auth message incorrectly formatted"));
-    logging::info("websocket auth refused", {{"reason", "auth message incorrectly formatted"}, {"client", client_address}});
-    shield.count_refusal(shield::RefusalClass::websocket_auth_invalid, client_address);
-    co_return outcome;
-  }
   const std::string auth_frame = from_client.substr(0, static_cast<std::size_t>(auth_head->frame_bytes()));
   from_client.erase(0, auth_frame.size());
+  // The message as text, unmasked; a frame that is not one whole text frame reaches the gate as "".
+  std::string auth_text;
+  if (auth_head->fin && auth_head->opcode == 0x1) auth_text = frame_payload(bytes_of(auth_frame), *auth_head);
 
-  // 3. The token: known, or asked of HA once; refused without any websocket to HA when it is not valid.
-  const std::string token_text(token->as_string());
-  auto decision = co_await shield.check_token(token_text, client_address);
-  if (decision.outcome == shield::TokenDecision::Outcome::unreachable) {
+  // 3. The gate's verdict: a bad token never causes a websocket to HA.
+  const auto verdict = co_await gate->check(auth_text);
+  using Outcome = WebsocketGate::Verdict::Outcome;
+  if (verdict.outcome == Outcome::unavailable) {
     co_await write_and_close(client_stream, unavailable_frame());
     co_return outcome;
   }
-  if (decision.outcome != shield::TokenDecision::Outcome::valid) {
-    // Over its budget of token checks the client hears what HA would say to a bad token (HA was not asked).
-    logging::info("websocket auth refused", {{"reason", decision.reason}, {"client", client_address}});
-    shield.count_refusal(decision.outcome == shield::TokenDecision::Outcome::over_budget
-                             ? shield::RefusalClass::too_many_token_checks
-                             : shield::RefusalClass::websocket_auth_invalid,
-                         client_address);
+  if (verdict.outcome == Outcome::malformed) {
+    co_await write_and_close(client_stream, auth_invalid_frame("Auth message incorrectly formatted"));
+    co_return outcome;
+  }
+  if (verdict.outcome != Outcome::open) {
     co_await write_and_close(client_stream, auth_invalid_frame("Invalid access token or password"));
     co_return outcome;
   }
@@ -517,7 +507,7 @@ asio::awaitable<RelayOutcome> relay_authenticated_websocket(Stream client_stream
     co_return outcome;
   }
   if (const auto* version = required->if_contains("ha_version"); version && version->is_string())
-    shield.note_ha_version(std::string(version->as_string()));
+    gate->heard_ha_version(std::string(version->as_string()));
   from_upstream.erase(0, static_cast<std::size_t>(required_head->frame_bytes()));
   upstream.expires_after(std::chrono::seconds(30));
   auto [auth_ec, auth_n] = co_await asio::async_write(upstream, asio::buffer(auth_frame), use_tuple);
@@ -532,7 +522,7 @@ asio::awaitable<RelayOutcome> relay_authenticated_websocket(Stream client_stream
   from_upstream.erase(0, answer_frame.size());
   if (type_of(answer) == "auth_invalid") {
     // Valid a moment ago, refused now: the session was revoked meanwhile.
-    shield.tokens().forget_session(decision.owner.refresh_token_id);
+    gate->ha_refused_token();
     co_await write_and_close(client_stream, answer_frame + make_close_frame(websocket::close_code::normal, "", false));
     co_return outcome;
   }
@@ -543,15 +533,17 @@ asio::awaitable<RelayOutcome> relay_authenticated_websocket(Stream client_stream
   upstream.expires_never();
 
   co_await splice(client_stream, *connection, std::move(from_client), std::move(from_upstream), worker,
-                  decision.owner.ha_user_id);
+                  verdict.ha_user_id);
   co_return outcome;
 }
 
 template asio::awaitable<RelayOutcome> relay_authenticated_websocket<PlainStream>(PlainStream, beast::flat_buffer,
                                                                                   http::request<http::buffer_body>,
-                                                                                  const ForwardedClient&, Worker&);
+                                                                                  const ForwardedClient&, Worker&,
+                                                                                  std::unique_ptr<WebsocketGate>);
 template asio::awaitable<RelayOutcome> relay_authenticated_websocket<TlsStream>(TlsStream, beast::flat_buffer,
                                                                                 http::request<http::buffer_body>,
-                                                                                const ForwardedClient&, Worker&);
+                                                                                const ForwardedClient&, Worker&,
+                                                                                std::unique_ptr<WebsocketGate>);
 
 } // namespace gatehouse::net

@@ -11,6 +11,7 @@
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/message.hpp>
 
+#include "net/door.hpp"
 #include "net/forwarding.hpp"
 #include "net/worker.hpp"
 
@@ -27,14 +28,14 @@ relay_websocket(Stream client_stream, boost::beast::flat_buffer client_buffer,
                 boost::beast::http::request<boost::beast::http::buffer_body> request,
                 const ForwardedClient& client, Worker& worker);
 
-// The shield's websocket (route class `websocket`, enforce mode): Gatehouse answers the handshake and
-// HA's auth step itself (auth_required with HA's version, the client's auth message read and its token
-// checked), and only for a valid token opens HA's socket, passes the client's own auth message on,
-// hands HA's answer back and relays. A bad token never causes a websocket to HA.
+// Gatehouse's own auth step (route class `websocket`, enforce mode): Gatehouse answers the handshake and
+// HA's auth step itself (auth_required with HA's version, the client's auth message read and handed to
+// `gate`), and only when the gate says open does it open HA's socket, pass the client's own auth message
+// on, hand HA's answer back and relay. A bad token never causes a websocket to HA.
 template <class Stream>
 boost::asio::awaitable<RelayOutcome>
 relay_authenticated_websocket(Stream client_stream, boost::beast::flat_buffer client_buffer,
                               boost::beast::http::request<boost::beast::http::buffer_body> request,
-                              const ForwardedClient& client, Worker& worker);
+                              const ForwardedClient& client, Worker& worker, std::unique_ptr<WebsocketGate> gate);
 
 } // namespace gatehouse::net

@@ -1,4 +1,4 @@
-// net/worker: owns one I/O thread's world: its io_context, its upstream pool, its health probe, and the
+// net/worker: owns one I/O thread's world: its io_context, its upstream pool, and the
 // lists of connections and websocket relays it serves (so shutdown can reach them). Everything in a
 // Worker is touched only from its own thread; cross-thread requests arrive through post().
 #pragma once
@@ -17,30 +17,22 @@
 #include "net/connection_slots.hpp"
 #include "net/tls.hpp"
 #include "net/upstream.hpp"
-#include "web/health.hpp"
-
-namespace gatehouse::sso {
-class SignIn;
-}
-namespace gatehouse::shield {
-class Shield;
-}
+#include "net/door.hpp"
 
 namespace gatehouse::net {
 
 // State shared by all workers: read-only configuration plus a few atomics.
 struct SharedState {
-  SharedState(const config::Config& c, shield::Shield& s)
-      : config(c), shield(s), max_connections(c.limits.max_connections),
+  SharedState(const config::Config& c, Door& d)
+      : config(c), door(d), max_connections(c.limits.max_connections),
         connection_slots(c.limits.max_connections_per_address) {}
   const config::Config& config;
-  shield::Shield& shield;
+  Door& door; // decides what becomes of every request
   std::atomic<std::size_t> open_connections{0};
   std::size_t max_connections; // limits.max_connections, or derived from the open-files limit at start
   ConnectionSlots connection_slots; // per client address (limits.max_connections_per_address)
   std::atomic<bool> draining{false};
   std::unique_ptr<TlsCertificate> tls; // set when the listener speaks TLS
-  sso::SignIn* sign_in = nullptr;       // set when providers are configured
 };
 
 // A client connection as shutdown sees it: idle ones are closed, busy ones finish their request.
@@ -75,7 +67,7 @@ private:
 // acceptor) and before the lists that suspended coroutines unregister from.
 struct Worker {
   Worker(SharedState& shared, UpstreamTarget target)
-      : shared(shared), io(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO), upstream(target), health(target) {}
+      : shared(shared), io(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO), upstream(target) {}
   SharedState& shared;
   std::list<TrackedConnection*> connections;
   std::list<TrackedRelay*> relays;
@@ -84,7 +76,6 @@ struct Worker {
   std::vector<std::unique_ptr<char[]>> spare_relay_buffers;
   boost::asio::io_context io;
   UpstreamPool upstream;
-  web::HealthProbe health;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
   // Websocket relays on plain sockets read into this and write it out before anything else runs on
   // the thread, so an idle relayed websocket holds no buffer of its own.

@@ -118,26 +118,10 @@ bool SignIn::handles(const front_door::RequestFacts& facts) const {
   return path == kCallbackPath || path == kConsentPath || path.starts_with(kLoginPathPrefix);
 }
 
-bool SignIn::takes_form(const front_door::RequestFacts& facts) const {
-  return facts.method == http::verb::post && facts.target.path == kConsentPath;
-}
-
+// The method is the endpoint table's (front_door/front_door.cpp): GET everywhere, POST for consent.
 asio::awaitable<web::Response> SignIn::handle(const front_door::RequestFacts& facts, std::string body) {
   const auto& path = facts.target.path;
-  if (path == kConsentPath) {
-    if (facts.method == http::verb::post) co_return co_await answer_consent(facts, std::move(body));
-    web::Page page{"Method not allowed", {"This address only takes the answer of a sign-in approval page."}, {},
-                   "Gatehouse · 405"};
-    auto response = web::page_response(http::status::method_not_allowed, page, facts.version);
-    response.set(http::field::allow, "POST");
-    co_return response;
-  }
-  if (facts.method != http::verb::get) {
-    web::Page page{"Method not allowed", {"This address is only opened by a browser (GET)."}, {}, "Gatehouse · 405"};
-    auto response = web::page_response(http::status::method_not_allowed, page, facts.version);
-    response.set(http::field::allow, "GET");
-    co_return response;
-  }
+  if (path == kConsentPath) co_return co_await answer_consent(facts, std::move(body));
   if (path == kCallbackPath) co_return co_await callback(facts);
   std::string only_provider;
   if (path.starts_with(kLoginPathPrefix)) only_provider = std::string(path.substr(kLoginPathPrefix.size()));

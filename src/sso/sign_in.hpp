@@ -44,11 +44,9 @@ public:
   bool answers_authorize(const front_door::RequestFacts& facts) const {
     return !providers_.empty() || trusted_device_for(facts.client.address) != nullptr;
   }
-  // Whether the request carries a form this reads (the consent answer): its body, at most
-  // kMaxFormBytes, is read before handle().
-  bool takes_form(const front_door::RequestFacts& facts) const;
+  // The consent answer is a form of at most this many bytes, read before handle().
   static constexpr std::uint64_t kMaxFormBytes = 8 * 1024;
-  // Answers one request on those routes.
+  // Answers one request on those routes, with the method the endpoint table lets through.
   boost::asio::awaitable<web::Response> handle(const front_door::RequestFacts& facts, std::string body);
 
   // POST /auth/token, relayed to HA as it is (sso/token_relay.cpp); when it redeems a code this login

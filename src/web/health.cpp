@@ -10,9 +10,12 @@ namespace asio = boost::asio;
 namespace http = boost::beast::http;
 
 asio::awaitable<bool> HealthProbe::home_assistant_reachable() {
-  auto now = std::chrono::steady_clock::now();
-  if (now - checked_at_ < std::chrono::seconds(1)) co_return last_result_;
-  checked_at_ = now;
+  {
+    std::lock_guard lock(mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - checked_at_ < std::chrono::seconds(1)) co_return last_result_;
+    checked_at_ = now;
+  }
 
   auto probe_target = target_;
   probe_target.connect_timeout = std::min(probe_target.connect_timeout, std::chrono::milliseconds(2000));
@@ -34,6 +37,7 @@ asio::awaitable<bool> HealthProbe::home_assistant_reachable() {
       reachable = !read_ec;
     }
   }
+  std::lock_guard lock(mutex_);
   last_result_ = reachable;
   checked_at_ = std::chrono::steady_clock::now();
   co_return reachable;

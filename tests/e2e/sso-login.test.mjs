@@ -441,6 +441,26 @@ describe('one provider, shared by the tests of this group', () => {
       'Gatehouse asked HA about a token it saw HA issue: the untyped request had used up its record of the code');
   });
 
+  test('Gatehouse\'s own addresses answer a method they do not take with 405 and Allow (a page for browsers); other methods on HA\'s /auth/token go on to the shield', TEST_GUARD, async () => {
+    const post = (path, headers = {}) => request(`${stack.externalUrl}${path}`, { method: 'POST', headers, body: '', localAddress: CLIENT_ADDRESS });
+    const callback = await post('/sso/callback');
+    assert.equal(callback.status, 405);
+    assert.equal(callback.headers.allow, 'GET');
+    assert.deepEqual(callback.json(), { message: 'Method not allowed', code: 'method_not_allowed' });
+    const consent = await stack.get('/sso/consent', { headers: { accept: 'text/html' } });
+    assert.equal(consent.status, 405);
+    assert.equal(consent.headers.allow, 'POST');
+    assert.match(consent.headers['content-type'], /^text\/html/);
+    assert.equal(stack.double.requestCounts['/sso/callback'] ?? 0, 0, 'HA saw a Gatehouse address');
+
+    // /auth/token is HA's address: a method Gatehouse does not take there goes on to the shield like any
+    // request to HA (GET is not one of HA's public auth calls: 401 without HA).
+    const haTokenRequests = stack.double.requestCounts['/auth/token'] ?? 0;
+    const tokenGet = await stack.get('/auth/token');
+    assert.equal(tokenGet.status, 401);
+    assert.equal(stack.double.requestCounts['/auth/token'] ?? 0, haTokenRequests);
+  });
+
   test('across this group: HA saw every SSO session from the client\'s address, never a failed login from Gatehouse\'s', TEST_GUARD, () => {
     const sessions = stack.double.refreshTokens().filter((token) => token.type === 'normal');
     assert.ok(sessions.length >= 10, `${sessions.length} sessions`);

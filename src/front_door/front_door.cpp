@@ -1,0 +1,212 @@
+// front_door/front_door: one request, one decision.
+#include "front_door/front_door.hpp"
+
+#include <boost/beast/http/field.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+#include <chrono>
+
+#include "logging/log.hpp"
+#include "shield/break_glass.hpp"
+#include "shield/shield.hpp"
+#include "shield/websocket_gate.hpp"
+#include "sso/sign_in.hpp"
+
+namespace gatehouse::front_door {
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using net::Decision;
+
+namespace {
+
+std::int64_t unix_now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+net::UpstreamTarget upstream_target(const config::Config& config) {
+  return net::UpstreamTarget{config.home_assistant.host, config.home_assistant.port, config.timeouts.upstream_connect};
+}
+
+Decision refusal(web::RefusalKind kind, const RequestFacts& facts, bool keep_alive_allowed, const char* route) {
+  Decision decision;
+  decision.kind = Decision::Kind::refuse;
+  decision.refusal = kind;
+  decision.wants_html = facts.wants_html;
+  decision.keep_alive_allowed = keep_alive_allowed;
+  decision.client = facts.client;
+  decision.route = route;
+  return decision;
+}
+
+web::RefusalKind refusal_kind(unsigned status) {
+  switch (status) {
+    case 502: return web::RefusalKind::upstream_unavailable;
+    case 403: return web::RefusalKind::local_login_closed;
+    case 400: return web::RefusalKind::bad_request;
+    case 429: return web::RefusalKind::too_many_token_checks;
+    default: return web::RefusalKind::unauthorized;
+  }
+}
+
+asio::awaitable<web::Response> health_answer(web::HealthProbe& health, unsigned version) {
+  const bool reachable = co_await health.home_assistant_reachable();
+  web::Response response{reachable ? http::status::ok : http::status::service_unavailable, version};
+  const boost::json::object body{{"status", reachable ? "ok" : "unavailable"},
+                                 {"home_assistant", boost::json::object{{"reachable", reachable}}}};
+  response.set(http::field::content_type, "application/json");
+  response.set(http::field::cache_control, "no-store");
+  response.body() = boost::json::serialize(body);
+  response.prepare_payload();
+  co_return response;
+}
+
+} // namespace
+
+FrontDoor::FrontDoor(const config::Config& config, shield::Shield& shield, sso::SignIn* sign_in)
+    : config_(config), shield_(shield), sign_in_(sign_in), health_(upstream_target(config)) {
+  using http::verb;
+  auto* sign = sign_in_;
+  auto* guard = &shield_;
+  auto* health = &health_;
+  const auto signs_in = [sign](const RequestFacts& facts) { return sign && sign->handles(facts); };
+  const Handler sign_in_handler = [sign](const RequestFacts& facts, const http::request_header<>&,
+                                         std::string body) { return sign->handle(facts, std::move(body)); };
+
+  endpoints_.add({.path = "/healthz",
+                  .handler = [health](const RequestFacts& facts, const http::request_header<>&, std::string) {
+                    return health_answer(*health, facts.version);
+                  }});
+  // HA's own token endpoint, read here so Gatehouse learns whose refresh token each code became.
+  endpoints_.add({.path = "/auth/token",
+                  .methods = {verb::post},
+                  .body_limit = 64 * 1024, // HA's forms are tiny
+                  .other_methods = OtherMethods::to_home_assistant,
+                  .active = [sign](const RequestFacts&) { return sign != nullptr; },
+                  .handler = [sign](const RequestFacts& facts, const http::request_header<>& head, std::string body) {
+                    return sign->relay_token_request(head, std::move(body), facts.client);
+                  },
+                  .route = "auth_token"});
+  endpoints_.add({.path = shield::kBreakGlassPathPrefix,
+                  .prefix = true,
+                  .methods = {verb::get},
+                  .handler = [guard](const RequestFacts& facts, const http::request_header<>&,
+                                     std::string) -> asio::awaitable<web::Response> {
+                    co_return guard->answer_break_glass(facts.target.path, facts.client_address);
+                  }});
+  // HA's login page address: single sign-on, unless this browser holds a break-glass grant or nobody
+  // here signs in through Gatehouse (trusted devices only, and this is not one).
+  endpoints_.add({.path = "/auth/authorize",
+                  .methods = {verb::get},
+                  .other_methods = OtherMethods::to_home_assistant,
+                  .active = [sign, guard](const RequestFacts& facts) {
+                    return sign && sign->handles(facts) && sign->answers_authorize(facts) && !guard->has_break_glass(facts);
+                  },
+                  .handler = sign_in_handler,
+                  .route = "sso"});
+  endpoints_.add({.path = "/sso/login/", .prefix = true, .methods = {verb::get}, .active = signs_in,
+                  .handler = sign_in_handler, .route = "sso"});
+  endpoints_.add({.path = "/sso/callback", .methods = {verb::get}, .active = signs_in, .handler = sign_in_handler,
+                  .route = "sso"});
+  endpoints_.add({.path = "/sso/consent",
+                  .methods = {verb::post},
+                  .body_limit = sso::SignIn::kMaxFormBytes,
+                  .caller = Caller::browser_with_pending_login,
+                  .active = signs_in,
+                  .handler = sign_in_handler,
+                  .route = "sso"});
+}
+
+asio::awaitable<Decision> FrontDoor::decide(http::request_header<>& head, const asio::ip::address& peer, bool tls) {
+  // Every fact about the request is read here, once: the strict target, the client, the upgrade asked
+  // for, Gatehouse's own cookies (taken out of the head). Anything ambiguous is refused, never forwarded.
+  auto reading = read_facts(head, peer, tls, config_.trusted_proxies, unix_now_seconds());
+  if (!reading.facts) {
+    const auto client = net::unmap(peer);
+    shield_.count_refusal(shield::RefusalClass::ambiguous_request, client);
+    logging::info("request refused", {{"reason", reading.refusal}, {"client", client.to_string()}});
+    Decision decision;
+    decision.refusal = web::RefusalKind::bad_request;
+    decision.wants_html = web::wants_html(head[http::field::accept]);
+    decision.client.address = client;
+    co_return decision;
+  }
+  RequestFacts& facts = *reading.facts;
+
+  const Match match = endpoints_.find(facts);
+  if (match.endpoint) {
+    const Endpoint& endpoint = *match.endpoint;
+    Decision decision;
+    decision.kind = Decision::Kind::answer;
+    decision.route = endpoint.route;
+    decision.client = facts.client;
+    decision.wants_html = facts.wants_html;
+    decision.body_limit = endpoint.body_limit;
+    decision.respond = [&endpoint, facts = std::move(facts)](const http::request_header<>& request_head, std::string body) {
+      return endpoint.handler(facts, request_head, std::move(body));
+    };
+    co_return decision;
+  }
+  if (match.method_not_allowed) {
+    Decision decision;
+    decision.kind = Decision::Kind::answer;
+    decision.client = facts.client;
+    decision.wants_html = facts.wants_html;
+    decision.response = method_not_allowed(facts, match.allow);
+    co_return decision;
+  }
+  co_return co_await pass_the_shield(std::move(facts));
+}
+
+// Everything that is not Gatehouse's own reaches HA only on the public list or with a valid token.
+asio::awaitable<Decision> FrontDoor::pass_the_shield(RequestFacts facts) {
+  auto admission = shield_.decide(facts);
+  if (admission.action == shield::Admission::Action::ask_home_assistant) admission = co_await shield_.admit(facts);
+  const char* route = shield::name_of(admission.route).data();
+  using Action = shield::Admission::Action;
+  Decision decision;
+  decision.route = route;
+  decision.client = facts.client;
+  decision.wants_html = facts.wants_html;
+  switch (admission.action) {
+    case Action::refuse:
+      logging::info("shield refused", {{"route", route}, {"reason", admission.reason}, {"client", facts.client_address}});
+      // A 400 is about the request itself: the connection closes after it.
+      co_return refusal(refusal_kind(admission.refusal_status), facts, admission.refusal_status != 400, route);
+    case Action::websocket:
+      decision.kind = Decision::Kind::websocket;
+      decision.gate = std::make_unique<shield::WebsocketGate>(shield_, facts.client_address);
+      co_return decision;
+    case Action::websocket_passthrough:
+      decision.kind = Decision::Kind::websocket;
+      co_return decision;
+    case Action::forward_shell:
+      // An app page opened in a browser: HA's shell is the same for every page, so HA is asked for "/"
+      // and never sees the path (or query) an unauthenticated client chose.
+      decision.kind = Decision::Kind::forward;
+      decision.target = "/";
+      co_return decision;
+    case Action::forward:
+    case Action::ask_home_assistant: // admit() never returns it
+      decision.kind = Decision::Kind::forward;
+      co_return decision;
+  }
+  co_return decision;
+}
+
+void FrontDoor::refused_unreadable(const asio::ip::address& peer) {
+  const auto client = net::unmap(peer);
+  shield_.count_refusal(shield::RefusalClass::ambiguous_request, client);
+  logging::info("request refused", {{"reason", "obs-fold header line"}, {"client", client.to_string()}});
+}
+
+asio::awaitable<void> FrontDoor::on_start() {
+  // Learned now, so the first websocket client's auth step does not wait on a round trip to HA.
+  if (shield_.enforcing()) co_await shield_.ha_version();
+}
+
+void FrontDoor::housekeeping() {
+  shield_.flush_refusal_counts();
+  if (sign_in_) sign_in_->housekeeping();
+}
+
+} // namespace gatehouse::front_door

@@ -1,0 +1,45 @@
+// front_door/front_door: owns what becomes of each request, decided once and top to bottom: its facts
+// (request_facts) → one of Gatehouse's own endpoints (endpoints)? → the shield (shield/) → one
+// net::Decision: answer here, forward to HA, relay a websocket, or refuse. net/ carries it out.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+
+#include "config/config.hpp"
+#include "front_door/endpoints.hpp"
+#include "net/door.hpp"
+#include "web/health.hpp"
+
+namespace gatehouse::shield {
+class Shield;
+}
+namespace gatehouse::sso {
+class SignIn;
+}
+
+namespace gatehouse::front_door {
+
+class FrontDoor final : public net::Door {
+public:
+  // `sign_in` is null without providers and trusted devices. Both must outlive the door.
+  FrontDoor(const config::Config& config, shield::Shield& shield, sso::SignIn* sign_in);
+
+  boost::asio::awaitable<net::Decision> decide(boost::beast::http::request_header<>& head,
+                                               const boost::asio::ip::address& peer, bool tls) override;
+  void refused_unreadable(const boost::asio::ip::address& peer) override;
+  boost::asio::awaitable<void> on_start() override;
+  void housekeeping() override;
+
+  const Endpoints& endpoints() const { return endpoints_; }
+
+private:
+  boost::asio::awaitable<net::Decision> pass_the_shield(RequestFacts facts);
+
+  const config::Config& config_;
+  shield::Shield& shield_;
+  sso::SignIn* sign_in_;
+  web::HealthProbe health_;
+  Endpoints endpoints_;
+};
+
+} // namespace gatehouse::front_door
