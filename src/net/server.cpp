@@ -37,11 +37,6 @@ void log_unexpected(std::exception_ptr error) {
   }
 }
 
-// Runs a connection while its client's slot is held.
-asio::awaitable<void> holding(ConnectionSlots::Slot slot, asio::awaitable<void> connection) {
-  co_await std::move(connection);
-}
-
 asio::awaitable<void> accept_loop(Worker& worker) {
   auto& shared = worker.shared;
   auto& acceptor = *worker.acceptor;
@@ -77,13 +72,12 @@ asio::awaitable<void> accept_loop(Worker& worker) {
     }
     if (shared.tls) {
       auto context = shared.tls->current();
-      asio::co_spawn(worker.io,
-                     holding(std::move(slot), serve_connection(TlsStream(beast::tcp_stream(std::move(socket)), *context),
-                                                               worker, peer, context)),
-                     log_unexpected);
+      TlsStream stream(beast::tcp_stream(std::move(socket)), *context);
+      ConnectionClaim claim(shared.open_connections, std::move(slot), std::move(context));
+      asio::co_spawn(worker.io, serve_connection(std::move(stream), worker, peer, std::move(claim)), log_unexpected);
     } else {
-      asio::co_spawn(worker.io,
-                     holding(std::move(slot), serve_connection(PlainStream(std::move(socket)), worker, peer, nullptr)),
+      ConnectionClaim claim(shared.open_connections, std::move(slot), nullptr);
+      asio::co_spawn(worker.io, serve_connection(PlainStream(std::move(socket)), worker, peer, std::move(claim)),
                      log_unexpected);
     }
   }

@@ -454,7 +454,7 @@ asio::awaitable<bool> answer_here(Stream& stream, beast::flat_buffer& buffer, Re
 // One request on the connection. Returns whether to read another.
 template <class Stream>
 asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer, Worker& worker,
-                                     const tcp::endpoint& peer, Exchange& exchange,
+                                     const tcp::endpoint& peer, Exchange& exchange, ConnectionClaim& claim,
                                      bool& stream_moved) {
   constexpr bool tls = !std::is_same_v<Stream, PlainStream>;
   const auto& config = worker.shared.config;
@@ -532,18 +532,16 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
       co_await send_refusal(stream, decision.refusal, html, req.version(), keep, exchange);
       break;
     case Decision::Kind::websocket: {
+      // The relay goes on in a coroutine of its own; this connection's coroutine ends here.
       stream_moved = true;
-      // Named, not a temporary inside the co_await: GCC 12 mishandles non-trivial temporaries there.
+      // Named, not a temporary inside a call: GCC 12 mishandles non-trivial temporaries in coroutines.
       auto upgrade_request = parser.release();
-      RelayOutcome outcome;
-      if (decision.gate)
-        outcome = co_await relay_authenticated_websocket(std::move(stream), std::move(buffer), std::move(upgrade_request),
-                                                         decision.client, worker, std::move(decision.gate));
-      else
-        outcome = co_await relay_websocket(std::move(stream), std::move(buffer), std::move(upgrade_request),
-                                           decision.client, worker);
-      exchange.status = outcome.status;
-      break;
+      start_websocket_relay(std::move(stream), std::move(buffer), std::move(upgrade_request), decision.client, worker,
+                            std::move(decision.gate), std::move(claim), [exchange](unsigned status) mutable {
+                              exchange.status = status;
+                              exchange.log();
+                            });
+      co_return false;
     }
     case Decision::Kind::forward:
       if (decision.target) req.target(*decision.target);
@@ -569,12 +567,7 @@ asio::awaitable<void> close_gracefully(Stream& stream) {
 } // namespace
 
 template <class Stream>
-asio::awaitable<void> serve_connection(Stream stream, Worker& worker, tcp::endpoint peer,
-                                       std::shared_ptr<asio::ssl::context> tls_context) {
-  struct OpenConnectionCount {
-    std::atomic<std::size_t>& count;
-    ~OpenConnectionCount() { count.fetch_sub(1, std::memory_order_relaxed); }
-  } counted{worker.shared.open_connections};
+asio::awaitable<void> serve_connection(Stream stream, Worker& worker, tcp::endpoint peer, ConnectionClaim claim) {
   const auto& config = worker.shared.config;
 
   bool stream_moved = false;
@@ -605,7 +598,7 @@ asio::awaitable<void> serve_connection(Stream stream, Worker& worker, tcp::endpo
     }
     first = false;
     Exchange exchange;
-    bool keep_going = co_await handle_request(stream, buffer, worker, peer, exchange, stream_moved);
+    bool keep_going = co_await handle_request(stream, buffer, worker, peer, exchange, claim, stream_moved);
     if (stream_moved) co_return;
     if (!keep_going) break;
   }
@@ -621,9 +614,7 @@ asio::awaitable<void> refuse_connection(tcp::socket socket) {
   stream.socket().shutdown(tcp::socket::shutdown_send, ec);
 }
 
-template asio::awaitable<void> serve_connection<PlainStream>(PlainStream, Worker&, tcp::endpoint,
-                                                             std::shared_ptr<asio::ssl::context>);
-template asio::awaitable<void> serve_connection<TlsStream>(TlsStream, Worker&, tcp::endpoint,
-                                                           std::shared_ptr<asio::ssl::context>);
+template asio::awaitable<void> serve_connection<PlainStream>(PlainStream, Worker&, tcp::endpoint, ConnectionClaim);
+template asio::awaitable<void> serve_connection<TlsStream>(TlsStream, Worker&, tcp::endpoint, ConnectionClaim);
 
 } // namespace gatehouse::net

@@ -17,12 +17,11 @@ namespace gatehouse::net {
 using PlainStream = boost::beast::tcp_stream;
 using TlsStream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
 
-// Serves requests on `stream` until the client leaves, an error, or shutdown. `tls_context` keeps the
-// certificate this connection started with alive (nullptr for plain connections).
+// Serves requests on `stream` until the client leaves, an error, or shutdown; a websocket goes on in a
+// relay of its own (net/websocket_relay), with `claim`.
 template <class Stream>
-boost::asio::awaitable<void> serve_connection(Stream stream, Worker& worker,
-                                              boost::asio::ip::tcp::endpoint peer,
-                                              std::shared_ptr<boost::asio::ssl::context> tls_context);
+boost::asio::awaitable<void> serve_connection(Stream stream, Worker& worker, boost::asio::ip::tcp::endpoint peer,
+                                              ConnectionClaim claim);
 
 // Answers a connection over the limit with 503 and closes it.
 boost::asio::awaitable<void> refuse_connection(boost::asio::ip::tcp::socket socket);

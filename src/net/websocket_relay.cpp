@@ -190,8 +190,8 @@ asio::awaitable<void> grace_period(asio::steady_timer& grace) {
 
 // HA cannot be reached: the client still gets a websocket, closed with a reason it can act on.
 template <class Stream>
-asio::awaitable<RelayOutcome> close_unavailable(Stream client_stream, http::request<http::buffer_body>& request) {
-  RelayOutcome outcome;
+asio::awaitable<void> close_unavailable(Stream client_stream, http::request<http::buffer_body>& request,
+                                       RelayOutcome& outcome) {
   websocket::stream<Stream> client_ws(std::move(client_stream));
   websocket::stream_base::timeout timeouts{};
   timeouts.handshake_timeout = std::chrono::seconds(10);
@@ -204,11 +204,10 @@ asio::awaitable<RelayOutcome> close_unavailable(Stream client_stream, http::requ
   auto [accept_ec] = co_await client_ws.async_accept(request, use_tuple);
   if (accept_ec) {
     outcome.status = 400;
-    co_return outcome;
+    co_return;
   }
   websocket::close_reason unavailable{websocket::close_code::try_again_later, "Home Assistant unavailable"};
   co_await client_ws.async_close(unavailable, use_tuple);
-  co_return outcome;
 }
 
 // ---- Gatehouse's own auth step (shield enforce) -------------------------------------------------
@@ -323,18 +322,29 @@ asio::awaitable<void> splice(Stream& client_stream, UpstreamConnection& connecti
             grace_period(relay.grace));
 }
 
-} // namespace
+// Both legs of a websocket once the handshake is done: HA's connection, and what each side sent after
+// its handshake (relayed first).
+struct Joined {
+  std::unique_ptr<UpstreamConnection> connection;
+  std::string from_client;
+  std::string from_upstream;
+  std::string ha_user_id; // whose socket it is, when Gatehouse did the auth step
+};
 
+// The upgrade goes to HA as the client sent it; HA's answer goes back as HA sent it.
 template <class Stream>
-asio::awaitable<RelayOutcome> relay_websocket(Stream client_stream, beast::flat_buffer client_buffer,
-                                              http::request<http::buffer_body> request,
-                                              const ForwardedClient& client, Worker& worker) {
+asio::awaitable<std::optional<Joined>> passthrough_handshake(Stream& client_stream, beast::flat_buffer& client_buffer,
+                                                             http::request<http::buffer_body>& request,
+                                                             const ForwardedClient& client, Worker& worker,
+                                                             RelayOutcome& outcome) {
   const auto& config = worker.shared.config;
-  RelayOutcome outcome;
 
   boost::system::error_code ec;
   auto connection = co_await connect_upstream(worker.upstream.target(), ec);
-  if (!connection) co_return co_await close_unavailable(std::move(client_stream), request);
+  if (!connection) {
+    co_await close_unavailable(std::move(client_stream), request, outcome);
+    co_return std::nullopt;
+  }
   auto& upstream = connection->stream;
   std::string from_upstream; // what HA sent right after its 101 (auth_required, typically)
   {
@@ -356,7 +366,10 @@ asio::awaitable<RelayOutcome> relay_websocket(Stream client_stream, beast::flat_
     auto [write_ec, written] = co_await http::async_write(upstream, upgrade, use_tuple);
     boost::system::error_code read_ec = write_ec;
     if (!write_ec) std::tie(read_ec, std::ignore) = co_await http::async_read(upstream, upstream_buffer, answer_parser, use_tuple);
-    if (read_ec) co_return co_await close_unavailable(std::move(client_stream), request);
+    if (read_ec) {
+      co_await close_unavailable(std::move(client_stream), request, outcome);
+      co_return std::nullopt;
+    }
     upstream.expires_never();
 
     auto answer = answer_parser.release();
@@ -370,7 +383,7 @@ asio::awaitable<RelayOutcome> relay_websocket(Stream client_stream, beast::flat_
       outcome.status = refusal.result_int();
       beast::get_lowest_layer(client_stream).expires_after(std::chrono::seconds(10));
       co_await http::async_write(client_stream, refusal, use_tuple);
-      co_return outcome;
+      co_return std::nullopt;
     }
 
     http::response<http::empty_body> switching{http::status::switching_protocols, request.version()};
@@ -380,31 +393,20 @@ asio::awaitable<RelayOutcome> relay_websocket(Stream client_stream, beast::flat_
     switching.set(http::field::upgrade, "websocket");
     beast::get_lowest_layer(client_stream).expires_after(std::chrono::seconds(10));
     auto [switch_ec, switch_n] = co_await http::async_write(client_stream, switching, use_tuple);
-    if (switch_ec) co_return outcome;
+    if (switch_ec) co_return std::nullopt;
     beast::get_lowest_layer(client_stream).expires_never();
     from_upstream = beast::buffers_to_string(upstream_buffer.data());
   }
-  request = {};
-
   std::string from_client = beast::buffers_to_string(client_buffer.data());
-  client_buffer = {};
-  co_await splice(client_stream, *connection, std::move(from_client), std::move(from_upstream), worker, "");
-  co_return outcome;
+  co_return Joined{std::move(connection), std::move(from_client), std::move(from_upstream), {}};
 }
 
-template asio::awaitable<RelayOutcome> relay_websocket<PlainStream>(PlainStream, beast::flat_buffer,
-                                                                    http::request<http::buffer_body>,
-                                                                    const ForwardedClient&, Worker&);
-template asio::awaitable<RelayOutcome> relay_websocket<TlsStream>(TlsStream, beast::flat_buffer,
-                                                                  http::request<http::buffer_body>,
-                                                                  const ForwardedClient&, Worker&);
-
+// Gatehouse answers the handshake and HA's auth step; HA's socket opens only when the gate says so.
 template <class Stream>
-asio::awaitable<RelayOutcome> relay_authenticated_websocket(Stream client_stream, beast::flat_buffer client_buffer,
-                                                            http::request<http::buffer_body> request,
-                                                            const ForwardedClient& client, Worker& worker,
-                                                            std::unique_ptr<WebsocketGate> gate) {
-  RelayOutcome outcome;
+asio::awaitable<std::optional<Joined>> authenticated_handshake(Stream& client_stream, beast::flat_buffer& client_buffer,
+                                                               http::request<http::buffer_body>& request,
+                                                               const ForwardedClient& client, Worker& worker,
+                                                               WebsocketGate& gate, RelayOutcome& outcome) {
 
   // 1. The client's handshake, answered here. Neither leg negotiates extensions, so HA's frames and
   //    the client's pass between them unchanged once both are authenticated.
@@ -415,7 +417,7 @@ asio::awaitable<RelayOutcome> relay_authenticated_websocket(Stream client_stream
     outcome.status = refusal.result_int();
     beast::get_lowest_layer(client_stream).expires_after(std::chrono::seconds(10));
     co_await http::async_write(client_stream, refusal, use_tuple);
-    co_return outcome;
+    co_return std::nullopt;
   }
   // HA's upgrade request is made now, from the client's headers, while they are at hand.
   http::request<http::empty_body> upgrade{http::verb::get, "/api/websocket", 11};
@@ -431,8 +433,11 @@ asio::awaitable<RelayOutcome> relay_authenticated_websocket(Stream client_stream
   if (client.host.empty())
     upgrade.set(http::field::host, worker.upstream.target().host + ":" + std::to_string(worker.upstream.target().port));
 
-  const std::string ha_version = co_await gate->ha_version();
-  if (ha_version.empty()) co_return co_await close_unavailable(std::move(client_stream), request);
+  const std::string ha_version = co_await gate.ha_version();
+  if (ha_version.empty()) {
+    co_await close_unavailable(std::move(client_stream), request, outcome);
+    co_return std::nullopt;
+  }
   request = {};
   const boost::json::object auth_required{{"type", "auth_required"}, {"ha_version", ha_version}};
   std::string hello = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -440,7 +445,7 @@ asio::awaitable<RelayOutcome> relay_authenticated_websocket(Stream client_stream
                       make_text_frame(boost::json::serialize(auth_required), false);
   beast::get_lowest_layer(client_stream).expires_after(std::chrono::seconds(10));
   auto [hello_ec, hello_n] = co_await asio::async_write(client_stream, asio::buffer(hello), use_tuple);
-  if (hello_ec) co_return outcome;
+  if (hello_ec) co_return std::nullopt;
 
   // 2. The client's auth message (contract §4.2): one text frame {"type":"auth","access_token":...}.
   std::string from_client = beast::buffers_to_string(client_buffer.data());
@@ -450,7 +455,7 @@ asio::awaitable<RelayOutcome> relay_authenticated_websocket(Stream client_stream
     // Too slow, too big, not a frame, or closed: HA closes the connection in these cases too.
     const std::string close = make_close_frame(websocket::close_code::policy_error, "auth message expected", false);
     co_await write_and_close(client_stream, close);
-    co_return outcome;
+    co_return std::nullopt;
   }
   const std::string auth_frame = from_client.substr(0, static_cast<std::size_t>(auth_head->frame_bytes()));
   from_client.erase(0, auth_frame.size());
@@ -459,19 +464,19 @@ asio::awaitable<RelayOutcome> relay_authenticated_websocket(Stream client_stream
   if (auth_head->fin && auth_head->opcode == 0x1) auth_text = frame_payload(bytes_of(auth_frame), *auth_head);
 
   // 3. The gate's verdict: a bad token never causes a websocket to HA.
-  const auto verdict = co_await gate->check(auth_text);
+  const auto verdict = co_await gate.check(auth_text);
   using Outcome = WebsocketGate::Verdict::Outcome;
   if (verdict.outcome == Outcome::unavailable) {
     co_await write_and_close(client_stream, unavailable_frame());
-    co_return outcome;
+    co_return std::nullopt;
   }
   if (verdict.outcome == Outcome::malformed) {
     co_await write_and_close(client_stream, auth_invalid_frame("Auth message incorrectly formatted"));
-    co_return outcome;
+    co_return std::nullopt;
   }
   if (verdict.outcome != Outcome::open) {
     co_await write_and_close(client_stream, auth_invalid_frame("Invalid access token or password"));
-    co_return outcome;
+    co_return std::nullopt;
   }
 
   // 4. HA's socket, authenticated with the client's own auth message; HA's answer goes to the client.
@@ -479,7 +484,7 @@ asio::awaitable<RelayOutcome> relay_authenticated_websocket(Stream client_stream
   auto connection = co_await connect_upstream(worker.upstream.target(), connect_ec);
   if (!connection) {
     co_await write_and_close(client_stream, unavailable_frame());
-    co_return outcome;
+    co_return std::nullopt;
   }
   auto& upstream = connection->stream;
   std::string from_upstream;
@@ -495,7 +500,7 @@ asio::awaitable<RelayOutcome> relay_authenticated_websocket(Stream client_stream
         answer.find(http::field::sec_websocket_extensions) != answer.end()) {
       if (!read_ec) logging::warn("Home Assistant refused the websocket", {{"status", answer.result_int()}});
       co_await write_and_close(client_stream, unavailable_frame());
-      co_return outcome;
+      co_return std::nullopt;
     }
     from_upstream = beast::buffers_to_string(connection->buffer.data());
     connection->buffer = {};
@@ -504,10 +509,10 @@ asio::awaitable<RelayOutcome> relay_authenticated_websocket(Stream client_stream
   const auto required = required_head ? frame_json(from_upstream, *required_head) : std::nullopt;
   if (type_of(required) != "auth_required") {
     co_await write_and_close(client_stream, unavailable_frame());
-    co_return outcome;
+    co_return std::nullopt;
   }
   if (const auto* version = required->if_contains("ha_version"); version && version->is_string())
-    gate->heard_ha_version(std::string(version->as_string()));
+    gate.heard_ha_version(std::string(version->as_string()));
   from_upstream.erase(0, static_cast<std::size_t>(required_head->frame_bytes()));
   upstream.expires_after(std::chrono::seconds(30));
   auto [auth_ec, auth_n] = co_await asio::async_write(upstream, asio::buffer(auth_frame), use_tuple);
@@ -516,34 +521,74 @@ asio::awaitable<RelayOutcome> relay_authenticated_websocket(Stream client_stream
   const auto answer = answer_head ? frame_json(from_upstream, *answer_head) : std::nullopt;
   if (type_of(answer) != "auth_ok" && type_of(answer) != "auth_invalid") {
     co_await write_and_close(client_stream, unavailable_frame());
-    co_return outcome;
+    co_return std::nullopt;
   }
   const std::string answer_frame = from_upstream.substr(0, static_cast<std::size_t>(answer_head->frame_bytes()));
   from_upstream.erase(0, answer_frame.size());
   if (type_of(answer) == "auth_invalid") {
     // Valid a moment ago, refused now: the session was revoked meanwhile.
-    gate->ha_refused_token();
+    gate.ha_refused_token();
     co_await write_and_close(client_stream, answer_frame + make_close_frame(websocket::close_code::normal, "", false));
-    co_return outcome;
+    co_return std::nullopt;
   }
   beast::get_lowest_layer(client_stream).expires_after(std::chrono::seconds(10));
   auto [ok_ec, ok_n] = co_await asio::async_write(client_stream, asio::buffer(answer_frame), use_tuple);
-  if (ok_ec) co_return outcome;
+  if (ok_ec) co_return std::nullopt;
   beast::get_lowest_layer(client_stream).expires_never();
   upstream.expires_never();
 
-  co_await splice(client_stream, *connection, std::move(from_client), std::move(from_upstream), worker,
-                  verdict.ha_user_id);
-  co_return outcome;
+  co_return Joined{std::move(connection), std::move(from_client), std::move(from_upstream), verdict.ha_user_id};
 }
 
-template asio::awaitable<RelayOutcome> relay_authenticated_websocket<PlainStream>(PlainStream, beast::flat_buffer,
-                                                                                  http::request<http::buffer_body>,
-                                                                                  const ForwardedClient&, Worker&,
-                                                                                  std::unique_ptr<WebsocketGate>);
-template asio::awaitable<RelayOutcome> relay_authenticated_websocket<TlsStream>(TlsStream, beast::flat_buffer,
-                                                                                http::request<http::buffer_body>,
-                                                                                const ForwardedClient&, Worker&,
-                                                                                std::unique_ptr<WebsocketGate>);
+// The relay's own coroutine: the handshake's objects go with its frame, and only what a relayed
+// websocket needs stays for its lifetime (it may stay open for days).
+template <class Stream>
+asio::awaitable<void> websocket_session(Stream client_stream, beast::flat_buffer client_buffer,
+                                        http::request<http::buffer_body> request, ForwardedClient client,
+                                        Worker& worker, std::unique_ptr<WebsocketGate> gate, ConnectionClaim claim,
+                                        std::function<void(unsigned)> handshake_done) {
+  RelayOutcome outcome;
+  // Not one conditional expression with two co_awaits: GCC 12 miscompiles that.
+  std::optional<Joined> joined;
+  if (gate) joined = co_await authenticated_handshake(client_stream, client_buffer, request, client, worker, *gate, outcome);
+  else joined = co_await passthrough_handshake(client_stream, client_buffer, request, client, worker, outcome);
+  handshake_done(outcome.status);
+  handshake_done = nullptr;
+  gate.reset();
+  request = {};
+  client_buffer = {};
+  client = {};
+  if (!joined) co_return;
+  co_await splice(client_stream, *joined->connection, std::move(joined->from_client), std::move(joined->from_upstream),
+                  worker, std::move(joined->ha_user_id));
+}
+
+} // namespace
+
+template <class Stream>
+void start_websocket_relay(Stream client_stream, beast::flat_buffer client_buffer,
+                           http::request<http::buffer_body> request, const ForwardedClient& client, Worker& worker,
+                           std::unique_ptr<WebsocketGate> gate, ConnectionClaim claim,
+                           std::function<void(unsigned)> handshake_done) {
+  auto executor = client_stream.get_executor();
+  asio::co_spawn(executor,
+                 websocket_session(std::move(client_stream), std::move(client_buffer), std::move(request), client, worker,
+                                   std::move(gate), std::move(claim), std::move(handshake_done)),
+                 [](std::exception_ptr error) {
+                   if (!error) return;
+                   try {
+                     std::rethrow_exception(error);
+                   } catch (const std::exception& e) {
+                     logging::error("websocket relay failed unexpectedly", {{"error", e.what()}});
+                   }
+                 });
+}
+
+template void start_websocket_relay<PlainStream>(PlainStream, beast::flat_buffer, http::request<http::buffer_body>,
+                                                 const ForwardedClient&, Worker&, std::unique_ptr<WebsocketGate>,
+                                                 ConnectionClaim, std::function<void(unsigned)>);
+template void start_websocket_relay<TlsStream>(TlsStream, beast::flat_buffer, http::request<http::buffer_body>,
+                                               const ForwardedClient&, Worker&, std::unique_ptr<WebsocketGate>,
+                                               ConnectionClaim, std::function<void(unsigned)>);
 
 } // namespace gatehouse::net

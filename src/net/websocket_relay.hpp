@@ -10,6 +10,8 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/message.hpp>
+#include <functional>
+#include <memory>
 
 #include "net/door.hpp"
 #include "net/forwarding.hpp"
@@ -21,21 +23,19 @@ struct RelayOutcome {
   unsigned status = 101; // what the client's handshake got (101, or HA's refusal status)
 };
 
-// `client_buffer` holds whatever the client sent after its upgrade request (relayed first).
+// Relays one websocket on a coroutine of its own, so that the connection's coroutine (and everything
+// it held for reading HTTP) ends now. `client_buffer` holds whatever the client sent after its upgrade
+// request (relayed first). With a `gate`, Gatehouse does the auth step itself (route class `websocket`,
+// enforce mode): it answers the handshake and HA's auth step (auth_required with HA's version, the
+// client's auth message handed to the gate), and only when the gate says open does it open HA's socket,
+// pass the client's own auth message on, hand HA's answer back and relay; a bad token never causes a
+// websocket to HA. Without one, the upgrade goes to HA as it is. `claim` (the connection's place in the
+// limits) is held until the websocket closes; `handshake_done` hears the status the client's handshake
+// got (for the request's log line).
 template <class Stream>
-boost::asio::awaitable<RelayOutcome>
-relay_websocket(Stream client_stream, boost::beast::flat_buffer client_buffer,
-                boost::beast::http::request<boost::beast::http::buffer_body> request,
-                const ForwardedClient& client, Worker& worker);
-
-// Gatehouse's own auth step (route class `websocket`, enforce mode): Gatehouse answers the handshake and
-// HA's auth step itself (auth_required with HA's version, the client's auth message read and handed to
-// `gate`), and only when the gate says open does it open HA's socket, pass the client's own auth message
-// on, hand HA's answer back and relay. A bad token never causes a websocket to HA.
-template <class Stream>
-boost::asio::awaitable<RelayOutcome>
-relay_authenticated_websocket(Stream client_stream, boost::beast::flat_buffer client_buffer,
-                              boost::beast::http::request<boost::beast::http::buffer_body> request,
-                              const ForwardedClient& client, Worker& worker, std::unique_ptr<WebsocketGate> gate);
+void start_websocket_relay(Stream client_stream, boost::beast::flat_buffer client_buffer,
+                           boost::beast::http::request<boost::beast::http::buffer_body> request,
+                           const ForwardedClient& client, Worker& worker, std::unique_ptr<WebsocketGate> gate,
+                           ConnectionClaim claim, std::function<void(unsigned)> handshake_done);
 
 } // namespace gatehouse::net

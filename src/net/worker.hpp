@@ -11,6 +11,7 @@
 #include <list>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config/config.hpp"
@@ -33,6 +34,29 @@ struct SharedState {
   ConnectionSlots connection_slots; // per client address (limits.max_connections_per_address)
   std::atomic<bool> draining{false};
   std::unique_ptr<TlsCertificate> tls; // set when the listener speaks TLS
+};
+
+// A client connection's claim on the limits: its place among max_connections and its address's slot
+// (and, for TLS, the certificate it started with). It moves with the connection, into a websocket relay
+// too, and gives everything back when the connection ends.
+class ConnectionClaim {
+public:
+  ConnectionClaim() = default;
+  ConnectionClaim(std::atomic<std::size_t>& open_connections, ConnectionSlots::Slot slot, std::shared_ptr<void> keep)
+      : open_connections_(&open_connections), slot_(std::move(slot)), keep_(std::move(keep)) {}
+  ConnectionClaim(ConnectionClaim&& other) noexcept
+      : open_connections_(std::exchange(other.open_connections_, nullptr)), slot_(std::move(other.slot_)),
+        keep_(std::move(other.keep_)) {}
+  ConnectionClaim& operator=(ConnectionClaim&&) = delete;
+  ConnectionClaim(const ConnectionClaim&) = delete;
+  ~ConnectionClaim() {
+    if (open_connections_) open_connections_->fetch_sub(1, std::memory_order_relaxed);
+  }
+
+private:
+  std::atomic<std::size_t>* open_connections_ = nullptr;
+  ConnectionSlots::Slot slot_;
+  std::shared_ptr<void> keep_;
 };
 
 // A client connection as shutdown sees it: idle ones are closed, busy ones finish their request.
