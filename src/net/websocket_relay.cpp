@@ -2,7 +2,6 @@
 #include "net/websocket_relay.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -27,7 +26,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
-using namespace asio::experimental::awaitable_operators;
 using asio::ip::tcp;
 
 namespace {
@@ -43,7 +41,7 @@ struct Relay {
   // Set when Gatehouse ends the relay (shutdown, a client message over the limit, later revocation):
   // the close the client gets once HA's side is cut.
   std::optional<websocket::close_reason> client_close;
-  asio::steady_timer grace; // armed when one direction ends; on expiry the whole relay ends
+  asio::steady_timer grace; // armed when one direction ends; on expiry both legs are cut
 };
 
 struct Direction {
@@ -131,8 +129,8 @@ asio::awaitable<void> finish(To& to, Direction& direction, Relay& relay, bool ov
 // Copies one direction until its sender ends, then closes the receiver; `first` is what was already
 // read before the relay began.
 template <class From, class To>
-asio::awaitable<void> pump(From& from, To& to, Direction direction, Relay& relay, Worker& worker,
-                           std::string first, tcp::socket& upstream) {
+asio::awaitable<void> pump(std::shared_ptr<void> keep, From& from, To& to, Direction direction, Relay& relay,
+                           Worker& worker, std::string first, tcp::socket& upstream, std::function<void()> cut_both) {
   bool over_limit = false;
   auto relay_bytes = [&](std::span<const std::uint8_t> data) -> asio::awaitable<bool> {
     const auto step = direction.scanner.scan(data);
@@ -172,20 +170,16 @@ asio::awaitable<void> pump(From& from, To& to, Direction direction, Relay& relay
       open = co_await relay_bytes(received);
     }
   }
-  relay.grace.expires_after(kCloseGrace); // also bounds the close frame's write below
+  // The other direction has kCloseGrace to finish (this grace also bounds the close frame's write below):
+  // then both legs are cut, which ends whatever is still waiting. The wait holds no owner: when both
+  // directions end first, the relay goes and takes the timer (and this wait) with it.
+  relay.grace.expires_after(kCloseGrace);
+  relay.grace.async_wait([weak = std::weak_ptr<void>(keep), cut_both](boost::system::error_code ec) {
+    if (ec) return;
+    if (auto alive = weak.lock()) cut_both();
+  });
   co_await finish(to, direction, relay, over_limit);
   if (over_limit) cut_off(upstream); // the other direction then closes the client with 1009
-}
-
-// Ends the relay when the grace period after one direction's end runs out.
-asio::awaitable<void> grace_period(asio::steady_timer& grace) {
-  for (;;) {
-    auto [ec] = co_await grace.async_wait(use_tuple);
-    if (!ec) co_return;
-    auto state = co_await asio::this_coro::cancellation_state;
-    if (state.cancelled() != asio::cancellation_type::none) co_return;
-    // Otherwise the timer was re-armed: wait for the new expiry.
-  }
 }
 
 // HA cannot be reached: the client still gets a websocket, closed with a reason it can act on.
@@ -297,29 +291,67 @@ std::string unavailable_frame() {
   return make_close_frame(websocket::close_code::try_again_later, "Home Assistant unavailable", false);
 }
 
-// Copies frames both ways until either side ends; `from_client`/`from_upstream` were read before the
-// relay began and go first. Registered with the worker (under `ha_user_id`) while it runs.
-template <class Stream>
-asio::awaitable<void> splice(Stream& client_stream, UpstreamConnection& connection, std::string from_client,
-                             std::string from_upstream, Worker& worker, std::string ha_user_id) {
-  auto& upstream = connection.stream;
-  const auto executor = co_await asio::this_coro::executor;
-  Relay relay(executor);
-  TrackedRelay tracked;
-  tracked.ha_user_id = std::move(ha_user_id);
-  tracked.terminate = [&relay, &upstream](websocket::close_reason reason) {
-    // Cutting HA's side makes the HA→client direction close the client with this reason; that
-    // direction is the only writer to the client, so no second writer races it.
-    relay.client_close = reason;
-    cut_off(upstream.socket());
-  };
-  ListRegistration registration(worker.relays, tracked);
+void log_failure(std::exception_ptr error) {
+  if (!error) return;
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    logging::error("websocket relay failed unexpectedly", {{"error", e.what()}});
+  }
+}
 
+// One relayed websocket once both handshakes are done: both legs and what the two directions share.
+// The two directions' coroutines own it together; the last one to end frees it. Registered with the
+// worker (under `ha_user_id`) for as long as it lives.
+template <class Stream>
+struct Splice {
+  Splice(Stream client_stream, std::unique_ptr<UpstreamConnection> upstream_connection, Worker& worker,
+         std::string ha_user_id, ConnectionClaim connection_claim)
+      : client(std::move(client_stream)), connection(std::move(upstream_connection)),
+        relay(client.get_executor()), registration(worker.relays, tracked), claim(std::move(connection_claim)) {
+    tracked.ha_user_id = std::move(ha_user_id);
+    tracked.terminate = [this](websocket::close_reason reason) {
+      // Cutting HA's side makes the HA→client direction close the client with this reason; that
+      // direction is the only writer to the client, so no second writer races it.
+      relay.client_close = reason;
+      cut_off(connection->stream.socket());
+    };
+  }
+  void cut_both() {
+    boost::system::error_code ignored;
+    for (tcp::socket* socket : {&socket_of(client), &connection->stream.socket()}) {
+      socket->shutdown(tcp::socket::shutdown_both, ignored);
+      socket->cancel(ignored);
+    }
+  }
+
+  Stream client;
+  std::unique_ptr<UpstreamConnection> connection;
+  Relay relay;
+  TrackedRelay tracked;
+  ListRegistration<TrackedRelay> registration;
+  ConnectionClaim claim; // the client connection's place in the limits, until the websocket closes
+};
+
+// Copies frames both ways until either side ends; `from_client`/`from_upstream` were read before the
+// relay began and go first. Each direction runs in a coroutine of its own; nothing else stays.
+template <class Stream>
+void splice(Stream client_stream, std::unique_ptr<UpstreamConnection> connection, std::string from_client,
+            std::string from_upstream, Worker& worker, std::string ha_user_id, ConnectionClaim claim) {
+  auto shared = std::make_shared<Splice<Stream>>(std::move(client_stream), std::move(connection), worker,
+                                                 std::move(ha_user_id), std::move(claim));
+  auto& upstream = shared->connection->stream;
+  const auto executor = upstream.get_executor();
+  Splice<Stream>* raw = shared.get();
+  const std::function<void()> cut_both = [raw] { raw->cut_both(); };
   Direction up{false, FrameScanner(worker.shared.config.limits.max_websocket_message_bytes)};
   Direction down{true, FrameScanner()};
-  co_await ((pump(client_stream, upstream, up, relay, worker, std::move(from_client), upstream.socket()) &&
-             pump(upstream, client_stream, down, relay, worker, std::move(from_upstream), upstream.socket())) ||
-            grace_period(relay.grace));
+  asio::co_spawn(executor, pump(shared, shared->client, upstream, up, shared->relay, worker, std::move(from_client),
+                                upstream.socket(), cut_both),
+                 log_failure);
+  asio::co_spawn(executor, pump(shared, upstream, shared->client, down, shared->relay, worker, std::move(from_upstream),
+                                upstream.socket(), cut_both),
+                 log_failure);
 }
 
 // Both legs of a websocket once the handshake is done: HA's connection, and what each side sent after
@@ -559,8 +591,8 @@ asio::awaitable<void> websocket_session(Stream client_stream, beast::flat_buffer
   client_buffer = {};
   client = {};
   if (!joined) co_return;
-  co_await splice(client_stream, *joined->connection, std::move(joined->from_client), std::move(joined->from_upstream),
-                  worker, std::move(joined->ha_user_id));
+  splice(std::move(client_stream), std::move(joined->connection), std::move(joined->from_client),
+         std::move(joined->from_upstream), worker, std::move(joined->ha_user_id), std::move(claim));
 }
 
 } // namespace
@@ -574,14 +606,7 @@ void start_websocket_relay(Stream client_stream, beast::flat_buffer client_buffe
   asio::co_spawn(executor,
                  websocket_session(std::move(client_stream), std::move(client_buffer), std::move(request), client, worker,
                                    std::move(gate), std::move(claim), std::move(handshake_done)),
-                 [](std::exception_ptr error) {
-                   if (!error) return;
-                   try {
-                     std::rethrow_exception(error);
-                   } catch (const std::exception& e) {
-                     logging::error("websocket relay failed unexpectedly", {{"error", e.what()}});
-                   }
-                 });
+                 log_failure);
 }
 
 template void start_websocket_relay<PlainStream>(PlainStream, beast::flat_buffer, http::request<http::buffer_body>,
