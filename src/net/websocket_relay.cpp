@@ -53,9 +53,19 @@ template <class Stream>
 tcp::socket& socket_of(Stream& stream) {
   return beast::get_lowest_layer(stream).socket();
 }
+tcp::socket& socket_of(tcp::socket& socket) { return socket; }
 
+// Plain TCP: a PlainStream during the handshake, a bare socket once relaying (no timers to carry).
 template <class Stream>
-constexpr bool is_plain = std::is_same_v<Stream, PlainStream>;
+constexpr bool is_plain = std::is_same_v<Stream, PlainStream> || std::is_same_v<Stream, tcp::socket>;
+
+// What a relay keeps of a leg: a plain leg's bare socket (a tcp_stream's two timers would stay for the
+// websocket's lifetime, unused: relays have no deadlines), a TLS leg as it is.
+template <class Stream>
+Stream relay_leg(Stream stream) {
+  return stream;
+}
+tcp::socket relay_leg(PlainStream stream) { return stream.release_socket(); }
 
 // Ends `cut`'s part in the relay: the other direction then reads the end and closes its receiver.
 void cut_off(tcp::socket& cut) {
@@ -305,28 +315,30 @@ void log_failure(std::exception_ptr error) {
 // worker (under `ha_user_id`) for as long as it lives.
 template <class Stream>
 struct Splice {
-  Splice(Stream client_stream, std::unique_ptr<UpstreamConnection> upstream_connection, Worker& worker,
-         std::string ha_user_id, ConnectionClaim connection_claim)
-      : client(std::move(client_stream)), connection(std::move(upstream_connection)),
-        relay(client.get_executor()), registration(worker.relays, tracked), claim(std::move(connection_claim)) {
+  using ClientLeg = decltype(relay_leg(std::declval<Stream>()));
+
+  Splice(Stream client_stream, std::unique_ptr<UpstreamConnection> connection, Worker& worker, std::string ha_user_id,
+         ConnectionClaim connection_claim)
+      : client(relay_leg(std::move(client_stream))), upstream(connection->stream.release_socket()),
+        relay(upstream.get_executor()), registration(worker.relays, tracked), claim(std::move(connection_claim)) {
     tracked.ha_user_id = std::move(ha_user_id);
     tracked.terminate = [this](websocket::close_reason reason) {
       // Cutting HA's side makes the HA→client direction close the client with this reason; that
       // direction is the only writer to the client, so no second writer races it.
       relay.client_close = reason;
-      cut_off(connection->stream.socket());
+      cut_off(upstream);
     };
   }
   void cut_both() {
     boost::system::error_code ignored;
-    for (tcp::socket* socket : {&socket_of(client), &connection->stream.socket()}) {
+    for (tcp::socket* socket : {&socket_of(client), &upstream}) {
       socket->shutdown(tcp::socket::shutdown_both, ignored);
       socket->cancel(ignored);
     }
   }
 
-  Stream client;
-  std::unique_ptr<UpstreamConnection> connection;
+  ClientLeg client;
+  tcp::socket upstream;
   Relay relay;
   TrackedRelay tracked;
   ListRegistration<TrackedRelay> registration;
@@ -340,17 +352,17 @@ void splice(Stream client_stream, std::unique_ptr<UpstreamConnection> connection
             std::string from_upstream, Worker& worker, std::string ha_user_id, ConnectionClaim claim) {
   auto shared = std::make_shared<Splice<Stream>>(std::move(client_stream), std::move(connection), worker,
                                                  std::move(ha_user_id), std::move(claim));
-  auto& upstream = shared->connection->stream;
+  auto& upstream = shared->upstream;
   const auto executor = upstream.get_executor();
   Splice<Stream>* raw = shared.get();
   const std::function<void()> cut_both = [raw] { raw->cut_both(); };
   Direction up{false, FrameScanner(worker.shared.config.limits.max_websocket_message_bytes)};
   Direction down{true, FrameScanner()};
   asio::co_spawn(executor, pump(shared, shared->client, upstream, up, shared->relay, worker, std::move(from_client),
-                                upstream.socket(), cut_both),
+                                upstream, cut_both),
                  log_failure);
   asio::co_spawn(executor, pump(shared, upstream, shared->client, down, shared->relay, worker, std::move(from_upstream),
-                                upstream.socket(), cut_both),
+                                upstream, cut_both),
                  log_failure);
 }
 
