@@ -154,13 +154,13 @@ asio::awaitable<Decision> FrontDoor::decide(http::request_header<>& head, const 
     decision.response = method_not_allowed(facts, match.allow);
     co_return decision;
   }
-  co_return co_await pass_the_shield(std::move(facts));
-}
-
-// Everything that is not Gatehouse's own reaches HA only on the public list or with a valid token.
-asio::awaitable<Decision> FrontDoor::pass_the_shield(RequestFacts facts) {
+  // Everything that is not Gatehouse's own reaches HA only on the public list or with a valid token.
   auto admission = shield_.decide(facts);
   if (admission.action == shield::Admission::Action::ask_home_assistant) admission = co_await shield_.admit(facts);
+  co_return shield_decision(admission, facts);
+}
+
+Decision FrontDoor::shield_decision(const shield::Admission& admission, const RequestFacts& facts) {
   const char* route = shield::name_of(admission.route).data();
   using Action = shield::Admission::Action;
   Decision decision;
@@ -171,26 +171,26 @@ asio::awaitable<Decision> FrontDoor::pass_the_shield(RequestFacts facts) {
     case Action::refuse:
       logging::info("shield refused", {{"route", route}, {"reason", admission.reason}, {"client", facts.client_address}});
       // A 400 is about the request itself: the connection closes after it.
-      co_return refusal(refusal_kind(admission.refusal_status), facts, admission.refusal_status != 400, route);
+      return refusal(refusal_kind(admission.refusal_status), facts, admission.refusal_status != 400, route);
     case Action::websocket:
       decision.kind = Decision::Kind::websocket;
       decision.gate = std::make_unique<shield::WebsocketGate>(shield_, facts.client_address);
-      co_return decision;
+      return decision;
     case Action::websocket_passthrough:
       decision.kind = Decision::Kind::websocket;
-      co_return decision;
+      return decision;
     case Action::forward_shell:
       // An app page opened in a browser: HA's shell is the same for every page, so HA is asked for "/"
       // and never sees the path (or query) an unauthenticated client chose.
       decision.kind = Decision::Kind::forward;
       decision.target = "/";
-      co_return decision;
+      return decision;
     case Action::forward:
     case Action::ask_home_assistant: // admit() never returns it
       decision.kind = Decision::Kind::forward;
-      co_return decision;
+      return decision;
   }
-  co_return decision;
+  return decision;
 }
 
 void FrontDoor::refused_unreadable(const asio::ip::address& peer) {

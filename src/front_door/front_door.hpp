@@ -12,6 +12,7 @@
 
 namespace gatehouse::shield {
 class Shield;
+struct Admission;
 }
 namespace gatehouse::sso {
 class SignIn;
@@ -33,7 +34,8 @@ public:
   const Endpoints& endpoints() const { return endpoints_; }
 
 private:
-  boost::asio::awaitable<net::Decision> pass_the_shield(RequestFacts facts);
+  // The shield's answer as the decision net/ carries out.
+  net::Decision shield_decision(const shield::Admission& admission, const RequestFacts& facts);
 
   const config::Config& config_;
   shield::Shield& shield_;
