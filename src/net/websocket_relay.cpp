@@ -153,6 +153,9 @@ asio::awaitable<void> pump(std::shared_ptr<void> keep, From& from, To& to, Direc
     co_return true;
   };
 
+  // forward() writes to a plain receiver with write_some and waits only for what the kernel did not
+  // take: the socket must not block (a TLS client's relay to HA would otherwise stall the worker).
+  if constexpr (is_plain<To>) socket_of(to).non_blocking(true);
   const std::span<const std::uint8_t> already_read{reinterpret_cast<const std::uint8_t*>(first.data()), first.size()};
   bool open = co_await relay_bytes(already_read);
   first = {};
