@@ -24,18 +24,18 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using asio::ip::tcp;
 
-namespace {
-
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-
-void log_unexpected(std::exception_ptr error) {
+void log_spawn_failure(std::exception_ptr error) {
   if (!error) return;
   try {
     std::rethrow_exception(error);
   } catch (const std::exception& e) {
-    logging::error("connection failed unexpectedly", {{"error", e.what()}});
+    logging::error("a connection's coroutine failed unexpectedly", {{"error", e.what()}});
   }
 }
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 asio::awaitable<void> accept_loop(Worker& worker) {
   auto& shared = worker.shared;
@@ -62,23 +62,23 @@ asio::awaitable<void> accept_loop(Worker& worker) {
     const bool per_address_ok = is_trusted(peer.address(), shared.config.trusted_proxies) ||
                                 shared.connection_slots.take(client_key(peer.address()), slot);
     if (!per_address_ok) {
-      asio::co_spawn(worker.io, refuse_connection(std::move(socket)), log_unexpected);
+      asio::co_spawn(worker.io, refuse_connection(std::move(socket)), log_spawn_failure);
       continue;
     }
     if (shared.open_connections.fetch_add(1, std::memory_order_relaxed) >= shared.max_connections) {
       shared.open_connections.fetch_sub(1, std::memory_order_relaxed);
-      asio::co_spawn(worker.io, refuse_connection(std::move(socket)), log_unexpected);
+      asio::co_spawn(worker.io, refuse_connection(std::move(socket)), log_spawn_failure);
       continue;
     }
     if (shared.tls) {
       auto context = shared.tls->current();
       TlsStream stream(beast::tcp_stream(std::move(socket)), *context);
       ConnectionClaim claim(shared.open_connections, std::move(slot), std::move(context));
-      asio::co_spawn(worker.io, serve_connection(std::move(stream), worker, peer, std::move(claim)), log_unexpected);
+      asio::co_spawn(worker.io, serve_connection(std::move(stream), worker, peer, std::move(claim)), log_spawn_failure);
     } else {
       ConnectionClaim claim(shared.open_connections, std::move(slot), nullptr);
       asio::co_spawn(worker.io, serve_connection(PlainStream(std::move(socket)), worker, peer, std::move(claim)),
-                     log_unexpected);
+                     log_spawn_failure);
     }
   }
 }
@@ -177,8 +177,8 @@ int Server::run() {
   bind_listeners();
   ::signal(SIGPIPE, SIG_IGN);
 
-  for (auto& worker : workers_) asio::co_spawn(worker->io, accept_loop(*worker), log_unexpected);
-  asio::co_spawn(workers_.front()->io, shared_.door.on_start(), log_unexpected);
+  for (auto& worker : workers_) asio::co_spawn(worker->io, accept_loop(*worker), log_spawn_failure);
+  asio::co_spawn(workers_.front()->io, shared_.door.on_start(), log_spawn_failure);
 
   asio::io_context control(1);
   asio::signal_set stop_signals(control, SIGTERM, SIGINT);

@@ -304,15 +304,6 @@ std::string unavailable_frame() {
   return make_close_frame(websocket::close_code::try_again_later, "Home Assistant unavailable", false);
 }
 
-void log_failure(std::exception_ptr error) {
-  if (!error) return;
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    logging::error("websocket relay failed unexpectedly", {{"error", e.what()}});
-  }
-}
-
 // One relayed websocket once both handshakes are done: both legs and what the two directions share.
 // The two directions' coroutines own it together; the last one to end frees it. Registered with the
 // worker (under `ha_user_id`) for as long as it lives.
@@ -363,10 +354,10 @@ void splice(Stream client_stream, std::unique_ptr<UpstreamConnection> connection
   Direction down{true, FrameScanner()};
   asio::co_spawn(executor, pump(shared, shared->client, upstream, up, shared->relay, worker, std::move(from_client),
                                 upstream, cut_both),
-                 log_failure);
+                 log_spawn_failure);
   asio::co_spawn(executor, pump(shared, upstream, shared->client, down, shared->relay, worker, std::move(from_upstream),
                                 upstream, cut_both),
-                 log_failure);
+                 log_spawn_failure);
 }
 
 // Both legs of a websocket once the handshake is done: HA's connection, and what each side sent after
@@ -621,7 +612,7 @@ void start_websocket_relay(Stream client_stream, beast::flat_buffer client_buffe
   asio::co_spawn(executor,
                  websocket_session(std::move(client_stream), std::move(client_buffer), std::move(request), client, worker,
                                    std::move(gate), std::move(claim), std::move(handshake_done)),
-                 log_failure);
+                 log_spawn_failure);
 }
 
 template void start_websocket_relay<PlainStream>(PlainStream, beast::flat_buffer, http::request<http::buffer_body>,

@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+#include <exception>
 #include <functional>
 #include <list>
 #include <memory>
@@ -58,6 +59,10 @@ private:
   ConnectionSlots::Slot slot_;
   std::shared_ptr<void> keep_;
 };
+
+// The completion handler of every coroutine a worker spawns: an exception that escaped one is logged
+// (the others go on).
+void log_spawn_failure(std::exception_ptr error);
 
 // A client connection as shutdown sees it: idle ones are closed, busy ones finish their request.
 struct TrackedConnection {
