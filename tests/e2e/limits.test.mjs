@@ -9,6 +9,7 @@ import { PeakRss, startGatehouse, startStack, TEST_GUARD } from './lib/harness.m
 import { startUpstream } from './lib/upstream.mjs';
 import { request, RawConnection, rawHead } from './lib/http-client.mjs';
 import { patternBlocks } from './lib/pattern.mjs';
+import { openWebSocket } from './lib/ws-client.mjs';
 
 // Durations configured as 1 s must not fire much earlier; a little slack for timer granularity.
 const ONE_SECOND_AT_LEAST_MS = 900;
@@ -215,6 +216,38 @@ test('one address holding half-sent heads gets only its share of connections; an
   await held.write('\r\n');
   assert.equal((await answerOf.get(held))?.status, 200);
   flood.forEach((connection) => connection.destroy()); // before Gatehouse stops, so it does not wait for them
+});
+
+// A relayed websocket goes on in a coroutine of its own once upgraded; it keeps its connection's place in
+// the limits until it closes, or one address could hold any number of websockets past its cap.
+test('relayed websockets keep their place in the per-address cap until they close', TEST_GUARD, async (t) => {
+  const { upstream, gatehouse } = await startStack(t, { config: { limits: { max_connections_per_address: 3 } } });
+  const sockets = [];
+  t.after(() => sockets.forEach((socket) => socket.terminate()));
+  for (let i = 0; i < 3; i++) {
+    const socket = await openWebSocket(`${gatehouse.wsUrl}/api/websocket`);
+    sockets.push(socket);
+    await upstream.nextWebSocket();
+    await socket.send(`held ${i}`);
+    assert.equal((await socket.waitForMessages(1))[0].data.toString(), `held ${i}`);
+  }
+  const extra = await RawConnection.connect({ port: gatehouse.port });
+  t.after(() => extra.destroy());
+  await extra.write(rawHead('GET', '/api/one-too-many', [['Host', 'ha.test']])).catch(() => {});
+  assertJsonError(await extra.readResponse(), 503, 'too_many_connections');
+
+  // Once one websocket closes, its place serves a new request (noticed asynchronously: a few attempts
+  // may still be turned away; each is a full round trip).
+  const closing = sockets.pop();
+  closing.close(1000);
+  await closing.closed;
+  let served = null;
+  for (let attempt = 0; attempt < 50 && !served; attempt++) {
+    const answer = await request(`${gatehouse.url}/api/after-a-websocket-closed`);
+    if (answer.status === 200) served = answer;
+    else assert.equal(answer.status, 503);
+  }
+  assert.ok(served, 'the closed websocket never gave its place back');
 });
 
 test('a trusted proxy speaks for many clients: its connections meet only the global limit', TEST_GUARD, async (t) => {
