@@ -69,7 +69,7 @@ FactsReading read_facts(http::request_header<>& head, const boost::asio::ip::add
   }
   RequestFacts facts;
   facts.target = std::move(*target.target);
-  facts.client_address = client->address.to_string();
+  facts.client_address = client->address_text;
   facts.client = std::move(*client);
   facts.method = head.method();
   facts.version = head.version();

@@ -74,7 +74,10 @@ std::optional<ForwardedClient> resolve_client(const http::fields& headers, const
   client.address = unmap(peer);
   client.proto = tls_listener ? "https" : "http";
   if (auto host = headers.find(http::field::host); host != headers.end()) client.host = host->value();
-  if (!is_trusted(peer, trusted_proxies)) return client;
+  if (!is_trusted(peer, trusted_proxies)) {
+    client.address_text = client.address.to_string();
+    return client;
+  }
 
   std::size_t chosen_hop = 0, hop_count = 0;
 
@@ -114,6 +117,7 @@ std::optional<ForwardedClient> resolve_client(const http::fields& headers, const
     if (host.empty()) return std::nullopt;
     client.host = std::string(host);
   }
+  client.address_text = client.address.to_string();
   return client;
 }
 
@@ -138,7 +142,7 @@ void prepare_upstream_request(http::fields& headers, const ForwardedClient& clie
   headers.erase(kXForwardedHost);
   headers.erase(http::field::forwarded);
   headers.erase("X-Real-IP");
-  headers.set(kXForwardedFor, client.address.to_string());
+  headers.set(kXForwardedFor, client.address_text.empty() ? client.address.to_string() : client.address_text);
   headers.set(kXForwardedProto, client.proto);
   if (!client.host.empty()) headers.set(kXForwardedHost, client.host);
 }

@@ -19,6 +19,7 @@ struct ForwardedClient {
   boost::asio::ip::address address; // what HA sees as the client (request.remote after XFF)
   std::string proto;                // "http" or "https"
   std::string host;                 // Host the client asked for ("" if none)
+  std::string address_text;         // `address` as text, formatted once (X-Forwarded-For, logs, budgets)
 };
 
 // Whether `peer` is in any of `networks` (trusted proxies, local-login networks, a trusted device's).
