@@ -23,18 +23,13 @@ std::int64_t unix_now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-net::UpstreamTarget upstream_target(const config::Config& config) {
-  return net::UpstreamTarget{config.home_assistant.host, config.home_assistant.port, config.timeouts.upstream_connect};
-}
-
-Decision refusal(web::RefusalKind kind, const RequestFacts& facts, bool keep_alive_allowed, const char* route) {
+// A decision about a request whose facts were read: its client and whether refusals are pages go with it.
+Decision decision_for(Decision::Kind kind, const RequestFacts& facts, const char* route = "gatehouse") {
   Decision decision;
-  decision.kind = Decision::Kind::refuse;
-  decision.refusal = kind;
-  decision.wants_html = facts.wants_html;
-  decision.keep_alive_allowed = keep_alive_allowed;
-  decision.client = facts.client;
+  decision.kind = kind;
   decision.route = route;
+  decision.client = facts.client;
+  decision.wants_html = facts.wants_html;
   return decision;
 }
 
@@ -63,7 +58,7 @@ asio::awaitable<web::Response> health_answer(web::HealthProbe& health, unsigned 
 } // namespace
 
 FrontDoor::FrontDoor(const config::Config& config, shield::Shield& shield, sso::SignIn* sign_in)
-    : config_(config), shield_(shield), sign_in_(sign_in), health_(upstream_target(config)) {
+    : config_(config), shield_(shield), sign_in_(sign_in), health_(net::upstream_target(config)) {
   using http::verb;
   auto* sign = sign_in_;
   auto* guard = &shield_;
@@ -121,13 +116,10 @@ asio::awaitable<Decision> FrontDoor::decide(http::request_header<>& head, const 
   // for, Gatehouse's own cookies (taken out of the head). Anything ambiguous is refused, never forwarded.
   auto reading = read_facts(head, peer, tls, config_.trusted_proxies, unix_now_seconds());
   if (!reading.facts) {
-    const auto client = net::unmap(peer);
-    shield_.count_refusal(shield::RefusalClass::ambiguous_request, client);
-    logging::info("request refused", {{"reason", reading.refusal}, {"client", client.to_string()}});
     Decision decision;
     decision.refusal = web::RefusalKind::bad_request;
     decision.wants_html = web::wants_html(head[http::field::accept]);
-    decision.client.address = client;
+    decision.client.address = refuse_ambiguous(peer, reading.refusal);
     co_return decision;
   }
   RequestFacts& facts = *reading.facts;
@@ -135,11 +127,7 @@ asio::awaitable<Decision> FrontDoor::decide(http::request_header<>& head, const 
   const Match match = endpoints_.find(facts);
   if (match.endpoint) {
     const Endpoint& endpoint = *match.endpoint;
-    Decision decision;
-    decision.kind = Decision::Kind::answer;
-    decision.route = endpoint.route;
-    decision.client = facts.client;
-    decision.wants_html = facts.wants_html;
+    Decision decision = decision_for(Decision::Kind::answer, facts, endpoint.route);
     decision.body_limit = endpoint.body_limit;
     decision.respond = [&endpoint, facts = std::move(facts)](const http::request_header<>& request_head, std::string body) {
       return endpoint.handler(facts, request_head, std::move(body));
@@ -147,10 +135,7 @@ asio::awaitable<Decision> FrontDoor::decide(http::request_header<>& head, const 
     co_return decision;
   }
   if (match.method_not_allowed) {
-    Decision decision;
-    decision.kind = Decision::Kind::answer;
-    decision.client = facts.client;
-    decision.wants_html = facts.wants_html;
+    Decision decision = decision_for(Decision::Kind::answer, facts);
     decision.response = method_not_allowed(facts, match.allow);
     co_return decision;
   }
@@ -163,15 +148,14 @@ asio::awaitable<Decision> FrontDoor::decide(http::request_header<>& head, const 
 Decision FrontDoor::shield_decision(const shield::Admission& admission, const RequestFacts& facts) {
   const char* route = shield::name_of(admission.route).data();
   using Action = shield::Admission::Action;
-  Decision decision;
-  decision.route = route;
-  decision.client = facts.client;
-  decision.wants_html = facts.wants_html;
+  Decision decision = decision_for(Decision::Kind::refuse, facts, route);
   switch (admission.action) {
     case Action::refuse:
       logging::info("shield refused", {{"route", route}, {"reason", admission.reason}, {"client", facts.client_address}});
+      decision.refusal = refusal_kind(admission.refusal_status);
       // A 400 is about the request itself: the connection closes after it.
-      return refusal(refusal_kind(admission.refusal_status), facts, admission.refusal_status != 400, route);
+      decision.keep_alive_allowed = admission.refusal_status != 400;
+      return decision;
     case Action::websocket:
       decision.kind = Decision::Kind::websocket;
       decision.gate = std::make_unique<shield::WebsocketGate>(shield_, facts.client_address);
@@ -193,10 +177,13 @@ Decision FrontDoor::shield_decision(const shield::Admission& admission, const Re
   return decision;
 }
 
-void FrontDoor::refused_unreadable(const asio::ip::address& peer) {
+void FrontDoor::refused_unreadable(const asio::ip::address& peer) { refuse_ambiguous(peer, "obs-fold header line"); }
+
+asio::ip::address FrontDoor::refuse_ambiguous(const asio::ip::address& peer, std::string_view reason) {
   const auto client = net::unmap(peer);
   shield_.count_refusal(shield::RefusalClass::ambiguous_request, client);
-  logging::info("request refused", {{"reason", "obs-fold header line"}, {"client", client.to_string()}});
+  logging::info("request refused", {{"reason", reason}, {"client", client.to_string()}});
+  return client;
 }
 
 asio::awaitable<void> FrontDoor::on_start() {

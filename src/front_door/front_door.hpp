@@ -34,6 +34,8 @@ public:
   const Endpoints& endpoints() const { return endpoints_; }
 
 private:
+  // Counts and logs a request refused as ambiguous (a head no reading can trust); returns its client.
+  boost::asio::ip::address refuse_ambiguous(const boost::asio::ip::address& peer, std::string_view reason);
   // The shield's answer as the decision net/ carries out.
   net::Decision shield_decision(const shield::Admission& admission, const RequestFacts& facts);
 

@@ -83,10 +83,6 @@ asio::awaitable<void> accept_loop(Worker& worker) {
   }
 }
 
-UpstreamTarget upstream_target(const config::Config& config) {
-  return UpstreamTarget{config.home_assistant.host, config.home_assistant.port, config.timeouts.upstream_connect};
-}
-
 // The last line of defence: an exception thrown by a completion handler outside any coroutine (a
 // library that throws where it should fail the operation) would escape io_context::run() and end the
 // process. It is logged and the worker goes on serving; the exchange it broke is lost, not the others.

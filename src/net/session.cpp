@@ -227,6 +227,14 @@ asio::awaitable<boost::system::error_code> read_whole_head(Stream& stream, beast
   }
 }
 
+// What a client hears when reading its body stopped on a limit: more than the body limit (413), or a
+// chunk line or trailers over the read buffer or head limit (400). nullopt: it broke off, nothing to say.
+std::optional<web::RefusalKind> refusal_for_body_error(const boost::system::error_code& ec) {
+  if (ec == http::error::body_limit) return web::RefusalKind::body_too_large;
+  if (ec == http::error::buffer_overflow || ec == http::error::header_limit) return web::RefusalKind::bad_request;
+  return std::nullopt;
+}
+
 bool is_stale_connection_error(const boost::system::error_code& ec) {
   return ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
          ec == asio::error::broken_pipe;
@@ -306,10 +314,8 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
                                        chunk.get());
     if (sent.ec && sent.input_failed) {
       // The client broke off or sent too much; HA's connection is mid-request and unusable.
-      if (sent.ec == http::error::body_limit)
-        co_await send_refusal(stream, web::RefusalKind::body_too_large, html, client_version, false, exchange);
-      else if (sent.ec == http::error::buffer_overflow || sent.ec == http::error::header_limit)
-        co_await send_refusal(stream, web::RefusalKind::bad_request, html, client_version, false, exchange);
+      if (const auto kind = refusal_for_body_error(sent.ec))
+        co_await send_refusal(stream, *kind, html, client_version, false, exchange);
       co_return false;
     }
     if (sent.ec) {
@@ -381,7 +387,7 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
 }
 
 // Reads the rest of a request's body whole, for an endpoint of Gatehouse's own that takes at most
-// `limit` bytes. nullopt when the client broke off or sent too much (it then got a 413).
+// `limit` bytes. nullopt when the client broke off or went over a limit (it then got a 413 or 400).
 template <class Stream>
 asio::awaitable<std::optional<std::string>> read_small_body(Stream& stream, beast::flat_buffer& buffer,
                                                              RequestParser& parser, std::uint64_t limit, bool html,
@@ -411,9 +417,11 @@ asio::awaitable<std::optional<std::string>> read_small_body(Stream& stream, beas
     auto [ec, n] = co_await http::async_read_some(stream, buffer, parser, use_tuple);
     body.resize(had + (kPiece - piece.size));
     if (ec == http::error::need_buffer) ec = {};
-    if (ec == http::error::buffer_overflow || ec == http::error::header_limit)
-      co_await send_refusal(stream, web::RefusalKind::bad_request, html, req.version(), false, exchange);
-    if (ec) co_return std::nullopt;
+    if (ec) {
+      if (const auto kind = refusal_for_body_error(ec))
+        co_await send_refusal(stream, *kind, html, req.version(), false, exchange);
+      co_return std::nullopt;
+    }
     if (body.size() > limit) {
       co_await send_refusal(stream, web::RefusalKind::body_too_large, html, req.version(), false, exchange);
       co_return std::nullopt;

@@ -11,6 +11,10 @@ namespace gatehouse::net {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
+UpstreamTarget upstream_target(const config::Config& config) {
+  return UpstreamTarget{config.home_assistant.host, config.home_assistant.port, config.timeouts.upstream_connect};
+}
+
 namespace {
 
 // A pooled socket is usable if the peer has not closed it and sent nothing unasked.

@@ -32,6 +32,9 @@ struct UpstreamConnection {
   std::chrono::steady_clock::time_point idle_since;
 };
 
+// HA as home_assistant.url and timeouts.upstream_connect name it.
+UpstreamTarget upstream_target(const config::Config& config);
+
 // Opens a fresh TCP connection to the target (resolve + connect within connect_timeout).
 boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> connect_upstream(const UpstreamTarget& target,
                                                                              boost::system::error_code& ec);

@@ -30,6 +30,11 @@ using asio::ip::tcp;
 
 namespace {
 
+// What the client's handshake got: 101, or HA's refusal status (for the request's log line).
+struct RelayOutcome {
+  unsigned status = 101;
+};
+
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kOwnBufferBytes = 16 * 1024;          // per direction, only when a leg is TLS
 constexpr std::size_t kMaxRefusalBodyBytes = 64 * 1024;     // HA's answer when it declines an upgrade
@@ -137,10 +142,11 @@ asio::awaitable<void> finish(To& to, Direction& direction, Relay& relay, bool ov
 }
 
 // Copies one direction until its sender ends, then closes the receiver; `first` is what was already
-// read before the relay began.
-template <class From, class To>
-asio::awaitable<void> pump(std::shared_ptr<void> keep, From& from, To& to, Direction direction, Relay& relay,
-                           Worker& worker, std::string first, tcp::socket& upstream, std::function<void()> cut_both) {
+// read before the relay began. `splice` (a Splice, below) is what both directions share; each keeps it.
+template <class Owner, class From, class To>
+asio::awaitable<void> pump(std::shared_ptr<Owner> splice, From& from, To& to, Direction direction, Worker& worker,
+                           std::string first) {
+  Relay& relay = splice->relay;
   bool over_limit = false;
   auto relay_bytes = [&](std::span<const std::uint8_t> data) -> asio::awaitable<bool> {
     const auto step = direction.scanner.scan(data);
@@ -187,12 +193,12 @@ asio::awaitable<void> pump(std::shared_ptr<void> keep, From& from, To& to, Direc
   // then both legs are cut, which ends whatever is still waiting. The wait holds no owner: when both
   // directions end first, the relay goes and takes the timer (and this wait) with it.
   relay.grace.expires_after(kCloseGrace);
-  relay.grace.async_wait([weak = std::weak_ptr<void>(keep), cut_both](boost::system::error_code ec) {
+  relay.grace.async_wait([weak = std::weak_ptr<Owner>(splice)](boost::system::error_code ec) {
     if (ec) return;
-    if (auto alive = weak.lock()) cut_both();
+    if (auto alive = weak.lock()) alive->cut_both();
   });
   co_await finish(to, direction, relay, over_limit);
-  if (over_limit) cut_off(upstream); // the other direction then closes the client with 1009
+  if (over_limit) cut_off(splice->upstream); // the other direction then closes the client with 1009
 }
 
 // HA cannot be reached: the client still gets a websocket, closed with a reason it can act on.
@@ -348,15 +354,10 @@ void splice(Stream client_stream, std::unique_ptr<UpstreamConnection> connection
                                                  std::move(ha_user_id), std::move(claim));
   auto& upstream = shared->upstream;
   const auto executor = upstream.get_executor();
-  Splice<Stream>* raw = shared.get();
-  const std::function<void()> cut_both = [raw] { raw->cut_both(); };
   Direction up{false, FrameScanner(worker.shared.config.limits.max_websocket_message_bytes)};
   Direction down{true, FrameScanner()};
-  asio::co_spawn(executor, pump(shared, shared->client, upstream, up, shared->relay, worker, std::move(from_client),
-                                upstream, cut_both),
-                 log_spawn_failure);
-  asio::co_spawn(executor, pump(shared, upstream, shared->client, down, shared->relay, worker, std::move(from_upstream),
-                                upstream, cut_both),
+  asio::co_spawn(executor, pump(shared, shared->client, upstream, up, worker, std::move(from_client)), log_spawn_failure);
+  asio::co_spawn(executor, pump(shared, upstream, shared->client, down, worker, std::move(from_upstream)),
                  log_spawn_failure);
 }
 
@@ -591,12 +592,8 @@ asio::awaitable<void> websocket_session(Stream client_stream, beast::flat_buffer
   if (gate) joined = co_await authenticated_handshake(client_stream, client_buffer, request, client, worker, *gate, outcome);
   else joined = co_await passthrough_handshake(client_stream, client_buffer, request, client, worker, outcome);
   handshake_done(outcome.status);
-  handshake_done = nullptr;
-  gate.reset();
-  request = {};
-  client_buffer = {};
-  client = {};
   if (!joined) co_return;
+  // splice() hands the legs to coroutines of their own; this frame (and the handshake's state) ends now.
   splice(std::move(client_stream), std::move(joined->connection), std::move(joined->from_client),
          std::move(joined->from_upstream), worker, std::move(joined->ha_user_id), std::move(claim));
 }

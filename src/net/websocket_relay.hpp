@@ -19,10 +19,6 @@
 
 namespace gatehouse::net {
 
-struct RelayOutcome {
-  unsigned status = 101; // what the client's handshake got (101, or HA's refusal status)
-};
-
 // Relays one websocket on a coroutine of its own, so that the connection's coroutine (and everything
 // it held for reading HTTP) ends now. `client_buffer` holds whatever the client sent after its upgrade
 // request (relayed first). With a `gate`, Gatehouse does the auth step itself (route class `websocket`,

@@ -319,15 +319,37 @@ export class PeakRss {
 }
 
 /** A TCP port on 127.0.0.1 that was free a moment ago. */
-export function freePort() {
+// Chosen below the kernel's ephemeral range: a port the kernel hands out (listen(0), or the local end of
+// an outgoing connection) would be free now and taken by another test's server or client a moment
+// later, before the program the port is for binds it ("Address already in use").
+function ephemeralRangeStart() {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+  } catch {
+    return 0;
+  }
+}
+
+function bindable(port) {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
+    server.on('error', (error) => (error.code === 'EADDRINUSE' || error.code === 'EACCES' ? resolve(null) : reject(error)));
+    server.listen(port, '127.0.0.1', () => {
+      const bound = server.address().port;
+      server.close(() => resolve(bound));
     });
   });
+}
+
+export async function freePort() {
+  const start = ephemeralRangeStart();
+  if (start > 12_000) {
+    for (let attempt = 0; attempt < 50; attempt += 1) {
+      const port = await bindable(start - 10_000 + Math.floor(Math.random() * 10_000));
+      if (port) return port;
+    }
+  }
+  return bindable(0);
 }
 
 /** Resolves when a TCP connection to port succeeds, rejects with the connect error (e.g. ECONNREFUSED). */
