@@ -59,6 +59,23 @@ constexpr std::array<http::field, 7> kHopByHop = {
     http::field::proxy_authenticate, http::field::proxy_authorization, http::field::te,
     http::field::trailer};
 
+// An address as text. IPv4 (every request's common case) without inet_ntop, whose sprintf cost ~1% of
+// a proxied request's CPU.
+std::string address_text(const address& ip) {
+  if (!ip.is_v4()) return ip.to_string();
+  const auto bytes = ip.to_v4().to_bytes();
+  std::string text;
+  text.reserve(15);
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    if (i > 0) text += '.';
+    const unsigned octet = bytes[i];
+    if (octet >= 100) text += static_cast<char>('0' + octet / 100);
+    if (octet >= 10) text += static_cast<char>('0' + octet / 10 % 10);
+    text += static_cast<char>('0' + octet % 10);
+  }
+  return text;
+}
+
 } // namespace
 
 bool is_trusted(const address& peer, const std::vector<IpNetwork>& trusted_proxies) {
@@ -75,7 +92,7 @@ std::optional<ForwardedClient> resolve_client(const http::fields& headers, const
   client.proto = tls_listener ? "https" : "http";
   if (auto host = headers.find(http::field::host); host != headers.end()) client.host = host->value();
   if (!is_trusted(peer, trusted_proxies)) {
-    client.address_text = client.address.to_string();
+    client.address_text = address_text(client.address);
     return client;
   }
 
@@ -117,7 +134,7 @@ std::optional<ForwardedClient> resolve_client(const http::fields& headers, const
     if (host.empty()) return std::nullopt;
     client.host = std::string(host);
   }
-  client.address_text = client.address.to_string();
+  client.address_text = address_text(client.address);
   return client;
 }
 
@@ -142,7 +159,7 @@ void prepare_upstream_request(http::fields& headers, const ForwardedClient& clie
   headers.erase(kXForwardedHost);
   headers.erase(http::field::forwarded);
   headers.erase("X-Real-IP");
-  headers.set(kXForwardedFor, client.address_text.empty() ? client.address.to_string() : client.address_text);
+  headers.set(kXForwardedFor, client.address_text.empty() ? address_text(client.address) : client.address_text);
   headers.set(kXForwardedProto, client.proto);
   if (!client.host.empty()) headers.set(kXForwardedHost, client.host);
 }

@@ -33,9 +33,28 @@ void log_spawn_failure(std::exception_ptr error) {
   }
 }
 
+void sweep_overdue(std::list<TrackedConnection*>& connections, TrackedConnection::Clock::time_point now) {
+  for (auto* connection : connections) {
+    if (now < connection->deadline) continue;
+    connection->timed_out = true;
+    connection->cancel_waits();
+  }
+}
+
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// Runs for the worker's life (its io_context stops at the end of shutdown).
+asio::awaitable<void> sweep_deadlines(Worker& worker) {
+  asio::steady_timer timer(worker.io);
+  for (;;) {
+    timer.expires_after(kDeadlineSweep);
+    auto [ec] = co_await timer.async_wait(use_tuple);
+    if (ec) co_return;
+    sweep_overdue(worker.connections, TrackedConnection::Clock::now());
+  }
+}
 
 asio::awaitable<void> accept_loop(Worker& worker) {
   auto& shared = worker.shared;
@@ -143,7 +162,7 @@ void Server::begin_shutdown() {
       boost::system::error_code ignored;
       if (w->acceptor) w->acceptor->close(ignored);
       for (auto* connection : w->connections)
-        if (connection->idle) connection->close();
+        if (connection->idle) connection->cancel_waits();
       for (auto* relay : w->relays)
         relay->terminate({boost::beast::websocket::close_code::going_away, "Gatehouse is shutting down"});
       w->upstream.clear();
@@ -173,7 +192,10 @@ int Server::run() {
   bind_listeners();
   ::signal(SIGPIPE, SIG_IGN);
 
-  for (auto& worker : workers_) asio::co_spawn(worker->io, accept_loop(*worker), log_spawn_failure);
+  for (auto& worker : workers_) {
+    asio::co_spawn(worker->io, accept_loop(*worker), log_spawn_failure);
+    asio::co_spawn(worker->io, sweep_deadlines(*worker), log_spawn_failure);
+  }
   asio::co_spawn(workers_.front()->io, shared_.door.on_start(), log_spawn_failure);
 
   asio::io_context control(1);

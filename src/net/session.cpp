@@ -39,13 +39,6 @@ constexpr std::size_t kRelayChunk = 64 * 1024;
 // HA's answers (and add-ons' through ingress) get the same ceiling as clients' heads (config.hpp).
 constexpr std::size_t kUpstreamHeaderLimit = config::kMaxHeaderBytesCeiling;
 
-template <class Stream>
-void set_timeout(Stream& stream, std::optional<milliseconds> timeout) {
-  auto& lowest = beast::get_lowest_layer(stream);
-  if (timeout) lowest.expires_after(*timeout);
-  else lowest.expires_never();
-}
-
 // Facts about one exchange, for its log line.
 struct Exchange {
   std::string method;
@@ -122,22 +115,23 @@ template <bool isRequest, class In, class Out>
 asio::awaitable<RelayResult> relay_sized_message(In& in, beast::flat_buffer& in_buffer, std::uint64_t remaining,
                                                  const http::header<isRequest, http::fields>& head, Out& out,
                                                  std::optional<milliseconds> read_timeout,
-                                                 std::optional<milliseconds> write_timeout, char* chunk) {
+                                                 std::optional<milliseconds> write_timeout, char* chunk,
+                                                 TrackedConnection& watch) {
   const std::string head_bytes = serialized_head(head);
   const std::size_t buffered = static_cast<std::size_t>(std::min<std::uint64_t>(in_buffer.size(), remaining));
   const std::array<asio::const_buffer, 2> first{asio::buffer(head_bytes), asio::buffer(in_buffer.data().data(), buffered)};
-  set_timeout(out, write_timeout);
+  watch.wait_at_most(write_timeout);
   auto [head_ec, head_n] = co_await asio::async_write(out, first, use_tuple);
   if (head_ec) co_return RelayResult{head_ec, false};
   in_buffer.consume(buffered);
   remaining -= buffered;
   while (remaining > 0) {
-    set_timeout(in, read_timeout);
+    watch.wait_at_most(read_timeout);
     const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, kRelayChunk));
     auto [ec, n] = co_await in.async_read_some(asio::buffer(chunk, want), use_tuple);
     if (ec) co_return RelayResult{ec, true};
     remaining -= n;
-    set_timeout(out, write_timeout);
+    watch.wait_at_most(write_timeout);
     auto [write_ec, written] = co_await asio::async_write(out, asio::buffer(chunk, n), use_tuple);
     if (write_ec) co_return RelayResult{write_ec, false};
   }
@@ -154,17 +148,18 @@ asio::awaitable<RelayResult> relay_message(In& in, beast::flat_buffer& in_buffer
                                            http::parser<isRequest, http::buffer_body>& parser, Out& out,
                                            http::serializer<isRequest, http::buffer_body>& serializer,
                                            std::optional<milliseconds> read_timeout,
-                                           std::optional<milliseconds> write_timeout, char* chunk) {
+                                           std::optional<milliseconds> write_timeout, char* chunk,
+                                           TrackedConnection& watch) {
   if (const auto size = sized_body(parser); size && !serializer.get().chunked())
     co_return co_await relay_sized_message(in, in_buffer, *size, serializer.get().base(), out, read_timeout,
-                                           write_timeout, chunk);
+                                           write_timeout, chunk, watch);
   auto& body = parser.get().body();
   // Beast sizes each read by the buffer's free capacity (512 bytes after a small head): without room, a
   // 64 KB body would take 128 reads. The room is given back below so idle connections stay small.
   const bool streaming = !parser.is_done();
   if (streaming) in_buffer.reserve(kRelayChunk);
   if (!parser.is_done() && in_buffer.size() == 0) {
-    set_timeout(out, write_timeout);
+    watch.wait_at_most(write_timeout);
     auto [ec, n] = co_await http::async_write_header(out, serializer, use_tuple);
     if (ec) co_return RelayResult{ec, false};
   }
@@ -172,7 +167,7 @@ asio::awaitable<RelayResult> relay_message(In& in, beast::flat_buffer& in_buffer
     if (!parser.is_done()) {
       body.data = chunk;
       body.size = kRelayChunk;
-      set_timeout(in, read_timeout);
+      watch.wait_at_most(read_timeout);
       auto [ec, n] = co_await http::async_read_some(in, in_buffer, parser, use_tuple);
       if (ec == http::error::need_buffer) ec = {};
       if (ec) co_return RelayResult{ec, true};
@@ -190,7 +185,7 @@ asio::awaitable<RelayResult> relay_message(In& in, beast::flat_buffer& in_buffer
       body.size = 0;
       body.more = false;
     }
-    set_timeout(out, write_timeout);
+    watch.wait_at_most(write_timeout);
     auto [ec, n] = co_await http::async_write(out, serializer, use_tuple);
     if (ec == http::error::need_buffer) ec = {};
     if (ec) co_return RelayResult{ec, false};
@@ -203,10 +198,10 @@ asio::awaitable<RelayResult> relay_message(In& in, beast::flat_buffer& in_buffer
 
 template <class Stream>
 asio::awaitable<void> send_refusal(Stream& stream, web::RefusalKind kind, bool html, unsigned version,
-                                   bool keep_alive, Exchange& exchange) {
+                                   bool keep_alive, Exchange& exchange, TrackedConnection& watch) {
   auto response = web::render(kind, html, version, keep_alive);
   exchange.status = response.result_int();
-  set_timeout(stream, milliseconds(5000));
+  watch.wait_at_most(milliseconds(5000));
   co_await http::async_write(stream, response, use_tuple);
 }
 
@@ -269,7 +264,8 @@ private:
 // Relays one request to HA and its response back. Returns whether the client connection stays open.
 template <class Stream>
 asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, RequestParser& parser,
-                                 const ForwardedClient& client, bool html, Worker& worker, Exchange& exchange) {
+                                 const ForwardedClient& client, bool html, Worker& worker, Exchange& exchange,
+                                 TrackedConnection& watch) {
   const auto& config = worker.shared.config;
   auto& req = parser.get();
   const unsigned client_version = req.version();
@@ -289,21 +285,27 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
   RelayBuffer chunk(worker);
   if (expect_continue && !parser.is_done()) {
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    set_timeout(stream, config.timeouts.idle_keepalive);
+    watch.wait_at_most(config.timeouts.idle_keepalive);
     auto [ec, n] = co_await asio::async_write(stream, asio::buffer(kContinue), use_tuple);
     if (ec) co_return false;
   }
 
   std::unique_ptr<UpstreamConnection> upstream;
+  // The watch points at HA's connection only while this exchange holds it.
+  struct ForgetUpstream {
+    TrackedConnection& watch;
+    ~ForgetUpstream() { watch.upstream = nullptr; }
+  } forget_upstream{watch};
   std::optional<ResponseParser> response_parser;
   for (int attempt = 0;; ++attempt) {
     boost::system::error_code ec;
     upstream = co_await worker.upstream.acquire(ec, parser.is_done() && attempt == 0);
     if (!upstream) {
       co_await send_refusal(stream, web::RefusalKind::upstream_unavailable, html, client_version,
-                            client_keep_alive && parser.is_done(), exchange);
+                            client_keep_alive && parser.is_done(), exchange, watch);
       co_return client_keep_alive && parser.is_done();
     }
+    watch.upstream = &upstream->stream.socket();
     // A pooled connection HA closed meanwhile fails before any answer; retrying is safe only when the
     // request has no body left to replay.
     const bool may_retry = upstream->reused && attempt == 0 && parser.is_done();
@@ -311,17 +313,17 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
     http::serializer<true, http::buffer_body> request_serializer{req};
     auto sent = co_await relay_message(stream, buffer, parser, upstream->stream, request_serializer,
                                        config.timeouts.idle_keepalive, config.timeouts.upstream_response,
-                                       chunk.get());
+                                       chunk.get(), watch);
     if (sent.ec && sent.input_failed) {
       // The client broke off or sent too much; HA's connection is mid-request and unusable.
       if (const auto kind = refusal_for_body_error(sent.ec))
-        co_await send_refusal(stream, *kind, html, client_version, false, exchange);
+        co_await send_refusal(stream, *kind, html, client_version, false, exchange, watch);
       co_return false;
     }
     if (sent.ec) {
       if (may_retry && is_stale_connection_error(sent.ec)) continue;
       co_await send_refusal(stream, web::RefusalKind::upstream_unavailable, html, client_version,
-                            client_keep_alive && parser.is_done(), exchange);
+                            client_keep_alive && parser.is_done(), exchange, watch);
       co_return client_keep_alive && parser.is_done();
     }
 
@@ -329,7 +331,7 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
     response_parser->field_limit(kUpstreamHeaderLimit);
     response_parser->body_limit(boost::none);
     if (is_head) response_parser->skip(true);
-    upstream->stream.expires_after(config.timeouts.upstream_response);
+    watch.wait_at_most(config.timeouts.upstream_response);
     auto [read_ec, n] = co_await http::async_read_header(upstream->stream, upstream->buffer, *response_parser, use_tuple);
     // 1xx interim answers (other than 101) are HA's business, not the client's: skip to the final one.
     while (!read_ec && response_parser->get().result_int() / 100 == 1 && response_parser->get().result_int() != 101) {
@@ -341,9 +343,8 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
     }
     if (read_ec) {
       if (may_retry && is_stale_connection_error(read_ec)) continue;
-      auto kind = read_ec == beast::error::timeout ? web::RefusalKind::upstream_timeout
-                                                   : web::RefusalKind::upstream_unavailable;
-      co_await send_refusal(stream, kind, html, client_version, client_keep_alive, exchange);
+      auto kind = watch.timed_out ? web::RefusalKind::upstream_timeout : web::RefusalKind::upstream_unavailable;
+      co_await send_refusal(stream, kind, html, client_version, client_keep_alive, exchange, watch);
       co_return client_keep_alive;
     }
     break;
@@ -371,18 +372,21 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
   http::serializer<false, http::buffer_body> response_serializer{res};
   bool relayed_whole = false;
   if (bodiless) {
-    set_timeout(stream, config.timeouts.upstream_response);
+    watch.wait_at_most(config.timeouts.upstream_response);
     const std::string head_bytes = serialized_head(res.base());
     auto [ec, n] = co_await asio::async_write(stream, asio::buffer(head_bytes), use_tuple);
     if (ec) co_return false;
   } else {
     // Streamed answers (SSE, camera streams, log follow) must not be time-limited (contract §9.2).
     auto relayed = co_await relay_message(upstream->stream, upstream->buffer, *response_parser, stream,
-                                          response_serializer, std::nullopt, std::nullopt, chunk.get());
+                                          response_serializer, std::nullopt, std::nullopt, chunk.get(), watch);
     if (relayed.ec) co_return false;
     relayed_whole = relayed.complete;
   }
-  if (upstream_reusable && (bodiless || relayed_whole)) worker.upstream.release(std::move(upstream));
+  if (upstream_reusable && (bodiless || relayed_whole)) {
+    watch.upstream = nullptr;
+    worker.upstream.release(std::move(upstream));
+  }
   co_return keep_alive;
 }
 
@@ -391,16 +395,16 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
 template <class Stream>
 asio::awaitable<std::optional<std::string>> read_small_body(Stream& stream, beast::flat_buffer& buffer,
                                                              RequestParser& parser, std::uint64_t limit, bool html,
-                                                             Exchange& exchange) {
+                                                             Exchange& exchange, TrackedConnection& watch) {
   auto& req = parser.get();
   const auto declared = parser.content_length();
   if (declared && *declared > limit) {
-    co_await send_refusal(stream, web::RefusalKind::body_too_large, html, req.version(), false, exchange);
+    co_await send_refusal(stream, web::RefusalKind::body_too_large, html, req.version(), false, exchange, watch);
     co_return std::nullopt;
   }
   if (beast::iequals(req[http::field::expect], "100-continue") && !parser.is_done()) {
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    set_timeout(stream, milliseconds(10'000));
+    watch.wait_at_most(milliseconds(10'000));
     auto [ec, n] = co_await asio::async_write(stream, asio::buffer(kContinue), use_tuple);
     if (ec) co_return std::nullopt;
   }
@@ -413,17 +417,17 @@ asio::awaitable<std::optional<std::string>> read_small_body(Stream& stream, beas
     body.resize(had + kPiece);
     piece.data = body.data() + had;
     piece.size = kPiece;
-    set_timeout(stream, milliseconds(10'000));
+    watch.wait_at_most(milliseconds(10'000));
     auto [ec, n] = co_await http::async_read_some(stream, buffer, parser, use_tuple);
     body.resize(had + (kPiece - piece.size));
     if (ec == http::error::need_buffer) ec = {};
     if (ec) {
       if (const auto kind = refusal_for_body_error(ec))
-        co_await send_refusal(stream, *kind, html, req.version(), false, exchange);
+        co_await send_refusal(stream, *kind, html, req.version(), false, exchange, watch);
       co_return std::nullopt;
     }
     if (body.size() > limit) {
-      co_await send_refusal(stream, web::RefusalKind::body_too_large, html, req.version(), false, exchange);
+      co_await send_refusal(stream, web::RefusalKind::body_too_large, html, req.version(), false, exchange, watch);
       co_return std::nullopt;
     }
   }
@@ -436,14 +440,14 @@ asio::awaitable<std::optional<std::string>> read_small_body(Stream& stream, beas
 // endpoint answers. The connection stays open only if no body is left unread.
 template <class Stream>
 asio::awaitable<bool> answer_here(Stream& stream, beast::flat_buffer& buffer, RequestParser& parser, Decision& decision,
-                                  bool html, Worker& worker, Exchange& exchange) {
+                                  bool html, Worker& worker, Exchange& exchange, TrackedConnection& watch) {
   web::Response response;
   if (decision.response) {
     response = std::move(*decision.response);
   } else {
     std::string body;
     if (decision.body_limit > 0) {
-      auto read = co_await read_small_body(stream, buffer, parser, decision.body_limit, html, exchange);
+      auto read = co_await read_small_body(stream, buffer, parser, decision.body_limit, html, exchange, watch);
       if (!read) co_return false;
       body = std::move(*read);
     }
@@ -454,7 +458,7 @@ asio::awaitable<bool> answer_here(Stream& stream, beast::flat_buffer& buffer, Re
   response.version(req.version());
   response.keep_alive(keep);
   exchange.status = response.result_int();
-  set_timeout(stream, milliseconds(10'000));
+  watch.wait_at_most(milliseconds(10'000));
   auto [ec, n] = co_await http::async_write(stream, response, use_tuple);
   co_return keep && !ec;
 }
@@ -463,44 +467,32 @@ asio::awaitable<bool> answer_here(Stream& stream, beast::flat_buffer& buffer, Re
 template <class Stream>
 asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer, Worker& worker,
                                      const tcp::endpoint& peer, Exchange& exchange, ConnectionClaim& claim,
-                                     bool& stream_moved) {
+                                     TrackedConnection& watch, bool& stream_moved) {
   constexpr bool tls = !std::is_same_v<Stream, PlainStream>;
   const auto& config = worker.shared.config;
 
   RequestParser parser;
   parser.field_limit(config.limits.max_header_bytes);
   parser.body_limit(config.limits.max_body_bytes);
-  // The head's deadline is a timer of our own that only cancels the read: a stream timeout would close
-  // the socket, and the client should still hear its 408.
-  // The shared state lets a timer that fired just as the read finished see that it is too late.
-  set_timeout(stream, std::nullopt);
-  struct HeadDeadline {
-    bool read_finished = false;
-    bool timed_out = false;
-    tcp::socket* socket = nullptr;
-  };
-  auto deadline_state = std::make_shared<HeadDeadline>();
-  deadline_state->socket = &beast::get_lowest_layer(stream).socket();
-  asio::steady_timer head_deadline(beast::get_lowest_layer(stream).get_executor(), config.timeouts.header_read);
-  head_deadline.async_wait([deadline_state](boost::system::error_code ec) {
-    if (ec || deadline_state->read_finished) return;
-    deadline_state->timed_out = true;
-    boost::system::error_code ignored;
-    deadline_state->socket->cancel(ignored);
-  });
+  // The head's deadline only cancels the read (the socket stays open): the client should still hear its 408.
+  watch.wait_at_most(config.timeouts.header_read);
   // The whole head is read before Beast parses it, so its raw bytes can be checked first: Beast
   // silently unfolds obs-fold lines, which another reader could take as separate headers.
   boost::system::error_code read_ec = co_await read_whole_head(stream, buffer, config.limits.max_header_bytes);
   const bool folded = !read_ec && has_obs_fold(std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size()));
-  if (!read_ec && !folded) std::tie(read_ec, std::ignore) = co_await http::async_read_header(stream, buffer, parser, use_tuple);
-  deadline_state->read_finished = true;
-  head_deadline.cancel();
-  const bool head_timed_out = deadline_state->timed_out;
+  if (!read_ec && !folded) {
+    // The head is in the buffer: parsed in place, without a read operation. Beast wanting more (a head
+    // over the limit, say) falls back to reading, which ends in its verdict.
+    buffer.consume(parser.put(buffer.data(), read_ec));
+    if (read_ec == http::error::need_more)
+      std::tie(read_ec, std::ignore) = co_await http::async_read_header(stream, buffer, parser, use_tuple);
+  }
+  const bool head_timed_out = watch.timed_out;
   exchange.client = unmap(peer.address());
   if (folded) {
     exchange.route = "gatehouse";
     worker.shared.door.refused_unreadable(peer.address());
-    co_await send_refusal(stream, web::RefusalKind::bad_request, false, 11, false, exchange);
+    co_await send_refusal(stream, web::RefusalKind::bad_request, false, 11, false, exchange, watch);
     exchange.log();
     co_return false;
   }
@@ -514,15 +506,17 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
       kind = web::RefusalKind::bad_request;
     if (kind) {
       exchange.route = "gatehouse";
-      co_await send_refusal(stream, *kind, false, 11, false, exchange);
+      co_await send_refusal(stream, *kind, false, 11, false, exchange, watch);
       exchange.log();
     }
     co_return false;
   }
 
   auto& req = parser.get();
-  exchange.method = std::string(req.method_string());
-  exchange.path = logging::loggable_path(req.target());
+  if (logging::enabled(logging::Level::info)) { // only the log line uses them
+    exchange.method = std::string(req.method_string());
+    exchange.path = logging::loggable_path(req.target());
+  }
 
   // The one decision about this request (net/door): nothing below reads the head for policy again.
   Decision decision = co_await worker.shared.door.decide(req.base(), peer.address(), tls);
@@ -532,16 +526,17 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
   bool keep = false;
   switch (decision.kind) {
     case Decision::Kind::answer:
-      keep = co_await answer_here(stream, buffer, parser, decision, html, worker, exchange);
+      keep = co_await answer_here(stream, buffer, parser, decision, html, worker, exchange, watch);
       break;
     case Decision::Kind::refuse:
       // An unread body would be taken for the next request: the connection closes unless there is none.
       keep = decision.keep_alive_allowed && req.keep_alive() && parser.is_done() && !worker.shared.draining;
-      co_await send_refusal(stream, decision.refusal, html, req.version(), keep, exchange);
+      co_await send_refusal(stream, decision.refusal, html, req.version(), keep, exchange, watch);
       break;
     case Decision::Kind::websocket: {
       // The relay goes on in a coroutine of its own; this connection's coroutine ends here.
       stream_moved = true;
+      watch.client = nullptr;
       // Named, not a temporary inside a call: GCC 12 mishandles non-trivial temporaries in coroutines.
       auto upgrade_request = parser.release();
       start_websocket_relay(std::move(stream), std::move(buffer), std::move(upgrade_request), decision.client, worker,
@@ -553,7 +548,7 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
     }
     case Decision::Kind::forward:
       if (decision.target) req.target(*decision.target);
-      keep = co_await relay_http(stream, buffer, parser, decision.client, html, worker, exchange);
+      keep = co_await relay_http(stream, buffer, parser, decision.client, html, worker, exchange, watch);
       break;
   }
   exchange.log();
@@ -561,12 +556,12 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
 }
 
 template <class Stream>
-asio::awaitable<void> close_gracefully(Stream& stream) {
+asio::awaitable<void> close_gracefully(Stream& stream, TrackedConnection& watch) {
   if constexpr (std::is_same_v<Stream, PlainStream>) {
     boost::system::error_code ec;
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   } else {
-    set_timeout(stream, milliseconds(2000));
+    watch.wait_at_most(milliseconds(2000));
     co_await stream.async_shutdown(use_tuple);
   }
   co_return;
@@ -580,14 +575,12 @@ asio::awaitable<void> serve_connection(Stream stream, Worker& worker, tcp::endpo
 
   bool stream_moved = false;
   TrackedConnection tracked;
-  tracked.close = [&] {
-    if (!stream_moved) beast::get_lowest_layer(stream).cancel();
-  };
+  tracked.client = &beast::get_lowest_layer(stream).socket();
   ListRegistration registration(worker.connections, tracked);
 
   beast::flat_buffer buffer(read_buffer_limit(config.limits.max_header_bytes));
   if constexpr (!std::is_same_v<Stream, PlainStream>) {
-    set_timeout(stream, config.timeouts.header_read);
+    tracked.wait_at_most(config.timeouts.header_read);
     auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, use_tuple);
     if (ec) co_return;
   }
@@ -598,7 +591,7 @@ asio::awaitable<void> serve_connection(Stream stream, Worker& worker, tcp::endpo
     // and its wait is bounded by idle_keepalive, or header_read for a brand-new connection.
     if (buffer.size() == 0) {
       tracked.idle = true;
-      set_timeout(stream, first ? config.timeouts.header_read : config.timeouts.idle_keepalive);
+      tracked.wait_at_most(first ? config.timeouts.header_read : config.timeouts.idle_keepalive);
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
       tracked.idle = false;
       if (ec) co_return;
@@ -606,18 +599,19 @@ asio::awaitable<void> serve_connection(Stream stream, Worker& worker, tcp::endpo
     }
     first = false;
     Exchange exchange;
-    bool keep_going = co_await handle_request(stream, buffer, worker, peer, exchange, claim, stream_moved);
+    bool keep_going = co_await handle_request(stream, buffer, worker, peer, exchange, claim, tracked, stream_moved);
     if (stream_moved) co_return;
     if (!keep_going) break;
   }
-  co_await close_gracefully(stream);
+  co_await close_gracefully(stream, tracked);
 }
 
 asio::awaitable<void> refuse_connection(tcp::socket socket) {
+  // Not among the worker's connections (it holds no slot): its own stream timeout bounds the write.
   beast::tcp_stream stream(std::move(socket));
-  Exchange exchange;
-  exchange.route = "gatehouse";
-  co_await send_refusal(stream, web::RefusalKind::too_many_connections, false, 11, false, exchange);
+  auto response = web::render(web::RefusalKind::too_many_connections, false, 11, false);
+  stream.expires_after(milliseconds(5000));
+  co_await http::async_write(stream, response, use_tuple);
   boost::system::error_code ec;
   stream.socket().shutdown(tcp::socket::shutdown_send, ec);
 }

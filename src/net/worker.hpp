@@ -4,6 +4,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <optional>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
@@ -64,11 +66,38 @@ private:
 // (the others go on).
 void log_spawn_failure(std::exception_ptr error);
 
-// A client connection as shutdown sees it: idle ones are closed, busy ones finish their request.
+// A client connection as shutdown and the worker's deadline sweep see it. Shutdown closes idle ones;
+// busy ones finish their request. Each wait on the connection (the client's socket, or HA's while an
+// exchange uses it) gives up at `deadline`: the sweep cancels it then (sweep_overdue), so no socket
+// operation arms a timer of its own.
 struct TrackedConnection {
+  using Clock = std::chrono::steady_clock;
   bool idle = false;
-  std::function<void()> close;
+  boost::asio::ip::tcp::socket* client = nullptr;   // null once a websocket relay took the connection
+  boost::asio::ip::tcp::socket* upstream = nullptr; // HA's connection while an exchange uses it
+  Clock::time_point deadline = Clock::time_point::max();
+  bool timed_out = false; // the sweep cancelled the wait in progress
+
+  // The next wait (read or write, on either socket) may take `limit`; none: no limit.
+  void wait_at_most(std::optional<std::chrono::milliseconds> limit) {
+    deadline = limit ? Clock::now() + *limit : Clock::time_point::max();
+    timed_out = false;
+  }
+  void cancel_waits() {
+    boost::system::error_code ignored;
+    if (client) client->cancel(ignored);
+    if (upstream) upstream->cancel(ignored);
+  }
 };
+
+// How late a wait may be cancelled after its deadline (never early). One timer per worker, instead of
+// one per socket operation: a per-operation timer cost a timer-queue insert, a cancel and a posted
+// handler on every read and write of every request.
+constexpr std::chrono::milliseconds kDeadlineSweep{100};
+
+// Cancels the waits of the worker's connections whose deadline has passed; again on every sweep while
+// it stays passed (a cancel that met no wait in progress cancels nothing).
+void sweep_overdue(std::list<TrackedConnection*>& connections, TrackedConnection::Clock::time_point now);
 
 // A relayed websocket as shutdown (and later revocation) sees it.
 struct TrackedRelay {

@@ -149,3 +149,19 @@ TEST(ForwardingHopByHop, RemovesStandardAndConnectionNamedHeadersButNotFraming) 
 }
 
 } // namespace
+
+namespace {
+TEST(ForwardingResolveClient, TheAddressTextIsTheAddressWrittenOutForEveryOctetWidth) {
+  for (const char* text : {"0.0.0.0", "1.2.3.4", "10.0.0.1", "192.168.100.255", "99.100.9.200", "255.255.255.255",
+                           "2001:db8::1", "::1"}) {
+    http::fields h;
+    auto c = gatehouse::net::resolve_client(h, make_address(text), false, networks({}));
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->address_text, text);
+    h.set("X-Forwarded-For", text);
+    auto through_proxy = gatehouse::net::resolve_client(h, make_address("127.0.0.1"), false, networks({"127.0.0.1"}));
+    ASSERT_TRUE(through_proxy);
+    EXPECT_EQ(through_proxy->address_text, text);
+  }
+}
+} // namespace
