@@ -11,6 +11,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/url/parse.hpp>
+#include <map>
+#include <mutex>
 #include <openssl/ssl.h>
 #include <stdexcept>
 
@@ -72,17 +74,31 @@ asio::awaitable<OutboundResult> exchange(Stream& stream, http::request<http::str
 
 } // namespace
 
-HttpClient::HttpClient(Options options) : options_(std::move(options)), tls_(ssl::context::tls_client) {
-  tls_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
-                   ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-  tls_.set_default_verify_paths();
-  if (options_.extra_ca_file) {
+std::shared_ptr<ssl::context> client_tls_context(const std::optional<std::filesystem::path>& extra_ca_file) {
+  static std::mutex mutex;
+  // Never destroyed: freeing SSL contexts at exit could run after OpenSSL's own cleanup.
+  static auto* by_trust = new std::map<std::string, std::shared_ptr<ssl::context>>; // "": the system store alone
+  const std::string key = extra_ca_file ? extra_ca_file->string() : std::string();
+  std::lock_guard lock(mutex);
+  auto& context = (*by_trust)[key];
+  if (context) return context;
+  auto made = std::make_shared<ssl::context>(ssl::context::tls_client);
+  made->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                    ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  made->set_default_verify_paths();
+  if (extra_ca_file) {
     boost::system::error_code ec;
-    tls_.load_verify_file(options_.extra_ca_file->string(), ec);
-    if (ec)
-      throw std::runtime_error("cannot load CA bundle " + options_.extra_ca_file->string() + ": " + ec.message());
+    made->load_verify_file(extra_ca_file->string(), ec);
+    if (ec) throw std::runtime_error("cannot load CA bundle " + extra_ca_file->string() + ": " + ec.message());
   }
-  tls_.set_verify_mode(ssl::verify_peer);
+  made->set_verify_mode(ssl::verify_peer);
+  context = std::move(made);
+  return context;
+}
+
+HttpClient::HttpClient(Options options) : options_(std::move(options)) {
+  // A bad extra CA bundle is a configuration error: said at start, not at the first sign-in.
+  if (options_.extra_ca_file) client_tls_context(options_.extra_ca_file);
 }
 
 asio::awaitable<OutboundResult> HttpClient::send(const OutboundRequest& outbound) {
@@ -123,7 +139,13 @@ asio::awaitable<OutboundResult> HttpClient::send(const OutboundRequest& outbound
                      "cannot connect to " + host + ":" + port + ": " + connect_ec.message());
   if (!tls) co_return co_await exchange(tcp_stream, request, deadline, options_.max_response_bytes);
 
-  beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp_stream), tls_);
+  std::shared_ptr<ssl::context> tls_context;
+  try {
+    tls_context = client_tls_context(options_.extra_ca_file);
+  } catch (const std::exception& e) {
+    co_return failed(OutboundFailure::tls, e.what());
+  }
+  beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp_stream), *tls_context);
   // SNI carries names only (RFC 6066 §3); an IP literal is checked against the certificate's IP SANs.
   const bool host_is_name = url.host_type() == boost::urls::host_type::name;
   if (host_is_name && !SSL_set_tlsext_host_name(stream.native_handle(), host.c_str()))

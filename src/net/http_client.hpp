@@ -1,7 +1,9 @@
 // net/http_client: owns Gatehouse's own outbound HTTP(S) requests (IdP discovery, JWKS, token and
 // userinfo endpoints). TLS peers are always verified against the system trust store (plus an optional
 // extra CA bundle, for private CAs), with SNI and host-name checks; there is no "insecure" switch.
-// Every request has one overall deadline and a response size cap.
+// Every request has one overall deadline and a response size cap. All clients with the same trust share
+// one TLS context, made at the first https request: the system store is parsed once, and never by a
+// Gatehouse that speaks only plain HTTP.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -10,6 +12,7 @@
 #include <boost/beast/http/verb.hpp>
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -40,6 +43,11 @@ struct OutboundResult {
   explicit operator bool() const { return response.has_value(); }
 };
 
+// The client TLS context for the system store plus `extra_ca_file` (if any), made once per process.
+// Throws std::runtime_error when the extra CA file cannot be loaded.
+std::shared_ptr<boost::asio::ssl::context> client_tls_context(
+    const std::optional<std::filesystem::path>& extra_ca_file);
+
 class HttpClient {
 public:
   struct Options {
@@ -53,7 +61,6 @@ public:
 
 private:
   Options options_;
-  boost::asio::ssl::context tls_;
 };
 
 } // namespace gatehouse::net
