@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 #include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -19,6 +20,7 @@
 #include "hass/admin_connection.hpp"
 #include "net/server.hpp"
 #include "oidc/provider.hpp"
+#include "sessions/cut_off.hpp"
 #include "shield/break_glass.hpp"
 #include "shield/shield.hpp"
 #include "sso/sign_in.hpp"
@@ -107,9 +109,10 @@ int serve(const std::string& path) {
   try {
     auto store = store::Store::open(config.data_dir);
     logging::info("store ready", {{"path", store->database_path().string()}, {"schema_version", store->schema_version()}});
+    sessions::CutOffs cut_offs(*store);
     if (config.providers.empty() && config.trusted_devices.empty()) {
-      shield::Shield shield(config, *store);
-      front_door::FrontDoor door(config, shield, nullptr);
+      shield::Shield shield(config, *store, cut_offs);
+      front_door::FrontDoor door(config, shield, nullptr, cut_offs);
       net::Server server(config, door);
       return server.run();
     }
@@ -125,12 +128,12 @@ int serve(const std::string& path) {
     if (status != hass::AdminStatus::ready)
       logging::warn("Home Assistant is not reachable yet; sign-ins wait for it", {{"detail", admin.status_message()}});
     users::Directory directory(*store, admin, config.users, master_key);
-    sso::SignIn sign_in(config, *store, directory);
-    shield::Shield shield(config, *store);
+    sso::SignIn sign_in(config, *store, directory, cut_offs);
+    shield::Shield shield(config, *store, cut_offs);
     if (const auto version = admin.ha_version(); !version.empty()) shield.note_ha_version(version);
     sign_in.learn_tokens_into(shield.tokens());
     const DiscoveryAtStart discovery(config.providers);
-    front_door::FrontDoor door(config, shield, &sign_in);
+    front_door::FrontDoor door(config, shield, &sign_in, cut_offs);
     net::Server server(config, door);
     const int code = server.run();
     admin.stop();
@@ -237,6 +240,53 @@ int breakglass(const std::string& path, std::optional<int> minutes, std::optiona
   }
 }
 
+int cut_off(const std::string& path, const std::string& who, bool lift) {
+  auto loaded = load_or_report(path);
+  if (!loaded) return 1;
+  try {
+    auto store = store::Store::open(loaded->config.data_dir);
+    const auto person = sessions::find_person(*store, who);
+    if (!person) {
+      std::cerr << "gatehouse: nobody who signed in through Gatehouse has the HA username or user id \"" << who
+                << "\" (gatehouse audit -c " << path << " lists who signed in)\n";
+      return 1;
+    }
+    if (lift) {
+      if (!sessions::lift_cut_off(*store, *person, "console")) {
+        std::cout << person->username << " is not cut off.\n";
+        return 0;
+      }
+      std::cout << "Lifted the cut-off of " << person->username << ": they can sign in again. The sessions it "
+                   "ended stay ended.\n";
+      return 0;
+    }
+    if (!sessions::request_cut_off(*store, *person, "console", "")) {
+      std::cout << person->username << " is already cut off. Lift it with: gatehouse cut-off -c " << path << " --lift "
+                << person->username << "\n";
+      return 0;
+    }
+    std::cout << "Cutting off " << person->username << " (HA user " << person->ha_user_id << ")...\n";
+    // The serving process applies it within a second (sessions::kCutOffPoll); a bounded wait says whether it did.
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    std::optional<sessions::AppliedCutOff> applied;
+    while (!(applied = sessions::applied_cut_off(*store, person->ha_user_id)) && std::chrono::steady_clock::now() < give_up)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (!applied) {
+      std::cout << "Gatehouse has not applied it yet (is it running with data_dir " << loaded->config.data_dir.string()
+                << "?). It applies it as soon as it runs.\n";
+      return 0;
+    }
+    std::cout << "Done in " << (applied->applied_at_ms - applied->requested_at_ms) << " ms: "
+              << applied->websockets_closed << " websocket(s) closed; their access tokens are refused at the door, "
+              << "their next refresh gets invalid_grant, and signing in is refused until: gatehouse cut-off -c " << path
+              << " --lift " << person->username << "\n";
+    return 0;
+  } catch (const std::exception& error) {
+    std::cerr << "gatehouse: cannot cut off " << who << ": " << error.what() << "\n";
+    return 1;
+  }
+}
+
 } // namespace
 
 int run(int argc, char** argv) {
@@ -272,6 +322,14 @@ int run(int argc, char** argv) {
       ->excludes(minutes_option);
   breakglass_command->add_flag("--close", close, "Close every open break-glass link now");
 
+  std::string who;
+  bool lift = false;
+  auto* cut_off_command = app.add_subcommand(
+      "cut-off", "Cut a person off at once: close their websockets, refuse their tokens and their sign-ins");
+  cut_off_command->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
+  cut_off_command->add_option("user", who, "Their HA username (or HA user id)")->required();
+  cut_off_command->add_flag("--lift", lift, "Let them sign in again (the sessions the cut-off ended stay ended)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -281,6 +339,7 @@ int run(int argc, char** argv) {
   if (check_command->parsed()) return check_config(config_path);
   if (audit_command->parsed()) return audit(config_path, since, user, as_json);
   if (breakglass_command->parsed()) return breakglass(config_path, minutes, seconds, close);
+  if (cut_off_command->parsed()) return cut_off(config_path, who, lift);
   return 2;
 }
 

@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "logging/log.hpp"
+#include "sessions/cut_off.hpp"
 #include "shield/break_glass.hpp"
 #include "shield/shield.hpp"
 #include "shield/websocket_gate.hpp"
@@ -57,8 +58,9 @@ asio::awaitable<web::Response> health_answer(web::HealthProbe& health, unsigned 
 
 } // namespace
 
-FrontDoor::FrontDoor(const config::Config& config, shield::Shield& shield, sso::SignIn* sign_in)
-    : config_(config), shield_(shield), sign_in_(sign_in), health_(net::upstream_target(config)) {
+FrontDoor::FrontDoor(const config::Config& config, shield::Shield& shield, sso::SignIn* sign_in,
+                     sessions::CutOffs& cut_offs)
+    : config_(config), shield_(shield), sign_in_(sign_in), cut_offs_(cut_offs), health_(net::upstream_target(config)) {
   using http::verb;
   auto* sign = sign_in_;
   auto* guard = &shield_;
@@ -184,6 +186,10 @@ asio::ip::address FrontDoor::refuse_ambiguous(const asio::ip::address& peer, std
   shield_.count_refusal(shield::RefusalClass::ambiguous_request, client);
   logging::info("request refused", {{"reason", reason}, {"client", client.to_string()}});
   return client;
+}
+
+asio::awaitable<void> FrontDoor::watch(net::RelayedSockets& sockets) {
+  co_await sessions::apply_cut_offs(cut_offs_, shield_.tokens(), sockets);
 }
 
 asio::awaitable<void> FrontDoor::on_start() {

@@ -17,18 +17,23 @@ struct Admission;
 namespace gatehouse::sso {
 class SignIn;
 }
+namespace gatehouse::sessions {
+class CutOffs;
+}
 
 namespace gatehouse::front_door {
 
 class FrontDoor final : public net::Door {
 public:
-  // `sign_in` is null without providers and trusted devices. Both must outlive the door.
-  FrontDoor(const config::Config& config, shield::Shield& shield, sso::SignIn* sign_in);
+  // `sign_in` is null without providers and trusted devices. All must outlive the door.
+  FrontDoor(const config::Config& config, shield::Shield& shield, sso::SignIn* sign_in, sessions::CutOffs& cut_offs);
 
   boost::asio::awaitable<net::Decision> decide(boost::beast::http::request_header<>& head,
                                                const boost::asio::ip::address& peer, bool tls) override;
   void refused_unreadable(const boost::asio::ip::address& peer) override;
   boost::asio::awaitable<void> on_start() override;
+  // Cut-offs (sessions/cut_off), applied as they come.
+  boost::asio::awaitable<void> watch(net::RelayedSockets& sockets) override;
   void housekeeping() override;
 
   const Endpoints& endpoints() const { return endpoints_; }
@@ -42,6 +47,7 @@ private:
   const config::Config& config_;
   shield::Shield& shield_;
   sso::SignIn* sign_in_;
+  sessions::CutOffs& cut_offs_;
   web::HealthProbe health_;
   Endpoints endpoints_;
 };

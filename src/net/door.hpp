@@ -7,6 +7,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/beast/http/message.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -72,6 +73,16 @@ struct Decision {
   bool keep_alive_allowed = false;
 };
 
+// What the door may ask of the websockets net/ relays: close all of one person's (a cut-off). Only
+// sockets where Gatehouse did the auth step are known by person.
+class RelayedSockets {
+public:
+  virtual ~RelayedSockets() = default;
+  // Closes them on every worker with `reason`; completes with how many were closed.
+  virtual boost::asio::awaitable<std::size_t> close_user(std::string ha_user_id,
+                                                         boost::beast::websocket::close_reason reason) = 0;
+};
+
 class Door {
 public:
   virtual ~Door() = default;
@@ -85,6 +96,9 @@ public:
 
   // At start, on the first worker; every minute on the housekeeping timer, and once at exit.
   virtual boost::asio::awaitable<void> on_start() { co_return; }
+  // For as long as the server runs, on the first worker: what the door watches for (cut-offs), with the
+  // relayed websockets it may close.
+  virtual boost::asio::awaitable<void> watch(RelayedSockets&) { co_return; }
   virtual void housekeeping() {}
 };
 

@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
@@ -154,6 +155,34 @@ void Server::bind_listeners() {
   bound_port_ = port;
 }
 
+asio::awaitable<std::size_t> Server::close_user(std::string ha_user_id,
+                                                boost::beast::websocket::close_reason reason) {
+  // Each worker closes its own relays; the last to finish wakes this coroutine (a timer that never
+  // expires, cancelled).
+  struct Tally {
+    explicit Tally(asio::any_io_executor executor, std::size_t workers) : remaining(workers), done(executor) {
+      done.expires_at(asio::steady_timer::time_point::max());
+    }
+    std::atomic<std::size_t> closed{0};
+    std::atomic<std::size_t> remaining;
+    asio::steady_timer done;
+  };
+  auto tally = std::make_shared<Tally>(co_await asio::this_coro::executor, workers_.size());
+  for (auto& worker : workers_) {
+    asio::post(worker->io, [w = worker.get(), tally, ha_user_id, reason] {
+      for (auto* relay : w->relays) {
+        if (relay->ha_user_id != ha_user_id) continue;
+        relay->terminate(reason);
+        tally->closed.fetch_add(1, std::memory_order_relaxed);
+      }
+      if (tally->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1)
+        asio::post(tally->done.get_executor(), [tally] { tally->done.cancel(); });
+    });
+  }
+  co_await tally->done.async_wait(use_tuple);
+  co_return tally->closed.load();
+}
+
 void Server::begin_shutdown() {
   if (shared_.draining.exchange(true)) return;
   logging::info("shutting down", {{"open_connections", shared_.open_connections.load()}});
@@ -196,6 +225,7 @@ int Server::run() {
     asio::co_spawn(worker->io, accept_loop(*worker), log_spawn_failure);
     asio::co_spawn(worker->io, sweep_deadlines(*worker), log_spawn_failure);
   }
+  asio::co_spawn(workers_.front()->io, shared_.door.watch(*this), log_spawn_failure);
   asio::co_spawn(workers_.front()->io, shared_.door.on_start(), log_spawn_failure);
 
   asio::io_context control(1);

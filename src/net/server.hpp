@@ -11,7 +11,7 @@
 
 namespace gatehouse::net {
 
-class Server {
+class Server final : private RelayedSockets {
 public:
   // `door` decides what becomes of every request; it must outlive the server.
   Server(const config::Config& config, Door& door);
@@ -21,6 +21,8 @@ public:
   int run();
 
 private:
+  boost::asio::awaitable<std::size_t> close_user(std::string ha_user_id,
+                                                 boost::beast::websocket::close_reason reason) override;
   void bind_listeners();
   void begin_shutdown();
 

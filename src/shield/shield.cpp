@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "hass/token_probe.hpp"
+#include "sessions/cut_off.hpp"
 #include "net/client_key.hpp"
 #include "logging/log.hpp"
 #include "net/forwarding.hpp"
@@ -32,9 +33,10 @@ CheckBudget::Limits check_limits(const config::Limits& limits) {
 
 } // namespace
 
-Shield::Shield(const config::Config& config, store::Store& store)
+Shield::Shield(const config::Config& config, store::Store& store, const sessions::CutOffs& cut_offs)
     : config_(config),
       store_(store),
+      cut_offs_(cut_offs),
       mode_(config.shield.mode),
       ha_host_(config.home_assistant.host),
       ha_port_(config.home_assistant.port),
@@ -104,6 +106,13 @@ asio::awaitable<TokenDecision> Shield::check_token(std::string_view token, const
   if (!probe.ha_version.empty()) note_ha_version(probe.ha_version);
   switch (probe.outcome) {
     case hass::TokenProbe::Outcome::valid:
+      // HA vouches for the token, but its person was cut off (sessions/cut_off): refused here until HA
+      // itself refuses it.
+      if (cut_offs_.is_cut_off(probe.user_id)) {
+        decision.reason = "this person's access was removed (cut off)";
+        tokens_.remember_refused(token, reading.token->expires_at);
+        break;
+      }
       decision.outcome = TokenDecision::Outcome::valid;
       decision.owner = TokenOwner{probe.user_id, reading.token->refresh_token_id};
       tokens_.remember_valid(token, reading.token->expires_at, decision.owner);
@@ -198,8 +207,9 @@ Admission Shield::settled(Admission admission, const front_door::RequestFacts& f
     count_refusal(admission.refusal_class, facts.client.address);
     return admission;
   }
-  logging::warn("shield would refuse (report mode: forwarded)",
-                {{"route", std::string(name_of(admission.route))}, {"reason", admission.reason}, {"client", facts.client_address}});
+  if (logging::enabled(logging::Level::warn)) // a line not written is not built either (it is per request)
+    logging::warn("shield would refuse (report mode: forwarded)",
+                  {{"route", std::string(name_of(admission.route))}, {"reason", admission.reason}, {"client", facts.client_address}});
   admission.action = Admission::Action::forward;
   return admission;
 }

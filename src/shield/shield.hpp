@@ -26,6 +26,10 @@
 #include "shield/routes.hpp"
 #include "shield/token_cache.hpp"
 
+namespace gatehouse::sessions {
+class CutOffs;
+}
+
 namespace gatehouse::shield {
 
 struct TokenDecision {
@@ -60,7 +64,8 @@ struct Admission {
 
 class Shield {
 public:
-  Shield(const config::Config& config, store::Store& store);
+  // `cut_offs` must outlive the shield.
+  Shield(const config::Config& config, store::Store& store, const sessions::CutOffs& cut_offs);
 
   bool enforcing() const { return mode_ == config::ShieldMode::enforce; }
 
@@ -106,6 +111,7 @@ private:
 
   const config::Config& config_;
   store::Store& store_;
+  const sessions::CutOffs& cut_offs_;
   config::ShieldMode mode_;
   std::string ha_host_;
   std::uint16_t ha_port_;

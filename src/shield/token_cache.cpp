@@ -128,6 +128,14 @@ void TokenCache::forget_session(std::string_view refresh_token_id) {
   invalidate_thread_copies();
 }
 
+void TokenCache::forget_user(std::string_view ha_user_id) {
+  {
+    std::lock_guard lock(mutex_);
+    std::erase_if(entries_, [&](const auto& item) { return item.second.valid && item.second.owner.ha_user_id == ha_user_id; });
+  }
+  invalidate_thread_copies(); // after the change, as in forget_session
+}
+
 std::size_t TokenCache::size() const {
   std::lock_guard lock(mutex_);
   return entries_.size();

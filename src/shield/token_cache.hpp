@@ -39,6 +39,8 @@ public:
   void remember_refused(std::string_view token, std::int64_t expires_at);
   // Every token of that session is refused from now on (a refresh token revoked, a user cut off).
   void forget_session(std::string_view refresh_token_id);
+  // Every token of that HA user known valid is forgotten (a cut-off): the next use asks again.
+  void forget_user(std::string_view ha_user_id);
   std::size_t size() const;
 
 private:

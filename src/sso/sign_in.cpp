@@ -10,6 +10,7 @@
 #include <openssl/rand.h>
 
 #include "logging/log.hpp"
+#include "sessions/cut_off.hpp"
 #include "oidc/client_check.hpp"
 #include "oidc/pending_login.hpp"
 #include "web/form.hpp"
@@ -103,10 +104,11 @@ web::Response redirect(const std::string& location) {
 
 } // namespace
 
-SignIn::SignIn(const config::Config& config, store::Store& store, users::Directory& directory)
+SignIn::SignIn(const config::Config& config, store::Store& store, users::Directory& directory,
+               const sessions::CutOffs& cut_offs)
     : config_(config), store_(store),
       home_assistant_http_(net::HttpClient::Options{std::nullopt, std::chrono::seconds(60), 256 * 1024}),
-      directory_(directory), login_flow_(config.home_assistant),
+      directory_(directory), cut_offs_(cut_offs), login_flow_(config.home_assistant),
       refused_sign_ins_("sign_in_refusals", {.own_entries_per_client = config.limits.audited_refusals_per_address}) {
   for (const auto& provider : config.providers) providers_.push_back(std::make_unique<oidc::Provider>(provider));
 }
@@ -441,6 +443,13 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
 asio::awaitable<SignIn::Handoff> SignIn::hand_code_to_client(users::ReadyUser user, ClientRequest client,
                                                              json::object detail) {
   Handoff handoff;
+  if (cut_offs_.is_cut_off(user.ha_user_id)) {
+    handoff.refusal = {http::status::forbidden, "cut_off", "Your access to Home Assistant was removed",
+                       {"Your administrator removed your access. Ask them if you think this is a mistake, and give "
+                        "them the reference below."},
+                       {{"ha_user_id", user.ha_user_id}}};
+    co_return handoff;
+  }
   auto flow = co_await login_flow_.sign_in(user.username, user.password, client.client_id, client.redirect_uri,
                                            client.address);
   if (!flow.code && flow.failure == hass::LoginFlowResult::Failure::invalid_auth) {

@@ -30,11 +30,17 @@
 #include "users/directory.hpp"
 #include "web/page.hpp"
 
+namespace gatehouse::sessions {
+class CutOffs;
+}
+
 namespace gatehouse::sso {
 
 class SignIn {
 public:
-  SignIn(const config::Config& config, store::Store& store, users::Directory& directory);
+  // A person cut off (sessions/cut_off) gets no code and no refreshed token. All must outlive it.
+  SignIn(const config::Config& config, store::Store& store, users::Directory& directory,
+         const sessions::CutOffs& cut_offs);
 
   // Whether the request is for one of the routes this owns: /auth/authorize (with providers or
   // trusted devices), /sso/login/<id>, /sso/callback and /sso/consent (with providers).
@@ -123,6 +129,7 @@ private:
   std::map<std::string, IssuedCode> issued_codes_;
   net::HttpClient home_assistant_http_;
   users::Directory& directory_;
+  const sessions::CutOffs& cut_offs_;
   hass::LoginFlowClient login_flow_;
   std::vector<std::unique_ptr<oidc::Provider>> providers_;
   shield::TokenCache* token_cache_ = nullptr;

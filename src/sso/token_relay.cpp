@@ -5,6 +5,7 @@
 #include "jose/base64url.hpp"
 #include "shield/access_token.hpp"
 #include "logging/log.hpp"
+#include "sessions/cut_off.hpp"
 #include "sso/sign_in.hpp"
 #include "store/statement.hpp"
 #include "web/form.hpp"
@@ -108,6 +109,16 @@ asio::awaitable<web::Response> SignIn::relay_token_request(const http::request_h
     }
   } else if (issued) {
     owner = user_of_refresh_token(issued->refresh_token_id);
+  }
+  // A person cut off gets what HA answers for a session that no longer exists (contract §1.10): the
+  // companion apps show their "signed out" screen on it. The token HA issued goes to nobody.
+  if (issued && owner && cut_offs_.is_cut_off(*owner)) {
+    web::Response refused{http::status::bad_request, head.version()};
+    refused.set(http::field::content_type, "application/json");
+    refused.set(http::field::cache_control, "no-store");
+    refused.body() = R"({"error":"invalid_grant"})";
+    refused.prepare_payload();
+    co_return refused;
   }
   // A token HA has just issued through Gatehouse is known valid: the shield need not ask HA about it.
   if (issued && owner && token_cache_)

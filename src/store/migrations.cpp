@@ -93,6 +93,20 @@ constexpr std::array kMigrations{
       ALTER TABLE pending_logins ADD COLUMN client_key TEXT NOT NULL DEFAULT '';
       CREATE INDEX pending_logins_by_client ON pending_logins(client_key);
     )sql"},
+    Migration{5, "people cut off", R"sql(
+      -- One row per person cut off (sessions/cut_off), until the cut-off is lifted (the row is deleted;
+      -- the audit log keeps the history). Written by the console or the serving process; the serving
+      -- process applies rows whose applied_at_ms is still NULL.
+      CREATE TABLE cut_offs (
+        ha_user_id TEXT PRIMARY KEY,
+        username TEXT NOT NULL,
+        source TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        requested_at_ms INTEGER NOT NULL,
+        applied_at_ms INTEGER,
+        websockets_closed INTEGER
+      );
+    )sql"},
 };
 
 } // namespace

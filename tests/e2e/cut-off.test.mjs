@@ -1,0 +1,119 @@
+// `gatehouse cut-off` (sessions/cut_off): a person removed by the administrator is out at once. Real
+// parts: the IdP (oidc-provider), HA's own client library (home-assistant-js-websocket), the HA double.
+// - bob and alice sign in and hold websockets; `gatehouse cut-off bob` closes bob's socket (not alice's),
+//   his access token is refused at the door (HTTP and websocket), his refresh gets HA's invalid_grant,
+//   and signing in again is refused with a page; alice keeps everything.
+// - `--lift` lets bob sign in again; the sessions the cut-off ended stay ended.
+// - Bad input: nobody by that name, said on stderr, exit 1, nothing changes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { getStates, ERR_INVALID_AUTH } from 'home-assistant-js-websocket';
+import { TEST_GUARD, runGatehouse } from './lib/harness.mjs';
+import { request } from './lib/http-client.mjs';
+import { routeHawsThrough, hawsSignIn } from './lib/haws-node.mjs';
+import { TestWebSocket } from './lib/ws-client.mjs';
+import { startSsoStack, frontendState, CLIENT_ADDRESS, pageText } from './lib/sso-stack.mjs';
+
+async function signInAndConnect(t, stack, username) {
+  const state = frontendState(stack.externalUrl, stack.frontendClientId);
+  const result = await stack.login({ state, username });
+  assert.equal(result.kind, 'redirect', `${username} signs in`);
+  const { auth, saved, connect } = await hawsSignIn({
+    hassUrl: stack.externalUrl, clientId: stack.frontendClientId, code: result.code,
+    onTokens: (tokens) => {
+      stack.rememberSecret(tokens.access_token, 'HA access token (haws)');
+      stack.rememberSecret(tokens.refresh_token, 'HA refresh token (haws)');
+    },
+  });
+  const connection = await connect();
+  t.after(() => connection.close());
+  return { auth, saved, connection };
+}
+
+function closeOf(connection) {
+  return new Promise((resolve) => connection.socket.addEventListener('close', (event) => resolve({ code: event.code, reason: event.reason })));
+}
+
+async function websocketAuth(stack, accessToken) {
+  const socket = new TestWebSocket(`${stack.gatehouse.wsUrl}/api/websocket`, { localAddress: CLIENT_ADDRESS });
+  await socket.opened;
+  const [required] = await socket.waitForMessages(1);
+  assert.equal(JSON.parse(required.data).type, 'auth_required');
+  await socket.send(JSON.stringify({ type: 'auth', access_token: accessToken }));
+  const [, answer] = await socket.waitForMessages(2);
+  socket.close();
+  return JSON.parse(answer.data).type;
+}
+
+test('gatehouse cut-off closes the person\'s websockets and refuses their tokens, refresh and sign-in; others keep theirs; --lift lets them sign in again', TEST_GUARD, async (t) => {
+  const stack = await startSsoStack(t);
+  routeHawsThrough(stack.externalUrl, CLIENT_ADDRESS);
+  const bob = await signInAndConnect(t, stack, 'bob');
+  const alice = await signInAndConnect(t, stack, 'alice');
+  await bob.connection.subscribeEvents(() => {}, 'state_changed'); // as the frontend does
+  const bobUser = stack.userNamed('bob.builder');
+  assert.ok(bobUser, 'bob has an HA user');
+
+  const bobClosed = closeOf(bob.connection);
+  const reconnectFailed = new Promise((resolve) => bob.connection.addEventListener('reconnect-error', (_c, error) => resolve(error)));
+  const cut = await runGatehouse(['cut-off', '-c', stack.configPath, 'bob.builder']);
+  assert.equal(cut.code, 0, cut.stderr);
+  assert.match(cut.stdout, /Done in \d+ ms: 1 websocket\(s\) closed/, cut.stdout);
+  t.diagnostic(cut.stdout.trim());
+
+  // His socket is closed by Gatehouse; the library's reconnect with his token is refused.
+  assert.deepEqual(await bobClosed, { code: 1008, reason: 'Access removed' });
+  assert.equal(await reconnectFailed, ERR_INVALID_AUTH);
+  bob.connection.close();
+
+  // His access token: refused on HTTP and on a new websocket, though HA itself still accepts it.
+  const states = await request(`${stack.externalUrl}/api/states`, { headers: { authorization: `Bearer ${bob.auth.accessToken}` }, localAddress: CLIENT_ADDRESS });
+  assert.equal(states.status, 401);
+  assert.equal(await websocketAuth(stack, bob.auth.accessToken), 'auth_invalid');
+
+  // His refresh: HA's answer for a session that is gone, which the apps take as "signed out".
+  const refresh = await stack.postToken({ grant_type: 'refresh_token', refresh_token: bob.saved[0].refresh_token, client_id: stack.frontendClientId });
+  assert.equal(refresh.status, 400);
+  assert.deepEqual(refresh.json(), { error: 'invalid_grant' });
+
+  // Signing in again ends on a page that says so.
+  const again = await stack.login({ state: frontendState(stack.externalUrl, stack.frontendClientId), username: 'bob' });
+  assert.equal(again.kind, 'page');
+  assert.equal(again.status, 403);
+  assert.match(pageText(again.body), /access to Home Assistant was removed/);
+
+  // alice is untouched: her socket answers, her refresh works.
+  assert.ok((await getStates(alice.connection)).length > 0);
+  await alice.auth.refreshAccessToken();
+  assert.equal(alice.connection.socket.readyState, 1, 'her socket is open');
+
+  // The audit log says who, how many sockets, how long it took.
+  const audit = await runGatehouse(['audit', '-c', stack.configPath, '--json', '--user', 'bob.builder']);
+  const entries = audit.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line));
+  const applied = entries.find((entry) => entry.event === 'cut_off_applied');
+  assert.ok(entries.some((entry) => entry.event === 'cut_off_requested'), audit.stdout);
+  assert.ok(applied, audit.stdout);
+  assert.equal(applied.detail.websockets_closed, 1);
+  assert.equal(applied.detail.ha_user_id, bobUser.id);
+
+  // Asking twice changes nothing; lifting lets him sign in again (a new session).
+  const twice = await runGatehouse(['cut-off', '-c', stack.configPath, 'bob.builder']);
+  assert.equal(twice.code, 0);
+  assert.match(twice.stdout, /already cut off/);
+  const lifted = await runGatehouse(['cut-off', '-c', stack.configPath, '--lift', 'bob.builder']);
+  assert.equal(lifted.code, 0, lifted.stderr);
+  assert.match(lifted.stdout, /can sign in again/);
+  const afterLift = await stack.login({ state: frontendState(stack.externalUrl, stack.frontendClientId), username: 'bob' });
+  assert.equal(afterLift.kind, 'redirect', 'bob signs in again once the cut-off is lifted');
+});
+
+test('gatehouse cut-off names nobody: said on stderr, exit 1, nothing changes', TEST_GUARD, async (t) => {
+  const stack = await startSsoStack(t);
+  const result = await runGatehouse(['cut-off', '-c', stack.configPath, 'mallory']);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /nobody who signed in through Gatehouse has the HA username or user id "mallory"/);
+  const missing = await runGatehouse(['cut-off', '-c', stack.configPath]);
+  assert.notEqual(missing.code, 0, 'the person is required');
+  const signIn = await stack.login({ state: frontendState(stack.externalUrl, stack.frontendClientId), username: 'bob' });
+  assert.equal(signIn.kind, 'redirect', 'everyone can still sign in');
+});

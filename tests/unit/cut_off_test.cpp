@@ -1,0 +1,97 @@
+// Unit tests for sessions/cut_off: the console's side (find the person, request, lift) and the serving
+// process's side (who is cut off, what is still to apply), sharing one store, with the audit trail.
+#include "sessions/cut_off.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <stdexcept>
+
+#include "store/statement.hpp"
+
+namespace {
+namespace fs = std::filesystem;
+using gatehouse::sessions::CutOffs;
+using gatehouse::sessions::Person;
+using gatehouse::store::Store;
+
+class CutOffTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "gatehouse-cut-off-test-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    directory_ = pattern;
+    store_ = Store::open(directory_ / "data");
+    add_identity("https://idp.example", "sub-bob", "ha-bob", "bob");
+    add_identity("https://idp.example", "sub-alice", "ha-alice", "alice");
+  }
+  void TearDown() override {
+    store_.reset();
+    fs::remove_all(directory_);
+  }
+  void add_identity(const char* issuer, const char* subject, const char* ha_user_id, const char* username) {
+    store_->write([&](sqlite3* db) {
+      gatehouse::store::Statement insert(db,
+                                         "INSERT INTO identities (issuer, subject, ha_user_id, ha_username, provider_id, "
+                                         "created_at_ms, last_login_at_ms) VALUES (?, ?, ?, ?, 'idp', 1, 1)",
+                                         "add an identity");
+      insert.bind_text(1, issuer).bind_text(2, subject).bind_text(3, ha_user_id).bind_text(4, username);
+      insert.run();
+    });
+  }
+  std::vector<std::string> audit_events() {
+    std::vector<std::string> events;
+    for (const auto& entry : store_->audit(std::nullopt, std::nullopt)) events.push_back(entry.event);
+    return events;
+  }
+
+  fs::path directory_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(CutOffTest, APersonIsFoundByHaUsernameOrIdAndNobodyElse) {
+  ASSERT_TRUE(gatehouse::sessions::find_person(*store_, "bob"));
+  EXPECT_EQ(gatehouse::sessions::find_person(*store_, "bob")->ha_user_id, "ha-bob");
+  EXPECT_EQ(gatehouse::sessions::find_person(*store_, "ha-alice")->username, "alice");
+  EXPECT_FALSE(gatehouse::sessions::find_person(*store_, "carol"));
+  EXPECT_FALSE(gatehouse::sessions::find_person(*store_, "Bob")); // HA usernames are lowercase: no guessing
+  EXPECT_FALSE(gatehouse::sessions::find_person(*store_, "%"));
+}
+
+TEST_F(CutOffTest, RequestedByTheConsoleAppliedByTheServerLiftedAgain) {
+  CutOffs serving(*store_); // the serving process, started before the request
+  const Person bob = *gatehouse::sessions::find_person(*store_, "bob");
+  EXPECT_FALSE(serving.is_cut_off("ha-bob"));
+
+  EXPECT_TRUE(gatehouse::sessions::request_cut_off(*store_, bob, "console", "left the household"));
+  EXPECT_FALSE(gatehouse::sessions::request_cut_off(*store_, bob, "console", "again")); // once is enough
+  EXPECT_FALSE(gatehouse::sessions::applied_cut_off(*store_, "ha-bob")) << "not applied before the server saw it";
+  EXPECT_TRUE(serving.is_cut_off("ha-bob")) << "cut off from the moment it is written, before it is applied";
+  EXPECT_FALSE(serving.is_cut_off("ha-alice"));
+
+  auto pending = serving.pending();
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].ha_user_id, "ha-bob");
+  EXPECT_EQ(pending[0].source, "console");
+  serving.mark_applied(pending[0], 3);
+
+  const auto applied = gatehouse::sessions::applied_cut_off(*store_, "ha-bob");
+  ASSERT_TRUE(applied);
+  EXPECT_EQ(applied->websockets_closed, 3);
+  EXPECT_GE(applied->applied_at_ms, applied->requested_at_ms);
+  EXPECT_TRUE(serving.pending().empty()) << "an applied cut-off is not applied twice";
+  EXPECT_TRUE(serving.is_cut_off("ha-bob"));
+
+  CutOffs restarted(*store_); // a restart keeps it
+  EXPECT_TRUE(restarted.is_cut_off("ha-bob"));
+
+  EXPECT_TRUE(gatehouse::sessions::lift_cut_off(*store_, bob, "console"));
+  EXPECT_FALSE(gatehouse::sessions::lift_cut_off(*store_, bob, "console"));
+  EXPECT_TRUE(serving.pending().empty());
+  EXPECT_FALSE(serving.is_cut_off("ha-bob")) << "lifted from the moment it is written";
+
+  EXPECT_EQ(audit_events(), (std::vector<std::string>{"cut_off_requested", "cut_off_applied", "cut_off_lifted"}));
+}
+
+} // namespace
