@@ -280,6 +280,19 @@ int cut_off(const std::string& path, const std::string& who, bool lift) {
               << applied->websockets_closed << " websocket(s) closed; their access tokens are refused at the door, "
               << "their next refresh gets invalid_grant, and signing in is refused until: gatehouse cut-off -c " << path
               << " --lift " << person->username << "\n";
+    // HA's own sessions take HA's login flow and websocket: a longer, still bounded wait.
+    const auto ha_give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (applied && applied->ha_sessions_ended_at_ms == 0 && std::chrono::steady_clock::now() < ha_give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      applied = sessions::applied_cut_off(*store, person->ha_user_id);
+    }
+    if (applied && applied->ha_sessions_ended_at_ms != 0)
+      std::cout << "HA's own sessions of " << person->username << " ended in "
+                << (applied->ha_sessions_ended_at_ms - applied->requested_at_ms) << " ms: HA closed its websockets of "
+                << "them, and their refresh tokens are gone.\n";
+    else
+      std::cout << "HA's own sessions of " << person->username << " are not ended yet; Gatehouse keeps trying "
+                << "(gatehouse audit -c " << path << " --user " << person->username << " says why).\n";
     return 0;
   } catch (const std::exception& error) {
     std::cerr << "gatehouse: cannot cut off " << who << ": " << error.what() << "\n";

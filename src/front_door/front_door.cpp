@@ -189,7 +189,12 @@ asio::ip::address FrontDoor::refuse_ambiguous(const asio::ip::address& peer, std
 }
 
 asio::awaitable<void> FrontDoor::watch(net::RelayedSockets& sockets) {
-  co_await sessions::apply_cut_offs(cut_offs_, shield_.tokens(), sockets);
+  sessions::EndHaSessions end_ha_sessions; // only with single sign-on: it signs in as the person
+  if (sign_in_)
+    end_ha_sessions = [sign_in = sign_in_](std::string ha_user_id, std::string username) {
+      return sign_in->end_ha_sessions(std::move(ha_user_id), std::move(username));
+    };
+  co_await sessions::apply_cut_offs(cut_offs_, shield_.tokens(), sockets, std::move(end_ha_sessions));
 }
 
 asio::awaitable<void> FrontDoor::on_start() {

@@ -9,6 +9,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 
 namespace gatehouse::hass {
 namespace asio = boost::asio;
@@ -61,6 +62,41 @@ asio::awaitable<ApiSocketOpening> open_api_socket(ApiSocket& ws, std::string hos
   const auto* version = hello.as_object().if_contains("ha_version");
   opening.ha_version = version && version->is_string() ? std::string(version->as_string()) : std::string();
   co_return opening;
+}
+
+ApiConversation::ApiConversation(asio::any_io_executor executor, std::chrono::milliseconds timeout)
+    : ws_(executor), timeout_(timeout) {
+  ws_.read_message_max(64 * 1024);
+}
+
+asio::awaitable<std::optional<std::string>> ApiConversation::open(const std::string& host, std::uint16_t port,
+                                                                  const std::string& client_address) {
+  auto opening = co_await open_api_socket(ws_, host, port, client_address, timeout_);
+  co_return opening.ha_version;
+}
+
+asio::awaitable<std::optional<boost::json::object>> ApiConversation::read() {
+  buffer_.clear();
+  beast::get_lowest_layer(ws_).expires_after(timeout_);
+  auto [ec, n] = co_await ws_.async_read(buffer_, asio::as_tuple(asio::use_awaitable));
+  if (ec) co_return std::nullopt;
+  boost::system::error_code parse_ec;
+  auto value = boost::json::parse(beast::buffers_to_string(buffer_.data()), parse_ec);
+  if (parse_ec || !value.is_object()) co_return std::nullopt;
+  co_return std::move(value.as_object());
+}
+
+asio::awaitable<bool> ApiConversation::write(const boost::json::object& message) {
+  const std::string text = boost::json::serialize(message);
+  beast::get_lowest_layer(ws_).expires_after(timeout_);
+  auto [ec, n] = co_await ws_.async_write(asio::buffer(text), asio::as_tuple(asio::use_awaitable));
+  co_return !ec;
+}
+
+void ApiConversation::drop() {
+  boost::system::error_code ignored;
+  beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+  beast::get_lowest_layer(ws_).socket().close(ignored);
 }
 
 } // namespace gatehouse::hass

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/websocket/stream.hpp>
 #include <boost/json/object.hpp>
@@ -33,5 +34,24 @@ std::string_view message_type(const boost::json::object& message);
 boost::asio::awaitable<ApiSocketOpening> open_api_socket(ApiSocket& ws, std::string host, std::uint16_t port,
                                                          std::string client_address,
                                                          std::chrono::milliseconds timeout);
+
+// A short conversation with HA's websocket API (a token check, ending a user's sessions): opened, then
+// one message at a time, each read and write within `timeout`, answers of at most 64 KiB.
+class ApiConversation {
+public:
+  ApiConversation(boost::asio::any_io_executor executor, std::chrono::milliseconds timeout);
+  // Connected, upgraded and HA's auth_required read: its ha_version, or nullopt.
+  boost::asio::awaitable<std::optional<std::string>> open(const std::string& host, std::uint16_t port,
+                                                          const std::string& client_address);
+  // The next message, or nullopt (closed, timed out, not a JSON object).
+  boost::asio::awaitable<std::optional<boost::json::object>> read();
+  boost::asio::awaitable<bool> write(const boost::json::object& message);
+  void drop();
+
+private:
+  ApiSocket ws_;
+  boost::beast::flat_buffer buffer_;
+  std::chrono::milliseconds timeout_;
+};
 
 } // namespace gatehouse::hass

@@ -40,7 +40,8 @@ asio::awaitable<LoginFlowResult> LoginFlowClient::sign_in(std::string username, 
     net::OutboundRequest request;
     request.method = http::verb::post;
     request.url = base_url_ + path;
-    request.headers = {{"Content-Type", "application/json"}, {"X-Forwarded-For", client_address}};
+    request.headers = {{"Content-Type", "application/json"}};
+    if (!client_address.empty()) request.headers.emplace_back("X-Forwarded-For", client_address);
     request.body = json::serialize(body);
     co_return co_await http_.send(request);
   };
@@ -86,7 +87,7 @@ asio::awaitable<LoginFlowResult> LoginFlowClient::sign_in(std::string username, 
     net::OutboundRequest abort;
     abort.method = http::verb::delete_;
     abort.url = base_url_ + flow_path;
-    abort.headers = {{"X-Forwarded-For", client_address}};
+    if (!client_address.empty()) abort.headers = {{"X-Forwarded-For", client_address}};
     co_await http_.send(abort);
     co_return result;
   }

@@ -23,6 +23,7 @@ struct LoginFlowResult {
 class LoginFlowClient {
 public:
   explicit LoginFlowClient(const config::HomeAssistant& home_assistant);
+  // `client_address` empty: in Gatehouse's own name (no X-Forwarded-For), when no client is involved.
   boost::asio::awaitable<LoginFlowResult> sign_in(std::string username, std::string password, std::string client_id,
                                                   std::string redirect_uri, std::string client_address);
 

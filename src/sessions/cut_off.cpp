@@ -2,6 +2,8 @@
 #include "sessions/cut_off.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -72,11 +74,12 @@ std::optional<AppliedCutOff> applied_cut_off(const store::Store& store, std::str
   std::optional<AppliedCutOff> applied;
   store.read([&](sqlite3* db) {
     store::Statement select(db,
-                            "SELECT requested_at_ms, applied_at_ms, websockets_closed FROM cut_offs "
-                            "WHERE ha_user_id = ? AND applied_at_ms IS NOT NULL",
+                            "SELECT requested_at_ms, applied_at_ms, websockets_closed, ha_sessions_ended_at_ms "
+                            "FROM cut_offs WHERE ha_user_id = ? AND applied_at_ms IS NOT NULL",
                             "read a cut-off");
     select.bind_text(1, ha_user_id);
-    if (select.step()) applied = AppliedCutOff{select.column_int64(0), select.column_int64(1), select.column_int64(2)};
+    if (select.step())
+      applied = AppliedCutOff{select.column_int64(0), select.column_int64(1), select.column_int64(2), select.column_int64(3)};
   });
   return applied;
 }
@@ -91,17 +94,46 @@ bool CutOffs::is_cut_off(std::string_view ha_user_id) const {
   return cut_off;
 }
 
-std::vector<CutOffs::Pending> CutOffs::pending() const {
-  std::vector<Pending> pending;
-  store_.read([&](sqlite3* db) {
+namespace {
+
+std::vector<CutOffs::Pending> cut_offs_where(const store::Store& store, std::string_view condition) {
+  std::vector<CutOffs::Pending> found;
+  store.read([&](sqlite3* db) {
     store::Statement select(db,
-                            "SELECT ha_user_id, username, source, requested_at_ms FROM cut_offs "
-                            "WHERE applied_at_ms IS NULL ORDER BY requested_at_ms",
-                            "read the cut-offs to apply");
+                            "SELECT ha_user_id, username, source, requested_at_ms FROM cut_offs WHERE " +
+                                std::string(condition) + " ORDER BY requested_at_ms",
+                            "read the cut-offs");
     while (select.step())
-      pending.push_back({select.column_text(0), select.column_text(1), select.column_text(2), select.column_int64(3)});
+      found.push_back({select.column_text(0), select.column_text(1), select.column_text(2), select.column_int64(3)});
   });
-  return pending;
+  return found;
+}
+
+} // namespace
+
+std::vector<CutOffs::Pending> CutOffs::pending() const { return cut_offs_where(store_, "applied_at_ms IS NULL"); }
+
+std::vector<CutOffs::Pending> CutOffs::sessions_to_end() const {
+  return cut_offs_where(store_, "applied_at_ms IS NOT NULL AND ha_sessions_ended_at_ms IS NULL");
+}
+
+void CutOffs::mark_sessions_ended(const Pending& pending) {
+  const auto now = store::now_unix_ms();
+  store_.write([&](sqlite3* db) {
+    store::Statement update(db, "UPDATE cut_offs SET ha_sessions_ended_at_ms = ? WHERE ha_user_id = ?",
+                            "mark a person's HA sessions ended");
+    update.bind_int64(1, now).bind_text(2, pending.ha_user_id);
+    update.run();
+  });
+  audit(store_, "cut_off_ha_sessions_ended", pending.username,
+        {{"ha_user_id", pending.ha_user_id}, {"took_ms", now - pending.requested_at_ms}});
+  logging::info("HA sessions of a person cut off ended", {{"user", pending.username}});
+}
+
+void CutOffs::note_sessions_not_ended(const Pending& pending, const std::string& failure) {
+  audit(store_, "cut_off_ha_sessions_failed", pending.username, {{"ha_user_id", pending.ha_user_id}, {"detail", failure}});
+  logging::warn("cannot end the HA sessions of a person cut off yet; trying again",
+                {{"user", pending.username}, {"detail", failure}, {"retry_seconds", kEndSessionsRetry.count()}});
 }
 
 void CutOffs::mark_applied(const Pending& pending, std::size_t websockets_closed) {
@@ -124,8 +156,51 @@ void CutOffs::mark_applied(const Pending& pending, std::size_t websockets_closed
                                    {"took_ms", took_ms}});
 }
 
-asio::awaitable<void> apply_cut_offs(CutOffs& cut_offs, shield::TokenCache& tokens, net::RelayedSockets& sockets) {
-  asio::steady_timer timer(co_await asio::this_coro::executor);
+namespace {
+
+// HA's sessions of everyone cut off whose sessions are not ended yet, one person at a time. Returns
+// whether all of them were.
+asio::awaitable<bool> end_sessions(CutOffs& cut_offs, const EndHaSessions& end_ha_sessions) {
+  bool all = true;
+  std::vector<CutOffs::Pending> people;
+  try {
+    people = cut_offs.sessions_to_end();
+  } catch (const std::exception& error) {
+    logging::error("cannot read the cut-offs; trying again", {{"error", error.what()}});
+    co_return false;
+  }
+  for (const auto& person : people) {
+    std::string ha_user_id = person.ha_user_id;
+    std::string username = person.username;
+    const std::string failure = co_await end_ha_sessions(std::move(ha_user_id), std::move(username));
+    try {
+      if (failure.empty()) {
+        cut_offs.mark_sessions_ended(person);
+      } else {
+        all = false;
+        cut_offs.note_sessions_not_ended(person, failure);
+      }
+    } catch (const std::exception& error) {
+      all = false;
+      logging::error("cannot record a cut-off's HA sessions", {{"user", person.username}, {"error", error.what()}});
+    }
+  }
+  co_return all;
+}
+
+} // namespace
+
+asio::awaitable<void> apply_cut_offs(CutOffs& cut_offs, shield::TokenCache& tokens, net::RelayedSockets& sockets,
+                                     EndHaSessions end_ha_sessions) {
+  const auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer timer(executor);
+  // HA's side runs beside the poll (it can take HA's timeouts), one run at a time.
+  struct HaStep {
+    bool running = false;
+    bool wanted = true; // at start: cut-offs applied before a restart may still have sessions to end
+    std::chrono::steady_clock::time_point not_before{};
+  };
+  auto ha_step = std::make_shared<HaStep>();
   const boost::beast::websocket::close_reason removed{boost::beast::websocket::close_code::policy_error,
                                                       "Access removed"};
   for (;;) {
@@ -147,6 +222,24 @@ asio::awaitable<void> apply_cut_offs(CutOffs& cut_offs, shield::TokenCache& toke
       } catch (const std::exception& error) {
         logging::error("cannot record an applied cut-off", {{"user", person.username}, {"error", error.what()}});
       }
+      ha_step->wanted = true;
+      ha_step->not_before = {}; // a new cut-off does not wait for an earlier one's retry
+    }
+    if (end_ha_sessions && ha_step->wanted && !ha_step->running &&
+        std::chrono::steady_clock::now() >= ha_step->not_before) {
+      ha_step->running = true;
+      ha_step->wanted = false;
+      asio::co_spawn(
+          executor,
+          [](CutOffs& cut_offs, EndHaSessions end, std::shared_ptr<HaStep> step) -> asio::awaitable<void> {
+            const bool all = co_await end_sessions(cut_offs, end);
+            step->running = false;
+            if (!all) {
+              step->wanted = true;
+              step->not_before = std::chrono::steady_clock::now() + kEndSessionsRetry;
+            }
+          }(cut_offs, end_ha_sessions, ha_step),
+          asio::detached);
     }
     timer.expires_after(kCutOffPoll);
     auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));

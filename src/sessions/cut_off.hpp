@@ -2,13 +2,15 @@
 // (`gatehouse cut-off`) and the serving process share it and a restart keeps it. The serving process
 // applies each new one within a second (apply_cut_offs, on the front door's watch): the person's
 // relayed websockets close, their access tokens are refused at the door whether cached or not, a
-// refresh through /auth/token gets HA's invalid_grant, and signing in again is refused. Lifting it
-// restores signing in, never the sessions it ended. Every step is audited.
+// refresh through /auth/token gets HA's invalid_grant, and signing in again is refused; then every HA
+// session of theirs is ended in HA itself (retried until it is). Lifting it restores signing in, never
+// the sessions it ended. Every step is audited.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,6 +47,7 @@ struct AppliedCutOff {
   std::int64_t requested_at_ms = 0;
   std::int64_t applied_at_ms = 0;
   std::int64_t websockets_closed = 0;
+  std::int64_t ha_sessions_ended_at_ms = 0; // 0: not yet
 };
 // The person's cut-off once the serving process has applied it; nullopt while it waits (or if none).
 std::optional<AppliedCutOff> applied_cut_off(const store::Store& store, std::string_view ha_user_id);
@@ -67,6 +70,10 @@ public:
   // The cut-offs not applied yet (their websockets not closed, their cached tokens not forgotten).
   std::vector<Pending> pending() const;
   void mark_applied(const Pending& pending, std::size_t websockets_closed);
+  // Applied, but HA's own sessions of the person not ended yet.
+  std::vector<Pending> sessions_to_end() const;
+  void mark_sessions_ended(const Pending& pending);
+  void note_sessions_not_ended(const Pending& pending, const std::string& failure);
 
 private:
   store::Store& store_;
@@ -74,9 +81,16 @@ private:
 
 // How often the serving process looks for new cut-offs: the "within a second" promise rests on it.
 constexpr std::chrono::milliseconds kCutOffPoll{200};
+// After HA's sessions of someone could not be ended (HA down), the next try.
+constexpr std::chrono::seconds kEndSessionsRetry{30};
+
+// Ends every HA session of a person (sso::SignIn::end_ha_sessions): empty on success, else what failed.
+using EndHaSessions = std::function<boost::asio::awaitable<std::string>(std::string ha_user_id, std::string username)>;
 
 // For as long as the server runs: applies every new cut-off (tokens forgotten, websockets closed),
-// each within kCutOffPoll of its request.
-boost::asio::awaitable<void> apply_cut_offs(CutOffs& cut_offs, shield::TokenCache& tokens, net::RelayedSockets& sockets);
+// each within kCutOffPoll of its request; then, beside it, ends the person's HA sessions with
+// `end_ha_sessions` (if there is one: it needs single sign-on's admin connection).
+boost::asio::awaitable<void> apply_cut_offs(CutOffs& cut_offs, shield::TokenCache& tokens, net::RelayedSockets& sockets,
+                                            EndHaSessions end_ha_sessions);
 
 } // namespace gatehouse::sessions

@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "hass/user_sessions.hpp"
 #include "logging/log.hpp"
 #include "sessions/cut_off.hpp"
 #include "oidc/client_check.hpp"
@@ -438,6 +439,24 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
     co_return refuse(handoff.refusal.status, handoff.refusal.reason, handoff.refusal.title, handoff.refusal.paragraphs,
                      handoff.refusal.detail);
   co_return finish(std::move(*handoff.redirect));
+}
+
+asio::awaitable<std::string> SignIn::end_ha_sessions(std::string ha_user_id, std::string username) {
+  // As the instance's own frontend: a client HA accepts from anyone, whose code Gatehouse redeems itself.
+  const std::string client_id = config_.external_url + "/";
+  const std::string redirect_uri = config_.external_url + "/?auth_callback=1";
+  // Arguments named first: GCC 12 mishandles non-trivial temporaries inside co_await.
+  std::string password = directory_.password_for(ha_user_id);
+  std::string no_client;
+  auto flow = co_await login_flow_.sign_in(username, password, client_id, redirect_uri, no_client);
+  if (!flow.code && flow.failure == hass::LoginFlowResult::Failure::invalid_auth) {
+    const bool repaired = co_await directory_.repair_password(ha_user_id, username);
+    if (repaired) flow = co_await login_flow_.sign_in(username, password, client_id, redirect_uri, no_client);
+  }
+  if (!flow.code) co_return "HA's login flow for the person failed: " + flow.reason;
+  std::string code = std::move(*flow.code);
+  std::string client = client_id;
+  co_return co_await hass::end_sessions_with_code(config_.home_assistant, std::move(code), std::move(client));
 }
 
 asio::awaitable<SignIn::Handoff> SignIn::hand_code_to_client(users::ReadyUser user, ClientRequest client,

@@ -60,6 +60,10 @@ public:
   boost::asio::awaitable<web::Response> relay_token_request(const boost::beast::http::request_header<>& head,
                                                             std::string body, net::ForwardedClient client);
 
+  // Ends every HA session of a person Gatehouse signs in (a cut-off): signed in as them through HA's
+  // login flow, in Gatehouse's own name, then hass/user_sessions. Empty on success, else what failed.
+  boost::asio::awaitable<std::string> end_ha_sessions(std::string ha_user_id, std::string username);
+
   // Access tokens HA issues through relay_token_request are recorded here as valid, with their user.
   void learn_tokens_into(shield::TokenCache& cache) { token_cache_ = &cache; }
 

@@ -107,6 +107,11 @@ constexpr std::array kMigrations{
         websockets_closed INTEGER
       );
     )sql"},
+    Migration{6, "cut-offs end HA's own sessions", R"sql(
+      -- When every HA refresh token of the person was deleted (hass/user_sessions); NULL until then, and
+      -- retried while NULL.
+      ALTER TABLE cut_offs ADD COLUMN ha_sessions_ended_at_ms INTEGER;
+    )sql"},
 };
 
 } // namespace

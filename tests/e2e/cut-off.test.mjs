@@ -2,7 +2,8 @@
 // parts: the IdP (oidc-provider), HA's own client library (home-assistant-js-websocket), the HA double.
 // - bob and alice sign in and hold websockets; `gatehouse cut-off bob` closes bob's socket (not alice's),
 //   his access token is refused at the door (HTTP and websocket), his refresh gets HA's invalid_grant,
-//   and signing in again is refused with a page; alice keeps everything.
+//   signing in again is refused with a page, and in HA itself none of his refresh tokens is left (HA
+//   answers his refresh with invalid_grant too); alice keeps everything.
 // - `--lift` lets bob sign in again; the sessions the cut-off ended stay ended.
 // - Bad input: nobody by that name, said on stderr, exit 1, nothing changes.
 import { test } from 'node:test';
@@ -59,7 +60,20 @@ test('gatehouse cut-off closes the person\'s websockets and refuses their tokens
   const cut = await runGatehouse(['cut-off', '-c', stack.configPath, 'bob.builder']);
   assert.equal(cut.code, 0, cut.stderr);
   assert.match(cut.stdout, /Done in \d+ ms: 1 websocket\(s\) closed/, cut.stdout);
+  assert.match(cut.stdout, /HA's own sessions of bob\.builder ended in \d+ ms/, cut.stdout);
   t.diagnostic(cut.stdout.trim());
+
+  // In HA itself: bob has no refresh token left (HA's own answer to his refresh is invalid_grant, even
+  // for a client that would go around Gatehouse); alice keeps hers.
+  const { double } = stack;
+  assert.deepEqual(double.refreshTokens().filter((token) => token.userId === bobUser.id), []);
+  assert.ok(double.refreshTokens().some((token) => token.userId === stack.userNamed('alice').id), 'alice keeps her sessions');
+  const direct = await request(`${double.url}/auth/token`, { // from the client's address: HA counts it as a failed login
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, localAddress: CLIENT_ADDRESS,
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: bob.saved[0].refresh_token, client_id: stack.frontendClientId }).toString(),
+  });
+  assert.equal(direct.status, 400);
+  assert.deepEqual(direct.json(), { error: 'invalid_grant' });
 
   // His socket is closed by Gatehouse; the library's reconnect with his token is refused.
   assert.deepEqual(await bobClosed, { code: 1008, reason: 'Access removed' });
@@ -95,6 +109,7 @@ test('gatehouse cut-off closes the person\'s websockets and refuses their tokens
   assert.ok(applied, audit.stdout);
   assert.equal(applied.detail.websockets_closed, 1);
   assert.equal(applied.detail.ha_user_id, bobUser.id);
+  assert.ok(entries.some((entry) => entry.event === 'cut_off_ha_sessions_ended'), audit.stdout);
 
   // Asking twice changes nothing; lifting lets him sign in again (a new session).
   const twice = await runGatehouse(['cut-off', '-c', stack.configPath, 'bob.builder']);
