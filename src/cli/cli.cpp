@@ -252,12 +252,22 @@ int cut_off(const std::string& path, const std::string& who, bool lift) {
       return 1;
     }
     if (lift) {
-      if (!sessions::lift_cut_off(*store, *person, "console")) {
-        std::cout << person->username << " is not cut off.\n";
+      if (!sessions::request_lift(*store, *person, "console")) {
+        std::cout << (sessions::still_cut_off(*store, person->ha_user_id) ? person->username + " has a lift on its way.\n"
+                                                                          : person->username + " is not cut off.\n");
         return 0;
       }
-      std::cout << "Lifted the cut-off of " << person->username << ": they can sign in again. The sessions it "
-                   "ended stay ended.\n";
+      // The serving process applies it (their HA user active again first): a bounded wait for it.
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      bool lifted = false;
+      while (!(lifted = !sessions::still_cut_off(*store, person->ha_user_id)) && std::chrono::steady_clock::now() < give_up)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (lifted)
+        std::cout << "Lifted the cut-off of " << person->username << ": their HA user is active again and they can "
+                     "sign in again. The sessions it ended stay ended.\n";
+      else
+        std::cout << "The lift of " << person->username << " is asked for; Gatehouse has not applied it yet (is it "
+                     "running? is HA reachable?). Until then they stay cut off.\n";
       return 0;
     }
     if (!sessions::request_cut_off(*store, *person, "console", "")) {
@@ -289,7 +299,10 @@ int cut_off(const std::string& path, const std::string& who, bool lift) {
     if (applied && applied->ha_sessions_ended_at_ms != 0)
       std::cout << "HA's own sessions of " << person->username << " ended in "
                 << (applied->ha_sessions_ended_at_ms - applied->requested_at_ms) << " ms: HA closed its websockets of "
-                << "them, and their refresh tokens are gone.\n";
+                << "them, and their refresh tokens are gone. "
+                << (applied->ha_user_deactivated ? "Their HA user is deactivated.\n"
+                                                 : "HA keeps their user active (the owner cannot be deactivated); "
+                                                   "Gatehouse refuses them in front of HA.\n");
     else
       std::cout << "HA's own sessions of " << person->username << " are not ended yet; Gatehouse keeps trying "
                 << "(gatehouse audit -c " << path << " --user " << person->username << " says why).\n";

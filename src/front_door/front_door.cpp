@@ -189,12 +189,15 @@ asio::ip::address FrontDoor::refuse_ambiguous(const asio::ip::address& peer, std
 }
 
 asio::awaitable<void> FrontDoor::watch(net::RelayedSockets& sockets) {
-  sessions::EndHaSessions end_ha_sessions; // only with single sign-on: it signs in as the person
-  if (sign_in_)
-    end_ha_sessions = [sign_in = sign_in_](std::string ha_user_id, std::string username) {
-      return sign_in->end_ha_sessions(std::move(ha_user_id), std::move(username));
+  std::optional<sessions::HomeAssistantSide> ha; // only with single sign-on: it signs in as the person
+  if (sign_in_) {
+    ha.emplace();
+    ha->cut_off = [sign_in = sign_in_](std::string ha_user_id, std::string username) {
+      return sign_in->cut_off_in_ha(std::move(ha_user_id), std::move(username));
     };
-  co_await sessions::apply_cut_offs(cut_offs_, shield_.tokens(), sockets, std::move(end_ha_sessions));
+    ha->restore = [sign_in = sign_in_](std::string ha_user_id) { return sign_in->restore_in_ha(std::move(ha_user_id)); };
+  }
+  co_await sessions::apply_cut_offs(cut_offs_, shield_.tokens(), sockets, std::move(ha));
 }
 
 asio::awaitable<void> FrontDoor::on_start() {

@@ -58,41 +58,46 @@ bool request_cut_off(store::Store& store, const Person& person, std::string_view
   return added;
 }
 
-bool lift_cut_off(store::Store& store, const Person& person, std::string_view source) {
-  bool removed = false;
+bool request_lift(store::Store& store, const Person& person, std::string_view source) {
+  bool asked = false;
   store.write([&](sqlite3* db) {
-    store::Statement remove(db, "DELETE FROM cut_offs WHERE ha_user_id = ?", "lift a cut-off");
-    remove.bind_text(1, person.ha_user_id);
-    remove.run();
-    removed = sqlite3_changes(db) == 1;
+    store::Statement update(db,
+                            "UPDATE cut_offs SET lift_requested_at_ms = ? WHERE ha_user_id = ? AND lift_requested_at_ms IS NULL",
+                            "ask for a lift");
+    update.bind_int64(1, store::now_unix_ms()).bind_text(2, person.ha_user_id);
+    update.run();
+    asked = sqlite3_changes(db) == 1;
   });
-  if (removed) audit(store, "cut_off_lifted", person.username, {{"ha_user_id", person.ha_user_id}, {"source", source}});
-  return removed;
+  if (asked) audit(store, "cut_off_lift_requested", person.username, {{"ha_user_id", person.ha_user_id}, {"source", source}});
+  return asked;
 }
 
-std::optional<AppliedCutOff> applied_cut_off(const store::Store& store, std::string_view ha_user_id) {
-  std::optional<AppliedCutOff> applied;
-  store.read([&](sqlite3* db) {
-    store::Statement select(db,
-                            "SELECT requested_at_ms, applied_at_ms, websockets_closed, ha_sessions_ended_at_ms "
-                            "FROM cut_offs WHERE ha_user_id = ? AND applied_at_ms IS NOT NULL",
-                            "read a cut-off");
-    select.bind_text(1, ha_user_id);
-    if (select.step())
-      applied = AppliedCutOff{select.column_int64(0), select.column_int64(1), select.column_int64(2), select.column_int64(3)};
-  });
-  return applied;
-}
-
-bool CutOffs::is_cut_off(std::string_view ha_user_id) const {
+bool still_cut_off(const store::Store& store, std::string_view ha_user_id) {
   bool cut_off = false;
-  store_.read([&](sqlite3* db) {
+  store.read([&](sqlite3* db) {
     store::Statement select(db, "SELECT 1 FROM cut_offs WHERE ha_user_id = ?", "check for a cut-off");
     select.bind_text(1, ha_user_id);
     cut_off = select.step();
   });
   return cut_off;
 }
+
+std::optional<AppliedCutOff> applied_cut_off(const store::Store& store, std::string_view ha_user_id) {
+  std::optional<AppliedCutOff> applied;
+  store.read([&](sqlite3* db) {
+    store::Statement select(db,
+                            "SELECT requested_at_ms, applied_at_ms, websockets_closed, ha_sessions_ended_at_ms, "
+                            "ha_user_deactivated FROM cut_offs WHERE ha_user_id = ? AND applied_at_ms IS NOT NULL",
+                            "read a cut-off");
+    select.bind_text(1, ha_user_id);
+    if (select.step())
+      applied = AppliedCutOff{select.column_int64(0), select.column_int64(1), select.column_int64(2),
+                              select.column_int64(3), select.column_int64(4) == 1};
+  });
+  return applied;
+}
+
+bool CutOffs::is_cut_off(std::string_view ha_user_id) const { return still_cut_off(store_, ha_user_id); }
 
 namespace {
 
@@ -114,20 +119,48 @@ std::vector<CutOffs::Pending> cut_offs_where(const store::Store& store, std::str
 std::vector<CutOffs::Pending> CutOffs::pending() const { return cut_offs_where(store_, "applied_at_ms IS NULL"); }
 
 std::vector<CutOffs::Pending> CutOffs::sessions_to_end() const {
-  return cut_offs_where(store_, "applied_at_ms IS NOT NULL AND ha_sessions_ended_at_ms IS NULL");
+  return cut_offs_where(store_,
+                        "applied_at_ms IS NOT NULL AND ha_sessions_ended_at_ms IS NULL AND lift_requested_at_ms IS NULL");
 }
 
-void CutOffs::mark_sessions_ended(const Pending& pending) {
+void CutOffs::mark_sessions_ended(const Pending& pending, const std::string& not_deactivated) {
   const auto now = store::now_unix_ms();
   store_.write([&](sqlite3* db) {
-    store::Statement update(db, "UPDATE cut_offs SET ha_sessions_ended_at_ms = ? WHERE ha_user_id = ?",
-                            "mark a person's HA sessions ended");
-    update.bind_int64(1, now).bind_text(2, pending.ha_user_id);
+    store::Statement update(db, "UPDATE cut_offs SET ha_sessions_ended_at_ms = ?, ha_user_deactivated = ? WHERE ha_user_id = ?",
+                            "mark a person's HA side done");
+    update.bind_int64(1, now).bind_int64(2, not_deactivated.empty() ? 1 : 0).bind_text(3, pending.ha_user_id);
     update.run();
   });
-  audit(store_, "cut_off_ha_sessions_ended", pending.username,
-        {{"ha_user_id", pending.ha_user_id}, {"took_ms", now - pending.requested_at_ms}});
-  logging::info("HA sessions of a person cut off ended", {{"user", pending.username}});
+  json::object detail{{"ha_user_id", pending.ha_user_id}, {"took_ms", now - pending.requested_at_ms},
+                      {"ha_user_deactivated", not_deactivated.empty()}};
+  if (!not_deactivated.empty()) detail["not_deactivated"] = not_deactivated;
+  audit(store_, "cut_off_ha_sessions_ended", pending.username, std::move(detail));
+  logging::info("HA sessions of a person cut off ended", {{"user", pending.username}, {"ha_user_deactivated", not_deactivated.empty()}});
+}
+
+std::vector<CutOffs::Lift> CutOffs::lifts() const {
+  std::vector<Lift> lifts;
+  store_.read([&](sqlite3* db) {
+    store::Statement select(db,
+                            "SELECT ha_user_id, username, source, requested_at_ms, ha_user_deactivated = 1 FROM cut_offs "
+                            "WHERE lift_requested_at_ms IS NOT NULL ORDER BY lift_requested_at_ms",
+                            "read the lifts asked for");
+    while (select.step())
+      lifts.push_back({{select.column_text(0), select.column_text(1), select.column_text(2), select.column_int64(3)},
+                       select.column_int64(4) == 1});
+  });
+  return lifts;
+}
+
+void CutOffs::finish_lift(const Lift& lift) {
+  store_.write([&](sqlite3* db) {
+    store::Statement remove(db, "DELETE FROM cut_offs WHERE ha_user_id = ?", "end a cut-off");
+    remove.bind_text(1, lift.person.ha_user_id);
+    remove.run();
+  });
+  audit(store_, "cut_off_lifted", lift.person.username,
+        {{"ha_user_id", lift.person.ha_user_id}, {"ha_user_reactivated", lift.reactivate}});
+  logging::info("cut-off lifted", {{"user", lift.person.username}});
 }
 
 void CutOffs::note_sessions_not_ended(const Pending& pending, const std::string& failure) {
@@ -158,13 +191,14 @@ void CutOffs::mark_applied(const Pending& pending, std::size_t websockets_closed
 
 namespace {
 
-// HA's sessions of everyone cut off whose sessions are not ended yet, one person at a time. Returns
-// whether all of them were.
-asio::awaitable<bool> end_sessions(CutOffs& cut_offs, const EndHaSessions& end_ha_sessions) {
+// HA's side of every cut-off and lift not done yet, one person at a time. Returns whether all of it was.
+asio::awaitable<bool> do_ha_side(CutOffs& cut_offs, const HomeAssistantSide& ha) {
   bool all = true;
   std::vector<CutOffs::Pending> people;
+  std::vector<CutOffs::Lift> lifts;
   try {
     people = cut_offs.sessions_to_end();
+    lifts = cut_offs.lifts();
   } catch (const std::exception& error) {
     logging::error("cannot read the cut-offs; trying again", {{"error", error.what()}});
     co_return false;
@@ -172,17 +206,36 @@ asio::awaitable<bool> end_sessions(CutOffs& cut_offs, const EndHaSessions& end_h
   for (const auto& person : people) {
     std::string ha_user_id = person.ha_user_id;
     std::string username = person.username;
-    const std::string failure = co_await end_ha_sessions(std::move(ha_user_id), std::move(username));
+    const auto outcome = co_await ha.cut_off(std::move(ha_user_id), std::move(username));
     try {
-      if (failure.empty()) {
-        cut_offs.mark_sessions_ended(person);
+      if (outcome.failure.empty()) {
+        cut_offs.mark_sessions_ended(person, outcome.not_deactivated);
       } else {
         all = false;
-        cut_offs.note_sessions_not_ended(person, failure);
+        cut_offs.note_sessions_not_ended(person, outcome.failure);
       }
     } catch (const std::exception& error) {
       all = false;
-      logging::error("cannot record a cut-off's HA sessions", {{"user", person.username}, {"error", error.what()}});
+      logging::error("cannot record a cut-off's HA side", {{"user", person.username}, {"error", error.what()}});
+    }
+  }
+  for (const auto& lift : lifts) {
+    std::string failure;
+    if (lift.reactivate) {
+      std::string ha_user_id = lift.person.ha_user_id;
+      failure = co_await ha.restore(std::move(ha_user_id));
+    }
+    try {
+      if (failure.empty()) {
+        cut_offs.finish_lift(lift);
+      } else {
+        all = false;
+        logging::warn("cannot activate the HA user of a lifted cut-off yet; trying again",
+                      {{"user", lift.person.username}, {"detail", failure}});
+      }
+    } catch (const std::exception& error) {
+      all = false;
+      logging::error("cannot record a lift", {{"user", lift.person.username}, {"error", error.what()}});
     }
   }
   co_return all;
@@ -191,7 +244,7 @@ asio::awaitable<bool> end_sessions(CutOffs& cut_offs, const EndHaSessions& end_h
 } // namespace
 
 asio::awaitable<void> apply_cut_offs(CutOffs& cut_offs, shield::TokenCache& tokens, net::RelayedSockets& sockets,
-                                     EndHaSessions end_ha_sessions) {
+                                     std::optional<HomeAssistantSide> ha) {
   const auto executor = co_await asio::this_coro::executor;
   asio::steady_timer timer(executor);
   // HA's side runs beside the poll (it can take HA's timeouts), one run at a time.
@@ -205,11 +258,18 @@ asio::awaitable<void> apply_cut_offs(CutOffs& cut_offs, shield::TokenCache& toke
                                                       "Access removed"};
   for (;;) {
     std::vector<CutOffs::Pending> pending;
+    bool lifts_asked = false;
     try {
       pending = cut_offs.pending();
+      const auto lifts = cut_offs.lifts();
+      lifts_asked = !lifts.empty();
+      // Without HA's side there is nothing to undo in HA: the lift just ends the cut-off.
+      if (!ha)
+        for (const auto& lift : lifts) cut_offs.finish_lift(lift);
     } catch (const std::exception& error) {
       logging::error("cannot read the cut-offs; trying again", {{"error", error.what()}});
     }
+    if (lifts_asked && ha_step->not_before == std::chrono::steady_clock::time_point{}) ha_step->wanted = true;
     for (const auto& person : pending) {
       // The person counts as cut off already (the row is there): a token check finishing from here on
       // refuses them, so a valid entry forgotten now cannot come back.
@@ -225,20 +285,18 @@ asio::awaitable<void> apply_cut_offs(CutOffs& cut_offs, shield::TokenCache& toke
       ha_step->wanted = true;
       ha_step->not_before = {}; // a new cut-off does not wait for an earlier one's retry
     }
-    if (end_ha_sessions && ha_step->wanted && !ha_step->running &&
-        std::chrono::steady_clock::now() >= ha_step->not_before) {
+    if (ha && ha_step->wanted && !ha_step->running && std::chrono::steady_clock::now() >= ha_step->not_before) {
       ha_step->running = true;
       ha_step->wanted = false;
       asio::co_spawn(
           executor,
-          [](CutOffs& cut_offs, EndHaSessions end, std::shared_ptr<HaStep> step) -> asio::awaitable<void> {
-            const bool all = co_await end_sessions(cut_offs, end);
+          [](CutOffs& cut_offs, HomeAssistantSide side, std::shared_ptr<HaStep> step) -> asio::awaitable<void> {
+            const bool all = co_await do_ha_side(cut_offs, side);
             step->running = false;
-            if (!all) {
-              step->wanted = true;
-              step->not_before = std::chrono::steady_clock::now() + kEndSessionsRetry;
-            }
-          }(cut_offs, end_ha_sessions, ha_step),
+            step->not_before = all ? std::chrono::steady_clock::time_point{}
+                                   : std::chrono::steady_clock::now() + kEndSessionsRetry;
+            if (!all) step->wanted = true;
+          }(cut_offs, *ha, ha_step),
           asio::detached);
     }
     timer.expires_after(kCutOffPoll);

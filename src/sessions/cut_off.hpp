@@ -2,9 +2,10 @@
 // (`gatehouse cut-off`) and the serving process share it and a restart keeps it. The serving process
 // applies each new one within a second (apply_cut_offs, on the front door's watch): the person's
 // relayed websockets close, their access tokens are refused at the door whether cached or not, a
-// refresh through /auth/token gets HA's invalid_grant, and signing in again is refused; then every HA
-// session of theirs is ended in HA itself (retried until it is). Lifting it restores signing in, never
-// the sessions it ended. Every step is audited.
+// refresh through /auth/token gets HA's invalid_grant, and signing in again is refused; then, in HA
+// itself, every session of theirs is ended and their HA user deactivated (retried until done). A lift is
+// applied by the serving process too: the HA user active again, then signing in restored (never the
+// sessions the cut-off ended). Every step is audited.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -40,14 +41,17 @@ std::optional<Person> find_person(const store::Store& store, std::string_view us
 // `source`: who asked ("console", later "scim", "backchannel_logout"). False when that person was
 // already cut off (nothing changes).
 bool request_cut_off(store::Store& store, const Person& person, std::string_view source, std::string_view reason);
-// False when that person was not cut off.
-bool lift_cut_off(store::Store& store, const Person& person, std::string_view source);
+// Asks the serving process to lift it. False when that person was not cut off (or a lift is asked already).
+bool request_lift(store::Store& store, const Person& person, std::string_view source);
+// Whether the person is still cut off (a lift not applied yet counts as cut off).
+bool still_cut_off(const store::Store& store, std::string_view ha_user_id);
 
 struct AppliedCutOff {
   std::int64_t requested_at_ms = 0;
   std::int64_t applied_at_ms = 0;
   std::int64_t websockets_closed = 0;
-  std::int64_t ha_sessions_ended_at_ms = 0; // 0: not yet
+  std::int64_t ha_sessions_ended_at_ms = 0; // HA's side done (sessions ended, user deactivated); 0: not yet
+  bool ha_user_deactivated = false;         // false: HA keeps the user active (the owner cannot be deactivated)
 };
 // The person's cut-off once the serving process has applied it; nullopt while it waits (or if none).
 std::optional<AppliedCutOff> applied_cut_off(const store::Store& store, std::string_view ha_user_id);
@@ -70,10 +74,18 @@ public:
   // The cut-offs not applied yet (their websockets not closed, their cached tokens not forgotten).
   std::vector<Pending> pending() const;
   void mark_applied(const Pending& pending, std::size_t websockets_closed);
-  // Applied, but HA's own sessions of the person not ended yet.
+  // Applied, but HA's side (sessions, deactivation) not done yet, and no lift asked.
   std::vector<Pending> sessions_to_end() const;
-  void mark_sessions_ended(const Pending& pending);
+  // `not_deactivated`: why HA keeps the user active (empty: deactivated).
+  void mark_sessions_ended(const Pending& pending, const std::string& not_deactivated);
   void note_sessions_not_ended(const Pending& pending, const std::string& failure);
+  // Lifts asked for; `reactivate`: Gatehouse deactivated the HA user and must activate it again first.
+  struct Lift {
+    Pending person;
+    bool reactivate = false;
+  };
+  std::vector<Lift> lifts() const;
+  void finish_lift(const Lift& lift);
 
 private:
   store::Store& store_;
@@ -81,16 +93,25 @@ private:
 
 // How often the serving process looks for new cut-offs: the "within a second" promise rests on it.
 constexpr std::chrono::milliseconds kCutOffPoll{200};
-// After HA's sessions of someone could not be ended (HA down), the next try.
+// After HA's side of a cut-off or a lift could not be done (HA down), the next try.
 constexpr std::chrono::seconds kEndSessionsRetry{30};
 
-// Ends every HA session of a person (sso::SignIn::end_ha_sessions): empty on success, else what failed.
-using EndHaSessions = std::function<boost::asio::awaitable<std::string>(std::string ha_user_id, std::string username)>;
+// What Gatehouse does in HA itself (sso::SignIn, which has the admin connection and signs in as people).
+struct HomeAssistantSide {
+  struct CutOff {
+    std::string failure;         // empty: done (try again later otherwise)
+    std::string not_deactivated; // done, but HA keeps the user active: why
+  };
+  // Every HA session of the person ended, then their HA user deactivated.
+  std::function<boost::asio::awaitable<CutOff>(std::string ha_user_id, std::string username)> cut_off;
+  // Their HA user active again. Empty: done.
+  std::function<boost::asio::awaitable<std::string>(std::string ha_user_id)> restore;
+};
 
 // For as long as the server runs: applies every new cut-off (tokens forgotten, websockets closed),
-// each within kCutOffPoll of its request; then, beside it, ends the person's HA sessions with
-// `end_ha_sessions` (if there is one: it needs single sign-on's admin connection).
+// each within kCutOffPoll of its request; beside it, does HA's side of cut-offs and lifts with `ha`
+// (without one — no single sign-on — lifts only end the cut-off).
 boost::asio::awaitable<void> apply_cut_offs(CutOffs& cut_offs, shield::TokenCache& tokens, net::RelayedSockets& sockets,
-                                            EndHaSessions end_ha_sessions);
+                                            std::optional<HomeAssistantSide> ha);
 
 } // namespace gatehouse::sessions

@@ -459,6 +459,31 @@ asio::awaitable<std::string> SignIn::end_ha_sessions(std::string ha_user_id, std
   co_return co_await hass::end_sessions_with_code(config_.home_assistant, std::move(code), std::move(client));
 }
 
+asio::awaitable<sessions::HomeAssistantSide::CutOff> SignIn::cut_off_in_ha(std::string ha_user_id, std::string username) {
+  sessions::HomeAssistantSide::CutOff outcome;
+  // Sessions first: an inactive user cannot be signed in as. Arguments named: GCC 12 and co_await.
+  std::string user_id = ha_user_id;
+  outcome.failure = co_await end_ha_sessions(std::move(user_id), std::move(username));
+  if (!outcome.failure.empty()) co_return outcome;
+  auto updated = co_await directory_.set_active(std::move(ha_user_id), false);
+  if (updated.ok) co_return outcome;
+  // HA refuses to deactivate the owner or a system user (contract §4.4); a user deleted meanwhile has
+  // nothing left to deactivate. Done either way: Gatehouse still refuses them in front of HA.
+  if (updated.error_code == "cannot_deactivate_owner" || updated.error_code == "cannot_modify_system_generated" ||
+      updated.error_code == "not_found") {
+    outcome.not_deactivated = "HA keeps this user active (" + updated.error_code + ")";
+    co_return outcome;
+  }
+  outcome.failure = "HA did not deactivate the user (" + updated.error_code + ")";
+  co_return outcome;
+}
+
+asio::awaitable<std::string> SignIn::restore_in_ha(std::string ha_user_id) {
+  auto updated = co_await directory_.set_active(std::move(ha_user_id), true);
+  if (updated.ok || updated.error_code == "not_found") co_return std::string();
+  co_return "HA did not activate the user again (" + updated.error_code + ")";
+}
+
 asio::awaitable<SignIn::Handoff> SignIn::hand_code_to_client(users::ReadyUser user, ClientRequest client,
                                                              json::object detail) {
   Handoff handoff;

@@ -30,9 +30,7 @@
 #include "users/directory.hpp"
 #include "web/page.hpp"
 
-namespace gatehouse::sessions {
-class CutOffs;
-}
+#include "sessions/cut_off.hpp"
 
 namespace gatehouse::sso {
 
@@ -60,9 +58,11 @@ public:
   boost::asio::awaitable<web::Response> relay_token_request(const boost::beast::http::request_header<>& head,
                                                             std::string body, net::ForwardedClient client);
 
-  // Ends every HA session of a person Gatehouse signs in (a cut-off): signed in as them through HA's
-  // login flow, in Gatehouse's own name, then hass/user_sessions. Empty on success, else what failed.
-  boost::asio::awaitable<std::string> end_ha_sessions(std::string ha_user_id, std::string username);
+  // HA's side of a cut-off (sessions/cut_off): every HA session of the person ended (signed in as them
+  // through HA's login flow, in Gatehouse's own name, then hass/user_sessions), then their HA user
+  // deactivated; and of a lift: the HA user active again.
+  boost::asio::awaitable<sessions::HomeAssistantSide::CutOff> cut_off_in_ha(std::string ha_user_id, std::string username);
+  boost::asio::awaitable<std::string> restore_in_ha(std::string ha_user_id);
 
   // Access tokens HA issues through relay_token_request are recorded here as valid, with their user.
   void learn_tokens_into(shield::TokenCache& cache) { token_cache_ = &cache; }
@@ -92,6 +92,8 @@ private:
   };
   // The last steps of every sign-in: HA's login flow for `user` with the client's own client_id and
   // redirect_uri, the audit entry, and the redirect back to the client with HA's code.
+  // Empty on success, else what failed.
+  boost::asio::awaitable<std::string> end_ha_sessions(std::string ha_user_id, std::string username);
   boost::asio::awaitable<Handoff> hand_code_to_client(users::ReadyUser user, ClientRequest client,
                                                       boost::json::object detail);
   // A client that is not trusted to get codes silently (sso/client_trust): the person sees a page that

@@ -112,6 +112,12 @@ constexpr std::array kMigrations{
       -- retried while NULL.
       ALTER TABLE cut_offs ADD COLUMN ha_sessions_ended_at_ms INTEGER;
     )sql"},
+    Migration{7, "cut-offs deactivate the HA user; lifts applied by the server", R"sql(
+      -- 1: Gatehouse deactivated the HA user (a lift activates it again); 0: HA keeps it active (the owner).
+      ALTER TABLE cut_offs ADD COLUMN ha_user_deactivated INTEGER;
+      -- A lift asked for on the console; the serving process applies it (HA user active again, row gone).
+      ALTER TABLE cut_offs ADD COLUMN lift_requested_at_ms INTEGER;
+    )sql"},
 };
 
 } // namespace

@@ -387,6 +387,11 @@ asio::awaitable<DirectoryOutcome> Directory::prepare_here(std::string issuer, st
   co_return outcome;
 }
 
+asio::awaitable<hass::CommandResult> Directory::set_active(std::string ha_user_id, bool active) {
+  json::object update{{"type", "config/auth/update"}, {"user_id", ha_user_id}, {"is_active", active}};
+  co_return co_await admin_.call(update);
+}
+
 asio::awaitable<bool> Directory::repair_password(std::string ha_user_id, std::string username) {
   json::object remove{{"type", "config/auth_provider/homeassistant/delete"}, {"username", username}};
   co_await admin_.call(remove);

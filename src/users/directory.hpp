@@ -65,6 +65,8 @@ public:
   // Sets a managed user's HA password to the derived one again (after HA rejected it: the master key
   // was replaced, or someone changed the password in HA).
   boost::asio::awaitable<bool> repair_password(std::string ha_user_id, std::string username);
+  // Deactivates or activates an HA user (a cut-off, a lift): HA's answer as it is.
+  boost::asio::awaitable<hass::CommandResult> set_active(std::string ha_user_id, bool active);
   // The HA password of a user Gatehouse manages or linked (derived, never stored).
   std::string password_for(std::string_view ha_user_id) const { return key_.password_for(ha_user_id); }
 

@@ -3,8 +3,8 @@
 // - bob and alice sign in and hold websockets; `gatehouse cut-off bob` closes bob's socket (not alice's),
 //   his access token is refused at the door (HTTP and websocket), his refresh gets HA's invalid_grant,
 //   signing in again is refused with a page, and in HA itself none of his refresh tokens is left (HA
-//   answers his refresh with invalid_grant too); alice keeps everything.
-// - `--lift` lets bob sign in again; the sessions the cut-off ended stay ended.
+//   answers his refresh with invalid_grant too) and his user is deactivated; alice keeps everything.
+// - `--lift` activates his HA user again and lets him sign in again; the sessions the cut-off ended stay ended.
 // - Bad input: nobody by that name, said on stderr, exit 1, nothing changes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -60,7 +60,8 @@ test('gatehouse cut-off closes the person\'s websockets and refuses their tokens
   const cut = await runGatehouse(['cut-off', '-c', stack.configPath, 'bob.builder']);
   assert.equal(cut.code, 0, cut.stderr);
   assert.match(cut.stdout, /Done in \d+ ms: 1 websocket\(s\) closed/, cut.stdout);
-  assert.match(cut.stdout, /HA's own sessions of bob\.builder ended in \d+ ms/, cut.stdout);
+  assert.match(cut.stdout, /HA's own sessions of bob\.builder ended in \d+ ms: .* Their HA user is deactivated\./, cut.stdout);
+  assert.equal(stack.userNamed('bob.builder').isActive, false, 'HA shows bob deactivated');
   t.diagnostic(cut.stdout.trim());
 
   // In HA itself: bob has no refresh token left (HA's own answer to his refresh is invalid_grant, even
@@ -117,7 +118,8 @@ test('gatehouse cut-off closes the person\'s websockets and refuses their tokens
   assert.match(twice.stdout, /already cut off/);
   const lifted = await runGatehouse(['cut-off', '-c', stack.configPath, '--lift', 'bob.builder']);
   assert.equal(lifted.code, 0, lifted.stderr);
-  assert.match(lifted.stdout, /can sign in again/);
+  assert.match(lifted.stdout, /their HA user is active again and they can sign in again/);
+  assert.equal(stack.userNamed('bob.builder').isActive, true, 'HA shows bob active again');
   const afterLift = await stack.login({ state: frontendState(stack.externalUrl, stack.frontendClientId), username: 'bob' });
   assert.equal(afterLift.kind, 'redirect', 'bob signs in again once the cut-off is lifted');
 });

@@ -86,12 +86,40 @@ TEST_F(CutOffTest, RequestedByTheConsoleAppliedByTheServerLiftedAgain) {
   CutOffs restarted(*store_); // a restart keeps it
   EXPECT_TRUE(restarted.is_cut_off("ha-bob"));
 
-  EXPECT_TRUE(gatehouse::sessions::lift_cut_off(*store_, bob, "console"));
-  EXPECT_FALSE(gatehouse::sessions::lift_cut_off(*store_, bob, "console"));
-  EXPECT_TRUE(serving.pending().empty());
-  EXPECT_FALSE(serving.is_cut_off("ha-bob")) << "lifted from the moment it is written";
+  // HA's side done: sessions ended, the user deactivated.
+  ASSERT_EQ(serving.sessions_to_end().size(), 1u);
+  serving.mark_sessions_ended(serving.sessions_to_end()[0], "");
+  EXPECT_TRUE(serving.sessions_to_end().empty());
+  EXPECT_TRUE(gatehouse::sessions::applied_cut_off(*store_, "ha-bob")->ha_user_deactivated);
 
-  EXPECT_EQ(audit_events(), (std::vector<std::string>{"cut_off_requested", "cut_off_applied", "cut_off_lifted"}));
+  // A lift is asked on the console and applied by the server: until then bob stays cut off.
+  EXPECT_TRUE(gatehouse::sessions::request_lift(*store_, bob, "console"));
+  EXPECT_FALSE(gatehouse::sessions::request_lift(*store_, bob, "console")) << "asked once";
+  EXPECT_TRUE(serving.is_cut_off("ha-bob")) << "a lift not applied yet leaves the cut-off in force";
+  const auto lifts = serving.lifts();
+  ASSERT_EQ(lifts.size(), 1u);
+  EXPECT_TRUE(lifts[0].reactivate) << "Gatehouse deactivated the user, so the lift activates it again";
+  serving.finish_lift(lifts[0]);
+  EXPECT_TRUE(serving.lifts().empty());
+  EXPECT_FALSE(serving.is_cut_off("ha-bob"));
+  EXPECT_FALSE(gatehouse::sessions::still_cut_off(*store_, "ha-bob"));
+  EXPECT_FALSE(gatehouse::sessions::request_lift(*store_, bob, "console")) << "nothing left to lift";
+
+  EXPECT_EQ(audit_events(), (std::vector<std::string>{"cut_off_requested", "cut_off_applied", "cut_off_ha_sessions_ended",
+                                                      "cut_off_lift_requested", "cut_off_lifted"}));
+}
+
+TEST_F(CutOffTest, AUserHaKeepsActiveIsNotActivatedByTheLift) {
+  CutOffs serving(*store_);
+  const Person alice = *gatehouse::sessions::find_person(*store_, "alice"); // say, the owner
+  ASSERT_TRUE(gatehouse::sessions::request_cut_off(*store_, alice, "console", ""));
+  serving.mark_applied(serving.pending().at(0), 0);
+  serving.mark_sessions_ended(serving.sessions_to_end().at(0), "HA keeps this user active (cannot_deactivate_owner)");
+  EXPECT_FALSE(gatehouse::sessions::applied_cut_off(*store_, "ha-alice")->ha_user_deactivated);
+  ASSERT_TRUE(gatehouse::sessions::request_lift(*store_, alice, "console"));
+  ASSERT_EQ(serving.lifts().size(), 1u);
+  EXPECT_FALSE(serving.lifts()[0].reactivate) << "Gatehouse did not deactivate her, so it does not activate her";
+  EXPECT_TRUE(serving.sessions_to_end().empty());
 }
 
 } // namespace
