@@ -276,7 +276,7 @@ int cut_off(const std::string& path, const std::string& who, bool lift) {
       return 0;
     }
     std::cout << "Cutting off " << person->username << " (HA user " << person->ha_user_id << ")...\n";
-    // The serving process applies it within a second (sessions::kCutOffPoll); a bounded wait says whether it did.
+    // The serving process applies it within a second (sessions::CutOffTiming::poll); a bounded wait says whether it did.
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(3);
     std::optional<sessions::AppliedCutOff> applied;
     while (!(applied = sessions::applied_cut_off(*store, person->ha_user_id)) && std::chrono::steady_clock::now() < give_up)

@@ -166,7 +166,7 @@ void CutOffs::finish_lift(const Lift& lift) {
 void CutOffs::note_sessions_not_ended(const Pending& pending, const std::string& failure) {
   audit(store_, "cut_off_ha_sessions_failed", pending.username, {{"ha_user_id", pending.ha_user_id}, {"detail", failure}});
   logging::warn("cannot end the HA sessions of a person cut off yet; trying again",
-                {{"user", pending.username}, {"detail", failure}, {"retry_seconds", kEndSessionsRetry.count()}});
+                {{"user", pending.username}, {"detail", failure}});
 }
 
 void CutOffs::mark_applied(const Pending& pending, std::size_t websockets_closed) {
@@ -244,7 +244,7 @@ asio::awaitable<bool> do_ha_side(CutOffs& cut_offs, const HomeAssistantSide& ha)
 } // namespace
 
 asio::awaitable<void> apply_cut_offs(CutOffs& cut_offs, shield::TokenCache& tokens, net::RelayedSockets& sockets,
-                                     std::optional<HomeAssistantSide> ha) {
+                                     std::optional<HomeAssistantSide> ha, CutOffTiming timing) {
   const auto executor = co_await asio::this_coro::executor;
   asio::steady_timer timer(executor);
   // HA's side runs beside the poll (it can take HA's timeouts), one run at a time.
@@ -290,16 +290,16 @@ asio::awaitable<void> apply_cut_offs(CutOffs& cut_offs, shield::TokenCache& toke
       ha_step->wanted = false;
       asio::co_spawn(
           executor,
-          [](CutOffs& cut_offs, HomeAssistantSide side, std::shared_ptr<HaStep> step) -> asio::awaitable<void> {
+          [](CutOffs& cut_offs, HomeAssistantSide side, std::shared_ptr<HaStep> step,
+             std::chrono::milliseconds retry) -> asio::awaitable<void> {
             const bool all = co_await do_ha_side(cut_offs, side);
             step->running = false;
-            step->not_before = all ? std::chrono::steady_clock::time_point{}
-                                   : std::chrono::steady_clock::now() + kEndSessionsRetry;
+            step->not_before = all ? std::chrono::steady_clock::time_point{} : std::chrono::steady_clock::now() + retry;
             if (!all) step->wanted = true;
-          }(cut_offs, *ha, ha_step),
+          }(cut_offs, *ha, ha_step, timing.retry),
           asio::detached);
     }
-    timer.expires_after(kCutOffPoll);
+    timer.expires_after(timing.poll);
     auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     if (ec) co_return;
   }

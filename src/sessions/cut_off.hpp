@@ -91,10 +91,12 @@ private:
   store::Store& store_;
 };
 
-// How often the serving process looks for new cut-offs: the "within a second" promise rests on it.
-constexpr std::chrono::milliseconds kCutOffPoll{200};
-// After HA's side of a cut-off or a lift could not be done (HA down), the next try.
-constexpr std::chrono::seconds kEndSessionsRetry{30};
+struct CutOffTiming {
+  // How often the serving process looks for new cut-offs: the "within a second" promise rests on it.
+  std::chrono::milliseconds poll{200};
+  // After HA's side of a cut-off or a lift could not be done (HA down), the next try.
+  std::chrono::milliseconds retry{30'000};
+};
 
 // What Gatehouse does in HA itself (sso::SignIn, which has the admin connection and signs in as people).
 struct HomeAssistantSide {
@@ -109,9 +111,9 @@ struct HomeAssistantSide {
 };
 
 // For as long as the server runs: applies every new cut-off (tokens forgotten, websockets closed),
-// each within kCutOffPoll of its request; beside it, does HA's side of cut-offs and lifts with `ha`
+// each within timing.poll of its request; beside it, does HA's side of cut-offs and lifts with `ha`
 // (without one — no single sign-on — lifts only end the cut-off).
 boost::asio::awaitable<void> apply_cut_offs(CutOffs& cut_offs, shield::TokenCache& tokens, net::RelayedSockets& sockets,
-                                            std::optional<HomeAssistantSide> ha);
+                                            std::optional<HomeAssistantSide> ha, CutOffTiming timing = {});
 
 } // namespace gatehouse::sessions

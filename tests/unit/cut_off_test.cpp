@@ -5,9 +5,15 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 #include <filesystem>
+#include <functional>
 #include <stdexcept>
 
+#include "net/door.hpp"
+#include "shield/token_cache.hpp"
 #include "store/statement.hpp"
 
 namespace {
@@ -120,6 +126,70 @@ TEST_F(CutOffTest, AUserHaKeepsActiveIsNotActivatedByTheLift) {
   ASSERT_EQ(serving.lifts().size(), 1u);
   EXPECT_FALSE(serving.lifts()[0].reactivate) << "Gatehouse did not deactivate her, so it does not activate her";
   EXPECT_TRUE(serving.sessions_to_end().empty());
+}
+
+// The sockets of whoever is cut off, as net/ would close them: counted, nothing else.
+class CountingSockets final : public gatehouse::net::RelayedSockets {
+public:
+  boost::asio::awaitable<std::size_t> close_user(std::string ha_user_id, boost::beast::websocket::close_reason) override {
+    closed_for.push_back(std::move(ha_user_id));
+    co_return 2;
+  }
+  std::vector<std::string> closed_for;
+};
+
+// Runs the io_context until `done` holds; false if it does not within 10 s (a bounded wait on the
+// outcome, not a sleep).
+bool run_until(boost::asio::io_context& io, const std::function<bool()>& done) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    io.run_one_for(std::chrono::milliseconds(50));
+  }
+  return true;
+}
+
+TEST_F(CutOffTest, TheServerAppliesItThenHaSideIsRetriedUntilItWorksAndALiftReactivates) {
+  boost::asio::io_context io;
+  CutOffs serving(*store_);
+  gatehouse::shield::TokenCache tokens;
+  tokens.remember_valid("bob-token", std::numeric_limits<std::int64_t>::max() / 2, {"ha-bob", "rt-bob"});
+  CountingSockets sockets;
+  int cut_off_calls = 0;
+  std::vector<std::string> restored;
+  gatehouse::sessions::HomeAssistantSide ha;
+  ha.cut_off = [&](std::string, std::string) -> boost::asio::awaitable<gatehouse::sessions::HomeAssistantSide::CutOff> {
+    ++cut_off_calls;
+    gatehouse::sessions::HomeAssistantSide::CutOff outcome;
+    if (cut_off_calls == 1) outcome.failure = "HA is down"; // the first try fails
+    co_return outcome;
+  };
+  ha.restore = [&](std::string ha_user_id) -> boost::asio::awaitable<std::string> {
+    restored.push_back(std::move(ha_user_id));
+    co_return std::string();
+  };
+  boost::asio::co_spawn(io, gatehouse::sessions::apply_cut_offs(serving, tokens, sockets, ha, {std::chrono::milliseconds(5), std::chrono::milliseconds(50)}),
+                        boost::asio::detached);
+
+  const Person bob = *gatehouse::sessions::find_person(*store_, "bob");
+  ASSERT_TRUE(gatehouse::sessions::request_cut_off(*store_, bob, "console", ""));
+  ASSERT_TRUE(run_until(io, [&] { return gatehouse::sessions::applied_cut_off(*store_, "ha-bob").has_value(); }));
+  EXPECT_EQ(sockets.closed_for, std::vector<std::string>{"ha-bob"});
+  EXPECT_EQ(gatehouse::sessions::applied_cut_off(*store_, "ha-bob")->websockets_closed, 2);
+  EXPECT_EQ(tokens.known("bob-token", 0), gatehouse::shield::TokenCache::Known::unknown) << "his cached token forgotten";
+
+  // HA's side failed once, then worked on the retry.
+  ASSERT_TRUE(run_until(io, [&] { return gatehouse::sessions::applied_cut_off(*store_, "ha-bob")->ha_sessions_ended_at_ms != 0; }));
+  EXPECT_EQ(cut_off_calls, 2);
+  EXPECT_TRUE(gatehouse::sessions::applied_cut_off(*store_, "ha-bob")->ha_user_deactivated);
+
+  ASSERT_TRUE(gatehouse::sessions::request_lift(*store_, bob, "console"));
+  ASSERT_TRUE(run_until(io, [&] { return !gatehouse::sessions::still_cut_off(*store_, "ha-bob"); }));
+  EXPECT_EQ(restored, std::vector<std::string>{"ha-bob"});
+  EXPECT_EQ(cut_off_calls, 2) << "nothing is done twice";
+  EXPECT_EQ(audit_events(), (std::vector<std::string>{"cut_off_requested", "cut_off_applied", "cut_off_ha_sessions_failed",
+                                                      "cut_off_ha_sessions_ended", "cut_off_lift_requested",
+                                                      "cut_off_lifted"}));
 }
 
 } // namespace
