@@ -3,8 +3,6 @@
 
 #include <boost/asio/this_coro.hpp>
 #include <boost/json.hpp>
-#include <boost/url/encode.hpp>
-#include <boost/url/rfc/unreserved_chars.hpp>
 #include <chrono>
 
 #include "hass/api_socket.hpp"
@@ -17,8 +15,6 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::chrono::seconds kStepTimeout{10};
-
-std::string form_encode(std::string_view text) { return boost::urls::encode(text, boost::urls::unreserved_chars); }
 
 std::string error_of(const json::object& reply) {
   const auto* error = reply.if_contains("error");
@@ -37,7 +33,7 @@ asio::awaitable<std::string> end_sessions_with_code(const config::HomeAssistant&
   exchange.method = boost::beast::http::verb::post;
   exchange.url = base + "/auth/token";
   exchange.headers = {{"Content-Type", "application/x-www-form-urlencoded"}};
-  exchange.body = "grant_type=authorization_code&code=" + form_encode(code) + "&client_id=" + form_encode(client_id);
+  exchange.body = "grant_type=authorization_code&code=" + net::form_encode(code) + "&client_id=" + net::form_encode(client_id);
   auto exchanged = co_await http.send(exchange);
   if (!exchanged) co_return "the code exchange failed: " + exchanged.message;
   if (exchanged.response->status != 200)
@@ -72,7 +68,7 @@ asio::awaitable<std::string> end_sessions_with_code(const config::HomeAssistant&
   revoke.method = boost::beast::http::verb::post;
   revoke.url = base + "/auth/revoke";
   revoke.headers = {{"Content-Type", "application/x-www-form-urlencoded"}};
-  revoke.body = "token=" + form_encode(refresh->as_string());
+  revoke.body = "token=" + net::form_encode(refresh->as_string());
   auto revoked = co_await http.send(revoke);
   if (!revoked || revoked.response->status != 200) co_return "HA did not confirm the revocation of Gatehouse's own session of the person";
   co_return std::string();

@@ -10,7 +10,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <boost/url/encode.hpp>
 #include <boost/url/parse.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
 #include <map>
 #include <mutex>
 #include <openssl/ssl.h>
@@ -73,6 +75,8 @@ asio::awaitable<OutboundResult> exchange(Stream& stream, http::request<http::str
 }
 
 } // namespace
+
+std::string form_encode(std::string_view text) { return boost::urls::encode(text, boost::urls::unreserved_chars); }
 
 std::shared_ptr<ssl::context> client_tls_context(const std::optional<std::filesystem::path>& extra_ca_file) {
   static std::mutex mutex;

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -42,6 +43,10 @@ struct OutboundResult {
   std::string message;
   explicit operator bool() const { return response.has_value(); }
 };
+
+// `text` as a name or value in an application/x-www-form-urlencoded body (everything but the unreserved
+// characters percent-encoded), for the token requests Gatehouse sends.
+std::string form_encode(std::string_view text);
 
 // The client TLS context for the system store plus `extra_ca_file` (if any), made once per process.
 // Throws std::runtime_error when the extra CA file cannot be loaded.

@@ -6,9 +6,7 @@
 
 #include <boost/algorithm/string/predicate.hpp>
 #include <boost/json/parse.hpp>
-#include <boost/url/encode.hpp>
 #include <boost/url/parse.hpp>
-#include <boost/url/rfc/unreserved_chars.hpp>
 #include <boost/url/url.hpp>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -33,7 +31,6 @@ constexpr auto kKeysLifetime = std::chrono::hours(1);
 constexpr auto kUnknownKidRefetchInterval = std::chrono::seconds(10);
 constexpr std::int64_t kClockSkewSeconds = 60;
 
-std::string form_encode(std::string_view text) { return boost::urls::encode(text, boost::urls::unreserved_chars); }
 
 std::string base64(std::string_view bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3), '\0');
@@ -250,15 +247,15 @@ asio::awaitable<OidcResult<SignedInIdentity>> Provider::finish_login(std::string
   token_request.method = http::verb::post;
   token_request.url = endpoints.token_endpoint;
   token_request.headers = {{"Content-Type", "application/x-www-form-urlencoded"}, {"Accept", "application/json"}};
-  token_request.body = "grant_type=authorization_code&code=" + form_encode(code) +
-                       "&redirect_uri=" + form_encode(redirect_uri) + "&code_verifier=" + form_encode(code_verifier);
+  token_request.body = "grant_type=authorization_code&code=" + net::form_encode(code) +
+                       "&redirect_uri=" + net::form_encode(redirect_uri) + "&code_verifier=" + net::form_encode(code_verifier);
   if (config_.client_auth == config::ClientAuth::client_secret_post) {
-    token_request.body += "&client_id=" + form_encode(config_.client_id) +
-                          "&client_secret=" + form_encode(config_.client_secret);
+    token_request.body += "&client_id=" + net::form_encode(config_.client_id) +
+                          "&client_secret=" + net::form_encode(config_.client_secret);
   } else {
     // RFC 6749 §2.3.1: both parts form-encoded before base64.
     token_request.headers.emplace_back(
-        "Authorization", "Basic " + base64(form_encode(config_.client_id) + ":" + form_encode(config_.client_secret)));
+        "Authorization", "Basic " + base64(net::form_encode(config_.client_id) + ":" + net::form_encode(config_.client_secret)));
   }
   auto token_response = co_await http_.send(token_request);
   if (!token_response) {

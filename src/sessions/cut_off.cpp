@@ -105,11 +105,12 @@ std::vector<CutOffs::Pending> cut_offs_where(const store::Store& store, std::str
   std::vector<CutOffs::Pending> found;
   store.read([&](sqlite3* db) {
     store::Statement select(db,
-                            "SELECT ha_user_id, username, source, requested_at_ms FROM cut_offs WHERE " +
-                                std::string(condition) + " ORDER BY requested_at_ms",
+                            "SELECT ha_user_id, username, source, requested_at_ms, ha_user_deactivated = 1 FROM cut_offs "
+                            "WHERE " + std::string(condition) + " ORDER BY requested_at_ms",
                             "read the cut-offs");
     while (select.step())
-      found.push_back({select.column_text(0), select.column_text(1), select.column_text(2), select.column_int64(3)});
+      found.push_back({select.column_text(0), select.column_text(1), select.column_text(2), select.column_int64(3),
+                       select.column_int64(4) == 1});
   });
   return found;
 }
@@ -138,29 +139,17 @@ void CutOffs::mark_sessions_ended(const Pending& pending, const std::string& not
   logging::info("HA sessions of a person cut off ended", {{"user", pending.username}, {"ha_user_deactivated", not_deactivated.empty()}});
 }
 
-std::vector<CutOffs::Lift> CutOffs::lifts() const {
-  std::vector<Lift> lifts;
-  store_.read([&](sqlite3* db) {
-    store::Statement select(db,
-                            "SELECT ha_user_id, username, source, requested_at_ms, ha_user_deactivated = 1 FROM cut_offs "
-                            "WHERE lift_requested_at_ms IS NOT NULL ORDER BY lift_requested_at_ms",
-                            "read the lifts asked for");
-    while (select.step())
-      lifts.push_back({{select.column_text(0), select.column_text(1), select.column_text(2), select.column_int64(3)},
-                       select.column_int64(4) == 1});
-  });
-  return lifts;
-}
+std::vector<CutOffs::Pending> CutOffs::lifts() const { return cut_offs_where(store_, "lift_requested_at_ms IS NOT NULL"); }
 
-void CutOffs::finish_lift(const Lift& lift) {
+void CutOffs::finish_lift(const Pending& lift) {
   store_.write([&](sqlite3* db) {
     store::Statement remove(db, "DELETE FROM cut_offs WHERE ha_user_id = ?", "end a cut-off");
-    remove.bind_text(1, lift.person.ha_user_id);
+    remove.bind_text(1, lift.ha_user_id);
     remove.run();
   });
-  audit(store_, "cut_off_lifted", lift.person.username,
-        {{"ha_user_id", lift.person.ha_user_id}, {"ha_user_reactivated", lift.reactivate}});
-  logging::info("cut-off lifted", {{"user", lift.person.username}});
+  audit(store_, "cut_off_lifted", lift.username,
+        {{"ha_user_id", lift.ha_user_id}, {"ha_user_reactivated", lift.ha_user_deactivated}});
+  logging::info("cut-off lifted", {{"user", lift.username}});
 }
 
 void CutOffs::note_sessions_not_ended(const Pending& pending, const std::string& failure) {
@@ -195,7 +184,7 @@ namespace {
 asio::awaitable<bool> do_ha_side(CutOffs& cut_offs, const HomeAssistantSide& ha) {
   bool all = true;
   std::vector<CutOffs::Pending> people;
-  std::vector<CutOffs::Lift> lifts;
+  std::vector<CutOffs::Pending> lifts;
   try {
     people = cut_offs.sessions_to_end();
     lifts = cut_offs.lifts();
@@ -221,8 +210,8 @@ asio::awaitable<bool> do_ha_side(CutOffs& cut_offs, const HomeAssistantSide& ha)
   }
   for (const auto& lift : lifts) {
     std::string failure;
-    if (lift.reactivate) {
-      std::string ha_user_id = lift.person.ha_user_id;
+    if (lift.ha_user_deactivated) {
+      std::string ha_user_id = lift.ha_user_id;
       failure = co_await ha.restore(std::move(ha_user_id));
     }
     try {
@@ -231,11 +220,11 @@ asio::awaitable<bool> do_ha_side(CutOffs& cut_offs, const HomeAssistantSide& ha)
       } else {
         all = false;
         logging::warn("cannot activate the HA user of a lifted cut-off yet; trying again",
-                      {{"user", lift.person.username}, {"detail", failure}});
+                      {{"user", lift.username}, {"detail", failure}});
       }
     } catch (const std::exception& error) {
       all = false;
-      logging::error("cannot record a lift", {{"user", lift.person.username}, {"error", error.what()}});
+      logging::error("cannot record a lift", {{"user", lift.username}, {"error", error.what()}});
     }
   }
   co_return all;

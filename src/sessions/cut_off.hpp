@@ -70,6 +70,7 @@ public:
     std::string username;
     std::string source;
     std::int64_t requested_at_ms = 0;
+    bool ha_user_deactivated = false; // by Gatehouse: a lift must activate the HA user again first
   };
   // The cut-offs not applied yet (their websockets not closed, their cached tokens not forgotten).
   std::vector<Pending> pending() const;
@@ -79,13 +80,9 @@ public:
   // `not_deactivated`: why HA keeps the user active (empty: deactivated).
   void mark_sessions_ended(const Pending& pending, const std::string& not_deactivated);
   void note_sessions_not_ended(const Pending& pending, const std::string& failure);
-  // Lifts asked for; `reactivate`: Gatehouse deactivated the HA user and must activate it again first.
-  struct Lift {
-    Pending person;
-    bool reactivate = false;
-  };
-  std::vector<Lift> lifts() const;
-  void finish_lift(const Lift& lift);
+  // The cut-offs whose lift was asked for.
+  std::vector<Pending> lifts() const;
+  void finish_lift(const Pending& lift);
 
 private:
   store::Store& store_;

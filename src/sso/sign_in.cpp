@@ -447,12 +447,8 @@ asio::awaitable<std::string> SignIn::end_ha_sessions(std::string ha_user_id, std
   const std::string redirect_uri = config_.external_url + "/?auth_callback=1";
   // Arguments named first: GCC 12 mishandles non-trivial temporaries inside co_await.
   std::string password = directory_.password_for(ha_user_id);
-  std::string no_client;
-  auto flow = co_await login_flow_.sign_in(username, password, client_id, redirect_uri, no_client);
-  if (!flow.code && flow.failure == hass::LoginFlowResult::Failure::invalid_auth) {
-    const bool repaired = co_await directory_.repair_password(ha_user_id, username);
-    if (repaired) flow = co_await login_flow_.sign_in(username, password, client_id, redirect_uri, no_client);
-  }
+  std::string no_client; // in Gatehouse's own name
+  auto flow = co_await sign_in_at_ha(ha_user_id, username, password, client_id, redirect_uri, no_client);
   if (!flow.code) co_return "HA's login flow for the person failed: " + flow.reason;
   std::string code = std::move(*flow.code);
   std::string client = client_id;
@@ -484,6 +480,17 @@ asio::awaitable<std::string> SignIn::restore_in_ha(std::string ha_user_id) {
   co_return "HA did not activate the user again (" + updated.error_code + ")";
 }
 
+asio::awaitable<hass::LoginFlowResult> SignIn::sign_in_at_ha(std::string ha_user_id, std::string username,
+                                                             std::string password, std::string client_id,
+                                                             std::string redirect_uri, std::string client_address) {
+  auto flow = co_await login_flow_.sign_in(username, password, client_id, redirect_uri, client_address);
+  if (!flow.code && flow.failure == hass::LoginFlowResult::Failure::invalid_auth) {
+    const bool repaired = co_await directory_.repair_password(ha_user_id, username);
+    if (repaired) flow = co_await login_flow_.sign_in(username, password, client_id, redirect_uri, client_address);
+  }
+  co_return flow;
+}
+
 asio::awaitable<SignIn::Handoff> SignIn::hand_code_to_client(users::ReadyUser user, ClientRequest client,
                                                              json::object detail) {
   Handoff handoff;
@@ -494,14 +501,8 @@ asio::awaitable<SignIn::Handoff> SignIn::hand_code_to_client(users::ReadyUser us
                        {{"ha_user_id", user.ha_user_id}}};
     co_return handoff;
   }
-  auto flow = co_await login_flow_.sign_in(user.username, user.password, client.client_id, client.redirect_uri,
-                                           client.address);
-  if (!flow.code && flow.failure == hass::LoginFlowResult::Failure::invalid_auth) {
-    const bool repaired = co_await directory_.repair_password(user.ha_user_id, user.username);
-    if (repaired)
-      flow = co_await login_flow_.sign_in(user.username, user.password, client.client_id, client.redirect_uri,
-                                          client.address);
-  }
+  auto flow = co_await sign_in_at_ha(user.ha_user_id, user.username, user.password, client.client_id,
+                                    client.redirect_uri, client.address);
   if (!flow.code) {
     if (flow.failure == hass::LoginFlowResult::Failure::blocked)
       handoff.refusal = {http::status::forbidden, "ha_blocked", "Home Assistant did not let you in",

@@ -94,6 +94,11 @@ private:
   // redirect_uri, the audit entry, and the redirect back to the client with HA's code.
   // Empty on success, else what failed.
   boost::asio::awaitable<std::string> end_ha_sessions(std::string ha_user_id, std::string username);
+  // HA's login flow for a user Gatehouse manages, with their derived password; when HA rejects it (the
+  // master key was replaced, someone changed it in HA), the password is repaired once and tried again.
+  boost::asio::awaitable<hass::LoginFlowResult> sign_in_at_ha(std::string ha_user_id, std::string username,
+                                                              std::string password, std::string client_id,
+                                                              std::string redirect_uri, std::string client_address);
   boost::asio::awaitable<Handoff> hand_code_to_client(users::ReadyUser user, ClientRequest client,
                                                       boost::json::object detail);
   // A client that is not trusted to get codes silently (sso/client_trust): the person sees a page that

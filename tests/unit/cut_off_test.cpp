@@ -104,7 +104,7 @@ TEST_F(CutOffTest, RequestedByTheConsoleAppliedByTheServerLiftedAgain) {
   EXPECT_TRUE(serving.is_cut_off("ha-bob")) << "a lift not applied yet leaves the cut-off in force";
   const auto lifts = serving.lifts();
   ASSERT_EQ(lifts.size(), 1u);
-  EXPECT_TRUE(lifts[0].reactivate) << "Gatehouse deactivated the user, so the lift activates it again";
+  EXPECT_TRUE(lifts[0].ha_user_deactivated) << "Gatehouse deactivated the user, so the lift activates it again";
   serving.finish_lift(lifts[0]);
   EXPECT_TRUE(serving.lifts().empty());
   EXPECT_FALSE(serving.is_cut_off("ha-bob"));
@@ -124,7 +124,7 @@ TEST_F(CutOffTest, AUserHaKeepsActiveIsNotActivatedByTheLift) {
   EXPECT_FALSE(gatehouse::sessions::applied_cut_off(*store_, "ha-alice")->ha_user_deactivated);
   ASSERT_TRUE(gatehouse::sessions::request_lift(*store_, alice, "console"));
   ASSERT_EQ(serving.lifts().size(), 1u);
-  EXPECT_FALSE(serving.lifts()[0].reactivate) << "Gatehouse did not deactivate her, so it does not activate her";
+  EXPECT_FALSE(serving.lifts()[0].ha_user_deactivated) << "Gatehouse did not deactivate her, so it does not activate her";
   EXPECT_TRUE(serving.sessions_to_end().empty());
 }
 
