@@ -20,6 +20,8 @@
 #include "hass/admin_connection.hpp"
 #include "net/server.hpp"
 #include "oidc/provider.hpp"
+#include "scim/resources.hpp"
+#include "scim/service.hpp"
 #include "sessions/cut_off.hpp"
 #include "shield/break_glass.hpp"
 #include "shield/shield.hpp"
@@ -110,9 +112,16 @@ int serve(const std::string& path) {
     auto store = store::Store::open(config.data_dir);
     logging::info("store ready", {{"path", store->database_path().string()}, {"schema_version", store->schema_version()}});
     sessions::CutOffs cut_offs(*store);
+    std::optional<scim::Resources> scim_resources;
+    std::optional<scim::Service> scim_service;
+    if (config.scim) {
+      scim_resources.emplace(*store);
+      scim_service.emplace(*config.scim, config.external_url, *scim_resources);
+    }
+    scim::Service* scim_api = scim_service ? &*scim_service : nullptr;
     if (config.providers.empty() && config.trusted_devices.empty()) {
       shield::Shield shield(config, *store, cut_offs);
-      front_door::FrontDoor door(config, shield, nullptr, cut_offs);
+      front_door::FrontDoor door(config, shield, nullptr, cut_offs, scim_api);
       net::Server server(config, door);
       return server.run();
     }
@@ -133,7 +142,7 @@ int serve(const std::string& path) {
     if (const auto version = admin.ha_version(); !version.empty()) shield.note_ha_version(version);
     sign_in.learn_tokens_into(shield.tokens());
     const DiscoveryAtStart discovery(config.providers);
-    front_door::FrontDoor door(config, shield, &sign_in, cut_offs);
+    front_door::FrontDoor door(config, shield, &sign_in, cut_offs, scim_api);
     net::Server server(config, door);
     const int code = server.run();
     admin.stop();
@@ -167,17 +176,6 @@ std::optional<std::int64_t> parse_since(const std::string& text) {
   return static_cast<std::int64_t>(::timegm(&parts)) * 1000;
 }
 
-std::string iso_time(std::int64_t unix_ms) {
-  const std::time_t seconds = unix_ms / 1000;
-  std::tm parts{};
-  ::gmtime_r(&seconds, &parts);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &parts);
-  char millis[8];
-  std::snprintf(millis, sizeof millis, ".%03dZ", static_cast<int>(unix_ms % 1000));
-  return std::string(text) + millis;
-}
-
 int audit(const std::string& path, const std::string& since, const std::string& user, bool as_json) {
   auto loaded = load_or_report(path);
   if (!loaded) return 1;
@@ -198,12 +196,12 @@ int audit(const std::string& path, const std::string& since, const std::string& 
       if (as_json) {
         boost::system::error_code ec;
         auto detail = boost::json::parse(entry.detail, ec);
-        boost::json::object line{{"at", iso_time(entry.at_unix_ms)}, {"event", entry.event},
+        boost::json::object line{{"at", gatehouse::store::iso_time(entry.at_unix_ms)}, {"event", entry.event},
                                  {"user", entry.subject},         {"client", entry.client_address},
                                  {"detail", ec ? boost::json::value(entry.detail) : detail}};
         std::cout << boost::json::serialize(line) << "\n";
       } else {
-        std::cout << iso_time(entry.at_unix_ms) << "  " << entry.event << "  " << (entry.subject.empty() ? "-" : entry.subject)
+        std::cout << gatehouse::store::iso_time(entry.at_unix_ms) << "  " << entry.event << "  " << (entry.subject.empty() ? "-" : entry.subject)
                   << "  " << (entry.client_address.empty() ? "-" : entry.client_address) << "  " << entry.detail << "\n";
       }
     }
@@ -229,7 +227,7 @@ int breakglass(const std::string& path, std::optional<int> minutes, std::optiona
     const auto lifetime = seconds ? std::chrono::seconds(*seconds) : std::chrono::minutes(minutes.value_or(15));
     const auto grant = shield::open_break_glass(*store, config.external_url, lifetime);
     std::cout << "Open this URL in the browser that needs Home Assistant's own login (it works once, for one "
-                 "browser):\n\n  " << grant.url << "\n\nIt expires at " << iso_time(grant.expires_at_ms)
+                 "browser):\n\n  " << grant.url << "\n\nIt expires at " << gatehouse::store::iso_time(grant.expires_at_ms)
               << ". Close it early with: gatehouse breakglass -c " << path << " --close\n";
     if (config.local_login == config::LocalLogin::allowed)
       std::cout << "Note: local_login is \"allowed\" in " << path << ", so local login is open to everyone anyway.\n";

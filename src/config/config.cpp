@@ -36,10 +36,10 @@ constexpr std::uint64_t kMaxWorkers = 64;
 constexpr std::size_t kMaxProviderIdLength = 32;
 
 // Every key the file may hold; unknown keys are errors, and these names feed the "did you mean" hints.
-constexpr std::array<std::string_view, 17> kTopLevelKeys{
+constexpr std::array<std::string_view, 18> kTopLevelKeys{
     "listen",   "external_url", "trusted_proxies", "data_dir",  "workers", "tls",         "home_assistant",
     "limits",   "timeouts",     "logging",         "providers", "users",   "shield",      "local_login",
-    "local_login_networks", "trusted_devices", "trusted_clients"};
+    "local_login_networks", "trusted_devices", "trusted_clients", "scim"};
 constexpr std::array<std::string_view, 2> kTlsKeys{"cert_file", "key_file"};
 constexpr std::array<std::string_view, 2> kHomeAssistantKeys{"url", "token_file"};
 constexpr std::array<std::string_view, 12> kLimitsKeys{
@@ -65,6 +65,9 @@ constexpr std::array<std::string_view, 3> kLocalLoginModes{"disabled", "allowed"
 constexpr std::array<std::string_view, 4> kTrustedDeviceKeys{"name", "networks", "user", "role"};
 // Keys of one item of the `trusted_clients:` list.
 constexpr std::array<std::string_view, 2> kTrustedClientKeys{"client_id", "name"};
+constexpr std::array<std::string_view, 3> kScimKeys{"token_file", "requests_per_minute", "burst"};
+// A bearer token shorter than this is guessable by anyone who can reach /scim/v2.
+constexpr std::size_t kMinScimTokenLength = 32;
 constexpr std::array<std::string_view, 2> kClientAuthMethods{"client_secret_basic", "client_secret_post"};
 constexpr std::array<std::string_view, 2> kDefaultRoles{"read_only", "user"};
 constexpr std::array<std::string_view, 3> kLinkExistingModes{"off", "claim", "username"};
@@ -78,7 +81,7 @@ struct BlockKeys {
   std::span<const std::string_view> keys;
 };
 // "providers" stands for every item of that list (providers[0], providers[1], ...).
-constexpr std::array<BlockKeys, 12> kSchema{{{"", kTopLevelKeys},
+constexpr std::array<BlockKeys, 13> kSchema{{{"", kTopLevelKeys},
                                             {"tls", kTlsKeys},
                                             {"home_assistant", kHomeAssistantKeys},
                                             {"limits", kLimitsKeys},
@@ -89,7 +92,8 @@ constexpr std::array<BlockKeys, 12> kSchema{{{"", kTopLevelKeys},
                                             {"users.roles", kRolesKeys},
                                             {"shield", kShieldKeys},
                                             {"trusted_devices", kTrustedDeviceKeys},
-                                            {"trusted_clients", kTrustedClientKeys}}};
+                                            {"trusted_clients", kTrustedClientKeys},
+                                            {"scim", kScimKeys}}};
 
 // "limits.max_body_bytes", ...: lets a key written in the wrong block be pointed to its home.
 std::span<const std::string_view> every_key_path() {
@@ -264,6 +268,7 @@ public:
     read_local_login(top, config);
     read_trusted_devices(top, config);
     read_trusted_clients(top, config);
+    read_scim(top, config);
     require_token_for_providers(top, config);
 
     if (!issues_.empty()) throw ConfigError(std::move(issues_));
@@ -500,32 +505,40 @@ private:
       return;
     }
 
-    const auto path = path_value(*entry);
-    if (!path) return;
-    const std::string& written = entry->value.Scalar();
-    const auto read = read_secret_file(*path);
-    if (!read.value) {
-      if (looks_like_inline_secret(written)) {
-        issue(entry->path, entry->line,
-              "expected the path of a file holding the token; the value looks like a token itself (not shown). "
-              "Put the token in a file and name that file here, or set " +
-                  std::string(kHaTokenEnvironmentVariable));
-      } else {
-        issue(entry->path, entry->line, "cannot read " + shown_path(written, *path) + ": " + read.error);
-      }
-      return;
-    }
-    if (!is_single_token(*read.value)) {
+    std::string shown;
+    const auto token = token_in_file(*entry, "Put the token in a file and name that file here, or set " +
+                                                 std::string(kHaTokenEnvironmentVariable), shown);
+    if (!token) return;
+    if (!is_single_token(*token)) {
       issue(entry->path, entry->line,
-            "the token in " + shown_path(written, *path) +
-                " contains spaces or control characters; expected one long-lived access token");
+            "the token in " + shown + " contains spaces or control characters; expected one long-lived access token");
       return;
     }
-    if (const auto warning = secret_permission_warning(entry->path, *path, read)) warnings_.push_back(*warning);
     if (environment_set) {
       warnings_.push_back(entry->path + " and " + kHaTokenEnvironmentVariable + " are both set; using the file");
     }
-    config.home_assistant.token = *read.value;
+    config.home_assistant.token = *token;
+  }
+
+  // The token in the file `entry` names (`shown`: that file, as messages name it), or nullopt once the
+  // problem is reported. `pasted_advice` ends the message when the value looks like the token itself.
+  std::optional<std::string> token_in_file(const BlockEntry& entry, const std::string& pasted_advice, std::string& shown) {
+    const auto path = path_value(entry);
+    if (!path) return std::nullopt;
+    const std::string& written = entry.value.Scalar();
+    const auto read = read_secret_file(*path);
+    if (!read.value) {
+      if (looks_like_inline_secret(written))
+        issue(entry.path, entry.line,
+              "expected the path of a file holding the token; the value looks like a token itself (not shown). " +
+                  pasted_advice);
+      else
+        issue(entry.path, entry.line, "cannot read " + shown_path(written, *path) + ": " + read.error);
+      return std::nullopt;
+    }
+    if (const auto warning = secret_permission_warning(entry.path, *path, read)) warnings_.push_back(*warning);
+    shown = shown_path(written, *path);
+    return read.value;
   }
 
   void read_size(const YamlBlock& limits, std::string_view key, std::uint64_t minimum, auto& field) {
@@ -1169,6 +1182,32 @@ private:
             "required when trusted_devices are configured, since Gatehouse creates the devices' HA users; add the path "
             "of a file holding a long-lived access token of an HA administrator, or set " +
                 std::string(kHaTokenEnvironmentVariable));
+  }
+
+  void read_scim(const YamlBlock& top, Config& config) {
+    const auto scim = block(top, "scim", kScimKeys);
+    if (!scim) return;
+    Scim settings;
+    read_count(*scim, "requests_per_minute", 1, settings.requests_per_minute);
+    read_count(*scim, "burst", 1, settings.burst);
+    const BlockEntry* entry = scim->find("token_file");
+    if (!entry) {
+      missing(*scim, "token_file",
+              "add the path of a file holding the bearer token your identity provider sends to /scim/v2 "
+              "(make one with: openssl rand -hex 32 > scim-token; chmod 600 scim-token)");
+      return;
+    }
+    std::string shown;
+    const auto token = token_in_file(*entry, "Put the token in a file and name that file here", shown);
+    if (!token) return;
+    if (!is_single_token(*token) || token->size() < kMinScimTokenLength) {
+      issue(entry->path, entry->line,
+            "the token in " + shown + " must be one word of at least " + std::to_string(kMinScimTokenLength) +
+                " characters (make one with: openssl rand -hex 32)");
+      return;
+    }
+    settings.token = *token;
+    config.scim = std::move(settings);
   }
 
   // Signing users in means creating and updating HA users, which takes the admin token.

@@ -140,6 +140,14 @@ struct TrustedClient {
   std::string name;      // for the audit log; the client_id when not given
 };
 
+// The SCIM 2.0 server at /scim/v2 (`scim:` block): on when the block is there.
+struct Scim {
+  std::string token; // the bearer token the provisioning client sends; never logged
+  // Requests of one client address: a bucket of `burst` refilled at `requests_per_minute`.
+  std::uint32_t requests_per_minute = 1200;
+  std::uint32_t burst = 200;
+};
+
 struct Config {
   std::filesystem::path source_file;
   ListenAddress listen;
@@ -159,6 +167,7 @@ struct Config {
   std::vector<net::IpNetwork> local_login_networks;
   std::vector<TrustedDevice> trusted_devices;
   std::vector<TrustedClient> trusted_clients;
+  std::optional<Scim> scim; // absent: no SCIM server
 };
 
 // One problem in the file: "home_assistant.url (line 7): expected an http:// or https:// URL, got 'x'".

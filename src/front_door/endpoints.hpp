@@ -23,6 +23,7 @@ namespace gatehouse::front_door {
 enum class Caller {
   anyone,
   browser_with_pending_login, // a POST bound by an HttpOnly, SameSite=Strict cookie to a sign-in in progress
+  scim_bearer,                // the provisioning client, with the bearer token of scim.token_file
 };
 
 // What happens to a method the row does not list. Paths Gatehouse takes over from HA keep HA's own

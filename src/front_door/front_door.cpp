@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "logging/log.hpp"
+#include "scim/service.hpp"
 #include "sessions/cut_off.hpp"
 #include "shield/break_glass.hpp"
 #include "shield/shield.hpp"
@@ -59,7 +60,7 @@ asio::awaitable<web::Response> health_answer(web::HealthProbe& health, unsigned 
 } // namespace
 
 FrontDoor::FrontDoor(const config::Config& config, shield::Shield& shield, sso::SignIn* sign_in,
-                     sessions::CutOffs& cut_offs)
+                     sessions::CutOffs& cut_offs, scim::Service* scim)
     : config_(config), shield_(shield), sign_in_(sign_in), cut_offs_(cut_offs), health_(net::upstream_target(config)) {
   using http::verb;
   auto* sign = sign_in_;
@@ -111,6 +112,28 @@ FrontDoor::FrontDoor(const config::Config& config, shield::Shield& shield, sso::
                   .active = signs_in,
                   .handler = sign_in_handler,
                   .route = "sso"});
+  if (scim) {
+    endpoints_.add({.path = "/scim/v2/",
+                    .prefix = true,
+                    .methods = {verb::get, verb::post, verb::put, verb::patch, verb::delete_},
+                    .body_limit = scim::Service::kMaxBodyBytes,
+                    .caller = Caller::scim_bearer,
+                    .handler = [scim](const RequestFacts& facts, const http::request_header<>& head,
+                                      std::string body) -> asio::awaitable<web::Response> {
+                      const scim::Call call{.method = facts.method,
+                                            .path = std::string_view(facts.target.path).substr(scim::kPathPrefix.size()),
+                                            .query = facts.target.query,
+                                            .authorization = facts.authorization,
+                                            .if_match = head[http::field::if_match],
+                                            .if_none_match = head[http::field::if_none_match],
+                                            .content_type = facts.content_type,
+                                            .body = body,
+                                            .client_address = facts.client_address,
+                                            .version = facts.version};
+                      co_return scim->answer(call);
+                    },
+                    .route = "scim"});
+  }
 }
 
 asio::awaitable<Decision> FrontDoor::decide(http::request_header<>& head, const asio::ip::address& peer, bool tls) {

@@ -20,13 +20,18 @@ class SignIn;
 namespace gatehouse::sessions {
 class CutOffs;
 }
+namespace gatehouse::scim {
+class Service;
+}
 
 namespace gatehouse::front_door {
 
 class FrontDoor final : public net::Door {
 public:
-  // `sign_in` is null without providers and trusted devices. All must outlive the door.
-  FrontDoor(const config::Config& config, shield::Shield& shield, sso::SignIn* sign_in, sessions::CutOffs& cut_offs);
+  // `sign_in` is null without providers and trusted devices, `scim` without a scim: block. All must
+  // outlive the door.
+  FrontDoor(const config::Config& config, shield::Shield& shield, sso::SignIn* sign_in, sessions::CutOffs& cut_offs,
+            scim::Service* scim = nullptr);
 
   boost::asio::awaitable<net::Decision> decide(boost::beast::http::request_header<>& head,
                                                const boost::asio::ip::address& peer, bool tls) override;

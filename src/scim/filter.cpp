@@ -472,6 +472,10 @@ std::variant<PatchPath, SyntaxError> parse_patch_path(std::string_view text) {
   return reader.whole_patch_path();
 }
 
+bool element_matches(const PatchPath& path, const json::object& element, const CaseExact& case_exact) {
+  return !path.filter || evaluate(*path.filter, element, &path.attribute, case_exact);
+}
+
 const json::value* find_attribute(const json::object& resource, const AttributePath& path) {
   if (path.schema.empty()) return find_member(resource, path.name);
   // A core schema URI names the resource's own attributes; any other names an extension object.

@@ -86,6 +86,8 @@ struct PatchPath {
   std::string sub;  // the sub-attribute after a value filter, lowercase
 };
 std::variant<PatchPath, SyntaxError> parse_patch_path(std::string_view text);
+// Whether one element of the path's multi-valued attribute matches its value filter (true without one).
+bool element_matches(const PatchPath& path, const boost::json::object& element, const CaseExact& case_exact = {});
 
 // The attribute a path names in `resource`: core attributes at the top level, extension attributes in
 // the object named by their schema URI. Names compare case-insensitively. Null when absent.

@@ -4,8 +4,6 @@
 #include <array>
 #include <boost/beast/http/field.hpp>
 #include <boost/json/serialize.hpp>
-#include <boost/url/parse.hpp>
-#include <boost/url/url_view.hpp>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
@@ -15,6 +13,7 @@
 #include "oidc/client_check.hpp"
 #include "oidc/pending_login.hpp"
 #include "web/form.hpp"
+#include "web/query.hpp"
 
 namespace gatehouse::sso {
 
@@ -39,35 +38,6 @@ constexpr std::string_view kMisconfiguredText =
     "Gatehouse's configuration and the identity provider disagree about the provider's issuer, so nobody can sign "
     "in through it. This is not an outage and trying again will not help: an administrator must correct "
     "providers[].issuer in Gatehouse's configuration, or the issuer the identity provider announces.";
-
-// The decoded query parameters of a request target; the first of each name wins.
-struct Query {
-  std::vector<std::pair<std::string, std::string>> items;
-  bool valid = true;
-  std::string get(std::string_view name) const {
-    for (const auto& [key, value] : items)
-      if (key == name) return value;
-    return "";
-  }
-  bool has(std::string_view name) const {
-    return std::any_of(items.begin(), items.end(), [&](const auto& item) { return item.first == name; });
-  }
-};
-
-Query parse_query(std::string_view query_text) {
-  Query query;
-  const std::string target = "/?" + std::string(query_text);
-  auto parsed = boost::urls::parse_origin_form(target);
-  if (!parsed) {
-    query.valid = false;
-    return query;
-  }
-  for (auto param : parsed->params()) {
-    if (param.key.size() > kMaxParameterBytes || param.value.size() > kMaxParameterBytes) query.valid = false;
-    query.items.emplace_back(param.key, param.value);
-  }
-  return query;
-}
 
 std::string correlation_id() {
   std::array<unsigned char, 8> bytes{};
@@ -147,7 +117,7 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
     return web::page_response(status, page);
   };
 
-  const Query query = parse_query(facts.target.query);
+  const web::Query query = web::parse_query(facts.target.query, kMaxParameterBytes);
   const std::string client_id = query.get("client_id");
   const std::string redirect_uri = query.get("redirect_uri");
   if (!query.valid)
@@ -313,7 +283,7 @@ asio::awaitable<web::Response> SignIn::sign_in_device(const config::TrustedDevic
 
 asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& facts) {
   const std::string& client_address = facts.client_address;
-  const Query query = parse_query(facts.target.query);
+  const web::Query query = web::parse_query(facts.target.query, kMaxParameterBytes);
   const std::string state = query.get("state");
   std::string subject;
   json::object base_detail;

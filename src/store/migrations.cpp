@@ -118,6 +118,21 @@ constexpr std::array kMigrations{
       -- A lift asked for on the console; the serving process applies it (HA user active again, row gone).
       ALTER TABLE cut_offs ADD COLUMN lift_requested_at_ms INTEGER;
     )sql"},
+    Migration{8, "SCIM users and groups", R"sql(
+      -- One row per SCIM resource (scim/resources). body is the resource's JSON in its stored form (no id,
+      -- meta or groups: those are rendered); unique_name is userName or displayName lowercased, unique per
+      -- kind as SCIM's "server" uniqueness asks; version counts writes (meta.version, ETag).
+      CREATE TABLE scim_resources (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('User', 'Group')),
+        unique_name TEXT NOT NULL,
+        body TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        created_ms INTEGER NOT NULL,
+        modified_ms INTEGER NOT NULL,
+        UNIQUE (kind, unique_name)
+      );
+    )sql"},
 };
 
 } // namespace

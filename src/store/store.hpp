@@ -97,6 +97,8 @@ private:
 
 // Wall-clock time as stored in the database (audit entries, expiries).
 std::int64_t now_unix_ms();
+// That time as RFC 3339 UTC with milliseconds: "2026-12-02T20:55:52.123Z".
+std::string iso_time(std::int64_t unix_ms);
 
 // Executes SQL text with no results; throws StoreError naming the statement's purpose on failure.
 void exec(sqlite3* db, const char* sql, const char* purpose);

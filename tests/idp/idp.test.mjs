@@ -177,7 +177,11 @@ describe('oidc-idp (oidc-provider)', () => {
     const cli = fileURLToPath(new URL('./oidc-idp.mjs', import.meta.url));
     const child = spawn(process.execPath, [cli, '--port', '0', '--alg', 'RS256', '--client', `cli:secret:${REDIRECT}`, '--user', 'alice:alice:Alice:admins,users'], { stdio: ['ignore', 'pipe', 'inherit'] });
     t.after(() => child.kill('SIGTERM'));
-    const [line] = await once(createInterface({ input: child.stdout }), 'line');
+    // The first line, or the CLI's exit without one (then the test fails instead of waiting forever).
+    const line = await Promise.race([
+      once(createInterface({ input: child.stdout }), 'line').then(([first]) => first),
+      once(child, 'exit').then(([code, signal]) => { throw new Error(`oidc-idp exited (${code ?? signal}) before printing its issuer`); }),
+    ]);
     const { issuer } = JSON.parse(line);
     assert.match(issuer, /^http:\/\/127\.0\.0\.1:\d+$/);
     const config = await getJson(`${issuer}/.well-known/openid-configuration`);
