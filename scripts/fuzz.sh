@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 [[ "$seconds" =~ ^[0-9]+$ ]] || { echo "usage: scripts/fuzz.sh [SECONDS] [TARGET...]" >&2; exit 2; }
 shift || true
-all_targets=(request_target head_checks websocket_frames jwks jws config form scim_filter)
+all_targets=(request_target head_checks websocket_frames jwks jws config form scim_filter scim_patch)
 if [ "$#" -eq 0 ]; then targets=("${all_targets[@]}"); else targets=("$@"); fi
 for target in "${targets[@]}"; do
   [[ " ${all_targets[*]} " == *" $target "* ]] || { echo "fuzz.sh: no target $target (${all_targets[*]})" >&2; exit 2; }

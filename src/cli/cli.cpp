@@ -20,6 +20,7 @@
 #include "hass/admin_connection.hpp"
 #include "net/server.hpp"
 #include "oidc/provider.hpp"
+#include "scim/people.hpp"
 #include "scim/resources.hpp"
 #include "scim/service.hpp"
 #include "sessions/cut_off.hpp"
@@ -113,10 +114,12 @@ int serve(const std::string& path) {
     logging::info("store ready", {{"path", store->database_path().string()}, {"schema_version", store->schema_version()}});
     sessions::CutOffs cut_offs(*store);
     std::optional<scim::Resources> scim_resources;
+    std::optional<scim::People> scim_people;
     std::optional<scim::Service> scim_service;
     if (config.scim) {
       scim_resources.emplace(*store);
-      scim_service.emplace(*config.scim, config.external_url, *scim_resources);
+      if (!config.providers.empty()) scim_people.emplace(*store, *config.scim, *scim_resources);
+      scim_service.emplace(*config.scim, config.external_url, *scim_resources, scim_people ? &*scim_people : nullptr);
     }
     scim::Service* scim_api = scim_service ? &*scim_service : nullptr;
     if (config.providers.empty() && config.trusted_devices.empty()) {
@@ -136,8 +139,9 @@ int serve(const std::string& path) {
     }
     if (status != hass::AdminStatus::ready)
       logging::warn("Home Assistant is not reachable yet; sign-ins wait for it", {{"detail", admin.status_message()}});
-    users::Directory directory(*store, admin, config.users, master_key);
-    sso::SignIn sign_in(config, *store, directory, cut_offs);
+    users::Directory directory(*store, admin, config.users, master_key,
+                               scim_people ? config.scim->match_claim : std::string());
+    sso::SignIn sign_in(config, *store, directory, cut_offs, scim_people ? &*scim_people : nullptr);
     shield::Shield shield(config, *store, cut_offs);
     if (const auto version = admin.ha_version(); !version.empty()) shield.note_ha_version(version);
     sign_in.learn_tokens_into(shield.tokens());

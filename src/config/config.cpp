@@ -65,7 +65,9 @@ constexpr std::array<std::string_view, 3> kLocalLoginModes{"disabled", "allowed"
 constexpr std::array<std::string_view, 4> kTrustedDeviceKeys{"name", "networks", "user", "role"};
 // Keys of one item of the `trusted_clients:` list.
 constexpr std::array<std::string_view, 2> kTrustedClientKeys{"client_id", "name"};
-constexpr std::array<std::string_view, 3> kScimKeys{"token_file", "requests_per_minute", "burst"};
+constexpr std::array<std::string_view, 5> kScimKeys{"token_file", "requests_per_minute", "burst", "match_attribute",
+                                                    "match_claim"};
+constexpr std::array<std::string_view, 2> kScimMatchAttributes{"userName", "externalId"};
 // A bearer token shorter than this is guessable by anyone who can reach /scim/v2.
 constexpr std::size_t kMinScimTokenLength = 32;
 constexpr std::array<std::string_view, 2> kClientAuthMethods{"client_secret_basic", "client_secret_post"};
@@ -1190,6 +1192,13 @@ private:
     Scim settings;
     read_count(*scim, "requests_per_minute", 1, settings.requests_per_minute);
     read_count(*scim, "burst", 1, settings.burst);
+    if (const BlockEntry* attribute = scim->find("match_attribute"))
+      if (const auto text = choice(*attribute, kScimMatchAttributes)) settings.match_attribute = *text;
+    if (const BlockEntry* claim = scim->find("match_claim"))
+      if (const auto text = scalar(*claim, "a claim name such as preferred_username, email or sub")) {
+        if (text->empty()) issue(claim->path, claim->line, "expected a claim name such as preferred_username, email or sub");
+        else settings.match_claim = *text;
+      }
     const BlockEntry* entry = scim->find("token_file");
     if (!entry) {
       missing(*scim, "token_file",

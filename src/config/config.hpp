@@ -146,6 +146,10 @@ struct Scim {
   // Requests of one client address: a bucket of `burst` refilled at `requests_per_minute`.
   std::uint32_t requests_per_minute = 1200;
   std::uint32_t burst = 200;
+  // Which SCIM User a sign-in is: the User's `match_attribute` (userName or externalId) equals the
+  // sign-in's `match_claim`, ignoring case.
+  std::string match_attribute = "userName";
+  std::string match_claim = "preferred_username";
 };
 
 struct Config {

@@ -2,6 +2,8 @@
 // takes a parenthesised filter) and an evaluator over resources' JSON.
 #include "scim/filter.hpp"
 
+#include "scim/text.hpp"
+
 #include <algorithm>
 #include <boost/json/parse.hpp>
 #include <cctype>
@@ -10,18 +12,6 @@ namespace gatehouse::scim {
 namespace json = boost::json;
 
 namespace {
-
-char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
-
-std::string lowercase(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), lower);
-  return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
-}
 
 // ATTRNAME = ALPHA *(nameChar), nameChar = "-" / "_" / DIGIT / ALPHA; "$ref" is the one exception (RFC 7643 §2.1).
 bool valid_name(std::string_view name) {

@@ -1,4 +1,5 @@
 // scim/patch: each operation edits a working copy; the copy is validated as a whole at the end.
+#include "scim/text.hpp"
 #include "scim/patch.hpp"
 
 #include <algorithm>
@@ -12,12 +13,6 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::size_t kMaxOperations = 1000;
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 enum class Op { add, replace, remove };
 

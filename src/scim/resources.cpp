@@ -12,16 +12,12 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "scim/text.hpp"
+
 namespace gatehouse::scim {
 namespace json = boost::json;
 
 namespace {
-
-std::string lowercase(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
-  return out;
-}
 
 std::string_view kind_name(Kind kind) { return kind == Kind::user ? "User" : "Group"; }
 
@@ -62,8 +58,7 @@ std::optional<Refusal> stale(const Resource& current, std::optional<std::int64_t
 } // namespace
 
 std::string unique_name_of(Kind kind, const json::object& body) {
-  const auto* name = body.if_contains(kind == Kind::user ? "userName" : "displayName");
-  return name && name->is_string() ? lowercase(name->get_string()) : std::string();
+  return lowercase(text_at(body, kind == Kind::user ? "userName" : "displayName"));
 }
 
 Resources::Resources(store::Store& store) : store_(store) {
@@ -127,15 +122,11 @@ std::vector<Membership> Resources::groups_of(const std::string& user_id) const {
 
 std::string Resources::display_of(const std::string& id) const {
   std::lock_guard lock(mutex_);
-  auto text = [](const json::object& body, const char* key) {
-    const auto* value = body.if_contains(key);
-    return value && value->is_string() ? std::string(value->get_string()) : std::string();
-  };
   if (const Resource* user = find(Kind::user, id)) {
-    const std::string display = text(user->body, "displayName");
-    return display.empty() ? text(user->body, "userName") : display;
+    const std::string display = text_at(user->body, "displayName");
+    return display.empty() ? text_at(user->body, "userName") : display;
   }
-  if (const Resource* group = find(Kind::group, id)) return text(group->body, "displayName");
+  if (const Resource* group = find(Kind::group, id)) return text_at(group->body, "displayName");
   return {};
 }
 

@@ -1,5 +1,6 @@
 // scim/schema: the attribute table of RFC 7643 §4 (User, enterprise User, Group) and reading client JSON
 // against it.
+#include "scim/text.hpp"
 #include "scim/schema.hpp"
 
 #include <algorithm>
@@ -11,12 +12,6 @@ namespace gatehouse::scim {
 namespace json = boost::json;
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 constexpr auto RO = Mutability::read_only;
 constexpr auto WO = Mutability::write_only;

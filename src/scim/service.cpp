@@ -1,4 +1,5 @@
 // scim/service: one SCIM request in, one answer out.
+#include "scim/text.hpp"
 #include "scim/service.hpp"
 
 #include <openssl/crypto.h>
@@ -26,12 +27,6 @@ namespace {
 
 constexpr std::size_t kMaxParameterBytes = Filter::kMaxLength;
 constexpr std::size_t kMaxAttributeNames = 64;
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 std::string sha256(std::string_view text) {
   std::array<unsigned char, SHA256_DIGEST_LENGTH> digest{};
@@ -300,11 +295,8 @@ const json::value* sort_key(const json::object& resource, const ResourceType& ty
 int compare_keys(const json::value* a, const json::value* b, bool case_exact) {
   if (!a || !b) return a ? -1 : (b ? 1 : 0); // missing values sort last
   if (a->is_string() && b->is_string()) {
-    std::string x(a->get_string()), y(b->get_string());
-    if (!case_exact) {
-      for (auto& c : x) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      for (auto& c : y) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
+    const std::string x = case_exact ? std::string(a->get_string()) : lowercase(a->get_string());
+    const std::string y = case_exact ? std::string(b->get_string()) : lowercase(b->get_string());
     return x.compare(y) < 0 ? -1 : (x == y ? 0 : 1);
   }
   if (a->is_number() && b->is_number()) {
@@ -329,10 +321,11 @@ web::Response not_allowed(std::string_view allow, unsigned version) {
 
 } // namespace
 
-Service::Service(const config::Scim& settings, std::string_view external_url, Resources& resources)
+Service::Service(const config::Scim& settings, std::string_view external_url, Resources& resources, People* people)
     : settings_(settings),
       base_url_(std::string(external_url) + std::string(kPathPrefix)),
       resources_(resources),
+      people_(people),
       budget_(shield::CheckBudget::Limits{.per_minute = settings.requests_per_minute,
                                           .burst = settings.burst,
                                           .concurrent = 64}),
@@ -584,6 +577,7 @@ web::Response Service::create(Kind kind, const Call& call) {
   if (auto* refusal = std::get_if<Refusal>(&created)) return error(*refusal, call.version);
   const auto& resource = std::get<Resource>(created);
   logging::info("scim resource created", {{"type", resource_type(kind).name}, {"id", resource.id}});
+  if (people_ && kind == Kind::user) people_->changed(resource);
   return resource_response(201, resource, call);
 }
 
@@ -593,6 +587,7 @@ web::Response Service::replace(Kind kind, const std::string& id, const Call& cal
   auto replaced = resources_.replace(kind, id, std::move(std::get<json::object>(read)), expected_version(call.if_match));
   if (auto* refusal = std::get_if<Refusal>(&replaced)) return error(*refusal, call.version);
   logging::info("scim resource replaced", {{"type", resource_type(kind).name}, {"id", id}});
+  if (people_ && kind == Kind::user) people_->changed(std::get<Resource>(replaced));
   return resource_response(200, std::get<Resource>(replaced), call);
 }
 
@@ -610,10 +605,18 @@ web::Response Service::patch(Kind kind, const std::string& id, const Call& call)
                                    });
   if (auto* refusal = std::get_if<Refusal>(&patched)) return error(*refusal, call.version);
   logging::info("scim resource patched", {{"type", type.name}, {"id", id}});
+  // Also when the PATCH changed nothing: an IdP retrying after a 503 gets the cut-off it asked for.
+  if (people_ && kind == Kind::user) people_->changed(std::get<Resource>(patched));
   return resource_response(200, std::get<Resource>(patched), call);
 }
 
 web::Response Service::remove(Kind kind, const std::string& id, const Call& call) {
+  // The person is cut off before the User is gone: if that fails (503), the IdP's retry finds the User.
+  if (people_ && kind == Kind::user) {
+    const auto user = resources_.get(kind, id);
+    const auto wanted = precondition(call.if_match);
+    if (user && (!wanted.present || wanted.any || wanted.version == user->version)) people_->removed(*user);
+  }
   if (auto refusal = resources_.remove(kind, id, expected_version(call.if_match))) return error(*refusal, call.version);
   logging::info("scim resource deleted", {{"type", resource_type(kind).name}, {"id", id}});
   web::Response response{http::status::no_content, call.version};

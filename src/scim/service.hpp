@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "config/config.hpp"
+#include "scim/people.hpp"
 #include "scim/resources.hpp"
 #include "shield/check_budget.hpp"
 #include "web/refusal.hpp"
@@ -40,8 +41,9 @@ public:
   static constexpr std::size_t kMaxBodyBytes = 1024 * 1024; // a Group's full member list
   static constexpr std::size_t kMaxResults = 200;           // per list page (ServiceProviderConfig filter.maxResults)
 
-  // `external_url`: the address clients see (Location and meta.location are absolute).
-  Service(const config::Scim& settings, std::string_view external_url, Resources& resources);
+  // `external_url`: the address clients see (Location and meta.location are absolute). `people`: what a
+  // User's changes mean for the person (null: nobody signs in through Gatehouse).
+  Service(const config::Scim& settings, std::string_view external_url, Resources& resources, People* people = nullptr);
 
   web::Response answer(const Call& call);
 
@@ -60,6 +62,7 @@ private:
   const config::Scim& settings_;
   const std::string base_url_; // external_url + /scim/v2
   Resources& resources_;
+  People* people_;
   shield::CheckBudget budget_;
   const std::string token_digest_; // SHA-256 of the token: compared, never the token itself
 };

@@ -27,17 +27,33 @@ void audit(store::Store& store, std::string_view event, const std::string& usern
 
 } // namespace
 
-std::optional<Person> find_person(const store::Store& store, std::string_view username_or_id) {
+namespace {
+
+// The person of the latest sign-in whose identity row meets `condition` (one parameter, ?1).
+std::optional<Person> latest_person_where(const store::Store& store, std::string_view condition, std::string_view value,
+                                          const char* purpose) {
   std::optional<Person> found;
   store.read([&](sqlite3* db) {
     store::Statement select(db,
-                            "SELECT ha_user_id, ha_username FROM identities "
-                            "WHERE ha_username = ?1 OR ha_user_id = ?1 ORDER BY last_login_at_ms DESC LIMIT 1",
-                            "find a person by HA username or id");
-    select.bind_text(1, username_or_id);
+                            "SELECT ha_user_id, ha_username FROM identities WHERE " + std::string(condition) +
+                                " ORDER BY last_login_at_ms DESC LIMIT 1",
+                            purpose);
+    select.bind_text(1, value);
     if (select.step()) found = Person{select.column_text(0), select.column_text(1)};
   });
   return found;
+}
+
+} // namespace
+
+std::optional<Person> find_person(const store::Store& store, std::string_view username_or_id) {
+  return latest_person_where(store, "ha_username = ?1 OR ha_user_id = ?1", username_or_id,
+                             "find a person by HA username or id");
+}
+
+std::optional<Person> find_person_by_scim_key(const store::Store& store, std::string_view key) {
+  if (key.empty()) return std::nullopt;
+  return latest_person_where(store, "scim_key = ?1", key, "find a person by their SCIM User");
 }
 
 bool request_cut_off(store::Store& store, const Person& person, std::string_view source, std::string_view reason) {
@@ -80,6 +96,16 @@ bool still_cut_off(const store::Store& store, std::string_view ha_user_id) {
     cut_off = select.step();
   });
   return cut_off;
+}
+
+std::optional<std::string> cut_off_source(const store::Store& store, std::string_view ha_user_id) {
+  std::optional<std::string> source;
+  store.read([&](sqlite3* db) {
+    store::Statement select(db, "SELECT source FROM cut_offs WHERE ha_user_id = ?", "read who asked for a cut-off");
+    select.bind_text(1, ha_user_id);
+    if (select.step()) source = select.column_text(0);
+  });
+  return source;
 }
 
 std::optional<AppliedCutOff> applied_cut_off(const store::Store& store, std::string_view ha_user_id) {

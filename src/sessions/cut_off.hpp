@@ -38,6 +38,10 @@ struct Person {
 // Gatehouse. nullopt when nobody matches.
 std::optional<Person> find_person(const store::Store& store, std::string_view username_or_id);
 
+// The person whose latest sign-in named this SCIM User (scim/people): `key` is their scim.match_claim,
+// lowercased, as users/directory recorded it. nullopt when nobody has signed in as that User.
+std::optional<Person> find_person_by_scim_key(const store::Store& store, std::string_view key);
+
 // `source`: who asked ("console", later "scim", "backchannel_logout"). False when that person was
 // already cut off (nothing changes).
 bool request_cut_off(store::Store& store, const Person& person, std::string_view source, std::string_view reason);
@@ -45,6 +49,8 @@ bool request_cut_off(store::Store& store, const Person& person, std::string_view
 bool request_lift(store::Store& store, const Person& person, std::string_view source);
 // Whether the person is still cut off (a lift not applied yet counts as cut off).
 bool still_cut_off(const store::Store& store, std::string_view ha_user_id);
+// Who asked for the person's cut-off ("console", "scim"); nullopt when they are not cut off.
+std::optional<std::string> cut_off_source(const store::Store& store, std::string_view ha_user_id);
 
 struct AppliedCutOff {
   std::int64_t requested_at_ms = 0;

@@ -9,6 +9,7 @@
 
 #include "hass/user_sessions.hpp"
 #include "logging/log.hpp"
+#include "scim/people.hpp"
 #include "sessions/cut_off.hpp"
 #include "oidc/client_check.hpp"
 #include "oidc/pending_login.hpp"
@@ -76,10 +77,10 @@ web::Response redirect(const std::string& location) {
 } // namespace
 
 SignIn::SignIn(const config::Config& config, store::Store& store, users::Directory& directory,
-               const sessions::CutOffs& cut_offs)
+               const sessions::CutOffs& cut_offs, const scim::People* people)
     : config_(config), store_(store),
       home_assistant_http_(net::HttpClient::Options{std::nullopt, std::chrono::seconds(60), 256 * 1024}),
-      directory_(directory), cut_offs_(cut_offs), login_flow_(config.home_assistant),
+      directory_(directory), cut_offs_(cut_offs), people_(people), login_flow_(config.home_assistant),
       refused_sign_ins_("sign_in_refusals", {.own_entries_per_client = config.limits.audited_refusals_per_address}) {
   for (const auto& provider : config.providers) providers_.push_back(std::make_unique<oidc::Provider>(provider));
 }
@@ -376,6 +377,12 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
                      {{"detail", failure.reason}});
   }
 
+  // The IdP deactivated this person through SCIM: no HA user is made or updated for them.
+  if (people_ && people_->refuses(identity.value->claims))
+    co_return refuse(http::status::forbidden, "cut_off", "Your access to Home Assistant was removed",
+                     {"Your identity provider marked your account inactive for Home Assistant. Ask your "
+                      "administrator if you think this is a mistake, and give them the reference below."},
+                     {{"source", "scim"}});
   auto prepared = co_await directory_.prepare(identity.value->issuer, identity.value->subject, login->provider_id,
                                               identity.value->claims, client_address);
   if (!prepared.user) {

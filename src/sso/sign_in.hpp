@@ -32,13 +32,18 @@
 
 #include "sessions/cut_off.hpp"
 
+namespace gatehouse::scim {
+class People;
+}
+
 namespace gatehouse::sso {
 
 class SignIn {
 public:
-  // A person cut off (sessions/cut_off) gets no code and no refreshed token. All must outlive it.
+  // A person cut off (sessions/cut_off) gets no code and no refreshed token; nor does one whose SCIM User
+  // is inactive (`people`, null without SCIM). All must outlive it.
   SignIn(const config::Config& config, store::Store& store, users::Directory& directory,
-         const sessions::CutOffs& cut_offs);
+         const sessions::CutOffs& cut_offs, const scim::People* people = nullptr);
 
   // Whether the request is for one of the routes this owns: /auth/authorize (with providers or
   // trusted devices), /sso/login/<id>, /sso/callback and /sso/consent (with providers).
@@ -141,6 +146,7 @@ private:
   net::HttpClient home_assistant_http_;
   users::Directory& directory_;
   const sessions::CutOffs& cut_offs_;
+  const scim::People* people_;
   hass::LoginFlowClient login_flow_;
   std::vector<std::unique_ptr<oidc::Provider>> providers_;
   shield::TokenCache* token_cache_ = nullptr;

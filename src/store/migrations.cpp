@@ -133,6 +133,12 @@ constexpr std::array kMigrations{
         UNIQUE (kind, unique_name)
       );
     )sql"},
+    Migration{9, "sign-ins know their SCIM User", R"sql(
+      -- The sign-in's scim.match_claim, lowercased, as of its latest sign-in (users/directory): which SCIM
+      -- User the person is, so SCIM can cut them off (scim/people). NULL without SCIM or without the claim.
+      ALTER TABLE identities ADD COLUMN scim_key TEXT;
+      CREATE INDEX identities_by_scim_key ON identities(scim_key);
+    )sql"},
 };
 
 } // namespace

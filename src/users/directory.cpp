@@ -142,8 +142,8 @@ std::string_view ha_group_of(config::Role role) {
 }
 
 Directory::Directory(store::Store& store, hass::AdminConnection& admin, const config::Users& users,
-                     const MasterKey& key)
-    : store_(store), admin_(admin), users_(users), key_(key) {}
+                     const MasterKey& key, std::string scim_claim)
+    : store_(store), admin_(admin), users_(users), key_(key), scim_claim_(std::move(scim_claim)) {}
 
 asio::awaitable<void> Directory::lock() {
   if (!busy_) {
@@ -246,12 +246,19 @@ asio::awaitable<DirectoryOutcome> Directory::prepare_here(std::string issuer, st
     }
     co_return true;
   };
+  // Which SCIM User this is (scim/people), as of this sign-in.
+  std::string scim_key = scim_claim_.empty() ? std::string() : claim_string(claims, scim_claim_);
+  std::transform(scim_key.begin(), scim_key.end(), scim_key.begin(),
+                 [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
   auto ready = [&](const std::string& id, const std::string& username, bool created) {
     outcome.user = ReadyUser{id, username, display_name, key_.password_for(id), created};
     store_.write([&](sqlite3* db) {
-      store::Statement touch(db, "UPDATE identities SET last_login_at_ms = ?, ha_username = ? WHERE issuer = ? AND subject = ?",
+      store::Statement touch(db,
+                             "UPDATE identities SET last_login_at_ms = ?, ha_username = ?, scim_key = NULLIF(?, '') "
+                             "WHERE issuer = ? AND subject = ?",
                              "record a login");
-      touch.bind_int64(1, store::now_unix_ms()).bind_text(2, username).bind_text(3, issuer).bind_text(4, subject);
+      touch.bind_int64(1, store::now_unix_ms()).bind_text(2, username).bind_text(3, scim_key).bind_text(4, issuer);
+      touch.bind_text(5, subject);
       touch.run();
     });
   };

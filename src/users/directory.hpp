@@ -56,7 +56,10 @@ struct Provisioning {
 
 class Directory {
 public:
-  Directory(store::Store& store, hass::AdminConnection& admin, const config::Users& users, const MasterKey& key);
+  // `scim_claim`: the claim that names the person's SCIM User (scim.match_claim), recorded at each
+  // sign-in; empty without SCIM.
+  Directory(store::Store& store, hass::AdminConnection& admin, const config::Users& users, const MasterKey& key,
+            std::string scim_claim = {});
 
   // Finds, links or creates the HA user for this identity and brings it in line with the claims.
   boost::asio::awaitable<DirectoryOutcome> prepare(std::string issuer, std::string subject, std::string provider_id,
@@ -81,6 +84,7 @@ private:
   hass::AdminConnection& admin_;
   const config::Users& users_;
   const MasterKey& key_;
+  const std::string scim_claim_;
   bool busy_ = false;                               // admin thread only
   std::deque<boost::asio::steady_timer*> waiting_; // provisioning runs waiting for their turn
 };

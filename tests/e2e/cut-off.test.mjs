@@ -11,29 +11,9 @@ import assert from 'node:assert/strict';
 import { getStates, ERR_INVALID_AUTH } from 'home-assistant-js-websocket';
 import { TEST_GUARD, runGatehouse } from './lib/harness.mjs';
 import { request } from './lib/http-client.mjs';
-import { routeHawsThrough, hawsSignIn } from './lib/haws-node.mjs';
+import { routeHawsThrough, signInAndConnect } from './lib/haws-node.mjs';
 import { TestWebSocket } from './lib/ws-client.mjs';
 import { startSsoStack, frontendState, CLIENT_ADDRESS, pageText } from './lib/sso-stack.mjs';
-
-async function signInAndConnect(t, stack, username) {
-  const state = frontendState(stack.externalUrl, stack.frontendClientId);
-  const result = await stack.login({ state, username });
-  assert.equal(result.kind, 'redirect', `${username} signs in`);
-  const { auth, saved, connect } = await hawsSignIn({
-    hassUrl: stack.externalUrl, clientId: stack.frontendClientId, code: result.code,
-    onTokens: (tokens) => {
-      stack.rememberSecret(tokens.access_token, 'HA access token (haws)');
-      stack.rememberSecret(tokens.refresh_token, 'HA refresh token (haws)');
-    },
-  });
-  const connection = await connect();
-  t.after(() => connection.close());
-  return { auth, saved, connection };
-}
-
-function closeOf(connection) {
-  return new Promise((resolve) => connection.socket.addEventListener('close', (event) => resolve({ code: event.code, reason: event.reason })));
-}
 
 async function websocketAuth(stack, accessToken) {
   const socket = new TestWebSocket(`${stack.gatehouse.wsUrl}/api/websocket`, { localAddress: CLIENT_ADDRESS });
@@ -55,7 +35,6 @@ test('gatehouse cut-off closes the person\'s websockets and refuses their tokens
   const bobUser = stack.userNamed('bob.builder');
   assert.ok(bobUser, 'bob has an HA user');
 
-  const bobClosed = closeOf(bob.connection);
   const reconnectFailed = new Promise((resolve) => bob.connection.addEventListener('reconnect-error', (_c, error) => resolve(error)));
   const cut = await runGatehouse(['cut-off', '-c', stack.configPath, 'bob.builder']);
   assert.equal(cut.code, 0, cut.stderr);
@@ -77,7 +56,8 @@ test('gatehouse cut-off closes the person\'s websockets and refuses their tokens
   assert.deepEqual(direct.json(), { error: 'invalid_grant' });
 
   // His socket is closed by Gatehouse; the library's reconnect with his token is refused.
-  assert.deepEqual(await bobClosed, { code: 1008, reason: 'Access removed' });
+  const closed = await bob.closed;
+  assert.deepEqual({ code: closed.code, reason: closed.reason }, { code: 1008, reason: 'Access removed' });
   assert.equal(await reconnectFailed, ERR_INVALID_AUTH);
   bob.connection.close();
 

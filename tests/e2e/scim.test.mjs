@@ -161,4 +161,7 @@ test('check-config refuses a scim block without a usable token file, and says wh
   assert.equal(tooShort.code, 1);
   assert.match(tooShort.stderr + tooShort.stdout, /at least 32 characters/);
   assert.ok(!(tooShort.stderr + tooShort.stdout).includes('too-short'), 'the token itself is never shown');
+  const badMatch = await runGatehouse(['check-config', '-c', write(`  token_file: "${short}"\n  match_attribute: "email"`)]);
+  assert.equal(badMatch.code, 1);
+  assert.match(badMatch.stderr + badMatch.stdout, /scim\.match_attribute.*userName.*externalId/s);
 });

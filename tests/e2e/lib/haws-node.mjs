@@ -8,7 +8,9 @@
 // here stay inside it.
 import WebSocket from 'ws';
 import { getAuth, createConnection } from 'home-assistant-js-websocket';
+import assert from 'node:assert/strict';
 import { request } from './http-client.mjs';
+import { frontendState } from './sso-stack.mjs';
 
 const routes = new Map(); // http(s) origin -> local address
 const calls = [];
@@ -65,4 +67,26 @@ export async function hawsSignIn({ hassUrl, clientId, code, onTokens = () => {} 
     loadTokens: () => null,
   });
   return { auth, saved, connect: () => createConnection({ auth }) };
+}
+
+/**
+ * `username` signs in at the SSO stack's IdP through Gatehouse as the HA frontend does, and opens a
+ * websocket with home-assistant-js-websocket (closed when test `t` ends). `closed` resolves with the
+ * socket's close code, reason and time (performance.now()).
+ */
+export async function signInAndConnect(t, stack, username) {
+  const result = await stack.login({ state: frontendState(stack.externalUrl, stack.frontendClientId), username });
+  assert.equal(result.kind, 'redirect', `${username} signs in`);
+  const { auth, saved, connect } = await hawsSignIn({
+    hassUrl: stack.externalUrl, clientId: stack.frontendClientId, code: result.code,
+    onTokens: (tokens) => {
+      stack.rememberSecret(tokens.access_token, 'HA access token (haws)');
+      stack.rememberSecret(tokens.refresh_token, 'HA refresh token (haws)');
+    },
+  });
+  const connection = await connect();
+  t.after(() => connection.close());
+  const closed = new Promise((resolve) => connection.socket.addEventListener('close',
+    (event) => resolve({ code: event.code, reason: event.reason, at: performance.now() })));
+  return { auth, saved, connection, closed };
 }
