@@ -33,7 +33,7 @@ chmodSync(tokenFile, 0o600);
 const upstream = await startUpstream();
 // The budget is the operator's to set; here it must not be what is measured.
 const gatehouse = await startGatehouse({ upstream, directory, config: {
-  scim: { token_file: tokenFile, requests_per_minute: 1_000_000, burst: 1_000_000 }, logging: { level: 'warn' } } });
+  scim: { token_file: tokenFile, requests_per_minute: 1_000_000, burst: 1_000_000 } } });
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
 function call(path, { method = 'GET', body } = {}) {
