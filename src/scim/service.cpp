@@ -356,7 +356,9 @@ web::Response Service::answer(const Call& call) {
     return route(call);
   } catch (const store::StoreError& failure) {
     logging::error("scim write failed in the store", {{"reason", std::string_view(failure.what())}});
-    return error(503, "", "Gatehouse could not save the change; nothing was applied. Try again.", call.version);
+    // A write not saved is not applied; a cut-off it asked for is asked again by the same request, so the
+    // IdP's retry completes it.
+    return error(503, "", "Gatehouse could not save this change in its store; send the same request again.", call.version);
   } catch (const std::exception& failure) {
     logging::error("scim request failed", {{"reason", std::string_view(failure.what())}});
     return error(500, "", "Gatehouse could not answer this request (its log says why); read the resource again before retrying.", call.version);
