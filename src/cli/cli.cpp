@@ -118,7 +118,7 @@ int serve(const std::string& path) {
     std::optional<scim::Service> scim_service;
     if (config.scim) {
       scim_resources.emplace(*store);
-      if (!config.providers.empty()) scim_people.emplace(*store, *config.scim, *scim_resources);
+      if (!config.providers.empty()) scim_people.emplace(*store, *config.scim, config.users, *scim_resources);
       scim_service.emplace(*config.scim, config.external_url, *scim_resources, scim_people ? &*scim_people : nullptr);
     }
     scim::Service* scim_api = scim_service ? &*scim_service : nullptr;

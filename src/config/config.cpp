@@ -65,8 +65,8 @@ constexpr std::array<std::string_view, 3> kLocalLoginModes{"disabled", "allowed"
 constexpr std::array<std::string_view, 4> kTrustedDeviceKeys{"name", "networks", "user", "role"};
 // Keys of one item of the `trusted_clients:` list.
 constexpr std::array<std::string_view, 2> kTrustedClientKeys{"client_id", "name"};
-constexpr std::array<std::string_view, 5> kScimKeys{"token_file", "requests_per_minute", "burst", "match_attribute",
-                                                    "match_claim"};
+constexpr std::array<std::string_view, 6> kScimKeys{"token_file",      "requests_per_minute", "burst",
+                                                    "match_attribute", "match_claim",         "roles_from_groups"};
 constexpr std::array<std::string_view, 2> kScimMatchAttributes{"userName", "externalId"};
 // A bearer token shorter than this is guessable by anyone who can reach /scim/v2.
 constexpr std::size_t kMinScimTokenLength = 32;
@@ -1198,6 +1198,15 @@ private:
       if (const auto text = scalar(*claim, "a claim name such as preferred_username, email or sub")) {
         if (text->empty()) issue(claim->path, claim->line, "expected a claim name such as preferred_username, email or sub");
         else settings.match_claim = *text;
+      }
+    if (const BlockEntry* roles = scim->find("roles_from_groups"))
+      if (const auto from_groups = boolean(*roles)) {
+        settings.roles_from_groups = *from_groups;
+        const auto& named = config.users;
+        if (*from_groups && named.admin_groups.empty() && named.user_groups.empty() && named.read_only_groups.empty())
+          issue(roles->path, roles->line,
+                "roles from SCIM Groups need users.roles: name the SCIM Groups (their displayName) whose members get "
+                "each role, for example users: { roles: { user: [ha-users] } }");
       }
     const BlockEntry* entry = scim->find("token_file");
     if (!entry) {

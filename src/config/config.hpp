@@ -150,6 +150,11 @@ struct Scim {
   // sign-in's `match_claim`, ignoring case.
   std::string match_attribute = "userName";
   std::string match_claim = "preferred_username";
+  // The role of a person whose SCIM User is known comes from the displayNames of the SCIM Groups the
+  // User is in (matched against users.roles), not from the sign-in's groups claim; a change of those
+  // Groups changes the HA user's group at once, and losing every one of them cuts the person off
+  // (when users.deny_without_role).
+  bool roles_from_groups = false;
 };
 
 struct Config {

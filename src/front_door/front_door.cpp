@@ -219,6 +219,9 @@ asio::awaitable<void> FrontDoor::watch(net::RelayedSockets& sockets) {
       return sign_in->cut_off_in_ha(std::move(ha_user_id), std::move(username));
     };
     ha->restore = [sign_in = sign_in_](std::string ha_user_id) { return sign_in->restore_in_ha(std::move(ha_user_id)); };
+    ha->set_role = [sign_in = sign_in_](std::string ha_user_id, std::string ha_group) {
+      return sign_in->set_role_in_ha(std::move(ha_user_id), std::move(ha_group));
+    };
   }
   co_await sessions::apply_cut_offs(cut_offs_, shield_.tokens(), sockets, std::move(ha));
 }

@@ -572,6 +572,12 @@ std::variant<json::object, web::Response> resource_in_body(Kind kind, const Call
 
 } // namespace
 
+void Service::tell_people(const Resource& written) {
+  if (!people_) return;
+  if (written.kind == Kind::user) people_->changed(written);
+  else people_->groups_changed();
+}
+
 web::Response Service::create(Kind kind, const Call& call) {
   auto read = resource_in_body(kind, call);
   if (auto* refused = std::get_if<web::Response>(&read)) return std::move(*refused);
@@ -579,7 +585,7 @@ web::Response Service::create(Kind kind, const Call& call) {
   if (auto* refusal = std::get_if<Refusal>(&created)) return error(*refusal, call.version);
   const auto& resource = std::get<Resource>(created);
   logging::info("scim resource created", {{"type", resource_type(kind).name}, {"id", resource.id}});
-  if (people_ && kind == Kind::user) people_->changed(resource);
+  tell_people(resource);
   return resource_response(201, resource, call);
 }
 
@@ -589,7 +595,7 @@ web::Response Service::replace(Kind kind, const std::string& id, const Call& cal
   auto replaced = resources_.replace(kind, id, std::move(std::get<json::object>(read)), expected_version(call.if_match));
   if (auto* refusal = std::get_if<Refusal>(&replaced)) return error(*refusal, call.version);
   logging::info("scim resource replaced", {{"type", resource_type(kind).name}, {"id", id}});
-  if (people_ && kind == Kind::user) people_->changed(std::get<Resource>(replaced));
+  tell_people(std::get<Resource>(replaced));
   return resource_response(200, std::get<Resource>(replaced), call);
 }
 
@@ -608,7 +614,7 @@ web::Response Service::patch(Kind kind, const std::string& id, const Call& call)
   if (auto* refusal = std::get_if<Refusal>(&patched)) return error(*refusal, call.version);
   logging::info("scim resource patched", {{"type", type.name}, {"id", id}});
   // Also when the PATCH changed nothing: an IdP retrying after a 503 gets the cut-off it asked for.
-  if (people_ && kind == Kind::user) people_->changed(std::get<Resource>(patched));
+  tell_people(std::get<Resource>(patched));
   return resource_response(200, std::get<Resource>(patched), call);
 }
 
@@ -621,6 +627,7 @@ web::Response Service::remove(Kind kind, const std::string& id, const Call& call
   }
   if (auto refusal = resources_.remove(kind, id, expected_version(call.if_match))) return error(*refusal, call.version);
   logging::info("scim resource deleted", {{"type", resource_type(kind).name}, {"id", id}});
+  if (people_ && kind == Kind::group) people_->groups_changed();
   web::Response response{http::status::no_content, call.version};
   response.set(http::field::cache_control, "no-store");
   return response;

@@ -55,6 +55,8 @@ private:
   web::Response replace(Kind kind, const std::string& id, const Call& call);
   web::Response patch(Kind kind, const std::string& id, const Call& call);
   web::Response remove(Kind kind, const std::string& id, const Call& call);
+  // What a written User or Group means for people (scim/people).
+  void tell_people(const Resource& written);
   // The resource as clients see it: id, attributes, the User's groups, meta.
   boost::json::object render(const Resource& resource) const;
   web::Response resource_response(unsigned status, const Resource& resource, const Call& call) const;

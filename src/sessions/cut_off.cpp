@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/json.hpp>
+#include <map>
 #include <sqlite3.h>
 
 #include "logging/log.hpp"
@@ -56,6 +57,18 @@ std::optional<Person> find_person_by_scim_key(const store::Store& store, std::st
   return latest_person_where(store, "scim_key = ?1", key, "find a person by their SCIM User");
 }
 
+std::vector<std::pair<std::string, Person>> people_by_scim_key(const store::Store& store) {
+  std::map<std::string, Person> latest;
+  store.read([&](sqlite3* db) {
+    store::Statement select(db,
+                            "SELECT scim_key, ha_user_id, ha_username FROM identities WHERE scim_key IS NOT NULL "
+                            "ORDER BY last_login_at_ms",
+                            "list the people SCIM names");
+    while (select.step()) latest[select.column_text(0)] = Person{select.column_text(1), select.column_text(2)};
+  });
+  return {latest.begin(), latest.end()};
+}
+
 bool request_cut_off(store::Store& store, const Person& person, std::string_view source, std::string_view reason) {
   bool added = false;
   store.write([&](sqlite3* db) {
@@ -85,6 +98,26 @@ bool request_lift(store::Store& store, const Person& person, std::string_view so
     asked = sqlite3_changes(db) == 1;
   });
   if (asked) audit(store, "cut_off_lift_requested", person.username, {{"ha_user_id", person.ha_user_id}, {"source", source}});
+  return asked;
+}
+
+bool request_role(store::Store& store, const Person& person, std::string_view ha_group, std::string_view source) {
+  bool asked = false;
+  store.write([&](sqlite3* db) {
+    store::Statement upsert(db,
+                            "INSERT INTO role_requests (ha_user_id, username, ha_group, source, requested_at_ms) "
+                            "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (ha_user_id) DO UPDATE SET username = ?2, "
+                            "ha_group = ?3, source = ?4, requested_at_ms = ?5, applied_at_ms = NULL "
+                            "WHERE ha_group != ?3",
+                            "ask for a role");
+    upsert.bind_text(1, person.ha_user_id).bind_text(2, person.username).bind_text(3, ha_group).bind_text(4, source);
+    upsert.bind_int64(5, store::now_unix_ms());
+    upsert.run();
+    asked = sqlite3_changes(db) == 1;
+  });
+  if (asked)
+    audit(store, "role_requested", person.username,
+          {{"ha_user_id", person.ha_user_id}, {"group", ha_group}, {"source", source}});
   return asked;
 }
 
@@ -178,6 +211,40 @@ void CutOffs::finish_lift(const Pending& lift) {
   logging::info("cut-off lifted", {{"user", lift.username}});
 }
 
+std::vector<CutOffs::RoleRequest> CutOffs::roles_to_set() const {
+  std::vector<RoleRequest> found;
+  store_.read([&](sqlite3* db) {
+    store::Statement select(db,
+                            "SELECT ha_user_id, username, ha_group, requested_at_ms FROM role_requests "
+                            "WHERE applied_at_ms IS NULL ORDER BY requested_at_ms",
+                            "read the roles to set");
+    while (select.step())
+      found.push_back({select.column_text(0), select.column_text(1), select.column_text(2), select.column_int64(3)});
+  });
+  return found;
+}
+
+void CutOffs::mark_role_set(const RoleRequest& request, const std::string& not_set) {
+  const auto now = store::now_unix_ms();
+  bool current = false;
+  store_.write([&](sqlite3* db) {
+    store::Statement update(db,
+                            "UPDATE role_requests SET applied_at_ms = ? WHERE ha_user_id = ? AND ha_group = ? AND "
+                            "requested_at_ms = ?",
+                            "mark a role set");
+    update.bind_int64(1, now).bind_text(2, request.ha_user_id).bind_text(3, request.ha_group);
+    update.bind_int64(4, request.requested_at_ms);
+    update.run();
+    current = sqlite3_changes(db) == 1;
+  });
+  if (!current) return; // asked again meanwhile: the newer request is set on the next pass
+  json::object detail{{"ha_user_id", request.ha_user_id}, {"group", request.ha_group},
+                      {"took_ms", now - request.requested_at_ms}};
+  if (!not_set.empty()) detail["not_set"] = not_set;
+  audit(store_, "role_set", request.username, std::move(detail));
+  logging::info("role set in HA", {{"user", request.username}, {"group", request.ha_group}, {"set", not_set.empty()}});
+}
+
 void CutOffs::note_sessions_not_ended(const Pending& pending, const std::string& failure) {
   audit(store_, "cut_off_ha_sessions_failed", pending.username, {{"ha_user_id", pending.ha_user_id}, {"detail", failure}});
   logging::warn("cannot end the HA sessions of a person cut off yet; trying again",
@@ -234,6 +301,29 @@ asio::awaitable<bool> do_ha_side(CutOffs& cut_offs, const HomeAssistantSide& ha)
       logging::error("cannot record a cut-off's HA side", {{"user", person.username}, {"error", error.what()}});
     }
   }
+  std::vector<CutOffs::RoleRequest> roles;
+  try {
+    if (ha.set_role) roles = cut_offs.roles_to_set();
+  } catch (const std::exception& error) {
+    logging::error("cannot read the roles to set; trying again", {{"error", error.what()}});
+    all = false;
+  }
+  for (const auto& role : roles) {
+    std::string ha_user_id = role.ha_user_id;
+    std::string ha_group = role.ha_group;
+    const auto outcome = co_await ha.set_role(std::move(ha_user_id), std::move(ha_group));
+    try {
+      if (outcome.failure.empty()) {
+        cut_offs.mark_role_set(role, outcome.not_set);
+      } else {
+        all = false;
+        logging::warn("cannot set a role in HA yet; trying again", {{"user", role.username}, {"detail", outcome.failure}});
+      }
+    } catch (const std::exception& error) {
+      all = false;
+      logging::error("cannot record a role set", {{"user", role.username}, {"error", error.what()}});
+    }
+  }
   for (const auto& lift : lifts) {
     std::string failure;
     if (lift.ha_user_deactivated) {
@@ -277,7 +367,8 @@ asio::awaitable<void> apply_cut_offs(CutOffs& cut_offs, shield::TokenCache& toke
     try {
       pending = cut_offs.pending();
       const auto lifts = cut_offs.lifts();
-      lifts_asked = !lifts.empty();
+      // A role asked for wakes HA's side like a lift does.
+      lifts_asked = !lifts.empty() || (ha && !cut_offs.roles_to_set().empty());
       // Without HA's side there is nothing to undo in HA: the lift just ends the cut-off.
       if (!ha)
         for (const auto& lift : lifts) cut_offs.finish_lift(lift);

@@ -1,11 +1,12 @@
-// sessions/cut_off: owns cutting a person off. A cut-off is a row in the store, so the console
+// sessions/cut_off: owns cutting a person off, and setting the role SCIM's Groups give them. A cut-off is a row in the store, so the console
 // (`gatehouse cut-off`) and the serving process share it and a restart keeps it. The serving process
 // applies each new one within a second (apply_cut_offs, on the front door's watch): the person's
 // relayed websockets close, their access tokens are refused at the door whether cached or not, a
 // refresh through /auth/token gets HA's invalid_grant, and signing in again is refused; then, in HA
 // itself, every session of theirs is ended and their HA user deactivated (retried until done). A lift is
 // applied by the serving process too: the HA user active again, then signing in restored (never the
-// sessions the cut-off ended). Every step is audited.
+// sessions the cut-off ended). A role asked for (request_role) is set in HA the same way: by the
+// serving process, within a second, retried until HA takes it. Every step is audited.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -15,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "store/store.hpp"
@@ -42,11 +44,17 @@ std::optional<Person> find_person(const store::Store& store, std::string_view us
 // lowercased, as users/directory recorded it. nullopt when nobody has signed in as that User.
 std::optional<Person> find_person_by_scim_key(const store::Store& store, std::string_view key);
 
+// Everyone whose sign-ins named a SCIM User: their key and the person of the latest such sign-in.
+std::vector<std::pair<std::string, Person>> people_by_scim_key(const store::Store& store);
+
 // `source`: who asked ("console", later "scim", "backchannel_logout"). False when that person was
 // already cut off (nothing changes).
 bool request_cut_off(store::Store& store, const Person& person, std::string_view source, std::string_view reason);
 // Asks the serving process to lift it. False when that person was not cut off (or a lift is asked already).
 bool request_lift(store::Store& store, const Person& person, std::string_view source);
+// Asks the serving process to put the person's HA user in `ha_group` (system-admin, system-users,
+// system-read-only). False when that group is what was asked for last (nothing changes).
+bool request_role(store::Store& store, const Person& person, std::string_view ha_group, std::string_view source);
 // Whether the person is still cut off (a lift not applied yet counts as cut off).
 bool still_cut_off(const store::Store& store, std::string_view ha_user_id);
 // Who asked for the person's cut-off ("console", "scim"); nullopt when they are not cut off.
@@ -90,6 +98,17 @@ public:
   std::vector<Pending> lifts() const;
   void finish_lift(const Pending& lift);
 
+  struct RoleRequest {
+    std::string ha_user_id;
+    std::string username;
+    std::string ha_group;
+    std::int64_t requested_at_ms = 0;
+  };
+  // The roles asked for and not set in HA yet.
+  std::vector<RoleRequest> roles_to_set() const;
+  // `not_set`: why HA keeps the user's groups (the owner), empty when set. A newer request stays pending.
+  void mark_role_set(const RoleRequest& request, const std::string& not_set);
+
 private:
   store::Store& store_;
 };
@@ -111,6 +130,12 @@ struct HomeAssistantSide {
   std::function<boost::asio::awaitable<CutOff>(std::string ha_user_id, std::string username)> cut_off;
   // Their HA user active again. Empty: done.
   std::function<boost::asio::awaitable<std::string>(std::string ha_user_id)> restore;
+  struct SetRole {
+    std::string failure; // empty: done (try again later otherwise)
+    std::string not_set; // done, but HA keeps the user's groups (the owner): why
+  };
+  // Their HA user in exactly this group.
+  std::function<boost::asio::awaitable<SetRole>(std::string ha_user_id, std::string ha_group)> set_role;
 };
 
 // For as long as the server runs: applies every new cut-off (tokens forgotten, websockets closed),

@@ -383,8 +383,16 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
                      {"Your identity provider marked your account inactive for Home Assistant. Ask your "
                       "administrator if you think this is a mistake, and give them the reference below."},
                      {{"source", "scim"}});
+  // With scim.roles_from_groups, the SCIM Groups of the person's User decide the role, not the claim.
+  json::object claims = identity.value->claims;
+  if (people_)
+    if (auto groups = people_->groups_for(claims)) {
+      json::array names;
+      for (auto& name : *groups) names.emplace_back(std::move(name));
+      claims[config_.users.groups_claim] = std::move(names);
+    }
   auto prepared = co_await directory_.prepare(identity.value->issuer, identity.value->subject, login->provider_id,
-                                              identity.value->claims, client_address);
+                                              std::move(claims), client_address);
   if (!prepared.user) {
     using Kind = users::DirectoryRefusal::Kind;
     const auto& refusal = prepared.refusal;
@@ -455,6 +463,11 @@ asio::awaitable<std::string> SignIn::restore_in_ha(std::string ha_user_id) {
   auto updated = co_await directory_.set_active(std::move(ha_user_id), true);
   if (updated.ok || updated.error_code == "not_found") co_return std::string();
   co_return "HA did not activate the user again (" + updated.error_code + ")";
+}
+
+asio::awaitable<sessions::HomeAssistantSide::SetRole> SignIn::set_role_in_ha(std::string ha_user_id, std::string ha_group) {
+  auto outcome = co_await directory_.set_role(std::move(ha_user_id), std::move(ha_group));
+  co_return sessions::HomeAssistantSide::SetRole{std::move(outcome.failure), std::move(outcome.not_set)};
 }
 
 asio::awaitable<hass::LoginFlowResult> SignIn::sign_in_at_ha(std::string ha_user_id, std::string username,

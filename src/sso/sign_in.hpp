@@ -68,6 +68,8 @@ public:
   // deactivated; and of a lift: the HA user active again.
   boost::asio::awaitable<sessions::HomeAssistantSide::CutOff> cut_off_in_ha(std::string ha_user_id, std::string username);
   boost::asio::awaitable<std::string> restore_in_ha(std::string ha_user_id);
+  // And of a role SCIM's Groups give: the HA user put in that group.
+  boost::asio::awaitable<sessions::HomeAssistantSide::SetRole> set_role_in_ha(std::string ha_user_id, std::string ha_group);
 
   // Access tokens HA issues through relay_token_request are recorded here as valid, with their user.
   void learn_tokens_into(shield::TokenCache& cache) { token_cache_ = &cache; }

@@ -139,6 +139,19 @@ constexpr std::array kMigrations{
       ALTER TABLE identities ADD COLUMN scim_key TEXT;
       CREATE INDEX identities_by_scim_key ON identities(scim_key);
     )sql"},
+    Migration{10, "roles SCIM asks for", R"sql(
+      -- The HA group a person's SCIM Groups give them (scim/people, scim.roles_from_groups), kept after
+      -- the serving process set it in HA (sessions/cut_off's watch), so an unchanged role is not set again.
+      -- applied_at_ms NULL: not set in HA yet.
+      CREATE TABLE role_requests (
+        ha_user_id TEXT PRIMARY KEY,
+        username TEXT NOT NULL,
+        ha_group TEXT NOT NULL,
+        source TEXT NOT NULL,
+        requested_at_ms INTEGER NOT NULL,
+        applied_at_ms INTEGER
+      );
+    )sql"},
 };
 
 } // namespace

@@ -1,6 +1,8 @@
 // users/directory: identities in the store, HA users through the admin API.
 #include "users/directory.hpp"
 
+#include <variant>
+
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -59,6 +61,14 @@ std::vector<HaUser> parse_users(const json::value& list) {
     if (!user.id.empty()) users.push_back(std::move(user));
   }
   return users;
+}
+
+// Every HA user, or why HA could not list them.
+asio::awaitable<std::variant<std::vector<HaUser>, std::string>> list_ha_users(hass::AdminConnection& admin) {
+  json::object list_command{{"type", "config/auth/list"}};
+  auto listed = co_await admin.call(list_command);
+  if (!listed.ok) co_return "listing HA users failed: " + listed.error_message;
+  co_return parse_users(listed.result);
 }
 
 std::string claim_string(const json::object& claims, std::string_view name) {
@@ -191,18 +201,13 @@ asio::awaitable<DirectoryOutcome> Directory::prepare_here(std::string issuer, st
   }();
 
   co_await lock();
-  struct Unlock {
-    Directory* self;
-    ~Unlock() { self->unlock(); }
-  } unlock_at_end{this};
-
-  json::object list_command{{"type", "config/auth/list"}};
-  auto listed = co_await admin_.call(list_command);
-  if (!listed.ok) {
-    outcome.refusal = {Kind::ha_unavailable, "listing HA users failed: " + listed.error_message};
+  const Turn turn{this};
+  auto listed = co_await list_ha_users(admin_);
+  if (auto* failure = std::get_if<std::string>(&listed)) {
+    outcome.refusal = {Kind::ha_unavailable, *failure};
     co_return outcome;
   }
-  auto ha_users = parse_users(listed.result);
+  auto ha_users = std::move(std::get<std::vector<HaUser>>(listed));
   auto find_user = [&](auto predicate) -> const HaUser* {
     auto it = std::find_if(ha_users.begin(), ha_users.end(), predicate);
     return it == ha_users.end() ? nullptr : &*it;
@@ -391,6 +396,42 @@ asio::awaitable<DirectoryOutcome> Directory::prepare_here(std::string issuer, st
   audit(store_, "user_created", username, client_address,
         {{"ha_user_id", user_id}, {"provider", provider_id}, {"group", group}});
   ready(user_id, username, true);
+  co_return outcome;
+}
+
+asio::awaitable<Directory::RoleOutcome> Directory::set_role(std::string ha_user_id, std::string ha_group) {
+  auto operation = set_role_here(std::move(ha_user_id), std::move(ha_group));
+  co_return co_await asio::co_spawn(admin_.executor(), std::move(operation), asio::use_awaitable);
+}
+
+asio::awaitable<Directory::RoleOutcome> Directory::set_role_here(std::string ha_user_id, std::string ha_group) {
+  RoleOutcome outcome;
+  co_await lock();
+  const Turn turn{this};
+  auto listed = co_await list_ha_users(admin_);
+  if (auto* failure = std::get_if<std::string>(&listed)) {
+    outcome.failure = *failure;
+    co_return outcome;
+  }
+  const auto& ha_users = std::get<std::vector<HaUser>>(listed);
+  const auto user = std::find_if(ha_users.begin(), ha_users.end(), [&](const HaUser& u) { return u.id == ha_user_id; });
+  if (user == ha_users.end()) {
+    outcome.not_set = "the HA user no longer exists";
+  } else if (user->is_owner || user->system_generated) {
+    outcome.not_set = "HA does not change the groups of the owner or a system user";
+  } else if (user->group_ids != std::vector<std::string>{ha_group}) {
+    json::object update{{"type", "config/auth/update"}, {"user_id", ha_user_id}, {"group_ids", json::array{json::string(ha_group)}}};
+    auto updated = co_await admin_.call(update);
+    if (updated.error_code == "not_found") {
+      outcome.not_set = "the HA user no longer exists";
+    } else if (!updated.ok) {
+      outcome.failure = "HA did not change the user's group (" + updated.error_code + ")";
+    } else {
+      json::array before;
+      for (const auto& g : user->group_ids) before.emplace_back(g);
+      audit(store_, "role_changed", user->username, "", {{"ha_user_id", ha_user_id}, {"from", before}, {"to", ha_group}, {"source", "scim"}});
+    }
+  }
   co_return outcome;
 }
 

@@ -68,6 +68,13 @@ public:
   // Sets a managed user's HA password to the derived one again (after HA rejected it: the master key
   // was replaced, or someone changed the password in HA).
   boost::asio::awaitable<bool> repair_password(std::string ha_user_id, std::string username);
+  struct RoleOutcome {
+    std::string failure; // empty: done
+    std::string not_set; // done, but HA keeps the user's groups (the owner, a system user, a user gone): why
+  };
+  // Puts the HA user in exactly `ha_group` (a role SCIM's Groups give: scim/people), one provisioning
+  // run at a time like prepare(); audited as role_changed when it changes anything.
+  boost::asio::awaitable<RoleOutcome> set_role(std::string ha_user_id, std::string ha_group);
   // Deactivates or activates an HA user (a cut-off, a lift): HA's answer as it is.
   boost::asio::awaitable<hass::CommandResult> set_active(std::string ha_user_id, bool active);
   // The HA password of a user Gatehouse manages or linked (derived, never stored).
@@ -77,8 +84,16 @@ private:
   boost::asio::awaitable<DirectoryOutcome> prepare_here(std::string issuer, std::string subject,
                                                         std::string provider_id, boost::json::object claims,
                                                         std::string client_address, Provisioning provisioning);
+  boost::asio::awaitable<RoleOutcome> set_role_here(std::string ha_user_id, std::string ha_group);
+  // One provisioning run at a time: `co_await lock(); Turn turn{this};` holds the turn to the end of scope.
   boost::asio::awaitable<void> lock();
   void unlock();
+  struct Turn {
+    explicit Turn(Directory* directory) : self(directory) {}
+    Directory* self;
+    Turn(const Turn&) = delete;
+    ~Turn() { self->unlock(); }
+  };
 
   store::Store& store_;
   hass::AdminConnection& admin_;

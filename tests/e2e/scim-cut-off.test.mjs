@@ -6,6 +6,9 @@
 //   `active: true` lets him sign in again.
 // - A User inactive before its first sign-in cannot sign in; a DELETE of a signed-in person's User cuts
 //   them off; creating the User again lifts what SCIM asked for.
+// - With scim.roles_from_groups, bob's SCIM Groups decide his HA group at sign-in (over his groups claim)
+//   and at once when they change (authentik's PATCH add/remove members); in none of them he is cut off;
+//   in one again he is let back in. alice, who has no SCIM User, keeps the role of her claim.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, chmodSync } from 'node:fs';
@@ -18,14 +21,15 @@ import { newSecret } from './lib/secrets.mjs';
 import { startSsoStack, frontendState, CLIENT_ADDRESS, pageText } from './lib/sso-stack.mjs';
 
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
+const GROUP = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 const PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 
-async function startScimStack(t) {
+async function startScimStack(t, scimSettings = {}) {
   const token = newSecret('scim bearer token');
   const tokenFile = join(freshDirectory('scim-token-'), 'scim-token');
   writeFileSync(tokenFile, token);
   chmodSync(tokenFile, 0o600);
-  const stack = await startSsoStack(t, { gatehouseConfig: { scim: { token_file: tokenFile } } });
+  const stack = await startSsoStack(t, { gatehouseConfig: { scim: { token_file: tokenFile, ...scimSettings } } });
   routeHawsThrough(stack.externalUrl, CLIENT_ADDRESS);
   stack.scim = async (path, { method = 'GET', body } = {}) => {
     const response = await request(`${stack.externalUrl}/scim/v2${path}`, {
@@ -107,4 +111,61 @@ test('SCIM: inactive before the first sign-in cannot sign in; DELETE cuts a sign
   assert.equal(await haUserActive(stack, 'bob.builder', true), true);
   const back = await stack.login({ state: frontendState(stack.externalUrl, stack.frontendClientId), username: 'bob' });
   assert.equal(back.kind, 'redirect', 'bob signs in again');
+});
+
+const haGroups = (stack, username, wanted) => pollUntil(() => {
+  const groups = stack.userNamed(username)?.groupIds ?? null;
+  return { done: JSON.stringify(groups) === JSON.stringify(wanted), value: groups };
+}, { timeoutMs: 10_000 });
+
+test('SCIM roles_from_groups: Groups decide the role at sign-in and at once after; in no Group the person is cut off, in one again let back in', TEST_GUARD, async (t) => {
+  const stack = await startScimStack(t, { roles_from_groups: true });
+  const bobUser = (await stack.scim('/Users', { method: 'POST', body: { schemas: [USER], userName: 'bob.builder' } })).json;
+  const member = { value: bobUser.id };
+  const guests = await stack.scim('/Groups', { method: 'POST', body: { schemas: [GROUP], displayName: 'ha-guests', members: [member] } });
+  assert.equal(guests.status, 201);
+  const bob = await signInAndConnect(t, stack, 'bob');
+  assert.deepEqual(stack.userNamed('bob.builder').groupIds, ['system-read-only'], 'SCIM says guest; his claim\'s ha-users does not count');
+  const alice = await signInAndConnect(t, stack, 'alice');
+  assert.deepEqual(stack.userNamed('alice').groupIds, ['system-admin'], 'no SCIM User: her claim decides');
+
+  // authentik: the Group first, then one PATCH per member.
+  const admins = (await stack.scim('/Groups', { method: 'POST', body: { schemas: [GROUP], displayName: 'ha-admins' } })).json;
+  const sent = performance.now();
+  const added = await stack.scim(`/Groups/${admins.id}`, { method: 'PATCH', body: {
+    schemas: [PATCH], Operations: [{ op: 'add', path: 'members', value: [member] }] } });
+  assert.equal(added.status, 200);
+  assert.deepEqual(await haGroups(stack, 'bob.builder', ['system-admin']), ['system-admin']);
+  t.diagnostic(`HA shows bob as an administrator ${Math.round(performance.now() - sent)} ms after the PATCH was sent`);
+  assert.equal(bob.connection.socket.readyState, 1, 'a role change keeps his socket');
+
+  assert.equal((await stack.scim(`/Groups/${admins.id}`, { method: 'DELETE' })).status, 204);
+  assert.deepEqual(await haGroups(stack, 'bob.builder', ['system-read-only']), ['system-read-only'], 'back to guest');
+
+  const removed = await stack.scim(`/Groups/${guests.json.id}`, { method: 'PATCH', body: {
+    schemas: [PATCH], Operations: [{ op: 'remove', path: `members[value eq "${bobUser.id}"]` }] } });
+  assert.equal(removed.status, 200);
+  const closed = await bob.closed;
+  assert.deepEqual({ code: closed.code, reason: closed.reason }, { code: 1008, reason: 'Access removed' });
+  assert.equal(await haUserActive(stack, 'bob.builder', false), false, 'HA shows bob deactivated');
+  const refused = await stack.login({ state: frontendState(stack.externalUrl, stack.frontendClientId), username: 'bob' });
+  assert.equal(refused.kind, 'page');
+  assert.equal(refused.status, 403);
+  assert.equal(alice.connection.socket.readyState, 1, 'alice keeps her socket');
+  assert.deepEqual(stack.userNamed('alice').groupIds, ['system-admin']);
+
+  const users = (await stack.scim('/Groups', { method: 'POST', body: { schemas: [GROUP], displayName: 'ha-users', members: [member] } }));
+  assert.equal(users.status, 201);
+  assert.equal(await haUserActive(stack, 'bob.builder', true), true, 'in a Group again: let back in');
+  assert.deepEqual(await haGroups(stack, 'bob.builder', ['system-users']), ['system-users']);
+  const back = await stack.login({ state: frontendState(stack.externalUrl, stack.frontendClientId), username: 'bob' });
+  assert.equal(back.kind, 'redirect', 'bob signs in again');
+  assert.deepEqual(stack.userNamed('bob.builder').groupIds, ['system-users']);
+
+  const entries = await stack.audit(['--user', 'bob.builder']);
+  const kinds = entries.map((entry) => entry.kind);
+  for (const kind of ['role_requested', 'role_set', 'role_changed', 'cut_off_requested', 'cut_off_lifted'])
+    assert.ok(kinds.includes(kind), `audit has ${kind}: ${kinds.join(' ')}`);
+  const cutOff = entries.find((entry) => entry.kind === 'cut_off_requested');
+  assert.match(cutOff.raw.detail.reason, /none of the Groups under users\.roles/);
 });

@@ -164,4 +164,10 @@ test('check-config refuses a scim block without a usable token file, and says wh
   const badMatch = await runGatehouse(['check-config', '-c', write(`  token_file: "${short}"\n  match_attribute: "email"`)]);
   assert.equal(badMatch.code, 1);
   assert.match(badMatch.stderr + badMatch.stdout, /scim\.match_attribute.*userName.*externalId/s);
+  const noRoles = await runGatehouse(['check-config', '-c', write(`  token_file: "${short}"\n  roles_from_groups: true`)]);
+  assert.equal(noRoles.code, 1);
+  assert.match(noRoles.stderr + noRoles.stdout, /scim\.roles_from_groups.*need users\.roles/s);
+  const notBool = await runGatehouse(['check-config', '-c', write(`  token_file: "${short}"\n  roles_from_groups: "groups"`)]);
+  assert.equal(notBool.code, 1);
+  assert.match(notBool.stderr + notBool.stdout, /scim\.roles_from_groups/);
 });

@@ -192,4 +192,50 @@ TEST_F(CutOffTest, TheServerAppliesItThenHaSideIsRetriedUntilItWorksAndALiftReac
                                                       "cut_off_lifted"}));
 }
 
+TEST_F(CutOffTest, ARoleAskedForIsSetInHaOnceRetriedWhileHaFailsAndAskedAgainOnlyWhenItChanges) {
+  boost::asio::io_context io;
+  CutOffs serving(*store_);
+  gatehouse::shield::TokenCache tokens;
+  CountingSockets sockets;
+  std::vector<std::string> set;
+  int failures_left = 1;
+  gatehouse::sessions::HomeAssistantSide ha;
+  ha.cut_off = [&](std::string, std::string) -> boost::asio::awaitable<gatehouse::sessions::HomeAssistantSide::CutOff> {
+    co_return gatehouse::sessions::HomeAssistantSide::CutOff{};
+  };
+  ha.restore = [&](std::string) -> boost::asio::awaitable<std::string> { co_return std::string(); };
+  ha.set_role = [&](std::string ha_user_id, std::string group) -> boost::asio::awaitable<gatehouse::sessions::HomeAssistantSide::SetRole> {
+    gatehouse::sessions::HomeAssistantSide::SetRole outcome;
+    if (failures_left > 0) {
+      --failures_left;
+      outcome.failure = "HA is down";
+    } else {
+      set.push_back(ha_user_id + "=" + group);
+    }
+    co_return outcome;
+  };
+  boost::asio::co_spawn(io, gatehouse::sessions::apply_cut_offs(serving, tokens, sockets, ha, {std::chrono::milliseconds(5), std::chrono::milliseconds(50)}),
+                        boost::asio::detached);
+
+  const Person bob = *gatehouse::sessions::find_person(*store_, "bob");
+  ASSERT_TRUE(gatehouse::sessions::request_role(*store_, bob, "system-admin", "scim"));
+  ASSERT_TRUE(run_until(io, [&] { return serving.roles_to_set().empty(); }));
+  EXPECT_EQ(set, std::vector<std::string>{"ha-bob=system-admin"}) << "set once, after HA failed once";
+  EXPECT_FALSE(gatehouse::sessions::request_role(*store_, bob, "system-admin", "scim")) << "the same role: nothing to do";
+  EXPECT_TRUE(serving.roles_to_set().empty());
+
+  ASSERT_TRUE(gatehouse::sessions::request_role(*store_, bob, "system-read-only", "scim"));
+  const auto asked = serving.roles_to_set();
+  ASSERT_EQ(asked.size(), 1u);
+  // A newer request made while the older one was being set stays pending: marking the older one set
+  // does not count for it.
+  CutOffs::RoleRequest older = asked.front();
+  older.ha_group = "system-admin";
+  serving.mark_role_set(older, "");
+  EXPECT_EQ(serving.roles_to_set().size(), 1u);
+  ASSERT_TRUE(run_until(io, [&] { return serving.roles_to_set().empty(); }));
+  EXPECT_EQ(set, (std::vector<std::string>{"ha-bob=system-admin", "ha-bob=system-read-only"}));
+  EXPECT_FALSE(gatehouse::sessions::still_cut_off(*store_, "ha-bob")) << "a role is not a cut-off";
+}
+
 } // namespace
