@@ -222,6 +222,8 @@ asio::awaitable<void> FrontDoor::watch(net::RelayedSockets& sockets) {
     ha->set_role = [sign_in = sign_in_](std::string ha_user_id, std::string ha_group) {
       return sign_in->set_role_in_ha(std::move(ha_user_id), std::move(ha_group));
     };
+    ha->more_waiting = [sign_in = sign_in_] { return sign_in->scim_users_waiting(); };
+    ha->do_more = [sign_in = sign_in_] { return sign_in->make_scim_users(); };
   }
   co_await sessions::apply_cut_offs(cut_offs_, shield_.tokens(), sockets, std::move(ha));
 }

@@ -1,9 +1,11 @@
-// scim/people: SCIM's word on a person, turned into cut-offs, lifts and roles.
+// scim/people: SCIM's word on a person, turned into cut-offs, lifts, roles and HA users made early.
 #include "scim/people.hpp"
 
-#include <map>
+#include <sqlite3.h>
 
+#include "logging/log.hpp"
 #include "scim/text.hpp"
+#include "store/statement.hpp"
 #include "users/directory.hpp"
 
 namespace gatehouse::scim {
@@ -17,6 +19,24 @@ bool is_active(const json::object& body) {
   return !active || !active->is_bool() || active->get_bool();
 }
 
+// What HA shows as the name of a User's HA user: displayName, else name.formatted, else userName.
+std::string display_name_of(const json::object& body) {
+  std::string name = text_at(body, "displayName");
+  if (const auto* full = body.if_contains("name"); name.empty() && full && full->is_object())
+    name = text_at(full->get_object(), "formatted");
+  if (name.empty()) name = text_at(body, "userName");
+  return name.empty() ? std::string("SCIM user") : name.substr(0, 100);
+}
+
+void forget_unmade(store::Store& store, const std::string& scim_user_id) {
+  store.write([&](sqlite3* db) {
+    store::Statement remove(db, "DELETE FROM scim_made_users WHERE scim_user_id = ? AND ha_user_id IS NULL",
+                            "forget an HA user not made");
+    remove.bind_text(1, scim_user_id);
+    remove.run();
+  });
+}
+
 } // namespace
 
 People::People(store::Store& store, const config::Scim& settings, const config::Users& users,
@@ -25,15 +45,53 @@ People::People(store::Store& store, const config::Scim& settings, const config::
 
 std::string People::key_of(const Resource& user) const { return lowercase(text_at(user.body, settings_.match_attribute)); }
 
-void People::reconcile(const sessions::Person& person, const Resource& user) {
+std::optional<config::Role> People::role_of(const Resource& user) const {
+  // The same reading of groups as a sign-in's claim (users/directory), so both give one answer.
+  json::array names;
+  for (const auto& group : resources_.groups_of(user.id)) names.emplace_back(group.display_name);
+  return users::role_from_claims(json::object{{users_.groups_claim, std::move(names)}}, users_);
+}
+
+People::Known People::known() const {
+  Known known;
+  for (auto& [key, person] : sessions::people_by_scim_key(store_)) known.by_key.emplace(key, std::move(person));
+  store_.read([&](sqlite3* db) {
+    store::Statement select(db,
+                            "SELECT scim_user_id, ha_user_id, ha_username FROM scim_made_users WHERE ha_user_id IS NOT NULL",
+                            "list the HA users SCIM made");
+    while (select.step())
+      known.made_by_id.emplace(select.column_text(0), sessions::Person{select.column_text(1), select.column_text(2)});
+  });
+  return known;
+}
+
+std::optional<sessions::Person> People::person_of(const Resource& user, const Known& known) const {
+  if (const auto key = key_of(user); !key.empty())
+    if (const auto found = known.by_key.find(key); found != known.by_key.end()) return found->second;
+  if (const auto made = known.made_by_id.find(user.id); made != known.made_by_id.end()) return made->second;
+  return std::nullopt;
+}
+
+std::optional<sessions::Person> People::person_of(const Resource& user) const {
+  if (auto person = sessions::find_person_by_scim_key(store_, key_of(user))) return person;
+  std::optional<sessions::Person> made;
+  store_.read([&](sqlite3* db) {
+    store::Statement select(db,
+                            "SELECT ha_user_id, ha_username FROM scim_made_users WHERE scim_user_id = ? AND "
+                            "ha_user_id IS NOT NULL",
+                            "find the HA user SCIM made");
+    select.bind_text(1, user.id);
+    if (select.step()) made = sessions::Person{select.column_text(0), select.column_text(1)};
+  });
+  return made;
+}
+
+void People::reconcile(const sessions::Person& person, const Resource& user) const {
   std::string out_because;
   std::optional<config::Role> role;
   if (!is_active(user.body)) out_because = "SCIM User " + user.id + " is inactive";
   if (settings_.roles_from_groups) {
-    // The same reading of groups as a sign-in's claim (users/directory), so both give one answer.
-    json::array names;
-    for (const auto& group : resources_.groups_of(user.id)) names.emplace_back(group.display_name);
-    role = users::role_from_claims(json::object{{users_.groups_claim, std::move(names)}}, users_);
+    role = role_of(user);
     if (!role && users_.deny_without_role && out_because.empty())
       out_because = "SCIM User " + user.id + " is in none of the Groups under users.roles";
   }
@@ -46,26 +104,47 @@ void People::reconcile(const sessions::Person& person, const Resource& user) {
     sessions::request_role(store_, person, users::ha_group_of(role.value_or(users_.default_role)), "scim");
 }
 
+void People::want_made(const Resource& user) const {
+  const auto role = settings_.roles_from_groups ? role_of(user) : std::nullopt;
+  if (!settings_.roles_from_groups || !is_active(user.body) || (!role && users_.deny_without_role)) {
+    forget_unmade(store_, user.id);
+    return;
+  }
+  const std::string group(users::ha_group_of(role.value_or(users_.default_role)));
+  store_.write([&](sqlite3* db) {
+    store::Statement upsert(db,
+                            "INSERT INTO scim_made_users (scim_user_id, display_name, username, ha_group, requested_at_ms) "
+                            "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (scim_user_id) DO UPDATE SET display_name = ?2, "
+                            "username = ?3, ha_group = ?4 WHERE ha_user_id IS NULL",
+                            "ask for an HA user for a SCIM User");
+    upsert.bind_text(1, user.id).bind_text(2, display_name_of(user.body)).bind_text(3, text_at(user.body, "userName"));
+    upsert.bind_text(4, group).bind_int64(5, store::now_unix_ms());
+    upsert.run();
+  });
+}
+
 void People::changed(const Resource& user) {
-  // Not signed in yet: refuses() stops the first sign-in if the User is inactive, groups_for() gives its role.
-  if (const auto person = sessions::find_person_by_scim_key(store_, key_of(user))) reconcile(*person, user);
+  // Not signed in yet: refuses() stops the first sign-in if the User is inactive, groups_for() gives its
+  // role, and with a role its HA user is made now.
+  if (const auto person = person_of(user)) reconcile(*person, user);
+  else want_made(user);
 }
 
 void People::removed(const Resource& user) {
-  if (const auto person = sessions::find_person_by_scim_key(store_, key_of(user)))
+  forget_unmade(store_, user.id);
+  if (const auto person = person_of(user))
     sessions::request_cut_off(store_, *person, "scim", "SCIM User " + user.id + " was deleted");
 }
 
 void People::groups_changed() {
   if (!settings_.roles_from_groups) return;
-  const auto people = sessions::people_by_scim_key(store_);
-  if (people.empty()) return;
-  std::map<std::string, Resource> users_by_key;
-  resources_.each(Kind::user, [&](const Resource& user) {
-    if (auto key = key_of(user); !key.empty()) users_by_key.emplace(std::move(key), user);
-  });
-  for (const auto& [key, person] : people)
-    if (const auto user = users_by_key.find(key); user != users_by_key.end()) reconcile(person, user->second);
+  const Known everyone = known();
+  std::vector<Resource> users;
+  resources_.each(Kind::user, [&](const Resource& user) { users.push_back(user); });
+  for (const auto& user : users) {
+    if (const auto person = person_of(user, everyone)) reconcile(*person, user);
+    else want_made(user);
+  }
 }
 
 bool People::refuses(const json::object& claims) const {
@@ -78,18 +157,89 @@ bool People::refuses(const json::object& claims) const {
   return inactive;
 }
 
+namespace {
+
+// The id of the User a sign-in's claims name.
+std::optional<std::string> user_named(const Resources& resources, const std::string& key,
+                                      const std::function<std::string(const Resource&)>& key_of) {
+  std::optional<std::string> id;
+  if (key.empty()) return id;
+  resources.each(Kind::user, [&](const Resource& user) {
+    if (!id && key_of(user) == key) id = user.id;
+  });
+  return id;
+}
+
+} // namespace
+
 std::optional<std::vector<std::string>> People::groups_for(const json::object& claims) const {
   if (!settings_.roles_from_groups) return std::nullopt;
-  const std::string key = lowercase(text_at(claims, settings_.match_claim));
-  if (key.empty()) return std::nullopt;
-  std::optional<std::string> user_id;
-  resources_.each(Kind::user, [&](const Resource& user) {
-    if (!user_id && key_of(user) == key) user_id = user.id;
-  });
+  const auto user_id = user_named(resources_, lowercase(text_at(claims, settings_.match_claim)),
+                                  [this](const Resource& user) { return key_of(user); });
   if (!user_id) return std::nullopt;
   std::vector<std::string> names;
   for (const auto& group : resources_.groups_of(*user_id)) names.push_back(group.display_name);
   return names;
+}
+
+std::optional<std::string> People::made_ha_user(const json::object& claims) const {
+  const auto user_id = user_named(resources_, lowercase(text_at(claims, settings_.match_claim)),
+                                  [this](const Resource& user) { return key_of(user); });
+  if (!user_id) return std::nullopt;
+  std::optional<std::string> made;
+  store_.read([&](sqlite3* db) {
+    store::Statement select(db, "SELECT ha_user_id FROM scim_made_users WHERE scim_user_id = ? AND ha_user_id IS NOT NULL",
+                            "find the HA user SCIM made");
+    select.bind_text(1, *user_id);
+    if (select.step()) made = select.column_text(0);
+  });
+  return made;
+}
+
+std::vector<People::UserToMake> People::users_to_make() const {
+  std::vector<UserToMake> wanted;
+  store_.read([&](sqlite3* db) {
+    store::Statement select(db,
+                            "SELECT scim_user_id, display_name, username, ha_group FROM scim_made_users "
+                            "WHERE ha_user_id IS NULL ORDER BY requested_at_ms",
+                            "list the HA users to make for SCIM");
+    while (select.step())
+      wanted.push_back({select.column_text(0), select.column_text(1), select.column_text(2), select.column_text(3)});
+  });
+  return wanted;
+}
+
+bool People::still_to_make(const std::string& scim_user_id) const {
+  const auto user = resources_.get(Kind::user, scim_user_id);
+  if (!user) return false;
+  const auto key = key_of(*user);
+  if (!key.empty() && sessions::find_person_by_scim_key(store_, key)) {
+    forget_unmade(store_, scim_user_id); // the person signed in first and has their own HA user
+    return false;
+  }
+  bool wanted = false;
+  store_.read([&](sqlite3* db) {
+    store::Statement select(db, "SELECT 1 FROM scim_made_users WHERE scim_user_id = ? AND ha_user_id IS NULL",
+                            "check an HA user is still to make");
+    select.bind_text(1, scim_user_id);
+    wanted = select.step();
+  });
+  return wanted;
+}
+
+void People::made(const UserToMake& wanted, const std::string& ha_user_id, const std::string& ha_username) const {
+  store_.write([&](sqlite3* db) {
+    store::Statement update(db,
+                            "UPDATE scim_made_users SET ha_user_id = ?, ha_username = ?, made_at_ms = ? WHERE scim_user_id = ?",
+                            "record an HA user SCIM made");
+    update.bind_text(1, ha_user_id).bind_text(2, ha_username).bind_int64(3, store::now_unix_ms());
+    update.bind_text(4, wanted.scim_user_id);
+    update.run();
+  });
+  logging::info("HA user made for a SCIM User", {{"user", ha_username}, {"scim_user_id", wanted.scim_user_id}});
+  // Its Groups may have changed while it was being made.
+  if (const auto user = resources_.get(Kind::user, wanted.scim_user_id))
+    reconcile(sessions::Person{ha_user_id, ha_username}, *user);
 }
 
 } // namespace gatehouse::scim

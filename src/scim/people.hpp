@@ -3,12 +3,15 @@
 // through Gatehouse, and refused at sign-in if they have not yet. With scim.roles_from_groups, the
 // person's role comes from the displayNames of the SCIM Groups their User is in (users.roles): a change
 // of those Groups sets the HA user's group at once, and a User in none of them is cut off like an
-// inactive one (when users.deny_without_role). A User that is active (and in a Group) again lifts the
+// inactive one (when users.deny_without_role); and a User with a role whose person has not signed in yet
+// gets its HA user made at once (by the serving process), which their first sign-in takes over. A User
+// that is active (and in a Group) again lifts the
 // cut-off SCIM asked for; one asked for on the console stays until the console lifts it. Which sign-in a
 // User is comes from configuration (scim.match_attribute ↔ scim.match_claim, ignoring case).
 #pragma once
 
 #include <boost/json/object.hpp>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,12 +38,39 @@ public:
   // With roles_from_groups: the displayNames of the Groups of the User these claims name, which decide
   // the sign-in's role instead of its groups claim. nullopt without roles_from_groups or such a User.
   std::optional<std::vector<std::string>> groups_for(const boost::json::object& claims) const;
+  // The HA user made for the User these claims name before its person signed in, if any.
+  std::optional<std::string> made_ha_user(const boost::json::object& claims) const;
+
+  // The HA users to make for Users whose people have not signed in (roles_from_groups).
+  struct UserToMake {
+    std::string scim_user_id;
+    std::string display_name;
+    std::string username; // wanted; HA's gets a suffix when taken
+    std::string ha_group;
+  };
+  std::vector<UserToMake> users_to_make() const;
+  // Asked in the provisioning turn just before making it: nobody signed in as that User meanwhile.
+  bool still_to_make(const std::string& scim_user_id) const;
+  // Recorded in the same turn, so the person's sign-in right after takes it over.
+  void made(const UserToMake& user, const std::string& ha_user_id, const std::string& ha_username) const;
 
 private:
   // The User's match value, lowercased ("" when it has none).
   std::string key_of(const Resource& user) const;
   // Cut off, lifted and given a role as the User says.
-  void reconcile(const sessions::Person& person, const Resource& user);
+  void reconcile(const sessions::Person& person, const Resource& user) const;
+  // The role the User's Groups give (roles_from_groups); nullopt: none.
+  std::optional<config::Role> role_of(const Resource& user) const;
+  // For a User nobody signed in as: its HA user asked for (active, with a role) or no longer wanted.
+  void want_made(const Resource& user) const;
+  // The person SCIM's decisions apply to: who signed in as the User, else the HA user made for it.
+  struct Known {
+    std::map<std::string, sessions::Person> by_key;     // latest sign-in per SCIM key
+    std::map<std::string, sessions::Person> made_by_id; // HA users made per SCIM User id
+  };
+  Known known() const;
+  std::optional<sessions::Person> person_of(const Resource& user, const Known& known) const;
+  std::optional<sessions::Person> person_of(const Resource& user) const; // one User: indexed look-ups
 
   store::Store& store_;
   const config::Scim& settings_;

@@ -324,6 +324,10 @@ asio::awaitable<bool> do_ha_side(CutOffs& cut_offs, const HomeAssistantSide& ha)
       logging::error("cannot record a role set", {{"user", role.username}, {"error", error.what()}});
     }
   }
+  if (ha.do_more) {
+    const bool done = co_await ha.do_more(); // not inside &&: GCC 12 and co_await
+    if (!done) all = false;
+  }
   for (const auto& lift : lifts) {
     std::string failure;
     if (lift.ha_user_deactivated) {
@@ -368,7 +372,8 @@ asio::awaitable<void> apply_cut_offs(CutOffs& cut_offs, shield::TokenCache& toke
       pending = cut_offs.pending();
       const auto lifts = cut_offs.lifts();
       // A role asked for wakes HA's side like a lift does.
-      lifts_asked = !lifts.empty() || (ha && !cut_offs.roles_to_set().empty());
+      lifts_asked = !lifts.empty() || (ha && !cut_offs.roles_to_set().empty()) ||
+                    (ha && ha->more_waiting && ha->more_waiting());
       // Without HA's side there is nothing to undo in HA: the lift just ends the cut-off.
       if (!ha)
         for (const auto& lift : lifts) cut_offs.finish_lift(lift);

@@ -136,6 +136,10 @@ struct HomeAssistantSide {
   };
   // Their HA user in exactly this group.
   std::function<boost::asio::awaitable<SetRole>(std::string ha_user_id, std::string ha_group)> set_role;
+  // Work for HA that another module keeps (the HA users SCIM wants made): whether some waits, and doing
+  // it (true: all of it done). Either may be empty.
+  std::function<bool()> more_waiting;
+  std::function<boost::asio::awaitable<bool>()> do_more;
 };
 
 // For as long as the server runs: applies every new cut-off (tokens forgotten, websockets closed),

@@ -391,8 +391,10 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
       for (auto& name : *groups) names.emplace_back(std::move(name));
       claims[config_.users.groups_claim] = std::move(names);
     }
+  users::Provisioning provisioning;
+  if (people_) provisioning.scim_made_user = [people = people_, claims] { return people->made_ha_user(claims); };
   auto prepared = co_await directory_.prepare(identity.value->issuer, identity.value->subject, login->provider_id,
-                                              std::move(claims), client_address);
+                                              std::move(claims), client_address, std::move(provisioning));
   if (!prepared.user) {
     using Kind = users::DirectoryRefusal::Kind;
     const auto& refusal = prepared.refusal;
@@ -468,6 +470,32 @@ asio::awaitable<std::string> SignIn::restore_in_ha(std::string ha_user_id) {
 asio::awaitable<sessions::HomeAssistantSide::SetRole> SignIn::set_role_in_ha(std::string ha_user_id, std::string ha_group) {
   auto outcome = co_await directory_.set_role(std::move(ha_user_id), std::move(ha_group));
   co_return sessions::HomeAssistantSide::SetRole{std::move(outcome.failure), std::move(outcome.not_set)};
+}
+
+bool SignIn::scim_users_waiting() const { return people_ && !people_->users_to_make().empty(); }
+
+asio::awaitable<bool> SignIn::make_scim_users() {
+  if (!people_) co_return true;
+  bool all = true;
+  for (const auto& wanted : people_->users_to_make()) {
+    const scim::People* people = people_;
+    std::string display_name = wanted.display_name;
+    std::string username = wanted.username;
+    std::string ha_group = wanted.ha_group;
+    // Named first: GCC 12 mishandles non-trivial temporaries inside co_await.
+    std::function<bool()> still_wanted = [people, id = wanted.scim_user_id] { return people->still_to_make(id); };
+    std::function<void(const users::MadeUser&)> made = [people, wanted](const users::MadeUser& user) {
+      people->made(wanted, user.ha_user_id, user.username);
+    };
+    auto failure = co_await directory_.make_for_scim(std::move(display_name), std::move(username), std::move(ha_group),
+                                                     std::move(still_wanted), std::move(made));
+    if (!failure.empty()) {
+      all = false;
+      logging::warn("cannot make the HA user of a SCIM User yet; trying again",
+                    {{"scim_user_id", wanted.scim_user_id}, {"detail", failure}});
+    }
+  }
+  co_return all;
 }
 
 asio::awaitable<hass::LoginFlowResult> SignIn::sign_in_at_ha(std::string ha_user_id, std::string username,

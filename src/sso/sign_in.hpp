@@ -70,6 +70,10 @@ public:
   boost::asio::awaitable<std::string> restore_in_ha(std::string ha_user_id);
   // And of a role SCIM's Groups give: the HA user put in that group.
   boost::asio::awaitable<sessions::HomeAssistantSide::SetRole> set_role_in_ha(std::string ha_user_id, std::string ha_group);
+  // And the HA users SCIM wants made before their people sign in (scim/people): whether some wait;
+  // making them (true: all made).
+  bool scim_users_waiting() const;
+  boost::asio::awaitable<bool> make_scim_users();
 
   // Access tokens HA issues through relay_token_request are recorded here as valid, with their user.
   void learn_tokens_into(shield::TokenCache& cache) { token_cache_ = &cache; }

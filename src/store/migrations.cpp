@@ -152,6 +152,21 @@ constexpr std::array kMigrations{
         applied_at_ms INTEGER
       );
     )sql"},
+    Migration{11, "HA users SCIM makes before a sign-in", R"sql(
+      -- The HA user Gatehouse makes for a SCIM User whose person has not signed in yet (scim/people), so
+      -- an admin can set it up; the first sign-in naming that User takes it over. ha_user_id NULL: not
+      -- made in HA yet (the serving process makes it, retrying while HA fails).
+      CREATE TABLE scim_made_users (
+        scim_user_id TEXT PRIMARY KEY,
+        display_name TEXT NOT NULL,
+        username TEXT NOT NULL,
+        ha_group TEXT NOT NULL,
+        requested_at_ms INTEGER NOT NULL,
+        ha_user_id TEXT,
+        ha_username TEXT,
+        made_at_ms INTEGER
+      );
+    )sql"},
 };
 
 } // namespace

@@ -71,6 +71,52 @@ asio::awaitable<std::variant<std::vector<HaUser>, std::string>> list_ha_users(ha
   co_return parse_users(listed.result);
 }
 
+// A new HA user named `display_name` in `group`, with a login: the username `base` (or "user"), or
+// base-2, base-3… when taken in HA or by an identity; its password derived from the master key.
+asio::awaitable<std::variant<MadeUser, std::string>> create_ha_user(hass::AdminConnection& admin, store::Store& store,
+                                                                   const MasterKey& key,
+                                                                   const std::vector<HaUser>& ha_users,
+                                                                   std::string display_name, std::string base,
+                                                                   std::string group) {
+  if (base.empty()) base = "user";
+  std::set<std::string> taken;
+  for (const auto& u : ha_users) taken.insert(u.username);
+  store.read([&](sqlite3* db) {
+    store::Statement names(db, "SELECT ha_username FROM identities", "list managed usernames");
+    while (names.step()) taken.insert(names.column_text(0));
+  });
+  auto next_free = [&] {
+    for (int n = 1;; ++n) {
+      std::string candidate = n == 1 ? base : base.substr(0, kMaxUsernameLength - 4) + "-" + std::to_string(n);
+      if (!taken.contains(candidate)) return candidate;
+    }
+  };
+  json::object create_user{{"type", "config/auth/create"}, {"name", display_name}, {"group_ids", json::array{json::string(group)}}};
+  auto created = co_await admin.call(create_user);
+  const json::value* user_value = created.ok && created.result.is_object() ? created.result.as_object().if_contains("user") : nullptr;
+  const json::value* id_value = user_value && user_value->is_object() ? user_value->as_object().if_contains("id") : nullptr;
+  if (!id_value || !id_value->is_string()) co_return "creating the HA user failed: " + created.error_message;
+  const std::string user_id(id_value->as_string());
+  std::string username;
+  hass::CommandResult credential;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    username = next_free();
+    json::object login{{"type", "config/auth_provider/homeassistant/create"},
+                       {"user_id", user_id},
+                       {"username", username},
+                       {"password", key.password_for(user_id)}};
+    credential = co_await admin.call(login);
+    if (credential.ok) break;
+    taken.insert(username); // someone took it in HA meanwhile: try the next one
+  }
+  if (!credential.ok) {
+    json::object undo{{"type", "config/auth/delete"}, {"user_id", user_id}};
+    co_await admin.call(undo);
+    co_return "giving the new HA user a login failed: " + credential.error_message;
+  }
+  co_return MadeUser{user_id, username};
+}
+
 std::string claim_string(const json::object& claims, std::string_view name) {
   const auto* v = claims.if_contains(name);
   return v && v->is_string() ? std::string(v->as_string()) : std::string();
@@ -315,6 +361,23 @@ asio::awaitable<DirectoryOutcome> Directory::prepare_here(std::string issuer, st
     co_return co_await admin_.call(create);
   };
 
+  // The HA user SCIM made for this person before their first sign-in: theirs, unless someone has it.
+  if (provisioning.scim_made_user)
+    if (const auto made_id = provisioning.scim_made_user())
+      if (const HaUser* user = find_user([&](const HaUser& u) { return u.id == *made_id; });
+          user && !ha_user_is_linked(store_, user->id) && !link_refused(*user, LinkedBy::scim)) {
+        remember(user->id, user->username);
+        audit(store_, "user_linked", user->username, client_address,
+              {{"ha_user_id", user->id}, {"provider", provider_id}, {"by", to_string(LinkedBy::scim)}});
+        if (!co_await bring_in_line(*user)) {
+          outcome.refusal = {Kind::ha_unavailable, "updating the HA user failed"};
+          co_return outcome;
+        }
+        ready(user->id, user->username, false);
+        co_return outcome;
+      }
+  if (outcome.refusal.kind == Kind::conflict) co_return outcome;
+
   // Linking an existing HA user, when configured. A user that may not be linked is a refusal, never a
   // reason to create a second user beside it: the person asks the administrator (link_rule).
   std::string link_name;
@@ -356,47 +419,44 @@ asio::awaitable<DirectoryOutcome> Directory::prepare_here(std::string issuer, st
   // A new HA user.
   std::string base = clean_username(claim_string(claims, users_.username_claim));
   if (base.empty()) base = clean_username(display_name);
-  if (base.empty()) base = "user";
-  std::set<std::string> taken;
-  for (const auto& u : ha_users) taken.insert(u.username);
-  store_.read([&](sqlite3* db) {
-    store::Statement names(db, "SELECT ha_username FROM identities", "list managed usernames");
-    while (names.step()) taken.insert(names.column_text(0));
-  });
-  auto next_free = [&] {
-    for (int n = 1;; ++n) {
-      std::string candidate = n == 1 ? base : base.substr(0, kMaxUsernameLength - 4) + "-" + std::to_string(n);
-      if (!taken.contains(candidate)) return candidate;
-    }
-  };
-  json::object create_user{{"type", "config/auth/create"}, {"name", display_name}, {"group_ids", json::array{json::string(group)}}};
-  auto created = co_await admin_.call(create_user);
-  const json::value* user_value = created.ok && created.result.is_object() ? created.result.as_object().if_contains("user") : nullptr;
-  const json::value* id_value = user_value && user_value->is_object() ? user_value->as_object().if_contains("id") : nullptr;
-  if (!id_value || !id_value->is_string()) {
-    outcome.refusal = {Kind::ha_unavailable, "creating the HA user failed: " + created.error_message};
+  auto made = co_await create_ha_user(admin_, store_, key_, ha_users, display_name, base, group);
+  if (auto* failure = std::get_if<std::string>(&made)) {
+    outcome.refusal = {Kind::ha_unavailable, *failure};
     co_return outcome;
   }
-  const std::string user_id(id_value->as_string());
-  std::string username;
-  hass::CommandResult credential;
-  for (int attempt = 0; attempt < 5; ++attempt) {
-    username = next_free();
-    credential = co_await set_credential(user_id, "", username);
-    if (credential.ok) break;
-    taken.insert(username); // someone took it in HA meanwhile: try the next one
-  }
-  if (!credential.ok) {
-    json::object undo{{"type", "config/auth/delete"}, {"user_id", user_id}};
-    co_await admin_.call(undo);
-    outcome.refusal = {Kind::ha_unavailable, "giving the new HA user a login failed: " + credential.error_message};
-    co_return outcome;
-  }
+  const std::string user_id = std::get<MadeUser>(made).ha_user_id;
+  const std::string username = std::get<MadeUser>(made).username;
   remember(user_id, username);
   audit(store_, "user_created", username, client_address,
         {{"ha_user_id", user_id}, {"provider", provider_id}, {"group", group}});
   ready(user_id, username, true);
   co_return outcome;
+}
+
+asio::awaitable<std::string> Directory::make_for_scim(std::string display_name, std::string username_hint,
+                                                      std::string ha_group, std::function<bool()> still_wanted,
+                                                      std::function<void(const MadeUser&)> made) {
+  auto operation = make_for_scim_here(std::move(display_name), std::move(username_hint), std::move(ha_group),
+                                      std::move(still_wanted), std::move(made));
+  co_return co_await asio::co_spawn(admin_.executor(), std::move(operation), asio::use_awaitable);
+}
+
+asio::awaitable<std::string> Directory::make_for_scim_here(std::string display_name, std::string username_hint,
+                                                           std::string ha_group, std::function<bool()> still_wanted,
+                                                           std::function<void(const MadeUser&)> made) {
+  co_await lock();
+  const Turn turn{this};
+  if (!still_wanted()) co_return std::string();
+  auto listed = co_await list_ha_users(admin_);
+  if (auto* failure = std::get_if<std::string>(&listed)) co_return *failure;
+  const auto& ha_users = std::get<std::vector<HaUser>>(listed);
+  std::string base = clean_username(username_hint); // named: GCC 12 and temporaries inside co_await
+  auto created = co_await create_ha_user(admin_, store_, key_, ha_users, display_name, base, ha_group);
+  if (auto* failure = std::get_if<std::string>(&created)) co_return *failure;
+  const auto& user = std::get<MadeUser>(created);
+  made(user);
+  audit(store_, "user_created", user.username, "", {{"ha_user_id", user.ha_user_id}, {"provider", "scim"}, {"group", ha_group}});
+  co_return std::string();
 }
 
 asio::awaitable<Directory::RoleOutcome> Directory::set_role(std::string ha_user_id, std::string ha_group) {

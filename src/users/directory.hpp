@@ -10,6 +10,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <deque>
+#include <functional>
 #include <boost/json/object.hpp>
 #include <optional>
 #include <string>
@@ -52,6 +53,15 @@ struct DirectoryOutcome {
 struct Provisioning {
   std::optional<config::Role> role; // instead of the role from the claims' groups
   bool link_by_username = false;    // an existing HA user with the username from the claims is taken over
+  // The HA user SCIM made for this person before they signed in (scim/people), asked during the
+  // provisioning turn: a new identity takes it over instead of getting a user of its own.
+  std::function<std::optional<std::string>()> scim_made_user;
+};
+
+// An HA user Directory made (a sign-in's or SCIM's).
+struct MadeUser {
+  std::string ha_user_id;
+  std::string username;
 };
 
 class Directory {
@@ -68,6 +78,13 @@ public:
   // Sets a managed user's HA password to the derived one again (after HA rejected it: the master key
   // was replaced, or someone changed the password in HA).
   boost::asio::awaitable<bool> repair_password(std::string ha_user_id, std::string username);
+  // Makes an HA user for a SCIM User before its person signs in (scim/people): `display_name`, a
+  // username from `username_hint`, in `ha_group`, with the derived password. In the provisioning turn,
+  // `still_wanted` is asked first (a sign-in may have come first) and `made` is told before the turn
+  // passes, so a sign-in right after finds it. The failure, or empty.
+  boost::asio::awaitable<std::string> make_for_scim(std::string display_name, std::string username_hint,
+                                                    std::string ha_group, std::function<bool()> still_wanted,
+                                                    std::function<void(const MadeUser&)> made);
   struct RoleOutcome {
     std::string failure; // empty: done
     std::string not_set; // done, but HA keeps the user's groups (the owner, a system user, a user gone): why
@@ -85,6 +102,9 @@ private:
                                                         std::string provider_id, boost::json::object claims,
                                                         std::string client_address, Provisioning provisioning);
   boost::asio::awaitable<RoleOutcome> set_role_here(std::string ha_user_id, std::string ha_group);
+  boost::asio::awaitable<std::string> make_for_scim_here(std::string display_name, std::string username_hint,
+                                                         std::string ha_group, std::function<bool()> still_wanted,
+                                                         std::function<void(const MadeUser&)> made);
   // One provisioning run at a time: `co_await lock(); Turn turn{this};` holds the turn to the end of scope.
   boost::asio::awaitable<void> lock();
   void unlock();

@@ -13,6 +13,7 @@ LinkVerdict may_link(const LinkTarget& target, LinkedBy by, config::Role role) {
   case LinkedBy::claim:
     return role == config::Role::admin ? LinkVerdict::allowed : LinkVerdict::privileged_without_admin_role;
   case LinkedBy::earlier:
+  case LinkedBy::scim: // Gatehouse made it: the same as its own earlier link
     // An admin is brought in line (demoted) like anyone; the owner cannot be, so it is refused instead.
     return !target.owner || role == config::Role::admin ? LinkVerdict::allowed
                                                          : LinkVerdict::privileged_without_admin_role;
@@ -25,6 +26,7 @@ std::string_view to_string(LinkedBy by) {
   case LinkedBy::claim: return "claim";
   case LinkedBy::username: return "username";
   case LinkedBy::earlier: return "earlier_link";
+  case LinkedBy::scim: return "scim";
   }
   return "unknown";
 }

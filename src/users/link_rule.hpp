@@ -26,6 +26,7 @@ enum class LinkedBy {
   claim,    // link_existing: claim: the IdP names the HA user explicitly
   username, // link_existing: username, or a trusted device's user: the names merely match
   earlier,  // linked at an earlier sign-in; checked again at every sign-in
+  scim,     // made by Gatehouse for the person's SCIM User before they signed in
 };
 
 enum class LinkVerdict {

@@ -9,6 +9,9 @@
 // - With scim.roles_from_groups, bob's SCIM Groups decide his HA group at sign-in (over his groups claim)
 //   and at once when they change (authentik's PATCH add/remove members); in none of them he is cut off;
 //   in one again he is let back in. alice, who has no SCIM User, keeps the role of her claim.
+// - With it, a User with a role gets its HA user before its person signs in (so an admin can set it
+//   up); the first sign-in takes that user over (no second one); a User without a role gets none until
+//   a Group gives it one; a made user whose User turns inactive is deactivated before anyone signed in.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, chmodSync } from 'node:fs';
@@ -168,4 +171,46 @@ test('SCIM roles_from_groups: Groups decide the role at sign-in and at once afte
     assert.ok(kinds.includes(kind), `audit has ${kind}: ${kinds.join(' ')}`);
   const cutOff = entries.find((entry) => entry.kind === 'cut_off_requested');
   assert.match(cutOff.raw.detail.reason, /none of the Groups under users\.roles/);
+});
+
+const haUser = (stack, username, wanted = (user) => user !== null) => pollUntil(() => {
+  const user = stack.userNamed(username);
+  return { done: wanted(user), value: user };
+}, { timeoutMs: 10_000 });
+
+test('SCIM makes the HA user of a User with a role before the first sign-in, and that sign-in takes it over', TEST_GUARD, async (t) => {
+  const stack = await startScimStack(t, { roles_from_groups: true });
+  const bobUser = (await stack.scim('/Users', { method: 'POST', body: { schemas: [USER], userName: 'Bob.Builder', displayName: 'Bob (SCIM)' } })).json;
+  const carolUser = (await stack.scim('/Users', { method: 'POST', body: { schemas: [USER], userName: 'carol', name: { formatted: 'Carol Singer' } } })).json;
+  const usersBefore = stack.newUsers().length;
+  const group = await stack.scim('/Groups', { method: 'POST', body: { schemas: [GROUP], displayName: 'ha-users', members: [{ value: bobUser.id }] } });
+  assert.equal(group.status, 201);
+
+  const made = await haUser(stack, 'bob.builder');
+  assert.ok(made, 'HA has bob\'s user before he signed in');
+  assert.deepEqual({ name: made.name, groupIds: made.groupIds, isActive: made.isActive },
+    { name: 'Bob (SCIM)', groupIds: ['system-users'], isActive: true });
+  assert.equal(stack.userNamed('carol'), null, 'carol is in no Group: no HA user for her');
+
+  const bob = await signInAndConnect(t, stack, 'bob');
+  const after = stack.userNamed('bob.builder');
+  assert.equal(after.id, made.id, 'his sign-in took over the user SCIM made');
+  assert.equal(after.name, 'Bob the Builder', 'and brought its name in line with the IdP');
+  assert.equal(stack.newUsers().length, usersBefore + 1, 'no second HA user for bob');
+  assert.equal(bob.connection.socket.readyState, 1);
+
+  // carol gets a role: her user is made; SCIM deactivates her before she ever signed in: HA shows it.
+  const guests = await stack.scim('/Groups', { method: 'POST', body: { schemas: [GROUP], displayName: 'ha-guests', members: [{ value: carolUser.id }] } });
+  assert.equal(guests.status, 201);
+  const carol = await haUser(stack, 'carol');
+  assert.deepEqual({ name: carol.name, groupIds: carol.groupIds }, { name: 'Carol Singer', groupIds: ['system-read-only'] });
+  const off = await stack.scim(`/Users/${carolUser.id}`, { method: 'PATCH', body: { schemas: [PATCH], Operations: [{ op: 'replace', path: 'active', value: false }] } });
+  assert.equal(off.status, 200);
+  assert.equal(await haUserActive(stack, 'carol', false), false, 'HA shows carol deactivated');
+
+  const bobEntries = (await stack.audit(['--user', 'bob.builder'])).map((entry) => entry.raw);
+  const created = bobEntries.find((entry) => entry.event === 'user_created');
+  assert.equal(created?.detail.provider, 'scim');
+  const linked = bobEntries.find((entry) => entry.event === 'user_linked');
+  assert.equal(linked?.detail.by, 'scim');
 });
