@@ -21,6 +21,7 @@
 #include "net/server.hpp"
 #include "oidc/provider.hpp"
 #include "scim/people.hpp"
+#include "sessions/app_webhooks.hpp"
 #include "scim/resources.hpp"
 #include "scim/service.hpp"
 #include "sessions/cut_off.hpp"
@@ -145,8 +146,10 @@ int serve(const std::string& path) {
     shield::Shield shield(config, *store, cut_offs);
     if (const auto version = admin.ha_version(); !version.empty()) shield.note_ha_version(version);
     sign_in.learn_tokens_into(shield.tokens());
+    sessions::AppWebhooks app_webhooks(*store, cut_offs);
+    sign_in.learn_webhooks_into(app_webhooks);
     const DiscoveryAtStart discovery(config.providers);
-    front_door::FrontDoor door(config, shield, &sign_in, cut_offs, scim_api);
+    front_door::FrontDoor door(config, shield, &sign_in, cut_offs, scim_api, &app_webhooks);
     net::Server server(config, door);
     const int code = server.run();
     admin.stop();

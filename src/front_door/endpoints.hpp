@@ -24,6 +24,8 @@ enum class Caller {
   anyone,
   browser_with_pending_login, // a POST bound by an HttpOnly, SameSite=Strict cookie to a sign-in in progress
   scim_bearer,                // the provisioning client, with the bearer token of scim.token_file
+  home_assistant_user,        // an HA access token the shield admits, as for any HA API call (checked
+                              // by the front door before the body is read)
 };
 
 // What happens to a method the row does not list. Paths Gatehouse takes over from HA keep HA's own

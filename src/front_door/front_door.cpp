@@ -8,7 +8,9 @@
 
 #include "logging/log.hpp"
 #include "scim/service.hpp"
+#include "sessions/app_webhooks.hpp"
 #include "sessions/cut_off.hpp"
+#include "shield/access_token.hpp"
 #include "shield/break_glass.hpp"
 #include "shield/shield.hpp"
 #include "shield/websocket_gate.hpp"
@@ -60,7 +62,7 @@ asio::awaitable<web::Response> health_answer(web::HealthProbe& health, unsigned 
 } // namespace
 
 FrontDoor::FrontDoor(const config::Config& config, shield::Shield& shield, sso::SignIn* sign_in,
-                     sessions::CutOffs& cut_offs, scim::Service* scim)
+                     sessions::CutOffs& cut_offs, scim::Service* scim, sessions::AppWebhooks* webhooks)
     : config_(config), shield_(shield), sign_in_(sign_in), cut_offs_(cut_offs), health_(net::upstream_target(config)) {
   using http::verb;
   auto* sign = sign_in_;
@@ -112,6 +114,45 @@ FrontDoor::FrontDoor(const config::Config& config, shield::Shield& shield, sso::
                   .active = signs_in,
                   .handler = sign_in_handler,
                   .route = "sso"});
+  if (sign && webhooks) {
+    // A companion app registering: relayed to HA, and the webhook HA gives it noted as its person's.
+    endpoints_.add({.path = "/api/mobile_app/registrations",
+                    .methods = {verb::post},
+                    .body_limit = 64 * 1024, // a registration is a few hundred bytes
+                    .caller = Caller::home_assistant_user,
+                    .other_methods = OtherMethods::to_home_assistant,
+                    .handler = [sign, guard](const RequestFacts& facts, const http::request_header<>& head,
+                                             std::string body) {
+                      const auto token = shield::bearer_token(facts.authorization).value_or("");
+                      const auto known = guard->known_decision(token, unix_now_seconds());
+                      std::string owner = known && known->outcome == shield::TokenDecision::Outcome::valid
+                                              ? known->owner.ha_user_id
+                                              : std::string(); // report mode let an unknown token through
+                      return sign->relay_app_registration(head, std::move(body), facts.client, std::move(owner));
+                    },
+                    .route = "app_registration"});
+    // A webhook of a person cut off: HA would still run it (contract §5), so it stops here.
+    endpoints_.add({.path = "/api/webhook/",
+                    .prefix = true,
+                    .methods = {verb::get, verb::head, verb::post, verb::put},
+                    .other_methods = OtherMethods::to_home_assistant,
+                    .active = [webhooks](const RequestFacts& facts) {
+                      const auto id = sessions::webhook_id_of_path(facts.target.path);
+                      return id && webhooks->blocked(*id);
+                    },
+                    .handler = [](const RequestFacts& facts, const http::request_header<>&,
+                                  std::string) -> asio::awaitable<web::Response> {
+                      logging::info("webhook of a person cut off refused", {{"client", facts.client_address}});
+                      // 410: what HA answers for a mobile_app registration that is gone.
+                      web::Response gone{http::status::gone, facts.version};
+                      gone.set(http::field::content_type, "application/json");
+                      gone.set(http::field::cache_control, "no-store");
+                      gone.body() = R"({"message":"Access removed","code":"cut_off"})";
+                      gone.prepare_payload();
+                      co_return gone;
+                    },
+                    .route = "webhook"});
+  }
   if (scim) {
     endpoints_.add({.path = "/scim/v2/",
                     .prefix = true,
@@ -152,6 +193,12 @@ asio::awaitable<Decision> FrontDoor::decide(http::request_header<>& head, const 
   const Match match = endpoints_.find(facts);
   if (match.endpoint) {
     const Endpoint& endpoint = *match.endpoint;
+    if (endpoint.caller == Caller::home_assistant_user) {
+      // Admitted as any HA API call would be, before its body is read.
+      auto admission = shield_.decide(facts);
+      if (admission.action == shield::Admission::Action::ask_home_assistant) admission = co_await shield_.admit(facts);
+      if (admission.action != shield::Admission::Action::forward) co_return shield_decision(admission, facts);
+    }
     Decision decision = decision_for(Decision::Kind::answer, facts, endpoint.route);
     decision.body_limit = endpoint.body_limit;
     decision.respond = [&endpoint, facts = std::move(facts)](const http::request_header<>& request_head, std::string body) {

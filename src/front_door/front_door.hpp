@@ -19,6 +19,7 @@ class SignIn;
 }
 namespace gatehouse::sessions {
 class CutOffs;
+class AppWebhooks;
 }
 namespace gatehouse::scim {
 class Service;
@@ -28,10 +29,10 @@ namespace gatehouse::front_door {
 
 class FrontDoor final : public net::Door {
 public:
-  // `sign_in` is null without providers and trusted devices, `scim` without a scim: block. All must
-  // outlive the door.
+  // `sign_in` is null without providers and trusted devices, `scim` without a scim: block, `webhooks`
+  // without single sign-on. All must outlive the door.
   FrontDoor(const config::Config& config, shield::Shield& shield, sso::SignIn* sign_in, sessions::CutOffs& cut_offs,
-            scim::Service* scim = nullptr);
+            scim::Service* scim = nullptr, sessions::AppWebhooks* webhooks = nullptr);
 
   boost::asio::awaitable<net::Decision> decide(boost::beast::http::request_header<>& head,
                                                const boost::asio::ip::address& peer, bool tls) override;

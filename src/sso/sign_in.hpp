@@ -30,6 +30,7 @@
 #include "users/directory.hpp"
 #include "web/page.hpp"
 
+#include "sessions/app_webhooks.hpp"
 #include "sessions/cut_off.hpp"
 
 namespace gatehouse::scim {
@@ -75,8 +76,16 @@ public:
   bool scim_users_waiting() const;
   boost::asio::awaitable<bool> make_scim_users();
 
+  // POST /api/mobile_app/registrations, relayed to HA as it is; the webhook_id HA answers is noted as
+  // `ha_user_id`'s (sessions/app_webhooks), so a cut-off stops it. `ha_user_id` empty: nothing noted.
+  boost::asio::awaitable<web::Response> relay_app_registration(const boost::beast::http::request_header<>& head,
+                                                               std::string body, net::ForwardedClient client,
+                                                               std::string ha_user_id);
+
   // Access tokens HA issues through relay_token_request are recorded here as valid, with their user.
   void learn_tokens_into(shield::TokenCache& cache) { token_cache_ = &cache; }
+  // The companion apps' webhooks relay_app_registration learns go here.
+  void learn_webhooks_into(sessions::AppWebhooks& webhooks) { webhooks_ = &webhooks; }
 
   // Every minute (and at exit): the `sign_in_refusals` count goes to the audit log, expired pending
   // logins leave the store.
@@ -156,6 +165,11 @@ private:
   hass::LoginFlowClient login_flow_;
   std::vector<std::unique_ptr<oidc::Provider>> providers_;
   shield::TokenCache* token_cache_ = nullptr;
+  sessions::AppWebhooks* webhooks_ = nullptr;
+  // A small request relayed to HA as it is (Gatehouse's own cookies are already out of `head`); nullopt
+  // when HA cannot be reached.
+  boost::asio::awaitable<std::optional<net::OutboundResponse>> relay_to_home_assistant(
+      const boost::beast::http::request_header<>& head, std::string body, net::ForwardedClient client);
   // Refused sign-ins: the first few of each address per minute get a `login_refused` entry with the
   // reference on their page, the rest are counted (anyone can make sign-ins fail as fast as they like).
   store::RefusalSummary refused_sign_ins_;

@@ -71,12 +71,31 @@ std::optional<std::string> SignIn::take_code(const std::string& client_id, const
   return user;
 }
 
-asio::awaitable<web::Response> SignIn::relay_token_request(const http::request_header<>& head, std::string body,
-                                                           net::ForwardedClient client) {
+namespace {
+
+// HA's answer as the client gets it (hop-by-hop headers out, the length for the body we have).
+web::Response response_from(net::OutboundResponse answer, unsigned version) {
+  web::Response response{static_cast<http::status>(answer.status), version};
+  for (const auto& header : answer.headers) {
+    const auto name = header.name();
+    if (name == http::field::content_length || name == http::field::transfer_encoding) continue;
+    response.insert(name, header.name_string(), header.value());
+  }
+  net::remove_hop_by_hop(response.base());
+  response.body() = std::move(answer.body);
+  response.prepare_payload();
+  return response;
+}
+
+} // namespace
+
+asio::awaitable<std::optional<net::OutboundResponse>> SignIn::relay_to_home_assistant(const http::request_header<>& head,
+                                                                                      std::string body,
+                                                                                      net::ForwardedClient client) {
   http::fields forwarded = head;
   net::prepare_upstream_request(forwarded, client);
   net::OutboundRequest outbound;
-  outbound.method = http::verb::post;
+  outbound.method = head.method();
   std::string base = config_.home_assistant.url;
   while (!base.empty() && base.back() == '/') base.pop_back();
   outbound.url = base + std::string(head.target());
@@ -86,13 +105,34 @@ asio::awaitable<web::Response> SignIn::relay_token_request(const http::request_h
       continue;
     outbound.headers.emplace_back(std::string(header.name_string()), std::string(header.value()));
   }
-  outbound.body = body;
+  outbound.body = std::move(body);
   auto answer = co_await home_assistant_http_.send(outbound);
+  co_return std::move(answer.response);
+}
+
+asio::awaitable<web::Response> SignIn::relay_app_registration(const http::request_header<>& head, std::string body,
+                                                              net::ForwardedClient client, std::string ha_user_id) {
+  auto answer = co_await relay_to_home_assistant(head, std::move(body), client);
   if (!answer) co_return web::render(web::RefusalKind::upstream_unavailable, false, head.version(), false);
+  // HA's 201 names the webhook the app will call without authentication (contract §7.2).
+  if (answer->status == 201 && webhooks_ && !ha_user_id.empty()) {
+    boost::system::error_code ec;
+    const auto reply = json::parse(answer->body, ec);
+    const auto* id = !ec && reply.is_object() ? reply.as_object().if_contains("webhook_id") : nullptr;
+    if (id && id->is_string()) webhooks_->learn(id->as_string(), ha_user_id);
+  }
+  co_return response_from(std::move(*answer), head.version());
+}
+
+asio::awaitable<web::Response> SignIn::relay_token_request(const http::request_header<>& head, std::string body,
+                                                           net::ForwardedClient client) {
+  std::string sent = body; // named: GCC 12 and temporaries inside co_await
+  auto relayed = co_await relay_to_home_assistant(head, std::move(sent), client);
+  if (!relayed) co_return web::render(web::RefusalKind::upstream_unavailable, false, head.version(), false);
 
   // Read as HA reads it (web/form): a body HA would not take for a form redeems no code here either.
   const auto fields = web::Form::read(head[http::field::content_type], body).value_or(web::Form{});
-  const auto issued = answer.response->status == 200 ? issued_access_token(answer.response->body) : std::nullopt;
+  const auto issued = relayed->status == 200 ? issued_access_token(relayed->body) : std::nullopt;
   std::optional<std::string> owner;
   if (fields.value("grant_type") == "authorization_code") {
     owner = take_code(fields.value("client_id"), fields.value("code"));
@@ -124,16 +164,7 @@ asio::awaitable<web::Response> SignIn::relay_token_request(const http::request_h
   if (issued && owner && token_cache_)
     token_cache_->remember_valid(issued->token, issued->expires_at, shield::TokenOwner{*owner, issued->refresh_token_id});
 
-  web::Response response{static_cast<http::status>(answer.response->status), head.version()};
-  for (const auto& header : answer.response->headers) {
-    const auto name = header.name();
-    if (name == http::field::content_length || name == http::field::transfer_encoding) continue;
-    response.insert(name, header.name_string(), header.value());
-  }
-  net::remove_hop_by_hop(response.base());
-  response.body() = std::move(answer.response->body);
-  response.prepare_payload();
-  co_return response;
+  co_return response_from(std::move(*relayed), head.version());
 }
 
 } // namespace gatehouse::sso

@@ -167,6 +167,16 @@ constexpr std::array kMigrations{
         made_at_ms INTEGER
       );
     )sql"},
+    Migration{12, "companion apps' webhooks", R"sql(
+      -- Whose mobile_app webhook each is, learned from the registrations Gatehouse relayed
+      -- (sessions/app_webhooks): the SHA-256 of the id, never the id, which is the webhook's only secret.
+      CREATE TABLE app_webhooks (
+        webhook_digest TEXT PRIMARY KEY,
+        ha_user_id TEXT NOT NULL,
+        registered_at_ms INTEGER NOT NULL
+      );
+      CREATE INDEX app_webhooks_by_user ON app_webhooks(ha_user_id);
+    )sql"},
 };
 
 } // namespace

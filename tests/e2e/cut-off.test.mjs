@@ -5,6 +5,10 @@
 //   signing in again is refused with a page, and in HA itself none of his refresh tokens is left (HA
 //   answers his refresh with invalid_grant too) and his user is deactivated; alice keeps everything.
 // - `--lift` activates his HA user again and lets him sign in again; the sessions the cut-off ended stay ended.
+// - The companion app: bob's and alice's apps register through Gatehouse (HA's answer unchanged) and call
+//   their webhooks; after bob's cut-off his webhook gets 410 at the door (however its id is spelled in
+//   the path) and HA never sees it, though HA would still run it for a deactivated user; alice's works.
+//   A registration without a valid token is refused before HA.
 // - Bad input: nobody by that name, said on stderr, exit 1, nothing changes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -113,4 +117,60 @@ test('gatehouse cut-off names nobody: said on stderr, exit 1, nothing changes', 
   assert.notEqual(missing.code, 0, 'the person is required');
   const signIn = await stack.login({ state: frontendState(stack.externalUrl, stack.frontendClientId), username: 'bob' });
   assert.equal(signIn.kind, 'redirect', 'everyone can still sign in');
+});
+
+const REGISTRATION = { app_id: 'io.homeassistant.companion.android', app_name: 'Home Assistant', app_version: '2026.1.0', device_name: 'Phone', manufacturer: 'Google', model: 'Pixel 9', os_name: 'Android', os_version: '16', supports_encryption: false, app_data: { push_token: 'x', push_url: 'https://mobile-apps.home-assistant.io/api/sendPushNotification' } };
+
+test('a person cut off loses the companion app\'s webhooks at the door (410), others keep theirs; registrations are relayed as HA answers them', TEST_GUARD, async (t) => {
+  const stack = await startSsoStack(t);
+  routeHawsThrough(stack.externalUrl, CLIENT_ADDRESS);
+  const bob = await signInAndConnect(t, stack, 'bob');
+  const alice = await signInAndConnect(t, stack, 'alice');
+  const register = (token, body = REGISTRATION) => request(`${stack.externalUrl}/api/mobile_app/registrations`, {
+    method: 'POST', localAddress: CLIENT_ADDRESS, body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+  });
+  const webhook = (path) => request(`${stack.externalUrl}${path}`, {
+    method: 'POST', localAddress: CLIENT_ADDRESS, body: '{"type":"call_service","data":{"domain":"light","service":"turn_on"}}',
+    headers: { 'content-type': 'application/json' },
+  });
+
+  const anonymous = await register(null);
+  assert.equal(anonymous.status, 401);
+  const invalid = await register(`${bob.auth.accessToken.slice(0, -4)}AAAA`);
+  assert.equal(invalid.status, 401);
+  assert.ok(!stack.haRequests.some((entry) => entry.path === '/api/mobile_app/registrations'), 'HA saw no unauthenticated registration');
+  const incomplete = await register(bob.auth.accessToken, { app_id: 'x' });
+  assert.equal(incomplete.status, 400, 'HA\'s own 400 comes back');
+  assert.match(incomplete.json().message, /Message format incorrect/);
+
+  const bobApp = await register(bob.auth.accessToken);
+  assert.equal(bobApp.status, 201);
+  const bobHook = stack.rememberSecret(bobApp.json().webhook_id, 'mobile_app webhook id');
+  assert.match(bobHook, /^[0-9a-f]{64}$/);
+  const aliceHook = stack.rememberSecret((await register(alice.auth.accessToken)).json().webhook_id, 'mobile_app webhook id');
+  assert.equal(stack.double.webhooks.get(bobHook).userId, stack.userNamed('bob.builder').id, 'HA registered it to bob');
+  assert.equal((await webhook(`/api/webhook/${bobHook}`)).status, 200);
+  assert.equal(stack.double.webhookDeliveries.at(-1).processed, true);
+
+  const cut = await runGatehouse(['cut-off', '-c', stack.configPath, 'bob.builder']);
+  assert.equal(cut.code, 0, cut.stderr);
+  const deliveriesBefore = stack.double.webhookDeliveries.length;
+  for (const path of [`/api/webhook/${bobHook}`, `/api/webhook/${bobHook.slice(0, 10)}%${bobHook.charCodeAt(10).toString(16)}${bobHook.slice(11)}`]) {
+    const refused = await webhook(path);
+    assert.equal(refused.status, 410, path);
+    assert.deepEqual(refused.json(), { message: 'Access removed', code: 'cut_off' });
+  }
+  assert.equal(stack.double.webhookDeliveries.length, deliveriesBefore, 'HA saw none of bob\'s webhook calls');
+  assert.equal((await webhook(`/api/webhook/${aliceHook}`)).status, 200, 'alice\'s app works');
+  assert.equal(stack.double.webhookDeliveries.at(-1).webhookId, aliceHook);
+  assert.equal(stack.double.webhookDeliveries.at(-1).processed, true);
+  assert.equal((await webhook('/api/webhook/some-integration-hook')).status, 200, 'other webhooks pass as before');
+  // What the door prevents: HA itself still runs the webhook of a deactivated user (contract §5).
+  await bob.closed;
+  const direct = await fetch(`${stack.double.url}/api/webhook/${bobHook}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"type":"get_config"}' });
+  assert.equal(direct.status, 200);
+  assert.equal(stack.double.webhookDeliveries.at(-1).processed, true);
+  assert.equal(stack.userNamed('bob.builder').isActive, false);
+  assert.deepEqual(stack.leakedSecrets(), [], 'webhook ids never reach the log');
 });

@@ -211,3 +211,25 @@ test('§8.5 webhooks: unknown ids get 200, methods, local_only, deliveries recor
     ['phone', false, '127.0.0.1'],
   ]);
 });
+
+test('§7.2 mobile_app registration: Bearer only, a 400 for a body the schema refuses, 201 with the webhook the app then calls, registered to that user', async (t) => {
+  const double = await withDouble(t);
+  const registration = { app_id: 'io.homeassistant.companion.android', app_name: 'Home Assistant', app_version: '2026.1', device_name: 'Pixel', manufacturer: 'Google', model: 'Pixel 9', os_name: 'Android', supports_encryption: false };
+  assert.equal((await postJson(double, '/api/mobile_app/registrations', registration)).status, 401);
+  const { access_token: token } = await loginTokens(double);
+  const headers = { authorization: `Bearer ${token}` };
+  const incomplete = await postJson(double, '/api/mobile_app/registrations', { app_id: 'x' }, headers);
+  assert.equal(incomplete.status, 400);
+  assert.match(incomplete.json().message, /^Message format incorrect: required key not provided/);
+  const created = await postJson(double, '/api/mobile_app/registrations', registration, headers);
+  assert.equal(created.status, 201);
+  const reply = created.json();
+  assert.deepEqual(Object.keys(reply).sort(), ['cloudhook_url', 'remote_ui_url', 'secret', 'webhook_id']);
+  assert.match(reply.webhook_id, /^[0-9a-f]{64}$/);
+  assert.deepEqual([reply.cloudhook_url, reply.remote_ui_url, reply.secret], [null, null, null]);
+  const owner = double.users().find((user) => user.username === 'owner');
+  const ping = () => request(double, { method: 'POST', path: `/api/webhook/${reply.webhook_id}`, headers: { 'content-type': 'application/json' }, body: '{"type":"get_config"}' });
+  assert.equal((await ping()).status, 200);
+  assert.equal(double.webhookDeliveries.at(-1).processed, true);
+  assert.equal(double.webhooks.get(reply.webhook_id).userId, owner.id);
+});

@@ -1,6 +1,7 @@
 // Unit tests for sessions/cut_off: the console's side (find the person, request, lift) and the serving
 // process's side (who is cut off, what is still to apply), sharing one store, with the audit trail.
 #include "sessions/cut_off.hpp"
+#include "sessions/app_webhooks.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -236,6 +237,41 @@ TEST_F(CutOffTest, ARoleAskedForIsSetInHaOnceRetriedWhileHaFailsAndAskedAgainOnl
   ASSERT_TRUE(run_until(io, [&] { return serving.roles_to_set().empty(); }));
   EXPECT_EQ(set, (std::vector<std::string>{"ha-bob=system-admin", "ha-bob=system-read-only"}));
   EXPECT_FALSE(gatehouse::sessions::still_cut_off(*store_, "ha-bob")) << "a role is not a cut-off";
+}
+
+TEST(AppWebhookPath, TheIdIsReadAsHaReadsIt) {
+  using gatehouse::sessions::webhook_id_of_path;
+  EXPECT_EQ(webhook_id_of_path("/api/webhook/abc").value_or("-"), "abc");
+  EXPECT_EQ(webhook_id_of_path("/api/webhook/ab%63").value_or("-"), "abc") << "HA unquotes the captured id";
+  EXPECT_EQ(webhook_id_of_path("/api/webhook/a%20b").value_or("-"), "a b");
+  EXPECT_FALSE(webhook_id_of_path("/api/webhook/"));
+  EXPECT_FALSE(webhook_id_of_path("/api/webhook/a/b")) << "not one webhook's path (HA: 404)";
+  EXPECT_FALSE(webhook_id_of_path("/api/webhooks/abc"));
+  EXPECT_FALSE(webhook_id_of_path("/api/webhook/%zz"));
+}
+
+TEST_F(CutOffTest, ACutOffPersonsAppWebhooksAreBlockedAcrossARestartAndOnlyTheirDigestIsStored) {
+  CutOffs cut_offs(*store_);
+  {
+    gatehouse::sessions::AppWebhooks webhooks(*store_, cut_offs);
+    webhooks.learn("hook-of-bob", "ha-bob");
+    webhooks.learn("hook-of-alice", "ha-alice");
+    EXPECT_FALSE(webhooks.blocked("hook-of-bob"));
+    ASSERT_TRUE(gatehouse::sessions::request_cut_off(*store_, *gatehouse::sessions::find_person(*store_, "bob"), "console", ""));
+    EXPECT_TRUE(webhooks.blocked("hook-of-bob")) << "at once: the cut-off row counts";
+    EXPECT_FALSE(webhooks.blocked("hook-of-alice"));
+    EXPECT_FALSE(webhooks.blocked("some-other-hook"));
+  }
+  gatehouse::sessions::AppWebhooks restarted(*store_, cut_offs);
+  EXPECT_TRUE(restarted.blocked("hook-of-bob"));
+  bool clear = false;
+  store_->read([&](sqlite3* db) {
+    gatehouse::store::Statement select(db, "SELECT 1 FROM app_webhooks WHERE webhook_digest LIKE '%hook%'", "look");
+    clear = select.step();
+  });
+  EXPECT_FALSE(clear) << "webhook ids are secrets: only digests are kept";
+  ASSERT_TRUE(gatehouse::sessions::request_lift(*store_, *gatehouse::sessions::find_person(*store_, "bob"), "console"));
+  EXPECT_TRUE(restarted.blocked("hook-of-bob")) << "a lift counts once the serving process applied it";
 }
 
 } // namespace

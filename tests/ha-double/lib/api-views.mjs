@@ -1,9 +1,10 @@
 // REST views under /api (§2.3 bearer auth, §6.4 local_only), onboarding (§0.1, §8.3),
 // webhooks (§8.5), signed media paths (§9.5) and the manifest (§8.2).
 
+import { randomBytes } from 'node:crypto';
 import { parseIp, isLocal } from './ip.mjs';
 import { verifyRedirectUri } from './indieauth.mjs';
-import { validateMapping, firstErrorText, str } from './voluptuous.mjs';
+import { validateMapping, firstErrorText, str, bool } from './voluptuous.mjs';
 import { HttpError } from './http-pipeline.mjs';
 import { parseClientJson } from './json.mjs';
 
@@ -42,6 +43,33 @@ export async function apiCallService(hass, ctx, domain, service) {
   const changed = hass.home.callService(domain, service, serviceData, {}, ctx.user.id);
   hass.events.emit('service-call', { domain, service, serviceData, userId: ctx.user.id, via: 'http' });
   return ctx.json(200, changed);
+}
+
+// §7.2: the companion apps register here (Bearer); the answer names the webhook they then call with no
+// authentication. mobile_app/http_api.py: RegistrationsView (REGISTRATION_SCHEMA's required keys; an
+// invalid body gets RequestDataValidator's 400; no cloud here, so cloudhook_url and remote_ui_url are
+// null); its webhook takes POST and PUT and, like every mobile_app webhook, keeps working for a
+// deactivated user (§5) until the user is deleted.
+const REGISTRATION_FIELDS = {
+  app_data: { default: () => ({}), validator: () => [] },
+  app_id: { required: true, validator: str },
+  app_name: { required: true, validator: str },
+  app_version: { required: true, validator: str },
+  device_id: { validator: str },
+  device_name: { required: true, validator: str },
+  manufacturer: { required: true, validator: str },
+  model: { required: true, validator: str },
+  os_name: { required: true, validator: str },
+  os_version: { validator: str },
+  supports_encryption: { default: false, validator: bool },
+};
+export async function mobileAppRegistration(hass, ctx) {
+  const data = await readJson(ctx, REGISTRATION_FIELDS);
+  if (!data) return;
+  const webhookId = randomBytes(32).toString('hex');
+  const secret = data.supports_encryption ? randomBytes(32).toString('hex') : null;
+  hass.webhooks.set(webhookId, { id: webhookId, localOnly: false, allowedMethods: ['POST', 'PUT'], userId: ctx.user.id });
+  ctx.json(201, { cloudhook_url: null, remote_ui_url: null, secret, webhook_id: webhookId });
 }
 
 // §8.5 webhooks: unknown ids still get 200, methods outside the webhook's list get 405

@@ -58,6 +58,7 @@ export function buildRoutes(hass) {
     view(pattern(/^\/api\/services\/([^/]+)\/([^/]+)$/), { POST: (ctx, domain, service) => apiViews.apiCallService(hass, ctx, domain, service) }, { requiresAuth: true }),
     // Plain GETs to /api/websocket (no upgrade) fail like aiohttp's WebSocketResponse.prepare.
     view(exact('/api/websocket'), { GET: (ctx) => ctx.text(400, 'No WebSocket UPGRADE hdr: None\n Can "Upgrade" only to "WebSocket".') }),
+    view(exact('/api/mobile_app/registrations'), { POST: (ctx) => apiViews.mobileAppRegistration(hass, ctx) }, { requiresAuth: true }),
     view(pattern(/^\/api\/webhook\/([^/]+)$/), {
       GET: (ctx, id) => apiViews.webhook(hass, ctx, id),
       HEAD: (ctx, id) => apiViews.webhook(hass, ctx, id),
