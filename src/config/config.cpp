@@ -65,8 +65,10 @@ constexpr std::array<std::string_view, 3> kLocalLoginModes{"disabled", "allowed"
 constexpr std::array<std::string_view, 4> kTrustedDeviceKeys{"name", "networks", "user", "role"};
 // Keys of one item of the `trusted_clients:` list.
 constexpr std::array<std::string_view, 2> kTrustedClientKeys{"client_id", "name"};
-constexpr std::array<std::string_view, 6> kScimKeys{"token_file",      "requests_per_minute", "burst",
-                                                    "match_attribute", "match_claim",         "roles_from_groups"};
+constexpr std::array<std::string_view, 7> kScimKeys{"token_file",  "requests_per_minute", "burst",
+                                                    "match_attribute", "match_claim", "roles_from_groups",
+                                                    "on_deactivate"};
+constexpr std::array<std::string_view, 2> kScimOnDeactivate{"deactivate", "delete"};
 constexpr std::array<std::string_view, 2> kScimMatchAttributes{"userName", "externalId"};
 // A bearer token shorter than this is guessable by anyone who can reach /scim/v2.
 constexpr std::size_t kMinScimTokenLength = 32;
@@ -1199,6 +1201,9 @@ private:
         if (text->empty()) issue(claim->path, claim->line, "expected a claim name such as preferred_username, email or sub");
         else settings.match_claim = *text;
       }
+    if (const BlockEntry* action = scim->find("on_deactivate"))
+      if (const auto text = choice(*action, kScimOnDeactivate))
+        settings.on_deactivate = *text == "delete" ? Scim::OnDeactivate::delete_user : Scim::OnDeactivate::deactivate;
     if (const BlockEntry* roles = scim->find("roles_from_groups"))
       if (const auto from_groups = boolean(*roles)) {
         settings.roles_from_groups = *from_groups;

@@ -155,6 +155,10 @@ struct Scim {
   // Groups changes the HA user's group at once, and losing every one of them cuts the person off
   // (when users.deny_without_role).
   bool roles_from_groups = false;
+  // What a SCIM cut-off does to the HA user once its sessions are ended: deactivate it (a lift activates
+  // it again) or delete it (HA then also removes its companion apps' registrations, cloudhooks included;
+  // the person gets a new HA user if they are let back in). The owner is never deleted.
+  enum class OnDeactivate { deactivate, delete_user } on_deactivate = OnDeactivate::deactivate;
 };
 
 struct Config {

@@ -262,8 +262,8 @@ asio::awaitable<void> FrontDoor::watch(net::RelayedSockets& sockets) {
   std::optional<sessions::HomeAssistantSide> ha; // only with single sign-on: it signs in as the person
   if (sign_in_) {
     ha.emplace();
-    ha->cut_off = [sign_in = sign_in_](std::string ha_user_id, std::string username) {
-      return sign_in->cut_off_in_ha(std::move(ha_user_id), std::move(username));
+    ha->cut_off = [sign_in = sign_in_](std::string ha_user_id, std::string username, std::string source) {
+      return sign_in->cut_off_in_ha(std::move(ha_user_id), std::move(username), std::move(source));
     };
     ha->restore = [sign_in = sign_in_](std::string ha_user_id) { return sign_in->restore_in_ha(std::move(ha_user_id)); };
     ha->set_role = [sign_in = sign_in_](std::string ha_user_id, std::string ha_group) {

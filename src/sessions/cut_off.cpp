@@ -288,7 +288,8 @@ asio::awaitable<bool> do_ha_side(CutOffs& cut_offs, const HomeAssistantSide& ha)
   for (const auto& person : people) {
     std::string ha_user_id = person.ha_user_id;
     std::string username = person.username;
-    const auto outcome = co_await ha.cut_off(std::move(ha_user_id), std::move(username));
+    std::string source = person.source;
+    const auto outcome = co_await ha.cut_off(std::move(ha_user_id), std::move(username), std::move(source));
     try {
       if (outcome.failure.empty()) {
         cut_offs.mark_sessions_ended(person, outcome.not_deactivated);

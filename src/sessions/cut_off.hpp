@@ -126,8 +126,9 @@ struct HomeAssistantSide {
     std::string failure;         // empty: done (try again later otherwise)
     std::string not_deactivated; // done, but HA keeps the user active: why
   };
-  // Every HA session of the person ended, then their HA user deactivated.
-  std::function<boost::asio::awaitable<CutOff>(std::string ha_user_id, std::string username)> cut_off;
+  // Every HA session of the person ended, then their HA user deactivated (or deleted: scim.on_deactivate,
+  // for a cut-off SCIM asked for).
+  std::function<boost::asio::awaitable<CutOff>(std::string ha_user_id, std::string username, std::string source)> cut_off;
   // Their HA user active again. Empty: done.
   std::function<boost::asio::awaitable<std::string>(std::string ha_user_id)> restore;
   struct SetRole {

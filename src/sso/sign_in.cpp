@@ -442,12 +442,23 @@ asio::awaitable<std::string> SignIn::end_ha_sessions(std::string ha_user_id, std
   co_return co_await hass::end_sessions_with_code(config_.home_assistant, std::move(code), std::move(client));
 }
 
-asio::awaitable<sessions::HomeAssistantSide::CutOff> SignIn::cut_off_in_ha(std::string ha_user_id, std::string username) {
+asio::awaitable<sessions::HomeAssistantSide::CutOff> SignIn::cut_off_in_ha(std::string ha_user_id, std::string username,
+                                                                          std::string source) {
   sessions::HomeAssistantSide::CutOff outcome;
   // Sessions first: an inactive user cannot be signed in as. Arguments named: GCC 12 and co_await.
   std::string user_id = ha_user_id;
   outcome.failure = co_await end_ha_sessions(std::move(user_id), std::move(username));
   if (!outcome.failure.empty()) co_return outcome;
+  if (source == "scim" && config_.scim && config_.scim->on_deactivate == config::Scim::OnDeactivate::delete_user) {
+    std::string deleted_id = ha_user_id;
+    const auto removed = co_await directory_.delete_user(std::move(deleted_id));
+    if (!removed.failure.empty()) {
+      outcome.failure = removed.failure;
+      co_return outcome;
+    }
+    if (removed.deleted) co_return outcome; // nothing left to deactivate
+    // The owner (or a system user): never deleted; deactivated below, which HA refuses for the owner.
+  }
   auto updated = co_await directory_.set_active(std::move(ha_user_id), false);
   if (updated.ok) co_return outcome;
   // HA refuses to deactivate the owner or a system user (contract §4.4); a user deleted meanwhile has

@@ -67,7 +67,8 @@ public:
   // HA's side of a cut-off (sessions/cut_off): every HA session of the person ended (signed in as them
   // through HA's login flow, in Gatehouse's own name, then hass/user_sessions), then their HA user
   // deactivated; and of a lift: the HA user active again.
-  boost::asio::awaitable<sessions::HomeAssistantSide::CutOff> cut_off_in_ha(std::string ha_user_id, std::string username);
+  boost::asio::awaitable<sessions::HomeAssistantSide::CutOff> cut_off_in_ha(std::string ha_user_id, std::string username,
+                                                                            std::string source);
   boost::asio::awaitable<std::string> restore_in_ha(std::string ha_user_id);
   // And of a role SCIM's Groups give: the HA user put in that group.
   boost::asio::awaitable<sessions::HomeAssistantSide::SetRole> set_role_in_ha(std::string ha_user_id, std::string ha_group);

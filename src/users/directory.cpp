@@ -117,6 +117,16 @@ asio::awaitable<std::variant<MadeUser, std::string>> create_ha_user(hass::AdminC
   co_return MadeUser{user_id, username};
 }
 
+// The HA user with this id (nullopt: none), or why HA could not list them.
+asio::awaitable<std::variant<std::optional<HaUser>, std::string>> find_ha_user(hass::AdminConnection& admin,
+                                                                              std::string ha_user_id) {
+  auto listed = co_await list_ha_users(admin);
+  if (auto* failure = std::get_if<std::string>(&listed)) co_return std::move(*failure);
+  for (auto& user : std::get<std::vector<HaUser>>(listed))
+    if (user.id == ha_user_id) co_return std::optional<HaUser>(std::move(user));
+  co_return std::optional<HaUser>();
+}
+
 std::string claim_string(const json::object& claims, std::string_view name) {
   const auto* v = claims.if_contains(name);
   return v && v->is_string() ? std::string(v->as_string()) : std::string();
@@ -468,14 +478,13 @@ asio::awaitable<Directory::RoleOutcome> Directory::set_role_here(std::string ha_
   RoleOutcome outcome;
   co_await lock();
   const Turn turn{this};
-  auto listed = co_await list_ha_users(admin_);
-  if (auto* failure = std::get_if<std::string>(&listed)) {
+  auto found = co_await find_ha_user(admin_, ha_user_id);
+  if (auto* failure = std::get_if<std::string>(&found)) {
     outcome.failure = *failure;
     co_return outcome;
   }
-  const auto& ha_users = std::get<std::vector<HaUser>>(listed);
-  const auto user = std::find_if(ha_users.begin(), ha_users.end(), [&](const HaUser& u) { return u.id == ha_user_id; });
-  if (user == ha_users.end()) {
+  const auto& user = std::get<std::optional<HaUser>>(found);
+  if (!user) {
     outcome.not_set = "the HA user no longer exists";
   } else if (user->is_owner || user->system_generated) {
     outcome.not_set = "HA does not change the groups of the owner or a system user";
@@ -492,6 +501,35 @@ asio::awaitable<Directory::RoleOutcome> Directory::set_role_here(std::string ha_
       audit(store_, "role_changed", user->username, "", {{"ha_user_id", ha_user_id}, {"from", before}, {"to", ha_group}, {"source", "scim"}});
     }
   }
+  co_return outcome;
+}
+
+asio::awaitable<Directory::DeleteOutcome> Directory::delete_user(std::string ha_user_id) {
+  auto operation = delete_user_here(std::move(ha_user_id));
+  co_return co_await asio::co_spawn(admin_.executor(), std::move(operation), asio::use_awaitable);
+}
+
+asio::awaitable<Directory::DeleteOutcome> Directory::delete_user_here(std::string ha_user_id) {
+  DeleteOutcome outcome;
+  co_await lock();
+  const Turn turn{this};
+  auto found = co_await find_ha_user(admin_, ha_user_id);
+  if (auto* failure = std::get_if<std::string>(&found)) {
+    outcome.failure = *failure;
+    co_return outcome;
+  }
+  const auto& user = std::get<std::optional<HaUser>>(found);
+  // HA lets an admin delete the owner (contract §4.4): Gatehouse never does.
+  if (!user || user->is_owner || user->system_generated || user->id == admin_.service_user_id())
+    co_return outcome;
+  json::object remove{{"type", "config/auth/delete"}, {"user_id", ha_user_id}};
+  auto removed = co_await admin_.call(remove);
+  if (!removed.ok && removed.error_code != "not_found") {
+    outcome.failure = "HA did not delete the user (" + removed.error_code + ")";
+    co_return outcome;
+  }
+  outcome.deleted = removed.ok;
+  if (removed.ok) audit(store_, "user_deleted", user->username, "", {{"ha_user_id", ha_user_id}, {"source", "scim"}});
   co_return outcome;
 }
 

@@ -92,6 +92,12 @@ public:
   // Puts the HA user in exactly `ha_group` (a role SCIM's Groups give: scim/people), one provisioning
   // run at a time like prepare(); audited as role_changed when it changes anything.
   boost::asio::awaitable<RoleOutcome> set_role(std::string ha_user_id, std::string ha_group);
+  struct DeleteOutcome {
+    std::string failure; // empty: done
+    bool deleted = false; // false: the owner or a system user (never deleted), or already gone
+  };
+  // Deletes an HA user (scim.on_deactivate: delete); never the owner, a system user or Gatehouse's own.
+  boost::asio::awaitable<DeleteOutcome> delete_user(std::string ha_user_id);
   // Deactivates or activates an HA user (a cut-off, a lift): HA's answer as it is.
   boost::asio::awaitable<hass::CommandResult> set_active(std::string ha_user_id, bool active);
   // The HA password of a user Gatehouse manages or linked (derived, never stored).
@@ -102,6 +108,7 @@ private:
                                                         std::string provider_id, boost::json::object claims,
                                                         std::string client_address, Provisioning provisioning);
   boost::asio::awaitable<RoleOutcome> set_role_here(std::string ha_user_id, std::string ha_group);
+  boost::asio::awaitable<DeleteOutcome> delete_user_here(std::string ha_user_id);
   boost::asio::awaitable<std::string> make_for_scim_here(std::string display_name, std::string username_hint,
                                                          std::string ha_group, std::function<bool()> still_wanted,
                                                          std::function<void(const MadeUser&)> made);

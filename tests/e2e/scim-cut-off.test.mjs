@@ -12,6 +12,8 @@
 // - With it, a User with a role gets its HA user before its person signs in (so an admin can set it
 //   up); the first sign-in takes that user over (no second one); a User without a role gets none until
 //   a Group gives it one; a made user whose User turns inactive is deactivated before anyone signed in.
+// - scim.on_deactivate: delete: the cut-off ends bob's sessions, then deletes his HA user (HA drops his
+//   app's webhook with it); active again, he signs in to a new HA user.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, chmodSync } from 'node:fs';
@@ -213,4 +215,40 @@ test('SCIM makes the HA user of a User with a role before the first sign-in, and
   assert.equal(created?.detail.provider, 'scim');
   const linked = bobEntries.find((entry) => entry.event === 'user_linked');
   assert.equal(linked?.detail.by, 'scim');
+});
+
+test('SCIM on_deactivate: delete: a User set inactive has its HA user deleted after its sessions end; active again, a new HA user', TEST_GUARD, async (t) => {
+  const stack = await startScimStack(t, { on_deactivate: 'delete' });
+  const created = await stack.scim('/Users', { method: 'POST', body: { schemas: [USER], userName: 'bob.builder' } });
+  const bob = await signInAndConnect(t, stack, 'bob');
+  const before = stack.userNamed('bob.builder');
+  const app = await request(`${stack.externalUrl}/api/mobile_app/registrations`, {
+    method: 'POST', localAddress: CLIENT_ADDRESS, headers: { 'content-type': 'application/json', authorization: `Bearer ${bob.auth.accessToken}` },
+    body: JSON.stringify({ app_id: 'io.robbie.HomeAssistant', app_name: 'Home Assistant', app_version: '2026.1', device_name: 'iPhone', manufacturer: 'Apple', model: 'iPhone 16', os_name: 'iOS', supports_encryption: false }),
+  });
+  const hook = stack.rememberSecret(app.json().webhook_id, 'mobile_app webhook id');
+  assert.ok(stack.double.webhooks.has(hook));
+
+  const off = await stack.scim(`/Users/${created.json.id}`, { method: 'PATCH', body: { schemas: [PATCH], Operations: [{ op: 'replace', value: { active: false } }] } });
+  assert.equal(off.status, 200);
+  assert.equal((await bob.closed).code, 1008);
+  const gone = await pollUntil(() => ({ done: stack.double.users().every((user) => user.id !== before.id), value: stack.double.users().some((user) => user.id === before.id) }), { timeoutMs: 10_000 });
+  assert.equal(gone, false, 'HA has no user bob any more');
+  assert.equal(stack.double.webhooks.has(hook), false, 'HA dropped his app\'s webhook with him');
+  const refresh = await stack.postToken({ grant_type: 'refresh_token', refresh_token: bob.saved[0].refresh_token, client_id: stack.frontendClientId });
+  assert.equal(refresh.status, 400);
+  await signInRefused(stack, 'bob');
+  const audit = (await stack.audit(['--user', 'bob.builder'])).map((entry) => entry.kind);
+  assert.ok(audit.includes('user_deleted'), audit.join(' '));
+
+  assert.equal((await stack.scim(`/Users/${created.json.id}`, { method: 'PATCH', body: { schemas: [PATCH], Operations: [{ op: 'replace', path: 'active', value: true }] } })).status, 200);
+  const lifted = await pollUntil(async () => {
+    const kinds = (await stack.audit(['--user', 'bob.builder'])).map((entry) => entry.kind);
+    return { done: kinds.includes('cut_off_lifted'), value: kinds.includes('cut_off_lifted') };
+  }, { timeoutMs: 10_000 });
+  assert.ok(lifted, 'the lift is applied');
+  const back = await stack.login({ state: frontendState(stack.externalUrl, stack.frontendClientId), username: 'bob' });
+  assert.equal(back.kind, 'redirect', 'bob signs in again');
+  const after = stack.userNamed('bob.builder');
+  assert.ok(after && after.id !== before.id && after.isActive, 'to a new HA user');
 });

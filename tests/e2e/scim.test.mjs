@@ -167,6 +167,9 @@ test('check-config refuses a scim block without a usable token file, and says wh
   const noRoles = await runGatehouse(['check-config', '-c', write(`  token_file: "${short}"\n  roles_from_groups: true`)]);
   assert.equal(noRoles.code, 1);
   assert.match(noRoles.stderr + noRoles.stdout, /scim\.roles_from_groups.*need users\.roles/s);
+  const badAction = await runGatehouse(['check-config', '-c', write(`  token_file: "${short}"\n  on_deactivate: "remove"`)]);
+  assert.equal(badAction.code, 1);
+  assert.match(badAction.stderr + badAction.stdout, /scim\.on_deactivate.*deactivate.*delete/s);
   const notBool = await runGatehouse(['check-config', '-c', write(`  token_file: "${short}"\n  roles_from_groups: "groups"`)]);
   assert.equal(notBool.code, 1);
   assert.match(notBool.stderr + notBool.stdout, /scim\.roles_from_groups/);

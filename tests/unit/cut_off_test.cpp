@@ -159,7 +159,7 @@ TEST_F(CutOffTest, TheServerAppliesItThenHaSideIsRetriedUntilItWorksAndALiftReac
   int cut_off_calls = 0;
   std::vector<std::string> restored;
   gatehouse::sessions::HomeAssistantSide ha;
-  ha.cut_off = [&](std::string, std::string) -> boost::asio::awaitable<gatehouse::sessions::HomeAssistantSide::CutOff> {
+  ha.cut_off = [&](std::string, std::string, std::string) -> boost::asio::awaitable<gatehouse::sessions::HomeAssistantSide::CutOff> {
     ++cut_off_calls;
     gatehouse::sessions::HomeAssistantSide::CutOff outcome;
     if (cut_off_calls == 1) outcome.failure = "HA is down"; // the first try fails
@@ -201,7 +201,7 @@ TEST_F(CutOffTest, ARoleAskedForIsSetInHaOnceRetriedWhileHaFailsAndAskedAgainOnl
   std::vector<std::string> set;
   int failures_left = 1;
   gatehouse::sessions::HomeAssistantSide ha;
-  ha.cut_off = [&](std::string, std::string) -> boost::asio::awaitable<gatehouse::sessions::HomeAssistantSide::CutOff> {
+  ha.cut_off = [&](std::string, std::string, std::string) -> boost::asio::awaitable<gatehouse::sessions::HomeAssistantSide::CutOff> {
     co_return gatehouse::sessions::HomeAssistantSide::CutOff{};
   };
   ha.restore = [&](std::string) -> boost::asio::awaitable<std::string> { co_return std::string(); };
