@@ -45,10 +45,16 @@ People::People(store::Store& store, const config::Scim& settings, const config::
 
 std::string People::key_of(const Resource& user) const { return lowercase(text_at(user.body, settings_.match_attribute)); }
 
+std::vector<std::string> People::group_names(const std::string& user_id) const {
+  std::vector<std::string> names;
+  for (auto& group : resources_.groups_of(user_id)) names.push_back(std::move(group.display_name));
+  return names;
+}
+
 std::optional<config::Role> People::role_of(const Resource& user) const {
   // The same reading of groups as a sign-in's claim (users/directory), so both give one answer.
   json::array names;
-  for (const auto& group : resources_.groups_of(user.id)) names.emplace_back(group.display_name);
+  for (auto& name : group_names(user.id)) names.emplace_back(std::move(name));
   return users::role_from_claims(json::object{{users_.groups_claim, std::move(names)}}, users_);
 }
 
@@ -72,18 +78,22 @@ std::optional<sessions::Person> People::person_of(const Resource& user, const Kn
   return std::nullopt;
 }
 
-std::optional<sessions::Person> People::person_of(const Resource& user) const {
-  if (auto person = sessions::find_person_by_scim_key(store_, key_of(user))) return person;
+std::optional<sessions::Person> People::made_person(const std::string& scim_user_id) const {
   std::optional<sessions::Person> made;
   store_.read([&](sqlite3* db) {
     store::Statement select(db,
                             "SELECT ha_user_id, ha_username FROM scim_made_users WHERE scim_user_id = ? AND "
                             "ha_user_id IS NOT NULL",
                             "find the HA user SCIM made");
-    select.bind_text(1, user.id);
+    select.bind_text(1, scim_user_id);
     if (select.step()) made = sessions::Person{select.column_text(0), select.column_text(1)};
   });
   return made;
+}
+
+std::optional<sessions::Person> People::person_of(const Resource& user) const {
+  if (auto person = sessions::find_person_by_scim_key(store_, key_of(user))) return person;
+  return made_person(user.id);
 }
 
 void People::reconcile(const sessions::Person& person, const Resource& user) const {
@@ -157,43 +167,28 @@ bool People::refuses(const json::object& claims) const {
   return inactive;
 }
 
-namespace {
-
-// The id of the User a sign-in's claims name.
-std::optional<std::string> user_named(const Resources& resources, const std::string& key,
-                                      const std::function<std::string(const Resource&)>& key_of) {
+std::optional<std::string> People::user_id_named(const json::object& claims) const {
+  const std::string key = lowercase(text_at(claims, settings_.match_claim));
   std::optional<std::string> id;
   if (key.empty()) return id;
-  resources.each(Kind::user, [&](const Resource& user) {
+  resources_.each(Kind::user, [&](const Resource& user) {
     if (!id && key_of(user) == key) id = user.id;
   });
   return id;
 }
 
-} // namespace
-
 std::optional<std::vector<std::string>> People::groups_for(const json::object& claims) const {
   if (!settings_.roles_from_groups) return std::nullopt;
-  const auto user_id = user_named(resources_, lowercase(text_at(claims, settings_.match_claim)),
-                                  [this](const Resource& user) { return key_of(user); });
+  const auto user_id = user_id_named(claims);
   if (!user_id) return std::nullopt;
-  std::vector<std::string> names;
-  for (const auto& group : resources_.groups_of(*user_id)) names.push_back(group.display_name);
-  return names;
+  return group_names(*user_id);
 }
 
 std::optional<std::string> People::made_ha_user(const json::object& claims) const {
-  const auto user_id = user_named(resources_, lowercase(text_at(claims, settings_.match_claim)),
-                                  [this](const Resource& user) { return key_of(user); });
+  const auto user_id = user_id_named(claims);
   if (!user_id) return std::nullopt;
-  std::optional<std::string> made;
-  store_.read([&](sqlite3* db) {
-    store::Statement select(db, "SELECT ha_user_id FROM scim_made_users WHERE scim_user_id = ? AND ha_user_id IS NOT NULL",
-                            "find the HA user SCIM made");
-    select.bind_text(1, *user_id);
-    if (select.step()) made = select.column_text(0);
-  });
-  return made;
+  const auto made = made_person(*user_id);
+  return made ? std::optional(made->ha_user_id) : std::nullopt;
 }
 
 std::vector<People::UserToMake> People::users_to_make() const {

@@ -71,6 +71,12 @@ private:
   Known known() const;
   std::optional<sessions::Person> person_of(const Resource& user, const Known& known) const;
   std::optional<sessions::Person> person_of(const Resource& user) const; // one User: indexed look-ups
+  // The HA user made for this SCIM User before its person signed in.
+  std::optional<sessions::Person> made_person(const std::string& scim_user_id) const;
+  // The first User whose match value the sign-in's scim.match_claim names.
+  std::optional<std::string> user_id_named(const boost::json::object& claims) const;
+  // The displayNames of the User's Groups.
+  std::vector<std::string> group_names(const std::string& user_id) const;
 
   store::Store& store_;
   const config::Scim& settings_;

@@ -1,12 +1,13 @@
-// sessions/cut_off: owns cutting a person off, and setting the role SCIM's Groups give them. A cut-off is a row in the store, so the console
-// (`gatehouse cut-off`) and the serving process share it and a restart keeps it. The serving process
-// applies each new one within a second (apply_cut_offs, on the front door's watch): the person's
-// relayed websockets close, their access tokens are refused at the door whether cached or not, a
-// refresh through /auth/token gets HA's invalid_grant, and signing in again is refused; then, in HA
-// itself, every session of theirs is ended and their HA user deactivated (retried until done). A lift is
-// applied by the serving process too: the HA user active again, then signing in restored (never the
-// sessions the cut-off ended). A role asked for (request_role) is set in HA the same way: by the
-// serving process, within a second, retried until HA takes it. Every step is audited.
+// sessions/cut_off: owns cutting a person off, and setting the role SCIM's Groups give them. A cut-off
+// is a row in the store, so the console (`gatehouse cut-off`) and the serving process share it and a
+// restart keeps it. The serving process applies each new one within a second (apply_cut_offs, on the
+// front door's watch): the person's relayed websockets close, their access tokens are refused at the
+// door whether cached or not, a refresh through /auth/token gets HA's invalid_grant, and signing in
+// again is refused; then, in HA itself, every session of theirs is ended and their HA user deactivated
+// or deleted (retried until done). A lift is applied by the serving process too: the HA user active
+// again, then signing in restored (never the sessions the cut-off ended). A role asked for
+// (request_role) is set in HA the same way: by the serving process, within a second, retried until HA
+// takes it. Every step is audited.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
