@@ -114,6 +114,17 @@ FrontDoor::FrontDoor(const config::Config& config, shield::Shield& shield, sso::
                   .active = signs_in,
                   .handler = sign_in_handler,
                   .route = "sso"});
+  // The IdP ending sessions of its own (Back-Channel Logout 1.0), server to server: the signed logout
+  // token is the caller's credential, checked by the handler.
+  const bool has_providers = !config.providers.empty();
+  endpoints_.add({.path = "/sso/backchannel-logout",
+                  .methods = {verb::post},
+                  .body_limit = sso::SignIn::kMaxLogoutFormBytes,
+                  .active = [sign, has_providers](const RequestFacts&) { return sign && has_providers; },
+                  .handler = [sign](const RequestFacts& facts, const http::request_header<>&, std::string body) {
+                    return sign->backchannel_logout(facts, std::move(body));
+                  },
+                  .route = "backchannel_logout"});
   if (sign && webhooks) {
     // A companion app registering: relayed to HA, and the webhook HA gives it noted as its person's.
     endpoints_.add({.path = "/api/mobile_app/registrations",
@@ -269,10 +280,15 @@ asio::awaitable<void> FrontDoor::watch(net::RelayedSockets& sockets) {
     ha->set_role = [sign_in = sign_in_](std::string ha_user_id, std::string ha_group) {
       return sign_in->set_role_in_ha(std::move(ha_user_id), std::move(ha_group));
     };
+    ha->end_sessions = [sign_in = sign_in_](std::string ha_user_id, std::string username,
+                                            std::vector<std::string> token_ids) {
+      return sign_in->end_sessions_in_ha(std::move(ha_user_id), std::move(username), std::move(token_ids));
+    };
     ha->more_waiting = [sign_in = sign_in_] { return sign_in->scim_users_waiting(); };
     ha->do_more = [sign_in = sign_in_] { return sign_in->make_scim_users(); };
   }
-  co_await sessions::apply_cut_offs(cut_offs_, shield_.tokens(), sockets, std::move(ha));
+  sessions::SessionEnds* session_ends = sign_in_ ? &sign_in_->session_ends() : nullptr;
+  co_await sessions::apply_cut_offs(cut_offs_, shield_.tokens(), sockets, std::move(ha), {}, session_ends);
 }
 
 asio::awaitable<void> FrontDoor::on_start() {

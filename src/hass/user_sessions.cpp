@@ -25,7 +25,7 @@ std::string error_of(const json::object& reply) {
 } // namespace
 
 asio::awaitable<std::string> end_sessions_with_code(const config::HomeAssistant& home_assistant, std::string code,
-                                                    std::string client_id) {
+                                                    std::string client_id, std::vector<std::string> token_ids) {
   std::string base = home_assistant.url;
   while (!base.empty() && base.back() == '/') base.pop_back();
   net::HttpClient http(net::HttpClient::Options{std::nullopt, kStepTimeout, 64 * 1024});
@@ -54,14 +54,28 @@ asio::awaitable<std::string> end_sessions_with_code(const config::HomeAssistant&
     socket.drop();
     co_return "HA did not accept the session it had just issued";
   }
-  const json::object delete_all{{"id", 1}, {"type", "auth/delete_all_refresh_tokens"}};
-  if (!co_await socket.write(delete_all)) co_return "HA's websocket closed";
-  auto reply = co_await socket.read();
+  std::vector<json::object> commands;
+  if (token_ids.empty()) commands.push_back({{"type", "auth/delete_all_refresh_tokens"}});
+  for (const auto& id : token_ids) commands.push_back({{"type", "auth/delete_refresh_token"}, {"refresh_token_id", id}});
+  std::int64_t next_id = 1;
+  for (auto& command : commands) {
+    const std::string type(command.at("type").as_string());
+    command["id"] = next_id++;
+    if (!co_await socket.write(command)) co_return "HA's websocket closed";
+    auto reply = co_await socket.read();
+    if (!reply) {
+      socket.drop();
+      co_return "HA did not answer " + type;
+    }
+    const auto* success = reply->if_contains("success");
+    const bool done = success && success->is_bool() && success->as_bool();
+    // A refresh token HA no longer has is as ended as it gets (contract §4.4: only the caller's own).
+    if (!done && !(type == "auth/delete_refresh_token" && error_of(*reply) == "invalid_token_id")) {
+      socket.drop();
+      co_return "HA refused " + type + " (" + error_of(*reply) + ")";
+    }
+  }
   socket.drop();
-  if (!reply) co_return "HA did not answer auth/delete_all_refresh_tokens";
-  const auto* success = reply->if_contains("success");
-  if (!success || !success->is_bool() || !success->as_bool())
-    co_return "HA refused auth/delete_all_refresh_tokens (" + error_of(*reply) + ")";
   // The session used for it goes too, at once: from 2024.2 HA deletes it only 2 s after its answer
   // (contract §4.4). Revoking is always answered 200 (§1.11).
   net::OutboundRequest revoke;

@@ -14,11 +14,19 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "net/forwarding.hpp"
 #include "web/refusal.hpp"
 
 namespace gatehouse::net {
+
+// Whose a relayed websocket is, when Gatehouse did the auth step: the HA user and the session (the
+// refresh token id) of the access token it was opened with.
+struct SocketOwner {
+  std::string ha_user_id;
+  std::string session_id;
+};
 
 // Gatehouse's own auth step on a websocket (contract §4.2), as the relay needs it: the relay speaks
 // the protocol (handshake, frames, HA's socket), the gate decides. One gate per websocket.
@@ -36,7 +44,7 @@ public:
       refused,     // "Invalid access token or password", as HA says it; HA was not asked to open a socket
       unavailable, // HA cannot be asked: the client's socket closes with 1013
     } outcome = Outcome::refused;
-    std::string ha_user_id; // whose socket it is, when open (relays are registered under it)
+    SocketOwner owner; // whose socket it is, when open (relays are registered under it)
   };
   // The client's first message, the text of one whole text frame.
   virtual boost::asio::awaitable<Verdict> check(std::string_view auth_message) = 0;
@@ -73,14 +81,15 @@ struct Decision {
   bool keep_alive_allowed = false;
 };
 
-// What the door may ask of the websockets net/ relays: close all of one person's (a cut-off). Only
-// sockets where Gatehouse did the auth step are known by person.
+// What the door may ask of the websockets net/ relays: close all of one person's (a cut-off), or those
+// of some of their sessions (a logout). Only sockets where Gatehouse did the auth step are known by owner.
 class RelayedSockets {
 public:
   virtual ~RelayedSockets() = default;
-  // Closes them on every worker with `reason`; completes with how many were closed.
-  virtual boost::asio::awaitable<std::size_t> close_user(std::string ha_user_id,
-                                                         boost::beast::websocket::close_reason reason) = 0;
+  // Closes the person's sockets of `session_ids` (empty: all of them) on every worker with `reason`;
+  // completes with how many were closed.
+  virtual boost::asio::awaitable<std::size_t> close(std::string ha_user_id, std::vector<std::string> session_ids,
+                                                    boost::beast::websocket::close_reason reason) = 0;
 };
 
 class Door {

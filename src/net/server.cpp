@@ -1,6 +1,8 @@
 // net/server: threads, acceptors, signals and graceful shutdown.
 #include "net/server.hpp"
 
+#include <algorithm>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
@@ -155,8 +157,8 @@ void Server::bind_listeners() {
   bound_port_ = port;
 }
 
-asio::awaitable<std::size_t> Server::close_user(std::string ha_user_id,
-                                                boost::beast::websocket::close_reason reason) {
+asio::awaitable<std::size_t> Server::close(std::string ha_user_id, std::vector<std::string> session_ids,
+                                           boost::beast::websocket::close_reason reason) {
   // Each worker closes its own relays; the last to finish wakes this coroutine (a timer that never
   // expires, cancelled).
   struct Tally {
@@ -169,9 +171,12 @@ asio::awaitable<std::size_t> Server::close_user(std::string ha_user_id,
   };
   auto tally = std::make_shared<Tally>(co_await asio::this_coro::executor, workers_.size());
   for (auto& worker : workers_) {
-    asio::post(worker->io, [w = worker.get(), tally, ha_user_id, reason] {
+    asio::post(worker->io, [w = worker.get(), tally, ha_user_id, session_ids, reason] {
       for (auto* relay : w->relays) {
-        if (relay->ha_user_id != ha_user_id) continue;
+        if (relay->owner.ha_user_id != ha_user_id) continue;
+        if (!session_ids.empty() &&
+            std::find(session_ids.begin(), session_ids.end(), relay->owner.session_id) == session_ids.end())
+          continue;
         relay->terminate(reason);
         tally->closed.fetch_add(1, std::memory_order_relaxed);
       }

@@ -21,7 +21,7 @@ public:
   int run();
 
 private:
-  boost::asio::awaitable<std::size_t> close_user(std::string ha_user_id,
+  boost::asio::awaitable<std::size_t> close(std::string ha_user_id, std::vector<std::string> session_ids,
                                                  boost::beast::websocket::close_reason reason) override;
   void bind_listeners();
   void begin_shutdown();

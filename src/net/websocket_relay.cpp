@@ -312,16 +312,16 @@ std::string unavailable_frame() {
 
 // One relayed websocket once both handshakes are done: both legs and what the two directions share.
 // The two directions' coroutines own it together; the last one to end frees it. Registered with the
-// worker (under `ha_user_id`) for as long as it lives.
+// worker (under `owner`) for as long as it lives.
 template <class Stream>
 struct Splice {
   using ClientLeg = decltype(relay_leg(std::declval<Stream>()));
 
-  Splice(Stream client_stream, std::unique_ptr<UpstreamConnection> connection, Worker& worker, std::string ha_user_id,
+  Splice(Stream client_stream, std::unique_ptr<UpstreamConnection> connection, Worker& worker, SocketOwner owner,
          ConnectionClaim connection_claim)
       : client(relay_leg(std::move(client_stream))), upstream(connection->stream.release_socket()),
         relay(upstream.get_executor()), registration(worker.relays, tracked), claim(std::move(connection_claim)) {
-    tracked.ha_user_id = std::move(ha_user_id);
+    tracked.owner = std::move(owner);
     tracked.terminate = [this](websocket::close_reason reason) {
       // Cutting HA's side makes the HA→client direction close the client with this reason; that
       // direction is the only writer to the client, so no second writer races it.
@@ -349,9 +349,9 @@ struct Splice {
 // relay began and go first. Each direction runs in a coroutine of its own; nothing else stays.
 template <class Stream>
 void splice(Stream client_stream, std::unique_ptr<UpstreamConnection> connection, std::string from_client,
-            std::string from_upstream, Worker& worker, std::string ha_user_id, ConnectionClaim claim) {
+            std::string from_upstream, Worker& worker, SocketOwner owner, ConnectionClaim claim) {
   auto shared = std::make_shared<Splice<Stream>>(std::move(client_stream), std::move(connection), worker,
-                                                 std::move(ha_user_id), std::move(claim));
+                                                 std::move(owner), std::move(claim));
   auto& upstream = shared->upstream;
   const auto executor = upstream.get_executor();
   Direction up{false, FrameScanner(worker.shared.config.limits.max_websocket_message_bytes)};
@@ -367,7 +367,7 @@ struct Joined {
   std::unique_ptr<UpstreamConnection> connection;
   std::string from_client;
   std::string from_upstream;
-  std::string ha_user_id; // whose socket it is, when Gatehouse did the auth step
+  SocketOwner owner; // whose socket it is, when Gatehouse did the auth step
 };
 
 // The upgrade goes to HA as the client sent it; HA's answer goes back as HA sent it.
@@ -576,7 +576,7 @@ asio::awaitable<std::optional<Joined>> authenticated_handshake(Stream& client_st
   beast::get_lowest_layer(client_stream).expires_never();
   upstream.expires_never();
 
-  co_return Joined{std::move(connection), std::move(from_client), std::move(from_upstream), verdict.ha_user_id};
+  co_return Joined{std::move(connection), std::move(from_client), std::move(from_upstream), verdict.owner};
 }
 
 // The relay's own coroutine: the handshake's objects go with its frame, and only what a relayed
@@ -595,7 +595,7 @@ asio::awaitable<void> websocket_session(Stream client_stream, beast::flat_buffer
   if (!joined) co_return;
   // splice() hands the legs to coroutines of their own; this frame (and the handshake's state) ends now.
   splice(std::move(client_stream), std::move(joined->connection), std::move(joined->from_client),
-         std::move(joined->from_upstream), worker, std::move(joined->ha_user_id), std::move(claim));
+         std::move(joined->from_upstream), worker, std::move(joined->owner), std::move(claim));
 }
 
 } // namespace

@@ -102,7 +102,7 @@ void sweep_overdue(std::list<TrackedConnection*>& connections, TrackedConnection
 // A relayed websocket as shutdown (and later revocation) sees it.
 struct TrackedRelay {
   std::function<void(boost::beast::websocket::close_reason)> terminate;
-  std::string ha_user_id; // whose socket this is, when Gatehouse did the auth step (empty otherwise)
+  SocketOwner owner; // whose socket this is, when Gatehouse did the auth step (empty otherwise)
 };
 
 // Keeps `item` in `list` for as long as the registration lives (a coroutine frame, typically).

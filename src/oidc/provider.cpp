@@ -198,10 +198,11 @@ asio::awaitable<std::optional<OidcFailure>> Provider::refresh_keys(const std::st
   co_return std::nullopt;
 }
 
-std::optional<OidcFailure> check_id_token_claims(const json::object& claims, const config::Provider& provider,
-                                                 std::string_view nonce, std::int64_t now) {
-  auto invalid = [](std::string reason) { return OidcFailure{Kind::invalid_id_token, "ID token: " + std::move(reason)}; };
-  if (string_member(claims, "iss") != provider.issuer) return invalid("iss is not the configured issuer");
+namespace {
+
+// iss and aud/azp, read the same way for ID tokens and logout tokens (OIDC Core §3.1.3.7 steps 2-5).
+std::optional<std::string> issuer_or_audience_problem(const json::object& claims, const config::Provider& provider) {
+  if (string_member(claims, "iss") != provider.issuer) return "iss is not the configured issuer";
   auto aud = claims.find("aud");
   std::vector<std::string> audiences;
   if (aud != claims.end() && aud->value().is_string()) audiences.emplace_back(aud->value().as_string());
@@ -209,10 +210,19 @@ std::optional<OidcFailure> check_id_token_claims(const json::object& claims, con
     for (const auto& entry : aud->value().as_array())
       if (entry.is_string()) audiences.emplace_back(entry.as_string());
   if (std::find(audiences.begin(), audiences.end(), provider.client_id) == audiences.end())
-    return invalid("aud does not name this client");
+    return "aud does not name this client";
   auto azp = string_member(claims, "azp");
-  if (audiences.size() > 1 && !azp) return invalid("several audiences and no azp");
-  if (azp && *azp != provider.client_id) return invalid("azp is another client");
+  if (audiences.size() > 1 && !azp) return "several audiences and no azp";
+  if (azp && *azp != provider.client_id) return "azp is another client";
+  return std::nullopt;
+}
+
+} // namespace
+
+std::optional<OidcFailure> check_id_token_claims(const json::object& claims, const config::Provider& provider,
+                                                 std::string_view nonce, std::int64_t now) {
+  auto invalid = [](std::string reason) { return OidcFailure{Kind::invalid_id_token, "ID token: " + std::move(reason)}; };
+  if (auto problem = issuer_or_audience_problem(claims, provider)) return invalid(*problem);
   // Times are read in range (jose::numeric_date) before the skew is added; one that is present but not
   // a usable time is refused, never skipped.
   auto exp = jose::numeric_date(claims, "exp");
@@ -231,6 +241,111 @@ std::optional<OidcFailure> check_id_token_claims(const json::object& claims, con
   auto sub = string_member(claims, "sub");
   if (!sub || sub->empty() || sub->size() > 255) return invalid("no usable sub");
   return std::nullopt;
+}
+
+asio::awaitable<OidcResult<jose::VerifiedJws>> Provider::verify_signed(std::string token, std::string jwks_uri) {
+  OidcResult<jose::VerifiedJws> result;
+  std::shared_ptr<const jose::JwkSet> keys;
+  {
+    std::lock_guard lock(mutex_);
+    if (keys_ && std::chrono::steady_clock::now() - keys_fetched_ < kKeysLifetime) keys = keys_;
+  }
+  if (!keys) {
+    if (auto failure = co_await refresh_keys(jwks_uri, false)) {
+      result.failure = *failure;
+      co_return result;
+    }
+    std::lock_guard lock(mutex_);
+    keys = keys_;
+  }
+  auto verified = jose::verify_compact(token, *keys, config_.algorithms);
+  if (jose::is_unknown_key(verified)) {
+    // The IdP may have rotated its keys since they were fetched: look once more.
+    if (auto failure = co_await refresh_keys(jwks_uri, true)) {
+      result.failure = *failure;
+      co_return result;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      keys = keys_;
+    }
+    verified = jose::verify_compact(token, *keys, config_.algorithms);
+  }
+  if (!verified.ok()) {
+    result.failure = {Kind::invalid_id_token, verified.message};
+    co_return result;
+  }
+  result.value = std::move(*verified.verified);
+  co_return result;
+}
+
+OidcResult<LogoutToken> check_logout_token(const jose::VerifiedJws& token, const config::Provider& provider,
+                                           std::int64_t now) {
+  OidcResult<LogoutToken> result;
+  auto invalid = [&](std::string reason) {
+    result.failure = {Kind::invalid_id_token, "logout token: " + std::move(reason)};
+    return result;
+  };
+  // Explicit typing (Back-Channel Logout §2.4) where the IdP uses it; Keycloak and older IdPs say JWT.
+  if (auto typ = string_member(token.header, "typ")) {
+    std::string type = *typ;
+    std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (type.rfind("application/", 0) == 0) type.erase(0, 12);
+    if (type != "logout+jwt" && type != "jwt") return invalid("typ is neither logout+jwt nor JWT");
+  }
+  const auto& claims = token.payload;
+  if (auto problem = issuer_or_audience_problem(claims, provider)) return invalid(*problem);
+  auto iat = jose::numeric_date(claims, "iat");
+  if (!iat) return invalid(claims.contains("iat") ? "iat is not a usable time" : "no iat");
+  if (*iat > now + kClockSkewSeconds) return invalid("issued in the future (iat)");
+  if (*iat < now - kLogoutTokenMaxAgeSeconds - kClockSkewSeconds) return invalid("too old (iat)");
+  if (claims.contains("exp")) {
+    auto exp = jose::numeric_date(claims, "exp");
+    if (!exp) return invalid("exp is not a usable time");
+    if (now >= *exp + kClockSkewSeconds) return invalid("expired");
+  }
+  const auto* events = claims.if_contains("events");
+  const auto* logout_event =
+      events && events->is_object() ? events->as_object().if_contains("http://schemas.openid.net/event/backchannel-logout")
+                                    : nullptr;
+  if (!logout_event || !logout_event->is_object()) return invalid("events has no back-channel logout event");
+  // An ID token (which has a nonce) must never pass for a logout token (§2.4).
+  if (claims.contains("nonce")) return invalid("has a nonce");
+  auto jti = string_member(claims, "jti");
+  if (!jti || jti->empty() || jti->size() > 255) return invalid("no usable jti");
+  LogoutToken logout{provider.issuer, {}, {}, *jti};
+  if (claims.contains("sub")) {
+    auto sub = string_member(claims, "sub");
+    if (!sub || sub->empty() || sub->size() > 255) return invalid("sub is not usable");
+    logout.subject = *sub;
+  }
+  if (claims.contains("sid")) {
+    auto sid = string_member(claims, "sid");
+    if (!sid || sid->empty() || sid->size() > 255) return invalid("sid is not usable");
+    logout.sid = *sid;
+  }
+  if (!logout.subject && !logout.sid) return invalid("names neither sub nor sid");
+  result.value = std::move(logout);
+  return result;
+}
+
+asio::awaitable<OidcResult<LogoutToken>> Provider::verify_logout_token(std::string token) {
+  OidcResult<LogoutToken> result;
+  auto discovered = co_await metadata();
+  if (!discovered) {
+    result.failure = discovered.failure;
+    co_return result;
+  }
+  std::string jwks_uri = discovered.value->jwks_uri;
+  auto verified = co_await verify_signed(std::move(token), std::move(jwks_uri));
+  if (!verified) {
+    result.failure = verified.failure;
+    if (result.failure.kind == Kind::invalid_id_token) result.failure.reason = "logout token: " + result.failure.reason;
+    co_return result;
+  }
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+  co_return check_logout_token(*verified.value, config_, now);
 }
 
 asio::awaitable<OidcResult<SignedInIdentity>> Provider::finish_login(std::string code, std::string redirect_uri,
@@ -280,37 +395,15 @@ asio::awaitable<OidcResult<SignedInIdentity>> Provider::finish_login(std::string
     co_return result;
   }
 
-  std::shared_ptr<const jose::JwkSet> keys;
-  {
-    std::lock_guard lock(mutex_);
-    if (keys_ && std::chrono::steady_clock::now() - keys_fetched_ < kKeysLifetime) keys = keys_;
-  }
-  if (!keys) {
-    if (auto failure = co_await refresh_keys(endpoints.jwks_uri, false)) {
-      result.failure = *failure;
-      co_return result;
-    }
-    std::lock_guard lock(mutex_);
-    keys = keys_;
-  }
-  auto verified = jose::verify_compact(*id_token, *keys, config_.algorithms);
-  if (jose::is_unknown_key(verified)) {
-    // The IdP may have rotated its keys since they were fetched: look once more.
-    if (auto failure = co_await refresh_keys(endpoints.jwks_uri, true)) {
-      result.failure = *failure;
-      co_return result;
-    }
-    {
-      std::lock_guard lock(mutex_);
-      keys = keys_;
-    }
-    verified = jose::verify_compact(*id_token, *keys, config_.algorithms);
-  }
-  if (!verified.ok()) {
-    result.failure = {Kind::invalid_id_token, "ID token: " + verified.message};
+  std::string signed_token = *id_token; // named: GCC 12 and co_await
+  std::string jwks_uri = endpoints.jwks_uri;
+  auto verified = co_await verify_signed(std::move(signed_token), std::move(jwks_uri));
+  if (!verified) {
+    result.failure = verified.failure;
+    if (result.failure.kind == Kind::invalid_id_token) result.failure.reason = "ID token: " + result.failure.reason;
     co_return result;
   }
-  auto& claims = verified.verified->payload;
+  auto& claims = verified.value->payload;
   const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                        std::chrono::system_clock::now().time_since_epoch()).count();
   if (auto failure = check_id_token_claims(claims, config_, nonce, now)) {

@@ -16,6 +16,7 @@
 
 #include "config/config.hpp"
 #include "jose/jwk.hpp"
+#include "jose/jws.hpp"
 #include "net/http_client.hpp"
 
 namespace gatehouse::oidc {
@@ -44,6 +45,17 @@ struct SignedInIdentity {
   boost::json::object claims; // ID token claims, completed from userinfo
 };
 
+// What a verified back-channel logout token names (OpenID Connect Back-Channel Logout 1.0): an IdP
+// session (sid), a person (sub), or both.
+struct LogoutToken {
+  std::string issuer;
+  std::optional<std::string> subject;
+  std::optional<std::string> sid;
+  std::string jti;
+};
+// A logout token older than this is refused, so its jti need only be remembered this long.
+inline constexpr std::int64_t kLogoutTokenMaxAgeSeconds = 600;
+
 template <class T>
 struct OidcResult {
   std::optional<T> value;
@@ -64,7 +76,12 @@ public:
   boost::asio::awaitable<OidcResult<SignedInIdentity>> finish_login(std::string code, std::string redirect_uri,
                                                                     std::string code_verifier, std::string nonce);
 
+  // Verifies a back-channel logout token (signature with the IdP's keys, then check_logout_token).
+  boost::asio::awaitable<OidcResult<LogoutToken>> verify_logout_token(std::string token);
+
 private:
+  // The signature of a JWS from this IdP, with its cached keys (refetched once for an unknown kid).
+  boost::asio::awaitable<OidcResult<jose::VerifiedJws>> verify_signed(std::string token, std::string jwks_uri);
   boost::asio::awaitable<std::optional<OidcFailure>> refresh_keys(const std::string& jwks_uri, bool unknown_kid);
 
   config::Provider config_;
@@ -85,5 +102,12 @@ std::string pkce_challenge(std::string_view code_verifier);
 // jose::numeric_date's range, nbf only when present), nonce, sub. nullopt when the token holds.
 std::optional<OidcFailure> check_id_token_claims(const boost::json::object& claims, const config::Provider& provider,
                                                  std::string_view nonce, std::int64_t now_unix_seconds);
+
+// The checks of a verified logout token for `provider` at `now_unix_seconds` (Back-Channel Logout §2.6):
+// typ (logout+jwt, or JWT as Keycloak sends), iss, aud/azp, iat (60 s skew, at most
+// kLogoutTokenMaxAgeSeconds old), exp when present, the back-channel logout event, no nonce, a jti, and
+// sub and/or sid. Replay of the jti is the caller's to refuse.
+OidcResult<LogoutToken> check_logout_token(const jose::VerifiedJws& token, const config::Provider& provider,
+                                           std::int64_t now_unix_seconds);
 
 } // namespace gatehouse::oidc

@@ -1,6 +1,7 @@
 // sessions/cut_off: the cut_offs table (store migration 5) and applying it in the serving process.
 #include "sessions/cut_off.hpp"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -14,6 +15,7 @@
 
 #include "logging/log.hpp"
 #include "net/door.hpp"
+#include "sessions/session_ends.hpp"
 #include "shield/token_cache.hpp"
 
 namespace gatehouse::sessions {
@@ -158,6 +160,19 @@ std::optional<AppliedCutOff> applied_cut_off(const store::Store& store, std::str
 
 bool CutOffs::is_cut_off(std::string_view ha_user_id) const { return still_cut_off(store_, ha_user_id); }
 
+bool CutOffs::refuses(std::string_view ha_user_id, std::string_view refresh_token_id) const {
+  bool refused = false;
+  store_.read([&](sqlite3* db) {
+    store::Statement select(db,
+                            "SELECT 1 FROM cut_offs WHERE ha_user_id = ?1 UNION ALL "
+                            "SELECT 1 FROM session_ends WHERE token_id = ?2 LIMIT 1",
+                            "check a session for a cut-off or an end");
+    select.bind_text(1, ha_user_id).bind_text(2, refresh_token_id);
+    refused = select.step();
+  });
+  return refused;
+}
+
 namespace {
 
 std::vector<CutOffs::Pending> cut_offs_where(const store::Store& store, std::string_view condition) {
@@ -274,7 +289,7 @@ void CutOffs::mark_applied(const Pending& pending, std::size_t websockets_closed
 namespace {
 
 // HA's side of every cut-off and lift not done yet, one person at a time. Returns whether all of it was.
-asio::awaitable<bool> do_ha_side(CutOffs& cut_offs, const HomeAssistantSide& ha) {
+asio::awaitable<bool> do_ha_side(CutOffs& cut_offs, SessionEnds* session_ends, const HomeAssistantSide& ha) {
   bool all = true;
   std::vector<CutOffs::Pending> people;
   std::vector<CutOffs::Pending> lifts;
@@ -300,6 +315,30 @@ asio::awaitable<bool> do_ha_side(CutOffs& cut_offs, const HomeAssistantSide& ha)
     } catch (const std::exception& error) {
       all = false;
       logging::error("cannot record a cut-off's HA side", {{"user", person.username}, {"error", error.what()}});
+    }
+  }
+  std::vector<SessionEnds::InHa> ends;
+  try {
+    if (session_ends && ha.end_sessions) ends = session_ends->to_end_in_ha();
+  } catch (const std::exception& error) {
+    logging::error("cannot read the sessions to end; trying again", {{"error", error.what()}});
+    all = false;
+  }
+  for (const auto& person : ends) {
+    std::string ha_user_id = person.ha_user_id;
+    std::string username = person.username;
+    std::vector<std::string> token_ids = person.token_ids;
+    const auto failure = co_await ha.end_sessions(std::move(ha_user_id), std::move(username), std::move(token_ids));
+    try {
+      if (failure.empty()) {
+        session_ends->mark_ended_in_ha(person);
+      } else {
+        all = false;
+        session_ends->note_not_ended_in_ha(person, failure);
+      }
+    } catch (const std::exception& error) {
+      all = false;
+      logging::error("cannot record sessions ended in HA", {{"user", person.username}, {"error", error.what()}});
     }
   }
   std::vector<CutOffs::RoleRequest> roles;
@@ -354,7 +393,8 @@ asio::awaitable<bool> do_ha_side(CutOffs& cut_offs, const HomeAssistantSide& ha)
 } // namespace
 
 asio::awaitable<void> apply_cut_offs(CutOffs& cut_offs, shield::TokenCache& tokens, net::RelayedSockets& sockets,
-                                     std::optional<HomeAssistantSide> ha, CutOffTiming timing) {
+                                     std::optional<HomeAssistantSide> ha, CutOffTiming timing,
+                                     SessionEnds* session_ends) {
   const auto executor = co_await asio::this_coro::executor;
   asio::steady_timer timer(executor);
   // HA's side runs beside the poll (it can take HA's timeouts), one run at a time.
@@ -366,6 +406,8 @@ asio::awaitable<void> apply_cut_offs(CutOffs& cut_offs, shield::TokenCache& toke
   auto ha_step = std::make_shared<HaStep>();
   const boost::beast::websocket::close_reason removed{boost::beast::websocket::close_code::policy_error,
                                                       "Access removed"};
+  const boost::beast::websocket::close_reason signed_out{boost::beast::websocket::close_code::policy_error,
+                                                         "Session ended"};
   for (;;) {
     std::vector<CutOffs::Pending> pending;
     bool lifts_asked = false;
@@ -388,7 +430,8 @@ asio::awaitable<void> apply_cut_offs(CutOffs& cut_offs, shield::TokenCache& toke
       tokens.forget_user(person.ha_user_id);
       // Named first: GCC 12 mishandles non-trivial temporaries inside co_await.
       std::string ha_user_id = person.ha_user_id;
-      const std::size_t closed = co_await sockets.close_user(std::move(ha_user_id), removed);
+      std::vector<std::string> every_session; // empty: all of them
+      const std::size_t closed = co_await sockets.close(std::move(ha_user_id), std::move(every_session), removed);
       try {
         cut_offs.mark_applied(person, closed);
       } catch (const std::exception& error) {
@@ -397,18 +440,45 @@ asio::awaitable<void> apply_cut_offs(CutOffs& cut_offs, shield::TokenCache& toke
       ha_step->wanted = true;
       ha_step->not_before = {}; // a new cut-off does not wait for an earlier one's retry
     }
+    std::vector<SessionEnds::Pending> ends;
+    try {
+      if (session_ends) ends = session_ends->pending(); // by person
+    } catch (const std::exception& error) {
+      logging::error("cannot read the sessions to end; trying again", {{"error", error.what()}});
+    }
+    for (auto first = ends.begin(); first != ends.end();) {
+      const auto last =
+          std::find_if(first, ends.end(), [&](const auto& end) { return end.ha_user_id != first->ha_user_id; });
+      const std::vector<SessionEnds::Pending> persons(first, last);
+      std::vector<std::string> session_ids;
+      for (const auto& end : persons) {
+        // The end's row is there already: a token check finishing from here on refuses the session.
+        tokens.forget_session(end.token_id);
+        session_ids.push_back(end.token_id);
+      }
+      std::string ha_user_id = first->ha_user_id; // named: GCC 12 and co_await
+      const std::size_t closed = co_await sockets.close(std::move(ha_user_id), std::move(session_ids), signed_out);
+      try {
+        session_ends->mark_applied(persons, closed);
+      } catch (const std::exception& error) {
+        logging::error("cannot record ended sessions", {{"user", first->username}, {"error", error.what()}});
+      }
+      ha_step->wanted = true;
+      ha_step->not_before = {};
+      first = last;
+    }
     if (ha && ha_step->wanted && !ha_step->running && std::chrono::steady_clock::now() >= ha_step->not_before) {
       ha_step->running = true;
       ha_step->wanted = false;
       asio::co_spawn(
           executor,
-          [](CutOffs& cut_offs, HomeAssistantSide side, std::shared_ptr<HaStep> step,
+          [](CutOffs& cut_offs, SessionEnds* session_ends, HomeAssistantSide side, std::shared_ptr<HaStep> step,
              std::chrono::milliseconds retry) -> asio::awaitable<void> {
-            const bool all = co_await do_ha_side(cut_offs, side);
+            const bool all = co_await do_ha_side(cut_offs, session_ends, side);
             step->running = false;
             step->not_before = all ? std::chrono::steady_clock::time_point{} : std::chrono::steady_clock::now() + retry;
             if (!all) step->wanted = true;
-          }(cut_offs, *ha, ha_step, timing.retry),
+          }(cut_offs, session_ends, *ha, ha_step, timing.retry),
           asio::detached);
     }
     timer.expires_after(timing.poll);

@@ -31,6 +31,8 @@ class TokenCache;
 
 namespace gatehouse::sessions {
 
+class SessionEnds;
+
 // Someone who signed in through Gatehouse, as HA knows them.
 struct Person {
   std::string ha_user_id;
@@ -79,6 +81,9 @@ class CutOffs {
 public:
   explicit CutOffs(store::Store& store) : store_(store) {}
   bool is_cut_off(std::string_view ha_user_id) const;
+  // Whether a token of this HA session is refused at the door: its person cut off, or this one session
+  // ended (sessions/session_ends: a back-channel logout).
+  bool refuses(std::string_view ha_user_id, std::string_view refresh_token_id) const;
 
   struct Pending {
     std::string ha_user_id;
@@ -138,16 +143,21 @@ struct HomeAssistantSide {
   };
   // Their HA user in exactly this group.
   std::function<boost::asio::awaitable<SetRole>(std::string ha_user_id, std::string ha_group)> set_role;
+  // Only these refresh tokens of the person deleted in HA (sessions/session_ends). Empty: done.
+  std::function<boost::asio::awaitable<std::string>(std::string ha_user_id, std::string username,
+                                                    std::vector<std::string> token_ids)>
+      end_sessions;
   // Work for HA that another module keeps (the HA users SCIM wants made): whether some waits, and doing
   // it (true: all of it done). Either may be empty.
   std::function<bool()> more_waiting;
   std::function<boost::asio::awaitable<bool>()> do_more;
 };
 
-// For as long as the server runs: applies every new cut-off (tokens forgotten, websockets closed),
-// each within timing.poll of its request; beside it, does HA's side of cut-offs and lifts with `ha`
-// (without one — no single sign-on — lifts only end the cut-off).
+// For as long as the server runs: applies every new cut-off and session end (tokens forgotten, websockets
+// closed), each within timing.poll of its request; beside it, does HA's side of cut-offs, session ends and
+// lifts with `ha` (without one — no single sign-on — lifts only end the cut-off).
 boost::asio::awaitable<void> apply_cut_offs(CutOffs& cut_offs, shield::TokenCache& tokens, net::RelayedSockets& sockets,
-                                            std::optional<HomeAssistantSide> ha, CutOffTiming timing = {});
+                                            std::optional<HomeAssistantSide> ha, CutOffTiming timing = {},
+                                            SessionEnds* session_ends = nullptr);
 
 } // namespace gatehouse::sessions

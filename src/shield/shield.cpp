@@ -106,10 +106,10 @@ asio::awaitable<TokenDecision> Shield::check_token(std::string_view token, const
   if (!probe.ha_version.empty()) note_ha_version(probe.ha_version);
   switch (probe.outcome) {
     case hass::TokenProbe::Outcome::valid:
-      // HA vouches for the token, but its person was cut off (sessions/cut_off): refused here until HA
-      // itself refuses it.
-      if (cut_offs_.is_cut_off(probe.user_id)) {
-        decision.reason = "this person's access was removed (cut off)";
+      // HA vouches for the token, but its person was cut off or its session ended (sessions/cut_off,
+      // sessions/session_ends): refused here until HA itself refuses it.
+      if (cut_offs_.refuses(probe.user_id, reading.token->refresh_token_id)) {
+        decision.reason = "this person's access was removed or this session ended";
         tokens_.remember_refused(token, reading.token->expires_at);
         break;
       }

@@ -30,7 +30,7 @@ asio::awaitable<net::WebsocketGate::Verdict> WebsocketGate::check(std::string_vi
   switch (decision.outcome) {
     case TokenDecision::Outcome::valid:
       refresh_token_id_ = decision.owner.refresh_token_id;
-      co_return Verdict{Outcome::open, decision.owner.ha_user_id};
+      co_return Verdict{Outcome::open, {decision.owner.ha_user_id, decision.owner.refresh_token_id}};
     case TokenDecision::Outcome::unreachable:
       co_return Verdict{Outcome::unavailable, {}};
     case TokenDecision::Outcome::over_budget:

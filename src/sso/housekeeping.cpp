@@ -9,6 +9,7 @@ void SignIn::housekeeping() {
   refused_sign_ins_.flush(store_, now);
   // Abandoned sign-ins would otherwise stay until someone finishes another one.
   oidc::sweep_expired_pending_logins(store_, now);
+  session_ends_.housekeeping();
 }
 
 } // namespace gatehouse::sso

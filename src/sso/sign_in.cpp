@@ -80,7 +80,7 @@ SignIn::SignIn(const config::Config& config, store::Store& store, users::Directo
                const sessions::CutOffs& cut_offs, const scim::People* people)
     : config_(config), store_(store),
       home_assistant_http_(net::HttpClient::Options{std::nullopt, std::chrono::seconds(60), 256 * 1024}),
-      directory_(directory), cut_offs_(cut_offs), people_(people), login_flow_(config.home_assistant),
+      directory_(directory), cut_offs_(cut_offs), session_ends_(store), people_(people), login_flow_(config.home_assistant),
       refused_sign_ins_("sign_in_refusals", {.own_entries_per_client = config.limits.audited_refusals_per_address}) {
   for (const auto& provider : config.providers) providers_.push_back(std::make_unique<oidc::Provider>(provider));
 }
@@ -354,6 +354,7 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
                      {start_over});
 
   const std::string callback_url = config_.external_url + std::string(kCallbackPath);
+  const auto signed_in_at_ms = store::now_unix_ms(); // before the IdP is asked: a logout meanwhile counts
   auto identity = co_await provider->finish_login(code, callback_url, login->code_verifier, login->nonce);
   if (!identity) {
     using Kind = oidc::OidcFailure::Kind;
@@ -417,7 +418,11 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
   subject = user.username;
 
   // Named first: GCC 12 mishandles braced temporaries inside co_await.
-  ClientRequest client{login->client_id, login->redirect_uri, login->client_state, client_address};
+  const auto* sid = identity.value->claims.if_contains("sid");
+  ClientRequest client{login->client_id, login->redirect_uri, login->client_state, client_address,
+                       sessions::IdpSession{identity.value->issuer, identity.value->subject,
+                                            sid && sid->is_string() ? std::string(sid->as_string()) : std::string(),
+                                            signed_in_at_ms}};
   json::object detail{{"provider", login->provider_id}};
   const auto trust = trust_of(client.client_id, client.redirect_uri, config_.external_url, config_.trusted_clients);
   if (trust.asks_person()) co_return finish(ask_consent(user, std::move(client), trust, std::move(detail)));
@@ -428,7 +433,8 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
   co_return finish(std::move(*handoff.redirect));
 }
 
-asio::awaitable<std::string> SignIn::end_ha_sessions(std::string ha_user_id, std::string username) {
+asio::awaitable<std::string> SignIn::end_ha_sessions(std::string ha_user_id, std::string username,
+                                                     std::vector<std::string> token_ids) {
   // As the instance's own frontend: a client HA accepts from anyone, whose code Gatehouse redeems itself.
   const std::string client_id = config_.external_url + "/";
   const std::string redirect_uri = config_.external_url + "/?auth_callback=1";
@@ -439,7 +445,14 @@ asio::awaitable<std::string> SignIn::end_ha_sessions(std::string ha_user_id, std
   if (!flow.code) co_return "HA's login flow for the person failed: " + flow.reason;
   std::string code = std::move(*flow.code);
   std::string client = client_id;
-  co_return co_await hass::end_sessions_with_code(config_.home_assistant, std::move(code), std::move(client));
+  co_return co_await hass::end_sessions_with_code(config_.home_assistant, std::move(code), std::move(client),
+                                                  std::move(token_ids));
+}
+
+asio::awaitable<std::string> SignIn::end_sessions_in_ha(std::string ha_user_id, std::string username,
+                                                        std::vector<std::string> token_ids) {
+  if (token_ids.empty()) co_return std::string(); // never "all of them"
+  co_return co_await end_ha_sessions(std::move(ha_user_id), std::move(username), std::move(token_ids));
 }
 
 asio::awaitable<sessions::HomeAssistantSide::CutOff> SignIn::cut_off_in_ha(std::string ha_user_id, std::string username,
@@ -549,7 +562,7 @@ asio::awaitable<SignIn::Handoff> SignIn::hand_code_to_client(users::ReadyUser us
   store_.append_audit({0, store::now_unix_ms(), "login_succeeded", user.username, client.address, json::serialize(detail)});
   logging::info("signed in", {{"user", user.username}, {"client", client.address}});
 
-  remember_code(client.client_id, *flow.code, user.ha_user_id);
+  remember_code(client.client_id, *flow.code, user.ha_user_id, client.idp_session);
   std::vector<std::pair<std::string, std::string>> parameters{{"code", *flow.code}};
   if (client.state) parameters.emplace_back("state", *client.state);
   // The HA frontend of this very instance keeps its tokens when asked to (contract §1.3 step 6, §9.4).

@@ -32,6 +32,7 @@
 
 #include "sessions/app_webhooks.hpp"
 #include "sessions/cut_off.hpp"
+#include "sessions/session_ends.hpp"
 
 namespace gatehouse::scim {
 class People;
@@ -83,6 +84,17 @@ public:
                                                                std::string body, net::ForwardedClient client,
                                                                std::string ha_user_id);
 
+  // Back-channel logouts (POST /sso/backchannel-logout, a form with the IdP's logout_token): the token
+  // verified with the provider whose issuer it names, and the HA sessions it names asked to end. 200 on
+  // success, 400 with an OAuth-style error otherwise (Back-Channel Logout §2.8).
+  static constexpr std::uint64_t kMaxLogoutFormBytes = 32 * 1024;
+  boost::asio::awaitable<web::Response> backchannel_logout(const front_door::RequestFacts& facts, std::string body);
+  // The single sessions it ends, applied by the serving process's watch.
+  sessions::SessionEnds& session_ends() { return session_ends_; }
+  // And HA's side of them: the named refresh tokens of one person deleted in HA (signed in as them).
+  boost::asio::awaitable<std::string> end_sessions_in_ha(std::string ha_user_id, std::string username,
+                                                         std::vector<std::string> token_ids);
+
   // Access tokens HA issues through relay_token_request are recorded here as valid, with their user.
   void learn_tokens_into(shield::TokenCache& cache) { token_cache_ = &cache; }
   // The companion apps' webhooks relay_app_registration learns go here.
@@ -99,6 +111,9 @@ private:
     std::string redirect_uri;
     std::optional<std::string> state;
     std::string address;
+    // And the IdP session the person signed in with (none for a trusted device): the HA session the
+    // code becomes ends with it (sessions/session_ends).
+    std::optional<sessions::IdpSession> idp_session;
   };
   struct Refusal {
     boost::beast::http::status status = boost::beast::http::status::bad_gateway;
@@ -114,7 +129,9 @@ private:
   // The last steps of every sign-in: HA's login flow for `user` with the client's own client_id and
   // redirect_uri, the audit entry, and the redirect back to the client with HA's code.
   // Empty on success, else what failed.
-  boost::asio::awaitable<std::string> end_ha_sessions(std::string ha_user_id, std::string username);
+  // `token_ids` empty: all of the person's.
+  boost::asio::awaitable<std::string> end_ha_sessions(std::string ha_user_id, std::string username,
+                                                      std::vector<std::string> token_ids = {});
   // HA's login flow for a user Gatehouse manages, with their derived password; when HA rejects it (the
   // master key was replaced, someone changed it in HA), the password is repaired once and tried again.
   boost::asio::awaitable<hass::LoginFlowResult> sign_in_at_ha(std::string ha_user_id, std::string username,
@@ -150,10 +167,13 @@ private:
   // Codes HA gave this journey, until redeemed (HA's own lifetime: 10 minutes, contract §1.9).
   struct IssuedCode {
     std::string ha_user_id;
+    std::optional<sessions::IdpSession> idp_session;
     std::chrono::steady_clock::time_point expires;
   };
-  void remember_code(const std::string& client_id, const std::string& code, const std::string& ha_user_id);
-  std::optional<std::string> take_code(const std::string& client_id, const std::string& code);
+  void remember_code(const std::string& client_id, const std::string& code, const std::string& ha_user_id,
+                     const std::optional<sessions::IdpSession>& idp_session);
+  // nullopt for a code not issued here or expired.
+  std::optional<IssuedCode> take_code(const std::string& client_id, const std::string& code);
 
   const config::Config& config_;
   store::Store& store_;
@@ -162,6 +182,7 @@ private:
   net::HttpClient home_assistant_http_;
   users::Directory& directory_;
   const sessions::CutOffs& cut_offs_;
+  sessions::SessionEnds session_ends_;
   const scim::People* people_;
   hass::LoginFlowClient login_flow_;
   std::vector<std::unique_ptr<oidc::Provider>> providers_;

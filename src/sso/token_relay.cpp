@@ -54,21 +54,22 @@ std::optional<std::string> SignIn::user_of_refresh_token(const std::string& refr
   return user;
 }
 
-void SignIn::remember_code(const std::string& client_id, const std::string& code, const std::string& ha_user_id) {
+void SignIn::remember_code(const std::string& client_id, const std::string& code, const std::string& ha_user_id,
+                           const std::optional<sessions::IdpSession>& idp_session) {
   std::lock_guard lock(issued_mutex_);
   const auto now = std::chrono::steady_clock::now();
   std::erase_if(issued_codes_, [&](const auto& entry) { return entry.second.expires <= now; });
   if (issued_codes_.size() >= kMaxIssuedCodes) issued_codes_.erase(issued_codes_.begin());
-  issued_codes_[client_id + '\n' + code] = IssuedCode{ha_user_id, now + kCodeLifetime};
+  issued_codes_[client_id + '\n' + code] = IssuedCode{ha_user_id, idp_session, now + kCodeLifetime};
 }
 
-std::optional<std::string> SignIn::take_code(const std::string& client_id, const std::string& code) {
+std::optional<SignIn::IssuedCode> SignIn::take_code(const std::string& client_id, const std::string& code) {
   std::lock_guard lock(issued_mutex_);
   auto it = issued_codes_.find(client_id + '\n' + code);
   if (it == issued_codes_.end()) return std::nullopt;
-  auto user = it->second.expires > std::chrono::steady_clock::now() ? std::optional(it->second.ha_user_id) : std::nullopt;
+  auto issued = it->second.expires > std::chrono::steady_clock::now() ? std::optional(std::move(it->second)) : std::nullopt;
   issued_codes_.erase(it);
-  return user;
+  return issued;
 }
 
 namespace {
@@ -134,25 +135,23 @@ asio::awaitable<web::Response> SignIn::relay_token_request(const http::request_h
   const auto fields = web::Form::read(head[http::field::content_type], body).value_or(web::Form{});
   const auto issued = relayed->status == 200 ? issued_access_token(relayed->body) : std::nullopt;
   std::optional<std::string> owner;
+  bool idp_session_ended = false;
   if (fields.value("grant_type") == "authorization_code") {
-    owner = take_code(fields.value("client_id"), fields.value("code"));
-    if (owner && issued) {
-      store_.write([&](sqlite3* db) {
-        store::Statement insert(db,
-                                "INSERT OR REPLACE INTO refresh_tokens (token_id, ha_user_id, client_id, created_at_ms) "
-                                "VALUES (?, ?, ?, ?)",
-                                "record a refresh token");
-        insert.bind_text(1, issued->refresh_token_id).bind_text(2, *owner).bind_text(3, fields.value("client_id"));
-        insert.bind_int64(4, store::now_unix_ms());
-        insert.run();
-      });
+    auto code = take_code(fields.value("client_id"), fields.value("code"));
+    if (code && issued) {
+      owner = code->ha_user_id;
+      session_ends_.record_refresh_token(issued->refresh_token_id, *owner, fields.value("client_id"), code->idp_session);
+      // The IdP session this sign-in came from was logged out before its code was redeemed.
+      idp_session_ended = code->idp_session && session_ends_.logged_out(*code->idp_session);
+      if (idp_session_ended) session_ends_.end_refresh_token(issued->refresh_token_id);
     }
   } else if (issued) {
     owner = user_of_refresh_token(issued->refresh_token_id);
   }
-  // A person cut off gets what HA answers for a session that no longer exists (contract §1.10): the
-  // companion apps show their "signed out" screen on it. The token HA issued goes to nobody.
-  if (issued && owner && cut_offs_.is_cut_off(*owner)) {
+  // A person cut off, or a session ended, gets what HA answers for a session that no longer exists
+  // (contract §1.10): the companion apps show their "signed out" screen on it. The token HA issued goes
+  // to nobody.
+  if (issued && owner && (idp_session_ended || cut_offs_.refuses(*owner, issued->refresh_token_id))) {
     web::Response refused{http::status::bad_request, head.version()};
     refused.set(http::field::content_type, "application/json");
     refused.set(http::field::cache_control, "no-store");

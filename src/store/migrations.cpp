@@ -177,6 +177,42 @@ constexpr std::array kMigrations{
       );
       CREATE INDEX app_webhooks_by_user ON app_webhooks(ha_user_id);
     )sql"},
+    Migration{13, "back-channel logout", R"sql(
+      -- The IdP session each SSO sign-in came from, kept with the HA refresh token it became: what a
+      -- back-channel logout names (its sid, or only its sub). NULL for sign-ins without an IdP.
+      ALTER TABLE refresh_tokens ADD COLUMN idp_issuer TEXT;
+      ALTER TABLE refresh_tokens ADD COLUMN idp_subject TEXT;
+      ALTER TABLE refresh_tokens ADD COLUMN idp_sid TEXT;
+      CREATE INDEX refresh_tokens_by_idp_sid ON refresh_tokens(idp_issuer, idp_sid);
+      CREATE INDEX refresh_tokens_by_idp_subject ON refresh_tokens(idp_issuer, idp_subject);
+
+      -- Single HA sessions (refresh tokens) to end, one person's others untouched (sessions/cut_off).
+      -- applied_at_ms: its websockets closed and its tokens refused at the door; ha_ended_at_ms: the
+      -- refresh token deleted in HA itself.
+      CREATE TABLE session_ends (
+        token_id TEXT PRIMARY KEY,
+        ha_user_id TEXT NOT NULL,
+        username TEXT NOT NULL,
+        source TEXT NOT NULL,
+        requested_at_ms INTEGER NOT NULL,
+        applied_at_ms INTEGER,
+        websockets_closed INTEGER,
+        ha_ended_at_ms INTEGER
+      );
+      CREATE INDEX session_ends_by_user ON session_ends(ha_user_id);
+
+      -- Back-channel logouts taken: each logout token's jti once per issuer (a replay is refused), and
+      -- what it named, so a code from a sign-in of that IdP session redeemed afterwards is refused too.
+      CREATE TABLE idp_logouts (
+        issuer TEXT NOT NULL,
+        jti TEXT NOT NULL,
+        subject TEXT,
+        sid TEXT,
+        received_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (issuer, jti)
+      );
+      CREATE INDEX idp_logouts_by_sid ON idp_logouts(issuer, sid);
+    )sql"},
 };
 
 } // namespace

@@ -7,7 +7,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { makeTlsMaterial } from './tls.mjs';
-import { generateSigningKey, SUPPORTED_ALGS } from './jws.mjs';
+import { generateSigningKey, signJws, SUPPORTED_ALGS } from './jws.mjs';
 
 // oidc-provider prints notices (unsupported runtime on Node 20, default TTL functions, ...) through
 // console.info/warn; drop exactly those lines, before the module is loaded (it warns at import).
@@ -46,6 +46,7 @@ export async function startIdp(options = {}) {
     adapter: createMemoryAdapter(),
     cookieKeys: [randomBytes(32).toString('base64url')],
     errors: [],
+    backchannel: [], // { ok, clientId, sid, error } of each back-channel logout the IdP sent
   };
 
   // Bind first: the issuer has to carry the real port.
@@ -71,6 +72,12 @@ export async function startIdp(options = {}) {
     get provider() { return current.provider; },
     get kid() { return state.key.kid; },
     get errors() { return state.errors; },
+    get backchannelLogouts() { return state.backchannel; },
+    // A JWS signed with the IdP's own current key (what its JWKS publishes), for tokens the library
+    // would only send on its own schedule (a logout token to replay, one altered claim).
+    sign(payload, header = {}) {
+      return signJws({ alg, kid: state.key.kid, ...header }, payload, state.key.privateKey);
+    },
     // New signing key with a new kid; the old one leaves the JWKS at once.
     rotateKeys() {
       state.key = generateSigningKey(alg);
@@ -108,7 +115,9 @@ function buildProvider(issuer, state) {
     conformIdTokenClaims: Boolean(options.claimsInUserinfoOnly),
     responseTypes: ['code'],
     pkce: { required: () => true },
-    features: { devInteractions: { enabled: false } },
+    // backchannelLogout: the IdP posts a logout token to each client's backchannel_logout_uri when a
+    // session ends at its end_session endpoint (RP-initiated logout, on by default).
+    features: { devInteractions: { enabled: false }, backchannelLogout: { enabled: Boolean(options.backchannelLogout) } },
     interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
     // Signed cookies; `secure` follows the request's scheme, so plain http works as well.
     cookies: { keys: state.cookieKeys },
@@ -122,6 +131,9 @@ function buildProvider(issuer, state) {
   };
   provider.on('error', record);
   provider.on('server_error', (ctx, err) => record(err));
+  provider.on('backchannel.success', (ctx, client, accountId, sid) => state.backchannel.push({ ok: true, clientId: client.clientId, sid }));
+  provider.on('backchannel.error', (ctx, err, client, accountId, sid) =>
+    state.backchannel.push({ ok: false, clientId: client.clientId, sid, error: err.message }));
   return { provider, handler: provider.callback() };
 }
 

@@ -4,57 +4,29 @@
 #include "sessions/app_webhooks.hpp"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <filesystem>
 #include <functional>
-#include <stdexcept>
 
 #include "net/door.hpp"
 #include "shield/token_cache.hpp"
 #include "store/statement.hpp"
+#include "store_fixture.hpp"
 
 namespace {
 namespace fs = std::filesystem;
 using gatehouse::sessions::CutOffs;
 using gatehouse::sessions::Person;
-using gatehouse::store::Store;
 
-class CutOffTest : public ::testing::Test {
+class CutOffTest : public gatehouse::testing::StoreTest {
 protected:
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "gatehouse-cut-off-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    directory_ = pattern;
-    store_ = Store::open(directory_ / "data");
+    StoreTest::SetUp();
     add_identity("https://idp.example", "sub-bob", "ha-bob", "bob");
     add_identity("https://idp.example", "sub-alice", "ha-alice", "alice");
   }
-  void TearDown() override {
-    store_.reset();
-    fs::remove_all(directory_);
-  }
-  void add_identity(const char* issuer, const char* subject, const char* ha_user_id, const char* username) {
-    store_->write([&](sqlite3* db) {
-      gatehouse::store::Statement insert(db,
-                                         "INSERT INTO identities (issuer, subject, ha_user_id, ha_username, provider_id, "
-                                         "created_at_ms, last_login_at_ms) VALUES (?, ?, ?, ?, 'idp', 1, 1)",
-                                         "add an identity");
-      insert.bind_text(1, issuer).bind_text(2, subject).bind_text(3, ha_user_id).bind_text(4, username);
-      insert.run();
-    });
-  }
-  std::vector<std::string> audit_events() {
-    std::vector<std::string> events;
-    for (const auto& entry : store_->audit(std::nullopt, std::nullopt)) events.push_back(entry.event);
-    return events;
-  }
-
-  fs::path directory_;
-  std::unique_ptr<Store> store_;
 };
 
 TEST_F(CutOffTest, APersonIsFoundByHaUsernameOrIdAndNobodyElse) {
@@ -132,23 +104,15 @@ TEST_F(CutOffTest, AUserHaKeepsActiveIsNotActivatedByTheLift) {
 // The sockets of whoever is cut off, as net/ would close them: counted, nothing else.
 class CountingSockets final : public gatehouse::net::RelayedSockets {
 public:
-  boost::asio::awaitable<std::size_t> close_user(std::string ha_user_id, boost::beast::websocket::close_reason) override {
+  boost::asio::awaitable<std::size_t> close(std::string ha_user_id, std::vector<std::string>,
+                                            boost::beast::websocket::close_reason) override {
     closed_for.push_back(std::move(ha_user_id));
     co_return 2;
   }
   std::vector<std::string> closed_for;
 };
 
-// Runs the io_context until `done` holds; false if it does not within 10 s (a bounded wait on the
-// outcome, not a sleep).
-bool run_until(boost::asio::io_context& io, const std::function<bool()>& done) {
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > give_up) return false;
-    io.run_one_for(std::chrono::milliseconds(50));
-  }
-  return true;
-}
+using gatehouse::testing::run_until;
 
 TEST_F(CutOffTest, TheServerAppliesItThenHaSideIsRetriedUntilItWorksAndALiftReactivates) {
   boost::asio::io_context io;

@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 import { getAuth, createConnection } from 'home-assistant-js-websocket';
 import assert from 'node:assert/strict';
 import { request } from './http-client.mjs';
-import { frontendState } from './sso-stack.mjs';
+import { CookieJar, frontendState } from './sso-stack.mjs';
 
 const routes = new Map(); // http(s) origin -> local address
 const calls = [];
@@ -72,10 +72,10 @@ export async function hawsSignIn({ hassUrl, clientId, code, onTokens = () => {} 
 /**
  * `username` signs in at the SSO stack's IdP through Gatehouse as the HA frontend does, and opens a
  * websocket with home-assistant-js-websocket (closed when test `t` ends). `closed` resolves with the
- * socket's close code, reason and time (performance.now()).
+ * socket's close code, reason and time (performance.now()); `jar` is the browser's (its IdP session).
  */
-export async function signInAndConnect(t, stack, username) {
-  const result = await stack.login({ state: frontendState(stack.externalUrl, stack.frontendClientId), username });
+export async function signInAndConnect(t, stack, username, { jar = new CookieJar() } = {}) {
+  const result = await stack.login({ state: frontendState(stack.externalUrl, stack.frontendClientId), username, jar });
   assert.equal(result.kind, 'redirect', `${username} signs in`);
   const { auth, saved, connect } = await hawsSignIn({
     hassUrl: stack.externalUrl, clientId: stack.frontendClientId, code: result.code,
@@ -88,5 +88,5 @@ export async function signInAndConnect(t, stack, username) {
   t.after(() => connection.close());
   const closed = new Promise((resolve) => connection.socket.addEventListener('close',
     (event) => resolve({ code: event.code, reason: event.reason, at: performance.now() })));
-  return { auth, saved, connection, closed };
+  return { auth, saved, connection, closed, jar };
 }

@@ -269,13 +269,18 @@ export async function startSsoStack(t, { providers = [{}], users = {}, haOptions
       const clientSecret = fresh(`client secret of provider ${id}`);
       const client = { client_id: clientId, client_secret: clientSecret, redirect_uris: [callbackUrl] };
       if (options.clientAuth) client.token_endpoint_auth_method = options.clientAuth;
+      if (options.backchannelLogout) {
+        client.backchannel_logout_uri = `${externalUrl}/sso/backchannel-logout`;
+        client.backchannel_logout_session_required = options.backchannelLogout !== 'sub';
+      }
       let idp;
       if (kind === 'rogue') {
         idp = await startRogueIdp({ tls, mode: options.mode, clients: [client], user: options.user ?? { groups: ['ha-users'] } });
       } else {
         idp = await startIdp({
           tls, alg: options.alg ?? 'RS256', claimsInUserinfoOnly: Boolean(options.claimsInUserinfoOnly),
-          clients: [client], users: options.users ?? DEFAULT_IDP_USERS, ...options.idpOptions,
+          clients: [client], users: options.users ?? DEFAULT_IDP_USERS, backchannelLogout: Boolean(options.backchannelLogout),
+          ...options.idpOptions,
         });
       }
       cleanups.push(() => idp.close());
@@ -437,6 +442,26 @@ export async function startSsoStack(t, { providers = [{}], users = {}, haOptions
       }
       for (const entry of idps) if (entry.kind === 'rogue') rememberRogueTokens(entry, remember);
       return result;
+    };
+
+    /**
+     * Signs the person of a browser's IdP session out at the IdP (RP-initiated logout: the end_session
+     * page, then its confirm form), in that browser's jar. With backchannelLogout, the IdP posts its
+     * logout token to Gatehouse before this returns. Resolves the IdP's back-channel outcomes of it.
+     */
+    stack.logoutAtIdp = async (jar, entry = idps[0]) => {
+      const before = entry.idp.backchannelLogouts.length;
+      const ca = trust.length ? trust : undefined;
+      const page = await send(`${entry.issuer}/session/end?client_id=${encodeURIComponent(entry.clientId)}`, { jar, ca });
+      assert.equal(page.status, 200, 'the IdP shows its logout page');
+      const xsrf = page.body.match(/name="xsrf" value="([^"]+)"/)?.[1];
+      assert.ok(xsrf, 'the logout page has its form');
+      const confirm = await send(`${entry.issuer}/session/end/confirm`, {
+        method: 'POST', jar, ca, body: new URLSearchParams({ xsrf, logout: 'yes' }).toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
+      assert.ok([302, 303].includes(confirm.status), `the IdP ends the session (${confirm.status})`);
+      return entry.idp.backchannelLogouts.slice(before);
     };
 
     /** A plain GET to Gatehouse from the client address, no redirects followed. */
