@@ -51,9 +51,9 @@ constexpr std::array<std::string_view, 5> kTimeoutsKeys{"header_read", "idle_kee
 constexpr std::array<std::string_view, 1> kLoggingKeys{"level"};
 constexpr std::array<std::string_view, 5> kLogLevels{"trace", "debug", "info", "warn", "error"};
 // Keys of one item of the `providers:` list.
-constexpr std::array<std::string_view, 10> kProviderKeys{
+constexpr std::array<std::string_view, 11> kProviderKeys{
     "id", "name", "issuer", "client_id", "client_secret_file", "client_auth", "scopes", "ca_file", "algorithms",
-    "userinfo"};
+    "userinfo", "logout"};
 constexpr std::array<std::string_view, 8> kUsersKeys{
     "username_claim",    "name_claim",   "groups_claim",  "roles",
     "deny_without_role", "default_role", "link_existing", "link_claim"};
@@ -73,6 +73,7 @@ constexpr std::array<std::string_view, 2> kScimMatchAttributes{"userName", "exte
 // A bearer token shorter than this is guessable by anyone who can reach /scim/v2.
 constexpr std::size_t kMinScimTokenLength = 32;
 constexpr std::array<std::string_view, 2> kClientAuthMethods{"client_secret_basic", "client_secret_post"};
+constexpr std::array<std::string_view, 2> kProviderLogouts{"local", "idp"};
 constexpr std::array<std::string_view, 2> kDefaultRoles{"read_only", "user"};
 constexpr std::array<std::string_view, 3> kLinkExistingModes{"off", "claim", "username"};
 // Asymmetric JWS algorithms an ID token may be signed with; also the default allowlist. "none" and the
@@ -805,6 +806,10 @@ private:
 
     if (const BlockEntry* entry = block.find("userinfo")) {
       if (const auto userinfo = boolean(*entry)) provider.userinfo = *userinfo;
+    }
+    if (const BlockEntry* entry = block.find("logout")) {
+      if (const auto logout = choice(*entry, kProviderLogouts))
+        provider.logout = *logout == "idp" ? ProviderLogout::idp : ProviderLogout::local;
     }
     return provider;
   }

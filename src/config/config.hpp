@@ -73,6 +73,9 @@ struct Logging {
 
 // How Gatehouse authenticates itself at a provider's token endpoint (RFC 6749 §2.3.1).
 enum class ClientAuth { client_secret_basic, client_secret_post };
+// What signing out of HA does at the IdP (`providers[].logout`): nothing (`local`), or the next sign-in
+// from that browser first ends the IdP session (`idp`: RP-initiated logout with id_token_hint).
+enum class ProviderLogout { local, idp };
 
 // HA's three user groups: system-admin, system-users, system-read-only.
 enum class Role { admin, user, read_only };
@@ -95,6 +98,7 @@ struct Provider {
   // (RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA) when not given; "none" and HS* never.
   std::vector<std::string> algorithms;
   bool userinfo = true;      // complete the claims from the userinfo endpoint when the IdP has one
+  ProviderLogout logout = ProviderLogout::local;
 };
 
 // How IdP claims become HA users (`users:` block).

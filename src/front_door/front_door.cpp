@@ -86,6 +86,17 @@ FrontDoor::FrontDoor(const config::Config& config, shield::Shield& shield, sso::
                     return sign->relay_token_request(head, std::move(body), facts.client);
                   },
                   .route = "auth_token"});
+  // HA's revocation endpoint (the frontend's "Log out"), read here so a browser signing out with
+  // providers[].logout: idp ends its IdP session before its next sign-in.
+  endpoints_.add({.path = "/auth/revoke",
+                  .methods = {verb::post},
+                  .body_limit = 64 * 1024,
+                  .other_methods = OtherMethods::to_home_assistant,
+                  .active = [sign](const RequestFacts&) { return sign != nullptr; },
+                  .handler = [sign](const RequestFacts& facts, const http::request_header<>& head, std::string body) {
+                    return sign->relay_revoke(head, std::move(body), facts.client);
+                  },
+                  .route = "auth_revoke"});
   endpoints_.add({.path = shield::kBreakGlassPathPrefix,
                   .prefix = true,
                   .methods = {verb::get},
@@ -106,6 +117,12 @@ FrontDoor::FrontDoor(const config::Config& config, shield::Shield& shield, sso::
   endpoints_.add({.path = "/sso/login/", .prefix = true, .methods = {verb::get}, .active = signs_in,
                   .handler = sign_in_handler, .route = "sso"});
   endpoints_.add({.path = "/sso/callback", .methods = {verb::get}, .active = signs_in, .handler = sign_in_handler,
+                  .route = "sso"});
+  // Ending the IdP session before signing in again: the refusal page's link, and where the IdP sends
+  // the browser back.
+  endpoints_.add({.path = "/sso/switch-account", .methods = {verb::get}, .active = signs_in,
+                  .handler = sign_in_handler, .route = "sso"});
+  endpoints_.add({.path = "/sso/signed-out", .methods = {verb::get}, .active = signs_in, .handler = sign_in_handler,
                   .route = "sso"});
   endpoints_.add({.path = "/sso/consent",
                   .methods = {verb::post},

@@ -148,6 +148,8 @@ asio::awaitable<OidcResult<ProviderMetadata>> Provider::metadata() {
   }
   if (auto userinfo = string_member(*document, "userinfo_endpoint"); userinfo && endpoint_acceptable(*userinfo))
     metadata.userinfo_endpoint = *userinfo;
+  if (auto end_session = string_member(*document, "end_session_endpoint"); end_session && endpoint_acceptable(*end_session))
+    metadata.end_session_endpoint = *end_session;
   {
     std::lock_guard lock(mutex_);
     metadata_ = metadata;
@@ -173,6 +175,17 @@ std::string Provider::authorization_url(const ProviderMetadata& metadata, std::s
   const std::string challenge = pkce_challenge(code_verifier);
   params.append({"code_challenge", challenge});
   params.append({"code_challenge_method", "S256"});
+  return std::string(url.buffer());
+}
+
+std::string Provider::end_session_url(const ProviderMetadata& metadata, std::string_view id_token_hint,
+                                      std::string_view post_logout_redirect_uri, std::string_view state) const {
+  boost::urls::url url(*metadata.end_session_endpoint);
+  auto params = url.params();
+  params.append({"id_token_hint", id_token_hint});
+  params.append({"client_id", config_.client_id});
+  params.append({"post_logout_redirect_uri", post_logout_redirect_uri});
+  params.append({"state", state});
   return std::string(url.buffer());
 }
 
@@ -410,7 +423,7 @@ asio::awaitable<OidcResult<SignedInIdentity>> Provider::finish_login(std::string
     result.failure = *failure;
     co_return result;
   }
-  SignedInIdentity identity{config_.issuer, *string_member(claims, "sub"), claims};
+  SignedInIdentity identity{config_.issuer, *string_member(claims, "sub"), claims, *id_token};
 
   auto access_token = tokens ? string_member(*tokens, "access_token") : std::nullopt;
   if (config_.userinfo && endpoints.userinfo_endpoint && access_token) {

@@ -27,6 +27,7 @@ struct ProviderMetadata {
   std::string token_endpoint;
   std::string jwks_uri;
   std::optional<std::string> userinfo_endpoint;
+  std::optional<std::string> end_session_endpoint; // RP-initiated logout, when the IdP offers it
 };
 
 // Why a step with the IdP failed. `idp_unreachable` is the IdP's fault or the network's (502 page);
@@ -43,6 +44,7 @@ struct SignedInIdentity {
   std::string issuer;
   std::string subject;
   boost::json::object claims; // ID token claims, completed from userinfo
+  std::string id_token;       // as the IdP sent it: the hint when the IdP is later asked to end this session
 };
 
 // What a verified back-channel logout token names (OpenID Connect Back-Channel Logout 1.0): an IdP
@@ -72,6 +74,10 @@ public:
   // The URL that sends the browser to the IdP for this login.
   std::string authorization_url(const ProviderMetadata& metadata, std::string_view redirect_uri, std::string_view state,
                                 std::string_view nonce, std::string_view code_verifier) const;
+  // The URL that sends the browser to the IdP to end its session there (OpenID Connect RP-Initiated
+  // Logout 1.0); only when metadata.end_session_endpoint is set.
+  std::string end_session_url(const ProviderMetadata& metadata, std::string_view id_token_hint,
+                              std::string_view post_logout_redirect_uri, std::string_view state) const;
   // Exchanges the code, verifies the ID token, completes the claims from userinfo.
   boost::asio::awaitable<OidcResult<SignedInIdentity>> finish_login(std::string code, std::string redirect_uri,
                                                                     std::string code_verifier, std::string nonce);

@@ -47,23 +47,41 @@ std::size_t ask_to_end(sqlite3* db, std::string_view condition, const std::funct
 
 } // namespace
 
-void SessionEnds::record_refresh_token(std::string_view token_id, std::string_view ha_user_id,
-                                       std::string_view client_id, const std::optional<IdpSession>& idp_session) {
+void SessionEnds::record_refresh_token(std::string_view token_id, std::string_view token_digest,
+                                       std::string_view ha_user_id, std::string_view client_id,
+                                       const std::optional<IdpSession>& idp_session) {
+  const auto text_or_null = [](const std::string& text) { return text.empty() ? std::nullopt : std::optional(text); };
   store_.write([&](sqlite3* db) {
     store::Statement insert(db,
                             "INSERT OR REPLACE INTO refresh_tokens (token_id, ha_user_id, client_id, created_at_ms, "
-                            "idp_issuer, idp_subject, idp_sid) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            "refresh_token_digest, idp_issuer, idp_subject, idp_sid, idp_id_token) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             "record a refresh token");
     insert.bind_text(1, token_id).bind_text(2, ha_user_id).bind_text(3, client_id);
-    insert.bind_int64(4, store::now_unix_ms());
+    insert.bind_int64(4, store::now_unix_ms()).bind_text(5, token_digest);
     if (idp_session) {
-      insert.bind_text(5, idp_session->issuer).bind_text(6, idp_session->subject);
-      bind_optional(insert, 7, idp_session->sid.empty() ? std::nullopt : std::optional(idp_session->sid));
+      insert.bind_text(6, idp_session->issuer).bind_text(7, idp_session->subject);
+      bind_optional(insert, 8, text_or_null(idp_session->sid));
+      bind_optional(insert, 9, text_or_null(idp_session->id_token));
     } else {
-      insert.bind_null(5).bind_null(6).bind_null(7);
+      insert.bind_null(6).bind_null(7).bind_null(8).bind_null(9);
     }
     insert.run();
   });
+}
+
+std::optional<IdpSession> SessionEnds::idp_session_of(std::string_view token_digest) const {
+  std::optional<IdpSession> found;
+  store_.read([&](sqlite3* db) {
+    store::Statement select(db,
+                            "SELECT idp_issuer, idp_subject, COALESCE(idp_sid, ''), idp_id_token FROM refresh_tokens "
+                            "WHERE refresh_token_digest = ? AND idp_id_token IS NOT NULL",
+                            "find the IdP session of a refresh token");
+    select.bind_text(1, token_digest);
+    if (select.step())
+      found = IdpSession{select.column_text(0), select.column_text(1), select.column_text(2), 0, select.column_text(3)};
+  });
+  return found;
 }
 
 bool SessionEnds::logged_out(const IdpSession& idp_session) const {

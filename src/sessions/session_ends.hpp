@@ -24,6 +24,7 @@ struct IdpSession {
   std::string subject;
   std::string sid;
   std::int64_t signed_in_at_ms = 0; // when Gatehouse verified the ID token
+  std::string id_token;             // kept only with providers[].logout: idp (the hint to end it there)
 };
 
 // What a verified logout token named (oidc::LogoutToken, without oidc/ in this module).
@@ -38,10 +39,12 @@ class SessionEnds {
 public:
   explicit SessionEnds(store::Store& store) : store_(store) {}
 
-  // The HA refresh token a code of Gatehouse's sign-ins became, with the IdP session behind it (none for
-  // a trusted device).
-  void record_refresh_token(std::string_view token_id, std::string_view ha_user_id, std::string_view client_id,
-                            const std::optional<IdpSession>& idp_session);
+  // The HA refresh token a code of Gatehouse's sign-ins became (its id, and the SHA-256 of the token: a
+  // revoke names the token), with the IdP session behind it (none for a trusted device).
+  void record_refresh_token(std::string_view token_id, std::string_view token_digest, std::string_view ha_user_id,
+                            std::string_view client_id, const std::optional<IdpSession>& idp_session);
+  // The IdP session of the refresh token with this digest, when its ID token was kept (logout: idp).
+  std::optional<IdpSession> idp_session_of(std::string_view token_digest) const;
   // Whether that IdP session was logged out since the sign-in (a code redeemed after its session's
   // logout must not become a session).
   bool logged_out(const IdpSession& idp_session) const;

@@ -12,6 +12,7 @@
 #include "scim/people.hpp"
 #include "sessions/cut_off.hpp"
 #include "oidc/client_check.hpp"
+#include "oidc/idp_signout.hpp"
 #include "oidc/pending_login.hpp"
 #include "web/form.hpp"
 #include "web/query.hpp"
@@ -28,6 +29,8 @@ constexpr std::string_view kAuthorizePath = "/auth/authorize";
 constexpr std::string_view kCallbackPath = "/sso/callback";
 constexpr std::string_view kLoginPathPrefix = "/sso/login/";
 constexpr std::string_view kConsentPath = "/sso/consent";
+constexpr std::string_view kSwitchAccountPath = "/sso/switch-account";
+using oidc::kSignedOutPath;
 constexpr std::string_view kConsentCookiePrefix = "gatehouse_consent_";
 constexpr auto kConsentLifetime = std::chrono::minutes(5);
 constexpr std::size_t kMaxPendingConsents = 1000;
@@ -66,13 +69,7 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 
 std::string cookie_name(std::string_view state) { return std::string(kCookiePrefix) + std::string(state.substr(0, 8)); }
 
-web::Response redirect(const std::string& location) {
-  web::Response res{http::status::found, 11};
-  res.set(http::field::location, location);
-  res.set(http::field::cache_control, "no-store");
-  res.prepare_payload();
-  return res;
-}
+using web::redirect;
 
 } // namespace
 
@@ -89,7 +86,8 @@ bool SignIn::handles(const front_door::RequestFacts& facts) const {
   const auto& path = facts.target.path;
   if (path == kAuthorizePath) return !providers_.empty() || !config_.trusted_devices.empty();
   if (providers_.empty()) return false;
-  return path == kCallbackPath || path == kConsentPath || path.starts_with(kLoginPathPrefix);
+  return path == kCallbackPath || path == kConsentPath || path == kSwitchAccountPath || path == kSignedOutPath ||
+         path.starts_with(kLoginPathPrefix);
 }
 
 // The method is the endpoint table's (front_door/front_door.cpp): GET everywhere, POST for consent.
@@ -97,6 +95,8 @@ asio::awaitable<web::Response> SignIn::handle(const front_door::RequestFacts& fa
   const auto& path = facts.target.path;
   if (path == kConsentPath) co_return co_await answer_consent(facts, std::move(body));
   if (path == kCallbackPath) co_return co_await callback(facts);
+  if (path == kSwitchAccountPath) co_return co_await switch_account(facts);
+  if (path == kSignedOutPath) co_return signed_out(facts);
   std::string only_provider;
   if (path.starts_with(kLoginPathPrefix)) only_provider = std::string(path.substr(kLoginPathPrefix.size()));
   co_return co_await authorize(facts, only_provider);
@@ -154,6 +154,12 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
     co_return refuse(http::status::forbidden, "not_a_trusted_device", "This device cannot sign in here",
                      {"Only the trusted devices configured in Gatehouse sign in on this Home Assistant, and this "
                       "device's address is not one of them."});
+
+  // This browser signed out of HA (providers[].logout: idp): its IdP session ends first, then this
+  // sign-in goes on from here.
+  auto signing_out = co_await end_idp_session_first(
+      facts, config_.external_url + std::string(facts.target.path) + "?" + std::string(facts.target.query), true);
+  if (signing_out) co_return std::move(*signing_out);
 
   oidc::Provider* provider = nullptr;
   if (!only_provider.empty()) {
@@ -288,6 +294,9 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
   const std::string state = query.get("state");
   std::string subject;
   json::object base_detail;
+  // Once the IdP's answer is verified, a refusal page offers "Sign in as someone else": that IdP session
+  // would otherwise sign the same person straight back in.
+  std::optional<oidc::IdpSignout> switch_offer;
   auto finish = [&](web::Response response) {
     if (!state.empty()) {
       const bool secure = config_.external_url.starts_with("https://");
@@ -307,7 +316,14 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
     logging::warn("sign-in refused", {{"reason", reason}, {"ref", id}, {"client", client_address}});
     web::Page page{std::move(title), std::move(paragraphs), {},
                    "Gatehouse · " + std::to_string(static_cast<unsigned>(status)) + " · ref " + id};
-    return finish(web::page_response(status, page));
+    std::optional<std::string> switch_cookie;
+    if (switch_offer) {
+      switch_cookie = offer_switch_account(switch_offer->provider_id, switch_offer->id_token, *switch_offer->continue_url);
+      page.links.push_back({std::string(kSwitchAccountPath), "Sign in as someone else"});
+    }
+    auto response = finish(web::page_response(status, page));
+    if (switch_cookie) response.insert(http::field::set_cookie, *switch_cookie);
+    return response;
   };
   const std::string start_over = "Open Home Assistant again to sign in.";
 
@@ -378,6 +394,15 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
                      {{"detail", failure.reason}});
   }
 
+  {
+    std::vector<std::pair<std::string, std::string>> again{{"response_type", "code"},
+                                                           {"client_id", login->client_id},
+                                                           {"redirect_uri", login->redirect_uri}};
+    if (login->client_state) again.emplace_back("state", *login->client_state);
+    switch_offer = oidc::IdpSignout{provider->config().id, identity.value->id_token, false,
+                                    oidc::with_query_parameters(config_.external_url + std::string(kAuthorizePath), again),
+                                    {}};
+  }
   // The IdP deactivated this person through SCIM: no HA user is made or updated for them.
   if (people_ && people_->refuses(identity.value->claims))
     co_return refuse(http::status::forbidden, "cut_off", "Your access to Home Assistant was removed",
@@ -422,7 +447,10 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
   ClientRequest client{login->client_id, login->redirect_uri, login->client_state, client_address,
                        sessions::IdpSession{identity.value->issuer, identity.value->subject,
                                             sid && sid->is_string() ? std::string(sid->as_string()) : std::string(),
-                                            signed_in_at_ms}};
+                                            signed_in_at_ms,
+                                            provider->config().logout == config::ProviderLogout::idp
+                                                ? identity.value->id_token
+                                                : std::string()}};
   json::object detail{{"provider", login->provider_id}};
   const auto trust = trust_of(client.client_id, client.redirect_uri, config_.external_url, config_.trusted_clients);
   if (trust.asks_person()) co_return finish(ask_consent(user, std::move(client), trust, std::move(detail)));

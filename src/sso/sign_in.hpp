@@ -3,7 +3,9 @@
 // ready (users::Directory) → HA's own login flow for that user with the client's client_id and
 // redirect_uri (hass::LoginFlowClient) → back to the client with HA's code. Each step that fails ends
 // on a page that says what happened and what to do, with a correlation id that is also in the audit
-// log; nothing reaches HA's login flow before the IdP's answer has been verified.
+// log; nothing reaches HA's login flow before the IdP's answer has been verified. The journey's ends are
+// here too: HA's revoke relayed (with providers[].logout: idp, the IdP session then ends before the
+// browser's next sign-in), "Sign in as someone else" on refusal pages, and the IdP's back-channel logout.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -78,6 +80,12 @@ public:
   bool scim_users_waiting() const;
   boost::asio::awaitable<bool> make_scim_users();
 
+  // POST /auth/revoke (HA's "Log out"), relayed to HA as it is; when HA revoked a refresh token of a
+  // sign-in whose provider has logout: idp, the browser gets a cookie so its next sign-in first ends its
+  // IdP session (oidc/idp_signout). /auth/token with action=revoke does the same (relay_token_request).
+  boost::asio::awaitable<web::Response> relay_revoke(const boost::beast::http::request_header<>& head, std::string body,
+                                                     net::ForwardedClient client);
+
   // POST /api/mobile_app/registrations, relayed to HA as it is; the webhook_id HA answers is noted as
   // `ha_user_id`'s (sessions/app_webhooks), so a cut-off stops it. `ha_user_id` empty: nothing noted.
   boost::asio::awaitable<web::Response> relay_app_registration(const boost::beast::http::request_header<>& head,
@@ -150,6 +158,27 @@ private:
   const config::TrustedDevice* trusted_device_for(const boost::asio::ip::address& client) const;
 
   std::optional<std::string> user_of_refresh_token(const std::string& refresh_token_id);
+  // HA's answer as the client gets it (hop-by-hop headers out, the length for the body we have).
+  static web::Response response_from(net::OutboundResponse answer, unsigned version);
+
+  // Ending the IdP session of a browser before it signs in again (sso/idp_signout.cpp, oidc/idp_signout).
+  // The Set-Cookie value of the browser's sign-out cookie (`clear`: removing it).
+  std::string signout_cookie(std::string_view value, bool clear) const;
+  // After HA revoked `refresh_token`: a Set-Cookie that arms the browser's sign-out, when that session's
+  // provider has logout: idp.
+  std::optional<std::string> arm_idp_signout(std::string_view refresh_token, const std::string& client_address);
+  // A refusal page after a verified sign-in: a Set-Cookie for the "Sign in as someone else" link.
+  std::optional<std::string> offer_switch_account(const std::string& provider_id, const std::string& id_token,
+                                                  const std::string& continue_url);
+  // The redirect to the IdP's end_session_endpoint when this browser has a sign-out waiting (only an armed
+  // one with `armed_only`); nullopt when there is none, or nothing the IdP can end (the sign-in goes on).
+  boost::asio::awaitable<std::optional<web::Response>> end_idp_session_first(const front_door::RequestFacts& facts,
+                                                                             std::optional<std::string> continue_url,
+                                                                             bool armed_only);
+  // GET /sso/switch-account (the refusal page's link) and GET /sso/signed-out (the IdP sends the browser
+  // back there, with the state Gatehouse sent; the sign-in then goes on where it was).
+  boost::asio::awaitable<web::Response> switch_account(const front_door::RequestFacts& facts);
+  web::Response signed_out(const front_door::RequestFacts& facts);
   boost::asio::awaitable<web::Response> authorize(const front_door::RequestFacts& facts, std::string only_provider);
   boost::asio::awaitable<web::Response> callback(const front_door::RequestFacts& facts);
 

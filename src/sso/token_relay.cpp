@@ -3,6 +3,7 @@
 #include <boost/json/parse.hpp>
 
 #include "jose/base64url.hpp"
+#include "oidc/pending_login.hpp"
 #include "shield/access_token.hpp"
 #include "logging/log.hpp"
 #include "sessions/cut_off.hpp"
@@ -28,6 +29,7 @@ struct IssuedAccessToken {
   std::string token;
   std::string refresh_token_id;
   std::int64_t expires_at = 0;
+  std::string refresh_token; // only when a code is redeemed
 };
 
 std::optional<IssuedAccessToken> issued_access_token(std::string_view response_body) {
@@ -39,7 +41,9 @@ std::optional<IssuedAccessToken> issued_access_token(std::string_view response_b
   const std::string_view token = access->as_string();
   const auto reading = shield::read_access_token(token, 0);
   if (!reading) return std::nullopt;
-  return IssuedAccessToken{std::string(token), reading.token->refresh_token_id, reading.token->expires_at};
+  const auto* refresh = value.as_object().if_contains("refresh_token");
+  return IssuedAccessToken{std::string(token), reading.token->refresh_token_id, reading.token->expires_at,
+                           refresh && refresh->is_string() ? std::string(refresh->as_string()) : std::string()};
 }
 
 } // namespace
@@ -72,10 +76,7 @@ std::optional<SignIn::IssuedCode> SignIn::take_code(const std::string& client_id
   return issued;
 }
 
-namespace {
-
-// HA's answer as the client gets it (hop-by-hop headers out, the length for the body we have).
-web::Response response_from(net::OutboundResponse answer, unsigned version) {
+web::Response SignIn::response_from(net::OutboundResponse answer, unsigned version) {
   web::Response response{static_cast<http::status>(answer.status), version};
   for (const auto& header : answer.headers) {
     const auto name = header.name();
@@ -87,8 +88,6 @@ web::Response response_from(net::OutboundResponse answer, unsigned version) {
   response.prepare_payload();
   return response;
 }
-
-} // namespace
 
 asio::awaitable<std::optional<net::OutboundResponse>> SignIn::relay_to_home_assistant(const http::request_header<>& head,
                                                                                       std::string body,
@@ -140,7 +139,8 @@ asio::awaitable<web::Response> SignIn::relay_token_request(const http::request_h
     auto code = take_code(fields.value("client_id"), fields.value("code"));
     if (code && issued) {
       owner = code->ha_user_id;
-      session_ends_.record_refresh_token(issued->refresh_token_id, *owner, fields.value("client_id"), code->idp_session);
+      session_ends_.record_refresh_token(issued->refresh_token_id, oidc::binding_hash(issued->refresh_token), *owner,
+                                         fields.value("client_id"), code->idp_session);
       // The IdP session this sign-in came from was logged out before its code was redeemed.
       idp_session_ended = code->idp_session && session_ends_.logged_out(*code->idp_session);
       if (idp_session_ended) session_ends_.end_refresh_token(issued->refresh_token_id);
@@ -163,7 +163,13 @@ asio::awaitable<web::Response> SignIn::relay_token_request(const http::request_h
   if (issued && owner && token_cache_)
     token_cache_->remember_valid(issued->token, issued->expires_at, shield::TokenOwner{*owner, issued->refresh_token_id});
 
-  co_return response_from(std::move(*relayed), head.version());
+  // iOS signs out through /auth/token action=revoke (contract §1.11), as /auth/revoke does.
+  const bool revoked = fields.value("action") == "revoke" && relayed->status == 200;
+  auto response = response_from(std::move(*relayed), head.version());
+  if (revoked)
+    if (auto cookie = arm_idp_signout(fields.value("token"), client.address_text))
+      response.insert(http::field::set_cookie, *cookie);
+  co_return response;
 }
 
 } // namespace gatehouse::sso

@@ -183,7 +183,12 @@ constexpr std::array kMigrations{
       ALTER TABLE refresh_tokens ADD COLUMN idp_issuer TEXT;
       ALTER TABLE refresh_tokens ADD COLUMN idp_subject TEXT;
       ALTER TABLE refresh_tokens ADD COLUMN idp_sid TEXT;
+      -- The SHA-256 of the refresh token (a revoke names the token, not its id), and, with
+      -- providers[].logout: idp, the sign-in's ID token: the hint when the IdP is asked to end its session.
+      ALTER TABLE refresh_tokens ADD COLUMN refresh_token_digest TEXT;
+      ALTER TABLE refresh_tokens ADD COLUMN idp_id_token TEXT;
       CREATE INDEX refresh_tokens_by_idp_sid ON refresh_tokens(idp_issuer, idp_sid);
+      CREATE INDEX refresh_tokens_by_digest ON refresh_tokens(refresh_token_digest);
       CREATE INDEX refresh_tokens_by_idp_subject ON refresh_tokens(idp_issuer, idp_subject);
 
       -- Single HA sessions (refresh tokens) to end, one person's others untouched (sessions/cut_off).
@@ -212,6 +217,20 @@ constexpr std::array kMigrations{
         PRIMARY KEY (issuer, jti)
       );
       CREATE INDEX idp_logouts_by_sid ON idp_logouts(issuer, sid);
+
+      -- A browser's IdP session to end before its next sign-in (oidc/idp_signout): after HA's "Log out"
+      -- with providers[].logout: idp (armed: the next /auth/authorize does it), or offered by a refusal
+      -- page ("sign in as someone else"). Bound to the browser by a cookie whose hash is the key.
+      CREATE TABLE idp_signouts (
+        cookie_hash TEXT PRIMARY KEY,
+        provider_id TEXT NOT NULL,
+        id_token TEXT NOT NULL,
+        armed INTEGER NOT NULL,
+        continue_url TEXT,
+        state TEXT,
+        created_at_ms INTEGER NOT NULL
+      );
+      CREATE INDEX idp_signouts_by_age ON idp_signouts(created_at_ms);
     )sql"},
 };
 

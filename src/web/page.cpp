@@ -60,4 +60,12 @@ Response page_response(http::status status, const Page& page, unsigned http_vers
   return res;
 }
 
+Response redirect(const std::string& location, unsigned http_version) {
+  Response res{http::status::found, http_version};
+  res.set(http::field::location, location);
+  res.set(http::field::cache_control, "no-store");
+  res.prepare_payload();
+  return res;
+}
+
 } // namespace gatehouse::web

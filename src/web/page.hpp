@@ -37,5 +37,7 @@ std::string render_html(const Page& page);
 
 using Response = boost::beast::http::response<boost::beast::http::string_body>;
 Response page_response(boost::beast::http::status status, const Page& page, unsigned http_version = 11);
+// A 302 to a URL Gatehouse built, never cached.
+Response redirect(const std::string& location, unsigned http_version = 11);
 
 } // namespace gatehouse::web

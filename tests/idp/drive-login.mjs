@@ -95,9 +95,10 @@ export function send(url, { method = 'GET', body, headers = {}, ca, jar, timeout
  * sign-in form answers. Returns { url, status, headers, body, location, history }; `location` is
  * the absolute redirect target of a 30x, and for a non-http(s) redirect `url` is that target.
  * Options: username (sub or preferred_username for the test IdP's form), deny, stopWhen(url, res),
- * caFile or ca (trust for https), jar (a CookieJar, to keep sessions across calls), headers, maxHops.
+ * caFile or ca (trust for https), jar (a CookieJar, to keep sessions across calls), headers, maxHops,
+ * signOut (answer the IdP's sign-out confirmation page with "yes"; otherwise the walk stops there).
  */
-export async function driveLogin(startUrl, { username, deny = false, stopWhen, caFile, ca, jar = new CookieJar(), headers, maxHops = 20 } = {}) {
+export async function driveLogin(startUrl, { username, deny = false, signOut = false, stopWhen, caFile, ca, jar = new CookieJar(), headers, maxHops = 20 } = {}) {
   const trust = ca ?? (caFile ? readFileSync(caFile, 'utf8') : undefined);
   const history = [];
   const answered = new Set();
@@ -128,6 +129,15 @@ export async function driveLogin(startUrl, { username, deny = false, stopWhen, c
       step = deny
         ? { method: 'POST', url: `${step.url}/deny`, body: '' }
         : { method: 'POST', url: `${step.url}/login`, body: new URLSearchParams({ username }).toString() };
+      continue;
+    }
+    // The IdP's "Do you want to sign out?" page (oidc-provider's RP-initiated logout): answer yes, once.
+    const logoutForm = res.status === 200 && step.method === 'GET' && !answered.has('logout')
+      ? res.body.match(/<form id="op\.logoutForm" method="post" action="([^"]+)"><input type="hidden" name="xsrf" value="([^"]+)"\/>/)
+      : null;
+    if (logoutForm && signOut) {
+      answered.add('logout');
+      step = { method: 'POST', url: new URL(logoutForm[1], step.url).href, body: new URLSearchParams({ xsrf: logoutForm[2], logout: 'yes' }).toString() };
       continue;
     }
     return result;

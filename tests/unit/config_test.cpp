@@ -1080,6 +1080,15 @@ TEST_F(ConfigProvidersTest, LoadsFullProvidersAndUsers) {
   EXPECT_EQ(users.link_claim, "ha_username");
 }
 
+TEST_F(ConfigProvidersTest, LogoutIsLocalOrIdp) {
+  const auto idp = provider_config("    issuer: https://idp.example.com\n    logout: idp\n");
+  ASSERT_EQ(idp.providers.size(), 1u);
+  EXPECT_EQ(idp.providers[0].logout, gatehouse::config::ProviderLogout::idp);
+  const auto issue = provider_issue("    issuer: https://idp.example.com\n    logout: everywhere\n");
+  EXPECT_EQ(issue.key, "providers[0].logout");
+  EXPECT_CONTAINS(issue.message, "expected one of local, idp, got \"everywhere\"");
+}
+
 TEST_F(ConfigProvidersTest, DefaultsWhenKeysAreAbsent) {
   const auto without = load_text(kMinimal).config;
   EXPECT_TRUE(without.providers.empty());
@@ -1097,6 +1106,7 @@ TEST_F(ConfigProvidersTest, DefaultsWhenKeysAreAbsent) {
   EXPECT_EQ(provider.algorithms, (std::vector<std::string>{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
                                                            "ES256", "ES384", "ES512", "EdDSA"}));
   EXPECT_TRUE(provider.userinfo);
+  EXPECT_EQ(provider.logout, gatehouse::config::ProviderLogout::local);
 
   for (const Users& users : {without.users, config.users, config_for("users:\n  roles:\n").users}) {
     EXPECT_EQ(users.username_claim, "preferred_username");

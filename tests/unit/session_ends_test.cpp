@@ -113,10 +113,10 @@ protected:
     add_identity(kIssuer, "sub-alice", "ha-alice", "alice");
     // Bob signed in twice (two IdP sessions: his laptop, his phone), Alice once; a trusted device too.
     ends_ = std::make_unique<SessionEnds>(*store_);
-    ends_->record_refresh_token("rt-bob-laptop", "ha-bob", "client", IdpSession{kIssuer, "sub-bob", "s-laptop", 1});
-    ends_->record_refresh_token("rt-bob-phone", "ha-bob", "client", IdpSession{kIssuer, "sub-bob", "s-phone", 1});
-    ends_->record_refresh_token("rt-alice", "ha-alice", "client", IdpSession{kIssuer, "sub-alice", "s-alice", 1});
-    ends_->record_refresh_token("rt-tablet", "ha-bob", "client", std::nullopt);
+    ends_->record_refresh_token("rt-bob-laptop", "digest-rt-bob-laptop", "ha-bob", "client", IdpSession{kIssuer, "sub-bob", "s-laptop", 1});
+    ends_->record_refresh_token("rt-bob-phone", "digest-rt-bob-phone", "ha-bob", "client", IdpSession{kIssuer, "sub-bob", "s-phone", 1});
+    ends_->record_refresh_token("rt-alice", "digest-rt-alice", "ha-alice", "client", IdpSession{kIssuer, "sub-alice", "s-alice", 1});
+    ends_->record_refresh_token("rt-tablet", "digest-rt-tablet", "ha-bob", "client", std::nullopt);
   }
   void TearDown() override {
     ends_.reset();
@@ -160,13 +160,13 @@ TEST_F(SessionEndsTest, ALogoutBySubAloneEndsAllOfThePersonsSignInsFromThatIdp) 
 }
 
 TEST_F(SessionEndsTest, ASignInWhoseIdpNamedNoSessionEndsWithAnyLogoutNamingItsPerson) {
-  ends_->record_refresh_token("rt-bob-nosid", "ha-bob", "client", IdpSession{kIssuer, "sub-bob", "", 1});
+  ends_->record_refresh_token("rt-bob-nosid", "digest-rt-bob-nosid", "ha-bob", "client", IdpSession{kIssuer, "sub-bob", "", 1});
   const auto taken = ends_->take_logout(IdpLogout{kIssuer, "sub-bob", "s-laptop", "j-3"}, "idp");
   EXPECT_EQ(taken.sessions, 2u);
   EXPECT_TRUE(refused("ha-bob", "rt-bob-nosid"));
   EXPECT_FALSE(refused("ha-bob", "rt-bob-phone"));
   // By sid alone, nobody's sid-less session is named.
-  ends_->record_refresh_token("rt-alice-nosid", "ha-alice", "client", IdpSession{kIssuer, "sub-alice", "", 1});
+  ends_->record_refresh_token("rt-alice-nosid", "digest-rt-alice-nosid", "ha-alice", "client", IdpSession{kIssuer, "sub-alice", "", 1});
   EXPECT_EQ(ends_->take_logout(IdpLogout{kIssuer, std::nullopt, "s-alice", "j-4"}, "idp").sessions, 1u);
   EXPECT_FALSE(refused("ha-alice", "rt-alice-nosid"));
 }

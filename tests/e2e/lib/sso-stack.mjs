@@ -267,7 +267,10 @@ export async function startSsoStack(t, { providers = [{}], users = {}, haOptions
       const tls = options.tls ?? true;
       const clientId = `gatehouse-${id}`;
       const clientSecret = fresh(`client secret of provider ${id}`);
-      const client = { client_id: clientId, client_secret: clientSecret, redirect_uris: [callbackUrl] };
+      const client = {
+        client_id: clientId, client_secret: clientSecret, redirect_uris: [callbackUrl],
+        post_logout_redirect_uris: [`${externalUrl}/sso/signed-out`], // providers[].logout: idp
+      };
       if (options.clientAuth) client.token_endpoint_auth_method = options.clientAuth;
       if (options.backchannelLogout) {
         client.backchannel_logout_uri = `${externalUrl}/sso/backchannel-logout`;
@@ -367,9 +370,9 @@ export async function startSsoStack(t, { providers = [{}], users = {}, haOptions
      * storeToken, status, headers, body, url, history, callbackUrl, correlationId }.
      */
     stack.login = async ({ clientId = stack.frontendClientId, redirectUri = stack.frontendRedirectUri, state, username, deny = false,
-      jar = new CookieJar(), stopBeforeCallback = false, startUrl, consent } = {}) => {
+      jar = new CookieJar(), stopBeforeCallback = false, startUrl, consent, signOut = false } = {}) => {
       const start = startUrl ?? stack.authorizeUrl({ clientId, redirectUri, state });
-      return walk(start, { redirectUri, username, deny, jar, stopBeforeCallback, consent });
+      return walk(start, { redirectUri, username, deny, jar, stopBeforeCallback, consent, signOut });
     };
 
     /** The consent id of a consent page (the hidden field of its forms), or null. */
@@ -382,10 +385,10 @@ export async function startSsoStack(t, { providers = [{}], users = {}, haOptions
     });
 
     /** Continues a login from a URL (a /sso/callback URL, or a chooser link) in the same browser jar. */
-    stack.resume = (url, { redirectUri = stack.frontendRedirectUri, jar, username, deny = false, stopBeforeCallback = false } = {}) =>
-      walk(new URL(url, externalUrl).href, { redirectUri, username, deny, jar: jar ?? new CookieJar(), stopBeforeCallback });
+    stack.resume = (url, { redirectUri = stack.frontendRedirectUri, jar, username, deny = false, stopBeforeCallback = false, signOut = false } = {}) =>
+      walk(new URL(url, externalUrl).href, { redirectUri, username, deny, jar: jar ?? new CookieJar(), stopBeforeCallback, signOut });
 
-    const walk = async (startUrl, { redirectUri, username, deny, jar, stopBeforeCallback, consent }) => {
+    const walk = async (startUrl, { redirectUri, username, deny, jar, stopBeforeCallback, consent, signOut = false }) => {
       const stopWhen = (url, res) => {
         if (!res.location) return false;
         if (isRedirectTo(res.location, redirectUri)) return true;
@@ -393,7 +396,7 @@ export async function startSsoStack(t, { providers = [{}], users = {}, haOptions
         const target = new URL(res.location);
         return !/^https?:$/.test(target.protocol) || !isLoopbackHost(target.hostname);
       };
-      let walked = await driveLogin(startUrl, { username, deny, jar, stopWhen, ca: trust.length ? trust : undefined });
+      let walked = await driveLogin(startUrl, { username, deny, signOut, jar, stopWhen, ca: trust.length ? trust : undefined });
       // A client that is not trusted to get codes silently: the person answers the consent page.
       let consentPage = null;
       const consentId = !walked.location && walked.status === 200 ? stack.consentIdOf(walked.body) : null;

@@ -1,0 +1,129 @@
+// sso/idp_signout: ending the IdP session of a browser that signed out of HA (providers[].logout: idp) or
+// asked to sign in as someone else after a refusal, before its next sign-in (oidc/idp_signout).
+#include <boost/beast/http/field.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "logging/log.hpp"
+#include "oidc/idp_signout.hpp"
+#include "oidc/pending_login.hpp"
+#include "sso/sign_in.hpp"
+#include "web/form.hpp"
+#include "web/query.hpp"
+#include "web/refusal.hpp"
+
+namespace gatehouse::sso {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+namespace json = boost::json;
+
+std::string SignIn::signout_cookie(std::string_view value, bool clear) const {
+  const bool secure = config_.external_url.starts_with("https://");
+  return std::string(oidc::kSignoutCookie) + "=" + std::string(value) + "; Path=/; Max-Age=" +
+         (clear ? "0" : std::to_string(oidc::kSignoutLifetimeMs / 1000)) + "; HttpOnly; SameSite=Lax" +
+         (secure ? "; Secure" : "");
+}
+
+std::optional<std::string> SignIn::arm_idp_signout(std::string_view refresh_token, const std::string& client_address) {
+  if (refresh_token.empty()) return std::nullopt;
+  const auto session = session_ends_.idp_session_of(oidc::binding_hash(refresh_token));
+  if (!session) return std::nullopt;
+  const config::Provider* provider = nullptr;
+  for (const auto& candidate : providers_)
+    if (candidate->config().issuer == session->issuer && candidate->config().logout == config::ProviderLogout::idp)
+      provider = &candidate->config();
+  if (!provider) return std::nullopt;
+  const auto cookie = oidc::random_token();
+  oidc::save_idp_signout(store_, cookie, {provider->id, session->id_token, true, {}, {}}, store::now_unix_ms());
+  store_.append_audit({0, store::now_unix_ms(), "idp_signout_armed", "", client_address,
+                       json::serialize(json::object{{"provider", provider->id}})});
+  return signout_cookie(cookie, false);
+}
+
+std::optional<std::string> SignIn::offer_switch_account(const std::string& provider_id, const std::string& id_token,
+                                                        const std::string& continue_url) {
+  const auto cookie = oidc::random_token();
+  oidc::save_idp_signout(store_, cookie, {provider_id, id_token, false, continue_url, {}}, store::now_unix_ms());
+  return signout_cookie(cookie, false);
+}
+
+asio::awaitable<std::optional<web::Response>> SignIn::end_idp_session_first(const front_door::RequestFacts& facts,
+                                                                            std::optional<std::string> continue_url,
+                                                                            bool armed_only) {
+  const auto cookie = facts.own_cookie(oidc::kSignoutCookie);
+  if (!cookie) co_return std::nullopt;
+  const std::string cookie_value(*cookie);
+  auto signout = oidc::find_idp_signout(store_, cookie_value, store::now_unix_ms());
+  if (!signout || (armed_only && !signout->armed)) co_return std::nullopt;
+  oidc::Provider* provider = nullptr;
+  for (auto& candidate : providers_)
+    if (candidate->config().id == signout->provider_id) provider = candidate.get();
+  oidc::OidcResult<oidc::ProviderMetadata> discovered;
+  if (provider) discovered = co_await provider->metadata(); // not inside ?: (GCC 12 and co_await)
+  if (!provider || !discovered || !discovered.value->end_session_endpoint) {
+    // Nothing Gatehouse can end there: the sign-in goes on as usual.
+    oidc::drop_idp_signout(store_, cookie_value);
+    logging::warn("cannot end the IdP session before this sign-in",
+                  {{"provider", signout->provider_id},
+                   {"detail", !provider      ? "the provider is no longer configured"
+                              : !discovered ? discovered.failure.reason
+                                            : "the IdP's discovery has no end_session_endpoint"}});
+    co_return std::nullopt;
+  }
+  const std::string next = continue_url.value_or(signout->continue_url.value_or(config_.external_url + "/"));
+  const std::string state = oidc::random_token();
+  oidc::start_idp_signout(store_, cookie_value, state, next);
+  store_.append_audit({0, store::now_unix_ms(), "idp_signout_started", "", facts.client_address,
+                       json::serialize(json::object{{"provider", signout->provider_id}})});
+  co_return web::redirect(provider->end_session_url(*discovered.value, signout->id_token,
+                                                  config_.external_url + std::string(oidc::kSignedOutPath), state),
+                        facts.version);
+}
+
+asio::awaitable<web::Response> SignIn::switch_account(const front_door::RequestFacts& facts) {
+  auto started = co_await end_idp_session_first(facts, std::nullopt, false);
+  if (started) co_return std::move(*started);
+  web::Page page{"Sign in to Home Assistant",
+                 {"There is no sign-in at your identity provider to end from this browser (any more)."},
+                 {{config_.external_url + "/", "Open Home Assistant"}},
+                 "Gatehouse"};
+  co_return web::page_response(http::status::ok, page, facts.version);
+}
+
+web::Response SignIn::signed_out(const front_door::RequestFacts& facts) {
+  const auto query = web::parse_query(facts.target.query, 4096);
+  const auto cookie = facts.own_cookie(oidc::kSignoutCookie);
+  const auto state = query.get("state");
+  std::optional<oidc::IdpSignout> signout;
+  if (cookie && !state.empty()) signout = oidc::take_idp_signout(store_, *cookie, state, store::now_unix_ms());
+  if (!signout || !signout->continue_url) {
+    web::Page page{"This sign-out is finished or unknown",
+                   {"Your identity provider sent you back, but this browser has no sign-out in progress."},
+                   {{config_.external_url + "/", "Open Home Assistant"}},
+                   "Gatehouse · 400"};
+    auto response = web::page_response(http::status::bad_request, page, facts.version);
+    if (cookie) response.insert(http::field::set_cookie, signout_cookie("", true));
+    return response;
+  }
+  store_.append_audit({0, store::now_unix_ms(), "idp_signout_finished", "", facts.client_address,
+                       json::serialize(json::object{{"provider", signout->provider_id}})});
+  auto response = web::redirect(*signout->continue_url, facts.version);
+  response.insert(http::field::set_cookie, signout_cookie("", true));
+  return response;
+}
+
+asio::awaitable<web::Response> SignIn::relay_revoke(const http::request_header<>& head, std::string body,
+                                                    net::ForwardedClient client) {
+  const auto fields = web::Form::read(head[http::field::content_type], body).value_or(web::Form{});
+  std::string sent = body; // named: GCC 12 and temporaries inside co_await
+  auto relayed = co_await relay_to_home_assistant(head, std::move(sent), client);
+  if (!relayed) co_return web::render(web::RefusalKind::upstream_unavailable, false, head.version(), false);
+  const bool revoked = relayed->status == 200;
+  auto response = response_from(std::move(*relayed), head.version());
+  if (revoked)
+    if (auto cookie = arm_idp_signout(fields.value("token"), client.address_text))
+      response.insert(http::field::set_cookie, *cookie);
+  co_return response;
+}
+
+} // namespace gatehouse::sso
