@@ -51,9 +51,9 @@ constexpr std::array<std::string_view, 5> kTimeoutsKeys{"header_read", "idle_kee
 constexpr std::array<std::string_view, 1> kLoggingKeys{"level"};
 constexpr std::array<std::string_view, 5> kLogLevels{"trace", "debug", "info", "warn", "error"};
 // Keys of one item of the `providers:` list.
-constexpr std::array<std::string_view, 11> kProviderKeys{
+constexpr std::array<std::string_view, 12> kProviderKeys{
     "id", "name", "issuer", "client_id", "client_secret_file", "client_auth", "scopes", "ca_file", "algorithms",
-    "userinfo", "logout"};
+    "userinfo", "logout", "revalidate"};
 constexpr std::array<std::string_view, 8> kUsersKeys{
     "username_claim",    "name_claim",   "groups_claim",  "roles",
     "deny_without_role", "default_role", "link_existing", "link_claim"};
@@ -810,6 +810,17 @@ private:
     if (const BlockEntry* entry = block.find("logout")) {
       if (const auto logout = choice(*entry, kProviderLogouts))
         provider.logout = *logout == "idp" ? ProviderLogout::idp : ProviderLogout::local;
+    }
+    if (const BlockEntry* entry = block.find("revalidate")) {
+      if (const auto text = scalar(*entry, kExpectDuration)) {
+        if (const auto every = take(*entry, parse_duration(*text))) {
+          if (*every < std::chrono::seconds(1))
+            issue(entry->path, entry->line, "must be at least 1s (each re-validation asks the IdP), got " +
+                                                quoted_value(*text));
+          else
+            provider.revalidate = *every;
+        }
+      }
     }
     return provider;
   }

@@ -99,6 +99,9 @@ struct Provider {
   std::vector<std::string> algorithms;
   bool userinfo = true;      // complete the claims from the userinfo endpoint when the IdP has one
   ProviderLogout logout = ProviderLogout::local;
+  // How often each sign-in's IdP refresh token is refreshed to ask the IdP whether the person may still
+  // be signed in (for IdPs without SCIM or back-channel logout); nullopt: never (the default). At least 1 s.
+  std::optional<std::chrono::milliseconds> revalidate;
 };
 
 // How IdP claims become HA users (`users:` block).

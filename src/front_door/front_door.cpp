@@ -1,6 +1,9 @@
 // front_door/front_door: one request, one decision.
 #include "front_door/front_door.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
@@ -304,6 +307,9 @@ asio::awaitable<void> FrontDoor::watch(net::RelayedSockets& sockets) {
     ha->more_waiting = [sign_in = sign_in_] { return sign_in->scim_users_waiting(); };
     ha->do_more = [sign_in = sign_in_] { return sign_in->make_scim_users(); };
   }
+  // Beside it, re-validation with the IdPs (providers[].revalidate): what it finds is applied by the watch.
+  const auto executor = co_await asio::this_coro::executor;
+  if (sign_in_) asio::co_spawn(executor, sign_in_->revalidate_forever(), asio::detached);
   sessions::SessionEnds* session_ends = sign_in_ ? &sign_in_->session_ends() : nullptr;
   co_await sessions::apply_cut_offs(cut_offs_, shield_.tokens(), sockets, std::move(ha), {}, session_ends);
 }

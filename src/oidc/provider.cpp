@@ -361,6 +361,93 @@ asio::awaitable<OidcResult<LogoutToken>> Provider::verify_logout_token(std::stri
   co_return check_logout_token(*verified.value, config_, now);
 }
 
+net::OutboundRequest Provider::request_to_token_endpoint(const ProviderMetadata& metadata, std::string form) const {
+  net::OutboundRequest token_request;
+  token_request.method = http::verb::post;
+  token_request.url = metadata.token_endpoint;
+  token_request.headers = {{"Content-Type", "application/x-www-form-urlencoded"}, {"Accept", "application/json"}};
+  token_request.body = std::move(form);
+  if (config_.client_auth == config::ClientAuth::client_secret_post) {
+    token_request.body += "&client_id=" + net::form_encode(config_.client_id) +
+                          "&client_secret=" + net::form_encode(config_.client_secret);
+  } else {
+    // RFC 6749 §2.3.1: both parts form-encoded before base64.
+    token_request.headers.emplace_back(
+        "Authorization", "Basic " + base64(net::form_encode(config_.client_id) + ":" + net::form_encode(config_.client_secret)));
+  }
+  return token_request;
+}
+
+asio::awaitable<Refreshed> Provider::refresh_session(std::string refresh_token, std::string subject) {
+  Refreshed result;
+  auto discovered = co_await metadata();
+  if (!discovered) {
+    result.reason = discovered.failure.reason;
+    co_return result;
+  }
+  const ProviderMetadata& endpoints = *discovered.value;
+  auto token_request = request_to_token_endpoint(
+      endpoints, "grant_type=refresh_token&refresh_token=" + net::form_encode(refresh_token));
+  auto token_response = co_await http_.send(token_request);
+  if (!token_response) {
+    result.reason = "token endpoint: " + token_response.message;
+    co_return result;
+  }
+  const auto status = token_response.response->status;
+  if (status != 200) {
+    const auto error = oauth_error_of(token_response.response->body);
+    result.reason = "token endpoint answered HTTP " + std::to_string(status) + (error.empty() ? "" : " " + error);
+    // Only the IdP saying the grant is gone counts against the person; anything else is the IdP's trouble.
+    if (status == 400 && error == "invalid_grant") result.outcome = Refreshed::Outcome::refused;
+    co_return result;
+  }
+  auto tokens = parse_object(token_response.response->body);
+  if (!tokens || token_type_problem(*tokens)) {
+    result.reason = "token endpoint's answer is not a Bearer token response";
+    co_return result;
+  }
+  if (auto rotated = string_member(*tokens, "refresh_token")) result.refresh_token = *rotated;
+  // Who the person is now: userinfo with the new access token, else the new ID token (verified, the same
+  // subject; refreshed ID tokens carry no nonce).
+  auto access_token = string_member(*tokens, "access_token");
+  if (config_.userinfo && endpoints.userinfo_endpoint && access_token) {
+    net::OutboundRequest userinfo_request;
+    userinfo_request.url = *endpoints.userinfo_endpoint;
+    userinfo_request.headers = {{"Authorization", "Bearer " + *access_token}, {"Accept", "application/json"}};
+    auto userinfo_response = co_await http_.send(userinfo_request);
+    if (!userinfo_response || userinfo_response.response->status != 200) {
+      result.reason = "userinfo did not answer";
+      co_return result;
+    }
+    auto userinfo = parse_object(userinfo_response.response->body);
+    if (!userinfo || string_member(*userinfo, "sub") != subject) {
+      result.reason = "userinfo is not about this person";
+      co_return result;
+    }
+    result.claims = std::move(*userinfo);
+  } else if (auto id_token = string_member(*tokens, "id_token")) {
+    std::string signed_token = std::move(*id_token); // named: GCC 12 and co_await
+    std::string jwks_uri = endpoints.jwks_uri;
+    auto verified = co_await verify_signed(std::move(signed_token), std::move(jwks_uri));
+    if (!verified) {
+      result.reason = "refreshed ID token: " + verified.failure.reason;
+      co_return result;
+    }
+    const auto& claims = verified.value->payload;
+    if (auto problem = issuer_or_audience_problem(claims, config_)) {
+      result.reason = "refreshed ID token: " + *problem;
+      co_return result;
+    }
+    if (string_member(claims, "sub") != subject) {
+      result.reason = "refreshed ID token is about another subject";
+      co_return result;
+    }
+    result.claims = claims;
+  }
+  result.outcome = Refreshed::Outcome::vouched;
+  co_return result;
+}
+
 asio::awaitable<OidcResult<SignedInIdentity>> Provider::finish_login(std::string code, std::string redirect_uri,
                                                                       std::string code_verifier, std::string nonce) {
   OidcResult<SignedInIdentity> result;
@@ -371,20 +458,9 @@ asio::awaitable<OidcResult<SignedInIdentity>> Provider::finish_login(std::string
   }
   const ProviderMetadata& endpoints = *discovered.value;
 
-  net::OutboundRequest token_request;
-  token_request.method = http::verb::post;
-  token_request.url = endpoints.token_endpoint;
-  token_request.headers = {{"Content-Type", "application/x-www-form-urlencoded"}, {"Accept", "application/json"}};
-  token_request.body = "grant_type=authorization_code&code=" + net::form_encode(code) +
-                       "&redirect_uri=" + net::form_encode(redirect_uri) + "&code_verifier=" + net::form_encode(code_verifier);
-  if (config_.client_auth == config::ClientAuth::client_secret_post) {
-    token_request.body += "&client_id=" + net::form_encode(config_.client_id) +
-                          "&client_secret=" + net::form_encode(config_.client_secret);
-  } else {
-    // RFC 6749 §2.3.1: both parts form-encoded before base64.
-    token_request.headers.emplace_back(
-        "Authorization", "Basic " + base64(net::form_encode(config_.client_id) + ":" + net::form_encode(config_.client_secret)));
-  }
+  auto token_request = request_to_token_endpoint(
+      endpoints, "grant_type=authorization_code&code=" + net::form_encode(code) + "&redirect_uri=" +
+                     net::form_encode(redirect_uri) + "&code_verifier=" + net::form_encode(code_verifier));
   auto token_response = co_await http_.send(token_request);
   if (!token_response) {
     result.failure = {Kind::idp_unreachable, "token endpoint: " + token_response.message};
@@ -423,7 +499,8 @@ asio::awaitable<OidcResult<SignedInIdentity>> Provider::finish_login(std::string
     result.failure = *failure;
     co_return result;
   }
-  SignedInIdentity identity{config_.issuer, *string_member(claims, "sub"), claims, *id_token};
+  SignedInIdentity identity{config_.issuer, *string_member(claims, "sub"), claims, *id_token,
+                            string_member(*tokens, "refresh_token").value_or("")};
 
   auto access_token = tokens ? string_member(*tokens, "access_token") : std::nullopt;
   if (config_.userinfo && endpoints.userinfo_endpoint && access_token) {

@@ -45,6 +45,7 @@ struct SignedInIdentity {
   std::string subject;
   boost::json::object claims; // ID token claims, completed from userinfo
   std::string id_token;       // as the IdP sent it: the hint when the IdP is later asked to end this session
+  std::string refresh_token;  // the IdP's, when it sent one (re-validation); never logged
 };
 
 // What a verified back-channel logout token names (OpenID Connect Back-Channel Logout 1.0): an IdP
@@ -57,6 +58,18 @@ struct LogoutToken {
 };
 // A logout token older than this is refused, so its jti need only be remembered this long.
 inline constexpr std::int64_t kLogoutTokenMaxAgeSeconds = 600;
+
+// What the IdP said when a sign-in's refresh token was refreshed (re-validation).
+struct Refreshed {
+  enum class Outcome {
+    vouched,    // the grant still holds: `claims` are the person's now (empty when the IdP gave none)
+    refused,    // invalid_grant: the IdP no longer vouches for this sign-in
+    unreachable // anything else (network, IdP errors, answers that do not check out): try again later
+  } outcome = Outcome::unreachable;
+  std::string refresh_token; // rotated by the IdP; empty: keep the one used
+  boost::json::object claims;
+  std::string reason;        // for logs; never a token
+};
 
 template <class T>
 struct OidcResult {
@@ -82,10 +95,15 @@ public:
   boost::asio::awaitable<OidcResult<SignedInIdentity>> finish_login(std::string code, std::string redirect_uri,
                                                                     std::string code_verifier, std::string nonce);
 
+  // Refreshes a sign-in's IdP refresh token and reads who the person is now (userinfo, else the refreshed
+  // ID token), which must still be `subject`.
+  boost::asio::awaitable<Refreshed> refresh_session(std::string refresh_token, std::string subject);
   // Verifies a back-channel logout token (signature with the IdP's keys, then check_logout_token).
   boost::asio::awaitable<OidcResult<LogoutToken>> verify_logout_token(std::string token);
 
 private:
+  // A POST of `form` to the token endpoint, with the client's authentication (client_secret_basic or _post).
+  net::OutboundRequest request_to_token_endpoint(const ProviderMetadata& metadata, std::string form) const;
   // The signature of a JWS from this IdP, with its cached keys (refetched once for an unknown kid).
   boost::asio::awaitable<OidcResult<jose::VerifiedJws>> verify_signed(std::string token, std::string jwks_uri);
   boost::asio::awaitable<std::optional<OidcFailure>> refresh_keys(const std::string& jwks_uri, bool unknown_kid);

@@ -33,14 +33,14 @@ void bind_optional(store::Statement& statement, int index, const std::optional<s
 // Asks for the end of every recorded refresh token meeting `condition` (on `r`, refresh_tokens, with
 // parameters from ?1 that `bind` sets); one already asked for stays as it was. Returns how many were new.
 std::size_t ask_to_end(sqlite3* db, std::string_view condition, const std::function<void(store::Statement&)>& bind,
-                       std::int64_t now) {
+                       std::int64_t now, std::string_view source = kSource) {
   store::Statement ask(db,
                        "INSERT OR IGNORE INTO session_ends (token_id, ha_user_id, username, source, requested_at_ms) "
                        "SELECT r.token_id, r.ha_user_id, COALESCE(i.ha_username, ''), ?10, ?11 FROM refresh_tokens r "
                        "LEFT JOIN identities i ON i.ha_user_id = r.ha_user_id WHERE " + std::string(condition),
                        "ask for sessions to end");
   bind(ask);
-  ask.bind_text(10, kSource).bind_int64(11, now);
+  ask.bind_text(10, source).bind_int64(11, now);
   ask.run();
   return static_cast<std::size_t>(sqlite3_changes(db));
 }
@@ -54,8 +54,8 @@ void SessionEnds::record_refresh_token(std::string_view token_id, std::string_vi
   store_.write([&](sqlite3* db) {
     store::Statement insert(db,
                             "INSERT OR REPLACE INTO refresh_tokens (token_id, ha_user_id, client_id, created_at_ms, "
-                            "refresh_token_digest, idp_issuer, idp_subject, idp_sid, idp_id_token) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            "refresh_token_digest, idp_issuer, idp_subject, idp_sid, idp_id_token, "
+                            "idp_refresh_token_sealed, revalidate_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             "record a refresh token");
     insert.bind_text(1, token_id).bind_text(2, ha_user_id).bind_text(3, client_id);
     insert.bind_int64(4, store::now_unix_ms()).bind_text(5, token_digest);
@@ -63,8 +63,12 @@ void SessionEnds::record_refresh_token(std::string_view token_id, std::string_vi
       insert.bind_text(6, idp_session->issuer).bind_text(7, idp_session->subject);
       bind_optional(insert, 8, text_or_null(idp_session->sid));
       bind_optional(insert, 9, text_or_null(idp_session->id_token));
+      const bool revalidates = idp_session->revalidate_every_ms > 0 && !idp_session->refresh_token_sealed.empty();
+      bind_optional(insert, 10, revalidates ? std::optional(idp_session->refresh_token_sealed) : std::nullopt);
+      if (revalidates) insert.bind_int64(11, store::now_unix_ms() + idp_session->revalidate_every_ms);
+      else insert.bind_null(11);
     } else {
-      insert.bind_null(6).bind_null(7).bind_null(8).bind_null(9);
+      insert.bind_null(6).bind_null(7).bind_null(8).bind_null(9).bind_null(10).bind_null(11);
     }
     insert.run();
   });
@@ -100,9 +104,63 @@ bool SessionEnds::logged_out(const IdpSession& idp_session) const {
   return found;
 }
 
-void SessionEnds::end_refresh_token(std::string_view token_id) {
+void SessionEnds::end_refresh_token(std::string_view token_id, std::string_view source) {
   store_.write([&](sqlite3* db) {
-    ask_to_end(db, "r.token_id = ?1", [&](store::Statement& ask) { ask.bind_text(1, token_id); }, store::now_unix_ms());
+    ask_to_end(db, "r.token_id = ?1", [&](store::Statement& ask) { ask.bind_text(1, token_id); }, store::now_unix_ms(),
+               source);
+  });
+}
+
+std::size_t SessionEnds::end_person(std::string_view ha_user_id, std::string_view source) {
+  std::size_t asked = 0;
+  store_.write([&](sqlite3* db) {
+    asked = ask_to_end(db, "r.ha_user_id = ?1", [&](store::Statement& ask) { ask.bind_text(1, ha_user_id); },
+                       store::now_unix_ms(), source);
+  });
+  return asked;
+}
+
+std::vector<SessionEnds::Revalidation> SessionEnds::due_for_revalidation(std::int64_t now_ms, std::size_t limit) const {
+  std::vector<Revalidation> due;
+  store_.read([&](sqlite3* db) {
+    store::Statement select(db,
+                            "SELECT r.token_id, r.ha_user_id, COALESCE(i.ha_username, ''), r.idp_issuer, r.idp_subject, "
+                            "r.idp_refresh_token_sealed FROM refresh_tokens r LEFT JOIN identities i ON "
+                            "i.ha_user_id = r.ha_user_id WHERE r.revalidate_at_ms <= ? AND "
+                            "r.idp_refresh_token_sealed IS NOT NULL AND r.token_id NOT IN "
+                            "(SELECT token_id FROM session_ends) AND r.ha_user_id NOT IN (SELECT ha_user_id FROM "
+                            "cut_offs) ORDER BY r.revalidate_at_ms LIMIT ?",
+                            "read the sign-ins due for re-validation");
+    select.bind_int64(1, now_ms).bind_int64(2, static_cast<std::int64_t>(limit));
+    while (select.step())
+      due.push_back({select.column_text(0), select.column_text(1), select.column_text(2), select.column_text(3),
+                     select.column_text(4), select.column_text(5)});
+  });
+  return due;
+}
+
+void SessionEnds::revalidated(std::string_view token_id, const std::optional<std::string>& rotated_sealed,
+                              std::int64_t next_at_ms) {
+  store_.write([&](sqlite3* db) {
+    store::Statement update(db,
+                            "UPDATE refresh_tokens SET revalidate_at_ms = ?, idp_refresh_token_sealed = "
+                            "COALESCE(?, idp_refresh_token_sealed) WHERE token_id = ?",
+                            "record a re-validation");
+    update.bind_int64(1, next_at_ms);
+    bind_optional(update, 2, rotated_sealed);
+    update.bind_text(3, token_id);
+    update.run();
+  });
+}
+
+void SessionEnds::stop_revalidating(std::string_view token_id) {
+  store_.write([&](sqlite3* db) {
+    store::Statement update(db,
+                            "UPDATE refresh_tokens SET revalidate_at_ms = NULL, idp_refresh_token_sealed = NULL "
+                            "WHERE token_id = ?",
+                            "stop re-validating a sign-in");
+    update.bind_text(1, token_id);
+    update.run();
   });
 }
 

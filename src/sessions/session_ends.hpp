@@ -25,6 +25,10 @@ struct IdpSession {
   std::string sid;
   std::int64_t signed_in_at_ms = 0; // when Gatehouse verified the ID token
   std::string id_token;             // kept only with providers[].logout: idp (the hint to end it there)
+  // With providers[].revalidate: the IdP's refresh token of this sign-in, sealed (users/master_key), and
+  // how often to refresh it.
+  std::string refresh_token_sealed;
+  std::int64_t revalidate_every_ms = 0;
 };
 
 // What a verified logout token named (oidc::LogoutToken, without oidc/ in this module).
@@ -55,8 +59,26 @@ public:
     std::vector<std::string> people; // their usernames
   };
   // The session a refresh token recorded here stands for is to end (a code of a logged-out IdP session
-  // was redeemed: HA made a session nobody gets).
-  void end_refresh_token(std::string_view token_id);
+  // was redeemed: HA made a session nobody gets; the IdP refused to refresh it). `source` is audited.
+  void end_refresh_token(std::string_view token_id, std::string_view source);
+  // Every session recorded for this HA user is to end (the IdP says they lost their access). Returns
+  // how many were not asked to end before.
+  std::size_t end_person(std::string_view ha_user_id, std::string_view source);
+
+  // Re-validation (providers[].revalidate): the sign-ins whose IdP refresh token is due, at most `limit`.
+  struct Revalidation {
+    std::string token_id;
+    std::string ha_user_id;
+    std::string username;
+    std::string issuer;
+    std::string subject;
+    std::string refresh_token_sealed;
+  };
+  std::vector<Revalidation> due_for_revalidation(std::int64_t now_ms, std::size_t limit) const;
+  // The IdP still vouches: next time at `next_at_ms`, with its rotated refresh token if it sent one.
+  void revalidated(std::string_view token_id, const std::optional<std::string>& rotated_sealed, std::int64_t next_at_ms);
+  // No more re-validation of that sign-in (its session ended).
+  void stop_revalidating(std::string_view token_id);
   // Takes a back-channel logout: the HA sessions it names are asked to end (`source` for the audit).
   Logout take_logout(const IdpLogout& logout, std::string_view provider_id);
 

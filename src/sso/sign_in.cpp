@@ -450,7 +450,21 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
                                             signed_in_at_ms,
                                             provider->config().logout == config::ProviderLogout::idp
                                                 ? identity.value->id_token
-                                                : std::string()}};
+                                                : std::string(),
+                                            {}, 0}};
+  // With providers[].revalidate, the IdP's refresh token of this sign-in is kept, sealed, to ask the IdP
+  // about the person later (sso/revalidation).
+  if (const auto every = provider->config().revalidate) {
+    if (identity.value->refresh_token.empty()) {
+      logging::warn("the IdP sent no refresh token: this sign-in cannot be re-validated (let the client have "
+                    "refresh tokens, e.g. the offline_access scope)",
+                    {{"provider", provider->config().id}});
+    } else {
+      client.idp_session->refresh_token_sealed =
+          directory_.master_key().seal(identity.value->refresh_token, kIdpRefreshTokenPurpose);
+      client.idp_session->revalidate_every_ms = every->count();
+    }
+  }
   json::object detail{{"provider", login->provider_id}};
   const auto trust = trust_of(client.client_id, client.redirect_uri, config_.external_url, config_.trusted_clients);
   if (trust.asks_person()) co_return finish(ask_consent(user, std::move(client), trust, std::move(detail)));

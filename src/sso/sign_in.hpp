@@ -92,6 +92,13 @@ public:
                                                                std::string body, net::ForwardedClient client,
                                                                std::string ha_user_id);
 
+  // Re-validation (providers[].revalidate, sso/revalidation.cpp): for as long as the server runs, each
+  // sign-in's IdP refresh token is refreshed when due; the IdP refusing it (invalid_grant) ends that HA
+  // session, the person no longer in a group that gives access ends all of theirs, a changed group sets
+  // their new role in HA. IdP trouble (down, errors) only delays the next try.
+  boost::asio::awaitable<void> revalidate_forever();
+  static constexpr std::string_view kIdpRefreshTokenPurpose = "idp-refresh-token";
+
   // Back-channel logouts (POST /sso/backchannel-logout, a form with the IdP's logout_token): the token
   // verified with the provider whose issuer it names, and the HA sessions it names asked to end. 200 on
   // success, 400 with an OAuth-style error otherwise (Back-Channel Logout §2.8).
@@ -158,6 +165,8 @@ private:
   const config::TrustedDevice* trusted_device_for(const boost::asio::ip::address& client) const;
 
   std::optional<std::string> user_of_refresh_token(const std::string& refresh_token_id);
+  // One round of re-validation: true when more were due than it took.
+  boost::asio::awaitable<bool> revalidate_due();
   // HA's answer as the client gets it (hop-by-hop headers out, the length for the body we have).
   static web::Response response_from(net::OutboundResponse answer, unsigned version);
 

@@ -143,7 +143,7 @@ asio::awaitable<web::Response> SignIn::relay_token_request(const http::request_h
                                          fields.value("client_id"), code->idp_session);
       // The IdP session this sign-in came from was logged out before its code was redeemed.
       idp_session_ended = code->idp_session && session_ends_.logged_out(*code->idp_session);
-      if (idp_session_ended) session_ends_.end_refresh_token(issued->refresh_token_id);
+      if (idp_session_ended) session_ends_.end_refresh_token(issued->refresh_token_id, "backchannel_logout");
     }
   } else if (issued) {
     owner = user_of_refresh_token(issued->refresh_token_id);

@@ -187,6 +187,11 @@ constexpr std::array kMigrations{
       -- providers[].logout: idp, the sign-in's ID token: the hint when the IdP is asked to end its session.
       ALTER TABLE refresh_tokens ADD COLUMN refresh_token_digest TEXT;
       ALTER TABLE refresh_tokens ADD COLUMN idp_id_token TEXT;
+      -- With providers[].revalidate: the sign-in's IdP refresh token, sealed with a key derived from the
+      -- master key (users/master_key), and when it is next refreshed to ask the IdP about the person.
+      ALTER TABLE refresh_tokens ADD COLUMN idp_refresh_token_sealed TEXT;
+      ALTER TABLE refresh_tokens ADD COLUMN revalidate_at_ms INTEGER;
+      CREATE INDEX refresh_tokens_to_revalidate ON refresh_tokens(revalidate_at_ms) WHERE revalidate_at_ms IS NOT NULL;
       CREATE INDEX refresh_tokens_by_idp_sid ON refresh_tokens(idp_issuer, idp_sid);
       CREATE INDEX refresh_tokens_by_digest ON refresh_tokens(refresh_token_digest);
       CREATE INDEX refresh_tokens_by_idp_subject ON refresh_tokens(idp_issuer, idp_subject);

@@ -1,7 +1,9 @@
 // users/master_key: creating, reading and using the master key file.
 #include "users/master_key.hpp"
 
+#include <array>
 #include <cerrno>
+#include <vector>
 #include <cstring>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -64,6 +66,70 @@ MasterKey MasterKey::load_or_create(const std::filesystem::path& data_dir) {
                              "then resets the HA password of each user it manages at that user's next login)");
   std::memcpy(master.key_.data(), buffer.data(), master.key_.size());
   return master;
+}
+
+namespace {
+
+constexpr std::size_t kNonceBytes = 12;
+constexpr std::size_t kTagBytes = 16;
+
+struct CipherContext {
+  CipherContext() : context(EVP_CIPHER_CTX_new()) {}
+  ~CipherContext() { EVP_CIPHER_CTX_free(context); }
+  CipherContext(const CipherContext&) = delete;
+  CipherContext& operator=(const CipherContext&) = delete;
+  EVP_CIPHER_CTX* context;
+};
+
+// The purpose's own key: HMAC of "seal:<purpose>" (an HA user id, whose passwords come from the same key
+// with the id as message, never starts so).
+std::array<unsigned char, 32> purpose_key(const std::array<unsigned char, 32>& master, std::string_view purpose) {
+  const std::string label = "seal:" + std::string(purpose);
+  std::array<unsigned char, 32> key{};
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), master.data(), static_cast<int>(master.size()), reinterpret_cast<const unsigned char*>(label.data()),
+       label.size(), key.data(), &length);
+  return key;
+}
+
+} // namespace
+
+std::string MasterKey::seal(std::string_view plaintext, std::string_view purpose) const {
+  const auto key = purpose_key(key_, purpose);
+  std::vector<unsigned char> out(kNonceBytes + plaintext.size() + kTagBytes);
+  if (RAND_bytes(out.data(), static_cast<int>(kNonceBytes)) != 1) throw std::runtime_error("the OS random source failed");
+  CipherContext cipher;
+  int written = 0;
+  int final_written = 0;
+  if (!cipher.context || EVP_EncryptInit_ex(cipher.context, EVP_aes_256_gcm(), nullptr, key.data(), out.data()) != 1 ||
+      EVP_EncryptUpdate(cipher.context, out.data() + kNonceBytes, &written,
+                        reinterpret_cast<const unsigned char*>(plaintext.data()), static_cast<int>(plaintext.size())) != 1 ||
+      EVP_EncryptFinal_ex(cipher.context, out.data() + kNonceBytes + written, &final_written) != 1 ||
+      EVP_CIPHER_CTX_ctrl(cipher.context, EVP_CTRL_GCM_GET_TAG, static_cast<int>(kTagBytes),
+                          out.data() + kNonceBytes + plaintext.size()) != 1)
+    throw std::runtime_error("sealing a secret failed");
+  return jose::base64url_encode(std::span<const unsigned char>(out.data(), out.size()));
+}
+
+std::optional<std::string> MasterKey::open(std::string_view sealed, std::string_view purpose) const {
+  const auto bytes = jose::base64url_decode(sealed);
+  if (!bytes || bytes->size() < kNonceBytes + kTagBytes) return std::nullopt;
+  const auto key = purpose_key(key_, purpose);
+  const auto* data = reinterpret_cast<const unsigned char*>(bytes->data());
+  const std::size_t length = bytes->size() - kNonceBytes - kTagBytes;
+  std::string plaintext(length, '\0');
+  std::array<unsigned char, kTagBytes> tag{};
+  std::memcpy(tag.data(), data + kNonceBytes + length, kTagBytes);
+  CipherContext cipher;
+  int written = 0;
+  int final_written = 0;
+  if (!cipher.context || EVP_DecryptInit_ex(cipher.context, EVP_aes_256_gcm(), nullptr, key.data(), data) != 1 ||
+      EVP_DecryptUpdate(cipher.context, reinterpret_cast<unsigned char*>(plaintext.data()), &written, data + kNonceBytes,
+                        static_cast<int>(length)) != 1 ||
+      EVP_CIPHER_CTX_ctrl(cipher.context, EVP_CTRL_GCM_SET_TAG, static_cast<int>(kTagBytes), tag.data()) != 1 ||
+      EVP_DecryptFinal_ex(cipher.context, reinterpret_cast<unsigned char*>(plaintext.data()) + written, &final_written) != 1)
+    return std::nullopt;
+  return plaintext;
 }
 
 std::string MasterKey::password_for(std::string_view ha_user_id) const {

@@ -88,6 +88,11 @@ export async function startIdp(options = {}) {
       if (!state.users[sub]) throw new Error(`unknown user ${sub}`);
       state.users[sub].groups = [...groups];
     },
+    // The account is gone: its grants no longer refresh (invalid_grant) and it cannot sign in.
+    removeUser(sub) {
+      if (!state.users[sub]) throw new Error(`unknown user ${sub}`);
+      delete state.users[sub];
+    },
     async close() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
@@ -118,6 +123,8 @@ function buildProvider(issuer, state) {
     // backchannelLogout: the IdP posts a logout token to each client's backchannel_logout_uri when a
     // session ends at its end_session endpoint (RP-initiated logout, on by default).
     features: { devInteractions: { enabled: false }, backchannelLogout: { enabled: Boolean(options.backchannelLogout) } },
+    // refreshTokens: a refresh token with every code exchange (as Keycloak does), not only for offline_access.
+    ...(options.refreshTokens ? { issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token') } : {}),
     interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
     // Signed cookies; `secure` follows the request's scheme, so plain http works as well.
     cookies: { keys: state.cookieKeys },

@@ -1089,6 +1089,17 @@ TEST_F(ConfigProvidersTest, LogoutIsLocalOrIdp) {
   EXPECT_CONTAINS(issue.message, "expected one of local, idp, got \"everywhere\"");
 }
 
+TEST_F(ConfigProvidersTest, RevalidateIsOffOrADurationOfAtLeastASecond) {
+  EXPECT_FALSE(provider_config("    issuer: https://idp.example.com\n").providers[0].revalidate.has_value());
+  const auto every = provider_config("    issuer: https://idp.example.com\n    revalidate: 15m\n");
+  EXPECT_EQ(every.providers[0].revalidate, std::chrono::milliseconds(15 * 60 * 1000));
+  const auto short_issue = provider_issue("    issuer: https://idp.example.com\n    revalidate: 500ms\n");
+  EXPECT_EQ(short_issue.key, "providers[0].revalidate");
+  EXPECT_CONTAINS(short_issue.message, "must be at least 1s");
+  EXPECT_CONTAINS(provider_issue("    issuer: https://idp.example.com\n    revalidate: often\n").message,
+                  "a duration like");
+}
+
 TEST_F(ConfigProvidersTest, DefaultsWhenKeysAreAbsent) {
   const auto without = load_text(kMinimal).config;
   EXPECT_TRUE(without.providers.empty());

@@ -132,6 +132,27 @@ TEST(MasterKey, WiderPermissionsAreNarrowedAndATruncatedFileIsRefused) {
   EXPECT_THROW(gatehouse::users::MasterKey::load_or_create(dir.path()), std::runtime_error);
 }
 
+TEST(MasterKey, SealsASecretOnlyItOpensForThatPurposeAndAnyAlterationIsRefused) {
+  TempDir one, two;
+  const auto key = gatehouse::users::MasterKey::load_or_create(one.path());
+  const auto other = gatehouse::users::MasterKey::load_or_create(two.path());
+  const std::string secret = "idp-refresh-token-0123456789";
+  const auto sealed = key.seal(secret, "idp-refresh-token");
+  EXPECT_EQ(sealed.find(secret), std::string::npos);
+  EXPECT_NE(sealed, key.seal(secret, "idp-refresh-token")) << "a fresh nonce each time";
+  EXPECT_EQ(key.open(sealed, "idp-refresh-token"), secret);
+  EXPECT_EQ(key.open(sealed, "another-purpose"), std::nullopt);
+  EXPECT_EQ(other.open(sealed, "idp-refresh-token"), std::nullopt) << "another master key";
+  for (std::size_t at : {std::size_t{0}, sealed.size() / 2, sealed.size() - 2}) {
+    std::string altered = sealed;
+    altered[at] = altered[at] == 'A' ? 'B' : 'A';
+    EXPECT_EQ(key.open(altered, "idp-refresh-token"), std::nullopt) << "altered at " << at;
+  }
+  EXPECT_EQ(key.open("", "idp-refresh-token"), std::nullopt);
+  EXPECT_EQ(key.open("not base64url!", "idp-refresh-token"), std::nullopt);
+  EXPECT_EQ(key.open(key.seal("", "p"), "p"), std::string());
+}
+
 TEST(PendingLogin, TakenExactlyOnce) {
   TempDir dir;
   auto store = gatehouse::store::Store::open(dir.path());

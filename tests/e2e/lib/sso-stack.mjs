@@ -289,6 +289,7 @@ export async function startSsoStack(t, { providers = [{}], users = {}, haOptions
       cleanups.push(() => idp.close());
       const entry = { id, name: options.name ?? `Test IdP ${index + 1}`, kind, idp, issuer: idp.issuer, clientId, clientSecret, ca: idp.ca };
       entry.idTokens = kind === 'rogue' ? idp.idTokens : []; // every ID token the IdP issued, oldest first
+      entry.refreshTokens = []; // every refresh token the (real) IdP issued, oldest first
       if (kind === 'rogue') {
         entry.idTokensSeen = 0;
       } else {
@@ -583,6 +584,7 @@ function watchOidcTokens(entry, remember) {
   provider.on('grant.success', (ctx) => {
     const body = ctx.body ?? {};
     if (body.id_token) entry.idTokens.push(body.id_token);
+    if (body.refresh_token) entry.refreshTokens.push(body.refresh_token);
     remember(body.id_token, `ID token from provider ${entry.id}`);
     remember(body.access_token, `IdP access token from provider ${entry.id}`);
     remember(body.refresh_token, `IdP refresh token from provider ${entry.id}`);
