@@ -42,8 +42,17 @@ std::optional<std::string> webhook_id_of_path(std::string_view path) {
 AppWebhooks::AppWebhooks(store::Store& store, const CutOffs& cut_offs) : store_(store), cut_offs_(cut_offs) {
   store_.read([&](sqlite3* db) {
     store::Statement select(db, "SELECT webhook_digest, ha_user_id FROM app_webhooks", "load the apps' webhooks");
-    while (select.step()) owner_by_digest_.emplace(select.column_text(0), select.column_text(1));
+    while (select.step()) {
+      const auto owner = select.column_text(1);
+      if (owner_by_digest_.emplace(select.column_text(0), owner).second) ++count_by_owner_[owner];
+    }
   });
+}
+
+bool AppWebhooks::has_room(const std::string& ha_user_id) const {
+  std::lock_guard lock(mutex_);
+  const auto found = count_by_owner_.find(ha_user_id);
+  return found == count_by_owner_.end() || found->second < kMaxWebhooksPerUser;
 }
 
 void AppWebhooks::learn(std::string_view webhook_id, const std::string& ha_user_id) {
@@ -56,22 +65,16 @@ void AppWebhooks::learn(std::string_view webhook_id, const std::string& ha_user_
                             "record an app's webhook");
     insert.bind_text(1, digest).bind_text(2, ha_user_id).bind_int64(3, store::now_unix_ms());
     insert.run();
-    store::Statement trim(db,
-                          "DELETE FROM app_webhooks WHERE webhook_digest IN (SELECT webhook_digest FROM app_webhooks "
-                          "ORDER BY registered_at_ms DESC LIMIT -1 OFFSET ?)",
-                          "keep the apps' webhooks bounded");
-    trim.bind_int64(1, static_cast<std::int64_t>(kMaxWebhooks));
-    trim.run();
   });
-  std::lock_guard lock(mutex_);
-  owner_by_digest_[digest] = ha_user_id;
-  if (owner_by_digest_.size() > kMaxWebhooks) {
-    // Rare: reload what the store kept rather than track ages here.
-    owner_by_digest_.clear();
-    store_.read([&](sqlite3* db) {
-      store::Statement select(db, "SELECT webhook_digest, ha_user_id FROM app_webhooks", "load the apps' webhooks");
-      while (select.step()) owner_by_digest_.emplace(select.column_text(0), select.column_text(1));
-    });
+  {
+    std::lock_guard lock(mutex_);
+    auto [entry, added] = owner_by_digest_.try_emplace(digest, ha_user_id);
+    if (!added && entry->second != ha_user_id) {
+      --count_by_owner_[entry->second];
+      entry->second = ha_user_id;
+      added = true;
+    }
+    if (added) ++count_by_owner_[ha_user_id];
   }
   logging::info("app webhook learned", {{"ha_user_id", ha_user_id}});
 }

@@ -21,11 +21,16 @@ namespace gatehouse::sessions {
 
 class AppWebhooks {
 public:
-  static constexpr std::size_t kMaxWebhooks = 100'000; // registrations are rare; beyond this, oldest first out
+  // Registrations are rare (one per app install). Beyond this many for one person, their next
+  // registration is refused rather than an older webhook forgotten: a forgotten webhook would no longer
+  // be blocked when that person is cut off.
+  static constexpr std::size_t kMaxWebhooksPerUser = 100;
 
   // Loads what earlier runs learned.
   AppWebhooks(store::Store& store, const CutOffs& cut_offs);
 
+  // Whether `ha_user_id` may register one more app (under kMaxWebhooksPerUser).
+  bool has_room(const std::string& ha_user_id) const;
   // The app of `ha_user_id` registered `webhook_id` (HA's answer to its registration).
   void learn(std::string_view webhook_id, const std::string& ha_user_id);
   // Whether `webhook_id` (as HA reads it from the path: percent-decoded) is a cut-off person's.
@@ -36,6 +41,7 @@ private:
   const CutOffs& cut_offs_;
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::string> owner_by_digest_; // SHA-256 hex of the id -> HA user id
+  std::unordered_map<std::string, std::size_t> count_by_owner_;
 };
 
 // The webhook id of a path under /api/webhook/, percent-decoded as HA's router decodes it; nullopt when

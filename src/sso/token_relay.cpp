@@ -112,6 +112,15 @@ asio::awaitable<std::optional<net::OutboundResponse>> SignIn::relay_to_home_assi
 
 asio::awaitable<web::Response> SignIn::relay_app_registration(const http::request_header<>& head, std::string body,
                                                               net::ForwardedClient client, std::string ha_user_id) {
+  if (webhooks_ && !ha_user_id.empty() && !webhooks_->has_room(ha_user_id)) {
+    logging::warn("app registration refused: too many for one person", {{"ha_user_id", ha_user_id}});
+    web::Response refused{http::status::too_many_requests, head.version()};
+    refused.set(http::field::content_type, "application/json");
+    refused.set(http::field::cache_control, "no-store");
+    refused.body() = R"({"message":"Too many app registrations for this user. Ask your administrator."})";
+    refused.prepare_payload();
+    co_return refused;
+  }
   auto answer = co_await relay_to_home_assistant(head, std::move(body), client);
   if (!answer) co_return web::render(web::RefusalKind::upstream_unavailable, false, head.version(), false);
   // HA's 201 names the webhook the app will call without authentication (contract §7.2).

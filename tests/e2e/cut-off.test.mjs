@@ -174,3 +174,32 @@ test('a person cut off loses the companion app\'s webhooks at the door (410), ot
   assert.equal(stack.userNamed('bob.builder').isActive, false);
   assert.deepEqual(stack.leakedSecrets(), [], 'webhook ids never reach the log');
 });
+
+test('a person\'s app registrations are bounded by refusing the next one (429), never by forgetting a webhook Gatehouse must block', TEST_GUARD, async (t) => {
+  const stack = await startSsoStack(t);
+  routeHawsThrough(stack.externalUrl, CLIENT_ADDRESS);
+  const alice = await signInAndConnect(t, stack, 'alice');
+  const register = () => request(`${stack.externalUrl}/api/mobile_app/registrations`, {
+    method: 'POST', localAddress: CLIENT_ADDRESS, body: JSON.stringify(REGISTRATION),
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${alice.auth.accessToken}` },
+  });
+  const first = await register();
+  assert.equal(first.status, 201);
+  const firstHook = stack.rememberSecret(first.json().webhook_id, 'mobile_app webhook id');
+  for (let i = 1; i < 100; i++) {
+    const registered = await register();
+    assert.equal(registered.status, 201, `registration ${i + 1}`);
+    stack.rememberSecret(registered.json().webhook_id, 'mobile_app webhook id');
+  }
+  const before = stack.double.webhooks.size;
+  const refused = await register();
+  assert.equal(refused.status, 429);
+  assert.match(refused.json().message, /Too many app registrations/);
+  assert.equal(stack.double.webhooks.size, before, 'HA was not asked');
+  const cut = await runGatehouse(['cut-off', '-c', stack.configPath, 'alice']);
+  assert.equal(cut.code, 0, cut.stderr);
+  const blocked = await request(`${stack.externalUrl}/api/webhook/${firstHook}`, {
+    method: 'POST', localAddress: CLIENT_ADDRESS, body: '{"type":"get_config"}', headers: { 'content-type': 'application/json' },
+  });
+  assert.equal(blocked.status, 410, 'her first webhook is still blocked');
+});

@@ -238,4 +238,22 @@ TEST_F(CutOffTest, ACutOffPersonsAppWebhooksAreBlockedAcrossARestartAndOnlyTheir
   EXPECT_TRUE(restarted.blocked("hook-of-bob")) << "a lift counts once the serving process applied it";
 }
 
+TEST_F(CutOffTest, APersonsAppsAreBoundedByRefusingMoreNeverByForgettingOne) {
+  CutOffs cut_offs(*store_);
+  gatehouse::sessions::AppWebhooks webhooks(*store_, cut_offs);
+  const auto limit = gatehouse::sessions::AppWebhooks::kMaxWebhooksPerUser;
+  for (std::size_t i = 0; i < limit; ++i) {
+    ASSERT_TRUE(webhooks.has_room("ha-bob"));
+    webhooks.learn("hook-of-bob-" + std::to_string(i), "ha-bob");
+  }
+  EXPECT_FALSE(webhooks.has_room("ha-bob"));
+  EXPECT_TRUE(webhooks.has_room("ha-alice")) << "the bound is per person";
+  webhooks.learn("hook-of-bob-0", "ha-bob");
+  EXPECT_FALSE(webhooks.has_room("ha-bob")) << "the same webhook again counts once";
+  ASSERT_TRUE(gatehouse::sessions::request_cut_off(*store_, *gatehouse::sessions::find_person(*store_, "bob"), "console", ""));
+  EXPECT_TRUE(webhooks.blocked("hook-of-bob-0")) << "his first webhook is still known, so still blocked";
+  gatehouse::sessions::AppWebhooks restarted(*store_, cut_offs);
+  EXPECT_FALSE(restarted.has_room("ha-bob")) << "the count survives a restart";
+}
+
 } // namespace
