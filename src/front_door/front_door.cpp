@@ -297,8 +297,8 @@ asio::awaitable<void> FrontDoor::watch(net::RelayedSockets& sockets) {
       return sign_in->cut_off_in_ha(std::move(ha_user_id), std::move(username), std::move(source));
     };
     ha->restore = [sign_in = sign_in_](std::string ha_user_id) { return sign_in->restore_in_ha(std::move(ha_user_id)); };
-    ha->set_role = [sign_in = sign_in_](std::string ha_user_id, std::string ha_group) {
-      return sign_in->set_role_in_ha(std::move(ha_user_id), std::move(ha_group));
+    ha->set_role = [sign_in = sign_in_](std::string ha_user_id, std::string ha_group, std::string source) {
+      return sign_in->set_role_in_ha(std::move(ha_user_id), std::move(ha_group), std::move(source));
     };
     ha->end_sessions = [sign_in = sign_in_](std::string ha_user_id, std::string username,
                                             std::vector<std::string> token_ids) {

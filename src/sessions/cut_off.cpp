@@ -230,11 +230,12 @@ std::vector<CutOffs::RoleRequest> CutOffs::roles_to_set() const {
   std::vector<RoleRequest> found;
   store_.read([&](sqlite3* db) {
     store::Statement select(db,
-                            "SELECT ha_user_id, username, ha_group, requested_at_ms FROM role_requests "
+                            "SELECT ha_user_id, username, ha_group, requested_at_ms, source FROM role_requests "
                             "WHERE applied_at_ms IS NULL ORDER BY requested_at_ms",
                             "read the roles to set");
     while (select.step())
-      found.push_back({select.column_text(0), select.column_text(1), select.column_text(2), select.column_int64(3)});
+      found.push_back({select.column_text(0), select.column_text(1), select.column_text(2), select.column_int64(3),
+                       select.column_text(4)});
   });
   return found;
 }
@@ -351,7 +352,8 @@ asio::awaitable<bool> do_ha_side(CutOffs& cut_offs, SessionEnds* session_ends, c
   for (const auto& role : roles) {
     std::string ha_user_id = role.ha_user_id;
     std::string ha_group = role.ha_group;
-    const auto outcome = co_await ha.set_role(std::move(ha_user_id), std::move(ha_group));
+    std::string source = role.source;
+    const auto outcome = co_await ha.set_role(std::move(ha_user_id), std::move(ha_group), std::move(source));
     try {
       if (outcome.failure.empty()) {
         cut_offs.mark_role_set(role, outcome.not_set);

@@ -109,6 +109,7 @@ public:
     std::string username;
     std::string ha_group;
     std::int64_t requested_at_ms = 0;
+    std::string source; // who asked ("scim", "revalidation")
   };
   // The roles asked for and not set in HA yet.
   std::vector<RoleRequest> roles_to_set() const;
@@ -142,7 +143,7 @@ struct HomeAssistantSide {
     std::string not_set; // done, but HA keeps the user's groups (the owner): why
   };
   // Their HA user in exactly this group.
-  std::function<boost::asio::awaitable<SetRole>(std::string ha_user_id, std::string ha_group)> set_role;
+  std::function<boost::asio::awaitable<SetRole>(std::string ha_user_id, std::string ha_group, std::string source)> set_role;
   // Only these refresh tokens of the person deleted in HA (sessions/session_ends). Empty: done.
   std::function<boost::asio::awaitable<std::string>(std::string ha_user_id, std::string username,
                                                     std::vector<std::string> token_ids)>

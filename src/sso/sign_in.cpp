@@ -533,8 +533,9 @@ asio::awaitable<std::string> SignIn::restore_in_ha(std::string ha_user_id) {
   co_return "HA did not activate the user again (" + updated.error_code + ")";
 }
 
-asio::awaitable<sessions::HomeAssistantSide::SetRole> SignIn::set_role_in_ha(std::string ha_user_id, std::string ha_group) {
-  auto outcome = co_await directory_.set_role(std::move(ha_user_id), std::move(ha_group));
+asio::awaitable<sessions::HomeAssistantSide::SetRole> SignIn::set_role_in_ha(std::string ha_user_id, std::string ha_group,
+                                                                             std::string source) {
+  auto outcome = co_await directory_.set_role(std::move(ha_user_id), std::move(ha_group), std::move(source));
   co_return sessions::HomeAssistantSide::SetRole{std::move(outcome.failure), std::move(outcome.not_set)};
 }
 

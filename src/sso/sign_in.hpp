@@ -74,7 +74,8 @@ public:
                                                                             std::string source);
   boost::asio::awaitable<std::string> restore_in_ha(std::string ha_user_id);
   // And of a role SCIM's Groups give: the HA user put in that group.
-  boost::asio::awaitable<sessions::HomeAssistantSide::SetRole> set_role_in_ha(std::string ha_user_id, std::string ha_group);
+  boost::asio::awaitable<sessions::HomeAssistantSide::SetRole> set_role_in_ha(std::string ha_user_id, std::string ha_group,
+                                                                              std::string source);
   // And the HA users SCIM wants made before their people sign in (scim/people): whether some wait;
   // making them (true: all made).
   bool scim_users_waiting() const;

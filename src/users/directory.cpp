@@ -469,12 +469,14 @@ asio::awaitable<std::string> Directory::make_for_scim_here(std::string display_n
   co_return std::string();
 }
 
-asio::awaitable<Directory::RoleOutcome> Directory::set_role(std::string ha_user_id, std::string ha_group) {
-  auto operation = set_role_here(std::move(ha_user_id), std::move(ha_group));
+asio::awaitable<Directory::RoleOutcome> Directory::set_role(std::string ha_user_id, std::string ha_group,
+                                                             std::string source) {
+  auto operation = set_role_here(std::move(ha_user_id), std::move(ha_group), std::move(source));
   co_return co_await asio::co_spawn(admin_.executor(), std::move(operation), asio::use_awaitable);
 }
 
-asio::awaitable<Directory::RoleOutcome> Directory::set_role_here(std::string ha_user_id, std::string ha_group) {
+asio::awaitable<Directory::RoleOutcome> Directory::set_role_here(std::string ha_user_id, std::string ha_group,
+                                                                  std::string source) {
   RoleOutcome outcome;
   co_await lock();
   const Turn turn{this};
@@ -498,7 +500,7 @@ asio::awaitable<Directory::RoleOutcome> Directory::set_role_here(std::string ha_
     } else {
       json::array before;
       for (const auto& g : user->group_ids) before.emplace_back(g);
-      audit(store_, "role_changed", user->username, "", {{"ha_user_id", ha_user_id}, {"from", before}, {"to", ha_group}, {"source", "scim"}});
+      audit(store_, "role_changed", user->username, "", {{"ha_user_id", ha_user_id}, {"from", before}, {"to", ha_group}, {"source", source}});
     }
   }
   co_return outcome;

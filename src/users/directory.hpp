@@ -89,9 +89,9 @@ public:
     std::string failure; // empty: done
     std::string not_set; // done, but HA keeps the user's groups (the owner, a system user, a user gone): why
   };
-  // Puts the HA user in exactly `ha_group` (a role SCIM's Groups give: scim/people), one provisioning
-  // run at a time like prepare(); audited as role_changed when it changes anything.
-  boost::asio::awaitable<RoleOutcome> set_role(std::string ha_user_id, std::string ha_group);
+  // Puts the HA user in exactly `ha_group` (a role SCIM's Groups or re-validation give), one provisioning
+  // run at a time like prepare(); audited as role_changed, with who asked (`source`), when it changes anything.
+  boost::asio::awaitable<RoleOutcome> set_role(std::string ha_user_id, std::string ha_group, std::string source);
   struct DeleteOutcome {
     std::string failure; // empty: done
     bool deleted = false; // false: the owner or a system user (never deleted), or already gone
@@ -109,7 +109,7 @@ private:
   boost::asio::awaitable<DirectoryOutcome> prepare_here(std::string issuer, std::string subject,
                                                         std::string provider_id, boost::json::object claims,
                                                         std::string client_address, Provisioning provisioning);
-  boost::asio::awaitable<RoleOutcome> set_role_here(std::string ha_user_id, std::string ha_group);
+  boost::asio::awaitable<RoleOutcome> set_role_here(std::string ha_user_id, std::string ha_group, std::string source);
   boost::asio::awaitable<DeleteOutcome> delete_user_here(std::string ha_user_id);
   boost::asio::awaitable<std::string> make_for_scim_here(std::string display_name, std::string username_hint,
                                                          std::string ha_group, std::function<bool()> still_wanted,

@@ -76,6 +76,8 @@ test('re-validation: a group change reaches HA; out of every group, all of the p
   assert.match(refused.raw.detail.reason, /no longer in a group/);
   assert.equal(refused.raw.detail.sessions, 2);
   assert.ok(audit.some((entry) => entry.kind === 'role_requested' && entry.raw.detail.source === 'revalidation'));
+  assert.ok(audit.some((entry) => entry.kind === 'role_changed' && entry.raw.detail.source === 'revalidation'
+    && entry.raw.detail.to === ROLE_GROUPS.admin), 'the change in HA says who asked for it');
 
   // Sealed at rest: no IdP refresh token in the database file (nor in any log).
   const database = readFileSync(join(stack.config.data_dir, 'gatehouse.db')).toString('latin1');

@@ -169,7 +169,8 @@ TEST_F(CutOffTest, ARoleAskedForIsSetInHaOnceRetriedWhileHaFailsAndAskedAgainOnl
     co_return gatehouse::sessions::HomeAssistantSide::CutOff{};
   };
   ha.restore = [&](std::string) -> boost::asio::awaitable<std::string> { co_return std::string(); };
-  ha.set_role = [&](std::string ha_user_id, std::string group) -> boost::asio::awaitable<gatehouse::sessions::HomeAssistantSide::SetRole> {
+  ha.set_role = [&](std::string ha_user_id, std::string group,
+                    std::string) -> boost::asio::awaitable<gatehouse::sessions::HomeAssistantSide::SetRole> {
     gatehouse::sessions::HomeAssistantSide::SetRole outcome;
     if (failures_left > 0) {
       --failures_left;
