@@ -305,6 +305,7 @@ asio::awaitable<void> FrontDoor::watch(net::RelayedSockets& sockets) {
       return sign_in->end_sessions_in_ha(std::move(ha_user_id), std::move(username), std::move(token_ids));
     };
     ha->more_waiting = [sign_in = sign_in_] { return sign_in->scim_users_waiting(); };
+    ha->reachable = [sign_in = sign_in_] { return sign_in->home_assistant_ready(); };
     ha->do_more = [sign_in = sign_in_] { return sign_in->make_scim_users(); };
   }
   // Beside it, re-validation with the IdPs (providers[].revalidate): what it finds is applied by the watch.

@@ -410,7 +410,16 @@ asio::awaitable<void> apply_cut_offs(CutOffs& cut_offs, shield::TokenCache& toke
                                                       "Access removed"};
   const boost::beast::websocket::close_reason signed_out{boost::beast::websocket::close_code::policy_error,
                                                          "Session ended"};
+  bool was_reachable = true;
   for (;;) {
+    if (ha && ha->reachable) {
+      const bool reachable = ha->reachable();
+      if (reachable && !was_reachable && ha_step->not_before != std::chrono::steady_clock::time_point{}) {
+        ha_step->not_before = {}; // HA is back: what waited for it goes now
+        ha_step->wanted = true;
+      }
+      was_reachable = reachable;
+    }
     std::vector<CutOffs::Pending> pending;
     bool lifts_asked = false;
     try {

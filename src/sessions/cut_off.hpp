@@ -148,6 +148,9 @@ struct HomeAssistantSide {
   std::function<boost::asio::awaitable<std::string>(std::string ha_user_id, std::string username,
                                                     std::vector<std::string> token_ids)>
       end_sessions;
+  // Whether HA is reachable now: when it comes back, what waited for it is done at once, not at the next
+  // retry. May be empty.
+  std::function<bool()> reachable;
   // Work for HA that another module keeps (the HA users SCIM wants made): whether some waits, and doing
   // it (true: all of it done). Either may be empty.
   std::function<bool()> more_waiting;

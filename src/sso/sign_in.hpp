@@ -79,6 +79,8 @@ public:
   // And the HA users SCIM wants made before their people sign in (scim/people): whether some wait;
   // making them (true: all made).
   bool scim_users_waiting() const;
+  // Whether HA can be reached now (the admin connection is up).
+  bool home_assistant_ready() const { return directory_.home_assistant_ready(); }
   boost::asio::awaitable<bool> make_scim_users();
 
   // POST /auth/revoke (HA's "Log out"), relayed to HA as it is; when HA revoked a refresh token of a

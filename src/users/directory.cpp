@@ -469,6 +469,8 @@ asio::awaitable<std::string> Directory::make_for_scim_here(std::string display_n
   co_return std::string();
 }
 
+bool Directory::home_assistant_ready() const { return admin_.status() == hass::AdminStatus::ready; }
+
 asio::awaitable<Directory::RoleOutcome> Directory::set_role(std::string ha_user_id, std::string ha_group,
                                                              std::string source) {
   auto operation = set_role_here(std::move(ha_user_id), std::move(ha_group), std::move(source));

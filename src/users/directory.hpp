@@ -102,6 +102,8 @@ public:
   boost::asio::awaitable<hass::CommandResult> set_active(std::string ha_user_id, bool active);
   // The HA password of a user Gatehouse manages or linked (derived, never stored).
   std::string password_for(std::string_view ha_user_id) const { return key_.password_for(ha_user_id); }
+  // Whether the admin connection to HA is up (HA reachable, the token an admin's).
+  bool home_assistant_ready() const;
   // The key that also seals the secrets Gatehouse keeps in the store (IdP refresh tokens).
   const MasterKey& master_key() const { return key_; }
 

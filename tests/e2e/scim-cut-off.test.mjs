@@ -97,6 +97,44 @@ test('SCIM active=false cuts the person off at once; active=true lets them sign 
   assert.equal(back.kind, 'redirect', 'bob signs in again');
 });
 
+test('HA down during a SCIM cut-off: the write is kept and answered, the door refuses at once, nothing in HA is half-done, and HA\'s side is done when HA is back', TEST_GUARD, async (t) => {
+  const stack = await startScimStack(t);
+  const created = await stack.scim('/Users', { method: 'POST', body: { schemas: [USER], userName: 'bob.builder', active: true } });
+  const bob = await signInAndConnect(t, stack, 'bob');
+  const bobId = stack.userNamed('bob.builder').id;
+  const sessionsInHa = () => stack.double.refreshTokens().filter((token) => token.userId === bobId).length;
+  assert.ok(sessionsInHa() > 0);
+
+  await stack.double.suspend(); // HA's outage: nothing listens, its state is kept
+  await bob.closed;
+  bob.connection.close();
+  const off = await stack.scim(`/Users/${created.json.id}`, { method: 'PATCH', body: {
+    schemas: [PATCH], Operations: [{ op: 'replace', path: 'active', value: false }] } });
+  assert.equal(off.status, 200, 'the SCIM write is in the store and answered; HA\'s side waits for HA');
+  assert.equal(off.json.active, false);
+  // The door refuses him now; a sign-in is refused before HA is needed.
+  const states = await request(`${stack.externalUrl}/api/states`, { headers: { authorization: `Bearer ${bob.auth.accessToken}` }, localAddress: CLIENT_ADDRESS });
+  assert.notEqual(states.status, 200);
+  await signInRefused(stack, 'bob');
+  // Nothing in HA was done by halves: he is still active there, his sessions all still there.
+  assert.equal(stack.userNamed('bob.builder').isActive, true);
+  assert.ok(sessionsInHa() > 0);
+  const failed = await pollUntil(async () => {
+    const entries = await stack.audit(['--user', 'bob.builder']);
+    return { done: entries.some((entry) => entry.kind === 'cut_off_ha_sessions_failed'), value: entries };
+  }, { timeoutMs: 10_000 });
+  assert.ok(failed.some((entry) => entry.kind === 'cut_off_ha_sessions_failed'), 'the failed try is audited');
+
+  await stack.double.resume();
+  assert.equal(await haUserActive(stack, 'bob.builder', false), false, 'HA shows bob deactivated once it is back');
+  assert.equal(sessionsInHa(), 0, 'and none of his sessions left');
+  const refresh = await stack.postToken({ grant_type: 'refresh_token', refresh_token: bob.saved[0].refresh_token, client_id: stack.frontendClientId });
+  assert.equal(refresh.status, 400);
+  assert.deepEqual(refresh.json(), { error: 'invalid_grant' });
+  const entries = await stack.audit(['--user', 'bob.builder']);
+  assert.ok(entries.some((entry) => entry.kind === 'cut_off_ha_sessions_ended'), entries.map((entry) => entry.kind).join(' '));
+});
+
 test('SCIM: inactive before the first sign-in cannot sign in; DELETE cuts a signed-in person off; creating the User again lifts it', TEST_GUARD, async (t) => {
   const stack = await startScimStack(t);
   const alice = await stack.scim('/Users', { method: 'POST', body: { schemas: [USER], userName: 'ALICE', active: false } });

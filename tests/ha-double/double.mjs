@@ -450,6 +450,23 @@ export class HaDouble {
     this.websocketApi.counters.binaryFrames = 0;
   }
 
+  // HA goes away (every connection dropped, nothing listening) with its state kept, until resume():
+  // what an HA restart or outage looks like from outside.
+  async suspend() {
+    await new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+      this.websocketApi.dropAll();
+    });
+  }
+
+  async resume() {
+    await new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.port, this.options.host, resolve);
+    });
+  }
+
   async close() {
     if (!this.server) return;
     this.stopping = true;

@@ -233,3 +233,19 @@ test('§7.2 mobile_app registration: Bearer only, a 400 for a body the schema re
   assert.equal(double.webhookDeliveries.at(-1).processed, true);
   assert.equal(double.webhooks.get(reply.webhook_id).userId, owner.id);
 });
+
+test('suspend() is an HA outage: connections dropped, nothing listens, state kept; resume() serves on the same port', async (t) => {
+  const double = await withDouble(t);
+  const tokens = await loginTokens(double);
+  const socket = await authenticatedSocket(double, tokens.access_token);
+  const port = double.port;
+  await double.suspend();
+  await socket.closed;
+  await assert.rejects(request(double, { path: '/api/' }), /ECONNREFUSED/);
+  await double.resume();
+  assert.equal(double.port, port);
+  const again = await authenticatedSocket(double, tokens.access_token);
+  t.after(() => again.close());
+  const refreshed = await postForm(double, '/auth/token', { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: clientIdOf(double) });
+  assert.equal(refreshed.status, 200, 'the session from before the outage is still there');
+});

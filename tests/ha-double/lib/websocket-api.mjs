@@ -59,8 +59,13 @@ export class WebsocketApi {
     for (const connection of this.connections) connection.close(code);
   }
 
-  terminateAll() {
+  // Every connection dropped without a close frame (HA's process gone); new ones are still taken.
+  dropAll() {
     for (const connection of this.connections) connection.ws.terminate();
+  }
+
+  terminateAll() {
+    this.dropAll();
     this.server.close();
   }
 }
