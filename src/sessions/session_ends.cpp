@@ -51,6 +51,7 @@ void SessionEnds::record_refresh_token(std::string_view token_id, std::string_vi
                                        std::string_view ha_user_id, std::string_view client_id,
                                        const std::optional<IdpSession>& idp_session) {
   const auto text_or_null = [](const std::string& text) { return text.empty() ? std::nullopt : std::optional(text); };
+  const auto now = store::now_unix_ms();
   store_.write([&](sqlite3* db) {
     store::Statement insert(db,
                             "INSERT OR REPLACE INTO refresh_tokens (token_id, ha_user_id, client_id, created_at_ms, "
@@ -58,14 +59,14 @@ void SessionEnds::record_refresh_token(std::string_view token_id, std::string_vi
                             "idp_refresh_token_sealed, revalidate_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             "record a refresh token");
     insert.bind_text(1, token_id).bind_text(2, ha_user_id).bind_text(3, client_id);
-    insert.bind_int64(4, store::now_unix_ms()).bind_text(5, token_digest);
+    insert.bind_int64(4, now).bind_text(5, token_digest);
     if (idp_session) {
       insert.bind_text(6, idp_session->issuer).bind_text(7, idp_session->subject);
       bind_optional(insert, 8, text_or_null(idp_session->sid));
       bind_optional(insert, 9, text_or_null(idp_session->id_token));
       const bool revalidates = idp_session->revalidate_every_ms > 0 && !idp_session->refresh_token_sealed.empty();
       bind_optional(insert, 10, revalidates ? std::optional(idp_session->refresh_token_sealed) : std::nullopt);
-      if (revalidates) insert.bind_int64(11, store::now_unix_ms() + idp_session->revalidate_every_ms);
+      if (revalidates) insert.bind_int64(11, now + idp_session->revalidate_every_ms);
       else insert.bind_null(11);
     } else {
       insert.bind_null(6).bind_null(7).bind_null(8).bind_null(9).bind_null(10).bind_null(11);

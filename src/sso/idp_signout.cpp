@@ -24,27 +24,25 @@ std::string SignIn::signout_cookie(std::string_view value, bool clear) const {
          (secure ? "; Secure" : "");
 }
 
-std::optional<std::string> SignIn::arm_idp_signout(std::string_view refresh_token, const std::string& client_address) {
-  if (refresh_token.empty()) return std::nullopt;
+std::string SignIn::save_signout(const oidc::IdpSignout& signout) {
+  const auto cookie = oidc::random_token();
+  oidc::save_idp_signout(store_, cookie, signout, store::now_unix_ms());
+  return signout_cookie(cookie, false);
+}
+
+void SignIn::arm_idp_signout(web::Response& revoke_answer, std::string_view refresh_token,
+                             const std::string& client_address) {
+  if (revoke_answer.result() != http::status::ok || refresh_token.empty()) return;
   const auto session = session_ends_.idp_session_of(oidc::binding_hash(refresh_token));
-  if (!session) return std::nullopt;
+  if (!session) return;
   const config::Provider* provider = nullptr;
   for (const auto& candidate : providers_)
     if (candidate->config().issuer == session->issuer && candidate->config().logout == config::ProviderLogout::idp)
       provider = &candidate->config();
-  if (!provider) return std::nullopt;
-  const auto cookie = oidc::random_token();
-  oidc::save_idp_signout(store_, cookie, {provider->id, session->id_token, true, {}, {}}, store::now_unix_ms());
+  if (!provider) return;
+  revoke_answer.insert(http::field::set_cookie, save_signout({provider->id, session->id_token, true, {}, {}}));
   store_.append_audit({0, store::now_unix_ms(), "idp_signout_armed", "", client_address,
                        json::serialize(json::object{{"provider", provider->id}})});
-  return signout_cookie(cookie, false);
-}
-
-std::optional<std::string> SignIn::offer_switch_account(const std::string& provider_id, const std::string& id_token,
-                                                        const std::string& continue_url) {
-  const auto cookie = oidc::random_token();
-  oidc::save_idp_signout(store_, cookie, {provider_id, id_token, false, continue_url, {}}, store::now_unix_ms());
-  return signout_cookie(cookie, false);
 }
 
 asio::awaitable<std::optional<web::Response>> SignIn::end_idp_session_first(const front_door::RequestFacts& facts,
@@ -118,11 +116,8 @@ asio::awaitable<web::Response> SignIn::relay_revoke(const http::request_header<>
   std::string sent = body; // named: GCC 12 and temporaries inside co_await
   auto relayed = co_await relay_to_home_assistant(head, std::move(sent), client);
   if (!relayed) co_return web::render(web::RefusalKind::upstream_unavailable, false, head.version(), false);
-  const bool revoked = relayed->status == 200;
   auto response = response_from(std::move(*relayed), head.version());
-  if (revoked)
-    if (auto cookie = arm_idp_signout(fields.value("token"), client.address_text))
-      response.insert(http::field::set_cookie, *cookie);
+  arm_idp_signout(response, fields.value("token"), client.address_text);
   co_return response;
 }
 

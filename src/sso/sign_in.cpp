@@ -318,7 +318,7 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
                    "Gatehouse · " + std::to_string(static_cast<unsigned>(status)) + " · ref " + id};
     std::optional<std::string> switch_cookie;
     if (switch_offer) {
-      switch_cookie = offer_switch_account(switch_offer->provider_id, switch_offer->id_token, *switch_offer->continue_url);
+      switch_cookie = save_signout(*switch_offer);
       page.links.push_back({std::string(kSwitchAccountPath), "Sign in as someone else"});
     }
     auto response = finish(web::page_response(status, page));

@@ -24,6 +24,7 @@
 #include "hass/login_flow.hpp"
 #include "net/forwarding.hpp"
 #include "net/http_client.hpp"
+#include "oidc/idp_signout.hpp"
 #include "oidc/provider.hpp"
 #include "shield/token_cache.hpp"
 #include "sso/client_trust.hpp"
@@ -176,12 +177,11 @@ private:
   // Ending the IdP session of a browser before it signs in again (sso/idp_signout.cpp, oidc/idp_signout).
   // The Set-Cookie value of the browser's sign-out cookie (`clear`: removing it).
   std::string signout_cookie(std::string_view value, bool clear) const;
-  // After HA revoked `refresh_token`: a Set-Cookie that arms the browser's sign-out, when that session's
-  // provider has logout: idp.
-  std::optional<std::string> arm_idp_signout(std::string_view refresh_token, const std::string& client_address);
-  // A refusal page after a verified sign-in: a Set-Cookie for the "Sign in as someone else" link.
-  std::optional<std::string> offer_switch_account(const std::string& provider_id, const std::string& id_token,
-                                                  const std::string& continue_url);
+  // Records a browser's sign-out (oidc/idp_signout); the Set-Cookie that binds it to the browser.
+  std::string save_signout(const oidc::IdpSignout& signout);
+  // HA's answer to a revoke of `refresh_token`: when HA revoked it and that session's provider has
+  // logout: idp, it gets the Set-Cookie that arms the browser's sign-out.
+  void arm_idp_signout(web::Response& revoke_answer, std::string_view refresh_token, const std::string& client_address);
   // The redirect to the IdP's end_session_endpoint when this browser has a sign-out waiting (only an armed
   // one with `armed_only`); nullopt when there is none, or nothing the IdP can end (the sign-in goes on).
   boost::asio::awaitable<std::optional<web::Response>> end_idp_session_first(const front_door::RequestFacts& facts,

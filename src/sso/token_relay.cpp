@@ -172,12 +172,9 @@ asio::awaitable<web::Response> SignIn::relay_token_request(const http::request_h
   if (issued && owner && token_cache_)
     token_cache_->remember_valid(issued->token, issued->expires_at, shield::TokenOwner{*owner, issued->refresh_token_id});
 
-  // iOS signs out through /auth/token action=revoke (contract §1.11), as /auth/revoke does.
-  const bool revoked = fields.value("action") == "revoke" && relayed->status == 200;
   auto response = response_from(std::move(*relayed), head.version());
-  if (revoked)
-    if (auto cookie = arm_idp_signout(fields.value("token"), client.address_text))
-      response.insert(http::field::set_cookie, *cookie);
+  // iOS signs out through /auth/token action=revoke (contract §1.11), as /auth/revoke does.
+  if (fields.value("action") == "revoke") arm_idp_signout(response, fields.value("token"), client.address_text);
   co_return response;
 }
 
