@@ -127,6 +127,9 @@ FrontDoor::FrontDoor(const config::Config& config, shield::Shield& shield, sso::
                   .handler = sign_in_handler, .route = "sso"});
   endpoints_.add({.path = "/sso/signed-out", .methods = {verb::get}, .active = signs_in, .handler = sign_in_handler,
                   .route = "sso"});
+  // The Android app's web view, waiting while the browser signs in (oidc/app_handoff).
+  endpoints_.add({.path = "/sso/handoff/", .prefix = true, .methods = {verb::get}, .active = signs_in,
+                  .handler = sign_in_handler, .route = "sso"});
   endpoints_.add({.path = "/sso/consent",
                   .methods = {verb::post},
                   .body_limit = sso::SignIn::kMaxFormBytes,

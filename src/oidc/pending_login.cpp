@@ -2,6 +2,7 @@
 #include "oidc/pending_login.hpp"
 
 #include <array>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <stdexcept>
@@ -27,6 +28,12 @@ std::string binding_hash(std::string_view secret) {
   return jose::base64url_encode(std::span<const unsigned char>(digest));
 }
 
+bool binding_matches(std::string_view secret, std::string_view stored_hash) {
+  const std::string presented = binding_hash(secret);
+  return !stored_hash.empty() && presented.size() == stored_hash.size() &&
+         CRYPTO_memcmp(presented.data(), stored_hash.data(), presented.size()) == 0;
+}
+
 namespace {
 
 void remove_expired(sqlite3* db, std::int64_t now_ms) {
@@ -35,16 +42,32 @@ void remove_expired(sqlite3* db, std::int64_t now_ms) {
   sweep.run();
 }
 
-std::int64_t count_of(sqlite3* db, const char* sql, const std::string* client_key) {
+// `sql` takes the client key (when given), then the time (when given).
+std::int64_t count_of(sqlite3* db, const char* sql, const std::string* client_key,
+                      std::optional<std::int64_t> now_ms = std::nullopt) {
   store::Statement count(db, sql, "count pending logins");
-  if (client_key) count.bind_text(1, *client_key);
+  int next = 1;
+  if (client_key) count.bind_text(next++, *client_key);
+  if (now_ms) count.bind_int64(next, *now_ms);
   return count.step() ? count.column_int64(0) : 0;
+}
+
+void insert_handoff(sqlite3* db, const AppHandoff& handoff, const std::string& client_key) {
+  store::Statement insert(db,
+                          "INSERT INTO app_handoffs (id, waiter_hash, user_code, client_address, client_key, idp_url, "
+                          "restart_url, status, created_at_ms, expires_at_ms) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, 'waiting', ?, ?)",
+                          "save an app hand-off");
+  insert.bind_text(1, handoff.id).bind_text(2, handoff.waiter_hash).bind_text(3, handoff.user_code);
+  insert.bind_text(4, handoff.client_address).bind_text(5, client_key).bind_text(6, handoff.idp_url);
+  insert.bind_text(7, handoff.restart_url).bind_int64(8, handoff.created_at_ms).bind_int64(9, handoff.expires_at_ms);
+  insert.run();
 }
 
 } // namespace
 
 SaveOutcome save_pending_login(store::Store& store, const PendingLogin& login, const PendingLoginLimits& limits,
-                               std::int64_t now_ms) {
+                               std::int64_t now_ms, const AppHandoff* handoff) {
   const std::string client_key = net::client_key(login.client_address).to_string();
   SaveOutcome outcome = SaveOutcome::saved;
   store.write([&](sqlite3* db) {
@@ -58,10 +81,24 @@ SaveOutcome save_pending_login(store::Store& store, const PendingLogin& login, c
       outcome = SaveOutcome::all_full;
       return;
     }
+    if (handoff) {
+      // A pending login leaves when its callback takes it; its hand-off waits on: counted on its own.
+      if (count_of(db, "SELECT count(*) FROM app_handoffs WHERE client_key = ? AND expires_at_ms > ?", &client_key,
+                   now_ms) >= static_cast<std::int64_t>(limits.per_address)) {
+        outcome = SaveOutcome::address_full;
+        return;
+      }
+      if (count_of(db, "SELECT count(*) FROM app_handoffs WHERE expires_at_ms > ?", nullptr, now_ms) >=
+          static_cast<std::int64_t>(limits.total)) {
+        outcome = SaveOutcome::all_full;
+        return;
+      }
+      insert_handoff(db, *handoff, client_key);
+    }
     store::Statement insert(db,
                             "INSERT INTO pending_logins (state, provider_id, nonce, code_verifier, client_id, "
                             "redirect_uri, client_state, client_address, browser_binding_hash, created_at_ms, "
-                            "expires_at_ms, client_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            "expires_at_ms, client_key, handoff_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             "save a pending login");
     insert.bind_text(1, login.state).bind_text(2, login.provider_id).bind_text(3, login.nonce);
     insert.bind_text(4, login.code_verifier).bind_text(5, login.client_id).bind_text(6, login.redirect_uri);
@@ -69,6 +106,8 @@ SaveOutcome save_pending_login(store::Store& store, const PendingLogin& login, c
     else insert.bind_null(7);
     insert.bind_text(8, login.client_address).bind_text(9, login.browser_binding_hash);
     insert.bind_int64(10, login.created_at_ms).bind_int64(11, login.expires_at_ms).bind_text(12, client_key);
+    if (login.handoff_id.empty()) insert.bind_null(13);
+    else insert.bind_text(13, login.handoff_id);
     insert.run();
   });
   return outcome;
@@ -87,7 +126,7 @@ namespace {
 
 constexpr const char* kLoginColumns =
     "provider_id, nonce, code_verifier, client_id, redirect_uri, client_state, client_address, "
-    "browser_binding_hash, created_at_ms, expires_at_ms";
+    "browser_binding_hash, created_at_ms, expires_at_ms, handoff_id";
 
 PendingLogin login_from(store::Statement& row, std::string_view state) {
   PendingLogin login;
@@ -102,6 +141,7 @@ PendingLogin login_from(store::Statement& row, std::string_view state) {
   login.browser_binding_hash = row.column_text(7);
   login.created_at_ms = row.column_int64(8);
   login.expires_at_ms = row.column_int64(9);
+  if (!row.column_is_null(10)) login.handoff_id = row.column_text(10);
   return login;
 }
 

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "oidc/app_handoff.hpp"
 #include "store/store.hpp"
 
 namespace gatehouse::oidc {
@@ -28,7 +29,8 @@ struct PendingLogin {
   std::string redirect_uri;
   std::optional<std::string> client_state;
   std::string client_address; // HA pins its login flow to one address (contract §1.6)
-  std::string browser_binding_hash;
+  std::string browser_binding_hash; // empty for a hand-off: the browser that finishes it never saw Gatehouse
+  std::string handoff_id;           // an app's web view waits for this sign-in (oidc/app_handoff)
   std::int64_t created_at_ms = 0;
   std::int64_t expires_at_ms = 0;
 };
@@ -37,6 +39,8 @@ struct PendingLogin {
 std::string random_token();
 // What is stored for a browser binding secret (SHA-256, base64url).
 std::string binding_hash(std::string_view secret);
+// Whether `secret` is the one `stored_hash` was made from (compared in constant time).
+bool binding_matches(std::string_view secret, std::string_view stored_hash);
 
 struct PendingLoginLimits {
   std::size_t total = 10'000;
@@ -44,9 +48,10 @@ struct PendingLoginLimits {
 };
 enum class SaveOutcome { saved, address_full, all_full };
 
-// Saves `login` unless the limits are reached (expired logins are removed first and do not count).
+// Saves `login` unless the limits are reached (expired logins are removed first and do not count); with
+// `handoff`, that too, under the same limits counted over unexpired hand-offs.
 SaveOutcome save_pending_login(store::Store& store, const PendingLogin& login, const PendingLoginLimits& limits,
-                               std::int64_t now_ms);
+                               std::int64_t now_ms, const AppHandoff* handoff = nullptr);
 // Removes every expired login; returns how many.
 std::size_t sweep_expired_pending_logins(store::Store& store, std::int64_t now_ms);
 // The login for `state`, left in place (a callback checks the browser binding before taking it).

@@ -59,6 +59,8 @@ ClientTrust trust_of(std::string_view client_id, std::string_view redirect_uri, 
     if (client_id == app.client_id && redirect_uri == app.redirect_uri) {
       trust.kind = ClientTrust::Kind::companion_app;
       trust.name = std::string(app.name);
+      trust.web_view_stays_on_host = app.client_id == "https://home-assistant.io/android" &&
+                                     app.redirect_uri == "homeassistant://auth-callback";
       return trust;
     }
   }

@@ -18,6 +18,9 @@ struct ClientTrust {
   enum class Kind { own_frontend, companion_app, listed, needs_consent } kind = Kind::needs_consent;
   std::string name;   // what the person is shown: a friendly name for known clients, else ""
   std::string origin; // scheme://host[:port] of the client_id
+  // The Android app's web view sends every address on another host to the system browser and never
+  // hears back (contract §7.2): it waits on Gatehouse's own page instead (oidc/app_handoff).
+  bool web_view_stays_on_host = false;
   bool asks_person() const { return kind == Kind::needs_consent; }
   // Trusted devices sign in without a person: only these clients may get their codes.
   bool serves_devices() const { return kind == Kind::own_frontend || kind == Kind::listed; }

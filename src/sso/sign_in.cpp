@@ -3,6 +3,7 @@
 
 #include <array>
 #include <boost/beast/http/field.hpp>
+#include <boost/url/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -30,6 +31,7 @@ constexpr std::string_view kCallbackPath = "/sso/callback";
 constexpr std::string_view kLoginPathPrefix = "/sso/login/";
 constexpr std::string_view kConsentPath = "/sso/consent";
 constexpr std::string_view kSwitchAccountPath = "/sso/switch-account";
+using oidc::kHandoffPathPrefix;
 using oidc::kSignedOutPath;
 constexpr std::string_view kConsentCookiePrefix = "gatehouse_consent_";
 constexpr auto kConsentLifetime = std::chrono::minutes(5);
@@ -71,6 +73,24 @@ std::string cookie_name(std::string_view state) { return std::string(kCookiePref
 
 using web::redirect;
 
+// Where a client is sent when the person (or Gatehouse for them) refused its sign-in (RFC 6749 §4.1.2.1).
+std::string access_denied_to(std::string_view redirect_uri, const std::optional<std::string>& state) {
+  std::vector<std::pair<std::string, std::string>> parameters{{"error", "access_denied"}};
+  if (state) parameters.emplace_back("state", *state);
+  return oidc::with_query_parameters(redirect_uri, parameters);
+}
+
+// scheme://host:port, lowercased, with the scheme's default port written out; "" when not a URL.
+std::string origin_of(std::string_view url) {
+  auto parsed = boost::urls::parse_absolute_uri(url);
+  if (!parsed) return {};
+  std::string origin = std::string(parsed->scheme()) + "://" + std::string(parsed->encoded_host()) + ":";
+  if (parsed->has_port()) origin += std::string(parsed->port());
+  else origin += parsed->scheme() == "https" ? "443" : "80";
+  for (auto& c : origin) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return origin;
+}
+
 } // namespace
 
 SignIn::SignIn(const config::Config& config, store::Store& store, users::Directory& directory,
@@ -87,7 +107,7 @@ bool SignIn::handles(const front_door::RequestFacts& facts) const {
   if (path == kAuthorizePath) return !providers_.empty() || !config_.trusted_devices.empty();
   if (providers_.empty()) return false;
   return path == kCallbackPath || path == kConsentPath || path == kSwitchAccountPath || path == kSignedOutPath ||
-         path.starts_with(kLoginPathPrefix);
+         path.starts_with(kLoginPathPrefix) || path.starts_with(kHandoffPathPrefix);
 }
 
 // The method is the endpoint table's (front_door/front_door.cpp): GET everywhere, POST for consent.
@@ -97,6 +117,7 @@ asio::awaitable<web::Response> SignIn::handle(const front_door::RequestFacts& fa
   if (path == kCallbackPath) co_return co_await callback(facts);
   if (path == kSwitchAccountPath) co_return co_await switch_account(facts);
   if (path == kSignedOutPath) co_return signed_out(facts);
+  if (path.starts_with(kHandoffPathPrefix)) co_return handoff_page(facts);
   std::string only_provider;
   if (path.starts_with(kLoginPathPrefix)) only_provider = std::string(path.substr(kLoginPathPrefix.size()));
   co_return co_await authorize(facts, only_provider);
@@ -203,9 +224,32 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
   login.browser_binding_hash = oidc::binding_hash(binding);
   login.created_at_ms = store::now_unix_ms();
   login.expires_at_ms = login.created_at_ms + std::chrono::milliseconds(oidc::kPendingLoginLifetime).count();
+  const std::string callback_url = config_.external_url + std::string(kCallbackPath);
+  const std::string idp_url =
+      provider->authorization_url(*discovered.value, callback_url, login.state, login.nonce, login.code_verifier);
+
+  // The Android app's web view would send the IdP's page to the system browser and never hear back: it
+  // waits here instead, and the browser finishes the sign-in (oidc/app_handoff). An IdP served from
+  // Gatehouse's own address stays in the web view: no hand-off.
+  std::optional<oidc::AppHandoff> handoff;
+  const std::string waiter = oidc::random_token();
+  if (trust_of(client_id, redirect_uri, config_.external_url, config_.trusted_clients).web_view_stays_on_host &&
+      origin_of(idp_url) != origin_of(config_.external_url)) {
+    handoff.emplace();
+    handoff->id = oidc::random_token();
+    handoff->waiter_hash = oidc::binding_hash(waiter);
+    handoff->user_code = oidc::new_user_code();
+    handoff->client_address = client_address;
+    handoff->idp_url = idp_url;
+    handoff->restart_url = config_.external_url + std::string(facts.target.path) + "?" + std::string(facts.target.query);
+    handoff->created_at_ms = login.created_at_ms;
+    handoff->expires_at_ms = login.expires_at_ms;
+    login.handoff_id = handoff->id;
+    login.browser_binding_hash.clear(); // the browser that finishes it never saw Gatehouse
+  }
   // Anyone can start sign-ins: the store keeps a bounded number (oidc/pending_login).
   const oidc::PendingLoginLimits pending{config_.limits.max_pending_logins, config_.limits.max_pending_logins_per_address};
-  if (const auto saved = oidc::save_pending_login(store_, login, pending, login.created_at_ms);
+  if (const auto saved = oidc::save_pending_login(store_, login, pending, login.created_at_ms, handoff ? &*handoff : nullptr);
       saved != oidc::SaveOutcome::saved) {
     const bool yours = saved == oidc::SaveOutcome::address_full;
     co_return refuse(http::status::too_many_requests,
@@ -217,9 +261,14 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
                       "Finish a sign-in you already started, or try again in a few minutes."});
   }
 
-  const std::string callback_url = config_.external_url + std::string(kCallbackPath);
-  auto response = redirect(provider->authorization_url(*discovered.value, callback_url, login.state, login.nonce,
-                                                       login.code_verifier));
+  if (handoff) {
+    store_.append_audit({0, login.created_at_ms, "handoff_started", "", client_address,
+                         json::serialize(json::object{{"provider", provider->config().id}, {"client_id", client_id}})});
+    auto waiting = redirect(config_.external_url + std::string(kHandoffPathPrefix) + handoff->id);
+    waiting.set(http::field::set_cookie, handoff_cookie(handoff->id, waiter, false));
+    co_return waiting;
+  }
+  auto response = redirect(idp_url);
   const bool secure = config_.external_url.starts_with("https://");
   response.set(http::field::set_cookie, cookie_name(login.state) + "=" + binding +
                                             "; Path=/sso/; Max-Age=600; HttpOnly; SameSite=Lax" +
@@ -297,6 +346,8 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
   // Once the IdP's answer is verified, a refusal page offers "Sign in as someone else": that IdP session
   // would otherwise sign the same person straight back in.
   std::optional<oidc::IdpSignout> switch_offer;
+  // A refused hand-off is told to the app that waits for it, rather than left waiting until it expires.
+  std::optional<oidc::PendingLogin> refused_for_app;
   auto finish = [&](web::Response response) {
     if (!state.empty()) {
       const bool secure = config_.external_url.starts_with("https://");
@@ -314,6 +365,10 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
     store::audit_refusal(store_, refused_sign_ins_,
                          {0, store::now_unix_ms(), "login_refused", subject, client_address, json::serialize(detail)}, reason);
     logging::warn("sign-in refused", {{"reason", reason}, {"ref", id}, {"client", client_address}});
+    if (refused_for_app && !refused_for_app->handoff_id.empty())
+      settle_for_app(refused_for_app->handoff_id, false,
+                     access_denied_to(refused_for_app->redirect_uri, refused_for_app->client_state), subject,
+                     client_address);
     web::Page page{std::move(title), std::move(paragraphs), {},
                    "Gatehouse · " + std::to_string(static_cast<unsigned>(status)) + " · ref " + id};
     std::optional<std::string> switch_cookie;
@@ -335,8 +390,12 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
   const auto now_ms = store::now_unix_ms();
   const auto waiting = oidc::find_pending_login(store_, state);
   const auto binding = facts.own_cookie(cookie_name(state));
-  if (waiting && waiting->expires_at_ms > now_ms &&
-      (!binding || !constant_time_equal(oidc::binding_hash(*binding), waiting->browser_binding_hash))) {
+  // A hand-off's browser never saw Gatehouse before: the person compares the codes on the consent page.
+  const auto bound = [&](const oidc::PendingLogin& pending) {
+    return !pending.handoff_id.empty() ||
+           (binding && constant_time_equal(oidc::binding_hash(*binding), pending.browser_binding_hash));
+  };
+  if (waiting && waiting->expires_at_ms > now_ms && !bound(*waiting)) {
     base_detail["provider"] = waiting->provider_id;
     co_return refuse(http::status::bad_request, "browser_mismatch", "This sign-in was started in another browser",
                      {"For your safety a sign-in must finish in the browser that started it. " + start_over});
@@ -350,7 +409,8 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
     co_return refuse(http::status::bad_request, "unknown_state", "This sign-in is already finished or unknown",
                      {"Each sign-in link works once. " + start_over});
   }
-  if (!binding || !constant_time_equal(oidc::binding_hash(*binding), login->browser_binding_hash))
+  refused_for_app = login;
+  if (!bound(*login))
     co_return refuse(http::status::bad_request, "browser_mismatch", "This sign-in was started in another browser",
                      {"For your safety a sign-in must finish in the browser that started it. " + start_over});
   base_detail["provider"] = login->provider_id;
@@ -467,6 +527,15 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
   }
   json::object detail{{"provider", login->provider_id}};
   const auto trust = trust_of(client.client_id, client.redirect_uri, config_.external_url, config_.trusted_clients);
+  if (!login->handoff_id.empty()) {
+    const auto handoff = oidc::find_handoff(store_, login->handoff_id);
+    if (!handoff)
+      co_return refuse(http::status::bad_request, "unknown_handoff", "This sign-in is already finished or unknown",
+                       {"The app that started it no longer waits for it. " + start_over});
+    // The web view itself came back (the IdP was opened in it after all): it is signed in directly.
+    if (!holds_waiter_secret(facts, *handoff))
+      co_return finish(ask_consent(user, std::move(client), trust, std::move(detail), &*handoff));
+  }
   if (trust.asks_person()) co_return finish(ask_consent(user, std::move(client), trust, std::move(detail)));
   auto handoff = co_await hand_code_to_client(user, std::move(client), std::move(detail));
   if (!handoff.redirect)
@@ -615,16 +684,27 @@ asio::awaitable<SignIn::Handoff> SignIn::hand_code_to_client(users::ReadyUser us
 }
 
 web::Response SignIn::ask_consent(users::ReadyUser user, ClientRequest client, const ClientTrust& trust,
-                                  json::object detail) {
+                                  json::object detail, const oidc::AppHandoff* handoff) {
   const std::string id = oidc::random_token();
   const std::string secret = oidc::random_token();
   const std::string client_name = trust.name.empty() ? trust.origin : trust.name + " (" + trust.origin + ")";
   detail["ha_user_id"] = user.ha_user_id;
   detail["client_id"] = client.client_id;
+  if (handoff) detail["handoff"] = true;
   store_.append_audit({0, store::now_unix_ms(), "consent_requested", user.username, client.address, json::serialize(detail)});
   logging::info("sign-in waits for consent", {{"user", user.username}, {"client", client.address}});
 
-  web::Page page{"Allow access to Home Assistant?",
+  const std::string allow_label = "Allow " + (trust.name.empty() ? trust.origin : trust.name);
+  web::Page page = handoff ? web::Page{"Sign in to the Home Assistant app?",
+                 {(trust.name.empty() ? client_name : trust.name) + " waits to be signed in as " + user.display_name + " (" + user.username + ").",
+                  "Allow it only if you started signing in to the app yourself just now, and the app shows this "
+                  "same code:"},
+                 {},
+                 "Gatehouse · sign-in approval",
+                 {{std::string(kConsentPath), {{"consent", id}, {"answer", "allow"}}, allow_label},
+                  {std::string(kConsentPath), {{"consent", id}, {"answer", "deny"}}, "Deny"}},
+                 handoff->user_code}
+                           : web::Page{"Allow access to Home Assistant?",
                  {client_name + " wants to use Home Assistant as " + user.display_name + " (" + user.username + ").",
                   "If you allow it, it can see and do in Home Assistant everything this user can, until the session is "
                   "removed in your Home Assistant profile. Allow it only if you started signing in to it yourself just "
@@ -632,15 +712,17 @@ web::Response SignIn::ask_consent(users::ReadyUser user, ClientRequest client, c
                   "It will be sent to " + client.redirect_uri + "."},
                  {},
                  "Gatehouse · sign-in approval",
-                 {{std::string(kConsentPath), {{"consent", id}, {"answer", "allow"}}, "Allow " + (trust.name.empty() ? trust.origin : trust.name)},
+                 {{std::string(kConsentPath), {{"consent", id}, {"answer", "allow"}}, allow_label},
                   {std::string(kConsentPath), {{"consent", id}, {"answer", "deny"}}, "Deny"}}};
   {
     std::lock_guard lock(consent_mutex_);
     const auto now = std::chrono::steady_clock::now();
     std::erase_if(consents_, [&](const auto& entry) { return entry.second.expires <= now; });
     if (consents_.size() >= kMaxPendingConsents) consents_.erase(consents_.begin());
-    consents_[id] = PendingConsent{std::move(user), std::move(client), client_name, oidc::binding_hash(secret),
-                                   std::move(detail), now + kConsentLifetime};
+    consents_[id] = PendingConsent{std::move(user),      std::move(client),
+                                   client_name,          oidc::binding_hash(secret),
+                                   handoff ? handoff->id : std::string(), std::move(detail),
+                                   now + kConsentLifetime};
   }
   auto response = web::page_response(http::status::ok, page);
   const bool secure = config_.external_url.starts_with("https://");
@@ -695,9 +777,10 @@ asio::awaitable<web::Response> SignIn::answer_consent(const front_door::RequestF
     store_.append_audit({0, store::now_unix_ms(), "consent_denied", consent->user.username, facts.client_address,
                          json::serialize(detail)});
     logging::info("sign-in denied by the person", {{"user", consent->user.username}, {"client", facts.client_address}});
-    std::vector<std::pair<std::string, std::string>> parameters{{"error", "access_denied"}};
-    if (consent->client.state) parameters.emplace_back("state", *consent->client.state);
-    auto response = redirect(oidc::with_query_parameters(consent->client.redirect_uri, parameters));
+    const auto to_app = access_denied_to(consent->client.redirect_uri, consent->client.state);
+    auto response = consent->handoff_id.empty()
+                        ? redirect(to_app)
+                        : settle_for_app(consent->handoff_id, false, to_app, consent->user.username, facts.client_address);
     response.insert(http::field::set_cookie, clear_cookie);
     co_return response;
   }
@@ -705,9 +788,21 @@ asio::awaitable<web::Response> SignIn::answer_consent(const front_door::RequestF
                        json::serialize(detail)});
   // HA pins its login flow to one address: the one the sign-in started from (contract §1.6).
   ClientRequest client = consent->client;
+  const std::optional<std::string> client_state = client.state;
+  const std::string redirect_uri = client.redirect_uri;
   auto handoff = co_await hand_code_to_client(consent->user, std::move(client), std::move(detail));
   if (!handoff.redirect) {
     auto response = refuse(handoff.refusal.status, handoff.refusal.reason, handoff.refusal.title, handoff.refusal.paragraphs);
+    // The waiting app hears of it too, rather than waiting until its sign-in expires.
+    if (!consent->handoff_id.empty())
+      settle_for_app(consent->handoff_id, false, access_denied_to(redirect_uri, client_state), consent->user.username,
+                     facts.client_address);
+    response.insert(http::field::set_cookie, clear_cookie);
+    co_return response;
+  }
+  if (!consent->handoff_id.empty()) {
+    auto response = settle_for_app(consent->handoff_id, true, std::string(handoff.redirect->at(http::field::location)),
+                                   consent->user.username, facts.client_address);
     response.insert(http::field::set_cookie, clear_cookie);
     co_return response;
   }

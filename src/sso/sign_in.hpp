@@ -6,6 +6,8 @@
 // log; nothing reaches HA's login flow before the IdP's answer has been verified. The journey's ends are
 // here too: HA's revoke relayed (with providers[].logout: idp, the IdP session then ends before the
 // browser's next sign-in), "Sign in as someone else" on refusal pages, and the IdP's back-channel logout.
+// The Android app's sign-in is handed to the system browser while its web view waits on
+// /sso/handoff/<id> (oidc/app_handoff; sso/app_handoff.cpp).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -24,6 +26,7 @@
 #include "hass/login_flow.hpp"
 #include "net/forwarding.hpp"
 #include "net/http_client.hpp"
+#include "oidc/app_handoff.hpp"
 #include "oidc/idp_signout.hpp"
 #include "oidc/provider.hpp"
 #include "shield/token_cache.hpp"
@@ -160,9 +163,11 @@ private:
                                                       boost::json::object detail);
   // A client that is not trusted to get codes silently (sso/client_trust): the person sees a page that
   // names it and the HA user, and allows or denies it (answer_consent). Bound to this browser by an
-  // HttpOnly, SameSite=Strict cookie; single use; 5 minutes.
+  // HttpOnly, SameSite=Strict cookie; single use; 5 minutes. With `handoff`, the person answers in their
+  // browser for the app's web view that waits (oidc/app_handoff): the page shows the code to compare, and
+  // the answer goes to the hand-off, not to this browser.
   web::Response ask_consent(users::ReadyUser user, ClientRequest client, const ClientTrust& trust,
-                            boost::json::object detail);
+                            boost::json::object detail, const oidc::AppHandoff* handoff = nullptr);
   boost::asio::awaitable<web::Response> answer_consent(const front_door::RequestFacts& facts, std::string body);
   // A client on a trusted device's network signs in as that device's user, without an IdP.
   boost::asio::awaitable<web::Response> sign_in_device(const config::TrustedDevice& device, ClientRequest client);
@@ -191,6 +196,17 @@ private:
   // back there, with the state Gatehouse sent; the sign-in then goes on where it was).
   boost::asio::awaitable<web::Response> switch_account(const front_door::RequestFacts& facts);
   web::Response signed_out(const front_door::RequestFacts& facts);
+
+  // App hand-offs (sso/app_handoff.cpp). The Set-Cookie of a web view's waiter secret (`clear`: removing it).
+  std::string handoff_cookie(std::string_view handoff_id, std::string_view value, bool clear) const;
+  // Whether this request carries the waiter secret of `handoff`.
+  bool holds_waiter_secret(const front_door::RequestFacts& facts, const oidc::AppHandoff& handoff) const;
+  // GET /sso/handoff/<id>: the web view's waiting page, reloaded every 2 s; once the browser settled the
+  // sign-in, a redirect to the app (HA's code, or the refusal), exactly once.
+  web::Response handoff_page(const front_door::RequestFacts& facts);
+  // The person's answer in the browser, kept for the waiting web view (`app_redirect`: where the app is sent).
+  web::Response settle_for_app(const std::string& handoff_id, bool approved, const std::string& app_redirect,
+                               const std::string& username, const std::string& client_address);
   boost::asio::awaitable<web::Response> authorize(const front_door::RequestFacts& facts, std::string only_provider);
   boost::asio::awaitable<web::Response> callback(const front_door::RequestFacts& facts);
 
@@ -199,6 +215,7 @@ private:
     ClientRequest client;
     std::string client_name; // as the page showed it
     std::string browser_binding_hash;
+    std::string handoff_id; // the answer is for this waiting web view (oidc/app_handoff)
     boost::json::object detail;
     std::chrono::steady_clock::time_point expires;
   };

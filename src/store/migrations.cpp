@@ -237,6 +237,26 @@ constexpr std::array kMigrations{
       );
       CREATE INDEX idp_signouts_by_age ON idp_signouts(created_at_ms);
     )sql"},
+    Migration{14, "app hand-offs", R"sql(
+      -- A sign-in an app's web view waits for while the person finishes it in their browser
+      -- (oidc/app_handoff). The pending login sent to the IdP names its hand-off.
+      ALTER TABLE pending_logins ADD COLUMN handoff_id TEXT;
+      CREATE TABLE app_handoffs (
+        id TEXT PRIMARY KEY,
+        waiter_hash TEXT NOT NULL,
+        user_code TEXT NOT NULL,
+        client_address TEXT NOT NULL,
+        client_key TEXT NOT NULL,
+        idp_url TEXT NOT NULL,
+        restart_url TEXT NOT NULL,
+        status TEXT NOT NULL,
+        result_sealed TEXT,
+        created_at_ms INTEGER NOT NULL,
+        expires_at_ms INTEGER NOT NULL
+      );
+      CREATE INDEX app_handoffs_by_client ON app_handoffs(client_key);
+      CREATE INDEX app_handoffs_by_expiry ON app_handoffs(expires_at_ms);
+    )sql"},
 };
 
 } // namespace

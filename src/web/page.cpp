@@ -26,16 +26,21 @@ std::string html_escape(std::string_view text) {
 std::string render_html(const Page& page) {
   std::string body;
   body += "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>";
+          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">";
+  if (page.refresh_seconds > 0)
+    body += "<meta http-equiv=\"refresh\" content=\"" + std::to_string(page.refresh_seconds) + "\">";
+  body += "<title>";
   body += html_escape(page.title);
   body += "</title><style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;"
           "padding:0 1rem;color:#222}h1{font-size:1.4rem}p{line-height:1.5}small{color:#666}"
           ".choice{display:block;margin:.6rem 0;padding:.8rem 1rem;border:1px solid #ccc;border-radius:.4rem;"
           "text-decoration:none;color:#03a9f4}button.choice{font:inherit;width:100%;text-align:left;background:none;"
-          "cursor:pointer}</style></head><body><h1>";
+          "cursor:pointer}.code{font:700 2rem ui-monospace,monospace;letter-spacing:.15em;text-align:center}"
+          "</style></head><body><h1>";
   body += html_escape(page.title);
   body += "</h1>";
   for (const auto& paragraph : page.paragraphs) body += "<p>" + html_escape(paragraph) + "</p>";
+  if (!page.code.empty()) body += "<p class=\"code\">" + html_escape(page.code) + "</p>";
   for (const auto& link : page.links)
     body += "<a class=\"choice\" href=\"" + html_escape(link.href) + "\">" + html_escape(link.label) + "</a>";
   for (const auto& form : page.forms) {

@@ -30,6 +30,8 @@ struct Page {
   std::vector<PageLink> links;
   std::string footer; // small print, e.g. "Gatehouse · 502 upstream_unavailable · ref 3f9c…"
   std::vector<PageForm> forms; // after the links
+  std::string code;            // shown large after the paragraphs: a code the person compares on two screens
+  unsigned refresh_seconds = 0; // > 0: the browser loads the page again after that long (a page that waits)
 };
 
 std::string html_escape(std::string_view text);

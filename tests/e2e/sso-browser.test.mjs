@@ -7,19 +7,13 @@
 // Needs Debian's chromium and the npm package playwright-core; skipped when either is missing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSsoStack, ROLE_GROUPS } from './lib/sso-stack.mjs';
+import { chromium, CHROMIUM, CHROMIUM_ARGS, noBrowser } from './lib/chromium.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-let chromium = null;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch {
-  chromium = null;
-}
-const skip = !chromium ? 'playwright-core is not installed' : !existsSync(CHROMIUM) ? `no browser at ${CHROMIUM}` : false;
+const skip = noBrowser;
 
 // As tests/ha-double/browser.test.mjs launches it; the IdP's certificate is from a throwaway CA the
 // browser does not know (Gatehouse is the one that must verify it, and does, through ca_file).
@@ -29,7 +23,7 @@ async function launch(t) {
     executablePath: CHROMIUM,
     headless: true,
     ignoreHTTPSErrors: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: CHROMIUM_ARGS,
   });
   t.after(async () => {
     await browser.close();

@@ -175,13 +175,27 @@ describe('oidc-idp (oidc-provider)', () => {
 
   test('CLI prints one JSON line with the issuer when ready', async (t) => {
     const cli = fileURLToPath(new URL('./oidc-idp.mjs', import.meta.url));
-    const child = spawn(process.execPath, [cli, '--port', '0', '--alg', 'RS256', '--client', `cli:secret:${REDIRECT}`, '--user', 'alice:alice:Alice:admins,users'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    t.after(() => child.kill('SIGTERM'));
-    // The first line, or the CLI's exit without one (then the test fails instead of waiting forever).
+    const child = spawn(process.execPath, [cli, '--port', '0', '--alg', 'RS256', '--client', `cli:secret:${REDIRECT}`, '--user', 'alice:alice:Alice:admins,users'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = once(child, 'exit');
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk) => { stderr += chunk; });
+    t.after(async () => {
+      // Stopped by SIGTERM (its graceful close), or killed: the file never waits on a stuck child.
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(killer);
+    });
+    // The first line; or the CLI's exit without one, or 30 s of silence: then the test fails with
+    // what the CLI wrote to stderr instead of waiting forever.
+    const deadline = AbortSignal.timeout(30000);
     const line = await Promise.race([
-      once(createInterface({ input: child.stdout }), 'line').then(([first]) => first),
-      once(child, 'exit').then(([code, signal]) => { throw new Error(`oidc-idp exited (${code ?? signal}) before printing its issuer`); }),
-    ]);
+      once(createInterface({ input: child.stdout }), 'line', { signal: deadline }).then(([first]) => first),
+      exited.then(([code, signal]) => { throw new Error(`oidc-idp exited (${code ?? signal}) before printing its issuer: ${stderr}`); }),
+    ]).catch((err) => {
+      throw deadline.aborted ? new Error(`oidc-idp printed nothing in 30 s; stderr: ${stderr}`) : err;
+    });
     const { issuer } = JSON.parse(line);
     assert.match(issuer, /^http:\/\/127\.0\.0\.1:\d+$/);
     const config = await getJson(`${issuer}/.well-known/openid-configuration`);

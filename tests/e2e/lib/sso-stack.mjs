@@ -156,6 +156,11 @@ export function linksOf(html) {
   }));
 }
 
+/** The code a page shows large (an app hand-off's waiting page, its consent page), or null. */
+export function shownCodeOf(html) {
+  return (html ?? '').match(/<p class="code">([^<]*)<\/p>/)?.[1] ?? null;
+}
+
 /** A query string decoded like HA's frontend does (split on & and =, decodeURIComponent): [[name, value]]. */
 export function decodeQuery(query) {
   const decode = (text) => {
@@ -369,11 +374,15 @@ export async function startSsoStack(t, { providers = [{}], users = {}, haOptions
      * /sso/callback instead (result.kind 'callback', result.callbackUrl): finish it with resume().
      * Returns { kind: 'redirect' | 'callback' | 'elsewhere' | 'page', location, params, code, state,
      * storeToken, status, headers, body, url, history, callbackUrl, correlationId }.
+     * An Android app sign-in is handed to the browser (oidc/app_handoff): the walk plays both, the app's
+     * web view in `jar` and the person's browser in a jar of its own (`browserJar`), which signs in, checks
+     * the code matches and answers the consent page (`consent`, default allow); then the web view loads
+     * its waiting page again. result.handoff = { waitUrl, code, consentPage, browserPage, browserJar }.
      */
     stack.login = async ({ clientId = stack.frontendClientId, redirectUri = stack.frontendRedirectUri, state, username, deny = false,
-      jar = new CookieJar(), stopBeforeCallback = false, startUrl, consent, signOut = false } = {}) => {
+      jar = new CookieJar(), stopBeforeCallback = false, startUrl, consent, signOut = false, browserJar } = {}) => {
       const start = startUrl ?? stack.authorizeUrl({ clientId, redirectUri, state });
-      return walk(start, { redirectUri, username, deny, jar, stopBeforeCallback, consent, signOut });
+      return walk(start, { redirectUri, username, deny, jar, stopBeforeCallback, consent, signOut, browserJar });
     };
 
     /** The consent id of a consent page (the hidden field of its forms), or null. */
@@ -389,7 +398,7 @@ export async function startSsoStack(t, { providers = [{}], users = {}, haOptions
     stack.resume = (url, { redirectUri = stack.frontendRedirectUri, jar, username, deny = false, stopBeforeCallback = false, signOut = false } = {}) =>
       walk(new URL(url, externalUrl).href, { redirectUri, username, deny, jar: jar ?? new CookieJar(), stopBeforeCallback, signOut });
 
-    const walk = async (startUrl, { redirectUri, username, deny, jar, stopBeforeCallback, consent, signOut = false }) => {
+    const walk = async (startUrl, { redirectUri, username, deny, jar, stopBeforeCallback, consent, signOut = false, browserJar }) => {
       const stopWhen = (url, res) => {
         if (!res.location) return false;
         if (isRedirectTo(res.location, redirectUri)) return true;
@@ -398,6 +407,27 @@ export async function startSsoStack(t, { providers = [{}], users = {}, haOptions
         return !/^https?:$/.test(target.protocol) || !isLoopbackHost(target.hostname);
       };
       let walked = await driveLogin(startUrl, { username, deny, signOut, jar, stopWhen, ca: trust.length ? trust : undefined });
+      let handoff = null;
+      if (!walked.location && walked.status === 200 && new URL(walked.url).pathname.startsWith('/sso/handoff/') && !stopBeforeCallback) {
+        // The app's web view waits here; the person's browser signs in from the page's link.
+        handoff = { waitUrl: walked.url, code: shownCodeOf(walked.body), browserJar: browserJar ?? new CookieJar() };
+        const idpLink = linksOf(walked.body).find((link) => link.text === 'Open the sign-in page');
+        assert.ok(idpLink, `the waiting page links to the IdP: ${pageText(walked.body)}`);
+        const inBrowser = await driveLogin(idpLink.href, { username, deny, signOut, jar: handoff.browserJar, stopWhen, ca: trust.length ? trust : undefined });
+        handoff.browserHistory = inBrowser.history;
+        const callbackVisit = [...inBrowser.history, inBrowser.location ?? ''].find((url) => url.startsWith(`${callbackUrl}?`));
+        if (callbackVisit) remember(new URL(callbackVisit).searchParams.get('code'), 'IdP authorization code (hand-off)');
+        handoff.browserPage = inBrowser.body;
+        const consentId = inBrowser.status === 200 ? stack.consentIdOf(inBrowser.body) : null;
+        if (consentId) {
+          handoff.consentPage = inBrowser.body;
+          assert.equal(shownCodeOf(inBrowser.body), handoff.code, 'the browser shows the code the app shows');
+          const answered = await stack.answerConsent(consentId, consent ?? 'allow', { jar: handoff.browserJar });
+          handoff.browserPage = answered.body;
+          handoff.browserStatus = answered.status;
+        }
+        walked = await driveLogin(handoff.waitUrl, { jar, stopWhen, ca: trust.length ? trust : undefined });
+      }
       // A client that is not trusted to get codes silently: the person answers the consent page.
       let consentPage = null;
       const consentId = !walked.location && walked.status === 200 ? stack.consentIdOf(walked.body) : null;
@@ -409,7 +439,7 @@ export async function startSsoStack(t, { providers = [{}], users = {}, haOptions
         walked = { ...answered, url: consentUrl, location, history: [...walked.history, consentUrl] };
       }
       const result = {
-        consentPage,
+        consentPage, handoff,
         status: walked.status, headers: walked.headers, body: walked.body, url: walked.url, history: walked.history,
         location: walked.location ?? null, jar,
       };
