@@ -109,12 +109,25 @@ std::optional<std::string> collect_handoff(store::Store& store, std::string_view
   return result;
 }
 
+void close_handoff(store::Store& store, std::string_view id) {
+  store.write([&](sqlite3* db) {
+    store::Statement close(db, "UPDATE app_handoffs SET status = 'collected', result_sealed = NULL WHERE id = ?",
+                           "close an app hand-off");
+    close.bind_text(1, id);
+    close.run();
+  });
+}
+
+void remove_old_handoffs(sqlite3* db, std::int64_t now_ms) {
+  store::Statement sweep(db, "DELETE FROM app_handoffs WHERE expires_at_ms <= ?", "remove old app hand-offs");
+  sweep.bind_int64(1, now_ms - kHandoffKeptAfterExpiryMs);
+  sweep.run();
+}
+
 std::size_t sweep_handoffs(store::Store& store, std::int64_t now_ms) {
   std::size_t removed = 0;
   store.write([&](sqlite3* db) {
-    store::Statement sweep(db, "DELETE FROM app_handoffs WHERE expires_at_ms <= ?", "remove old app hand-offs");
-    sweep.bind_int64(1, now_ms - kHandoffKeptAfterExpiryMs);
-    sweep.run();
+    remove_old_handoffs(db, now_ms);
     removed = static_cast<std::size_t>(sqlite3_changes(db));
   });
   return removed;

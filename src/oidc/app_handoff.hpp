@@ -5,8 +5,9 @@
 // the store keeps its hash): the id in the browser's URL alone collects nothing. Both screens show the
 // same short code, which the person compares before allowing. The result (the redirect to the app with
 // HA's code, sealed with the master key) is collected once. A hand-off expires with its pending login
-// (10 minutes); its record stays an hour longer so its page can say so. Saved with its pending login
-// (oidc/pending_login), under the same limits.
+// (10 minutes); its record stays 10 minutes longer so its page can say so. Saved with its pending login
+// (oidc/pending_login), under the same limits, which count every record not yet collected, expired ones
+// included.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,8 @@
 #include <string_view>
 
 #include "store/store.hpp"
+
+struct sqlite3;
 
 namespace gatehouse::oidc {
 
@@ -26,7 +29,7 @@ constexpr std::string_view kHandoffCookiePrefix = "gatehouse_handoff_";
 constexpr std::string_view kHandoffSealPurpose = "app-handoff";
 
 // Kept after it expired, so the waiting page can say "expired" rather than "unknown".
-constexpr std::int64_t kHandoffKeptAfterExpiryMs = 60 * 60 * 1000;
+constexpr std::int64_t kHandoffKeptAfterExpiryMs = 10 * 60 * 1000;
 
 enum class HandoffStatus { waiting, approved, denied, collected };
 
@@ -53,8 +56,12 @@ std::optional<AppHandoff> find_handoff(const store::Store& store, std::string_vi
 bool settle_handoff(store::Store& store, std::string_view id, bool approved, const std::string& result_sealed,
                     std::int64_t now_ms);
 // A settled, unexpired hand-off becomes collected; its sealed result, exactly once.
+// (close_handoff: the web view finished the sign-in itself; nothing is left to collect.)
 std::optional<std::string> collect_handoff(store::Store& store, std::string_view id, std::int64_t now_ms);
+void close_handoff(store::Store& store, std::string_view id);
 // Removes the hand-offs that expired more than kHandoffKeptAfterExpiryMs ago; returns how many.
 std::size_t sweep_handoffs(store::Store& store, std::int64_t now_ms);
+// The same inside a write transaction already open (save_pending_login).
+void remove_old_handoffs(sqlite3* db, std::int64_t now_ms);
 
 } // namespace gatehouse::oidc

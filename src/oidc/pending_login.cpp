@@ -42,13 +42,9 @@ void remove_expired(sqlite3* db, std::int64_t now_ms) {
   sweep.run();
 }
 
-// `sql` takes the client key (when given), then the time (when given).
-std::int64_t count_of(sqlite3* db, const char* sql, const std::string* client_key,
-                      std::optional<std::int64_t> now_ms = std::nullopt) {
+std::int64_t count_of(sqlite3* db, const char* sql, const std::string* client_key) {
   store::Statement count(db, sql, "count pending logins");
-  int next = 1;
-  if (client_key) count.bind_text(next++, *client_key);
-  if (now_ms) count.bind_int64(next, *now_ms);
+  if (client_key) count.bind_text(1, *client_key);
   return count.step() ? count.column_int64(0) : 0;
 }
 
@@ -82,13 +78,15 @@ SaveOutcome save_pending_login(store::Store& store, const PendingLogin& login, c
       return;
     }
     if (handoff) {
-      // A pending login leaves when its callback takes it; its hand-off waits on: counted on its own.
-      if (count_of(db, "SELECT count(*) FROM app_handoffs WHERE client_key = ? AND expires_at_ms > ?", &client_key,
-                   now_ms) >= static_cast<std::int64_t>(limits.per_address)) {
+      remove_old_handoffs(db, now_ms);
+      // A pending login leaves when its callback takes it; its hand-off waits on: counted on its own, every
+      // record kept (expired ones too) but those collected.
+      if (count_of(db, "SELECT count(*) FROM app_handoffs WHERE client_key = ? AND status != 'collected'", &client_key) >=
+          static_cast<std::int64_t>(limits.per_address)) {
         outcome = SaveOutcome::address_full;
         return;
       }
-      if (count_of(db, "SELECT count(*) FROM app_handoffs WHERE expires_at_ms > ?", nullptr, now_ms) >=
+      if (count_of(db, "SELECT count(*) FROM app_handoffs WHERE status != 'collected'", nullptr) >=
           static_cast<std::int64_t>(limits.total)) {
         outcome = SaveOutcome::all_full;
         return;

@@ -110,7 +110,7 @@ web::Response SignIn::settle_for_app(const std::string& handoff_id, bool approve
       store_, handoff_id, approved, directory_.master_key().seal(app_redirect, oidc::kHandoffSealPurpose), now_ms);
   store_.append_audit({0, now_ms, settled ? "handoff_settled" : "handoff_too_late", username, client_address,
                        json::serialize(json::object{{"approved", approved}})});
-  logging::info(settled ? "app sign-in handed to the waiting app" : "app sign-in answered after it ended",
+  logging::info(settled ? "app sign-in answered for the waiting app" : "app sign-in answered after it ended",
                 {{"user", username}, {"approved", approved}});
   web::Page page = !settled ? web::Page{"This sign-in is over",
                                         {"The app stopped waiting for it (it expired after 10 minutes, or was "

@@ -240,8 +240,13 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
     handoff->waiter_hash = oidc::binding_hash(waiter);
     handoff->user_code = oidc::new_user_code();
     handoff->client_address = client_address;
-    handoff->idp_url = idp_url;
-    handoff->restart_url = config_.external_url + std::string(facts.target.path) + "?" + std::string(facts.target.query);
+    // The person must sign in at the IdP (not pass through on an existing session): someone who sends them
+    // another app's link cannot have it allowed in one click.
+    handoff->idp_url = oidc::with_query_parameters(idp_url, {{"prompt", "login"}});
+    std::vector<std::pair<std::string, std::string>> again{
+        {"response_type", "code"}, {"client_id", client_id}, {"redirect_uri", redirect_uri}};
+    if (login.client_state) again.emplace_back("state", *login.client_state);
+    handoff->restart_url = oidc::with_query_parameters(config_.external_url + std::string(facts.target.path), again);
     handoff->created_at_ms = login.created_at_ms;
     handoff->expires_at_ms = login.expires_at_ms;
     login.handoff_id = handoff->id;
@@ -533,8 +538,10 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
       co_return refuse(http::status::bad_request, "unknown_handoff", "This sign-in is already finished or unknown",
                        {"The app that started it no longer waits for it. " + start_over});
     // The web view itself came back (the IdP was opened in it after all): it is signed in directly.
+    detail["app_address"] = handoff->client_address;
     if (!holds_waiter_secret(facts, *handoff))
       co_return finish(ask_consent(user, std::move(client), trust, std::move(detail), &*handoff));
+    oidc::close_handoff(store_, handoff->id);
   }
   if (trust.asks_person()) co_return finish(ask_consent(user, std::move(client), trust, std::move(detail)));
   auto handoff = co_await hand_code_to_client(user, std::move(client), std::move(detail));
@@ -696,7 +703,9 @@ web::Response SignIn::ask_consent(users::ReadyUser user, ClientRequest client, c
 
   const std::string allow_label = "Allow " + (trust.name.empty() ? trust.origin : trust.name);
   web::Page page = handoff ? web::Page{"Sign in to the Home Assistant app?",
-                 {(trust.name.empty() ? client_name : trust.name) + " waits to be signed in as " + user.display_name + " (" + user.username + ").",
+                 {(trust.name.empty() ? client_name : trust.name) + " waits to be signed in as " + user.display_name +
+                      " (" + user.username + "). It started signing in from the address " + handoff->client_address +
+                      (handoff->client_address == client.address ? ", the one you use now." : ", not the one you use now."),
                   "Allow it only if you started signing in to the app yourself just now, and the app shows this "
                   "same code:"},
                  {},
@@ -783,6 +792,15 @@ asio::awaitable<web::Response> SignIn::answer_consent(const front_door::RequestF
                         : settle_for_app(consent->handoff_id, false, to_app, consent->user.username, facts.client_address);
     response.insert(http::field::set_cookie, clear_cookie);
     co_return response;
+  }
+  // A hand-off that stopped waiting gets no HA code made for nobody.
+  if (!consent->handoff_id.empty()) {
+    const auto handoff = oidc::find_handoff(store_, consent->handoff_id);
+    if (!handoff || handoff->status != oidc::HandoffStatus::waiting || handoff->expires_at_ms <= store::now_unix_ms()) {
+      auto response = settle_for_app(consent->handoff_id, true, "", consent->user.username, facts.client_address);
+      response.insert(http::field::set_cookie, clear_cookie);
+      co_return response;
+    }
   }
   store_.append_audit({0, store::now_unix_ms(), "consent_allowed", consent->user.username, facts.client_address,
                        json::serialize(detail)});

@@ -50,6 +50,7 @@ async function startInWebView(stack, state) {
   assert.match(code ?? '', /^[B-DF-HJ-NP-TV-XZ]{4}-[B-DF-HJ-NP-TV-XZ]{4}$/);
   const idpUrl = linksOf(page.body).find((link) => link.text === 'Open the sign-in page')?.href;
   assert.ok(idpUrl?.startsWith(stack.idps[0].issuer), `the page links to the IdP: ${idpUrl}`);
+  assert.equal(new URL(idpUrl).searchParams.get('prompt'), 'login', 'the person signs in at the IdP, not through an existing session');
   return { jar, waitUrl, code, idpUrl, page };
 }
 
@@ -147,6 +148,7 @@ test('hand-off over HTTP: the address alone collects nothing, the code is collec
     const inBrowser = await signInInBrowser(stack, view.idpUrl, 'bob');
     assert.ok(inBrowser.consentId, `the browser is asked: ${pageText(inBrowser.body)}`);
     assert.equal(shownCodeOf(inBrowser.body), view.code);
+    assert.match(pageText(inBrowser.body), /started signing in from the address 127\.0\.0\.2, the one you use now/);
     // The browser that signed in holds no waiter secret: the waiting page is not its to collect.
     assert.equal((await send(view.waitUrl, { jar: inBrowser.jar })).status, 403);
     const allowed = await stack.answerConsent(inBrowser.consentId, 'allow', { jar: inBrowser.jar });
@@ -231,12 +233,15 @@ test('hand-off expiry: an expired wait gives a page that starts again; an answer
   assert.match(pageText(expired.body), /This sign-in expired/);
   assert.equal(expired.headers.location, undefined, 'no code after expiry');
   const again = linksOf(expired.body).find((link) => link.text === 'Sign in again');
-  assert.equal(again?.href, stack.authorizeUrl({ clientId: ANDROID.clientId, redirectUri: ANDROID.redirectUri, state }));
+  const restart = new URL(again?.href ?? 'about:blank');
+  assert.equal(`${restart.origin}${restart.pathname}`, `${stack.externalUrl}/auth/authorize`);
+  assert.deepEqual(Object.fromEntries(restart.searchParams), { response_type: 'code', client_id: ANDROID.clientId, redirect_uri: ANDROID.redirectUri, state }, 'the app\'s own request, its state too');
   // Starting again works: a new wait, a new code.
   const second = await send(again.href, { jar: view.jar });
   assert.equal(second.status, 302);
   assert.notEqual(new URL(second.headers.location, stack.externalUrl).href, view.waitUrl);
   const audit = await stack.audit();
   assert.ok(audit.some((entry) => entry.kind === 'handoff_too_late'), audit.map((entry) => entry.kind).join(' '));
+  assert.ok(!audit.some((entry) => entry.kind === 'login_succeeded'), 'no HA code was made for the expired hand-off');
   stack.assertHygiene();
 });

@@ -6,6 +6,7 @@
 
 #include <regex>
 #include <set>
+#include <vector>
 
 #include "oidc/app_handoff.hpp"
 #include "oidc/pending_login.hpp"
@@ -91,6 +92,20 @@ TEST_F(AppHandoffTest, OneAddressCannotFillTheStoreWithHandOffs) {
   EXPECT_EQ(start("198.51.100.8"), SaveOutcome::saved);
 }
 
+TEST_F(AppHandoffTest, CollectedHandOffsFreeTheirRoom) {
+  std::vector<AppHandoff> made(3);
+  for (auto& handoff : made) ASSERT_EQ(start("198.51.100.7", &handoff), SaveOutcome::saved);
+  ASSERT_TRUE(gatehouse::oidc::settle_handoff(*store_, made[0].id, true, "sealed", kNow + 1));
+  ASSERT_TRUE(gatehouse::oidc::collect_handoff(*store_, made[0].id, kNow + 2));
+  gatehouse::oidc::close_handoff(*store_, made[1].id); // the web view finished it itself
+  EXPECT_EQ(gatehouse::oidc::find_handoff(*store_, made[1].id)->status, HandoffStatus::collected);
+  // (their sign-ins' callbacks came: the pending logins are gone)
+  store_->write([](sqlite3* db) { sqlite3_exec(db, "DELETE FROM pending_logins", nullptr, nullptr, nullptr); });
+  EXPECT_EQ(start("198.51.100.7"), SaveOutcome::saved);
+  EXPECT_EQ(start("198.51.100.7"), SaveOutcome::saved);
+  EXPECT_EQ(start("198.51.100.7"), SaveOutcome::address_full);
+}
+
 TEST_F(AppHandoffTest, SettledOnceCollectedOnce) {
   AppHandoff made;
   ASSERT_EQ(start("198.51.100.7", &made), SaveOutcome::saved);
@@ -105,7 +120,7 @@ TEST_F(AppHandoffTest, SettledOnceCollectedOnce) {
   EXPECT_TRUE(after->result_sealed.empty()) << "the result leaves the store once collected";
 }
 
-TEST_F(AppHandoffTest, NothingAfterExpiryAndSweptAnHourLater) {
+TEST_F(AppHandoffTest, NothingAfterExpiryAndSweptLater) {
   AppHandoff made;
   ASSERT_EQ(start("198.51.100.7", &made), SaveOutcome::saved);
   EXPECT_FALSE(gatehouse::oidc::settle_handoff(*store_, made.id, true, "late", made.expires_at_ms));
