@@ -36,10 +36,10 @@ constexpr std::uint64_t kMaxWorkers = 64;
 constexpr std::size_t kMaxProviderIdLength = 32;
 
 // Every key the file may hold; unknown keys are errors, and these names feed the "did you mean" hints.
-constexpr std::array<std::string_view, 18> kTopLevelKeys{
+constexpr std::array<std::string_view, 19> kTopLevelKeys{
     "listen",   "external_url", "trusted_proxies", "data_dir",  "workers", "tls",         "home_assistant",
     "limits",   "timeouts",     "logging",         "providers", "users",   "shield",      "local_login",
-    "local_login_networks", "trusted_devices", "trusted_clients", "scim"};
+    "local_login_networks", "trusted_devices", "trusted_clients", "scim", "header_identity"};
 constexpr std::array<std::string_view, 2> kTlsKeys{"cert_file", "key_file"};
 constexpr std::array<std::string_view, 2> kHomeAssistantKeys{"url", "token_file"};
 constexpr std::array<std::string_view, 12> kLimitsKeys{
@@ -68,6 +68,13 @@ constexpr std::array<std::string_view, 2> kTrustedClientKeys{"client_id", "name"
 constexpr std::array<std::string_view, 7> kScimKeys{"token_file",  "requests_per_minute", "burst",
                                                     "match_attribute", "match_claim", "roles_from_groups",
                                                     "on_deactivate"};
+constexpr std::array<std::string_view, 4> kHeaderIdentityKeys{"proxies", "username_header", "groups_header",
+                                                              "name_header"};
+// Headers whose meaning is fixed elsewhere: naming one as an identity header would take it from HA or the
+// shield.
+constexpr std::array<std::string_view, 10> kReservedHeaders{
+    "authorization", "cookie", "host", "connection", "upgrade", "content-length", "transfer-encoding",
+    "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"};
 constexpr std::array<std::string_view, 2> kScimOnDeactivate{"deactivate", "delete"};
 constexpr std::array<std::string_view, 2> kScimMatchAttributes{"userName", "externalId"};
 // A bearer token shorter than this is guessable by anyone who can reach /scim/v2.
@@ -86,7 +93,7 @@ struct BlockKeys {
   std::span<const std::string_view> keys;
 };
 // "providers" stands for every item of that list (providers[0], providers[1], ...).
-constexpr std::array<BlockKeys, 13> kSchema{{{"", kTopLevelKeys},
+constexpr std::array<BlockKeys, 14> kSchema{{{"", kTopLevelKeys},
                                             {"tls", kTlsKeys},
                                             {"home_assistant", kHomeAssistantKeys},
                                             {"limits", kLimitsKeys},
@@ -98,7 +105,8 @@ constexpr std::array<BlockKeys, 13> kSchema{{{"", kTopLevelKeys},
                                             {"shield", kShieldKeys},
                                             {"trusted_devices", kTrustedDeviceKeys},
                                             {"trusted_clients", kTrustedClientKeys},
-                                            {"scim", kScimKeys}}};
+                                            {"scim", kScimKeys},
+                                            {"header_identity", kHeaderIdentityKeys}}};
 
 // "limits.max_body_bytes", ...: lets a key written in the wrong block be pointed to its home.
 std::span<const std::string_view> every_key_path() {
@@ -274,6 +282,7 @@ public:
     read_trusted_devices(top, config);
     read_trusted_clients(top, config);
     read_scim(top, config);
+    read_header_identity(top, config);
     require_token_for_providers(top, config);
 
     if (!issues_.empty()) throw ConfigError(std::move(issues_));
@@ -1193,15 +1202,21 @@ private:
       }
       config.trusted_devices.push_back(std::move(device));
     });
-    const BlockEntry* entry = top.find("trusted_devices");
-    if (!config.trusted_devices.empty() && config.home_assistant.token.empty() &&
-        !std::any_of(issues_.begin(), issues_.end(), [](const ConfigIssue& existing) {
+    if (!config.trusted_devices.empty())
+      require_ha_token(config, top.find("trusted_devices")->line,
+                       "required when trusted_devices are configured, since Gatehouse creates the devices' HA users");
+  }
+
+  // `why` Gatehouse needs the HA admin token; reported once, and not when the token is already reported.
+  void require_ha_token(const Config& config, int line, std::string_view why) {
+    if (!config.home_assistant.token.empty() ||
+        std::any_of(issues_.begin(), issues_.end(), [](const ConfigIssue& existing) {
           return existing.key == "home_assistant.token_file" || existing.key == kHaTokenEnvironmentVariable;
         }))
-      issue("home_assistant.token_file", entry->line,
-            "required when trusted_devices are configured, since Gatehouse creates the devices' HA users; add the path "
-            "of a file holding a long-lived access token of an HA administrator, or set " +
-                std::string(kHaTokenEnvironmentVariable));
+      return;
+    issue("home_assistant.token_file", line,
+          std::string(why) + "; add the path of a file holding a long-lived access token of an HA administrator, or set " +
+              std::string(kHaTokenEnvironmentVariable));
   }
 
   void read_scim(const YamlBlock& top, Config& config) {
@@ -1247,6 +1262,52 @@ private:
     }
     settings.token = *token;
     config.scim = std::move(settings);
+  }
+
+  // A header name as HTTP defines it (RFC 9110 §5.1), not one whose meaning is fixed elsewhere.
+  std::optional<std::string> header_name(const BlockEntry& entry) {
+    auto text = non_empty_string(entry, "a header name, like X-authentik-username");
+    if (!text) return std::nullopt;
+    static constexpr std::string_view kTchar = "!#$%&'*+-.^_`|~";
+    for (const char c : *text)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && kTchar.find(c) == std::string_view::npos) {
+        issue(entry.path, entry.line, "expected a header name (letters, digits and -), got " + quoted_value(*text));
+        return std::nullopt;
+      }
+    std::string lower = *text;
+    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (std::find(kReservedHeaders.begin(), kReservedHeaders.end(), lower) != kReservedHeaders.end()) {
+      issue(entry.path, entry.line, quoted_value(*text) + " already means something else to Gatehouse and HA; name the "
+                                    "header your proxy sets for the person, like X-authentik-username or Remote-User");
+      return std::nullopt;
+    }
+    return text;
+  }
+
+  void read_header_identity(const YamlBlock& top, Config& config) {
+    const auto identity = block(top, "header_identity", kHeaderIdentityKeys);
+    if (!identity) return;
+    HeaderIdentity settings;
+    if (const BlockEntry* proxies = identity->find("proxies")) {
+      settings.proxies = network_list(*proxies);
+      if (settings.proxies.empty() && proxies->value.IsSequence())
+        issue(proxies->path, proxies->line, "list the addresses of the proxies that set the headers, e.g. [10.0.0.5/32]");
+    } else {
+      missing(*identity, "proxies",
+              "add the addresses of the proxies that set the identity headers, e.g. \"proxies: [10.0.0.5/32]\": a header "
+              "from anywhere else is never believed");
+    }
+    if (const BlockEntry* username = identity->find("username_header")) {
+      if (auto name = header_name(*username)) settings.username_header = *name;
+    } else {
+      missing(*identity, "username_header", "add the header that names the person, e.g. \"username_header: X-authentik-username\"");
+    }
+    for (auto [key, target] : {std::pair{"groups_header", &settings.groups_header}, std::pair{"name_header", &settings.name_header}})
+      if (const BlockEntry* entry = identity->find(key))
+        if (auto name = header_name(*entry)) *target = *name;
+    require_ha_token(config, top.find("header_identity")->line,
+                     "required with header_identity, since Gatehouse creates and updates the HA users it signs in");
+    config.header_identity = std::move(settings);
   }
 
   // Signing users in means creating and updating HA users, which takes the admin token.

@@ -140,6 +140,16 @@ struct TrustedDevice {
   Role role = Role::read_only;      // never admin
 };
 
+// People signed in by a forward-auth proxy in front of Gatehouse (`header_identity:`): the identity its
+// headers name is believed only on requests whose TCP peer is one of `proxies`; the headers are taken
+// out of every request, so HA never sees them.
+struct HeaderIdentity {
+  std::vector<net::IpNetwork> proxies;
+  std::string username_header; // e.g. X-authentik-username, Remote-User
+  std::string groups_header;   // "" for none; groups separated by '|' or ','
+  std::string name_header;     // "" for none
+};
+
 // A client that gets its code without a consent page (`trusted_clients:` item), like HA's own frontend
 // and the companion apps. Every other client is named on a page the person must allow.
 struct TrustedClient {
@@ -186,6 +196,7 @@ struct Config {
   LocalLogin local_login = LocalLogin::allowed; // disabled by default when providers are configured
   std::vector<net::IpNetwork> local_login_networks;
   std::vector<TrustedDevice> trusted_devices;
+  std::optional<HeaderIdentity> header_identity; // absent: no identity is taken from headers
   std::vector<TrustedClient> trusted_clients;
   std::optional<Scim> scim; // absent: no SCIM server
 };

@@ -214,7 +214,8 @@ FrontDoor::FrontDoor(const config::Config& config, shield::Shield& shield, sso::
 asio::awaitable<Decision> FrontDoor::decide(http::request_header<>& head, const asio::ip::address& peer, bool tls) {
   // Every fact about the request is read here, once: the strict target, the client, the upgrade asked
   // for, Gatehouse's own cookies (taken out of the head). Anything ambiguous is refused, never forwarded.
-  auto reading = read_facts(head, peer, tls, config_.trusted_proxies, unix_now_seconds());
+  auto reading = read_facts(head, peer, tls, config_.trusted_proxies, unix_now_seconds(),
+                            config_.header_identity ? &*config_.header_identity : nullptr);
   if (!reading.facts) {
     Decision decision;
     decision.refusal = web::RefusalKind::bad_request;
@@ -223,6 +224,9 @@ asio::awaitable<Decision> FrontDoor::decide(http::request_header<>& head, const 
     co_return decision;
   }
   RequestFacts& facts = *reading.facts;
+  // Identity headers from anyone but the configured proxies were taken out and are not believed.
+  if (facts.identity && !facts.identity->from_proxy)
+    shield_.count_refusal(shield::RefusalClass::identity_header_ignored, facts.client.address);
 
   const Match match = endpoints_.find(facts);
   if (match.endpoint) {

@@ -50,8 +50,24 @@ Upgrade upgrade_of(const http::request_header<>& head) {
   return Upgrade::other;
 }
 
+namespace {
+
+// Takes every `name` line out of the head; its value when it came once.
+std::string take_header(http::request_header<>& head, const std::string& name, bool& repeated) {
+  if (name.empty()) return {};
+  const auto lines = head.count(name);
+  if (lines == 0) return {};
+  std::string value(head[name]);
+  if (lines > 1) repeated = true;
+  head.erase(name);
+  return lines > 1 ? std::string() : value;
+}
+
+} // namespace
+
 FactsReading read_facts(http::request_header<>& head, const boost::asio::ip::address& peer, bool tls_listener,
-                        const std::vector<net::IpNetwork>& trusted_proxies, std::int64_t now_unix_seconds) {
+                        const std::vector<net::IpNetwork>& trusted_proxies, std::int64_t now_unix_seconds,
+                        const config::HeaderIdentity* header_identity) {
   FactsReading reading;
   auto target = check_target(head.target());
   if (!target) {
@@ -80,6 +96,16 @@ FactsReading read_facts(http::request_header<>& head, const boost::asio::ip::add
   facts.authorization = head[http::field::authorization];
   facts.content_type = head[http::field::content_type];
   if (head.find(http::field::cookie) != head.end()) facts.own_cookies = net::take_cookies(head, kOwnCookiePrefix);
+  if (header_identity) {
+    IdentityHeaders identity;
+    identity.username = take_header(head, header_identity->username_header, identity.repeated);
+    identity.name = take_header(head, header_identity->name_header, identity.repeated);
+    identity.groups = take_header(head, header_identity->groups_header, identity.repeated);
+    if (identity.repeated || !identity.username.empty() || !identity.name.empty() || !identity.groups.empty()) {
+      identity.from_proxy = net::is_trusted(net::unmap(peer), header_identity->proxies);
+      facts.identity = std::move(identity);
+    }
+  }
   facts.now_unix_seconds = now_unix_seconds;
   reading.facts = std::move(facts);
   return reading;

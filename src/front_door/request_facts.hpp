@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/config.hpp"
 #include "front_door/request_target.hpp"
 #include "net/forwarding.hpp"
 #include "net/ip_network.hpp"
@@ -31,6 +32,13 @@ enum class Upgrade {
   other,     // anything else that mentions an upgrade
 };
 
+// The person a forward-auth proxy names in its headers (config header_identity), taken out of the head.
+struct IdentityHeaders {
+  bool from_proxy = false; // the TCP peer is one of header_identity.proxies: only then is it believed
+  bool repeated = false;   // a header sent more than once: never believed
+  std::string username, name, groups; // as sent; "" when absent
+};
+
 struct RequestFacts {
   Target target;
   net::ForwardedClient client;
@@ -43,6 +51,7 @@ struct RequestFacts {
   std::string_view authorization; // the Authorization header as sent ("" when absent); lives with the head
   std::string_view content_type;  // likewise, for the bodies Gatehouse reads itself
   std::vector<std::pair<std::string, std::string>> own_cookies; // taken out of the head
+  std::optional<IdentityHeaders> identity; // with header_identity, when any of its headers came
   std::int64_t now_unix_seconds = 0;
 
   std::optional<std::string_view> own_cookie(std::string_view name) const;
@@ -53,10 +62,11 @@ struct FactsReading {
   std::string_view refusal; // why the head is refused (400) when there are no facts
 };
 
-// Reads `head` once, and takes Gatehouse's own cookies out of it.
+// Reads `head` once, and takes Gatehouse's own cookies out of it, and the identity headers of
+// `header_identity` (when configured) from whoever sent them.
 FactsReading read_facts(boost::beast::http::request_header<>& head, const boost::asio::ip::address& peer,
                         bool tls_listener, const std::vector<net::IpNetwork>& trusted_proxies,
-                        std::int64_t now_unix_seconds);
+                        std::int64_t now_unix_seconds, const config::HeaderIdentity* header_identity = nullptr);
 
 // The upgrade a head asks for (exposed for tests).
 Upgrade upgrade_of(const boost::beast::http::request_header<>& head);

@@ -50,6 +50,7 @@ Shield::Shield(const config::Config& config, store::Store& store, const sessions
 std::string_view name_of(RefusalClass refusal) {
   switch (refusal) {
     case RefusalClass::ambiguous_request: return "ambiguous_request";
+    case RefusalClass::identity_header_ignored: return "identity_header_ignored";
     case RefusalClass::unauthenticated: return "unauthenticated";
     case RefusalClass::websocket_auth_invalid: return "websocket_auth_invalid";
     case RefusalClass::local_login_closed: return "local_login_closed";

@@ -44,7 +44,9 @@ struct TokenDecision {
 // per minute with activity (store/refusal_summary; one entry per refused request would let a scanner
 // flood the store).
 enum class RefusalClass {
-  ambiguous_request, unauthenticated, websocket_auth_invalid, local_login_closed, too_many_token_checks, count };
+  ambiguous_request, unauthenticated, websocket_auth_invalid, local_login_closed, too_many_token_checks,
+  identity_header_ignored, // header_identity's headers from an address that is not one of its proxies
+  count };
 std::string_view name_of(RefusalClass refusal);
 
 struct Admission {

@@ -104,7 +104,8 @@ SignIn::SignIn(const config::Config& config, store::Store& store, users::Directo
 
 bool SignIn::handles(const front_door::RequestFacts& facts) const {
   const auto& path = facts.target.path;
-  if (path == kAuthorizePath) return !providers_.empty() || !config_.trusted_devices.empty();
+  if (path == kAuthorizePath)
+    return !providers_.empty() || !config_.trusted_devices.empty() || config_.header_identity.has_value();
   if (providers_.empty()) return false;
   return path == kCallbackPath || path == kConsentPath || path == kSwitchAccountPath || path == kSignedOutPath ||
          path.starts_with(kLoginPathPrefix) || path.starts_with(kHandoffPathPrefix);
@@ -162,6 +163,13 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
                       "or to the Home Assistant apps. Nothing was sent to your identity provider."});
   }
 
+  // A person the forward-auth proxy in front names (header_identity): signed in as them, without the IdP.
+  if (facts.identity && facts.identity->from_proxy && only_provider.empty()) {
+    std::optional<std::string> state;
+    if (query.has("state")) state = query.get("state");
+    ClientRequest client{client_id, redirect_uri, state, client_address}; // named: GCC 12 and co_await temporaries
+    co_return co_await sign_in_from_headers(*facts.identity, std::move(client));
+  }
   // A wall tablet or dashboard on its configured network: its service user, without the IdP.
   if (only_provider.empty()) {
     if (const auto* device = trusted_device_for(facts.client.address)) {
@@ -287,19 +295,37 @@ const config::TrustedDevice* SignIn::trusted_device_for(const boost::asio::ip::a
   return nullptr;
 }
 
+users::Provisioning SignIn::provisioning_for(json::object& claims) const {
+  users::Provisioning provisioning;
+  if (!people_) return provisioning;
+  // With scim.roles_from_groups, the SCIM Groups of the person's User decide the role, not the claim.
+  if (auto groups = people_->groups_for(claims)) {
+    json::array names;
+    for (auto& name : *groups) names.emplace_back(std::move(name));
+    claims[config_.users.groups_claim] = std::move(names);
+  }
+  provisioning.scim_made_user = [people = people_, claims] { return people->made_ha_user(claims); };
+  return provisioning;
+}
+
+web::Response SignIn::refuse_sign_in(Refusal refusal, const std::string& username, const std::string& client_address,
+                                     std::string_view log_message) {
+  const auto id = correlation_id();
+  refusal.detail["reason"] = refusal.reason;
+  refusal.detail["ref"] = id;
+  store::audit_refusal(store_, refused_sign_ins_,
+                       {0, store::now_unix_ms(), "login_refused", username, client_address, json::serialize(refusal.detail)},
+                       refusal.reason);
+  logging::warn(log_message, {{"reason", refusal.reason}, {"ref", id}, {"client", client_address}});
+  web::Page page{refusal.title, refusal.paragraphs, {},
+                 "Gatehouse · " + std::to_string(static_cast<unsigned>(refusal.status)) + " · ref " + id};
+  return web::page_response(refusal.status, page);
+}
+
 asio::awaitable<web::Response> SignIn::sign_in_device(const config::TrustedDevice& device, ClientRequest client) {
-  auto refuse = [&](const Refusal& refusal) {
-    const auto id = correlation_id();
-    json::object detail = refusal.detail;
-    detail["reason"] = refusal.reason;
-    detail["ref"] = id;
-    detail["trusted_device"] = device.name;
-    store::audit_refusal(store_, refused_sign_ins_, {0, store::now_unix_ms(), "login_refused", device.user, client.address,
-                                                     json::serialize(detail)}, refusal.reason);
-    logging::warn("trusted device sign-in refused", {{"reason", refusal.reason}, {"ref", id}, {"client", client.address}});
-    web::Page page{refusal.title, refusal.paragraphs, {},
-                   "Gatehouse · " + std::to_string(static_cast<unsigned>(refusal.status)) + " · ref " + id};
-    return web::page_response(refusal.status, page);
+  auto refuse = [&](Refusal refusal) {
+    refusal.detail["trusted_device"] = device.name;
+    return refuse_sign_in(std::move(refusal), device.user, client.address, "trusted device sign-in refused");
   };
   // Nobody sees or allows anything on a trusted device: its codes go only to HA's own frontend and the
   // clients the admin listed, never to a client a link named.
@@ -474,16 +500,8 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
                      {"Your identity provider marked your account inactive for Home Assistant. Ask your "
                       "administrator if you think this is a mistake, and give them the reference below."},
                      {{"source", "scim"}});
-  // With scim.roles_from_groups, the SCIM Groups of the person's User decide the role, not the claim.
   json::object claims = identity.value->claims;
-  if (people_)
-    if (auto groups = people_->groups_for(claims)) {
-      json::array names;
-      for (auto& name : *groups) names.emplace_back(std::move(name));
-      claims[config_.users.groups_claim] = std::move(names);
-    }
-  users::Provisioning provisioning;
-  if (people_) provisioning.scim_made_user = [people = people_, claims] { return people->made_ha_user(claims); };
+  auto provisioning = provisioning_for(claims);
   auto prepared = co_await directory_.prepare(identity.value->issuer, identity.value->subject, login->provider_id,
                                               std::move(claims), client_address, std::move(provisioning));
   if (!prepared.user) {

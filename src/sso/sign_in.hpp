@@ -59,7 +59,8 @@ public:
   // Whether /auth/authorize from this client is answered here: always with providers; with trusted
   // devices only, only for the devices (everyone else gets HA's own login page, where local_login allows).
   bool answers_authorize(const front_door::RequestFacts& facts) const {
-    return !providers_.empty() || trusted_device_for(facts.client.address) != nullptr;
+    return !providers_.empty() || trusted_device_for(facts.client.address) != nullptr ||
+           (facts.identity && facts.identity->from_proxy);
   }
   // The consent answer is a form of at most this many bytes, read before handle().
   static constexpr std::uint64_t kMaxFormBytes = 8 * 1024;
@@ -169,6 +170,16 @@ private:
   web::Response ask_consent(users::ReadyUser user, ClientRequest client, const ClientTrust& trust,
                             boost::json::object detail, const oidc::AppHandoff* handoff = nullptr);
   boost::asio::awaitable<web::Response> answer_consent(const front_door::RequestFacts& facts, std::string body);
+  // What the directory needs besides the claims of a person signing in: with SCIM, the HA user SCIM made
+  // for them, and their SCIM Groups put in the groups claim when scim.roles_from_groups says so.
+  users::Provisioning provisioning_for(boost::json::object& claims) const;
+  // A refused sign-in's page, with a reference that is also in the audit log (rationed per address) and the log.
+  web::Response refuse_sign_in(Refusal refusal, const std::string& username, const std::string& client_address,
+                               std::string_view log_message);
+  // A person a forward-auth proxy names in its headers (config header_identity) signs in like an IdP's
+  // (sso/header_sign_in.cpp): their HA user made or updated, roles from the groups header, consent for
+  // clients that need it.
+  boost::asio::awaitable<web::Response> sign_in_from_headers(front_door::IdentityHeaders identity, ClientRequest client);
   // A client on a trusted device's network signs in as that device's user, without an IdP.
   boost::asio::awaitable<web::Response> sign_in_device(const config::TrustedDevice& device, ClientRequest client);
   const config::TrustedDevice* trusted_device_for(const boost::asio::ip::address& client) const;

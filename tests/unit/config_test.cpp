@@ -1799,5 +1799,38 @@ TEST(ConfigValues, ClosestMatchFindsNearMisses) {
   EXPECT_FALSE(closest_match("", keys).has_value());
 }
 
+TEST_F(ConfigTest, HeaderIdentityNeedsProxiesAUsernameHeaderAndTheAdminToken) {
+  const std::string block = "header_identity:\n  proxies: [10.0.0.5/32]\n  username_header: X-authentik-username\n"
+                            "  groups_header: X-authentik-groups\n";
+  EXPECT_EQ(issue_for(block).key, "home_assistant.token_file") << "it creates HA users";
+  ::setenv(kTokenVariable, "admin-token", 1); // restored by the fixture
+  const auto settings = config_for(block).header_identity;
+  ASSERT_TRUE(settings);
+  EXPECT_EQ(settings->username_header, "X-authentik-username");
+  EXPECT_EQ(settings->groups_header, "X-authentik-groups");
+  EXPECT_EQ(settings->name_header, "");
+  ASSERT_EQ(settings->proxies.size(), 1u);
+  EXPECT_FALSE(config_for("").header_identity) << "absent: no identity from headers";
+
+  const auto no_proxies = issue_for("header_identity:\n  username_header: Remote-User\n");
+  EXPECT_EQ(no_proxies.key, "header_identity.proxies");
+  EXPECT_CONTAINS(no_proxies.message, "never believed");
+  EXPECT_EQ(issue_for("header_identity:\n  proxies: [10.0.0.5/32]\n").key, "header_identity.username_header");
+  EXPECT_EQ(issue_for("header_identity:\n  proxies: []\n  username_header: Remote-User\n").key, "header_identity.proxies");
+  // oauth2-proxy's X-Forwarded-User is a name like any other; the forwarding headers are not.
+  EXPECT_EQ(config_for("header_identity:\n  proxies: [10.0.0.5/32]\n  username_header: X-Forwarded-User\n")
+                .header_identity->username_header,
+            "X-Forwarded-User");
+  for (const std::string reserved : {"Authorization", "cookie", "X-Forwarded-For", "x-forwarded-host", "Host"}) {
+    const auto taken = issue_for("header_identity:\n  proxies: [10.0.0.5/32]\n  username_header: " + reserved + "\n");
+    EXPECT_EQ(taken.key, "header_identity.username_header") << reserved;
+    EXPECT_CONTAINS(taken.message, "already means something else");
+  }
+  EXPECT_EQ(issue_for("header_identity:\n  proxies: [10.0.0.5/32]\n  username_header: \"X User\"\n").key,
+            "header_identity.username_header");
+  EXPECT_EQ(issue_for("header_identity:\n  proxies: [10.0.0.5/32]\n  username_header: Remote-User\n  group_header: G\n").key,
+            "header_identity.group_header");
+}
+
 } // namespace
 } // namespace gatehouse::config

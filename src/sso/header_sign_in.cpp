@@ -1,0 +1,105 @@
+// sso/header_sign_in: a person named by the forward-auth proxy in front of Gatehouse (config
+// header_identity; front_door/request_facts took the headers out of the request and says whether they
+// came from one of the configured proxies) signs in at /auth/authorize like an IdP's person: the same
+// HA user rules (roles from the groups header, linking, SCIM), consent for clients that need it, audit.
+#include <boost/json/serialize.hpp>
+
+#include "logging/log.hpp"
+#include "scim/people.hpp"
+#include "sso/sign_in.hpp"
+
+namespace gatehouse::sso {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::size_t kMaxNameBytes = 256;
+constexpr std::size_t kMaxGroupsBytes = 8 * 1024;
+constexpr std::size_t kMaxGroups = 100;
+// Identities from headers are keyed under an issuer no IdP can have.
+constexpr std::string_view kHeaderIssuer = "gatehouse:header-identity";
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
+bool printable(std::string_view text) {
+  for (const unsigned char c : text)
+    if (c < 0x20 || c == 0x7f) return false;
+  return true;
+}
+
+// authentik separates groups with '|', Authelia and most others with ','.
+json::array groups_of(std::string_view header) {
+  json::array groups;
+  while (!header.empty()) {
+    const auto end = header.find_first_of("|,");
+    const auto group = trim(header.substr(0, end));
+    if (!group.empty()) groups.emplace_back(group);
+    if (end == std::string_view::npos) break;
+    header.remove_prefix(end + 1);
+  }
+  return groups;
+}
+
+} // namespace
+
+asio::awaitable<web::Response> SignIn::sign_in_from_headers(front_door::IdentityHeaders identity, ClientRequest client) {
+  const auto& settings = *config_.header_identity;
+  auto refuse = [&](http::status status, std::string reason, std::string title, std::vector<std::string> paragraphs) {
+    Refusal refusal{status, std::move(reason), std::move(title), std::move(paragraphs), {{"source", "header_identity"}}};
+    return refuse_sign_in(std::move(refusal), "", client.address, "header sign-in refused");
+  };
+  const std::string_view username = trim(identity.username);
+  const json::array groups = groups_of(identity.groups);
+  if (identity.repeated || username.empty() || username.size() > kMaxNameBytes || !printable(username) ||
+      identity.name.size() > kMaxNameBytes || !printable(identity.name) || identity.groups.size() > kMaxGroupsBytes ||
+      !printable(identity.groups) || groups.size() > kMaxGroups)
+    co_return refuse(http::status::bad_request, "bad_identity_headers", "Your sign-in proxy sent an identity Gatehouse cannot use",
+                     {"The proxy in front of Home Assistant named you in headers that are missing, sent twice or too "
+                      "long (" + settings.username_header + "). Ask your administrator, and give them the reference below."});
+
+  json::object claims{{config_.users.username_claim, username},
+                      {config_.users.name_claim, identity.name.empty() ? username : trim(identity.name)}};
+  if (!settings.groups_header.empty()) claims[config_.users.groups_claim] = groups;
+  if (people_ && people_->refuses(claims))
+    co_return refuse(http::status::forbidden, "cut_off", "Your access to Home Assistant was removed",
+                     {"Your identity provider marked your account inactive for Home Assistant. Ask your "
+                      "administrator if you think this is a mistake, and give them the reference below."});
+  auto provisioning = provisioning_for(claims);
+  std::string issuer(kHeaderIssuer);
+  std::string subject(username);
+  std::string provider = "header";
+  auto prepared = co_await directory_.prepare(std::move(issuer), std::move(subject), std::move(provider),
+                                              std::move(claims), client.address, std::move(provisioning));
+  if (!prepared.user) {
+    using Kind = users::DirectoryRefusal::Kind;
+    if (prepared.refusal.kind == Kind::no_role)
+      co_return refuse(http::status::forbidden, "no_role", "You do not have access to Home Assistant",
+                       {"Your sign-in proxy named you, but none of your groups gives access to Home Assistant.",
+                        "Ask your administrator to add you to one of those groups, and give them the reference below."});
+    if (prepared.refusal.kind == Kind::conflict)
+      co_return refuse(http::status::forbidden, "link_conflict", "Your account cannot be matched",
+                       {"The Home Assistant user meant for your account already belongs to someone else. Ask your "
+                        "administrator, and give them the reference below."});
+    co_return refuse(http::status::bad_gateway, "ha_unavailable", "Home Assistant is unavailable",
+                     {"Gatehouse could not prepare your Home Assistant user. Try again in a minute."});
+  }
+  const auto& user = *prepared.user;
+  json::object detail{{"provider", "header"}};
+  const auto trust = trust_of(client.client_id, client.redirect_uri, config_.external_url, config_.trusted_clients);
+  if (trust.asks_person()) co_return ask_consent(user, std::move(client), trust, std::move(detail));
+  auto handoff = co_await hand_code_to_client(user, client, std::move(detail));
+  if (!handoff.redirect) {
+    handoff.refusal.detail["source"] = "header_identity";
+    co_return refuse_sign_in(std::move(handoff.refusal), user.username, client.address, "header sign-in refused");
+  }
+  co_return std::move(*handoff.redirect);
+}
+
+} // namespace gatehouse::sso

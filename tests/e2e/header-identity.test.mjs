@@ -1,0 +1,121 @@
+// Header identity (issue 11): people who keep a forward-auth proxy in front (authentik's proxy outpost,
+// the setup hass-auth-header served) sign in at /auth/authorize as the person the proxy's headers name —
+// believed only from the configured proxy addresses, with the same HA user rules as an IdP sign-in (roles
+// from the groups header, consent for clients that need it, audit). From anywhere else the headers are
+// ignored and counted; they never reach HA.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { startSsoStack, APPS, frontendState, pageText } from './lib/sso-stack.mjs';
+import { send } from '../idp/drive-login.mjs';
+
+const PROXY = '127.0.0.5'; // the forward-auth proxy's address (the tests' client is 127.0.0.2)
+const HEADERS = { username: 'X-authentik-username', groups: 'X-authentik-groups', name: 'X-authentik-name' };
+
+// One request from `localAddress` with the given headers (an array of [name, value] keeps repeats).
+function requestFrom(localAddress, url, headerList = []) {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const req = http.request({ host: target.hostname, port: target.port, path: `${target.pathname}${target.search}`, localAddress, agent: false, headers: headerList.concat([['accept', 'text/html']]).flat() }, (res) => {
+      const chunks = [];
+      res.on('data', (chunk) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const identity = ({ username, groups, name }) => [
+  ...(username !== undefined ? [[HEADERS.username, username]] : []),
+  ...(groups !== undefined ? [[HEADERS.groups, groups]] : []),
+  ...(name !== undefined ? [[HEADERS.name, name]] : []),
+];
+
+test('header identity: the proxy\'s person signs in with roles from the groups header; anyone else\'s headers are ignored, counted and never reach HA', { timeout: 90_000 }, async (t) => {
+  const stack = await startSsoStack(t, {
+    gatehouseConfig: {
+      header_identity: { proxies: [`${PROXY}/32`], username_header: HEADERS.username, groups_header: HEADERS.groups, name_header: HEADERS.name },
+    },
+  });
+  const seenByHa = [];
+  stack.double.server.prependListener('request', (req) => {
+    seenByHa.push({ path: req.url, headers: Object.keys(req.headers) });
+  });
+  const authorize = (state, client = { clientId: stack.frontendClientId, redirectUri: stack.frontendRedirectUri }) =>
+    stack.authorizeUrl({ clientId: client.clientId, redirectUri: client.redirectUri, state });
+
+  await t.test('from the proxy: signed in as the named person, a user from the groups (authentik\'s "|")', async () => {
+    const state = frontendState(stack.externalUrl, stack.frontendClientId);
+    const answer = await requestFrom(PROXY, authorize(state), identity({ username: 'carol', groups: 'other | ha-users', name: 'Carol Chen' }));
+    assert.equal(answer.status, 302, pageText(answer.body));
+    const back = new URL(answer.headers.location);
+    assert.ok(answer.headers.location.startsWith(stack.frontendRedirectUri), answer.headers.location);
+    assert.equal(back.searchParams.get('state'), state);
+    stack.rememberSecret(back.searchParams.get('code'), 'HA code (header sign-in)');
+    const tokens = await stack.postToken({ grant_type: 'authorization_code', code: back.searchParams.get('code'), client_id: stack.frontendClientId });
+    assert.equal(tokens.status, 200, tokens.text());
+    const carol = stack.newUsers().find((user) => user.username === 'carol');
+    assert.ok(carol, 'carol\'s HA user was made');
+    assert.equal(carol.name, 'Carol Chen');
+    assert.deepEqual(carol.groupIds, ['system-users']);
+  });
+
+  await t.test('an admin group (Authelia\'s ","), and the role follows the groups at the next sign-in', async () => {
+    const first = await requestFrom(PROXY, authorize('a'), identity({ username: 'dave', groups: 'ha-admins,family' }));
+    assert.equal(first.status, 302, pageText(first.body));
+    assert.deepEqual(stack.newUsers().find((user) => user.username === 'dave').groupIds, ['system-admin']);
+    const again = await requestFrom(PROXY, authorize('b'), identity({ username: 'dave', groups: 'ha-guests' }));
+    assert.equal(again.status, 302, pageText(again.body));
+    assert.deepEqual(stack.newUsers().find((user) => user.username === 'dave').groupIds, ['system-read-only']);
+  });
+
+  await t.test('no group that gives access: the refusal page, no user', async () => {
+    const refused = await requestFrom(PROXY, authorize('c'), identity({ username: 'eve', groups: 'family' }));
+    assert.equal(refused.status, 403);
+    assert.match(pageText(refused.body), /none of your groups gives access/);
+    assert.ok(!stack.newUsers().some((user) => user.username === 'eve'));
+  });
+
+  await t.test('bad headers from the proxy: sent twice, too long, too many groups: 400 with a reference, nobody signed in', async () => {
+    for (const headerList of [
+      [[HEADERS.username, 'carol'], [HEADERS.username, 'dave']],
+      identity({ username: 'x'.repeat(300), groups: 'ha-users' }),
+      identity({ username: 'carol', groups: `ha-users|${'g,'.repeat(150)}` }),
+    ]) {
+      const refused = await requestFrom(PROXY, authorize('d'), headerList);
+      assert.equal(refused.status, 400, pageText(refused.body));
+      assert.match(pageText(refused.body), /identity Gatehouse cannot use/);
+      assert.equal(refused.headers.location, undefined);
+    }
+  });
+
+  await t.test('a client that needs consent is named on the consent page first', async () => {
+    const alexa = APPS.find((app) => app.name === 'Alexa');
+    const page = await requestFrom(PROXY, authorize('e', alexa), identity({ username: 'carol', groups: 'ha-users' }));
+    assert.equal(page.status, 200);
+    assert.ok(stack.consentIdOf(page.body), pageText(page.body));
+    assert.match(pageText(page.body), /Amazon Alexa/);
+  });
+
+  await t.test('the same headers from anyone else: ignored (the IdP signs them in), and HA never sees them', async () => {
+    const forged = await send(authorize('f'), { headers: { [HEADERS.username]: 'dave', [HEADERS.groups]: 'ha-admins' } });
+    assert.equal(forged.status, 302);
+    assert.ok(forged.headers.location.startsWith(stack.idps[0].issuer), `sent to the IdP, not signed in: ${forged.headers.location}`);
+    seenByHa.length = 0;
+    await send(`${stack.externalUrl}/manifest.json`, { headers: { [HEADERS.username]: 'dave' } });
+    await requestFrom(PROXY, `${stack.externalUrl}/manifest.json`, identity({ username: 'dave', groups: 'ha-admins', name: 'D' }));
+    const manifestRequests = seenByHa.filter((entry) => entry.path === '/manifest.json');
+    assert.equal(manifestRequests.length, 2, JSON.stringify(seenByHa));
+    for (const entry of manifestRequests)
+      for (const name of Object.values(HEADERS)) assert.ok(!entry.headers.includes(name.toLowerCase()), `HA saw ${name}`);
+  });
+
+  // The ignored headers are counted in the shield's refusal counts, written at exit.
+  await stack.restartGatehouse();
+  const counted = (await stack.audit()).filter((entry) => entry.kind === 'shield_refusals');
+  assert.ok(counted.some((entry) => JSON.stringify(entry.raw.detail).includes('identity_header_ignored')), JSON.stringify(counted.map((entry) => entry.raw.detail)));
+  const signIns = (await stack.audit()).filter((entry) => entry.kind === 'login_succeeded');
+  assert.ok(signIns.some((entry) => JSON.stringify(entry.raw.detail).includes('"provider":"header"')), 'header sign-ins are audited as such');
+  stack.assertHygiene({ clientChecks: false }); // the proxy's requests come from 127.0.0.5
+});
