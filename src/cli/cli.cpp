@@ -119,11 +119,12 @@ int serve(const std::string& path) {
     std::optional<scim::Service> scim_service;
     if (config.scim) {
       scim_resources.emplace(*store);
-      if (!config.providers.empty()) scim_people.emplace(*store, *config.scim, config.users, *scim_resources);
+      if (!config.providers.empty() || config.header_identity)
+        scim_people.emplace(*store, *config.scim, config.users, *scim_resources);
       scim_service.emplace(*config.scim, config.external_url, *scim_resources, scim_people ? &*scim_people : nullptr);
     }
     scim::Service* scim_api = scim_service ? &*scim_service : nullptr;
-    if (config.providers.empty() && config.trusted_devices.empty()) {
+    if (config.providers.empty() && config.trusted_devices.empty() && !config.header_identity) {
       shield::Shield shield(config, *store, cut_offs);
       front_door::FrontDoor door(config, shield, nullptr, cut_offs, scim_api);
       net::Server server(config, door);

@@ -180,6 +180,12 @@ bool has_control_characters(std::string_view text) {
 }
 
 // The token ends up in an Authorization header: whitespace or control characters inside would break it.
+bool ascii_iequal(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
 bool is_single_token(std::string_view token) {
   return std::none_of(token.begin(), token.end(), [](unsigned char c) { return c <= 0x20 || c == 0x7f; });
 }
@@ -278,11 +284,12 @@ public:
     read_providers(top, config);
     read_users(top, config);
     read_shield(top, config);
+    read_header_identity(top, config);
     read_local_login(top, config);
     read_trusted_devices(top, config);
     read_trusted_clients(top, config);
     read_scim(top, config);
-    read_header_identity(top, config);
+    header_identity_with_scim(top, config);
     require_token_for_providers(top, config);
 
     if (!issues_.empty()) throw ConfigError(std::move(issues_));
@@ -1085,7 +1092,7 @@ private:
 
   void read_local_login(const YamlBlock& top, Config& config) {
     // HA's own password login stays open unless single sign-on gives people another way in.
-    config.local_login = config.providers.empty() ? LocalLogin::allowed : LocalLogin::disabled;
+    config.local_login = config.providers.empty() && !config.header_identity ? LocalLogin::allowed : LocalLogin::disabled;
     if (const BlockEntry* entry = top.find("local_login")) {
       // YAML 1.1 reads a bare `off`/`no` as false: that means disabled.
       const auto as_bool = entry->value.IsScalar() ? parse_bool(entry->value.Scalar()).value : std::nullopt;
@@ -1292,6 +1299,10 @@ private:
       settings.proxies = network_list(*proxies);
       if (settings.proxies.empty() && proxies->value.IsSequence())
         issue(proxies->path, proxies->line, "list the addresses of the proxies that set the headers, e.g. [10.0.0.5/32]");
+      for (const auto& network : settings.proxies)
+        if (network.prefix_length() == 0)
+          issue(proxies->path, proxies->line,
+                "a network of every address would let anyone name themselves; list only the proxies' addresses");
     } else {
       missing(*identity, "proxies",
               "add the addresses of the proxies that set the identity headers, e.g. \"proxies: [10.0.0.5/32]\": a header "
@@ -1304,10 +1315,23 @@ private:
     }
     for (auto [key, target] : {std::pair{"groups_header", &settings.groups_header}, std::pair{"name_header", &settings.name_header}})
       if (const BlockEntry* entry = identity->find(key))
-        if (auto name = header_name(*entry)) *target = *name;
+        if (auto name = header_name(*entry)) {
+          for (const std::string* other : {&settings.username_header, &settings.groups_header})
+            if (other != target && ascii_iequal(*other, *name))
+              issue(entry->path, entry->line, "the same header cannot carry two things; name another header");
+          *target = *name;
+        }
     require_ha_token(config, top.find("header_identity")->line,
                      "required with header_identity, since Gatehouse creates and updates the HA users it signs in");
     config.header_identity = std::move(settings);
+  }
+
+  // SCIM names a person by scim.match_claim; a header sign-in has only the username to match it with.
+  void header_identity_with_scim(const YamlBlock& top, const Config& config) {
+    if (!config.header_identity || !config.scim || config.scim->match_claim == config.users.username_claim) return;
+    issue("scim.match_claim", top.find("scim")->line,
+          "with header_identity a person is known only by the username header, so SCIM must match on it: set "
+          "scim.match_claim to " + config.users.username_claim + " (users.username_claim)");
   }
 
   // Signing users in means creating and updating HA users, which takes the admin token.

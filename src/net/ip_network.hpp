@@ -16,6 +16,7 @@ public:
   static std::optional<IpNetwork> parse(std::string_view text);
   bool contains(const boost::asio::ip::address& address) const;
   std::string to_string() const;
+  unsigned prefix_length() const { return prefix_; }
 
 private:
   boost::asio::ip::address base_;

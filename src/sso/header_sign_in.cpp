@@ -62,7 +62,7 @@ asio::awaitable<web::Response> SignIn::sign_in_from_headers(front_door::Identity
       !printable(identity.groups) || groups.size() > kMaxGroups)
     co_return refuse(http::status::bad_request, "bad_identity_headers", "Your sign-in proxy sent an identity Gatehouse cannot use",
                      {"The proxy in front of Home Assistant named you in headers that are missing, sent twice or too "
-                      "long (" + settings.username_header + "). Ask your administrator, and give them the reference below."});
+                      "long. Ask your administrator, and give them the reference below."});
 
   json::object claims{{config_.users.username_claim, username},
                       {config_.users.name_claim, identity.name.empty() ? username : trim(identity.name)}};
@@ -72,9 +72,12 @@ asio::awaitable<web::Response> SignIn::sign_in_from_headers(front_door::Identity
                      {"Your identity provider marked your account inactive for Home Assistant. Ask your "
                       "administrator if you think this is a mistake, and give them the reference below."});
   auto provisioning = provisioning_for(claims);
+  // Keyed without case: "Alice" and "alice" from the proxy are one person (and one HA user).
   std::string issuer(kHeaderIssuer);
   std::string subject(username);
-  std::string provider = "header";
+  for (auto& c : subject) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  // Not a provider id (those have no ':'): the audit cannot confuse the two.
+  std::string provider = "header:" + settings.username_header;
   auto prepared = co_await directory_.prepare(std::move(issuer), std::move(subject), std::move(provider),
                                               std::move(claims), client.address, std::move(provisioning));
   if (!prepared.user) {
@@ -91,7 +94,7 @@ asio::awaitable<web::Response> SignIn::sign_in_from_headers(front_door::Identity
                      {"Gatehouse could not prepare your Home Assistant user. Try again in a minute."});
   }
   const auto& user = *prepared.user;
-  json::object detail{{"provider", "header"}};
+  json::object detail{{"provider", "header:" + settings.username_header}};
   const auto trust = trust_of(client.client_id, client.redirect_uri, config_.external_url, config_.trusted_clients);
   if (trust.asks_person()) co_return ask_consent(user, std::move(client), trust, std::move(detail));
   auto handoff = co_await hand_code_to_client(user, client, std::move(detail));

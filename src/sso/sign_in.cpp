@@ -106,6 +106,8 @@ bool SignIn::handles(const front_door::RequestFacts& facts) const {
   const auto& path = facts.target.path;
   if (path == kAuthorizePath)
     return !providers_.empty() || !config_.trusted_devices.empty() || config_.header_identity.has_value();
+  // Header sign-ins ask consent for clients that need it too.
+  if (path == kConsentPath) return !providers_.empty() || config_.header_identity.has_value();
   if (providers_.empty()) return false;
   return path == kCallbackPath || path == kConsentPath || path == kSwitchAccountPath || path == kSignedOutPath ||
          path.starts_with(kLoginPathPrefix) || path.starts_with(kHandoffPathPrefix);

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { startSsoStack, APPS, frontendState, pageText } from './lib/sso-stack.mjs';
+import { startSsoStack, APPS, CookieJar, frontendState, pageText } from './lib/sso-stack.mjs';
 import { send } from '../idp/drive-login.mjs';
 
 const PROXY = '127.0.0.5'; // the forward-auth proxy's address (the tests' client is 127.0.0.2)
@@ -59,6 +59,13 @@ test('header identity: the proxy\'s person signs in with roles from the groups h
     assert.ok(carol, 'carol\'s HA user was made');
     assert.equal(carol.name, 'Carol Chen');
     assert.deepEqual(carol.groupIds, ['system-users']);
+  });
+
+  await t.test('the username is the person without case: "Carol" is carol, not a second HA user', async () => {
+    const again = await requestFrom(PROXY, authorize('k'), identity({ username: 'Carol', groups: 'ha-users' }));
+    assert.equal(again.status, 302, pageText(again.body));
+    stack.rememberSecret(new URL(again.headers.location).searchParams.get('code'), 'HA code (header sign-in)');
+    assert.deepEqual(stack.newUsers().filter((user) => user.username.startsWith('carol')).map((user) => user.username), ['carol']);
   });
 
   await t.test('an admin group (Authelia\'s ","), and the role follows the groups at the next sign-in', async () => {
@@ -116,6 +123,38 @@ test('header identity: the proxy\'s person signs in with roles from the groups h
   const counted = (await stack.audit()).filter((entry) => entry.kind === 'shield_refusals');
   assert.ok(counted.some((entry) => JSON.stringify(entry.raw.detail).includes('identity_header_ignored')), JSON.stringify(counted.map((entry) => entry.raw.detail)));
   const signIns = (await stack.audit()).filter((entry) => entry.kind === 'login_succeeded');
-  assert.ok(signIns.some((entry) => JSON.stringify(entry.raw.detail).includes('"provider":"header"')), 'header sign-ins are audited as such');
+  assert.ok(signIns.some((entry) => JSON.stringify(entry.raw.detail).includes(`"provider":"header:${HEADERS.username}"`)), 'header sign-ins are audited as such');
   stack.assertHygiene({ clientChecks: false }); // the proxy's requests come from 127.0.0.5
+});
+
+test('header identity without any IdP: the proxy\'s people sign in and answer consent pages; HA\'s own password login is closed', { timeout: 60_000 }, async (t) => {
+  const stack = await startSsoStack(t, {
+    providers: [],
+    gatehouseConfig: { header_identity: { proxies: [`${PROXY}/32`], username_header: 'Remote-User', groups_header: 'Remote-Groups' } },
+  });
+  const frontend = { clientId: stack.frontendClientId, redirectUri: stack.frontendRedirectUri };
+  const url = (client, state) => stack.authorizeUrl({ clientId: client.clientId, redirectUri: client.redirectUri, state });
+  const signedIn = await requestFrom(PROXY, url(frontend, 's'), [['Remote-User', 'frank'], ['Remote-Groups', 'ha-users']]);
+  assert.equal(signedIn.status, 302, pageText(signedIn.body));
+  stack.rememberSecret(new URL(signedIn.headers.location).searchParams.get('code'), 'HA code (header sign-in)');
+  assert.ok(stack.newUsers().some((user) => user.username === 'frank'));
+
+  // A client that needs consent: the page, and its answer is Gatehouse's to take (not HA's).
+  const alexa = APPS.find((app) => app.name === 'Alexa');
+  const jar = new CookieJar();
+  const page = await requestFrom(PROXY, url(alexa, 'c'), [['Remote-User', 'frank'], ['Remote-Groups', 'ha-users']]);
+  assert.equal(page.status, 200, pageText(page.body));
+  const consentId = stack.consentIdOf(page.body);
+  assert.ok(consentId);
+  jar.store(stack.externalUrl, page.headers['set-cookie']);
+  const answered = await stack.answerConsent(consentId, 'allow', { jar });
+  assert.equal(answered.status, 302, pageText(answered.body));
+  assert.ok(answered.headers.location.startsWith(alexa.redirectUri), answered.headers.location);
+  stack.rememberSecret(new URL(answered.headers.location).searchParams.get('code'), 'HA code (header sign-in, consent)');
+
+  // Without the proxy there is no way in but the proxy: HA's own login page is closed.
+  const elsewhere = await send(url(frontend, 'x'), { headers: { 'Remote-User': 'frank' } });
+  assert.equal(elsewhere.status, 403, pageText(elsewhere.body));
+  assert.match(pageText(elsewhere.body), /Local login is switched off/);
+  stack.assertHygiene({ clientChecks: false });
 });

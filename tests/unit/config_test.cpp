@@ -1830,6 +1830,19 @@ TEST_F(ConfigTest, HeaderIdentityNeedsProxiesAUsernameHeaderAndTheAdminToken) {
             "header_identity.username_header");
   EXPECT_EQ(issue_for("header_identity:\n  proxies: [10.0.0.5/32]\n  username_header: Remote-User\n  group_header: G\n").key,
             "header_identity.group_header");
+  EXPECT_CONTAINS(issue_for("header_identity:\n  proxies: [0.0.0.0/0]\n  username_header: Remote-User\n").message,
+                  "anyone");
+  EXPECT_EQ(issue_for("header_identity:\n  proxies: [10.0.0.5/32]\n  username_header: Remote-User\n"
+                      "  groups_header: remote-user\n").key,
+            "header_identity.groups_header");
+  // A way in without HA's password: HA's own login closes by default, as with providers.
+  EXPECT_EQ(config_for(block).local_login, gatehouse::config::LocalLogin::disabled);
+  // SCIM must know people by what the header gives: the username.
+  const auto scim_token = write_file("scim-token", std::string(40, 'a'));
+  const auto mismatch = issue_for(block + "scim:\n  token_file: " + scim_token.string() + "\n  match_claim: email\n");
+  EXPECT_EQ(mismatch.key, "scim.match_claim");
+  EXPECT_CONTAINS(mismatch.message, "preferred_username");
+  EXPECT_TRUE(config_for(block + "scim:\n  token_file: " + scim_token.string() + "\n").scim);
 }
 
 } // namespace
