@@ -4,6 +4,7 @@
 #include "config/config.hpp"
 
 #include <algorithm>
+#include <boost/beast/core/string.hpp>
 #include <array>
 #include <cctype>
 #include <cerrno>
@@ -180,12 +181,6 @@ bool has_control_characters(std::string_view text) {
 }
 
 // The token ends up in an Authorization header: whitespace or control characters inside would break it.
-bool ascii_iequal(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 bool is_single_token(std::string_view token) {
   return std::none_of(token.begin(), token.end(), [](unsigned char c) { return c <= 0x20 || c == 0x7f; });
 }
@@ -1317,7 +1312,7 @@ private:
       if (const BlockEntry* entry = identity->find(key))
         if (auto name = header_name(*entry)) {
           for (const std::string* other : {&settings.username_header, &settings.groups_header})
-            if (other != target && ascii_iequal(*other, *name))
+            if (other != target && boost::beast::iequals(*other, *name))
               issue(entry->path, entry->line, "the same header cannot carry two things; name another header");
           *target = *name;
         }

@@ -42,10 +42,20 @@ void remove_expired(sqlite3* db, std::int64_t now_ms) {
   sweep.run();
 }
 
-std::int64_t count_of(sqlite3* db, const char* sql, const std::string* client_key) {
-  store::Statement count(db, sql, "count pending logins");
-  if (client_key) count.bind_text(1, *client_key);
-  return count.step() ? count.column_int64(0) : 0;
+// Whether the rows of `table` (those meeting `condition`, when there is one) already fill the limits:
+// all of them, or those of `client_key`. nullopt when there is room.
+std::optional<SaveOutcome> full(sqlite3* db, std::string_view table, std::string_view condition,
+                                const std::string& client_key, const PendingLoginLimits& limits) {
+  const std::string base = "SELECT count(*) FROM " + std::string(table);
+  const std::string also = condition.empty() ? "" : " AND " + std::string(condition);
+  store::Statement of_client(db, (base + " WHERE client_key = ?" + also).c_str(), "count pending logins");
+  of_client.bind_text(1, client_key);
+  if ((of_client.step() ? of_client.column_int64(0) : 0) >= static_cast<std::int64_t>(limits.per_address))
+    return SaveOutcome::address_full;
+  const std::string where = condition.empty() ? "" : " WHERE " + std::string(condition);
+  store::Statement all(db, (base + where).c_str(), "count pending logins");
+  if ((all.step() ? all.column_int64(0) : 0) >= static_cast<std::int64_t>(limits.total)) return SaveOutcome::all_full;
+  return std::nullopt;
 }
 
 void insert_handoff(sqlite3* db, const AppHandoff& handoff, const std::string& client_key) {
@@ -68,27 +78,16 @@ SaveOutcome save_pending_login(store::Store& store, const PendingLogin& login, c
   SaveOutcome outcome = SaveOutcome::saved;
   store.write([&](sqlite3* db) {
     remove_expired(db, now_ms);
-    if (count_of(db, "SELECT count(*) FROM pending_logins WHERE client_key = ?", &client_key) >=
-        static_cast<std::int64_t>(limits.per_address)) {
-      outcome = SaveOutcome::address_full;
-      return;
-    }
-    if (count_of(db, "SELECT count(*) FROM pending_logins", nullptr) >= static_cast<std::int64_t>(limits.total)) {
-      outcome = SaveOutcome::all_full;
+    if (const auto over = full(db, "pending_logins", "", client_key, limits)) {
+      outcome = *over;
       return;
     }
     if (handoff) {
       remove_old_handoffs(db, now_ms);
       // A pending login leaves when its callback takes it; its hand-off waits on: counted on its own, every
       // record kept (expired ones too) but those collected.
-      if (count_of(db, "SELECT count(*) FROM app_handoffs WHERE client_key = ? AND status != 'collected'", &client_key) >=
-          static_cast<std::int64_t>(limits.per_address)) {
-        outcome = SaveOutcome::address_full;
-        return;
-      }
-      if (count_of(db, "SELECT count(*) FROM app_handoffs WHERE status != 'collected'", nullptr) >=
-          static_cast<std::int64_t>(limits.total)) {
-        outcome = SaveOutcome::all_full;
+      if (const auto over = full(db, "app_handoffs", "status != 'collected'", client_key, limits)) {
+        outcome = *over;
         return;
       }
       insert_handoff(db, *handoff, client_key);

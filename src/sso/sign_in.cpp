@@ -5,7 +5,6 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "hass/user_sessions.hpp"
@@ -65,13 +64,19 @@ std::string safe_error_code(std::string_view code) {
   return std::string(code);
 }
 
-bool constant_time_equal(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
-}
-
 std::string cookie_name(std::string_view state) { return std::string(kCookiePrefix) + std::string(state.substr(0, 8)); }
 
 using web::redirect;
+
+// The /auth/authorize request a client made, again: a sign-in starting over from `url` (a path of
+// Gatehouse's, absolute), with the client's own parameters only.
+std::string authorize_again(std::string url, const std::string& client_id, const std::string& redirect_uri,
+                            const std::optional<std::string>& state) {
+  std::vector<std::pair<std::string, std::string>> again{
+      {"response_type", "code"}, {"client_id", client_id}, {"redirect_uri", redirect_uri}};
+  if (state) again.emplace_back("state", *state);
+  return oidc::with_query_parameters(url, again);
+}
 
 // Where a client is sent when the person (or Gatehouse for them) refused its sign-in (RFC 6749 §4.1.2.1).
 std::string access_denied_to(std::string_view redirect_uri, const std::optional<std::string>& state) {
@@ -242,10 +247,11 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
   // waits here instead, and the browser finishes the sign-in (oidc/app_handoff). An IdP served from
   // Gatehouse's own address stays in the web view: no hand-off.
   std::optional<oidc::AppHandoff> handoff;
-  const std::string waiter = oidc::random_token();
+  std::string waiter; // the web view's secret, with a hand-off
   if (trust_of(client_id, redirect_uri, config_.external_url, config_.trusted_clients).web_view_stays_on_host &&
       origin_of(idp_url) != origin_of(config_.external_url)) {
     handoff.emplace();
+    waiter = oidc::random_token();
     handoff->id = oidc::random_token();
     handoff->waiter_hash = oidc::binding_hash(waiter);
     handoff->user_code = oidc::new_user_code();
@@ -253,10 +259,8 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
     // The person must sign in at the IdP (not pass through on an existing session): someone who sends them
     // another app's link cannot have it allowed in one click.
     handoff->idp_url = oidc::with_query_parameters(idp_url, {{"prompt", "login"}});
-    std::vector<std::pair<std::string, std::string>> again{
-        {"response_type", "code"}, {"client_id", client_id}, {"redirect_uri", redirect_uri}};
-    if (login.client_state) again.emplace_back("state", *login.client_state);
-    handoff->restart_url = oidc::with_query_parameters(config_.external_url + std::string(facts.target.path), again);
+    handoff->restart_url = authorize_again(config_.external_url + std::string(facts.target.path), client_id,
+                                           redirect_uri, login.client_state);
     handoff->created_at_ms = login.created_at_ms;
     handoff->expires_at_ms = login.expires_at_ms;
     login.handoff_id = handoff->id;
@@ -425,8 +429,7 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
   const auto binding = facts.own_cookie(cookie_name(state));
   // A hand-off's browser never saw Gatehouse before: the person compares the codes on the consent page.
   const auto bound = [&](const oidc::PendingLogin& pending) {
-    return !pending.handoff_id.empty() ||
-           (binding && constant_time_equal(oidc::binding_hash(*binding), pending.browser_binding_hash));
+    return !pending.handoff_id.empty() || (binding && oidc::binding_matches(*binding, pending.browser_binding_hash));
   };
   if (waiting && waiting->expires_at_ms > now_ms && !bound(*waiting)) {
     base_detail["provider"] = waiting->provider_id;
@@ -487,15 +490,10 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
                      {{"detail", failure.reason}});
   }
 
-  {
-    std::vector<std::pair<std::string, std::string>> again{{"response_type", "code"},
-                                                           {"client_id", login->client_id},
-                                                           {"redirect_uri", login->redirect_uri}};
-    if (login->client_state) again.emplace_back("state", *login->client_state);
-    switch_offer = oidc::IdpSignout{provider->config().id, identity.value->id_token, false,
-                                    oidc::with_query_parameters(config_.external_url + std::string(kAuthorizePath), again),
-                                    {}};
-  }
+  switch_offer = oidc::IdpSignout{provider->config().id, identity.value->id_token, false,
+                                  authorize_again(config_.external_url + std::string(kAuthorizePath), login->client_id,
+                                                  login->redirect_uri, login->client_state),
+                                  {}};
   // The IdP deactivated this person through SCIM: no HA user is made or updated for them.
   if (people_ && people_->refuses(identity.value->claims))
     co_return refuse(http::status::forbidden, "cut_off", "Your access to Home Assistant was removed",
@@ -788,7 +786,7 @@ asio::awaitable<web::Response> SignIn::answer_consent(const front_door::RequestF
     auto it = consents_.find(id);
     const auto cookie = facts.own_cookie(std::string(kConsentCookiePrefix) + id.substr(0, 8));
     if (it != consents_.end() && it->second.expires > std::chrono::steady_clock::now() && cookie &&
-        constant_time_equal(oidc::binding_hash(*cookie), it->second.browser_binding_hash)) {
+        oidc::binding_matches(*cookie, it->second.browser_binding_hash)) {
       consent = std::move(it->second);
       consents_.erase(it);
     }
@@ -826,15 +824,13 @@ asio::awaitable<web::Response> SignIn::answer_consent(const front_door::RequestF
                        json::serialize(detail)});
   // HA pins its login flow to one address: the one the sign-in started from (contract §1.6).
   ClientRequest client = consent->client;
-  const std::optional<std::string> client_state = client.state;
-  const std::string redirect_uri = client.redirect_uri;
   auto handoff = co_await hand_code_to_client(consent->user, std::move(client), std::move(detail));
   if (!handoff.redirect) {
     auto response = refuse(handoff.refusal.status, handoff.refusal.reason, handoff.refusal.title, handoff.refusal.paragraphs);
     // The waiting app hears of it too, rather than waiting until its sign-in expires.
     if (!consent->handoff_id.empty())
-      settle_for_app(consent->handoff_id, false, access_denied_to(redirect_uri, client_state), consent->user.username,
-                     facts.client_address);
+      settle_for_app(consent->handoff_id, false, access_denied_to(consent->client.redirect_uri, consent->client.state),
+                     consent->user.username, facts.client_address);
     response.insert(http::field::set_cookie, clear_cookie);
     co_return response;
   }
