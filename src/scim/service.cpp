@@ -584,8 +584,14 @@ web::Response Service::create(Kind kind, const Call& call) {
   auto created = resources_.create(kind, std::move(std::get<json::object>(read)));
   if (auto* refusal = std::get_if<Refusal>(&created)) return error(*refusal, call.version);
   const auto& resource = std::get<Resource>(created);
+  try {
+    tell_people(resource);
+  } catch (const store::StoreError&) {
+    // Not created after all, so the IdP's retry creates it (and tells the people) instead of a 409.
+    resources_.remove(kind, resource.id, std::nullopt);
+    throw;
+  }
   logging::info("scim resource created", {{"type", resource_type(kind).name}, {"id", resource.id}});
-  tell_people(resource);
   return resource_response(201, resource, call);
 }
 
@@ -625,9 +631,11 @@ web::Response Service::remove(Kind kind, const std::string& id, const Call& call
     const auto wanted = precondition(call.if_match);
     if (user && (!wanted.present || wanted.any || wanted.version == user->version)) people_->removed(*user);
   }
-  if (auto refusal = resources_.remove(kind, id, expected_version(call.if_match))) return error(*refusal, call.version);
+  auto refusal = resources_.remove(kind, id, expected_version(call.if_match));
+  // Also for a Group already gone: the retry of a DELETE whose roles could not be saved (503) saves them.
+  if (people_ && kind == Kind::group && (!refusal || refusal->status == 404)) people_->groups_changed();
+  if (refusal) return error(*refusal, call.version);
   logging::info("scim resource deleted", {{"type", resource_type(kind).name}, {"id", id}});
-  if (people_ && kind == Kind::group) people_->groups_changed();
   web::Response response{http::status::no_content, call.version};
   response.set(http::field::cache_control, "no-store");
   return response;

@@ -73,6 +73,7 @@ std::vector<std::pair<std::string, Person>> people_by_scim_key(const store::Stor
 
 bool request_cut_off(store::Store& store, const Person& person, std::string_view source, std::string_view reason) {
   bool added = false;
+  bool lift_cancelled = false;
   store.write([&](sqlite3* db) {
     store::Statement insert(db,
                             "INSERT OR IGNORE INTO cut_offs (ha_user_id, username, source, reason, requested_at_ms) "
@@ -82,11 +83,24 @@ bool request_cut_off(store::Store& store, const Person& person, std::string_view
     insert.bind_int64(5, store::now_unix_ms());
     insert.run();
     added = sqlite3_changes(db) == 1;
+    if (added) return;
+    // A lift asked for and not applied yet is called off: the cut-off stays and is applied again, HA's
+    // side included (the lift may already have made the HA user active).
+    store::Statement cancel(db,
+                            "UPDATE cut_offs SET lift_requested_at_ms = NULL, applied_at_ms = NULL, "
+                            "ha_sessions_ended_at_ms = NULL, source = ?, reason = ?, requested_at_ms = ? "
+                            "WHERE ha_user_id = ? AND lift_requested_at_ms IS NOT NULL",
+                            "call off a lift");
+    cancel.bind_text(1, source).bind_text(2, reason).bind_int64(3, store::now_unix_ms()).bind_text(4, person.ha_user_id);
+    cancel.run();
+    lift_cancelled = sqlite3_changes(db) == 1;
   });
-  if (added)
-    audit(store, "cut_off_requested", person.username,
-          {{"ha_user_id", person.ha_user_id}, {"source", source}, {"reason", reason}});
-  return added;
+  if (added || lift_cancelled) {
+    json::object detail{{"ha_user_id", person.ha_user_id}, {"source", source}, {"reason", reason}};
+    if (lift_cancelled) detail["lift_called_off"] = true;
+    audit(store, "cut_off_requested", person.username, std::move(detail));
+  }
+  return added || lift_cancelled;
 }
 
 bool request_lift(store::Store& store, const Person& person, std::string_view source) {
@@ -216,11 +230,20 @@ void CutOffs::mark_sessions_ended(const Pending& pending, const std::string& not
 std::vector<CutOffs::Pending> CutOffs::lifts() const { return cut_offs_where(store_, "lift_requested_at_ms IS NOT NULL"); }
 
 void CutOffs::finish_lift(const Pending& lift) {
+  bool ended = false;
   store_.write([&](sqlite3* db) {
-    store::Statement remove(db, "DELETE FROM cut_offs WHERE ha_user_id = ?", "end a cut-off");
+    // Only while the lift is still asked for: a cut-off asked since then calls it off (request_cut_off).
+    store::Statement remove(db, "DELETE FROM cut_offs WHERE ha_user_id = ? AND lift_requested_at_ms IS NOT NULL",
+                            "end a cut-off");
     remove.bind_text(1, lift.ha_user_id);
     remove.run();
+    ended = sqlite3_changes(db) == 1;
   });
+  if (!ended) {
+    audit(store_, "cut_off_lift_called_off", lift.username, {{"ha_user_id", lift.ha_user_id}});
+    logging::info("lift called off by a new cut-off", {{"user", lift.username}});
+    return;
+  }
   audit(store_, "cut_off_lifted", lift.username,
         {{"ha_user_id", lift.ha_user_id}, {"ha_user_reactivated", lift.ha_user_deactivated}});
   logging::info("cut-off lifted", {{"user", lift.username}});

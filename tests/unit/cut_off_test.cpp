@@ -101,6 +101,31 @@ TEST_F(CutOffTest, AUserHaKeepsActiveIsNotActivatedByTheLift) {
   EXPECT_TRUE(serving.sessions_to_end().empty());
 }
 
+// SCIM says active, then inactive again, while HA is down: the lift never applied must not win.
+TEST_F(CutOffTest, ACutOffAskedWhileALiftWaitsCallsTheLiftOffAndIsAppliedAgain) {
+  CutOffs serving(*store_);
+  const Person bob = *gatehouse::sessions::find_person(*store_, "bob");
+  ASSERT_TRUE(gatehouse::sessions::request_cut_off(*store_, bob, "scim", "inactive"));
+  serving.mark_applied(serving.pending().at(0), 1);
+  serving.mark_sessions_ended(serving.sessions_to_end().at(0), "");
+  ASSERT_TRUE(gatehouse::sessions::request_lift(*store_, bob, "scim"));
+  const auto lift_in_progress = serving.lifts().at(0); // the server read it and is activating the HA user
+
+  EXPECT_TRUE(gatehouse::sessions::request_cut_off(*store_, bob, "scim", "inactive again")) << "not 'already cut off'";
+  EXPECT_TRUE(serving.lifts().empty()) << "the lift is called off";
+  EXPECT_TRUE(serving.is_cut_off("ha-bob"));
+  ASSERT_EQ(serving.pending().size(), 1u) << "applied again, websockets and all";
+  EXPECT_EQ(serving.pending()[0].source, "scim");
+
+  serving.finish_lift(lift_in_progress); // the lift's HA step finishes after the new cut-off was asked
+  EXPECT_TRUE(serving.is_cut_off("ha-bob")) << "the finished lift does not end the new cut-off";
+  serving.mark_applied(serving.pending().at(0), 0);
+  ASSERT_EQ(serving.sessions_to_end().size(), 1u) << "HA's side is done again: the lift may have activated the user";
+  EXPECT_EQ(audit_events(), (std::vector<std::string>{"cut_off_requested", "cut_off_applied", "cut_off_ha_sessions_ended",
+                                                      "cut_off_lift_requested", "cut_off_requested",
+                                                      "cut_off_lift_called_off", "cut_off_applied"}));
+}
+
 // The sockets of whoever is cut off, as net/ would close them: counted, nothing else.
 class CountingSockets final : public gatehouse::net::RelayedSockets {
 public:

@@ -2,6 +2,9 @@
 // it (status, scimType, body), the request shapes authentik, Entra ID and Okta send, and what a restart
 // keeps.
 #include "scim/service.hpp"
+#include "scim/people.hpp"
+#include "sessions/cut_off.hpp"
+#include "store/statement.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -18,6 +21,7 @@ namespace fs = std::filesystem;
 namespace json = boost::json;
 namespace http = boost::beast::http;
 using gatehouse::scim::Call;
+using gatehouse::sessions::CutOffs;
 using gatehouse::scim::Resources;
 using gatehouse::scim::Service;
 
@@ -438,6 +442,67 @@ TEST_F(ScimTest, OneAddressOverItsBudgetGets429) {
   const auto over = get("/Users");
   EXPECT_EQ(over.status, 429u);
   EXPECT_EQ(over.body.at("status"), "429");
+}
+
+// The store fails half-way (after the resource, before the person's cut-off): 503, nothing kept, and the
+// IdP's retry of the same request does all of it.
+class ScimPeopleTest : public ScimTest {
+protected:
+  void SetUp() override {
+    ScimTest::SetUp();
+    settings_.roles_from_groups = true;
+    users_.user_groups = {"ha-users"};
+    close();
+    open();
+    people_ = std::make_unique<gatehouse::scim::People>(*store_, settings_, users_, *resources_);
+    service_ = std::make_unique<Service>(settings_, "https://ha.example", *resources_, people_.get());
+    // bob signed in once; his SCIM User is the one whose userName is "bob".
+    sql("INSERT INTO identities (issuer, subject, ha_user_id, ha_username, provider_id, created_at_ms, "
+        "last_login_at_ms, scim_key) VALUES ('https://idp.example', 'sub-bob', 'ha-bob', 'bob', 'idp', 1, 1, 'bob')");
+  }
+  void TearDown() override {
+    service_.reset();
+    people_.reset();
+    ScimTest::TearDown();
+  }
+  void sql(const std::string& statement) {
+    store_->write([&](sqlite3* db) { gatehouse::store::Statement(db, statement, "test").run(); });
+  }
+  void cut_offs_fail(bool fail) {
+    sql(fail ? "CREATE TRIGGER no_room BEFORE INSERT ON cut_offs BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+             : "DROP TRIGGER no_room");
+  }
+  bool bob_cut_off() { return gatehouse::sessions::still_cut_off(*store_, "ha-bob"); }
+  gatehouse::config::Users users_;
+  std::unique_ptr<gatehouse::scim::People> people_;
+};
+
+TEST_F(ScimPeopleTest, ACreateWhosePersonCannotBeCutOffIsNotKeptAndItsRetrySucceeds) {
+  const json::value inactive_bob = json::parse(
+      R"({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "bob", "active": false})");
+  cut_offs_fail(true);
+  EXPECT_EQ(post("/Users", inactive_bob).status, 503u);
+  EXPECT_EQ(get("/Users?filter=userName%20eq%20%22bob%22").body.at("totalResults"), 0) << "nothing half-applied";
+  EXPECT_FALSE(bob_cut_off());
+
+  cut_offs_fail(false);
+  EXPECT_EQ(post("/Users", inactive_bob).status, 201u) << "the retry creates it, no 409";
+  EXPECT_TRUE(bob_cut_off());
+}
+
+TEST_F(ScimPeopleTest, TheRetryOfAGroupDeleteThatFailedGivesItsRolesEffect) {
+  const std::string bob = create_user("bob");
+  const std::string group = create_group("ha-users", json::array{json::object{{"value", bob}}});
+  CutOffs serving(*store_); // in no Group for a moment, bob was cut off; the Group lifted it
+  for (const auto& lift : serving.lifts()) serving.finish_lift(lift);
+  ASSERT_FALSE(bob_cut_off());
+  cut_offs_fail(true);
+  EXPECT_EQ(call(http::verb::delete_, "/Groups/" + group).status, 503u);
+  EXPECT_FALSE(bob_cut_off());
+
+  cut_offs_fail(false);
+  EXPECT_EQ(call(http::verb::delete_, "/Groups/" + group).status, 404u);
+  EXPECT_TRUE(bob_cut_off()) << "bob is in no Group that gives a role any more";
 }
 
 } // namespace
