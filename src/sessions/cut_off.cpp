@@ -187,6 +187,20 @@ bool CutOffs::refuses(std::string_view ha_user_id, std::string_view refresh_toke
   return refused;
 }
 
+bool CutOffs::refuses_session(std::string_view refresh_token_id) const {
+  bool refused = false;
+  store_.read([&](sqlite3* db) {
+    store::Statement select(db,
+                            "SELECT 1 FROM session_ends WHERE token_id = ?1 UNION ALL "
+                            "SELECT 1 FROM refresh_tokens JOIN cut_offs USING (ha_user_id) "
+                            "WHERE refresh_tokens.token_id = ?1 LIMIT 1",
+                            "check a known session for a cut-off or an end");
+    select.bind_text(1, refresh_token_id);
+    refused = select.step();
+  });
+  return refused;
+}
+
 namespace {
 
 std::vector<CutOffs::Pending> cut_offs_where(const store::Store& store, std::string_view condition) {

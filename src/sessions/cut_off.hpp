@@ -84,6 +84,10 @@ public:
   // Whether a token of this HA session is refused at the door: its person cut off, or this one session
   // ended (sessions/session_ends: a back-channel logout).
   bool refuses(std::string_view ha_user_id, std::string_view refresh_token_id) const;
+  // The same for a session whose owner Gatehouse knows from its refresh token id alone (it saw the token
+  // issued): answered from the store, before HA is asked, so a person cut off is refused at the door even
+  // while HA cannot be reached.
+  bool refuses_session(std::string_view refresh_token_id) const;
 
   struct Pending {
     std::string ha_user_id;

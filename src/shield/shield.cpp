@@ -91,6 +91,12 @@ asio::awaitable<TokenDecision> Shield::check_token(std::string_view token, const
   if (auto decision = known_decision(token, now)) co_return std::move(*decision);
   const auto reading = read_access_token(token, now);
   TokenDecision decision;
+  // A session Gatehouse saw issued to someone cut off (or one that was ended) needs no word from HA.
+  if (cut_offs_.refuses_session(reading.token->refresh_token_id)) {
+    decision.reason = "this person's access was removed or this session ended";
+    tokens_.remember_refused(token, reading.token->expires_at);
+    co_return decision;
+  }
   // Held until HA has answered: it is also one of the checks in flight.
   const auto ticket = check_budget_.spend(net::client_key(client_address), CheckBudget::Clock::now());
   if (!ticket) {

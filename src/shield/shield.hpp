@@ -91,8 +91,9 @@ public:
   void flush_refusal_counts();
 
   // A token from the client (websocket auth step, or a bearer header already read): known → at once;
-  // garbage or expired → refused without HA; otherwise asked of HA once, if the client's budget of
-  // checks allows (otherwise over_budget, without HA).
+  // garbage or expired → refused without HA; a session Gatehouse saw issued whose person is cut off (or
+  // which was ended) → refused without HA; otherwise asked of HA once, if the client's budget of checks
+  // allows (otherwise over_budget, without HA).
   boost::asio::awaitable<TokenDecision> check_token(std::string_view token, const std::string& client_address);
   // The decision without waiting, when the cache or the token's shape already tells (no HA needed).
   // `with_owner`: fill in whose token it is (websockets are registered under their user; HTTP needs not).

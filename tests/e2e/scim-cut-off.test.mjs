@@ -112,9 +112,14 @@ test('HA down during a SCIM cut-off: the write is kept and answered, the door re
     schemas: [PATCH], Operations: [{ op: 'replace', path: 'active', value: false }] } });
   assert.equal(off.status, 200, 'the SCIM write is in the store and answered; HA\'s side waits for HA');
   assert.equal(off.json.active, false);
-  // The door refuses him now; a sign-in is refused before HA is needed.
+  // Once the cut-off is applied (within the watch's poll), the door refuses him without HA (it knows
+  // whose session his token is); a sign-in is refused before HA is needed.
+  await pollUntil(async () => {
+    const entries = await stack.audit(['--user', 'bob.builder']);
+    return { done: entries.some((entry) => entry.kind === 'cut_off_applied'), value: entries };
+  }, { timeoutMs: 10_000 });
   const states = await request(`${stack.externalUrl}/api/states`, { headers: { authorization: `Bearer ${bob.auth.accessToken}` }, localAddress: CLIENT_ADDRESS });
-  assert.notEqual(states.status, 200);
+  assert.equal(states.status, 401, 'refused, not "HA unreachable"');
   await signInRefused(stack, 'bob');
   // Nothing in HA was done by halves: he is still active there, his sessions all still there.
   assert.equal(stack.userNamed('bob.builder').isActive, true);
@@ -148,6 +153,11 @@ test('SCIM: inactive before the first sign-in cannot sign in; DELETE cuts a sign
   const closed = await bob.closed;
   assert.equal(closed.code, 1008);
   await signInRefused(stack, 'bob');
+  const states = await request(`${stack.externalUrl}/api/states`, { headers: { authorization: `Bearer ${bob.auth.accessToken}` }, localAddress: CLIENT_ADDRESS });
+  assert.equal(states.status, 401);
+  const refresh = await stack.postToken({ grant_type: 'refresh_token', refresh_token: bob.saved[0].refresh_token, client_id: stack.frontendClientId });
+  assert.deepEqual({ status: refresh.status, body: refresh.json() }, { status: 400, body: { error: 'invalid_grant' } });
+  assert.equal(await haUserActive(stack, 'bob.builder', false), false, 'HA shows bob deactivated');
 
   const again = await stack.scim('/Users', { method: 'POST', body: { schemas: [USER], userName: 'Bob.Builder', active: true } });
   assert.equal(again.status, 201);
