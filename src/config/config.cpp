@@ -37,10 +37,11 @@ constexpr std::uint64_t kMaxWorkers = 64;
 constexpr std::size_t kMaxProviderIdLength = 32;
 
 // Every key the file may hold; unknown keys are errors, and these names feed the "did you mean" hints.
-constexpr std::array<std::string_view, 19> kTopLevelKeys{
+constexpr std::array<std::string_view, 20> kTopLevelKeys{
     "listen",   "external_url", "trusted_proxies", "data_dir",  "workers", "tls",         "home_assistant",
     "limits",   "timeouts",     "logging",         "providers", "users",   "shield",      "local_login",
-    "local_login_networks", "trusted_devices", "trusted_clients", "scim", "header_identity"};
+    "local_login_networks", "trusted_devices", "trusted_clients", "scim", "header_identity", "client_discovery"};
+constexpr std::array<std::string_view, 2> kClientDiscoveryKeys{"enabled", "networks"};
 constexpr std::array<std::string_view, 2> kTlsKeys{"cert_file", "key_file"};
 constexpr std::array<std::string_view, 2> kHomeAssistantKeys{"url", "token_file"};
 constexpr std::array<std::string_view, 12> kLimitsKeys{
@@ -69,8 +70,10 @@ constexpr std::array<std::string_view, 2> kTrustedClientKeys{"client_id", "name"
 constexpr std::array<std::string_view, 7> kScimKeys{"token_file",  "requests_per_minute", "burst",
                                                     "match_attribute", "match_claim", "roles_from_groups",
                                                     "on_deactivate"};
-constexpr std::array<std::string_view, 4> kHeaderIdentityKeys{"proxies", "username_header", "groups_header",
-                                                              "name_header"};
+constexpr std::array<std::string_view, 5> kHeaderIdentityKeys{"proxies", "username_header", "groups_header",
+                                                              "name_header", "assertion"};
+constexpr std::array<std::string_view, 6> kAssertionKeys{"header", "issuer", "audience", "jwks_uri", "ca_file",
+                                                         "algorithms"};
 // Headers whose meaning is fixed elsewhere: naming one as an identity header would take it from HA or the
 // shield.
 constexpr std::array<std::string_view, 10> kReservedHeaders{
@@ -94,7 +97,7 @@ struct BlockKeys {
   std::span<const std::string_view> keys;
 };
 // "providers" stands for every item of that list (providers[0], providers[1], ...).
-constexpr std::array<BlockKeys, 14> kSchema{{{"", kTopLevelKeys},
+constexpr std::array<BlockKeys, 16> kSchema{{{"", kTopLevelKeys},
                                             {"tls", kTlsKeys},
                                             {"home_assistant", kHomeAssistantKeys},
                                             {"limits", kLimitsKeys},
@@ -107,7 +110,9 @@ constexpr std::array<BlockKeys, 14> kSchema{{{"", kTopLevelKeys},
                                             {"trusted_devices", kTrustedDeviceKeys},
                                             {"trusted_clients", kTrustedClientKeys},
                                             {"scim", kScimKeys},
-                                            {"header_identity", kHeaderIdentityKeys}}};
+                                            {"header_identity", kHeaderIdentityKeys},
+                                            {"header_identity.assertion", kAssertionKeys},
+                                            {"client_discovery", kClientDiscoveryKeys}}};
 
 // "limits.max_body_bytes", ...: lets a key written in the wrong block be pointed to its home.
 std::span<const std::string_view> every_key_path() {
@@ -283,6 +288,7 @@ public:
     read_local_login(top, config);
     read_trusted_devices(top, config);
     read_trusted_clients(top, config);
+    read_client_discovery(top, config);
     read_scim(top, config);
     header_identity_with_scim(top, config);
     require_token_for_providers(top, config);
@@ -800,20 +806,9 @@ private:
 
     if (const BlockEntry* entry = block.find("scopes")) read_scopes(*entry, provider);
 
-    if (const BlockEntry* entry = block.find("ca_file")) {
-      if (const auto path = path_value(*entry)) {
-        const auto check = check_readable_file(*path);
-        if (!check.error.empty()) {
-          issue(entry->path, entry->line,
-                "cannot read " + shown_path(entry->value.Scalar(), *path) + ": " + check.error);
-        } else {
-          provider.ca_file = *path;
-        }
-      }
-    }
-
+    if (const BlockEntry* entry = block.find("ca_file")) provider.ca_file = readable_file(*entry);
     provider.algorithms.assign(kIdTokenAlgorithms.begin(), kIdTokenAlgorithms.end());
-    if (const BlockEntry* entry = block.find("algorithms")) read_algorithms(*entry, provider);
+    if (const BlockEntry* entry = block.find("algorithms")) read_algorithms(*entry, provider.algorithms);
 
     if (const BlockEntry* entry = block.find("userinfo")) {
       if (const auto userinfo = boolean(*entry)) provider.userinfo = *userinfo;
@@ -935,7 +930,16 @@ private:
     provider.scopes = std::move(scopes);
   }
 
-  void read_algorithms(const BlockEntry& entry, Provider& provider) {
+  std::optional<std::filesystem::path> readable_file(const BlockEntry& entry) {
+    const auto path = path_value(entry);
+    if (!path) return std::nullopt;
+    const auto check = check_readable_file(*path);
+    if (check.error.empty()) return path;
+    issue(entry.path, entry.line, "cannot read " + shown_path(entry.value.Scalar(), *path) + ": " + check.error);
+    return std::nullopt;
+  }
+
+  void read_algorithms(const BlockEntry& entry, std::vector<std::string>& accepted) {
     const std::string allowed = joined_names(kIdTokenAlgorithms);
     const auto items = string_list(entry, "[RS256, ES256]");
     if (!items) return;
@@ -973,7 +977,7 @@ private:
         issue(entry.path, item.line, std::move(message));
       }
     }
-    if (valid) provider.algorithms = std::move(algorithms);
+    if (valid) accepted = std::move(algorithms);
   }
 
   // ------------------------------------------------------------------------------------------ users
@@ -1303,13 +1307,23 @@ private:
               "add the addresses of the proxies that set the identity headers, e.g. \"proxies: [10.0.0.5/32]\": a header "
               "from anywhere else is never believed");
     }
-    if (const BlockEntry* username = identity->find("username_header")) {
+    if (const auto assertion = block(*identity, "assertion", kAssertionKeys)) {
+      settings.assertion = read_assertion(*assertion);
+      // One source of the person: headers beside a signed token would be believed without its signature.
+      for (const auto key : {"username_header", "groups_header", "name_header"})
+        if (const BlockEntry* entry = identity->find(key))
+          issue(entry->path, entry->line,
+                "with an assertion the person, their name and groups come from its signed claims (users.username_claim, "
+                "users.name_claim, users.groups_claim); remove " + std::string(key));
+    } else if (const BlockEntry* username = identity->find("username_header")) {
       if (auto name = header_name(*username)) settings.username_header = *name;
     } else {
-      missing(*identity, "username_header", "add the header that names the person, e.g. \"username_header: X-authentik-username\"");
+      missing(*identity, "username_header",
+              "add the header that names the person, e.g. \"username_header: X-authentik-username\", or an \"assertion:\" "
+              "block for a proxy that signs it (Cloudflare Access, Pomerium)");
     }
     for (auto [key, target] : {std::pair{"groups_header", &settings.groups_header}, std::pair{"name_header", &settings.name_header}})
-      if (const BlockEntry* entry = identity->find(key))
+      if (const BlockEntry* entry = identity->find(key); entry && !settings.assertion)
         if (auto name = header_name(*entry)) {
           for (const std::string* other : {&settings.username_header, &settings.groups_header})
             if (other != target && boost::beast::iequals(*other, *name))
@@ -1321,9 +1335,70 @@ private:
     config.header_identity = std::move(settings);
   }
 
+  void read_client_discovery(const YamlBlock& top, Config& config) {
+    const auto discovery = block(top, "client_discovery", kClientDiscoveryKeys);
+    if (!discovery) return;
+    if (const BlockEntry* entry = discovery->find("enabled"))
+      if (const auto enabled = boolean(*entry)) config.client_discovery.enabled = *enabled;
+    if (const BlockEntry* entry = discovery->find("networks")) {
+      config.client_discovery.networks = network_list(*entry);
+      for (const auto& network : config.client_discovery.networks)
+        if (network.prefix_length() == 0)
+          issue(entry->path, entry->line,
+                "a network of every address would let anyone make Gatehouse fetch from your own network; list "
+                "only where the apps' pages are, e.g. [192.168.1.20/32]");
+    }
+  }
+
+  SignedAssertion read_assertion(const YamlBlock& block) {
+    SignedAssertion assertion;
+    if (const BlockEntry* entry = block.find("header")) {
+      if (auto name = header_name(*entry)) assertion.header = *name;
+    } else {
+      missing(block, "header", "add the header the proxy signs, e.g. \"header: Cf-Access-Jwt-Assertion\"");
+    }
+    // Compared exactly, and not always a URL: Pomerium's is the route's host name by default.
+    if (const BlockEntry* entry = block.find("issuer")) {
+      if (auto issuer = non_empty_string(*entry, "the exact iss of the proxy's tokens, like https://your-team.cloudflareaccess.com"))
+        assertion.issuer = std::move(*issuer);
+    } else {
+      missing(block, "issuer", "add the exact iss of the proxy's tokens, e.g. \"issuer: https://your-team.cloudflareaccess.com\"");
+    }
+    if (const BlockEntry* entry = block.find("jwks_uri")) {
+      if (const auto text = scalar(*entry, kExpectIssuer))
+        if (auto url = take(*entry, parse_issuer_url(*text))) assertion.jwks_uri = std::move(*url);
+    } else {
+      missing(block, "jwks_uri",
+              "add where the proxy publishes its keys, e.g. \"jwks_uri: https://your-team.cloudflareaccess.com/cdn-cgi/access/certs\"");
+    }
+    if (const BlockEntry* entry = block.find("audience")) {
+      if (auto audience = non_empty_string(*entry, "the audience the proxy signs for, like Cloudflare Access's AUD tag"))
+        assertion.audience = std::move(*audience);
+    } else {
+      missing(block, "audience",
+              "add the audience the proxy puts in aud (Cloudflare Access: the application's AUD tag): a token "
+              "signed for another application must not pass");
+    }
+    if (const BlockEntry* entry = block.find("ca_file")) assertion.ca_file = readable_file(*entry);
+    assertion.algorithms.assign(kIdTokenAlgorithms.begin(), kIdTokenAlgorithms.end());
+    if (const BlockEntry* entry = block.find("algorithms")) read_algorithms(*entry, assertion.algorithms);
+    return assertion;
+  }
+
   // SCIM names a person by scim.match_claim; a header sign-in has only the username to match it with.
   void header_identity_with_scim(const YamlBlock& top, const Config& config) {
-    if (!config.header_identity || !config.scim || config.scim->match_claim == config.users.username_claim) return;
+    if (!config.header_identity || !config.scim) return;
+    if (config.header_identity->assertion) {
+      // The proxy's token decides which claims exist: the claim SCIM matches on is said, not assumed.
+      const YAML::Node& scim = top.find("scim")->value;
+      if (scim.IsMap() && !scim["match_claim"])
+        issue("scim.match_claim", top.find("scim")->line,
+              "with header_identity.assertion, say which claim of the proxy's token names the SCIM User, e.g. "
+              "\"match_claim: email\" (Cloudflare Access) — a token without it is refused, so SCIM can always cut "
+              "its person off");
+      return;
+    }
+    if (config.scim->match_claim == config.users.username_claim) return;
     issue("scim.match_claim", top.find("scim")->line,
           "with header_identity a person is known only by the username header, so SCIM must match on it: set "
           "scim.match_claim to " + config.users.username_claim + " (users.username_claim)");

@@ -143,11 +143,32 @@ struct TrustedDevice {
 // People signed in by a forward-auth proxy in front of Gatehouse (`header_identity:`): the identity its
 // headers name is believed only on requests whose TCP peer is one of `proxies`; the headers are taken
 // out of every request, so HA never sees them.
+// A JWT the proxy signs for each request (Cloudflare Access's Cf-Access-Jwt-Assertion, Pomerium's
+// X-Pomerium-Jwt-Assertion): believed only when its signature verifies with the keys at `jwks_uri` and
+// its iss, aud and exp hold; the person is its (iss, sub), their name and groups its claims, read with
+// users.*_claim like an ID token's.
+struct SignedAssertion {
+  std::string header;
+  std::string issuer;   // exact
+  std::string audience; // one of aud
+  std::string jwks_uri;
+  std::optional<std::filesystem::path> ca_file; // PEM bundle trusted in addition to the system store
+  std::vector<std::string> algorithms;          // as providers[].algorithms
+};
+
 struct HeaderIdentity {
   std::vector<net::IpNetwork> proxies;
-  std::string username_header; // e.g. X-authentik-username, Remote-User
+  std::string username_header; // e.g. X-authentik-username, Remote-User; "" with an assertion
   std::string groups_header;   // "" for none; groups separated by '|' or ','
   std::string name_header;     // "" for none
+  std::optional<SignedAssertion> assertion; // set: the person comes from it, not from plain headers
+};
+
+// Discovering a third-party client's redirect URIs from its client_id page (`client_discovery:`), as HA
+// does (oidc/client_discovery). Public addresses only, unless `networks` lists others.
+struct ClientDiscovery {
+  bool enabled = true;
+  std::vector<net::IpNetwork> networks; // non-public addresses a client_id page may be fetched from
 };
 
 // A client that gets its code without a consent page (`trusted_clients:` item), like HA's own frontend
@@ -198,6 +219,7 @@ struct Config {
   std::vector<TrustedDevice> trusted_devices;
   std::optional<HeaderIdentity> header_identity; // absent: no identity is taken from headers
   std::vector<TrustedClient> trusted_clients;
+  ClientDiscovery client_discovery;
   std::optional<Scim> scim; // absent: no SCIM server
 };
 

@@ -101,7 +101,10 @@ FactsReading read_facts(http::request_header<>& head, const boost::asio::ip::add
     identity.username = take_header(head, header_identity->username_header, identity.repeated);
     identity.name = take_header(head, header_identity->name_header, identity.repeated);
     identity.groups = take_header(head, header_identity->groups_header, identity.repeated);
-    if (identity.repeated || !identity.username.empty() || !identity.name.empty() || !identity.groups.empty()) {
+    if (header_identity->assertion)
+      identity.assertion = take_header(head, header_identity->assertion->header, identity.repeated);
+    if (identity.repeated || !identity.username.empty() || !identity.name.empty() || !identity.groups.empty() ||
+        !identity.assertion.empty()) {
       identity.from_proxy = net::is_trusted(net::unmap(peer), header_identity->proxies);
       facts.identity = std::move(identity);
     }

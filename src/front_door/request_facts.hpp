@@ -37,6 +37,7 @@ struct IdentityHeaders {
   bool from_proxy = false; // the TCP peer is one of header_identity.proxies: only then is it believed
   bool repeated = false;   // a header sent more than once: never believed
   std::string username, name, groups; // as sent; "" when absent
+  std::string assertion;               // the signed token, with header_identity.assertion; "" when absent
 };
 
 struct RequestFacts {

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <openssl/ssl.h>
 #include <stdexcept>
+#include <vector>
 
 namespace gatehouse::net {
 namespace asio = boost::asio;
@@ -134,10 +135,15 @@ asio::awaitable<OutboundResult> HttpClient::send(const OutboundRequest& outbound
   // The resolver has no deadline of its own; the system's resolver timeouts apply.
   auto [resolve_ec, endpoints] = co_await resolver.async_resolve(host, port, use_tuple);
   if (resolve_ec) co_return failed(OutboundFailure::resolve, "cannot resolve " + host + ": " + resolve_ec.message());
+  std::vector<tcp::endpoint> allowed;
+  for (const auto& entry : endpoints)
+    if (!options_.address_allowed || options_.address_allowed(entry.endpoint().address())) allowed.push_back(entry.endpoint());
+  if (allowed.empty())
+    co_return failed(OutboundFailure::refused_address, host + " resolves only to addresses Gatehouse may not reach for this");
 
   beast::tcp_stream tcp_stream(executor);
   tcp_stream.expires_after(remaining(deadline));
-  auto [connect_ec, endpoint] = co_await tcp_stream.async_connect(endpoints, use_tuple);
+  auto [connect_ec, endpoint] = co_await tcp_stream.async_connect(allowed, use_tuple);
   if (connect_ec)
     co_return failed(connect_ec == beast::error::timeout ? OutboundFailure::timeout : OutboundFailure::connect,
                      "cannot connect to " + host + ":" + port + ": " + connect_ec.message());

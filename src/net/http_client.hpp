@@ -7,11 +7,13 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,7 +36,7 @@ struct OutboundResponse {
   std::string body;
 };
 
-enum class OutboundFailure { invalid_url, resolve, connect, tls, timeout, too_large, protocol };
+enum class OutboundFailure { invalid_url, resolve, refused_address, connect, tls, timeout, too_large, protocol };
 
 // Either a response or why there is none; `message` is for logs and pages and never holds the body.
 struct OutboundResult {
@@ -59,6 +61,9 @@ public:
     std::optional<std::filesystem::path> extra_ca_file; // PEM bundle trusted in addition to the system's
     std::chrono::milliseconds timeout{10'000};          // whole exchange: resolve to last body byte
     std::size_t max_response_bytes = 1024 * 1024;
+    // Set: only addresses it allows are connected to (the name is resolved once, and only the allowed
+    // results are tried, so a second lookup cannot lead elsewhere); none allowed is refused_address.
+    std::function<bool(const boost::asio::ip::address&)> address_allowed;
   };
   // Throws std::runtime_error when the extra CA file cannot be loaded.
   explicit HttpClient(Options options);

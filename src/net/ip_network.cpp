@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include <boost/system/error_code.hpp>
 
@@ -125,6 +126,30 @@ boost::asio::ip::address unmap(const boost::asio::ip::address& address) {
     return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, address.to_v6());
   }
   return address;
+}
+
+bool is_public(const boost::asio::ip::address& given) {
+  static const std::vector<IpNetwork> kNotPublic = [] {
+    std::vector<IpNetwork> networks;
+    for (const char* text : {"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+                             "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
+                             "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/3", "::/128", "::1/128",
+                             "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32", "2002::/16", "fc00::/7",
+                             "fe80::/10", "ff00::/8"})
+      networks.push_back(*IpNetwork::parse(text));
+    return networks;
+  }();
+  auto address = unmap(given);
+  // NAT64 (64:ff9b::/96) carries an IPv4 address: judged as that address.
+  if (address.is_v6()) {
+    const auto bytes = address.to_v6().to_bytes();
+    static constexpr std::array<unsigned char, 12> kNat64{0x00, 0x64, 0xff, 0x9b};
+    if (std::equal(kNat64.begin(), kNat64.end(), bytes.begin()))
+      address = boost::asio::ip::make_address_v4(boost::asio::ip::address_v4::bytes_type{bytes[12], bytes[13], bytes[14], bytes[15]});
+  }
+  for (const auto& network : kNotPublic)
+    if (network.contains(address)) return false;
+  return true;
 }
 
 } // namespace gatehouse::net

@@ -26,4 +26,9 @@ private:
 // IPv4-mapped IPv6 (::ffff:a.b.c.d) becomes plain IPv4; other addresses are returned unchanged.
 boost::asio::ip::address unmap(const boost::asio::ip::address& address);
 
+// Whether `address` is on the public internet: not loopback, private (RFC 1918, fc00::/7), shared
+// (100.64.0.0/10), link-local, unspecified, multicast, documentation, benchmarking or reserved space,
+// IPv4-mapped or NAT64 forms of those included. For requests a stranger can make Gatehouse send.
+bool is_public(const boost::asio::ip::address& address);
+
 } // namespace gatehouse::net

@@ -27,8 +27,6 @@ namespace {
 using jose::parse_object;
 
 constexpr auto kMetadataLifetime = std::chrono::hours(1);
-constexpr auto kKeysLifetime = std::chrono::hours(1);
-constexpr auto kUnknownKidRefetchInterval = std::chrono::seconds(10);
 constexpr std::int64_t kClockSkewSeconds = 60;
 
 
@@ -189,28 +187,6 @@ std::string Provider::end_session_url(const ProviderMetadata& metadata, std::str
   return std::string(url.buffer());
 }
 
-asio::awaitable<std::optional<OidcFailure>> Provider::refresh_keys(const std::string& jwks_uri, bool unknown_kid) {
-  const auto now = std::chrono::steady_clock::now();
-  if (unknown_kid) {
-    std::lock_guard lock(mutex_);
-    if (now - last_unknown_kid_refetch_ < kUnknownKidRefetchInterval) co_return std::nullopt;
-    last_unknown_kid_refetch_ = now;
-  }
-  net::OutboundRequest request;
-  request.url = jwks_uri;
-  request.headers = {{"Accept", "application/json"}};
-  auto response = co_await http_.send(request);
-  if (!response) co_return OidcFailure{Kind::idp_unreachable, "JWKS: " + response.message};
-  if (response.response->status != 200)
-    co_return OidcFailure{Kind::idp_unreachable, "JWKS answered HTTP " + std::to_string(response.response->status)};
-  auto parsed = jose::parse_jwks(response.response->body);
-  if (!parsed.set) co_return OidcFailure{Kind::idp_unreachable, "JWKS: " + parsed.error};
-  std::lock_guard lock(mutex_);
-  keys_ = std::make_shared<const jose::JwkSet>(std::move(*parsed.set));
-  keys_fetched_ = now;
-  co_return std::nullopt;
-}
-
 namespace {
 
 // iss and aud/azp, read the same way for ID tokens and logout tokens (OIDC Core §3.1.3.7 steps 2-5).
@@ -258,37 +234,12 @@ std::optional<OidcFailure> check_id_token_claims(const json::object& claims, con
 
 asio::awaitable<OidcResult<jose::VerifiedJws>> Provider::verify_signed(std::string token, std::string jwks_uri) {
   OidcResult<jose::VerifiedJws> result;
-  std::shared_ptr<const jose::JwkSet> keys;
-  {
-    std::lock_guard lock(mutex_);
-    if (keys_ && std::chrono::steady_clock::now() - keys_fetched_ < kKeysLifetime) keys = keys_;
-  }
-  if (!keys) {
-    if (auto failure = co_await refresh_keys(jwks_uri, false)) {
-      result.failure = *failure;
-      co_return result;
-    }
-    std::lock_guard lock(mutex_);
-    keys = keys_;
-  }
-  auto verified = jose::verify_compact(token, *keys, config_.algorithms);
-  if (jose::is_unknown_key(verified)) {
-    // The IdP may have rotated its keys since they were fetched: look once more.
-    if (auto failure = co_await refresh_keys(jwks_uri, true)) {
-      result.failure = *failure;
-      co_return result;
-    }
-    {
-      std::lock_guard lock(mutex_);
-      keys = keys_;
-    }
-    verified = jose::verify_compact(token, *keys, config_.algorithms);
-  }
-  if (!verified.ok()) {
-    result.failure = {Kind::invalid_id_token, verified.message};
+  auto checked = co_await keys_.verify(std::move(token), std::move(jwks_uri), config_.algorithms);
+  if (!checked.verified) {
+    result.failure = {checked.keys_unavailable ? Kind::idp_unreachable : Kind::invalid_id_token, std::move(checked.reason)};
     co_return result;
   }
-  result.value = std::move(*verified.verified);
+  result.value = std::move(*checked.verified);
   co_return result;
 }
 

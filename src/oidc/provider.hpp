@@ -1,9 +1,9 @@
 // oidc/provider: owns Gatehouse's side of one OpenID provider: discovery (the issuer must match the
-// configured one exactly), the JWKS cache (refetched once on an unknown kid, at most every 10 s, and
-// after an hour), the code exchange (PKCE, client_secret_basic or _post, over verified TLS; the token
-// response must say token_type Bearer), ID-token verification (signature via jose, then iss, aud, azp,
-// exp, iat, nbf, nonce), and userinfo (whose sub must match). Shared by every worker thread; the caches
-// are behind a mutex, I/O runs on the caller's thread.
+// configured one exactly), its signing keys (oidc/key_set), the code exchange (PKCE,
+// client_secret_basic or _post, over verified TLS; the token response must say token_type Bearer),
+// ID-token verification (signature via jose, then iss, aud, azp, exp, iat, nbf, nonce), and userinfo
+// (whose sub must match). Shared by every worker thread; the caches are behind mutexes, I/O runs on the
+// caller's thread.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -18,6 +18,7 @@
 #include "jose/jwk.hpp"
 #include "jose/jws.hpp"
 #include "net/http_client.hpp"
+#include "oidc/key_set.hpp"
 
 namespace gatehouse::oidc {
 
@@ -106,16 +107,13 @@ private:
   net::OutboundRequest request_to_token_endpoint(const ProviderMetadata& metadata, std::string form) const;
   // The signature of a JWS from this IdP, with its cached keys (refetched once for an unknown kid).
   boost::asio::awaitable<OidcResult<jose::VerifiedJws>> verify_signed(std::string token, std::string jwks_uri);
-  boost::asio::awaitable<std::optional<OidcFailure>> refresh_keys(const std::string& jwks_uri, bool unknown_kid);
 
   config::Provider config_;
   net::HttpClient http_;
-  std::mutex mutex_; // guards the caches below
+  KeySet keys_{http_};
+  std::mutex mutex_; // guards the metadata cache below
   std::optional<ProviderMetadata> metadata_;
   std::chrono::steady_clock::time_point metadata_fetched_{};
-  std::shared_ptr<const jose::JwkSet> keys_;
-  std::chrono::steady_clock::time_point keys_fetched_{};
-  std::chrono::steady_clock::time_point last_unknown_kid_refetch_{};
 };
 
 // The PKCE S256 challenge of a verifier (RFC 7636 §4.2).

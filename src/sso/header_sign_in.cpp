@@ -1,7 +1,8 @@
 // sso/header_sign_in: a person named by the forward-auth proxy in front of Gatehouse (config
 // header_identity; front_door/request_facts took the headers out of the request and says whether they
-// came from one of the configured proxies) signs in at /auth/authorize like an IdP's person: the same
-// HA user rules (roles from the groups header, linking, SCIM), consent for clients that need it, audit.
+// came from one of the configured proxies), in plain headers or in a token the proxy signs
+// (oidc/signed_assertion), signs in at /auth/authorize like an IdP's person: the same HA user rules
+// (roles from the groups header or claim, linking, SCIM), consent for clients that need it, audit.
 #include <boost/json/serialize.hpp>
 
 #include "logging/log.hpp"
@@ -51,33 +52,73 @@ json::array groups_of(std::string_view header) {
 
 asio::awaitable<web::Response> SignIn::sign_in_from_headers(front_door::IdentityHeaders identity, ClientRequest client) {
   const auto& settings = *config_.header_identity;
-  auto refuse = [&](http::status status, std::string reason, std::string title, std::vector<std::string> paragraphs) {
+  auto refuse = [&](http::status status, std::string reason, std::string title, std::vector<std::string> paragraphs,
+                    std::string why = "") {
     Refusal refusal{status, std::move(reason), std::move(title), std::move(paragraphs), {{"source", "header_identity"}}};
+    if (!why.empty()) refusal.detail["why"] = why;
     return refuse_sign_in(std::move(refusal), "", client.address, "header sign-in refused");
   };
-  const std::string_view username = trim(identity.username);
-  const json::array groups = groups_of(identity.groups);
-  if (identity.repeated || username.empty() || username.size() > kMaxNameBytes || !printable(username) ||
-      identity.name.size() > kMaxNameBytes || !printable(identity.name) || identity.groups.size() > kMaxGroupsBytes ||
-      !printable(identity.groups) || groups.size() > kMaxGroups)
-    co_return refuse(http::status::bad_request, "bad_identity_headers", "Your sign-in proxy sent an identity Gatehouse cannot use",
-                     {"The proxy in front of Home Assistant named you in headers that are missing, sent twice or too "
-                      "long. Ask your administrator, and give them the reference below."});
-
-  json::object claims{{config_.users.username_claim, username},
-                      {config_.users.name_claim, identity.name.empty() ? username : trim(identity.name)}};
-  if (!settings.groups_header.empty()) claims[config_.users.groups_claim] = groups;
+  // Who the proxy names, keyed as (issuer, subject): a signed assertion's own, or the username header's.
+  json::object claims;
+  std::string issuer;
+  std::string subject;
+  if (settings.assertion) {
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch()).count();
+    oidc::CheckedAssertion checked;
+    if (identity.repeated || identity.assertion.empty())
+      checked.reason = identity.repeated ? "assertion: sent twice" : "assertion: missing";
+    else
+      checked = co_await assertions_->check(std::move(identity.assertion), now);
+    if (!checked.claims && checked.keys_unavailable)
+      co_return refuse(http::status::bad_gateway, "assertion_keys_unavailable", "Gatehouse cannot check your sign-in",
+                       {"The proxy in front of Home Assistant signed your sign-in, but Gatehouse could not fetch the "
+                        "keys to check that signature. Try again in a minute; if it lasts, give your administrator the "
+                        "reference below."},
+                       checked.reason);
+    if (!checked.claims)
+      co_return refuse(http::status::forbidden, "bad_assertion", "Your sign-in proxy's token was not accepted",
+                       {"The proxy in front of Home Assistant sent a signed token that is missing, sent twice, expired, "
+                        "or not signed for this Home Assistant. Reload the page to sign in again; if it lasts, give "
+                        "your administrator the reference below."},
+                       checked.reason);
+    claims = std::move(*checked.claims);
+    // SCIM knows people by scim.match_claim: a token without it could never be cut off by SCIM.
+    if (people_ && !claims.if_contains(config_.scim->match_claim))
+      co_return refuse(http::status::forbidden, "scim_unmatched", "Your account cannot be matched",
+                       {"The proxy in front of Home Assistant signed you in, but its token does not carry what "
+                        "Gatehouse's SCIM provisioning knows people by. Ask your administrator, and give them the "
+                        "reference below."},
+                       "assertion: no " + config_.scim->match_claim + " claim for SCIM");
+    issuer = settings.assertion->issuer;
+    subject = claims.at("sub").as_string();
+  } else {
+    const std::string_view username = trim(identity.username);
+    const json::array groups = groups_of(identity.groups);
+    if (identity.repeated || username.empty() || username.size() > kMaxNameBytes || !printable(username) ||
+        identity.name.size() > kMaxNameBytes || !printable(identity.name) || identity.groups.size() > kMaxGroupsBytes ||
+        !printable(identity.groups) || groups.size() > kMaxGroups)
+      co_return refuse(http::status::bad_request, "bad_identity_headers",
+                       "Your sign-in proxy sent an identity Gatehouse cannot use",
+                       {"The proxy in front of Home Assistant named you in headers that are missing, sent twice or too "
+                        "long. Ask your administrator, and give them the reference below."});
+    claims = {{config_.users.username_claim, username},
+              {config_.users.name_claim, identity.name.empty() ? username : trim(identity.name)}};
+    if (!settings.groups_header.empty()) claims[config_.users.groups_claim] = groups;
+    // Keyed without case: "Alice" and "alice" from the proxy are one person (and one HA user).
+    issuer = kHeaderIssuer;
+    subject = username;
+    for (auto& c : subject) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
   if (people_ && people_->refuses(claims))
     co_return refuse(http::status::forbidden, "cut_off", "Your access to Home Assistant was removed",
                      {"Your identity provider marked your account inactive for Home Assistant. Ask your "
                       "administrator if you think this is a mistake, and give them the reference below."});
   auto provisioning = provisioning_for(claims);
-  // Keyed without case: "Alice" and "alice" from the proxy are one person (and one HA user).
-  std::string issuer(kHeaderIssuer);
-  std::string subject(username);
-  for (auto& c : subject) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   // Not a provider id (those have no ':'): the audit cannot confuse the two.
-  std::string provider = "header:" + settings.username_header;
+  const std::string provider_label =
+      "header:" + (settings.assertion ? settings.assertion->header : settings.username_header);
+  std::string provider = provider_label;
   auto prepared = co_await directory_.prepare(std::move(issuer), std::move(subject), std::move(provider),
                                               std::move(claims), client.address, std::move(provisioning));
   if (!prepared.user) {
@@ -94,7 +135,7 @@ asio::awaitable<web::Response> SignIn::sign_in_from_headers(front_door::Identity
                      {"Gatehouse could not prepare your Home Assistant user. Try again in a minute."});
   }
   const auto& user = *prepared.user;
-  json::object detail{{"provider", "header:" + settings.username_header}};
+  json::object detail{{"provider", provider_label}};
   const auto trust = trust_of(client.client_id, client.redirect_uri, config_.external_url, config_.trusted_clients);
   if (trust.asks_person()) co_return ask_consent(user, std::move(client), trust, std::move(detail));
   auto handoff = co_await hand_code_to_client(user, client, std::move(detail));

@@ -103,8 +103,11 @@ SignIn::SignIn(const config::Config& config, store::Store& store, users::Directo
     : config_(config), store_(store),
       home_assistant_http_(net::HttpClient::Options{std::nullopt, std::chrono::seconds(60), 256 * 1024}),
       directory_(directory), cut_offs_(cut_offs), session_ends_(store), people_(people), login_flow_(config.home_assistant),
-      refused_sign_ins_("sign_in_refusals", {.own_entries_per_client = config.limits.audited_refusals_per_address}) {
+      refused_sign_ins_("sign_in_refusals", {.own_entries_per_client = config.limits.audited_refusals_per_address}),
+      discovery_(config.client_discovery) {
   for (const auto& provider : config.providers) providers_.push_back(std::make_unique<oidc::Provider>(provider));
+  if (config.header_identity && config.header_identity->assertion)
+    assertions_ = std::make_unique<oidc::SignedAssertions>(*config.header_identity->assertion);
 }
 
 bool SignIn::handles(const front_door::RequestFacts& facts) const {
@@ -153,7 +156,26 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
   if (!query.valid)
     co_return refuse(http::status::bad_request, "malformed_request", "This sign-in request cannot be read",
                      {"Open Home Assistant again and start over."});
-  switch (oidc::check_redirect(client_id, redirect_uri)) {
+  auto redirect_check = oidc::check_redirect(client_id, redirect_uri);
+  if (redirect_check == oidc::RedirectCheck::needs_discovery) {
+    // HA accepts a redirect_uri on another site when the client's page lists it (contract §1.8 step 4).
+    std::string page = client_id;
+    std::string asker = client_address;
+    const auto discovered = co_await discovery_.redirect_uris(std::move(page), std::move(asker));
+    const auto& listed = discovered.redirect_uris;
+    if (std::find(listed.begin(), listed.end(), redirect_uri) != listed.end()) {
+      redirect_check = oidc::RedirectCheck::accepted;
+    } else {
+      const std::string why = discovered.problem.empty() ? "its page lists other addresses" : discovered.problem;
+      co_return refuse(http::status::bad_request, "redirect_uri_not_listed", "This sign-in request was refused",
+                       {"The app that sent you here asked to be sent back to an address on another site than its own "
+                        "(redirect_uri does not match client_id). Home Assistant allows that only when the app's own "
+                        "page lists that address, and Gatehouse could not find it there: " + why + ".",
+                        "Nothing was sent to your identity provider."},
+                       json::object{{"client_id", client_id}, {"why", why}});
+    }
+  }
+  switch (redirect_check) {
   case oidc::RedirectCheck::accepted: break;
   case oidc::RedirectCheck::bad_client_id:
     co_return refuse(http::status::bad_request, "bad_client_id", "This sign-in request was refused",
@@ -163,11 +185,7 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
     co_return refuse(http::status::bad_request, "bad_redirect_uri", "This sign-in request was refused",
                      {"The app that sent you here asked to be sent back to an address that is not valid "
                       "(redirect_uri). Nothing was sent to your identity provider."});
-  case oidc::RedirectCheck::needs_discovery:
-    co_return refuse(http::status::bad_request, "redirect_uri_not_allowed", "This sign-in request was refused",
-                     {"The app that sent you here asked to be sent back to an address on another site than its own "
-                      "(redirect_uri does not match client_id). Gatehouse only sends you back to the app's own site "
-                      "or to the Home Assistant apps. Nothing was sent to your identity provider."});
+  case oidc::RedirectCheck::needs_discovery: break; // answered above
   }
 
   // A person the forward-auth proxy in front names (header_identity): signed in as them, without the IdP.

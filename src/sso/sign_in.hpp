@@ -27,8 +27,10 @@
 #include "net/forwarding.hpp"
 #include "net/http_client.hpp"
 #include "oidc/app_handoff.hpp"
+#include "oidc/client_discovery.hpp"
 #include "oidc/idp_signout.hpp"
 #include "oidc/provider.hpp"
+#include "oidc/signed_assertion.hpp"
 #include "shield/token_cache.hpp"
 #include "sso/client_trust.hpp"
 #include "store/refusal_summary.hpp"
@@ -176,9 +178,9 @@ private:
   // A refused sign-in's page, with a reference that is also in the audit log (rationed per address) and the log.
   web::Response refuse_sign_in(Refusal refusal, const std::string& username, const std::string& client_address,
                                std::string_view log_message);
-  // A person a forward-auth proxy names in its headers (config header_identity) signs in like an IdP's
-  // (sso/header_sign_in.cpp): their HA user made or updated, roles from the groups header, consent for
-  // clients that need it.
+  // A person a forward-auth proxy names in its headers (config header_identity), or in the token it signs
+  // (header_identity.assertion, checked first), signs in like an IdP's (sso/header_sign_in.cpp): their HA
+  // user made or updated, roles from the groups header or claim, consent for clients that need it.
   boost::asio::awaitable<web::Response> sign_in_from_headers(front_door::IdentityHeaders identity, ClientRequest client);
   // A client on a trusted device's network signs in as that device's user, without an IdP.
   boost::asio::awaitable<web::Response> sign_in_device(const config::TrustedDevice& device, ClientRequest client);
@@ -255,6 +257,7 @@ private:
   const scim::People* people_;
   hass::LoginFlowClient login_flow_;
   std::vector<std::unique_ptr<oidc::Provider>> providers_;
+  std::unique_ptr<oidc::SignedAssertions> assertions_; // with header_identity.assertion
   shield::TokenCache* token_cache_ = nullptr;
   sessions::AppWebhooks* webhooks_ = nullptr;
   // A small request relayed to HA as it is (Gatehouse's own cookies are already out of `head`); nullopt
@@ -264,6 +267,8 @@ private:
   // Refused sign-ins: the first few of each address per minute get a `login_refused` entry with the
   // reference on their page, the rest are counted (anyone can make sign-ins fail as fast as they like).
   store::RefusalSummary refused_sign_ins_;
+  // Third-party clients whose redirect_uri is on another site: their page says whether it is theirs.
+  oidc::ClientDiscovery discovery_;
 };
 
 } // namespace gatehouse::sso

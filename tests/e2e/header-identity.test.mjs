@@ -158,3 +158,132 @@ test('header identity without any IdP: the proxy\'s people sign in and answer co
   assert.match(pageText(elsewhere.body), /Local login is switched off/);
   stack.assertHygiene({ clientChecks: false });
 });
+
+// Signed assertions (Cloudflare Access's Cf-Access-Jwt-Assertion; Pomerium's X-Pomerium-Jwt-Assertion
+// is the same mechanism): the proxy signs a JWT per request and publishes its keys; Gatehouse believes
+// the person only once the signature, issuer, audience and expiry hold, and only from the proxy's address.
+test('signed assertion: a token the proxy signed signs its person in; forged, expired, replayed elsewhere or for another app are refused', { timeout: 90_000 }, async (t) => {
+  const { makeTlsMaterial } = await import('../idp/tls.mjs');
+  const { generateSigningKey, signJws, b64url } = await import('../idp/jws.mjs');
+  const https = await import('node:https');
+  const tls = await makeTlsMaterial();
+  t.after(() => tls.cleanup());
+  // The proxy's published keys (Cloudflare: https://<team>.cloudflareaccess.com/cdn-cgi/access/certs).
+  const first = generateSigningKey('RS256');
+  const published = [first.publicJwk];
+  const jwksRequests = [];
+  let jwksFails = 1; // the first fetch meets an outage
+  const jwks = https.createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
+    jwksRequests.push(req.url);
+    if (jwksFails > 0) {
+      jwksFails -= 1;
+      res.writeHead(503).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: published }));
+  });
+  await new Promise((resolve) => jwks.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => jwks.close(resolve)));
+  const HEADER = 'Cf-Access-Jwt-Assertion';
+  const ISSUER = 'https://team.cloudflareaccess.com';
+  const AUD = 'a1b2c3d4e5f6-aud-tag';
+  const stack = await startSsoStack(t, {
+    users: { username_claim: 'email' },
+    gatehouseConfig: {
+      header_identity: {
+        proxies: [`${PROXY}/32`],
+        assertion: { header: HEADER, issuer: ISSUER, audience: AUD, jwks_uri: `https://127.0.0.1:${jwks.address().port}/cdn-cgi/access/certs`, ca_file: tls.caFile },
+      },
+      limits: { audited_refusals_per_address: 20 }, // every refusal below gets its own entry
+    },
+  });
+  const seenByHa = [];
+  stack.double.server.prependListener('request', (req) => seenByHa.push(Object.keys(req.headers)));
+  const now = () => Math.floor(Date.now() / 1000);
+  // Cloudflare Access's claims (aud a list of AUD tags, no nonce), plus the groups a custom OIDC claim brings.
+  const claims = (extra = {}) => ({ aud: [AUD], email: 'grace@example.com', name: 'Grace Hopper', groups: ['ha-users'], exp: now() + 300, iat: now(), nbf: now(), iss: ISSUER, sub: '7335d417-61da-459d-899c-0a01c76a2e94', type: 'app', identity_nonce: 'x', ...extra });
+  const assertion = (extra = {}, key = first, header = {}) => {
+    const token = signJws({ alg: key.alg, kid: key.kid, typ: 'JWT', ...header }, claims(extra), key.privateKey);
+    stack.rememberSecret(token, 'signed assertion');
+    return token;
+  };
+  const authorize = (state) => stack.authorizeUrl({ clientId: stack.frontendClientId, redirectUri: stack.frontendRedirectUri, state });
+  const grace = () => stack.newUsers().filter((user) => user.name === 'Grace Hopper');
+  const refusedAs = async (token, why, headerList = [[HEADER, token]]) => {
+    const refused = await requestFrom(PROXY, authorize('r'), headerList);
+    assert.equal(refused.status, 403, `${why}: ${pageText(refused.body)}`);
+    assert.match(pageText(refused.body), /token was not accepted/, why);
+    assert.equal(refused.headers.location, undefined, why);
+  };
+
+  await t.test('the proxy\'s keys cannot be fetched: a 502 page that says so, nobody signed in', async () => {
+    const answer = await requestFrom(PROXY, authorize('o'), [[HEADER, assertion()]]);
+    assert.equal(answer.status, 502, pageText(answer.body));
+    assert.match(pageText(answer.body), /could not fetch the keys/);
+    assert.deepEqual(grace(), []);
+  });
+
+  await t.test('from the proxy: signed in as the token\'s person, the role from its groups claim', async () => {
+    const answer = await requestFrom(PROXY, authorize('s'), [[HEADER, assertion()]]);
+    assert.equal(answer.status, 302, pageText(answer.body));
+    assert.ok(answer.headers.location.startsWith(stack.frontendRedirectUri), answer.headers.location);
+    const code = new URL(answer.headers.location).searchParams.get('code');
+    stack.rememberSecret(code, 'HA code (assertion sign-in)');
+    const tokens = await stack.postToken({ grant_type: 'authorization_code', code, client_id: stack.frontendClientId });
+    assert.equal(tokens.status, 200, tokens.text());
+    assert.equal(grace().length, 1);
+    assert.deepEqual(grace()[0].groupIds, ['system-users']);
+  });
+
+  await t.test('the person is the token\'s sub: a new email is the same HA user', async () => {
+    const answer = await requestFrom(PROXY, authorize('e'), [[HEADER, assertion({ email: 'grace.hopper@example.com' })]]);
+    assert.equal(answer.status, 302, pageText(answer.body));
+    stack.rememberSecret(new URL(answer.headers.location).searchParams.get('code'), 'HA code (assertion sign-in)');
+    assert.equal(grace().length, 1);
+  });
+
+  await t.test('the proxy rotates its key: the new kid makes Gatehouse fetch the keys again', async () => {
+    const second = generateSigningKey('ES256');
+    published.push(second.publicJwk);
+    const fetchesBefore = jwksRequests.length;
+    const answer = await requestFrom(PROXY, authorize('k'), [[HEADER, assertion({}, second)]]);
+    assert.equal(answer.status, 302, pageText(answer.body));
+    stack.rememberSecret(new URL(answer.headers.location).searchParams.get('code'), 'HA code (assertion sign-in)');
+    assert.equal(jwksRequests.length, fetchesBefore + 1);
+  });
+
+  await t.test('forged, expired, not yet valid, for another app, from another issuer, unsigned, sent twice: 403, nobody signed in', async () => {
+    const before = stack.newUsers().length;
+    const forger = generateSigningKey('RS256', first.kid); // the published kid, another key
+    await refusedAs(assertion({ email: 'mallory@example.com', sub: 'mallory', name: 'M' }, forger), 'forged');
+    await refusedAs(assertion({ exp: now() - 120 }), 'expired');
+    await refusedAs(assertion({ nbf: now() + 600 }), 'not yet valid');
+    await refusedAs(assertion({ aud: ['another-application'] }), 'another app');
+    await refusedAs(assertion({ iss: 'https://other.cloudflareaccess.com' }), 'another issuer');
+    const unsigned = `${b64url(JSON.stringify({ alg: 'none' }))}.${b64url(JSON.stringify(claims()))}.`;
+    await refusedAs(unsigned, 'alg none');
+    const valid = assertion();
+    await refusedAs(valid, 'sent twice', [[HEADER, valid], [HEADER, valid]]);
+    assert.equal(stack.newUsers().length, before);
+    const refusals = (await stack.audit()).filter((entry) => entry.kind === 'login_refused' && entry.reason === 'bad_assertion');
+    const why = refusals.map((entry) => JSON.stringify(entry.raw.detail)).join('\n');
+    for (const reason of ['expired', 'not valid yet (nbf)', 'aud does not name', 'iss is not', 'sent twice'])
+      assert.ok(why.includes(reason), `audited why (${reason}):\n${why}`);
+  });
+
+  await t.test('a valid token from anyone but the proxy is not believed (the IdP signs them in) and never reaches HA', async () => {
+    const token = assertion();
+    const elsewhere = await send(authorize('x'), { headers: { [HEADER]: token } });
+    assert.equal(elsewhere.status, 302);
+    assert.ok(elsewhere.headers.location.startsWith(stack.idps[0].issuer), elsewhere.headers.location);
+    seenByHa.length = 0;
+    await requestFrom(PROXY, `${stack.externalUrl}/manifest.json`, [[HEADER, token]]);
+    await send(`${stack.externalUrl}/manifest.json`, { headers: { [HEADER]: token } });
+    assert.equal(seenByHa.length, 2);
+    for (const names of seenByHa) assert.ok(!names.includes(HEADER.toLowerCase()), 'HA saw the assertion');
+  });
+
+  const signIns = (await stack.audit()).filter((entry) => entry.kind === 'login_succeeded');
+  assert.ok(signIns.some((entry) => JSON.stringify(entry.raw.detail).includes(`"provider":"header:${HEADER}"`)), 'audited with the assertion header');
+  stack.assertHygiene({ clientChecks: false });
+});

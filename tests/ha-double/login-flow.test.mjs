@@ -252,7 +252,8 @@ test('§1.8 discovery: a loopback client_id page with <link rel="redirect_uri"> 
   const clientSite = createServer((req, res) => {
     pageFetches += 1;
     res.writeHead(200, { 'content-type': 'text/html', link: '<linkheader://cb>; rel="redirect_uri"' });
-    res.end('<html><head><link rel="redirect_uri" href="myapp://callback"><link rel="other redirect_uri" href="other://cb"></head></html>');
+    res.end('<html><head><link rel="redirect_uri" href="myapp://callback"><link rel="other redirect_uri" href="other://cb">' +
+      '<!-- <link rel="redirect_uri" href="commented://cb"> --><LINK REL=redirect_uri href="x://cb?a=1&amp;b=2" href="y://cb"></head></html>');
   });
   await new Promise((resolve) => clientSite.listen(0, '127.0.0.1', resolve));
   t.after(() => new Promise((resolve) => clientSite.close(resolve)));
@@ -264,7 +265,12 @@ test('§1.8 discovery: a loopback client_id page with <link rel="redirect_uri"> 
   assert.equal(relNotExact.status, 403, 'rel must be exactly redirect_uri');
   const linkHeader = await loginFlow(double, { clientId, redirectUri: 'linkheader://cb' });
   assert.equal(linkHeader.status, 403, 'HTTP Link headers are not supported');
-  assert.equal(pageFetches, 3, 'the page is fetched at each completion, never at flow creation');
+  // HTMLParser: a comment holds no tags; tag and attribute names have no case; values are unescaped;
+  // dict(attrs) keeps the last of a repeated attribute.
+  assert.equal((await loginFlow(double, { clientId, redirectUri: 'commented://cb' })).status, 403, 'a commented-out link');
+  assert.equal((await loginFlow(double, { clientId, redirectUri: 'y://cb' })).json().type, 'create_entry', 'the last href');
+  assert.equal((await loginFlow(double, { clientId, redirectUri: 'x://cb?a=1&b=2' })).status, 403, 'not the first href');
+  assert.equal(pageFetches, 6, 'the page is fetched at each completion, never at flow creation');
 });
 
 test('§1.8 verify_client_id quirks through /auth/login_flow', async (t) => {

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include <gtest/gtest.h>
+#include <sstream>
 
 #include "config/secret_file.hpp"
 #include "config/values.hpp"
@@ -1843,6 +1844,68 @@ TEST_F(ConfigTest, HeaderIdentityNeedsProxiesAUsernameHeaderAndTheAdminToken) {
   EXPECT_EQ(mismatch.key, "scim.match_claim");
   EXPECT_CONTAINS(mismatch.message, "preferred_username");
   EXPECT_TRUE(config_for(block + "scim:\n  token_file: " + scim_token.string() + "\n").scim);
+}
+
+TEST_F(ConfigTest, ClientDiscoveryIsOnForPublicAddressesAndListsPrivateOnesExplicitly) {
+  EXPECT_TRUE(config_for("").client_discovery.enabled);
+  EXPECT_TRUE(config_for("").client_discovery.networks.empty()) << "no private address unless listed";
+  EXPECT_FALSE(config_for("client_discovery:\n  enabled: false\n").client_discovery.enabled);
+  EXPECT_EQ(config_for("client_discovery:\n  networks: [192.168.1.20/32, fd00::/8]\n").client_discovery.networks.size(), 2u);
+  EXPECT_CONTAINS(issue_for("client_discovery:\n  networks: [0.0.0.0/0]\n").message, "every address");
+  EXPECT_EQ(issue_for("client_discovery:\n  networks: [not-a-network]\n").key, "client_discovery.networks");
+  EXPECT_EQ(issue_for("client_discovery:\n  enable: false\n").key, "client_discovery.enable");
+}
+
+TEST_F(ConfigTest, HeaderIdentityWithASignedAssertionNeedsItsIssuerAudienceAndKeys) {
+  ::setenv(kTokenVariable, "admin-token", 1); // restored by the fixture
+  const std::string assertion = "  assertion:\n    header: Cf-Access-Jwt-Assertion\n"
+                                "    issuer: https://team.cloudflareaccess.com\n    audience: aud-tag-123\n"
+                                "    jwks_uri: https://team.cloudflareaccess.com/cdn-cgi/access/certs\n";
+  const std::string block = "header_identity:\n  proxies: [127.0.0.1/32]\n" + assertion;
+  const auto settings = config_for(block).header_identity;
+  ASSERT_TRUE(settings && settings->assertion);
+  EXPECT_EQ(settings->username_header, "") << "the person comes from the signed claims";
+  EXPECT_EQ(settings->assertion->header, "Cf-Access-Jwt-Assertion");
+  EXPECT_EQ(settings->assertion->issuer, "https://team.cloudflareaccess.com");
+  EXPECT_EQ(settings->assertion->audience, "aud-tag-123");
+  EXPECT_EQ(settings->assertion->jwks_uri, "https://team.cloudflareaccess.com/cdn-cgi/access/certs");
+  EXPECT_EQ(settings->assertion->algorithms.size(), 10u) << "every asymmetric algorithm unless narrowed";
+  EXPECT_EQ(config_for(block + "    algorithms: [ES256]\n").header_identity->assertion->algorithms,
+            std::vector<std::string>{"ES256"});
+  EXPECT_EQ(issue_for(block + "    algorithms: [HS256]\n").key, "header_identity.assertion.algorithms");
+
+  // Headers beside a signed token would be believed without its signature.
+  const auto both = issue_for(block + "  username_header: Remote-User\n");
+  EXPECT_EQ(both.key, "header_identity.username_header");
+  EXPECT_CONTAINS(both.message, "signed claims");
+  for (const std::string key : {"header", "issuer", "audience", "jwks_uri"}) {
+    std::string without;
+    std::istringstream lines(assertion);
+    for (std::string line; std::getline(lines, line);)
+      if (line.find("    " + key + ":") != 0) without += line + "\n";
+    EXPECT_EQ(issue_for("header_identity:\n  proxies: [127.0.0.1/32]\n" + without).key,
+              "header_identity.assertion." + key)
+        << key;
+  }
+  std::string cookie_block = block;
+  cookie_block.replace(cookie_block.find("Cf-Access-Jwt-Assertion"), 23, "Cookie");
+  EXPECT_EQ(issue_for(cookie_block).key, "header_identity.assertion.header");
+  EXPECT_EQ(issue_for(block + "    audiences: x\n").key, "header_identity.assertion.audiences");
+  EXPECT_EQ(issue_for("header_identity:\n  proxies: [127.0.0.1/32]\n  assertion:\n    header: X-A\n"
+                      "    issuer: x\n    audience: a\n    jwks_uri: ftp://x/certs\n").key,
+            "header_identity.assertion.jwks_uri");
+  // Pomerium's issuer is the route's host name unless jwt_issuer_format: uri.
+  EXPECT_EQ(config_for("header_identity:\n  proxies: [127.0.0.1/32]\n  assertion:\n    header: X-Pomerium-Jwt-Assertion\n"
+                       "    issuer: ha.example.com\n    audience: ha.example.com\n"
+                       "    jwks_uri: https://ha.example.com/.well-known/pomerium/jwks.json\n")
+                .header_identity->assertion->issuer,
+            "ha.example.com");
+  // SCIM can match on any claim the token carries, said explicitly: the default may not be in the token.
+  const auto scim_token = write_file("scim-token", std::string(40, 'a'));
+  EXPECT_TRUE(config_for(block + "scim:\n  token_file: " + scim_token.string() + "\n  match_claim: email\n").scim);
+  const auto unsaid = issue_for(block + "scim:\n  token_file: " + scim_token.string() + "\n");
+  EXPECT_EQ(unsaid.key, "scim.match_claim");
+  EXPECT_CONTAINS(unsaid.message, "which claim of the proxy's token");
 }
 
 } // namespace

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "oidc/provider.hpp"
+#include "oidc/signed_assertion.hpp"
 
 namespace json = boost::json;
 using gatehouse::oidc::check_id_token_claims;
@@ -92,3 +93,49 @@ TEST(IdTokenClaims, NbfInTheFutureBeyondTheSkewIsRefused) {
   EXPECT_EQ(refusal(claims_with("nbf", "1800000061")), "ID token: not valid yet (nbf)");
   EXPECT_EQ(refusal(claims_with("nbf", "1800003600")), "ID token: not valid yet (nbf)");
 }
+
+// A forward-auth proxy's signed assertion (oidc/signed_assertion): the same care with times, its own
+// issuer and audience, no nonce.
+namespace {
+
+gatehouse::config::SignedAssertion cloudflare() {
+  gatehouse::config::SignedAssertion a;
+  a.header = "Cf-Access-Jwt-Assertion";
+  a.issuer = "https://team.cloudflareaccess.com";
+  a.audience = "aud-tag";
+  return a;
+}
+
+std::optional<std::string> assertion_problem(std::string_view claims_json) {
+  return gatehouse::oidc::assertion_claims_problem(json::parse(claims_json).as_object(), cloudflare(), kNow);
+}
+
+TEST(SignedAssertionClaims, CloudflaresShapeHoldsAndEachCheckRefusesOnItsOwn) {
+  // Cloudflare Access: aud is a list of AUD tags, no nonce, email as the person's name.
+  EXPECT_EQ(assertion_problem(R"({"iss":"https://team.cloudflareaccess.com","aud":["other","aud-tag"],"sub":"7335d417",
+      "email":"alice@example.com","exp":1800000300,"iat":1800000000,"nbf":1800000000,"type":"app"})"),
+            std::nullopt);
+  // Pomerium: aud a single string.
+  EXPECT_EQ(assertion_problem(R"({"iss":"https://team.cloudflareaccess.com","aud":"aud-tag","sub":"u","exp":1800000300})"),
+            std::nullopt);
+  EXPECT_EQ(assertion_problem(R"({"iss":"https://evil.cloudflareaccess.com","aud":"aud-tag","sub":"u","exp":1800000300})"),
+            "iss is not the configured issuer");
+  EXPECT_EQ(assertion_problem(R"({"iss":"https://team.cloudflareaccess.com","aud":["another-app"],"sub":"u","exp":1800000300})"),
+            "aud does not name the configured audience");
+  EXPECT_EQ(assertion_problem(R"({"iss":"https://team.cloudflareaccess.com","sub":"u","exp":1800000300})"),
+            "aud does not name the configured audience");
+  EXPECT_EQ(assertion_problem(R"({"iss":"https://team.cloudflareaccess.com","aud":"aud-tag","sub":"u"})"), "no exp");
+  EXPECT_EQ(assertion_problem(R"({"iss":"https://team.cloudflareaccess.com","aud":"aud-tag","sub":"u","exp":1799999900})"),
+            "expired");
+  EXPECT_EQ(assertion_problem(R"({"iss":"https://team.cloudflareaccess.com","aud":"aud-tag","sub":"u","exp":1799999970})"),
+            std::nullopt) << "60 s of skew";
+  EXPECT_EQ(assertion_problem(R"({"iss":"https://team.cloudflareaccess.com","aud":"aud-tag","sub":"u","exp":1800000300,"nbf":1800000100})"),
+            "not valid yet (nbf)");
+  EXPECT_EQ(assertion_problem(R"({"iss":"https://team.cloudflareaccess.com","aud":"aud-tag","sub":"u","exp":1800000300,"iat":"soon"})"),
+            "iat is not a usable time");
+  EXPECT_EQ(assertion_problem(R"({"iss":"https://team.cloudflareaccess.com","aud":"aud-tag","exp":1800000300})"), "no usable sub");
+  EXPECT_EQ(assertion_problem(R"({"iss":"https://team.cloudflareaccess.com","aud":"aud-tag","sub":"","exp":1800000300})"),
+            "no usable sub");
+}
+
+} // namespace

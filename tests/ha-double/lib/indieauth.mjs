@@ -169,13 +169,27 @@ export function makeRedirectUriDiscovery({ enabled = true, timeoutMs = 5000 } = 
   };
 }
 
+// Python's html.unescape for what attribute values carry (HTMLParser unescapes every attribute value).
+function unescapeHtml(value) {
+  const named = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+  return value.replace(/&(#[0-9]+|#[xX][0-9a-fA-F]+|[a-z]+);/g, (whole, name) => {
+    if (name[0] !== '#') return named[name] ?? whole;
+    const code = name[1] === 'x' || name[1] === 'X' ? parseInt(name.slice(2), 16) : parseInt(name.slice(1), 10);
+    return code > 0 && code < 0x110000 ? String.fromCodePoint(code) : whole;
+  });
+}
+
+// As HA's LinkTagParser (an HTMLParser) reads the page: comments are not tags, names have no case,
+// values are unescaped, and dict(attrs) keeps the last of a repeated attribute.
 function findRedirectUriLinks(html, baseUrl) {
   const found = [];
-  for (const tag of html.matchAll(/<link\b([^>]*)>/gi)) {
+  const withoutComments = html.replace(/<!--[\s\S]*?(-->|$)/g, '');
+  for (const tag of withoutComments.matchAll(/<link\b([^>]*)>/gi)) {
     const attributes = {};
     for (const attribute of tag[1].matchAll(/([^\s=\/]+)\s*(?:=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?/g)) {
       const name = attribute[1].toLowerCase();
-      if (!(name in attributes)) attributes[name] = attribute[2] ?? attribute[3] ?? attribute[4] ?? null;
+      const value = attribute[2] ?? attribute[3] ?? attribute[4] ?? null;
+      attributes[name] = value === null ? null : unescapeHtml(value);
     }
     if (attributes.rel === 'redirect_uri' && attributes.href) {
       try {

@@ -1,0 +1,211 @@
+#include "oidc/client_discovery.hpp"
+
+#include <algorithm>
+#include <boost/url/parse.hpp>
+#include <boost/url/url.hpp>
+#include <cctype>
+
+#include "logging/log.hpp"
+#include "net/ip_network.hpp"
+
+namespace gatehouse::oidc {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr auto kKeepFound = std::chrono::minutes(5);
+constexpr auto kKeepFailure = std::chrono::seconds(30);
+constexpr auto kBudgetWindow = std::chrono::minutes(1);
+constexpr std::size_t kMaxCachedClients = 1000;
+constexpr std::size_t kMaxBudgets = 10'000;
+
+std::string lowercase(std::string_view text) {
+  std::string lower(text);
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower;
+}
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'; }
+
+// html.unescape for what a URL in an attribute carries: the five named entities and numeric references.
+std::string unescape(std::string_view value) {
+  std::string out;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    if (value[i] != '&') {
+      out += value[i];
+      continue;
+    }
+    const auto end = value.find(';', i);
+    if (end == std::string_view::npos || end - i > 10) {
+      out += '&';
+      continue;
+    }
+    const std::string_view name = value.substr(i + 1, end - i - 1);
+    std::string replacement;
+    if (name == "amp") replacement = "&";
+    else if (name == "lt") replacement = "<";
+    else if (name == "gt") replacement = ">";
+    else if (name == "quot") replacement = "\"";
+    else if (name == "apos") replacement = "'";
+    else if (name.size() > 1 && name[0] == '#') {
+      const bool hex = name[1] == 'x' || name[1] == 'X';
+      unsigned long code = 0;
+      bool digits = name.size() > (hex ? 2u : 1u);
+      for (const char c : name.substr(hex ? 2 : 1)) {
+        if (!std::isxdigit(static_cast<unsigned char>(c)) || (!hex && !std::isdigit(static_cast<unsigned char>(c)))) digits = false;
+        else code = std::min<unsigned long>(code * (hex ? 16 : 10) + (std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : (std::tolower(c) - 'a' + 10)), 0x110000);
+      }
+      // ASCII only: a URL Gatehouse compares byte for byte needs no more.
+      if (digits && code > 0 && code < 0x80) replacement = std::string(1, static_cast<char>(code));
+    }
+    if (replacement.empty()) {
+      out += '&';
+      continue;
+    }
+    out += replacement;
+    i = end;
+  }
+  return out;
+}
+
+// urljoin(page_url, href) as RFC 3986 resolution; "" when either cannot be read.
+std::string resolved(std::string_view page_url, std::string_view href) {
+  const auto base = boost::urls::parse_uri(page_url);
+  const auto reference = boost::urls::parse_uri_reference(href);
+  if (!base || !reference) return {};
+  boost::urls::url result;
+  if (!boost::urls::resolve(*base, *reference, result)) return {};
+  return std::string(result.buffer());
+}
+
+} // namespace
+
+std::vector<std::string> link_redirect_uris(std::string_view html, std::string_view page_url) {
+  std::vector<std::string> found;
+  std::size_t at = 0;
+  while ((at = html.find('<', at)) != std::string_view::npos) {
+    if (html.substr(at, 4) == "<!--") {
+      const auto end = html.find("-->", at + 4);
+      if (end == std::string_view::npos) break;
+      at = end + 3;
+      continue;
+    }
+    std::size_t i = at + 1;
+    std::size_t name_start = i;
+    while (i < html.size() && std::isalnum(static_cast<unsigned char>(html[i]))) ++i;
+    if (i == name_start || !std::isalpha(static_cast<unsigned char>(html[name_start]))) {
+      at += 1;
+      continue;
+    }
+    const std::string tag = lowercase(html.substr(name_start, i - name_start));
+    // Attributes up to the tag's '>'; a repeated attribute keeps its last value (Python's dict(attrs)).
+    std::map<std::string, std::optional<std::string>> attributes;
+    while (i < html.size() && html[i] != '>') {
+      if (is_space(html[i]) || html[i] == '/') {
+        ++i;
+        continue;
+      }
+      const std::size_t attribute_start = i;
+      while (i < html.size() && !is_space(html[i]) && html[i] != '=' && html[i] != '>' && html[i] != '/') ++i;
+      std::string attribute = lowercase(html.substr(attribute_start, i - attribute_start));
+      while (i < html.size() && is_space(html[i])) ++i;
+      std::optional<std::string> value;
+      if (i < html.size() && html[i] == '=') {
+        ++i;
+        while (i < html.size() && is_space(html[i])) ++i;
+        if (i < html.size() && (html[i] == '"' || html[i] == '\'')) {
+          const char quote = html[i];
+          const auto end = html.find(quote, i + 1);
+          if (end == std::string_view::npos) return found; // an unterminated tag ends the page for the parser
+          value = unescape(html.substr(i + 1, end - i - 1));
+          i = end + 1;
+        } else {
+          const std::size_t value_start = i;
+          while (i < html.size() && !is_space(html[i]) && html[i] != '>') ++i;
+          value = unescape(html.substr(value_start, i - value_start));
+        }
+      }
+      attributes[std::move(attribute)] = std::move(value);
+    }
+    if (i >= html.size()) break;
+    at = i + 1;
+    if (tag == "script" || tag == "style") {
+      // Their content is text, not tags.
+      const std::string lower_rest = lowercase(html.substr(at));
+      const auto end = lower_rest.find("</" + tag);
+      if (end == std::string::npos) break;
+      at += end;
+      continue;
+    }
+    if (tag != "link") continue;
+    const auto rel = attributes.find("rel");
+    const auto href = attributes.find("href");
+    if (rel == attributes.end() || rel->second != "redirect_uri" || href == attributes.end() || !href->second) continue;
+    if (auto uri = resolved(page_url, *href->second); !uri.empty()) found.push_back(std::move(uri));
+  }
+  return found;
+}
+
+ClientDiscovery::ClientDiscovery(const config::ClientDiscovery& settings)
+    : settings_(settings),
+      http_(net::HttpClient::Options{
+          std::nullopt, std::chrono::seconds(5), kMaxPageBytes,
+          [&settings](const asio::ip::address& address) {
+            return net::is_public(address) ||
+                   std::any_of(settings.networks.begin(), settings.networks.end(),
+                               [&](const net::IpNetwork& network) { return network.contains(net::unmap(address)); });
+          }}) {}
+
+std::optional<std::string> ClientDiscovery::take_budget(const std::string& client_address) {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(mutex_);
+  if (in_flight_ >= kFetchesAtOnce) return "Gatehouse is looking up other apps right now; try again in a moment";
+  if (budgets_.size() >= kMaxBudgets)
+    std::erase_if(budgets_, [&](const auto& entry) { return now - entry.second.window_start >= kBudgetWindow; });
+  if (budgets_.size() >= kMaxBudgets) return "Gatehouse is looking up too many apps; try again in a minute";
+  auto& budget = budgets_[net::client_key(client_address)];
+  if (now - budget.window_start >= kBudgetWindow) budget = {0, now};
+  if (budget.used >= kFetchesPerMinute) return "this address asked Gatehouse to look up too many apps; try again in a minute";
+  ++budget.used;
+  ++in_flight_;
+  return std::nullopt;
+}
+
+asio::awaitable<DiscoveredClient> ClientDiscovery::redirect_uris(std::string client_id, std::string client_address) {
+  if (!settings_.enabled) co_return DiscoveredClient{{}, "looking up apps' pages is switched off (client_discovery.enabled)"};
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(mutex_);
+    if (const auto cached = cache_.find(client_id); cached != cache_.end() && cached->second.expires > now)
+      co_return cached->second.client;
+  }
+  if (auto refused = take_budget(client_address)) co_return DiscoveredClient{{}, std::move(*refused)};
+  net::OutboundRequest request;
+  request.url = client_id;
+  request.headers = {{"Accept", "text/html"}};
+  auto response = co_await http_.send(request);
+  DiscoveredClient client;
+  if (!response) {
+    client.problem = response.failure == net::OutboundFailure::too_large
+                         ? "its page is larger than " + std::to_string(kMaxPageBytes / 1024) + " KiB"
+                         : response.message;
+  } else if (response.response->status != 200) {
+    client.problem = "its page answered HTTP " + std::to_string(response.response->status) +
+                     (response.response->status / 100 == 3 ? " (Gatehouse follows no redirects here)" : "");
+  } else {
+    client.redirect_uris = link_redirect_uris(response.response->body, client_id);
+    if (client.redirect_uris.empty()) client.problem = "its page lists no <link rel=\"redirect_uri\">";
+  }
+  logging::info("client page looked up", {{"client_id", client_id}, {"redirect_uris", client.redirect_uris.size()},
+                                          {"problem", client.problem}});
+  std::lock_guard lock(mutex_);
+  --in_flight_;
+  if (cache_.size() >= kMaxCachedClients)
+    std::erase_if(cache_, [&](const auto& entry) { return entry.second.expires <= now; });
+  if (cache_.size() >= kMaxCachedClients) cache_.clear();
+  cache_[client_id] = Cached{client, now + (client.problem.empty() ? kKeepFound : kKeepFailure)};
+  co_return client;
+}
+
+} // namespace gatehouse::oidc

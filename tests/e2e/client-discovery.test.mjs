@@ -1,0 +1,105 @@
+// Third-party clients whose redirect_uri is on another site (issue 11): HA accepts such a pair when the
+// client_id page lists the redirect_uri in <link rel="redirect_uri"> (contract §1.8 step 4, IndieAuth),
+// and so does Gatehouse, before anyone is sent to the IdP — after the consent page, like every
+// third-party client — without becoming a way to make it fetch from the home network: private addresses
+// only when configured (client_discovery.networks), no redirects followed, at most 10 KiB.
+// Real parts: the IdP (oidc-provider) and a client page served over HTTP; the HA double fetches the
+// same page itself when the login flow completes, as HA does.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { TEST_GUARD } from './lib/harness.mjs';
+import { startSsoStack, CookieJar, pageText } from './lib/sso-stack.mjs';
+
+// The client's own site: its page lists where it wants people sent back (another origin: its app's port).
+async function startClientSite(t) {
+  const fetched = [];
+  const server = http.createServer((req, res) => {
+    fetched.push(req.url);
+    const page = (links) => `<!doctype html><html><head><title>Music</title>${links}</head><body>A music app</body></html>`;
+    const { port } = server.address();
+    const callback = `http://127.0.0.1:${port + 1}/auth/callback`;
+    switch (req.url) {
+    case '/app':
+      // HA's parser: an exact rel, entities decoded, a link inside a comment does not count.
+      res.writeHead(200, { 'content-type': 'text/html' }).end(page(
+        `<!-- <link rel="redirect_uri" href="http://127.0.0.1:1/commented"> --><LINK REL="redirect_uri" HREF="${callback}?a=1&amp;b=2"><link rel="me redirect_uri" href="http://127.0.0.1:2/not-exact">`));
+      return;
+    case '/big':
+      res.writeHead(200, { 'content-type': 'text/html' }).end(page(`<link rel="redirect_uri" href="${callback}">${'<p>filler</p>'.repeat(1000)}`));
+      return;
+    case '/moved':
+      res.writeHead(302, { location: '/app' }).end();
+      return;
+    default:
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => server.close(resolve)));
+  const base = `http://127.0.0.1:${server.address().port}`;
+  return { base, callback: `http://127.0.0.1:${server.address().port + 1}/auth/callback?a=1&b=2`, fetched };
+}
+
+test('a client whose page lists its redirect_uri signs in through the consent page; unlisted, oversized and moved pages are refused', TEST_GUARD, async (t) => {
+  const site = await startClientSite(t);
+  const stack = await startSsoStack(t, { gatehouseConfig: { client_discovery: { networks: ['127.0.0.1/32'] } } });
+  const client = { clientId: `${site.base}/app`, redirectUri: site.callback };
+
+  await t.test('listed: the consent page names the client; allowed, the code reaches it and works', async () => {
+    const jar = new CookieJar();
+    const page = await stack.login({ ...client, state: 'music', username: 'alice', jar });
+    assert.equal(page.kind, 'page', pageText(page.body ?? ''));
+    const consentId = stack.consentIdOf(page.body);
+    assert.ok(consentId, pageText(page.body));
+    assert.match(pageText(page.body), new RegExp(site.base.replace(/[.]/g, '\\.')));
+    const allowed = await stack.answerConsent(consentId, 'allow', { jar });
+    assert.equal(allowed.status, 302, pageText(allowed.body) + JSON.stringify(allowed.headers));
+    const back = new URL(allowed.headers.location);
+    assert.equal(`${back.origin}${back.pathname}`, client.redirectUri.split('?')[0]);
+    assert.equal(back.searchParams.get('a'), '1');
+    assert.equal(back.searchParams.get('state'), 'music');
+    const code = back.searchParams.get('code');
+    stack.rememberSecret(code, 'HA code (discovered client)');
+    const tokens = await stack.postToken({ grant_type: 'authorization_code', code, client_id: client.clientId });
+    assert.equal(tokens.status, 200, tokens.text());
+  });
+
+  await t.test('the page is read once for a while, not at every sign-in', async () => {
+    const before = site.fetched.filter((url) => url === '/app').length;
+    const page = await stack.login({ ...client, state: 'again', username: 'alice', jar: new CookieJar() });
+    assert.ok(stack.consentIdOf(page.body), pageText(page.body));
+    assert.equal(site.fetched.filter((url) => url === '/app').length, before, 'answered from the cache');
+  });
+
+  const refused = async (clientId, redirectUri, why) => {
+    const result = await stack.login({ clientId, redirectUri, state: 'x', jar: new CookieJar() });
+    assert.equal(result.kind, 'page');
+    assert.equal(result.status, 400, pageText(result.body));
+    assert.match(pageText(result.body), why);
+    assert.equal(result.history.length, 1, 'refused by /auth/authorize itself: the IdP never saw it');
+  };
+  await t.test('a redirect_uri the page does not list, a commented-out one, a not-exact rel: refused, saying why', async () => {
+    await refused(client.clientId, `${site.base.replace(/:\d+$/, ':3')}/steal`, /lists other addresses/);
+    await refused(client.clientId, 'http://127.0.0.1:1/commented', /lists other addresses/);
+    await refused(client.clientId, 'http://127.0.0.1:2/not-exact', /lists other addresses/);
+  });
+  await t.test('a page over 10 KiB, a redirect, a page that is not there: refused, saying why', async () => {
+    await refused(`${site.base}/big`, client.redirectUri, /larger than 10 KiB/);
+    await refused(`${site.base}/moved`, client.redirectUri, /follows no redirects/);
+    await refused(`${site.base}/gone`, client.redirectUri, /HTTP 404/);
+  });
+  const reasons = (await stack.audit()).filter((entry) => entry.kind === 'login_refused').map((entry) => entry.reason);
+  assert.ok(reasons.includes('redirect_uri_not_listed'), reasons.join(' '));
+  stack.assertHygiene();
+});
+
+test('without client_discovery.networks, a client page on a private address is never fetched', TEST_GUARD, async (t) => {
+  const site = await startClientSite(t);
+  const stack = await startSsoStack(t);
+  const result = await stack.login({ clientId: `${site.base}/app`, redirectUri: site.callback, state: 'x', jar: new CookieJar() });
+  assert.equal(result.status, 400, pageText(result.body));
+  assert.match(pageText(result.body), /addresses Gatehouse may not reach/);
+  assert.deepEqual(site.fetched, [], 'Gatehouse never connected to it');
+  stack.assertHygiene();
+});
