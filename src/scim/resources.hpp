@@ -74,6 +74,10 @@ public:
       Kind kind, const std::string& id, std::optional<std::int64_t> expected_version,
       const std::function<std::variant<boost::json::object, Refusal>(const Resource& current)>& change);
   std::optional<Refusal> remove(Kind kind, const std::string& id, std::optional<std::int64_t> expected_version);
+  // An audit entry for a write the SCIM client made (`operation`: create, replace, patch, delete):
+  // which resource, its userName or displayName, which client address.
+  void audit_write(std::string_view operation, Kind kind, const std::string& id, const boost::json::object& body,
+                   std::string_view client_address) const;
 
 private:
   struct Index {

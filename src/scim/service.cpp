@@ -592,6 +592,7 @@ web::Response Service::create(Kind kind, const Call& call) {
     throw;
   }
   logging::info("scim resource created", {{"type", resource_type(kind).name}, {"id", resource.id}});
+  resources_.audit_write("create", kind, resource.id, resource.body, call.client_address);
   return resource_response(201, resource, call);
 }
 
@@ -602,6 +603,7 @@ web::Response Service::replace(Kind kind, const std::string& id, const Call& cal
   if (auto* refusal = std::get_if<Refusal>(&replaced)) return error(*refusal, call.version);
   logging::info("scim resource replaced", {{"type", resource_type(kind).name}, {"id", id}});
   tell_people(std::get<Resource>(replaced));
+  resources_.audit_write("replace", kind, id, std::get<Resource>(replaced).body, call.client_address);
   return resource_response(200, std::get<Resource>(replaced), call);
 }
 
@@ -621,21 +623,23 @@ web::Response Service::patch(Kind kind, const std::string& id, const Call& call)
   logging::info("scim resource patched", {{"type", type.name}, {"id", id}});
   // Also when the PATCH changed nothing: an IdP retrying after a 503 gets the cut-off it asked for.
   tell_people(std::get<Resource>(patched));
+  resources_.audit_write("patch", kind, id, std::get<Resource>(patched).body, call.client_address);
   return resource_response(200, std::get<Resource>(patched), call);
 }
 
 web::Response Service::remove(Kind kind, const std::string& id, const Call& call) {
+  const auto existing = resources_.get(kind, id);
   // The person is cut off before the User is gone: if that fails (503), the IdP's retry finds the User.
   if (people_ && kind == Kind::user) {
-    const auto user = resources_.get(kind, id);
     const auto wanted = precondition(call.if_match);
-    if (user && (!wanted.present || wanted.any || wanted.version == user->version)) people_->removed(*user);
+    if (existing && (!wanted.present || wanted.any || wanted.version == existing->version)) people_->removed(*existing);
   }
   auto refusal = resources_.remove(kind, id, expected_version(call.if_match));
   // Also for a Group already gone: the retry of a DELETE whose roles could not be saved (503) saves them.
   if (people_ && kind == Kind::group && (!refusal || refusal->status == 404)) people_->groups_changed();
   if (refusal) return error(*refusal, call.version);
   logging::info("scim resource deleted", {{"type", resource_type(kind).name}, {"id", id}});
+  resources_.audit_write("delete", kind, id, existing ? existing->body : json::object{}, call.client_address);
   web::Response response{http::status::no_content, call.version};
   response.set(http::field::cache_control, "no-store");
   return response;

@@ -88,6 +88,10 @@ test('SCIM active=false cuts the person off at once; active=true lets them sign 
   const entries = await stack.audit(['--user', 'bob.builder']);
   const requested = entries.find((entry) => entry.kind === 'cut_off_requested');
   assert.equal(requested?.raw.detail.source, 'scim', JSON.stringify(entries));
+  // The SCIM writes themselves: what, on which User, from which address.
+  const writes = entries.filter((entry) => entry.kind === 'scim_write').map((entry) => entry.raw.detail);
+  assert.deepEqual(writes.map(({ operation, type, id, active }) => ({ operation, type, id, active })),
+    [{ operation: 'create', type: 'User', id: created.json.id, active: true }, { operation: 'patch', type: 'User', id: created.json.id, active: false }]);
 
   const on = await stack.scim(`/Users/${created.json.id}`, { method: 'PATCH', body: {
     schemas: [PATCH], Operations: [{ op: 'replace', value: { active: true } }] } });
