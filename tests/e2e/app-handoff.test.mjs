@@ -139,6 +139,34 @@ test('browser: the Android web view waits on Gatehouse while the system browser 
   stack.assertHygiene({ clientChecks: false }); // Chromium connects from 127.0.0.1, not the stack's client address
 });
 
+// The iOS app's WKWebView follows redirects to any host (contract §7.1): no hand-off, the sign-in runs in
+// the web view and ends on homeassistant://auth-callback, which the app takes.
+test('browser: the iOS app signs in within its web view at the IdP and lands on homeassistant://auth-callback with a working code', { skip: noBrowser, timeout: 90_000 }, async (t) => {
+  const IOS = APPS.find((app) => app.name === 'iOS app');
+  const stack = await startSsoStack(t);
+  const browser = await launchChromium(t);
+  const webView = await browser.newContext({ ignoreHTTPSErrors: true, userAgent: 'Home Assistant/2026.8 (io.robbie.HomeAssistant; build:2026.1234; iOS 18.6.0) Mobile/HomeAssistant' });
+  const app = await webView.newPage();
+  const state = trickyState('ios web view');
+  await app.goto(stack.authorizeUrl({ clientId: IOS.clientId, redirectUri: IOS.redirectUri, state }));
+  assert.equal(new URL(app.url()).origin, new URL(stack.idps[0].issuer).origin, 'the web view itself is at the IdP (no hand-off)');
+  // The IdP sends the web view to Gatehouse's callback, which redirects to the app's scheme: the app's
+  // navigation delegate takes that redirect (Chromium aborts it, after the response is seen here).
+  const toApp = app.waitForResponse((response) => response.url().startsWith(`${stack.callbackUrl}?`) &&
+    (response.headers().location ?? '').startsWith(`${APP_CALLBACK}?`));
+  await app.fill('#username', 'bob');
+  await app.click('#signin');
+  const params = new URL((await toApp).headers().location).searchParams;
+  assert.equal(params.get('state'), state);
+  stack.rememberSecret(params.get('code'), 'HA code (iOS)');
+  const response = await stack.postToken({ grant_type: 'authorization_code', code: params.get('code'), client_id: IOS.clientId });
+  assert.equal(response.status, 200, response.text());
+  const record = stack.double.refreshTokens().find((token) => token.id === decodeJwt(response.json().access_token).payload.iss);
+  assert.equal(record?.clientId, IOS.clientId);
+  assert.equal(stack.double.users().find((user) => user.id === record.userId)?.username, 'bob.builder');
+  stack.assertHygiene({ clientChecks: false }); // Chromium connects from 127.0.0.1
+});
+
 test('hand-off over HTTP: the address alone collects nothing, the code is collected once, a denial and an IdP refusal reach the app, the Wear OS pair is not handed off', { timeout: 90_000 }, async (t) => {
   const stack = await startSsoStack(t);
 
