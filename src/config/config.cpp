@@ -37,10 +37,11 @@ constexpr std::uint64_t kMaxWorkers = 64;
 constexpr std::size_t kMaxProviderIdLength = 32;
 
 // Every key the file may hold; unknown keys are errors, and these names feed the "did you mean" hints.
-constexpr std::array<std::string_view, 20> kTopLevelKeys{
+constexpr std::array<std::string_view, 21> kTopLevelKeys{
     "listen",   "external_url", "trusted_proxies", "data_dir",  "workers", "tls",         "home_assistant",
     "limits",   "timeouts",     "logging",         "providers", "users",   "shield",      "local_login",
-    "local_login_networks", "trusted_devices", "trusted_clients", "scim", "header_identity", "client_discovery"};
+    "local_login_networks", "trusted_devices", "trusted_clients", "scim", "header_identity", "client_discovery",
+    "sign_in_choice"};
 constexpr std::array<std::string_view, 2> kClientDiscoveryKeys{"enabled", "networks"};
 constexpr std::array<std::string_view, 2> kTlsKeys{"cert_file", "key_file"};
 constexpr std::array<std::string_view, 2> kHomeAssistantKeys{"url", "token_file"};
@@ -289,6 +290,8 @@ public:
     read_trusted_devices(top, config);
     read_trusted_clients(top, config);
     read_client_discovery(top, config);
+    if (const BlockEntry* entry = top.find("sign_in_choice"))
+      if (const auto choice = boolean(*entry)) config.sign_in_choice = *choice;
     read_scim(top, config);
     header_identity_with_scim(top, config);
     require_token_for_providers(top, config);

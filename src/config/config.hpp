@@ -220,6 +220,9 @@ struct Config {
   std::optional<HeaderIdentity> header_identity; // absent: no identity is taken from headers
   std::vector<TrustedClient> trusted_clients;
   ClientDiscovery client_discovery;
+  // Browsers signing in choose first: here, or with another device (a phone signing in a wall tablet
+  // or a TV, or this browser while the app's web view waits); /sso/device takes the code either way.
+  bool sign_in_choice = false;
   std::optional<Scim> scim; // absent: no SCIM server
 };
 

@@ -130,6 +130,9 @@ FrontDoor::FrontDoor(const config::Config& config, shield::Shield& shield, sso::
   // The Android app's web view, waiting while the browser signs in (oidc/app_handoff).
   endpoints_.add({.path = "/sso/handoff/", .prefix = true, .methods = {verb::get}, .active = signs_in,
                   .handler = sign_in_handler, .route = "sso"});
+  // Another device's browser, with the code the waiting one shows.
+  endpoints_.add({.path = "/sso/device", .methods = {verb::get, verb::post}, .body_limit = sso::SignIn::kMaxDeviceFormBytes,
+                  .active = signs_in, .handler = sign_in_handler, .route = "sso"});
   endpoints_.add({.path = "/sso/consent",
                   .methods = {verb::post},
                   .body_limit = sso::SignIn::kMaxFormBytes,

@@ -2,6 +2,7 @@
 #include "oidc/app_handoff.hpp"
 
 #include <array>
+#include <cctype>
 #include <openssl/rand.h>
 #include <stdexcept>
 
@@ -50,29 +51,59 @@ std::string new_user_code() {
   return code;
 }
 
-std::optional<AppHandoff> find_handoff(const store::Store& store, std::string_view id) {
+namespace {
+
+// The hand-off of the row `condition` (with parameters ?1, ?2) selects, if any.
+std::optional<AppHandoff> handoff_where(const store::Store& store, const std::string& condition, std::string_view text,
+                                        std::int64_t number) {
   std::optional<AppHandoff> found;
   store.read([&](sqlite3* db) {
     store::Statement find(db,
-                          "SELECT waiter_hash, user_code, client_address, idp_url, restart_url, status, result_sealed, "
-                          "created_at_ms, expires_at_ms FROM app_handoffs WHERE id = ?",
+                          "SELECT id, waiter_hash, user_code, client_address, idp_url, restart_url, status, result_sealed, "
+                          "created_at_ms, expires_at_ms FROM app_handoffs WHERE " + condition + " LIMIT 1",
                           "find an app hand-off");
-    find.bind_text(1, id);
+    find.bind_text(1, text);
+    if (condition.find("?2") != std::string::npos) find.bind_int64(2, number);
     if (!find.step()) return;
     AppHandoff handoff;
-    handoff.id = std::string(id);
-    handoff.waiter_hash = find.column_text(0);
-    handoff.user_code = find.column_text(1);
-    handoff.client_address = find.column_text(2);
-    handoff.idp_url = find.column_text(3);
-    handoff.restart_url = find.column_text(4);
-    handoff.status = status_from(find.column_text(5));
-    if (!find.column_is_null(6)) handoff.result_sealed = find.column_text(6);
-    handoff.created_at_ms = find.column_int64(7);
-    handoff.expires_at_ms = find.column_int64(8);
+    handoff.id = find.column_text(0);
+    handoff.waiter_hash = find.column_text(1);
+    handoff.user_code = find.column_text(2);
+    handoff.client_address = find.column_text(3);
+    handoff.idp_url = find.column_text(4);
+    handoff.restart_url = find.column_text(5);
+    handoff.status = status_from(find.column_text(6));
+    if (!find.column_is_null(7)) handoff.result_sealed = find.column_text(7);
+    handoff.created_at_ms = find.column_int64(8);
+    handoff.expires_at_ms = find.column_int64(9);
     found = std::move(handoff);
   });
   return found;
+}
+
+} // namespace
+
+std::optional<AppHandoff> find_handoff(const store::Store& store, std::string_view id) {
+  return handoff_where(store, "id = ?1", id, 0);
+}
+
+std::string normalized_user_code(std::string_view typed) {
+  std::string letters;
+  for (const char c : typed) {
+    if (c == ' ' || c == '-' || c == '\t') continue;
+    const char upper = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (kCodeLetters.find(upper) == std::string_view::npos || letters.size() == 8) return {};
+    letters += upper;
+  }
+  if (letters.size() != 8) return {};
+  return letters.substr(0, 4) + "-" + letters.substr(4);
+}
+
+std::optional<AppHandoff> find_waiting_handoff_by_code(const store::Store& store, std::string_view typed_code,
+                                                       std::int64_t now_ms) {
+  const std::string code = normalized_user_code(typed_code);
+  if (code.empty()) return std::nullopt;
+  return handoff_where(store, "user_code = ?1 AND status = 'waiting' AND expires_at_ms > ?2", code, now_ms);
 }
 
 bool settle_handoff(store::Store& store, std::string_view id, bool approved, const std::string& result_sealed,

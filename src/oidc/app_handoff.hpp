@@ -1,5 +1,6 @@
-// oidc/app_handoff: owns the server-side record of a sign-in handed from an app's web view to the
-// person's browser. The Android app's web view sends every address on another host to the system
+// oidc/app_handoff: owns the server-side record of a sign-in handed from an app's web view (or any
+// browser that chose to sign in with another device) to the person's browser, found by its id or, on
+// another device, by its short code. The Android app's web view sends every address on another host to the system
 // browser and never hears back from it (contract §7.2), so the web view waits on Gatehouse's own page
 // while the browser signs in at the IdP. Only the web view holds the waiter secret (an HttpOnly cookie;
 // the store keeps its hash): the id in the browser's URL alone collects nothing. Both screens show the
@@ -51,6 +52,12 @@ struct AppHandoff {
 std::string new_user_code();
 
 std::optional<AppHandoff> find_handoff(const store::Store& store, std::string_view id);
+// The code as shown ("KXBR-TMPD") from what a person typed (case, spaces and dashes do not matter); ""
+// when it cannot be a code.
+std::string normalized_user_code(std::string_view typed);
+// The waiting, unexpired hand-off showing the code a person typed on another device (/sso/device).
+std::optional<AppHandoff> find_waiting_handoff_by_code(const store::Store& store, std::string_view typed_code,
+                                                       std::int64_t now_ms);
 // A waiting, unexpired hand-off becomes approved or denied with its sealed result; false otherwise
 // (already settled, expired or unknown: the person's answer then changes nothing).
 bool settle_handoff(store::Store& store, std::string_view id, bool approved, const std::string& result_sealed,

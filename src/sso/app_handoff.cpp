@@ -7,6 +7,7 @@
 #include "logging/log.hpp"
 #include "oidc/app_handoff.hpp"
 #include "oidc/pending_login.hpp"
+#include "web/form.hpp"
 #include "sso/sign_in.hpp"
 
 namespace gatehouse::sso {
@@ -17,6 +18,7 @@ namespace json = boost::json;
 namespace {
 
 constexpr unsigned kWaitingPageReloadSeconds = 2;
+constexpr std::string_view kDevicePath = "/sso/device";
 
 bool looks_like_id(std::string_view id) {
   if (id.size() != 43) return false; // oidc::random_token: 256 bits, base64url
@@ -73,10 +75,12 @@ web::Response SignIn::handoff_page(const front_door::RequestFacts& facts) {
   }
   switch (handoff->status) {
   case oidc::HandoffStatus::waiting: {
-    web::Page page{"Continue in your browser",
-                   {"Your identity provider's sign-in page opens in your browser, where passkeys and authenticator "
-                    "apps work. When you have signed in there, come back here: the app continues by itself.",
-                    "Your browser shows this code before you allow the sign-in; allow it only if it is the same:"},
+    web::Page page{"Sign in to continue",
+                   {"Open the sign-in page in your browser (passkeys and authenticator apps work there), or sign in "
+                    "with another device: open " + config_.external_url + std::string(kDevicePath) +
+                        " there and enter the code below. When you have signed in, this page continues by itself.",
+                    "The device you sign in with shows this code before you allow the sign-in; allow it only if it is "
+                    "the same:"},
                    {{handoff->idp_url, "Open the sign-in page"}},
                    {},
                    {},
@@ -113,16 +117,46 @@ web::Response SignIn::settle_for_app(const std::string& handoff_id, bool approve
   logging::info(settled ? "app sign-in answered for the waiting app" : "app sign-in answered after it ended",
                 {{"user", username}, {"approved", approved}});
   web::Page page = !settled ? web::Page{"This sign-in is over",
-                                        {"The app stopped waiting for it (it expired after 10 minutes, or was "
-                                         "finished another way). Start again in the Home Assistant app."}}
+                                        {"The app or device stopped waiting for it (it expired after 10 minutes, "
+                                         "or was finished another way). Start signing in there again."}}
                    : approved ? web::Page{"You are signed in",
-                                          {"Go back to the Home Assistant app: it continues by itself. You can close "
-                                           "this page."}}
+                                          {"Go back to the app or device that waits: it continues by itself. You can "
+                                           "close this page."}}
                               : web::Page{"Sign-in denied",
-                                          {"The Home Assistant app that waited for it was told. You can close this "
-                                           "page."}};
+                                          {"The app or device that waited for it was told. You can close this page."}};
   page.footer = "Gatehouse";
   return web::page_response(settled ? http::status::ok : http::status::gone, page);
+}
+
+web::Response SignIn::device_entry(const front_door::RequestFacts& facts, const std::string& body) {
+  auto form_page = [&](http::status status, std::string title, std::vector<std::string> paragraphs) {
+    web::Page page{std::move(title), std::move(paragraphs), {}, "Gatehouse · " + std::to_string(static_cast<unsigned>(status))};
+    page.forms.push_back({std::string(kDevicePath), {}, "Continue", "code", "Code"});
+    return web::page_response(status, page, facts.version);
+  };
+  if (facts.method == http::verb::get)
+    return form_page(http::status::ok, "Sign in a waiting device",
+                     {"Enter the code the device shows (like KXBR-TMPD). You sign in here, then allow the device; it "
+                      "continues by itself."});
+  const auto now_ms = store::now_unix_ms();
+  if (!device_codes_.spend(net::client_key(facts.client.address), shield::CheckBudget::Clock::now()))
+    return form_page(http::status::too_many_requests, "Too many codes tried",
+                     {"This address tried more codes than Gatehouse allows in a minute. Wait a minute, then enter the "
+                      "code the device shows."});
+  const auto form = web::Form::read(facts.content_type, body).value_or(web::Form{});
+  const auto handoff = oidc::find_waiting_handoff_by_code(store_, form.value("code"), now_ms);
+  if (!handoff) {
+    store::audit_refusal(store_, refused_sign_ins_,
+                         {0, now_ms, "login_refused", "", facts.client_address,
+                          json::serialize(json::object{{"reason", "device_code_unknown"}})},
+                         "device_code_unknown");
+    return form_page(http::status::bad_request, "No sign-in waits for this code",
+                     {"Check the code on the waiting device and enter it again. A code works once, for 10 minutes; if "
+                      "the device shows none any more, start signing in on it again."});
+  }
+  store_.append_audit({0, now_ms, "handoff_code_entered", "", facts.client_address,
+                       json::serialize(json::object{{"device_address", handoff->client_address}})});
+  return web::redirect(handoff->idp_url, facts.version);
 }
 
 } // namespace gatehouse::sso

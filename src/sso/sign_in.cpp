@@ -30,6 +30,9 @@ constexpr std::string_view kCallbackPath = "/sso/callback";
 constexpr std::string_view kLoginPathPrefix = "/sso/login/";
 constexpr std::string_view kConsentPath = "/sso/consent";
 constexpr std::string_view kSwitchAccountPath = "/sso/switch-account";
+constexpr std::string_view kDevicePath = "/sso/device";
+// Added to /auth/authorize by the choice page (sign_in_choice): "here" or "elsewhere".
+constexpr std::string_view kWhereParameter = "gatehouse_where";
 using oidc::kHandoffPathPrefix;
 using oidc::kSignedOutPath;
 constexpr std::string_view kConsentCookiePrefix = "gatehouse_consent_";
@@ -118,7 +121,7 @@ bool SignIn::handles(const front_door::RequestFacts& facts) const {
   if (path == kConsentPath) return !providers_.empty() || config_.header_identity.has_value();
   if (providers_.empty()) return false;
   return path == kCallbackPath || path == kConsentPath || path == kSwitchAccountPath || path == kSignedOutPath ||
-         path.starts_with(kLoginPathPrefix) || path.starts_with(kHandoffPathPrefix);
+         path == kDevicePath || path.starts_with(kLoginPathPrefix) || path.starts_with(kHandoffPathPrefix);
 }
 
 // The method is the endpoint table's (front_door/front_door.cpp): GET everywhere, POST for consent.
@@ -129,6 +132,7 @@ asio::awaitable<web::Response> SignIn::handle(const front_door::RequestFacts& fa
   if (path == kSwitchAccountPath) co_return co_await switch_account(facts);
   if (path == kSignedOutPath) co_return signed_out(facts);
   if (path.starts_with(kHandoffPathPrefix)) co_return handoff_page(facts);
+  if (path == kDevicePath) co_return device_entry(facts, body);
   std::string only_provider;
   if (path.starts_with(kLoginPathPrefix)) only_provider = std::string(path.substr(kLoginPathPrefix.size()));
   co_return co_await authorize(facts, only_provider);
@@ -215,6 +219,21 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
       facts, config_.external_url + std::string(facts.target.path) + "?" + std::string(facts.target.query), true);
   if (signing_out) co_return std::move(*signing_out);
 
+  // Browsers choose first (sign_in_choice): here, or with another device, which then signs in with the
+  // code this one shows (a hand-off, as the Android app's web view always gets).
+  const std::string where = query.get(std::string(kWhereParameter));
+  const bool app_hands_off =
+      trust_of(client_id, redirect_uri, config_.external_url, config_.trusted_clients).web_view_stays_on_host;
+  if (config_.sign_in_choice && where.empty() && !app_hands_off) {
+    const std::string here = std::string(facts.target.path) + "?" + facts.target.query + "&" + std::string(kWhereParameter);
+    web::Page page{"Sign in to Home Assistant",
+                   {"Sign in on this device, or with another one: your phone, for example, when this is a wall tablet "
+                    "or a TV, or when your passkey or authenticator app is there."},
+                   {{here + "=here", "Sign in here"}, {here + "=elsewhere", "Sign in with another device"}},
+                   "Gatehouse"};
+    co_return web::page_response(http::status::ok, page);
+  }
+
   oidc::Provider* provider = nullptr;
   if (!only_provider.empty()) {
     for (auto& p : providers_)
@@ -266,8 +285,7 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
   // Gatehouse's own address stays in the web view: no hand-off.
   std::optional<oidc::AppHandoff> handoff;
   std::string waiter; // the web view's secret, with a hand-off
-  if (trust_of(client_id, redirect_uri, config_.external_url, config_.trusted_clients).web_view_stays_on_host &&
-      origin_of(idp_url) != origin_of(config_.external_url)) {
+  if ((app_hands_off && origin_of(idp_url) != origin_of(config_.external_url)) || where == "elsewhere") {
     handoff.emplace();
     waiter = oidc::random_token();
     handoff->id = oidc::random_token();
@@ -738,12 +756,11 @@ web::Response SignIn::ask_consent(users::ReadyUser user, ClientRequest client, c
   logging::info("sign-in waits for consent", {{"user", user.username}, {"client", client.address}});
 
   const std::string allow_label = "Allow " + (trust.name.empty() ? trust.origin : trust.name);
-  web::Page page = handoff ? web::Page{"Sign in to the Home Assistant app?",
+  web::Page page = handoff ? web::Page{"Allow the waiting sign-in?",
                  {(trust.name.empty() ? client_name : trust.name) + " waits to be signed in as " + user.display_name +
                       " (" + user.username + "). It started signing in from the address " + handoff->client_address +
                       (handoff->client_address == client.address ? ", the one you use now." : ", not the one you use now."),
-                  "Allow it only if you started signing in to the app yourself just now, and the app shows this "
-                  "same code:"},
+                  "Allow it only if you started signing in there yourself just now, and it shows this same code:"},
                  {},
                  "Gatehouse · sign-in approval",
                  {{std::string(kConsentPath), {{"consent", id}, {"answer", "allow"}}, allow_label},

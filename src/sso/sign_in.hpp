@@ -31,6 +31,7 @@
 #include "oidc/idp_signout.hpp"
 #include "oidc/provider.hpp"
 #include "oidc/signed_assertion.hpp"
+#include "shield/check_budget.hpp"
 #include "shield/token_cache.hpp"
 #include "sso/client_trust.hpp"
 #include "store/refusal_summary.hpp"
@@ -56,7 +57,7 @@ public:
          const sessions::CutOffs& cut_offs, const scim::People* people = nullptr);
 
   // Whether the request is for one of the routes this owns: /auth/authorize (with providers or
-  // trusted devices), /sso/login/<id>, /sso/callback and /sso/consent (with providers).
+  // trusted devices), /sso/login/<id>, /sso/callback, /sso/consent and /sso/device (with providers).
   bool handles(const front_door::RequestFacts& facts) const;
   // Whether /auth/authorize from this client is answered here: always with providers; with trusted
   // devices only, only for the devices (everyone else gets HA's own login page, where local_login allows).
@@ -66,6 +67,8 @@ public:
   }
   // The consent answer is a form of at most this many bytes, read before handle().
   static constexpr std::uint64_t kMaxFormBytes = 8 * 1024;
+  // The code typed at /sso/device, read before handle().
+  static constexpr std::uint64_t kMaxDeviceFormBytes = 1024;
   // Answers one request on those routes, with the method the endpoint table lets through.
   boost::asio::awaitable<web::Response> handle(const front_door::RequestFacts& facts, std::string body);
 
@@ -217,6 +220,9 @@ private:
   // GET /sso/handoff/<id>: the web view's waiting page, reloaded every 2 s; once the browser settled the
   // sign-in, a redirect to the app (HA's code, or the refusal), exactly once.
   web::Response handoff_page(const front_door::RequestFacts& facts);
+  // GET /sso/device: a form for the code a waiting device shows; POST: that code, and the browser goes
+  // to the IdP for that device's sign-in (its consent page follows). Wrong codes are budgeted per address.
+  web::Response device_entry(const front_door::RequestFacts& facts, const std::string& body);
   // The person's answer in the browser, kept for the waiting web view (`app_redirect`: where the app is sent).
   web::Response settle_for_app(const std::string& handoff_id, bool approved, const std::string& app_redirect,
                                const std::string& username, const std::string& client_address);
@@ -269,6 +275,8 @@ private:
   store::RefusalSummary refused_sign_ins_;
   // Third-party clients whose redirect_uri is on another site: their page says whether it is theirs.
   oidc::ClientDiscovery discovery_;
+  // Codes typed at /sso/device, per client address: guessing one must take longer than it lives.
+  shield::CheckBudget device_codes_{{.per_minute = 10, .burst = 10, .concurrent = 1'000'000}};
 };
 
 } // namespace gatehouse::sso

@@ -257,6 +257,10 @@ constexpr std::array kMigrations{
       CREATE INDEX app_handoffs_by_client ON app_handoffs(client_key);
       CREATE INDEX app_handoffs_by_expiry ON app_handoffs(expires_at_ms);
     )sql"},
+    Migration{15, "hand-offs found by their code", R"sql(
+      -- A person types the waiting device's code on another device (/sso/device).
+      CREATE INDEX app_handoffs_by_code ON app_handoffs(user_code);
+    )sql"},
 };
 
 } // namespace

@@ -47,6 +47,9 @@ std::string render_html(const Page& page) {
     body += "<form method=\"post\" action=\"" + html_escape(form.action) + "\">";
     for (const auto& [name, value] : form.fields)
       body += "<input type=\"hidden\" name=\"" + html_escape(name) + "\" value=\"" + html_escape(value) + "\">";
+    if (!form.input.empty())
+      body += "<p><label>" + html_escape(form.input_label) + " <input type=\"text\" name=\"" + html_escape(form.input) +
+              "\" autocomplete=\"off\" autocapitalize=\"characters\" spellcheck=\"false\" required></label></p>";
     body += "<button class=\"choice\" type=\"submit\">" + html_escape(form.button) + "</button></form>";
   }
   if (!page.footer.empty()) body += "<p><small>" + html_escape(page.footer) + "</small></p>";

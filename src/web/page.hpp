@@ -22,6 +22,8 @@ struct PageForm {
   std::string action; // a path Gatehouse built
   std::vector<std::pair<std::string, std::string>> fields;
   std::string button;
+  std::string input;       // the name of a text field the person fills in before the button; "" for none
+  std::string input_label; // its label
 };
 
 struct Page {

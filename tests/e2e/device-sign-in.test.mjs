@@ -1,0 +1,119 @@
+// Signing in with another device (issue 11): with sign_in_choice, a browser chooses "here" or "with
+// another device"; the latter waits on Gatehouse's page with a short code (the Android app's hand-off),
+// and the person, on their phone, opens /sso/device, types the code, signs in at the IdP and allows the
+// waiting device after comparing the code; the waiting page then continues by itself to its client with
+// HA's code. Wrong, reused and guessed codes get nothing.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TEST_GUARD } from './lib/harness.mjs';
+import { startSsoStack, CookieJar, linksOf, pageText, shownCodeOf, trickyState } from './lib/sso-stack.mjs';
+import { driveLogin, send } from '../idp/drive-login.mjs';
+
+const formBody = (fields) => new URLSearchParams(fields).toString();
+const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
+
+test('a wall tablet signs in with the person\'s phone: the code it shows, typed at /sso/device, signs it in after the phone allows it', TEST_GUARD, async (t) => {
+  const stack = await startSsoStack(t, { gatehouseConfig: { sign_in_choice: true } });
+  const device = `${stack.externalUrl}/sso/device`;
+  const tablet = new CookieJar();
+  const state = trickyState('tablet');
+  const authorize = stack.authorizeUrl({ clientId: stack.frontendClientId, redirectUri: stack.frontendRedirectUri, state });
+
+  // The tablet's browser: the choice first, then the waiting page with its code.
+  const choice = await send(authorize, { jar: tablet });
+  assert.equal(choice.status, 200, pageText(choice.body));
+  const links = linksOf(choice.body);
+  const here = links.find((link) => link.text === 'Sign in here');
+  const elsewhere = links.find((link) => link.text === 'Sign in with another device');
+  assert.ok(here && elsewhere, JSON.stringify(links));
+  const direct = await send(new URL(here.href, stack.externalUrl).href, { jar: new CookieJar() });
+  assert.equal(direct.status, 302);
+  assert.ok(direct.headers.location.startsWith(stack.idps[0].issuer), 'here: straight to the IdP');
+
+  const started = await send(new URL(elsewhere.href, stack.externalUrl).href, { jar: tablet });
+  assert.equal(started.status, 302, pageText(started.body));
+  const waitUrl = new URL(started.headers.location, stack.externalUrl).href;
+  assert.ok(waitUrl.startsWith(`${stack.externalUrl}/sso/handoff/`), waitUrl);
+  const waiting = await send(waitUrl, { jar: tablet });
+  assert.equal(waiting.status, 200);
+  const code = shownCodeOf(waiting.body);
+  assert.match(code ?? '', /^[B-DF-HJ-NP-TV-XZ]{4}-[B-DF-HJ-NP-TV-XZ]{4}$/);
+  assert.ok(pageText(waiting.body).includes(device), 'the page says where to type the code');
+
+  // The phone: /sso/device, a wrong code, then the right one typed loosely.
+  const phone = new CookieJar();
+  const form = await send(device, { jar: phone });
+  assert.equal(form.status, 200);
+  assert.match(form.body, /<input type="text" name="code"/);
+  const wrong = await send(device, { method: 'POST', headers: FORM, body: formBody({ code: 'BBBB-BBBB' }), jar: phone });
+  assert.equal(wrong.status, 400);
+  assert.match(pageText(wrong.body), /No sign-in waits for this code/);
+  const typed = await send(device, { method: 'POST', headers: FORM, body: formBody({ code: ` ${code.toLowerCase().replace('-', '')} ` }), jar: phone });
+  assert.equal(typed.status, 302, pageText(typed.body));
+  assert.ok(typed.headers.location.startsWith(stack.idps[0].issuer), 'the phone goes to the IdP for the tablet\'s sign-in');
+  assert.equal(new URL(typed.headers.location).searchParams.get('prompt'), 'login');
+
+  const walked = await driveLogin(typed.headers.location, { username: 'alice', jar: phone, ca: stack.idps[0].ca ? [stack.idps[0].ca] : undefined });
+  const callback = walked.history.find((url) => url.startsWith(`${stack.callbackUrl}?`));
+  stack.rememberSecret(new URL(callback).searchParams.get('code'), 'IdP authorization code (device)');
+  const consentId = stack.consentIdOf(walked.body);
+  assert.ok(consentId, pageText(walked.body));
+  assert.equal(shownCodeOf(walked.body), code, 'the phone shows the tablet\'s code before it allows');
+  assert.match(pageText(walked.body), /waits to be signed in as Alice Liddell \(alice\)/);
+
+  // Until the phone allows, the tablet waits.
+  assert.equal((await send(waitUrl, { jar: tablet })).status, 200);
+  const allowed = await stack.answerConsent(consentId, 'allow', { jar: phone });
+  assert.equal(allowed.status, 200, pageText(allowed.body));
+  assert.match(pageText(allowed.body), /You are signed in/);
+
+  // The tablet's page continues by itself to the frontend with HA's code.
+  const landed = await send(waitUrl, { jar: tablet });
+  assert.equal(landed.status, 302, pageText(landed.body));
+  const back = new URL(landed.headers.location);
+  assert.ok(landed.headers.location.startsWith(stack.frontendRedirectUri), landed.headers.location);
+  assert.equal(back.searchParams.get('state'), state);
+  stack.rememberSecret(back.searchParams.get('code'), 'HA code (device sign-in)');
+  const tokens = await stack.postToken({ grant_type: 'authorization_code', code: back.searchParams.get('code'), client_id: stack.frontendClientId });
+  assert.equal(tokens.status, 200, tokens.text());
+
+  // The code worked once: typed again, it finds nothing.
+  const reused = await send(device, { method: 'POST', headers: FORM, body: formBody({ code }), jar: new CookieJar() });
+  assert.equal(reused.status, 400);
+
+  const audit = await stack.audit();
+  for (const kind of ['handoff_started', 'handoff_code_entered', 'consent_allowed', 'handoff_settled', 'handoff_collected'])
+    assert.ok(audit.some((entry) => entry.kind === kind), `audited ${kind}: ${audit.map((entry) => entry.kind)}`);
+  assert.ok(audit.some((entry) => entry.kind === 'login_refused' && entry.reason === 'device_code_unknown'));
+  stack.assertHygiene();
+});
+
+test('codes cannot be guessed: past 10 tries a minute an address gets 429, even for the right code', TEST_GUARD, async (t) => {
+  const stack = await startSsoStack(t, { gatehouseConfig: { sign_in_choice: true } });
+  const tablet = new CookieJar();
+  const choice = await send(stack.authorizeUrl({ clientId: stack.frontendClientId, redirectUri: stack.frontendRedirectUri, state: 's' }), { jar: tablet });
+  const elsewhere = linksOf(choice.body).find((link) => link.text === 'Sign in with another device');
+  const started = await send(new URL(elsewhere.href, stack.externalUrl).href, { jar: tablet });
+  const code = shownCodeOf((await send(new URL(started.headers.location, stack.externalUrl).href, { jar: tablet })).body);
+  const device = `${stack.externalUrl}/sso/device`;
+  const statuses = [];
+  for (let i = 0; i < 10; i += 1)
+    statuses.push((await send(device, { method: 'POST', headers: FORM, body: formBody({ code: `ZZZZ-ZZZ${'BCDFGHJKLM'[i]}` }) })).status);
+  assert.deepEqual(statuses, Array(10).fill(400));
+  const over = await send(device, { method: 'POST', headers: FORM, body: formBody({ code }) });
+  assert.equal(over.status, 429);
+  assert.match(pageText(over.body), /Too many codes tried/);
+  stack.assertHygiene();
+});
+
+test('without sign_in_choice, browsers go straight to the IdP; the Android app\'s waiting page offers /sso/device too', TEST_GUARD, async (t) => {
+  const stack = await startSsoStack(t);
+  const straight = await send(stack.authorizeUrl({ clientId: stack.frontendClientId, redirectUri: stack.frontendRedirectUri, state: 's' }));
+  assert.equal(straight.status, 302);
+  assert.ok(straight.headers.location.startsWith(stack.idps[0].issuer));
+  const app = new CookieJar();
+  const opened = await send(stack.authorizeUrl({ clientId: 'https://home-assistant.io/android', redirectUri: 'homeassistant://auth-callback', state: 'a' }), { jar: app });
+  const waiting = await send(new URL(opened.headers.location, stack.externalUrl).href, { jar: app });
+  assert.ok(pageText(waiting.body).includes(`${stack.externalUrl}/sso/device`), pageText(waiting.body));
+  stack.assertHygiene();
+});
