@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "logging/log.hpp"
+#include "net/client_key.hpp"
 #include "net/ip_network.hpp"
 
 namespace gatehouse::oidc {
@@ -16,9 +17,7 @@ namespace {
 
 constexpr auto kKeepFound = std::chrono::minutes(5);
 constexpr auto kKeepFailure = std::chrono::seconds(30);
-constexpr auto kBudgetWindow = std::chrono::minutes(1);
 constexpr std::size_t kMaxCachedClients = 1000;
-constexpr std::size_t kMaxBudgets = 10'000;
 
 std::string lowercase(std::string_view text) {
   std::string lower(text);
@@ -157,21 +156,6 @@ ClientDiscovery::ClientDiscovery(const config::ClientDiscovery& settings)
                                [&](const net::IpNetwork& network) { return network.contains(net::unmap(address)); });
           }}) {}
 
-std::optional<std::string> ClientDiscovery::take_budget(const std::string& client_address) {
-  const auto now = std::chrono::steady_clock::now();
-  std::lock_guard lock(mutex_);
-  if (in_flight_ >= kFetchesAtOnce) return "Gatehouse is looking up other apps right now; try again in a moment";
-  if (budgets_.size() >= kMaxBudgets)
-    std::erase_if(budgets_, [&](const auto& entry) { return now - entry.second.window_start >= kBudgetWindow; });
-  if (budgets_.size() >= kMaxBudgets) return "Gatehouse is looking up too many apps; try again in a minute";
-  auto& budget = budgets_[net::client_key(client_address)];
-  if (now - budget.window_start >= kBudgetWindow) budget = {0, now};
-  if (budget.used >= kFetchesPerMinute) return "this address asked Gatehouse to look up too many apps; try again in a minute";
-  ++budget.used;
-  ++in_flight_;
-  return std::nullopt;
-}
-
 asio::awaitable<DiscoveredClient> ClientDiscovery::redirect_uris(std::string client_id, std::string client_address) {
   if (!settings_.enabled) co_return DiscoveredClient{{}, "looking up apps' pages is switched off (client_discovery.enabled)"};
   const auto now = std::chrono::steady_clock::now();
@@ -180,7 +164,11 @@ asio::awaitable<DiscoveredClient> ClientDiscovery::redirect_uris(std::string cli
     if (const auto cached = cache_.find(client_id); cached != cache_.end() && cached->second.expires > now)
       co_return cached->second.client;
   }
-  if (auto refused = take_budget(client_address)) co_return DiscoveredClient{{}, std::move(*refused)};
+  const auto ticket = budget_.spend(net::client_key(client_address), shield::CheckBudget::Clock::now());
+  if (!ticket)
+    co_return DiscoveredClient{{}, ticket.verdict() == shield::CheckBudget::Verdict::too_many_at_once
+                                       ? "Gatehouse is looking up other apps right now; try again in a moment"
+                                       : "this address asked Gatehouse to look up too many apps; try again in a minute"};
   net::OutboundRequest request;
   request.url = client_id;
   request.headers = {{"Accept", "text/html"}};
@@ -200,7 +188,6 @@ asio::awaitable<DiscoveredClient> ClientDiscovery::redirect_uris(std::string cli
   logging::info("client page looked up", {{"client_id", client_id}, {"redirect_uris", client.redirect_uris.size()},
                                           {"problem", client.problem}});
   std::lock_guard lock(mutex_);
-  --in_flight_;
   if (cache_.size() >= kMaxCachedClients)
     std::erase_if(cache_, [&](const auto& entry) { return entry.second.expires <= now; });
   if (cache_.size() >= kMaxCachedClients) cache_.clear();

@@ -14,12 +14,11 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "config/config.hpp"
-#include "net/client_key.hpp"
 #include "net/http_client.hpp"
+#include "shield/check_budget.hpp"
 
 namespace gatehouse::oidc {
 
@@ -35,27 +34,19 @@ public:
   boost::asio::awaitable<DiscoveredClient> redirect_uris(std::string client_id, std::string client_address);
 
   static constexpr std::size_t kMaxPageBytes = 10 * 1024; // HA reads 10 chunks of 1 KiB
-  static constexpr std::size_t kFetchesPerMinute = 10;     // per client address
-  static constexpr std::size_t kFetchesAtOnce = 4;
 
 private:
   struct Cached {
     DiscoveredClient client;
     std::chrono::steady_clock::time_point expires;
   };
-  struct Budget {
-    std::size_t used = 0;
-    std::chrono::steady_clock::time_point window_start;
-  };
-  // nullopt when the fetch may go ahead (and is counted), else why not.
-  std::optional<std::string> take_budget(const std::string& client_address);
 
   const config::ClientDiscovery& settings_;
   net::HttpClient http_;
-  std::mutex mutex_; // guards the fields below
+  // Fetches per client address (10 a minute) and at once (4).
+  shield::CheckBudget budget_{{.per_minute = 10, .burst = 10, .concurrent = 4}};
+  std::mutex mutex_; // guards the cache
   std::map<std::string, Cached> cache_;
-  std::unordered_map<net::ClientKey, Budget, net::ClientKeyHash> budgets_;
-  std::size_t in_flight_ = 0;
 };
 
 // The <link rel="redirect_uri"> hrefs of `html`, resolved against `page_url`, as HA's LinkTagParser and
