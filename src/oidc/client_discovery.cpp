@@ -1,6 +1,8 @@
 #include "oidc/client_discovery.hpp"
 
 #include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
 #include <cctype>
@@ -80,6 +82,14 @@ std::string resolved(std::string_view page_url, std::string_view href) {
 
 } // namespace
 
+namespace {
+
+asio::awaitable<net::OutboundResult> fetch_page(net::HttpClient& http, net::OutboundRequest request) {
+  co_return co_await http.send(request);
+}
+
+} // namespace
+
 std::vector<std::string> link_redirect_uris(std::string_view html, std::string_view page_url) {
   std::vector<std::string> found;
   std::size_t at = 0;
@@ -154,10 +164,20 @@ ClientDiscovery::ClientDiscovery(const config::ClientDiscovery& settings)
             return net::is_public(address) ||
                    std::any_of(settings.networks.begin(), settings.networks.end(),
                                [&](const net::IpNetwork& network) { return network.contains(net::unmap(address)); });
-          }}) {}
+          }}),
+      keep_running_(lookups_.get_executor()), thread_([this] { lookups_.run(); }) {}
+
+ClientDiscovery::~ClientDiscovery() {
+  keep_running_.reset();
+  lookups_.stop();
+  thread_.join();
+}
 
 asio::awaitable<DiscoveredClient> ClientDiscovery::redirect_uris(std::string client_id, std::string client_address) {
-  if (!settings_.enabled) co_return DiscoveredClient{{}, "looking up apps' pages is switched off (client_discovery.enabled)"};
+  if (!settings_.enabled) {
+    const std::string off = "looking up apps' pages is switched off (client_discovery.enabled)";
+    co_return DiscoveredClient{{}, off, off};
+  }
   const auto now = std::chrono::steady_clock::now();
   {
     std::lock_guard lock(mutex_);
@@ -165,25 +185,30 @@ asio::awaitable<DiscoveredClient> ClientDiscovery::redirect_uris(std::string cli
       co_return cached->second.client;
   }
   const auto ticket = budget_.spend(net::client_key(client_address), shield::CheckBudget::Clock::now());
-  if (!ticket)
-    co_return DiscoveredClient{{}, ticket.verdict() == shield::CheckBudget::Verdict::too_many_at_once
-                                       ? "Gatehouse is looking up other apps right now; try again in a moment"
-                                       : "this address asked Gatehouse to look up too many apps; try again in a minute"};
+  if (!ticket) {
+    const std::string busy = ticket.verdict() == shield::CheckBudget::Verdict::too_many_at_once
+                                 ? "Gatehouse is looking up other apps right now; try again in a moment"
+                                 : "this address asked Gatehouse to look up too many apps; try again in a minute";
+    co_return DiscoveredClient{{}, busy, busy};
+  }
   net::OutboundRequest request;
   request.url = client_id;
   request.headers = {{"Accept", "text/html"}};
-  auto response = co_await http_.send(request);
+  auto fetching = asio::co_spawn(lookups_, fetch_page(http_, std::move(request)), asio::use_awaitable);
+  auto response = co_await std::move(fetching);
   DiscoveredClient client;
   if (!response) {
-    client.problem = response.failure == net::OutboundFailure::too_large
-                         ? "its page is larger than " + std::to_string(kMaxPageBytes / 1024) + " KiB"
-                         : response.message;
+    const bool too_large = response.failure == net::OutboundFailure::too_large;
+    client.problem = too_large ? "its page is larger than " + std::to_string(kMaxPageBytes / 1024) + " KiB" : response.message;
+    // What failed on the way (a name, an address, a port) is for the log, not for whoever asked.
+    client.shown = too_large ? client.problem : "its page could not be fetched (Gatehouse's log says why)";
   } else if (response.response->status != 200) {
     client.problem = "its page answered HTTP " + std::to_string(response.response->status) +
                      (response.response->status / 100 == 3 ? " (Gatehouse follows no redirects here)" : "");
+    client.shown = "its page could not be read (Gatehouse's log says why)";
   } else {
     client.redirect_uris = link_redirect_uris(response.response->body, client_id);
-    if (client.redirect_uris.empty()) client.problem = "its page lists no <link rel=\"redirect_uri\">";
+    if (client.redirect_uris.empty()) client.problem = client.shown = "its page lists no <link rel=\"redirect_uri\">";
   }
   logging::info("client page looked up", {{"client_id", client_id}, {"redirect_uris", client.redirect_uris.size()},
                                           {"problem", client.problem}});

@@ -3,17 +3,21 @@
 // exactly that; hrefs resolved against the client_id) list the redirect URIs HA accepts, exact match.
 // Gatehouse asks the same before it sends anyone to the IdP, without becoming a way to reach what it
 // can reach: only public addresses (config client_discovery.networks adds others), the name resolved
-// once and only its allowed addresses connected to, no redirects followed, 5 s, 10 KiB, TLS verified.
+// once and only its allowed addresses connected to, no redirects followed, 5 s, 10 KiB, TLS verified,
+// on a thread of its own.
 // Answers are cached per client_id (5 minutes; a failure 30 s) and fetches are budgeted per client
 // address (10 a minute) and at once (4), so nobody can make Gatehouse fetch for them at will.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <map>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "config/config.hpp"
@@ -24,12 +28,16 @@ namespace gatehouse::oidc {
 
 struct DiscoveredClient {
   std::vector<std::string> redirect_uris;
-  std::string problem; // why the page gave none ("" when it was read), for the refusal page and logs
+  std::string problem; // why the page gave none ("" when it was read), for the audit and logs
+  std::string shown;   // the same for the refusal page, without what would map the network for a stranger
 };
 
 class ClientDiscovery {
 public:
   explicit ClientDiscovery(const config::ClientDiscovery& settings);
+  ~ClientDiscovery();
+  ClientDiscovery(const ClientDiscovery&) = delete;
+  ClientDiscovery& operator=(const ClientDiscovery&) = delete;
   // The redirect URIs `client_id`'s page lists, fetched for a request from `client_address`.
   boost::asio::awaitable<DiscoveredClient> redirect_uris(std::string client_id, std::string client_address);
 
@@ -43,6 +51,11 @@ private:
 
   const config::ClientDiscovery& settings_;
   net::HttpClient http_;
+  // Fetches run on a thread of their own: a name a stranger chose that never resolves (the resolver has
+  // no deadline) holds up only other lookups, never Gatehouse's IdP, JWKS or HA connections.
+  boost::asio::io_context lookups_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> keep_running_;
+  std::thread thread_;
   // Fetches per client address (10 a minute) and at once (4).
   shield::CheckBudget budget_{{.per_minute = 10, .burst = 10, .concurrent = 4}};
   std::mutex mutex_; // guards the cache

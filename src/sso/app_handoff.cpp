@@ -75,10 +75,13 @@ web::Response SignIn::handoff_page(const front_door::RequestFacts& facts) {
   }
   switch (handoff->status) {
   case oidc::HandoffStatus::waiting: {
+    // Another device can take the code only where browsers are offered the choice (sign_in_choice).
+    const std::string elsewhere = config_.sign_in_choice ? ", or sign in with another device: open " + config_.external_url +
+                                                               std::string(kDevicePath) + " there and enter the code below"
+                                                         : "";
     web::Page page{"Sign in to continue",
-                   {"Open the sign-in page in your browser (passkeys and authenticator apps work there), or sign in "
-                    "with another device: open " + config_.external_url + std::string(kDevicePath) +
-                        " there and enter the code below. When you have signed in, this page continues by itself.",
+                   {"Open the sign-in page in your browser (passkeys and authenticator apps work there)" + elsewhere +
+                        ". When you have signed in, this page continues by itself.",
                     "The device you sign in with shows this code before you allow the sign-in; allow it only if it is "
                     "the same:"},
                    {{handoff->idp_url, "Open the sign-in page"}},
@@ -156,7 +159,12 @@ web::Response SignIn::device_entry(const front_door::RequestFacts& facts, const 
   }
   store_.append_audit({0, now_ms, "handoff_code_entered", "", facts.client_address,
                        json::serialize(json::object{{"device_address", handoff->client_address}})});
-  return web::redirect(handoff->idp_url, facts.version);
+  // A page that goes on by itself, not a 302: browsers hold a redirect after a POST to the page's
+  // form-action, which names only Gatehouse.
+  web::Page page{"Continue to sign in", {"Your identity provider's sign-in page opens now."},
+                 {{handoff->idp_url, "Open the sign-in page"}}, "Gatehouse"};
+  page.continue_to = handoff->idp_url;
+  return web::page_response(http::status::ok, page, facts.version);
 }
 
 } // namespace gatehouse::sso

@@ -121,7 +121,8 @@ bool SignIn::handles(const front_door::RequestFacts& facts) const {
   if (path == kConsentPath) return !providers_.empty() || config_.header_identity.has_value();
   if (providers_.empty()) return false;
   return path == kCallbackPath || path == kConsentPath || path == kSwitchAccountPath || path == kSignedOutPath ||
-         path == kDevicePath || path.starts_with(kLoginPathPrefix) || path.starts_with(kHandoffPathPrefix);
+         (path == kDevicePath && config_.sign_in_choice) || path.starts_with(kLoginPathPrefix) ||
+         path.starts_with(kHandoffPathPrefix);
 }
 
 // The method is the endpoint table's (front_door/front_door.cpp): GET everywhere, POST for consent.
@@ -171,10 +172,11 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
       redirect_check = oidc::RedirectCheck::accepted;
     } else {
       const std::string why = discovered.problem.empty() ? "its page lists other addresses" : discovered.problem;
+      const std::string shown = discovered.problem.empty() ? why : discovered.shown;
       co_return refuse(http::status::bad_request, "redirect_uri_not_listed", "This sign-in request was refused",
                        {"The app that sent you here asked to be sent back to an address on another site than its own "
                         "(redirect_uri does not match client_id). Home Assistant allows that only when the app's own "
-                        "page lists that address, and Gatehouse could not find it there: " + why + ".",
+                        "page lists that address, and Gatehouse could not find it there: " + shown + ".",
                         "Nothing was sent to your identity provider."},
                        json::object{{"client_id", client_id}, {"why", why}});
     }
@@ -285,7 +287,8 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
   // Gatehouse's own address stays in the web view: no hand-off.
   std::optional<oidc::AppHandoff> handoff;
   std::string waiter; // the web view's secret, with a hand-off
-  if ((app_hands_off && origin_of(idp_url) != origin_of(config_.external_url)) || where == "elsewhere") {
+  if ((app_hands_off && origin_of(idp_url) != origin_of(config_.external_url)) ||
+      (config_.sign_in_choice && where == "elsewhere")) {
     handoff.emplace();
     waiter = oidc::random_token();
     handoff->id = oidc::random_token();
@@ -756,11 +759,19 @@ web::Response SignIn::ask_consent(users::ReadyUser user, ClientRequest client, c
   logging::info("sign-in waits for consent", {{"user", user.username}, {"client", client.address}});
 
   const std::string allow_label = "Allow " + (trust.name.empty() ? trust.origin : trust.name);
+  const std::string can_do_everything =
+      "If you allow it, it can see and do in Home Assistant everything this user can, until the session is removed "
+      "in your Home Assistant profile.";
+  std::vector<std::string> waiting_paragraphs{
+      (trust.name.empty() ? client_name : trust.name) + " waits to be signed in as " + user.display_name + " (" +
+      user.username + "). It started signing in from the address " + (handoff ? handoff->client_address : "") +
+      (handoff && handoff->client_address == client.address ? ", the one you use now." : ", not the one you use now.")};
+  if (trust.asks_person()) waiting_paragraphs.push_back(can_do_everything + " It will be sent to " + client.redirect_uri + ".");
+  waiting_paragraphs.push_back(
+      "If someone gave you a code or a link to get here, Deny: whoever holds the waiting device would be in your Home "
+      "Assistant as you. Allow it only if you started signing in there yourself just now, and it shows this same code:");
   web::Page page = handoff ? web::Page{"Allow the waiting sign-in?",
-                 {(trust.name.empty() ? client_name : trust.name) + " waits to be signed in as " + user.display_name +
-                      " (" + user.username + "). It started signing in from the address " + handoff->client_address +
-                      (handoff->client_address == client.address ? ", the one you use now." : ", not the one you use now."),
-                  "Allow it only if you started signing in there yourself just now, and it shows this same code:"},
+                 std::move(waiting_paragraphs),
                  {},
                  "Gatehouse · sign-in approval",
                  {{std::string(kConsentPath), {{"consent", id}, {"answer", "allow"}}, allow_label},
@@ -768,14 +779,14 @@ web::Response SignIn::ask_consent(users::ReadyUser user, ClientRequest client, c
                  handoff->user_code}
                            : web::Page{"Allow access to Home Assistant?",
                  {client_name + " wants to use Home Assistant as " + user.display_name + " (" + user.username + ").",
-                  "If you allow it, it can see and do in Home Assistant everything this user can, until the session is "
-                  "removed in your Home Assistant profile. Allow it only if you started signing in to it yourself just "
-                  "now.",
+                  can_do_everything + " Allow it only if you started signing in to it yourself just now.",
                   "It will be sent to " + client.redirect_uri + "."},
                  {},
                  "Gatehouse · sign-in approval",
                  {{std::string(kConsentPath), {{"consent", id}, {"answer", "allow"}}, allow_label},
                   {std::string(kConsentPath), {{"consent", id}, {"answer", "deny"}}, "Deny"}}};
+  // Either answer redirects to the client: browsers must let the form lead there.
+  if (!handoff) page.form_target = client.redirect_uri;
   {
     std::lock_guard lock(consent_mutex_);
     const auto now = std::chrono::steady_clock::now();

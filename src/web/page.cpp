@@ -1,6 +1,8 @@
 // web/page: HTML escaping and the page template.
 #include "web/page.hpp"
 
+#include <cctype>
+
 #include <boost/beast/http/field.hpp>
 
 namespace gatehouse::web {
@@ -27,7 +29,9 @@ std::string render_html(const Page& page) {
   std::string body;
   body += "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">";
-  if (page.refresh_seconds > 0)
+  if (!page.continue_to.empty())
+    body += "<meta http-equiv=\"refresh\" content=\"0; url=" + html_escape(page.continue_to) + "\">";
+  else if (page.refresh_seconds > 0)
     body += "<meta http-equiv=\"refresh\" content=\"" + std::to_string(page.refresh_seconds) + "\">";
   body += "<title>";
   body += html_escape(page.title);
@@ -62,10 +66,30 @@ Response page_response(http::status status, const Page& page, unsigned http_vers
   res.set(http::field::content_type, "text/html; charset=utf-8");
   res.set(http::field::cache_control, "no-store");
   res.set("X-Frame-Options", "DENY");
-  res.set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'");
+  const std::string form_target = page.form_target.empty() ? std::string() : csp_source_of(page.form_target);
+  res.set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'" +
+                                         (form_target.empty() ? std::string() : " " + form_target) +
+                                         "; frame-ancestors 'none'");
   res.body() = render_html(page);
   res.prepare_payload();
   return res;
+}
+
+std::string csp_source_of(std::string_view url) {
+  const auto colon = url.find(':');
+  if (colon == std::string_view::npos || colon == 0) return {};
+  const std::string_view scheme = url.substr(0, colon);
+  for (const char c : scheme)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '-' && c != '.') return {};
+  if (scheme != "http" && scheme != "https") return std::string(scheme) + ":";
+  if (url.substr(colon, 3) != "://") return {};
+  const std::string_view rest = url.substr(colon + 3);
+  const std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  if (authority.empty() || authority.find('@') != std::string_view::npos) return {};
+  // Host names, IPv4, [IPv6] and a port: nothing that could end the directive or start another.
+  for (const char c : authority)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && std::string_view(".-:[]").find(c) == std::string_view::npos) return {};
+  return std::string(scheme) + "://" + std::string(authority);
 }
 
 Response redirect(const std::string& location, unsigned http_version) {

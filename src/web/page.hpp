@@ -34,7 +34,17 @@ struct Page {
   std::vector<PageForm> forms; // after the links
   std::string code;            // shown large after the paragraphs: a code the person compares on two screens
   unsigned refresh_seconds = 0; // > 0: the browser loads the page again after that long (a page that waits)
+  // Where the page's forms may lead after their POST, besides Gatehouse itself: the URL a consent answer
+  // redirects to (its origin, or its scheme for an app's own, goes into the CSP's form-action, which
+  // browsers also apply to that redirect). "" for none.
+  std::string form_target;
+  std::string continue_to; // set: the browser goes on to this URL at once (a meta refresh, which a CSP's
+                           // form-action does not govern), with a link for the browser that does not
 };
+
+// The CSP source that allows `url` as a form's destination: "https://host[:port]", or "scheme:" for an
+// app's own scheme; "" when it cannot be said safely (then the form may only lead back to Gatehouse).
+std::string csp_source_of(std::string_view url);
 
 std::string html_escape(std::string_view text);
 std::string render_html(const Page& page);

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { TEST_GUARD } from './lib/harness.mjs';
 import { request } from './lib/http-client.mjs';
 import { startSsoStack, CookieJar, pageText, CLIENT_ADDRESS } from './lib/sso-stack.mjs';
+import { launchChromium, noBrowser } from './lib/chromium.mjs';
 
 const EVIL = { clientId: 'https://evil.example/', redirectUri: 'https://evil.example/cb' };
 const LISTED = { clientId: 'https://dashboard.example.test/', redirectUri: 'https://dashboard.example.test/done', name: 'Wall dashboard' };
@@ -41,6 +42,34 @@ test('a third-party client gets a consent page, never a silent code, even with a
   assert.equal(listed.kind, 'redirect');
   assert.equal(listed.consentPage, null);
   stack.assertHygiene();
+});
+
+// In a real browser the answer's redirect to the client must not be held back: the consent page's CSP
+// names the client's origin (Alexa's, a music app's…) in form-action, which browsers apply to it.
+test('browser: allowing a third-party client in Chromium lands on its redirect_uri with a working code', { skip: noBrowser, timeout: 90_000 }, async (t) => {
+  const stack = await startSsoStack(t);
+  const browser = await launchChromium(t);
+  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  let landed;
+  const atClient = new Promise((resolve) => { landed = resolve; });
+  await context.route('https://evil.example/**', (route) => {
+    landed(route.request().url());
+    return route.fulfill({ status: 200, contentType: 'text/plain', body: 'the client has it' });
+  });
+  const page = await context.newPage();
+  await page.goto(stack.authorizeUrl({ clientId: EVIL.clientId, redirectUri: EVIL.redirectUri, state: 'in a browser' }));
+  await page.fill('#username', 'alice');
+  await page.click('#signin');
+  await page.waitForSelector('button:has-text("Deny")');
+  assert.match(pageText(await page.content()), /https:\/\/evil\.example wants to use Home Assistant as Alice Liddell/);
+  await page.click('button:has-text("Allow")');
+  const url = new URL(await atClient);
+  assert.equal(`${url.origin}${url.pathname}`, EVIL.redirectUri);
+  assert.equal(url.searchParams.get('state'), 'in a browser');
+  stack.rememberSecret(url.searchParams.get('code'), 'HA code (consent in Chromium)');
+  const tokens = await stack.postToken({ grant_type: 'authorization_code', code: url.searchParams.get('code'), client_id: EVIL.clientId });
+  assert.equal(tokens.status, 200, tokens.text());
+  stack.assertHygiene({ clientChecks: false }); // Chromium connects from 127.0.0.1
 });
 
 test('the consent answer is bound to the browser, single use, audited; deny sends access_denied', TEST_GUARD, async (t) => {

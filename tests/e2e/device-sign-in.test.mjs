@@ -49,17 +49,21 @@ test('a wall tablet signs in with the person\'s phone: the code it shows, typed 
   assert.equal(wrong.status, 400);
   assert.match(pageText(wrong.body), /No sign-in waits for this code/);
   const typed = await send(device, { method: 'POST', headers: FORM, body: formBody({ code: ` ${code.toLowerCase().replace('-', '')} ` }), jar: phone });
-  assert.equal(typed.status, 302, pageText(typed.body));
-  assert.ok(typed.headers.location.startsWith(stack.idps[0].issuer), 'the phone goes to the IdP for the tablet\'s sign-in');
-  assert.equal(new URL(typed.headers.location).searchParams.get('prompt'), 'login');
+  // A page that goes on by itself (a 302 after the POST would be held by the form-action of the CSP).
+  assert.equal(typed.status, 200, pageText(typed.body));
+  const idpUrl = typed.body.match(/<meta http-equiv="refresh" content="0; url=([^"]*)">/)?.[1]?.replace(/&amp;/g, '&');
+  assert.ok(idpUrl?.startsWith(stack.idps[0].issuer), `the phone goes on to the IdP for the tablet's sign-in: ${idpUrl}`);
+  assert.equal(linksOf(typed.body).find((link) => link.text === 'Open the sign-in page')?.href, idpUrl);
+  assert.equal(new URL(idpUrl).searchParams.get('prompt'), 'login');
 
-  const walked = await driveLogin(typed.headers.location, { username: 'alice', jar: phone, ca: stack.idps[0].ca ? [stack.idps[0].ca] : undefined });
+  const walked = await driveLogin(idpUrl, { username: 'alice', jar: phone, ca: stack.idps[0].ca ? [stack.idps[0].ca] : undefined });
   const callback = walked.history.find((url) => url.startsWith(`${stack.callbackUrl}?`));
   stack.rememberSecret(new URL(callback).searchParams.get('code'), 'IdP authorization code (device)');
   const consentId = stack.consentIdOf(walked.body);
   assert.ok(consentId, pageText(walked.body));
   assert.equal(shownCodeOf(walked.body), code, 'the phone shows the tablet\'s code before it allows');
   assert.match(pageText(walked.body), /waits to be signed in as Alice Liddell \(alice\)/);
+  assert.match(pageText(walked.body), /If someone gave you a code or a link to get here, Deny/);
 
   // Until the phone allows, the tablet waits.
   assert.equal((await send(waitUrl, { jar: tablet })).status, 200);
@@ -106,14 +110,18 @@ test('codes cannot be guessed: past 10 tries a minute an address gets 429, even 
   stack.assertHygiene();
 });
 
-test('without sign_in_choice, browsers go straight to the IdP; the Android app\'s waiting page offers /sso/device too', TEST_GUARD, async (t) => {
+test('without sign_in_choice, browsers go straight to the IdP, "elsewhere" is not honoured, and no page offers /sso/device', TEST_GUARD, async (t) => {
   const stack = await startSsoStack(t);
-  const straight = await send(stack.authorizeUrl({ clientId: stack.frontendClientId, redirectUri: stack.frontendRedirectUri, state: 's' }));
-  assert.equal(straight.status, 302);
-  assert.ok(straight.headers.location.startsWith(stack.idps[0].issuer));
+  const authorize = stack.authorizeUrl({ clientId: stack.frontendClientId, redirectUri: stack.frontendRedirectUri, state: 's' });
+  for (const url of [authorize, `${authorize}&gatehouse_where=elsewhere`]) {
+    const straight = await send(url);
+    assert.equal(straight.status, 302);
+    assert.ok(straight.headers.location.startsWith(stack.idps[0].issuer), straight.headers.location);
+  }
   const app = new CookieJar();
   const opened = await send(stack.authorizeUrl({ clientId: 'https://home-assistant.io/android', redirectUri: 'homeassistant://auth-callback', state: 'a' }), { jar: app });
   const waiting = await send(new URL(opened.headers.location, stack.externalUrl).href, { jar: app });
-  assert.ok(pageText(waiting.body).includes(`${stack.externalUrl}/sso/device`), pageText(waiting.body));
+  assert.match(pageText(waiting.body), /Open the sign-in page/);
+  assert.ok(!pageText(waiting.body).includes('/sso/device'), pageText(waiting.body));
   stack.assertHygiene();
 });
