@@ -205,6 +205,10 @@ test('SCIM roles_from_groups: Groups decide the role at sign-in and at once afte
   const closed = await bob.closed;
   assert.deepEqual({ code: closed.code, reason: closed.reason }, { code: 1008, reason: 'Access removed' });
   assert.equal(await haUserActive(stack, 'bob.builder', false), false, 'HA shows bob deactivated');
+  const states = await request(`${stack.externalUrl}/api/states`, { headers: { authorization: `Bearer ${bob.auth.accessToken}` }, localAddress: CLIENT_ADDRESS });
+  assert.equal(states.status, 401, 'his access token is refused at the door');
+  const refresh = await stack.postToken({ grant_type: 'refresh_token', refresh_token: bob.saved[0].refresh_token, client_id: stack.frontendClientId });
+  assert.deepEqual({ status: refresh.status, body: refresh.json() }, { status: 400, body: { error: 'invalid_grant' } });
   const refused = await stack.login({ state: frontendState(stack.externalUrl, stack.frontendClientId), username: 'bob' });
   assert.equal(refused.kind, 'page');
   assert.equal(refused.status, 403);

@@ -3,6 +3,7 @@
 
 #include <boost/json/parse.hpp>
 
+#include "web/page.hpp"
 #include "web/refusal.hpp"
 
 using namespace gatehouse::web;
@@ -39,4 +40,22 @@ TEST(RefusalRender, WantsHtmlOnlyForNavigations) {
   EXPECT_FALSE(wants_html("*/*"));
   EXPECT_FALSE(wants_html(""));
   EXPECT_TRUE(wants_html("text/html"));
+}
+
+// A consent page lets its form lead to the client's redirect_uri (web/page form_target): the CSP source is
+// the URL's origin or an app's scheme, and nothing that could close the directive or add another.
+TEST(PageCsp, FormTargetIsTheRedirectUrisOriginOrSchemeAndNothingElse) {
+  using gatehouse::web::csp_source_of;
+  EXPECT_EQ(csp_source_of("https://layla.amazon.com/api/skill/link/M2?x=1#f"), "https://layla.amazon.com");
+  EXPECT_EQ(csp_source_of("http://[::1]:8123/cb"), "http://[::1]:8123");
+  EXPECT_EQ(csp_source_of("homeassistant://auth-callback"), "homeassistant:");
+  EXPECT_EQ(csp_source_of("https://a.example;script-src *"), "");
+  EXPECT_EQ(csp_source_of("https://a.example 'unsafe-inline'/x"), "");
+  EXPECT_EQ(csp_source_of("https://user@a.example/"), "");
+  EXPECT_EQ(csp_source_of("java script:x"), "");
+  EXPECT_EQ(csp_source_of("no-scheme"), "");
+  gatehouse::web::Page page{"t", {}};
+  page.form_target = "https://layla.amazon.com/cb";
+  EXPECT_EQ(gatehouse::web::page_response(boost::beast::http::status::ok, page)["Content-Security-Policy"],
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https://layla.amazon.com; frame-ancestors 'none'");
 }
