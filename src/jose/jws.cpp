@@ -139,6 +139,16 @@ std::optional<boost::json::object> parse_object(std::string_view text) {
   return std::move(value.get_object());
 }
 
+std::vector<std::string> audiences(const boost::json::object& claims) {
+  std::vector<std::string> named;
+  const auto* aud = claims.if_contains("aud");
+  if (aud && aud->is_string()) named.emplace_back(aud->as_string());
+  if (aud && aud->is_array())
+    for (const auto& entry : aud->as_array())
+      if (entry.is_string()) named.emplace_back(entry.as_string());
+  return named;
+}
+
 std::optional<std::int64_t> numeric_date(const boost::json::object& claims, std::string_view name) {
   const auto* value = claims.if_contains(name);
   if (value == nullptr) return std::nullopt;

@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/json/object.hpp>
 
@@ -71,6 +72,9 @@ inline constexpr std::int64_t kMaxNumericDate = 253'402'300'799;
 // or nullopt when the claim is absent, not a JSON number, or outside ±kMaxNumericDate. The range is
 // checked in the number's own type before any conversion (a double like 1e300 has no int64 value).
 std::optional<std::int64_t> numeric_date(const boost::json::object& claims, std::string_view name);
+// The audiences a token's aud claim names (RFC 7519 §4.1.3: one string or an array of them; entries that
+// are not strings are left out); empty when there is none.
+std::vector<std::string> audiences(const boost::json::object& claims);
 
 // verify_compact's signature step on its own: whether `signature` (raw bytes, not base64url) over
 // `signing_input` verifies with `key` under `alg`; false if alg is unsupported or does not fit the key.

@@ -192,12 +192,7 @@ namespace {
 // iss and aud/azp, read the same way for ID tokens and logout tokens (OIDC Core §3.1.3.7 steps 2-5).
 std::optional<std::string> issuer_or_audience_problem(const json::object& claims, const config::Provider& provider) {
   if (string_member(claims, "iss") != provider.issuer) return "iss is not the configured issuer";
-  auto aud = claims.find("aud");
-  std::vector<std::string> audiences;
-  if (aud != claims.end() && aud->value().is_string()) audiences.emplace_back(aud->value().as_string());
-  if (aud != claims.end() && aud->value().is_array())
-    for (const auto& entry : aud->value().as_array())
-      if (entry.is_string()) audiences.emplace_back(entry.as_string());
+  const auto audiences = jose::audiences(claims);
   if (std::find(audiences.begin(), audiences.end(), provider.client_id) == audiences.end())
     return "aud does not name this client";
   auto azp = string_member(claims, "azp");

@@ -15,23 +15,15 @@ constexpr std::int64_t kClockSkewSeconds = 60;
 // Cloudflare's assertions are about 1 KB; anything far beyond is not one.
 constexpr std::size_t kMaxAssertionBytes = 16 * 1024;
 
-bool names_audience(const json::object& claims, std::string_view audience) {
-  const auto* aud = claims.if_contains("aud");
-  if (!aud) return false;
-  if (aud->is_string()) return aud->as_string() == audience;
-  if (!aud->is_array()) return false;
-  const auto& list = aud->as_array();
-  return std::any_of(list.begin(), list.end(),
-                     [&](const json::value& entry) { return entry.is_string() && entry.as_string() == audience; });
-}
-
 } // namespace
 
 std::optional<std::string> assertion_claims_problem(const json::object& claims, const config::SignedAssertion& settings,
                                                     std::int64_t now) {
   const auto* iss = claims.if_contains("iss");
   if (!iss || !iss->is_string() || iss->as_string() != settings.issuer) return "iss is not the configured issuer";
-  if (!names_audience(claims, settings.audience)) return "aud does not name the configured audience";
+  const auto audiences = jose::audiences(claims);
+  if (std::find(audiences.begin(), audiences.end(), settings.audience) == audiences.end())
+    return "aud does not name the configured audience";
   const auto exp = jose::numeric_date(claims, "exp");
   if (!exp) return claims.contains("exp") ? "exp is not a usable time" : "no exp";
   if (now >= *exp + kClockSkewSeconds) return "expired";

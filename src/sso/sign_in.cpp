@@ -762,22 +762,8 @@ web::Response SignIn::ask_consent(users::ReadyUser user, ClientRequest client, c
   const std::string can_do_everything =
       "If you allow it, it can see and do in Home Assistant everything this user can, until the session is removed "
       "in your Home Assistant profile.";
-  std::vector<std::string> waiting_paragraphs{
-      (trust.name.empty() ? client_name : trust.name) + " waits to be signed in as " + user.display_name + " (" +
-      user.username + "). It started signing in from the address " + (handoff ? handoff->client_address : "") +
-      (handoff && handoff->client_address == client.address ? ", the one you use now." : ", not the one you use now.")};
-  if (trust.asks_person()) waiting_paragraphs.push_back(can_do_everything + " It will be sent to " + client.redirect_uri + ".");
-  waiting_paragraphs.push_back(
-      "If someone gave you a code or a link to get here, Deny: whoever holds the waiting device would be in your Home "
-      "Assistant as you. Allow it only if you started signing in there yourself just now, and it shows this same code:");
-  web::Page page = handoff ? web::Page{"Allow the waiting sign-in?",
-                 std::move(waiting_paragraphs),
-                 {},
-                 "Gatehouse · sign-in approval",
-                 {{std::string(kConsentPath), {{"consent", id}, {"answer", "allow"}}, allow_label},
-                  {std::string(kConsentPath), {{"consent", id}, {"answer", "deny"}}, "Deny"}},
-                 handoff->user_code}
-                           : web::Page{"Allow access to Home Assistant?",
+  // The same two answers either way; only what the person reads differs.
+  web::Page page{"Allow access to Home Assistant?",
                  {client_name + " wants to use Home Assistant as " + user.display_name + " (" + user.username + ").",
                   can_do_everything + " Allow it only if you started signing in to it yourself just now.",
                   "It will be sent to " + client.redirect_uri + "."},
@@ -785,6 +771,20 @@ web::Response SignIn::ask_consent(users::ReadyUser user, ClientRequest client, c
                  "Gatehouse · sign-in approval",
                  {{std::string(kConsentPath), {{"consent", id}, {"answer", "allow"}}, allow_label},
                   {std::string(kConsentPath), {{"consent", id}, {"answer", "deny"}}, "Deny"}}};
+  if (handoff) {
+    page.title = "Allow the waiting sign-in?";
+    page.paragraphs = {(trust.name.empty() ? client_name : trust.name) + " waits to be signed in as " +
+                       user.display_name + " (" + user.username + "). It started signing in from the address " +
+                       handoff->client_address +
+                       (handoff->client_address == client.address ? ", the one you use now." : ", not the one you use now.")};
+    if (trust.asks_person())
+      page.paragraphs.push_back(can_do_everything + " It will be sent to " + client.redirect_uri + ".");
+    page.paragraphs.push_back(
+        "If someone gave you a code or a link to get here, Deny: whoever holds the waiting device would be in your "
+        "Home Assistant as you. Allow it only if you started signing in there yourself just now, and it shows this "
+        "same code:");
+    page.code = handoff->user_code;
+  }
   // Either answer redirects to the client: browsers must let the form lead there.
   if (!handoff) page.form_target = client.redirect_uri;
   {
