@@ -42,7 +42,7 @@ constexpr std::array<std::string_view, 21> kTopLevelKeys{
     "limits",   "timeouts",     "logging",         "providers", "users",   "shield",      "local_login",
     "local_login_networks", "trusted_devices", "trusted_clients", "scim", "header_identity", "client_discovery",
     "sign_in_choice"};
-constexpr std::array<std::string_view, 2> kClientDiscoveryKeys{"enabled", "networks"};
+constexpr std::array<std::string_view, 3> kClientDiscoveryKeys{"enabled", "networks", "ca_file"};
 constexpr std::array<std::string_view, 2> kTlsKeys{"cert_file", "key_file"};
 constexpr std::array<std::string_view, 2> kHomeAssistantKeys{"url", "token_file"};
 constexpr std::array<std::string_view, 12> kLimitsKeys{
@@ -1351,6 +1351,7 @@ private:
                 "a network of every address would let anyone make Gatehouse fetch from your own network; list "
                 "only where the apps' pages are, e.g. [192.168.1.20/32]");
     }
+    if (const BlockEntry* entry = discovery->find("ca_file")) config.client_discovery.ca_file = readable_file(*entry);
   }
 
   SignedAssertion read_assertion(const YamlBlock& block) {

@@ -169,6 +169,7 @@ struct HeaderIdentity {
 struct ClientDiscovery {
   bool enabled = true;
   std::vector<net::IpNetwork> networks; // non-public addresses a client_id page may be fetched from
+  std::optional<std::filesystem::path> ca_file; // PEM bundle trusted besides the system's (a client on a private CA)
 };
 
 // A client that gets its code without a consent page (`trusted_clients:` item), like HA's own frontend

@@ -91,6 +91,7 @@ FactsReading read_facts(http::request_header<>& head, const boost::asio::ip::add
   facts.version = head.version();
   facts.upgrade = upgrade_of(head);
   facts.wants_html = web::wants_html(head[http::field::accept]);
+  facts.cross_site = head["Sec-Fetch-Site"] == "cross-site";
   facts.cors_preflight = head.method() == http::verb::options &&
                          head.find(http::field::access_control_request_method) != head.end();
   facts.authorization = head[http::field::authorization];

@@ -49,6 +49,7 @@ struct RequestFacts {
   Upgrade upgrade = Upgrade::none;
   bool wants_html = false;     // a browser navigation: refusals are pages
   bool cors_preflight = false; // OPTIONS with Access-Control-Request-Method
+  bool cross_site = false;     // the browser says another site sent it (Sec-Fetch-Site: cross-site)
   std::string_view authorization; // the Authorization header as sent ("" when absent); lives with the head
   std::string_view content_type;  // likewise, for the bodies Gatehouse reads itself
   std::vector<std::pair<std::string, std::string>> own_cookies; // taken out of the head

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
 #include <cctype>
@@ -156,10 +157,47 @@ std::vector<std::string> link_redirect_uris(std::string_view html, std::string_v
   return found;
 }
 
+bool may_name_metadata_document(std::string_view client_id) {
+  const auto url = boost::urls::parse_uri(client_id);
+  return url && url->scheme() == "https" && !url->encoded_path().empty() && client_id.find('#') == std::string_view::npos;
+}
+
+std::vector<std::string> metadata_redirect_uris(std::string_view body, std::string_view client_id, std::string& problem) {
+  boost::system::error_code ec;
+  const auto document = boost::json::parse(body, ec);
+  if (ec || !document.is_object()) {
+    problem = "its page lists no <link rel=\"redirect_uri\"> and is no client metadata document (JSON)";
+    return {};
+  }
+  const auto& fields = document.as_object();
+  const auto* named = fields.if_contains("client_id");
+  if (!named || !named->is_string() || named->as_string() != client_id) {
+    problem = "its client metadata document names another client_id";
+    return {};
+  }
+  const auto* listed = fields.if_contains("redirect_uris");
+  if (!listed || !listed->is_array() || listed->as_array().empty()) {
+    problem = "its client metadata document lists no redirect_uris";
+    return {};
+  }
+  std::vector<std::string> uris;
+  for (const auto& entry : listed->as_array()) {
+    const auto* uri = entry.if_string();
+    // Absolute (a scheme: an app's own like app:/callback too) and without a fragment, a bare '#' included.
+    if (!uri || uri->find('#') != boost::json::string::npos || !boost::urls::parse_uri(*uri)) {
+      problem = "its client metadata document lists a redirect_uri that is not an absolute URI without fragment";
+      return {};
+    }
+    uris.emplace_back(*uri);
+  }
+  problem.clear();
+  return uris;
+}
+
 ClientDiscovery::ClientDiscovery(const config::ClientDiscovery& settings)
     : settings_(settings),
       http_(net::HttpClient::Options{
-          std::nullopt, std::chrono::seconds(5), kMaxPageBytes,
+          settings.ca_file, std::chrono::seconds(5), kMaxPageBytes,
           [&settings](const asio::ip::address& address) {
             return net::is_public(address) ||
                    std::any_of(settings.networks.begin(), settings.networks.end(),
@@ -193,7 +231,7 @@ asio::awaitable<DiscoveredClient> ClientDiscovery::redirect_uris(std::string cli
   }
   net::OutboundRequest request;
   request.url = client_id;
-  request.headers = {{"Accept", "text/html"}};
+  request.headers = {{"Accept", "text/html, application/json;q=0.9"}};
   auto fetching = asio::co_spawn(lookups_, fetch_page(http_, std::move(request)), asio::use_awaitable);
   auto response = co_await std::move(fetching);
   DiscoveredClient client;
@@ -207,8 +245,14 @@ asio::awaitable<DiscoveredClient> ClientDiscovery::redirect_uris(std::string cli
                      (response.response->status / 100 == 3 ? " (Gatehouse follows no redirects here)" : "");
     client.shown = "its page could not be read (Gatehouse's log says why)";
   } else {
-    client.redirect_uris = link_redirect_uris(response.response->body, client_id);
-    if (client.redirect_uris.empty()) client.problem = client.shown = "its page lists no <link rel=\"redirect_uri\">";
+    const auto& body = response.response->body;
+    client.redirect_uris = link_redirect_uris(body, client_id);
+    // No tags: a metadata document is read only from a direct 200, as here (no redirects are followed).
+    if (client.redirect_uris.empty() && may_name_metadata_document(client_id))
+      client.redirect_uris = metadata_redirect_uris(body, client_id, client.problem);
+    else if (client.redirect_uris.empty())
+      client.problem = "its page lists no <link rel=\"redirect_uri\">";
+    client.shown = client.problem;
   }
   logging::info("client page looked up", {{"client_id", client_id}, {"redirect_uris", client.redirect_uris.size()},
                                           {"problem", client.problem}});

@@ -1,6 +1,9 @@
 // oidc/client_discovery: owns HA's discovery of a third-party client's redirect URIs (contract §1.8 step
 // 4, IndieAuth): the client_id page is fetched and its <link rel="redirect_uri" href="…"> tags (rel
 // exactly that; hrefs resolved against the client_id) list the redirect URIs HA accepts, exact match.
+// A page with no such tags may be a Client ID Metadata Document (MCP clients; HA 2026.8 reads them,
+// core PR #176286: the contract predates it): a JSON object, for an https client_id with a path, whose
+// "client_id" is the client_id itself and whose "redirect_uris" are absolute and without fragments.
 // Gatehouse asks the same before it sends anyone to the IdP, without becoming a way to reach what it
 // can reach: only public addresses (config client_discovery.networks adds others), the name resolved
 // once and only its allowed addresses connected to, no redirects followed, 5 s, 10 KiB, TLS verified,
@@ -61,6 +64,12 @@ private:
   std::mutex mutex_; // guards the cache
   std::map<std::string, Cached> cache_;
 };
+
+// The redirect URIs a Client ID Metadata Document at `client_id` lists; "" in `problem` when it is one,
+// else why not (not JSON, another client_id, an entry that is not an absolute URI without fragment).
+std::vector<std::string> metadata_redirect_uris(std::string_view body, std::string_view client_id, std::string& problem);
+// Whether `client_id` may name a metadata document at all: https, a path, no fragment (as HA checks).
+bool may_name_metadata_document(std::string_view client_id);
 
 // The <link rel="redirect_uri"> hrefs of `html`, resolved against `page_url`, as HA's LinkTagParser and
 // urljoin read them: tag and attribute names without case, rel exactly "redirect_uri", entities in

@@ -8,6 +8,7 @@
 #include "oidc/app_handoff.hpp"
 #include "oidc/pending_login.hpp"
 #include "web/form.hpp"
+#include "web/query.hpp"
 #include "sso/sign_in.hpp"
 
 namespace gatehouse::sso {
@@ -76,8 +77,9 @@ web::Response SignIn::handoff_page(const front_door::RequestFacts& facts) {
   switch (handoff->status) {
   case oidc::HandoffStatus::waiting: {
     // Another device can take the code only where browsers are offered the choice (sign_in_choice).
-    const std::string elsewhere = config_.sign_in_choice ? ", or sign in with another device: open " + config_.external_url +
-                                                               std::string(kDevicePath) + " there and enter the code below"
+    const std::string elsewhere = config_.sign_in_choice ? ", or sign in with another device: scan the QR code below "
+                                                           "with its camera, or open " + config_.external_url +
+                                                               std::string(kDevicePath) + " there and enter the code"
                                                          : "";
     web::Page page{"Sign in to continue",
                    {"Open the sign-in page in your browser (passkeys and authenticator apps work there)" + elsewhere +
@@ -89,6 +91,8 @@ web::Response SignIn::handoff_page(const front_door::RequestFacts& facts) {
                    {},
                    handoff->user_code,
                    kWaitingPageReloadSeconds};
+    if (config_.sign_in_choice)
+      page.code_link = config_.external_url + std::string(kDevicePath) + "?code=" + handoff->user_code;
     return page_answer(http::status::ok, std::move(page));
   }
   case oidc::HandoffStatus::approved:
@@ -132,15 +136,26 @@ web::Response SignIn::settle_for_app(const std::string& handoff_id, bool approve
 }
 
 web::Response SignIn::device_entry(const front_door::RequestFacts& facts, const std::string& body) {
-  auto form_page = [&](http::status status, std::string title, std::vector<std::string> paragraphs) {
+  auto form_page = [&](http::status status, std::string title, std::vector<std::string> paragraphs,
+                       std::string code = {}) {
     web::Page page{std::move(title), std::move(paragraphs), {}, "Gatehouse · " + std::to_string(static_cast<unsigned>(status))};
-    page.forms.push_back({std::string(kDevicePath), {}, "Continue", "code", "Code"});
+    page.forms.push_back({std::string(kDevicePath), {}, "Continue", "code", "Code", std::move(code)});
     return web::page_response(status, page, facts.version);
   };
-  if (facts.method == http::verb::get)
+  if (facts.method == http::verb::get) {
+    // From the waiting device's QR code: the code is filled in, and the person still checks and continues.
+    const std::string scanned = oidc::normalized_user_code(web::parse_query(facts.target.query, 64).get("code"));
     return form_page(http::status::ok, "Sign in a waiting device",
-                     {"Enter the code the device shows (like KXBR-TMPD). You sign in here, then allow the device; it "
-                      "continues by itself."});
+                     {scanned.empty() ? "Enter the code the device shows (like KXBR-TMPD). You sign in here, then allow "
+                                        "the device; it continues by itself."
+                                      : "Check that the device you want to sign in shows this code, then continue. "
+                                        "You sign in here, then allow the device; it continues by itself."},
+                     scanned);
+  }
+  // A code comes from the person's own typing (or their camera) on this page, never from another site's form.
+  if (facts.cross_site)
+    return form_page(http::status::forbidden, "Enter the code here",
+                     {"Another site sent this code. Type the code the waiting device shows into this page yourself."});
   const auto now_ms = store::now_unix_ms();
   if (!device_codes_.spend(net::client_key(facts.client.address), shield::CheckBudget::Clock::now()))
     return form_page(http::status::too_many_requests, "Too many codes tried",

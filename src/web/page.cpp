@@ -5,6 +5,8 @@
 
 #include <boost/beast/http/field.hpp>
 
+#include "web/qr.hpp"
+
 namespace gatehouse::web {
 
 namespace http = boost::beast::http;
@@ -40,11 +42,14 @@ std::string render_html(const Page& page) {
           ".choice{display:block;margin:.6rem 0;padding:.8rem 1rem;border:1px solid #ccc;border-radius:.4rem;"
           "text-decoration:none;color:#03a9f4}button.choice{font:inherit;width:100%;text-align:left;background:none;"
           "cursor:pointer}.code{font:700 2rem ui-monospace,monospace;letter-spacing:.15em;text-align:center}"
+          ".qr{text-align:center}"
           "</style></head><body><h1>";
   body += html_escape(page.title);
   body += "</h1>";
   for (const auto& paragraph : page.paragraphs) body += "<p>" + html_escape(paragraph) + "</p>";
   if (!page.code.empty()) body += "<p class=\"code\">" + html_escape(page.code) + "</p>";
+  if (const auto qr = page.code_link.empty() ? std::nullopt : qr_encode(page.code_link))
+    body += "<p class=\"qr\">" + qr_svg(*qr, 200) + "</p>"; // a link too long for one leaves just the code
   for (const auto& link : page.links)
     body += "<a class=\"choice\" href=\"" + html_escape(link.href) + "\">" + html_escape(link.label) + "</a>";
   for (const auto& form : page.forms) {
@@ -53,6 +58,7 @@ std::string render_html(const Page& page) {
       body += "<input type=\"hidden\" name=\"" + html_escape(name) + "\" value=\"" + html_escape(value) + "\">";
     if (!form.input.empty())
       body += "<p><label>" + html_escape(form.input_label) + " <input type=\"text\" name=\"" + html_escape(form.input) +
+              "\" value=\"" + html_escape(form.input_value) +
               "\" autocomplete=\"off\" autocapitalize=\"characters\" spellcheck=\"false\" required></label></p>";
     body += "<button class=\"choice\" type=\"submit\">" + html_escape(form.button) + "</button></form>";
   }

@@ -24,6 +24,7 @@ struct PageForm {
   std::string button;
   std::string input;       // the name of a text field the person fills in before the button; "" for none
   std::string input_label; // its label
+  std::string input_value; // what it holds already (a code a QR code brought)
 };
 
 struct Page {
@@ -40,6 +41,7 @@ struct Page {
   std::string form_target;
   std::string continue_to; // set: the browser goes on to this URL at once (a meta refresh, which a CSP's
                            // form-action does not govern), with a link for the browser that does not
+  std::string code_link; // set: drawn under the code as a QR code, for a phone's camera to open
 };
 
 // The CSP source that allows `url` as a form's destination: "https://host[:port]", or "scheme:" for an

@@ -110,3 +110,55 @@ test('without client_discovery.networks, a client page on a private address is n
   assert.match(why ?? '', /resolves only to addresses Gatehouse may not reach/);
   stack.assertHygiene();
 });
+
+// MCP-style clients publish a Client ID Metadata Document (JSON) at their https client_id instead of an
+// HTML page; HA reads it from 2026.8 (core PR #176286), and so does Gatehouse, for the same clients.
+test('a client whose https client_id is a metadata document signs in through the consent page; another client_id or an unlisted redirect is refused', TEST_GUARD, async (t) => {
+  const https = await import('node:https');
+  const { makeTlsMaterial } = await import('../idp/tls.mjs');
+  const tls = await makeTlsMaterial();
+  t.after(() => tls.cleanup());
+  const callback = 'http://127.0.0.1:9/agent/callback'; // another origin than the document's
+  let base;
+  const fetched = [];
+  const site = https.createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
+    fetched.push(req.url);
+    const json = (document) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(document));
+    if (req.url === '/oauth/client.json') return json({ client_id: `${base}/oauth/client.json`, client_name: 'Agent', redirect_uris: [callback] });
+    if (req.url === '/oauth/impostor.json') return json({ client_id: `${base}/oauth/client.json`, redirect_uris: [callback] });
+    res.writeHead(404).end();
+  });
+  await new Promise((resolve) => site.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => site.close(resolve)));
+  base = `https://127.0.0.1:${site.address().port}`;
+  const stack = await startSsoStack(t, {
+    haOptions: { version: '2026.8.0', trustedCa: tls.ca },
+    gatehouseConfig: { client_discovery: { networks: ['127.0.0.1/32'], ca_file: tls.caFile }, limits: { audited_refusals_per_address: 20 } },
+  });
+  const clientId = `${base}/oauth/client.json`;
+
+  const jar = new CookieJar();
+  const page = await stack.login({ clientId, redirectUri: callback, state: 'agent', username: 'alice', jar });
+  const consentId = stack.consentIdOf(page.body ?? '');
+  assert.ok(consentId, pageText(page.body ?? ''));
+  assert.ok(pageText(page.body).includes(base), 'the consent page names the document\'s site');
+  const allowed = await stack.answerConsent(consentId, 'allow', { jar });
+  assert.equal(allowed.status, 302, pageText(allowed.body));
+  const back = new URL(allowed.headers.location);
+  assert.equal(`${back.origin}${back.pathname}`, callback);
+  assert.equal(back.searchParams.get('state'), 'agent');
+  stack.rememberSecret(back.searchParams.get('code'), 'HA code (metadata document client)');
+  const tokens = await stack.postToken({ grant_type: 'authorization_code', code: back.searchParams.get('code'), client_id: clientId });
+  assert.equal(tokens.status, 200, tokens.text());
+
+  const refused = async (id, redirectUri, why) => {
+    const result = await stack.login({ clientId: id, redirectUri, state: 'x', jar: new CookieJar() });
+    assert.equal(result.status, 400, pageText(result.body));
+    assert.match(pageText(result.body), why);
+    assert.equal(result.history.length, 1, 'refused by /auth/authorize itself: the IdP never saw it');
+  };
+  await refused(clientId, 'http://127.0.0.1:9/elsewhere', /lists other addresses/);
+  await refused(`${base}/oauth/impostor.json`, callback, /names another client_id/);
+  assert.ok(fetched.includes('/oauth/impostor.json'));
+  stack.assertHygiene();
+});

@@ -8,6 +8,22 @@ import assert from 'node:assert/strict';
 import { TEST_GUARD } from './lib/harness.mjs';
 import { startSsoStack, CookieJar, linksOf, pageText, shownCodeOf, trickyState } from './lib/sso-stack.mjs';
 import { driveLogin, send } from '../idp/drive-login.mjs';
+import { launchChromium, noBrowser } from './lib/chromium.mjs';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+// What a phone's camera reads from a picture: zbarimg (Debian's zbar-tools), a real QR decoder.
+async function readQrCode(t, png) {
+  const directory = await mkdtemp(join(tmpdir(), 'gatehouse-qr-'));
+  t.after(() => rm(directory, { recursive: true, force: true }));
+  const file = join(directory, 'qr.png');
+  await writeFile(file, png);
+  const { stdout } = await promisify(execFile)('zbarimg', ['--quiet', '--raw', '-Sdisable', '-Sqrcode.enable', file]);
+  return stdout.trim();
+}
 
 const formBody = (fields) => new URLSearchParams(fields).toString();
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
@@ -45,6 +61,10 @@ test('a wall tablet signs in with the person\'s phone: the code it shows, typed 
   const form = await send(device, { jar: phone });
   assert.equal(form.status, 200);
   assert.match(form.body, /<input type="text" name="code"/);
+  // Another site's form that posts the code for the person: refused, whatever the code.
+  const forged = await send(device, { method: 'POST', headers: { ...FORM, 'sec-fetch-site': 'cross-site' }, body: formBody({ code }), jar: phone });
+  assert.equal(forged.status, 403, pageText(forged.body));
+  assert.match(pageText(forged.body), /Another site sent this code/);
   const wrong = await send(device, { method: 'POST', headers: FORM, body: formBody({ code: 'BBBB-BBBB' }), jar: phone });
   assert.equal(wrong.status, 400);
   assert.match(pageText(wrong.body), /No sign-in waits for this code/);
@@ -92,6 +112,46 @@ test('a wall tablet signs in with the person\'s phone: the code it shows, typed 
   stack.assertHygiene();
 });
 
+test('browser: the waiting tablet shows a QR code; the phone\'s camera reads /sso/device with the code filled in, and the phone signs the tablet in', { skip: noBrowser, timeout: 90_000 }, async (t) => {
+  const stack = await startSsoStack(t, { gatehouseConfig: { sign_in_choice: true } });
+  const browser = await launchChromium(t);
+  const tablet = await (await browser.newContext({ ignoreHTTPSErrors: true })).newPage();
+  const state = trickyState('qr');
+  await tablet.goto(stack.authorizeUrl({ clientId: stack.frontendClientId, redirectUri: stack.frontendRedirectUri, state }));
+  await tablet.click('a:has-text("Sign in with another device")');
+  await tablet.waitForSelector('.qr svg');
+  const code = await tablet.textContent('.code');
+  const scanned = await readQrCode(t, await tablet.locator('.qr svg').screenshot());
+  assert.equal(scanned, `${stack.externalUrl}/sso/device?code=${code}`);
+
+  // The phone opens what its camera read: the code is there; the person continues, signs in, allows.
+  const phone = await (await browser.newContext({ ignoreHTTPSErrors: true })).newPage();
+  await phone.goto(scanned);
+  assert.equal(await phone.inputValue('input[name="code"]'), code);
+  assert.match(pageText(await phone.content()), /Check that the device you want to sign in shows this code/);
+  await phone.click('button:has-text("Continue")');
+  await phone.waitForSelector('#username');
+  await phone.fill('#username', 'alice');
+  await phone.click('#signin');
+  await phone.waitForSelector('.code');
+  assert.equal(await phone.textContent('.code'), code, 'the phone shows the tablet\'s code before it allows');
+  await phone.click('button:has-text("Allow")');
+  await phone.waitForSelector('h1:has-text("You are signed in")');
+
+  // The tablet's page, reloading by itself, lands on the frontend with HA's code.
+  await tablet.waitForURL((url) => url.href.startsWith(stack.frontendRedirectUri), { timeout: 30_000 });
+  const landed = new URL(tablet.url());
+  assert.equal(landed.searchParams.get('state'), state);
+  stack.rememberSecret(landed.searchParams.get('code'), 'HA code (QR sign-in)');
+  const tokens = await stack.postToken({ grant_type: 'authorization_code', code: landed.searchParams.get('code'), client_id: stack.frontendClientId });
+  assert.equal(tokens.status, 200, tokens.text());
+
+  // Only a code's shape is filled in from the address; anything else leaves the field empty.
+  await phone.goto(`${stack.externalUrl}/sso/device?code=${encodeURIComponent('"><script>alert(1)</script>')}`);
+  assert.equal(await phone.inputValue('input[name="code"]'), '');
+  stack.assertHygiene({ clientChecks: false }); // Chromium connects from 127.0.0.1, not the stack's client address
+});
+
 test('codes cannot be guessed: past 10 tries a minute an address gets 429, even for the right code', TEST_GUARD, async (t) => {
   const stack = await startSsoStack(t, { gatehouseConfig: { sign_in_choice: true } });
   const tablet = new CookieJar();
@@ -123,5 +183,6 @@ test('without sign_in_choice, browsers go straight to the IdP, "elsewhere" is no
   const waiting = await send(new URL(opened.headers.location, stack.externalUrl).href, { jar: app });
   assert.match(pageText(waiting.body), /Open the sign-in page/);
   assert.ok(!pageText(waiting.body).includes('/sso/device'), pageText(waiting.body));
+  assert.ok(!waiting.body.includes('<svg'), 'no QR code leads to /sso/device either');
   stack.assertHygiene();
 });

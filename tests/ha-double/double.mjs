@@ -53,6 +53,7 @@ function normalizeOptions(options) {
     websocketAuthTimeoutMs: options.websocketAuthTimeoutMs ?? 10_000,
     websocketHeartbeatMs: options.websocketHeartbeatMs ?? 55_000,
     redirectUriDiscovery: options.redirectUriDiscovery ?? true,
+    trustedCa: options.trustedCa, // PEM: the CA store of HA's host, for client pages with test certificates
     logger: options.logger ?? null,
   };
 }
@@ -91,7 +92,11 @@ export class HaDouble {
     });
     this.providers = buildProviders(this.options.authProviders, this.store, this.options.trustedProxies);
     this.flows = new LoginFlowManager(this.providers);
-    this.discoverRedirectUris = makeRedirectUriDiscovery({ enabled: this.options.redirectUriDiscovery });
+    this.discoverRedirectUris = makeRedirectUriDiscovery({
+      enabled: this.options.redirectUriDiscovery,
+      metadataDocuments: this.options.features.clientMetadataDocuments,
+      trustedCa: this.options.trustedCa,
+    });
     this.webhooks = new Map(this.options.webhooks.map(normalizeWebhook).map((webhook) => [webhook.id, webhook]));
     this.websocketApi = new WebsocketApi(this);
     this.routes = buildRoutes(this);

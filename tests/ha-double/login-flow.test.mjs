@@ -273,6 +273,40 @@ test('§1.8 discovery: a loopback client_id page with <link rel="redirect_uri"> 
   assert.equal(pageFetches, 6, 'the page is fetched at each completion, never at flow creation');
 });
 
+test('§1.8 discovery from 2026.8 (core PR #176286): a Client ID Metadata Document lists redirect_uris; older versions read only <link> tags', async (t) => {
+  const https = await import('node:https');
+  const { makeTlsMaterial } = await import('../idp/tls.mjs');
+  const tls = await makeTlsMaterial();
+  t.after(() => tls.cleanup());
+  let base;
+  const documents = {
+    '/client.json': () => ({ client_id: `${base}/client.json`, client_name: 'Agent', redirect_uris: ['https://agent.example/callback', 'app:/cb'] }),
+    '/other.json': () => ({ client_id: 'https://agent.example/client.json', redirect_uris: ['https://agent.example/callback'] }),
+    '/fragment.json': () => ({ client_id: `${base}/fragment.json`, redirect_uris: ['https://agent.example/callback', 'https://agent.example/x#'] }),
+  };
+  const site = https.createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
+    if (req.url === '/moved.json') return res.writeHead(302, { location: '/client.json' }).end();
+    if (req.url === '/gone.json') return res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify(documents['/client.json']()));
+    const document = documents[req.url];
+    if (!document) return res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(document()));
+  });
+  await new Promise((resolve) => site.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => site.close(resolve)));
+  base = `https://127.0.0.1:${site.address().port}`;
+  const callback = 'https://agent.example/callback';
+  const current = await withDouble(t, { version: '2026.8.0', trustedCa: tls.ca });
+  assert.equal((await loginFlow(current, { clientId: `${base}/client.json`, redirectUri: callback })).json().type, 'create_entry');
+  assert.equal((await loginFlow(current, { clientId: `${base}/client.json`, redirectUri: 'app:/cb' })).json().type, 'create_entry');
+  assert.equal((await loginFlow(current, { clientId: `${base}/client.json`, redirectUri: 'https://agent.example/other' })).status, 403, 'not listed');
+  assert.equal((await loginFlow(current, { clientId: `${base}/other.json`, redirectUri: callback })).status, 403, 'another client_id');
+  assert.equal((await loginFlow(current, { clientId: `${base}/fragment.json`, redirectUri: callback })).status, 403, 'an entry with a fragment');
+  assert.equal((await loginFlow(current, { clientId: `${base}/moved.json`, redirectUri: callback })).status, 403, 'reached by a redirect');
+  assert.equal((await loginFlow(current, { clientId: `${base}/gone.json`, redirectUri: callback })).status, 403, 'not a 200');
+  const older = await withDouble(t, { version: '2026.7.0', trustedCa: tls.ca });
+  assert.equal((await loginFlow(older, { clientId: `${base}/client.json`, redirectUri: callback })).status, 403, 'before 2026.8: <link> tags only');
+});
+
 test('§1.8 verify_client_id quirks through /auth/login_flow', async (t) => {
   const double = await withDouble(t);
   const status = async (clientId) => (await startFlow(double, { client_id: clientId })).status;

@@ -41,6 +41,44 @@ TEST(ClientPage, WhatIsNotALinkWithExactlyThatRelCountsForNothing) {
   EXPECT_EQ(link_redirect_uris("", base), Uris{});
 }
 
+// Client ID Metadata Documents (HA 2026.8, core PR #176286): the document vouches for itself only when
+// it names the very client_id it was fetched from.
+TEST(ClientMetadataDocument, ListsItsRedirectUrisWhenItNamesItself) {
+  using gatehouse::oidc::metadata_redirect_uris;
+  const std::string id = "https://mcp.example/oauth/client.json";
+  std::string problem = "left over";
+  EXPECT_EQ(metadata_redirect_uris(R"({"client_id":")" + id + R"(","client_name":"Agent","redirect_uris":["https://other.example/cb","app:/callback"]})",
+                                   id, problem),
+            (Uris{"https://other.example/cb", "app:/callback"}));
+  EXPECT_EQ(problem, "");
+  const auto refused = [&](const std::string& body, const std::string& why) {
+    std::string reason;
+    EXPECT_EQ(metadata_redirect_uris(body, id, reason), Uris{}) << body;
+    EXPECT_NE(reason.find(why), std::string::npos) << body << " gave: " << reason;
+  };
+  refused(R"({"client_id":"https://mcp.example/oauth/client.json/","redirect_uris":["https://x/cb"]})", "another client_id");
+  refused(R"({"client_id":"https://evil.example/client.json","redirect_uris":["https://x/cb"]})", "another client_id");
+  refused(R"({"redirect_uris":["https://x/cb"]})", "another client_id");
+  refused(R"({"client_id":")" + id + R"("})", "no redirect_uris");
+  refused(R"({"client_id":")" + id + R"(","redirect_uris":[]})", "no redirect_uris");
+  refused(R"({"client_id":")" + id + R"(","redirect_uris":"https://x/cb"})", "no redirect_uris");
+  refused(R"({"client_id":")" + id + R"(","redirect_uris":["https://x/cb","/relative"]})", "not an absolute URI");
+  refused(R"({"client_id":")" + id + R"(","redirect_uris":["https://x/cb#"]})", "not an absolute URI");
+  refused(R"({"client_id":")" + id + R"(","redirect_uris":[7]})", "not an absolute URI");
+  refused(R"(["https://x/cb"])", "no client metadata document");
+  refused(R"({"client_id":")" + id + R"(", "redirect_uris":["https://x/cb"])", "no client metadata document"); // cut off at 10 KiB
+  refused("<html></html>", "no client metadata document");
+}
+
+TEST(ClientMetadataDocument, OnlyAnHttpsClientIdWithAPathNamesOne) {
+  using gatehouse::oidc::may_name_metadata_document;
+  EXPECT_TRUE(may_name_metadata_document("https://mcp.example/client.json"));
+  EXPECT_TRUE(may_name_metadata_document("https://mcp.example/"));
+  EXPECT_FALSE(may_name_metadata_document("https://mcp.example"));
+  EXPECT_FALSE(may_name_metadata_document("http://mcp.example/client.json"));
+  EXPECT_FALSE(may_name_metadata_document("https://mcp.example/client.json#x"));
+}
+
 TEST(ClientPage, OnlyPublicAddressesArePublic) {
   using boost::asio::ip::make_address;
   for (const char* address : {"93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:93.184.216.34", "64:ff9b::808:808"})

@@ -1854,6 +1854,9 @@ TEST_F(ConfigTest, ClientDiscoveryIsOnForPublicAddressesAndListsPrivateOnesExpli
   EXPECT_CONTAINS(issue_for("client_discovery:\n  networks: [0.0.0.0/0]\n").message, "every address");
   EXPECT_EQ(issue_for("client_discovery:\n  networks: [not-a-network]\n").key, "client_discovery.networks");
   EXPECT_EQ(issue_for("client_discovery:\n  enable: false\n").key, "client_discovery.enable");
+  const auto ca = write_file("client-ca.pem", "-----BEGIN CERTIFICATE-----\n");
+  EXPECT_EQ(config_for("client_discovery:\n  ca_file: " + ca.string() + "\n").client_discovery.ca_file, ca);
+  EXPECT_EQ(issue_for("client_discovery:\n  ca_file: /nonexistent/ca.pem\n").key, "client_discovery.ca_file");
 }
 
 TEST_F(ConfigTest, HeaderIdentityWithASignedAssertionNeedsItsIssuerAudienceAndKeys) {

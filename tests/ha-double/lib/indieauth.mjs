@@ -1,6 +1,8 @@
 // HA's IndieAuth variant (§1.8): verify_client_id and verify_redirect_uri, including their
 // quirks, on top of a port of Python's urllib.parse.urlparse so canonicalization matches.
 
+import http from 'node:http';
+import https from 'node:https';
 import { parseIp, isLocal } from './ip.mjs';
 
 const SCHEME_CHARS = /^[A-Za-z0-9+\-.]+$/;
@@ -136,7 +138,13 @@ export async function verifyRedirectUri(clientId, redirectUri, { discoverRedirec
 // so the check fails closed. The double only fetches loopback client_ids: tests must not
 // reach the internet, and a public client_id therefore fails closed exactly as HA does
 // when it has no network.
-export function makeRedirectUriDiscovery({ enabled = true, timeoutMs = 5000 } = {}) {
+// From HA 2026.8 (core PR #176286; the contract predates it, §1.8 lists the HTML tags only): a page with
+// no such tags is read as a Client ID Metadata Document when the client_id is https with a path and no
+// '#', and the answer was a 200 reached without a redirect: a JSON object whose client_id is exactly the
+// client_id and whose redirect_uris are absolute (a scheme) and have no fragment. The PR shows only the
+// entry check; the double refuses a document with any bad entry (the strict reading).
+// `trustedCa`: the CA bundle of HA's host (PEM), for a client page served with a test certificate.
+export function makeRedirectUriDiscovery({ enabled = true, timeoutMs = 5000, metadataDocuments = false, trustedCa } = {}) {
   return async function discoverRedirectUris(clientId) {
     if (!enabled) return [];
     let target;
@@ -149,24 +157,66 @@ export function makeRedirectUriDiscovery({ enabled = true, timeoutMs = 5000 } = 
     const ip = parseIp(hostname);
     const loopback = hostname === 'localhost' || (ip && ((ip.version === 4 && ip.value >> 24n === 127n) || (ip.version === 6 && ip.value === 1n)));
     if (!loopback) return [];
+    let page;
     try {
-      const response = await fetch(target, { signal: AbortSignal.timeout(timeoutMs), redirect: 'follow' });
-      const reader = response.body?.getReader();
-      let html = '';
-      let bytesRead = 0;
-      const decoder = new TextDecoder();
-      while (reader && bytesRead < 10 * 1024) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        bytesRead += value.length;
-        html += decoder.decode(value, { stream: true });
-      }
-      await reader?.cancel().catch(() => {});
-      return findRedirectUriLinks(html.slice(0, 10 * 1024), clientId);
+      page = await fetchPage(target, { timeoutMs, trustedCa, maxBytes: 10 * 1024 });
     } catch {
       return [];
     }
+    const links = findRedirectUriLinks(page.text, clientId);
+    if (links.length > 0 || !metadataDocuments || !namesMetadataDocument(clientId)) return links;
+    if (page.status !== 200 || page.redirected) return [];
+    return metadataRedirectUris(page.text, clientId);
   };
+}
+
+// aiohttp's GET as HA makes it: redirects followed (at most 10), TLS verified, the body read up to
+// `maxBytes` (HA: 10 chunks of 1 KiB), whatever the status.
+async function fetchPage(url, { timeoutMs, trustedCa, maxBytes }) {
+  const deadline = AbortSignal.timeout(timeoutMs);
+  let redirected = false;
+  for (let hops = 0; hops <= 10; hops += 1) {
+    const transport = url.protocol === 'https:' ? https : http;
+    const options = { signal: deadline, ...(url.protocol === 'https:' && trustedCa ? { ca: trustedCa } : {}) };
+    const response = await new Promise((resolve, reject) => transport.get(url, options, resolve).on('error', reject));
+    if ([301, 302, 303, 307, 308].includes(response.statusCode) && response.headers.location) {
+      response.resume();
+      url = new URL(response.headers.location, url);
+      redirected = true;
+      continue;
+    }
+    const chunks = [];
+    let bytes = 0;
+    for await (const chunk of response) {
+      chunks.push(chunk);
+      bytes += chunk.length;
+      if (bytes >= maxBytes) break;
+    }
+    response.destroy();
+    return { status: response.statusCode, redirected, text: Buffer.concat(chunks).subarray(0, maxBytes).toString('utf8') };
+  }
+  throw new Error('too many redirects');
+}
+
+// PR #176286's client_id test for a metadata document: https, a path (urlparse's, so "https://x" has
+// none), no '#' anywhere.
+function namesMetadataDocument(clientId) {
+  const parts = pyUrlParse(clientId);
+  return parts.scheme === 'https' && parts.path !== '' && !clientId.includes('#');
+}
+
+function metadataRedirectUris(text, clientId) {
+  let document;
+  try {
+    document = JSON.parse(text);
+  } catch {
+    return [];
+  }
+  if (document === null || typeof document !== 'object' || Array.isArray(document)) return [];
+  if (document.client_id !== clientId || !Array.isArray(document.redirect_uris)) return [];
+  // Absolute: a scheme (an app's own, like app:/callback, counts); no fragment, a bare '#' included.
+  const valid = (uri) => typeof uri === 'string' && !uri.includes('#') && pyUrlParse(uri).scheme !== '';
+  return document.redirect_uris.every(valid) ? document.redirect_uris : [];
 }
 
 // Python's html.unescape for what attribute values carry (HTMLParser unescapes every attribute value).

@@ -14,6 +14,9 @@ export function versionFeatures(version) {
   return {
     // §1.4: the {providers, preselect_remember_me} wrapper first shipped after 2024.1.
     providersObject: versionAtLeast(version, 2024, 2),
+    // §1.8 step 4: from 2026.8 a client_id page without <link> tags may be a Client ID Metadata Document
+    // (core PR #176286, after the contract was written; see lib/indieauth.mjs).
+    clientMetadataDocuments: versionAtLeast(version, 2026, 8),
     // §1.5 / §10.1: 2024.1 also accepted a bare string handler.
     bareStringHandler: !versionAtLeast(version, 2024, 2),
     // §2.4: refresh-token 90-day expiry and expire_at arrived in 2024.2.
