@@ -91,7 +91,13 @@ FactsReading read_facts(http::request_header<>& head, const boost::asio::ip::add
   facts.version = head.version();
   facts.upgrade = upgrade_of(head);
   facts.wants_html = web::wants_html(head[http::field::accept]);
-  facts.cross_site = head["Sec-Fetch-Site"] == "cross-site";
+  const std::string_view fetch_site = head["Sec-Fetch-Site"];
+  facts.fetch_site = fetch_site == "none"          ? FetchSite::none
+                     : fetch_site == "same-origin" ? FetchSite::same_origin
+                     : fetch_site == "same-site"   ? FetchSite::same_site
+                     : fetch_site == "cross-site"  ? FetchSite::cross_site
+                                                   : FetchSite::unknown;
+  facts.origin = head[http::field::origin];
   facts.cors_preflight = head.method() == http::verb::options &&
                          head.find(http::field::access_control_request_method) != head.end();
   facts.authorization = head[http::field::authorization];

@@ -40,6 +40,10 @@ struct IdentityHeaders {
   std::string assertion;               // the signed token, with header_identity.assertion; "" when absent
 };
 
+// Sec-Fetch-Site: the person's own navigation (none: typed, a bookmark, another app such as the
+// camera), a page of this origin, of a sibling site, of another site; unknown without the header.
+enum class FetchSite { unknown, none, same_origin, same_site, cross_site };
+
 struct RequestFacts {
   Target target;
   net::ForwardedClient client;
@@ -49,7 +53,8 @@ struct RequestFacts {
   Upgrade upgrade = Upgrade::none;
   bool wants_html = false;     // a browser navigation: refusals are pages
   bool cors_preflight = false; // OPTIONS with Access-Control-Request-Method
-  bool cross_site = false;     // the browser says another site sent it (Sec-Fetch-Site: cross-site)
+  FetchSite fetch_site = FetchSite::unknown; // who the browser says sent the request (Sec-Fetch-Site)
+  std::string_view origin;     // the Origin header ("" when absent); lives with the head
   std::string_view authorization; // the Authorization header as sent ("" when absent); lives with the head
   std::string_view content_type;  // likewise, for the bodies Gatehouse reads itself
   std::vector<std::pair<std::string, std::string>> own_cookies; // taken out of the head

@@ -7,6 +7,9 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
 #include <cctype>
+#include <cstdio>
+#include <optional>
+#include <utility>
 
 #include "logging/log.hpp"
 #include "net/client_key.hpp"
@@ -159,12 +162,48 @@ std::vector<std::string> link_redirect_uris(std::string_view html, std::string_v
 
 bool may_name_metadata_document(std::string_view client_id) {
   const auto url = boost::urls::parse_uri(client_id);
-  return url && url->scheme() == "https" && !url->encoded_path().empty() && client_id.find('#') == std::string_view::npos;
+  return url && lowercase(url->scheme()) == "https" && !url->encoded_path().empty() &&
+         client_id.find('#') == std::string_view::npos;
 }
+
+namespace {
+
+// An entry as urlparse reads it: a scheme (an ASCII letter, then letters, digits, '+', '-', '.', then ':';
+// an app's own like app:/callback too), and after "//" a port, if any, that is a number up to 65535.
+bool absolute_without_fragment(std::string_view uri) {
+  if (uri.find('#') != std::string_view::npos) return false;
+  const auto colon = uri.find(':');
+  if (colon == std::string_view::npos || colon == 0 || !std::isalpha(static_cast<unsigned char>(uri[0]))) return false;
+  for (const char c : uri.substr(0, colon))
+    if (static_cast<unsigned char>(c) > 0x7f || (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '-' && c != '.'))
+      return false;
+  const std::string_view rest = uri.substr(colon + 1);
+  if (!rest.starts_with("//")) return true;
+  std::string_view authority = rest.substr(2, rest.find_first_of("/?", 2) - 2);
+  authority = authority.substr(authority.rfind('@') == std::string_view::npos ? 0 : authority.rfind('@') + 1);
+  const auto bracket = authority.rfind(']');
+  const auto port_colon = authority.rfind(':');
+  if (port_colon == std::string_view::npos || (bracket != std::string_view::npos && port_colon < bracket)) return true;
+  const std::string_view port = authority.substr(port_colon + 1);
+  if (port.empty()) return true; // "host:" has no port for urlparse
+  if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) return false;
+  return std::stoul(std::string(port)) <= 65535;
+}
+
+// HA's version as year and month ("2026.8.0" → 2026, 8); nullopt when it cannot be read.
+std::optional<std::pair<int, int>> year_and_month(std::string_view version) {
+  int year = 0, month = 0;
+  if (std::sscanf(std::string(version).c_str(), "%d.%d", &year, &month) != 2) return std::nullopt;
+  return std::pair{year, month};
+}
+
+} // namespace
 
 std::vector<std::string> metadata_redirect_uris(std::string_view body, std::string_view client_id, std::string& problem) {
   boost::system::error_code ec;
-  const auto document = boost::json::parse(body, ec);
+  boost::json::parse_options options;
+  options.max_depth = 256; // Python's json nests deeper than Boost's default 32
+  const auto document = boost::json::parse(body, ec, {}, options);
   if (ec || !document.is_object()) {
     problem = "its page lists no <link rel=\"redirect_uri\"> and is no client metadata document (JSON)";
     return {};
@@ -184,7 +223,7 @@ std::vector<std::string> metadata_redirect_uris(std::string_view body, std::stri
   for (const auto& entry : listed->as_array()) {
     const auto* uri = entry.if_string();
     // Absolute (a scheme: an app's own like app:/callback too) and without a fragment, a bare '#' included.
-    if (!uri || uri->find('#') != boost::json::string::npos || !boost::urls::parse_uri(*uri)) {
+    if (!uri || !absolute_without_fragment(*uri)) {
       problem = "its client metadata document lists a redirect_uri that is not an absolute URI without fragment";
       return {};
     }
@@ -211,7 +250,19 @@ ClientDiscovery::~ClientDiscovery() {
   thread_.join();
 }
 
-asio::awaitable<DiscoveredClient> ClientDiscovery::redirect_uris(std::string client_id, std::string client_address) {
+asio::awaitable<DiscoveredClient> ClientDiscovery::redirect_uris(std::string client_id, std::string client_address,
+                                                                 std::string ha_version) {
+  auto client = co_await discovered(std::move(client_id), std::move(client_address));
+  const auto version = year_and_month(ha_version);
+  if (client.metadata_document && version && *version < std::pair{2026, 8}) {
+    client.redirect_uris.clear();
+    client.problem = client.shown = "Home Assistant " + ha_version +
+                                    " does not read client metadata documents (2026.8 and later do): update it first";
+  }
+  co_return client;
+}
+
+asio::awaitable<DiscoveredClient> ClientDiscovery::discovered(std::string client_id, std::string client_address) {
   if (!settings_.enabled) {
     const std::string off = "looking up apps' pages is switched off (client_discovery.enabled)";
     co_return DiscoveredClient{{}, off, off};
@@ -231,7 +282,7 @@ asio::awaitable<DiscoveredClient> ClientDiscovery::redirect_uris(std::string cli
   }
   net::OutboundRequest request;
   request.url = client_id;
-  request.headers = {{"Accept", "text/html, application/json;q=0.9"}};
+  request.headers = {{"Accept", "*/*"}}; // as HA's aiohttp asks: a page chosen by Accept is the one HA sees
   auto fetching = asio::co_spawn(lookups_, fetch_page(http_, std::move(request)), asio::use_awaitable);
   auto response = co_await std::move(fetching);
   DiscoveredClient client;
@@ -247,9 +298,13 @@ asio::awaitable<DiscoveredClient> ClientDiscovery::redirect_uris(std::string cli
   } else {
     const auto& body = response.response->body;
     client.redirect_uris = link_redirect_uris(body, client_id);
-    // No tags: a metadata document is read only from a direct 200, as here (no redirects are followed).
-    if (client.redirect_uris.empty() && may_name_metadata_document(client_id))
-      client.redirect_uris = metadata_redirect_uris(body, client_id, client.problem);
+    // No tags: a metadata document is read only from a direct 200, as here (no redirects are followed),
+    // and only whole: HA refuses one that fills its 10 KiB.
+    if (client.redirect_uris.empty() && may_name_metadata_document(client_id)) {
+      client.metadata_document = true;
+      if (body.size() >= kMaxPageBytes) client.problem = "its client metadata document is 10 KiB or larger";
+      else client.redirect_uris = metadata_redirect_uris(body, client_id, client.problem);
+    }
     else if (client.redirect_uris.empty())
       client.problem = "its page lists no <link rel=\"redirect_uri\">";
     client.shown = client.problem;

@@ -33,6 +33,7 @@ struct DiscoveredClient {
   std::vector<std::string> redirect_uris;
   std::string problem; // why the page gave none ("" when it was read), for the audit and logs
   std::string shown;   // the same for the refusal page, without what would map the network for a stranger
+  bool metadata_document = false; // the page was read as a Client ID Metadata Document (HA reads them from 2026.8)
 };
 
 class ClientDiscovery {
@@ -41,12 +42,16 @@ public:
   ~ClientDiscovery();
   ClientDiscovery(const ClientDiscovery&) = delete;
   ClientDiscovery& operator=(const ClientDiscovery&) = delete;
-  // The redirect URIs `client_id`'s page lists, fetched for a request from `client_address`.
-  boost::asio::awaitable<DiscoveredClient> redirect_uris(std::string client_id, std::string client_address);
+  // The redirect URIs `client_id`'s page lists, fetched for a request from `client_address`. A metadata
+  // document's count only when `ha_version` (HA's, "" when not known yet) reads them too.
+  boost::asio::awaitable<DiscoveredClient> redirect_uris(std::string client_id, std::string client_address,
+                                                         std::string ha_version);
 
   static constexpr std::size_t kMaxPageBytes = 10 * 1024; // HA reads 10 chunks of 1 KiB
 
 private:
+  boost::asio::awaitable<DiscoveredClient> discovered(std::string client_id, std::string client_address);
+
   struct Cached {
     DiscoveredClient client;
     std::chrono::steady_clock::time_point expires;
@@ -66,9 +71,10 @@ private:
 };
 
 // The redirect URIs a Client ID Metadata Document at `client_id` lists; "" in `problem` when it is one,
-// else why not (not JSON, another client_id, an entry that is not an absolute URI without fragment).
+// else why not (not JSON, another client_id, an entry that is not an absolute URI without fragment, as
+// Python's urlparse reads one: a scheme, a port that is a number up to 65535, no '#').
 std::vector<std::string> metadata_redirect_uris(std::string_view body, std::string_view client_id, std::string& problem);
-// Whether `client_id` may name a metadata document at all: https, a path, no fragment (as HA checks).
+// Whether `client_id` may name a metadata document at all: https (any case), a path, no fragment (as HA checks).
 bool may_name_metadata_document(std::string_view client_id);
 
 // The <link rel="redirect_uri"> hrefs of `html`, resolved against `page_url`, as HA's LinkTagParser and

@@ -8,6 +8,7 @@
 #include "oidc/app_handoff.hpp"
 #include "oidc/pending_login.hpp"
 #include "web/form.hpp"
+#include "web/qr.hpp"
 #include "web/query.hpp"
 #include "sso/sign_in.hpp"
 
@@ -77,10 +78,12 @@ web::Response SignIn::handoff_page(const front_door::RequestFacts& facts) {
   switch (handoff->status) {
   case oidc::HandoffStatus::waiting: {
     // Another device can take the code only where browsers are offered the choice (sign_in_choice).
-    const std::string elsewhere = config_.sign_in_choice ? ", or sign in with another device: scan the QR code below "
-                                                           "with its camera, or open " + config_.external_url +
-                                                               std::string(kDevicePath) + " there and enter the code"
-                                                         : "";
+    const std::string code_link = config_.external_url + std::string(kDevicePath) + "?code=" + handoff->user_code;
+    const bool drawn = config_.sign_in_choice && web::qr_encode(code_link); // a very long external_url fits none
+    const std::string elsewhere = !config_.sign_in_choice ? ""
+                                  : ", or sign in with another device: " +
+                                        std::string(drawn ? "scan the QR code below with its camera, or " : "") + "open " +
+                                        config_.external_url + std::string(kDevicePath) + " there and enter the code";
     web::Page page{"Sign in to continue",
                    {"Open the sign-in page in your browser (passkeys and authenticator apps work there)" + elsewhere +
                         ". When you have signed in, this page continues by itself.",
@@ -91,8 +94,7 @@ web::Response SignIn::handoff_page(const front_door::RequestFacts& facts) {
                    {},
                    handoff->user_code,
                    kWaitingPageReloadSeconds};
-    if (config_.sign_in_choice)
-      page.code_link = config_.external_url + std::string(kDevicePath) + "?code=" + handoff->user_code;
+    if (drawn) page.code_link = code_link;
     return page_answer(http::status::ok, std::move(page));
   }
   case oidc::HandoffStatus::approved:
@@ -143,8 +145,12 @@ web::Response SignIn::device_entry(const front_door::RequestFacts& facts, const 
     return web::page_response(status, page, facts.version);
   };
   if (facts.method == http::verb::get) {
-    // From the waiting device's QR code: the code is filled in, and the person still checks and continues.
-    const std::string scanned = oidc::normalized_user_code(web::parse_query(facts.target.query, 64).get("code"));
+    // From the waiting device's QR code (a camera app opens it: the person's own navigation) the code is
+    // filled in, and the person still checks it and continues; a link on another site fills in nothing.
+    using front_door::FetchSite;
+    const bool own_navigation = facts.fetch_site == FetchSite::none || facts.fetch_site == FetchSite::same_origin;
+    const std::string scanned =
+        own_navigation ? oidc::normalized_user_code(web::parse_query(facts.target.query, 64).get("code")) : std::string();
     return form_page(http::status::ok, "Sign in a waiting device",
                      {scanned.empty() ? "Enter the code the device shows (like KXBR-TMPD). You sign in here, then allow "
                                         "the device; it continues by itself."
@@ -152,8 +158,12 @@ web::Response SignIn::device_entry(const front_door::RequestFacts& facts, const 
                                         "You sign in here, then allow the device; it continues by itself."},
                      scanned);
   }
-  // A code comes from the person's own typing (or their camera) on this page, never from another site's form.
-  if (facts.cross_site)
+  // A code comes from the person's own typing (or their camera) on this page, never from another site's
+  // form: the browser must say this origin sent it, or (a browser too old to say) its Origin must be ours.
+  const bool from_this_page = facts.fetch_site == front_door::FetchSite::same_origin ||
+                              (facts.fetch_site == front_door::FetchSite::unknown &&
+                               (facts.origin.empty() || facts.origin == config_.external_url));
+  if (!from_this_page)
     return form_page(http::status::forbidden, "Enter the code here",
                      {"Another site sent this code. Type the code the waiting device shows into this page yourself."});
   const auto now_ms = store::now_unix_ms();

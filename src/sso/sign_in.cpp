@@ -166,7 +166,8 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
     // HA accepts a redirect_uri on another site when the client's page lists it (contract §1.8 step 4).
     std::string page = client_id;
     std::string asker = client_address;
-    const auto discovered = co_await discovery_.redirect_uris(std::move(page), std::move(asker));
+    std::string ha_version = directory_.ha_version();
+    const auto discovered = co_await discovery_.redirect_uris(std::move(page), std::move(asker), std::move(ha_version));
     const auto& listed = discovered.redirect_uris;
     if (std::find(listed.begin(), listed.end(), redirect_uri) != listed.end()) {
       redirect_check = oidc::RedirectCheck::accepted;

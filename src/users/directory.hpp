@@ -75,6 +75,8 @@ public:
   boost::asio::awaitable<DirectoryOutcome> prepare(std::string issuer, std::string subject, std::string provider_id,
                                                    boost::json::object claims, std::string client_address,
                                                    Provisioning provisioning = {});
+  // HA's version as its admin connection last heard it ("" before the first connection).
+  std::string ha_version() const { return admin_.ha_version(); }
   // Sets a managed user's HA password to the derived one again (after HA rejected it: the master key
   // was replaced, or someone changed the password in HA).
   boost::asio::awaitable<bool> repair_password(std::string ha_user_id, std::string username);

@@ -249,7 +249,7 @@ private:
 
 } // namespace
 
-std::optional<QrCode> qr_encode(std::string_view text) {
+std::optional<QrCode> qr_encode(std::string_view text, int mask) {
   int version = 1;
   while (version <= kMaxVersion &&
          4 + count_bits(version) + 8 * static_cast<long>(text.size()) > 8L * data_codewords(version))
@@ -273,16 +273,16 @@ std::optional<QrCode> qr_encode(std::string_view text) {
 
   Symbol symbol(version);
   symbol.place(codewords_with_ecc(data, version));
-  int best_mask = 0;
+  int best_mask = mask;
   long best_penalty = std::numeric_limits<long>::max();
-  for (int mask = 0; mask < 8; ++mask) {
-    symbol.apply_mask(mask);
-    symbol.format_bits(mask);
+  for (int candidate = 0; candidate < 8 && (mask < 0 || mask > 7); ++candidate) {
+    symbol.apply_mask(candidate);
+    symbol.format_bits(candidate);
     if (const long penalty = symbol.penalty(); penalty < best_penalty) {
       best_penalty = penalty;
-      best_mask = mask;
+      best_mask = candidate;
     }
-    symbol.apply_mask(mask); // undone: the mask is its own inverse
+    symbol.apply_mask(candidate); // undone: the mask is its own inverse
   }
   symbol.apply_mask(best_mask);
   symbol.format_bits(best_mask);

@@ -16,8 +16,9 @@ struct QrCode {
   bool at(int x, int y) const { return dark[static_cast<std::size_t>(y * size + x)]; }
 };
 
-// The symbol for `text`, in the smallest version that holds it; none past version 10 (213 bytes).
-std::optional<QrCode> qr_encode(std::string_view text);
+// The symbol for `text`, in the smallest version that holds it; none past version 10 (213 bytes). `mask`
+// 0-7 forces that mask (to compare with a reference encoder); otherwise the lowest penalty's is used.
+std::optional<QrCode> qr_encode(std::string_view text, int mask = -1);
 
 // An <svg> of the code with a quiet zone of 4 modules, dark on light, `pixels` wide and high.
 std::string qr_svg(const QrCode& code, int pixels);

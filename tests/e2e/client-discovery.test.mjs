@@ -161,4 +161,14 @@ test('a client whose https client_id is a metadata document signs in through the
   await refused(`${base}/oauth/impostor.json`, callback, /names another client_id/);
   assert.ok(fetched.includes('/oauth/impostor.json'));
   stack.assertHygiene();
+
+  // An HA older than 2026.8 would refuse the client after the person signed in: Gatehouse says so first.
+  const older = await startSsoStack(t, {
+    haOptions: { version: '2026.7.0', trustedCa: tls.ca },
+    gatehouseConfig: { client_discovery: { networks: ['127.0.0.1/32'], ca_file: tls.caFile } },
+  });
+  const result = await older.login({ clientId, redirectUri: callback, state: 'x', jar: new CookieJar() });
+  assert.equal(result.status, 400, pageText(result.body));
+  assert.match(pageText(result.body), /Home Assistant 2026\.7\.0 does not read client metadata documents/);
+  older.assertHygiene();
 });

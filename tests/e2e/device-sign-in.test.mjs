@@ -65,6 +65,10 @@ test('a wall tablet signs in with the person\'s phone: the code it shows, typed 
   const forged = await send(device, { method: 'POST', headers: { ...FORM, 'sec-fetch-site': 'cross-site' }, body: formBody({ code }), jar: phone });
   assert.equal(forged.status, 403, pageText(forged.body));
   assert.match(pageText(forged.body), /Another site sent this code/);
+  for (const headers of [{ 'sec-fetch-site': 'same-site' }, { origin: 'https://evil.example' }]) {
+    const sibling = await send(device, { method: 'POST', headers: { ...FORM, ...headers }, body: formBody({ code }), jar: phone });
+    assert.equal(sibling.status, 403, `${JSON.stringify(headers)}: ${pageText(sibling.body)}`);
+  }
   const wrong = await send(device, { method: 'POST', headers: FORM, body: formBody({ code: 'BBBB-BBBB' }), jar: phone });
   assert.equal(wrong.status, 400);
   assert.match(pageText(wrong.body), /No sign-in waits for this code/);
@@ -148,6 +152,16 @@ test('browser: the waiting tablet shows a QR code; the phone\'s camera reads /ss
 
   // Only a code's shape is filled in from the address; anything else leaves the field empty.
   await phone.goto(`${stack.externalUrl}/sso/device?code=${encodeURIComponent('"><script>alert(1)</script>')}`);
+  assert.equal(await phone.inputValue('input[name="code"]'), '');
+  // A link on another site fills in nothing: a code someone else chose is not one click away.
+  const http = await import('node:http');
+  const lure = http.createServer((req, res) => res.writeHead(200, { 'content-type': 'text/html' })
+    .end(`<a id="lure" href="${stack.externalUrl}/sso/device?code=${code}">Sign in</a>`));
+  await new Promise((resolve) => lure.listen(0, '127.0.0.2', resolve));
+  t.after(() => new Promise((resolve) => lure.close(resolve)));
+  await phone.goto(`http://127.0.0.2:${lure.address().port}/`);
+  await phone.click('#lure');
+  await phone.waitForURL((url) => url.pathname === '/sso/device');
   assert.equal(await phone.inputValue('input[name="code"]'), '');
   stack.assertHygiene({ clientChecks: false }); // Chromium connects from 127.0.0.1, not the stack's client address
 });

@@ -283,6 +283,8 @@ test('§1.8 discovery from 2026.8 (core PR #176286): a Client ID Metadata Docume
     '/client.json': () => ({ client_id: `${base}/client.json`, client_name: 'Agent', redirect_uris: ['https://agent.example/callback', 'app:/cb'] }),
     '/other.json': () => ({ client_id: 'https://agent.example/client.json', redirect_uris: ['https://agent.example/callback'] }),
     '/fragment.json': () => ({ client_id: `${base}/fragment.json`, redirect_uris: ['https://agent.example/callback', 'https://agent.example/x#'] }),
+    '/port.json': () => ({ client_id: `${base}/port.json`, redirect_uris: ['https://agent.example/callback', 'https://agent.example:99999/x'] }),
+    '/big.json': () => ({ client_id: `${base}/big.json`, redirect_uris: ['https://agent.example/callback'], padding: 'x'.repeat(10 * 1024) }),
   };
   const site = https.createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
     if (req.url === '/moved.json') return res.writeHead(302, { location: '/client.json' }).end();
@@ -301,6 +303,8 @@ test('§1.8 discovery from 2026.8 (core PR #176286): a Client ID Metadata Docume
   assert.equal((await loginFlow(current, { clientId: `${base}/client.json`, redirectUri: 'https://agent.example/other' })).status, 403, 'not listed');
   assert.equal((await loginFlow(current, { clientId: `${base}/other.json`, redirectUri: callback })).status, 403, 'another client_id');
   assert.equal((await loginFlow(current, { clientId: `${base}/fragment.json`, redirectUri: callback })).status, 403, 'an entry with a fragment');
+  assert.equal((await loginFlow(current, { clientId: `${base}/port.json`, redirectUri: callback })).status, 403, 'an entry whose port urlparse cannot read');
+  assert.equal((await loginFlow(current, { clientId: `${base}/big.json`, redirectUri: callback })).status, 403, 'a document that fills the 10 KiB read');
   assert.equal((await loginFlow(current, { clientId: `${base}/moved.json`, redirectUri: callback })).status, 403, 'reached by a redirect');
   assert.equal((await loginFlow(current, { clientId: `${base}/gone.json`, redirectUri: callback })).status, 403, 'not a 200');
   const older = await withDouble(t, { version: '2026.7.0', trustedCa: tls.ca });

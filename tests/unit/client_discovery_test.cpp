@@ -66,14 +66,25 @@ TEST(ClientMetadataDocument, ListsItsRedirectUrisWhenItNamesItself) {
   refused(R"({"client_id":")" + id + R"(","redirect_uris":["https://x/cb#"]})", "not an absolute URI");
   refused(R"({"client_id":")" + id + R"(","redirect_uris":[7]})", "not an absolute URI");
   refused(R"(["https://x/cb"])", "no client metadata document");
-  refused(R"({"client_id":")" + id + R"(", "redirect_uris":["https://x/cb"])", "no client metadata document"); // cut off at 10 KiB
+  refused(R"({"client_id":")" + id + R"(", "redirect_uris":["https://x/cb"])", "no client metadata document"); // not closed
+  refused(R"({"client_id":")" + id + R"(","redirect_uris":["https://x:99999/cb"]})", "not an absolute URI");
+  refused(R"({"client_id":")" + id + R"(","redirect_uris":["https://x:8o/cb"]})", "not an absolute URI");
+  refused(R"({"client_id":")" + id + R"(","redirect_uris":["1app:/cb"]})", "not an absolute URI");
   refused("<html></html>", "no client metadata document");
+  // What Python's urlparse takes, Gatehouse takes too: HA would accept the client.
+  EXPECT_EQ(metadata_redirect_uris(R"({"client_id":")" + id + R"(","redirect_uris":["https://x.example/a b|{é}%zz","https://[::1]:8443/cb","app+x.y-z:cb","https://x:/cb"]})",
+                                   id, problem),
+            (Uris{"https://x.example/a b|{é}%zz", "https://[::1]:8443/cb", "app+x.y-z:cb", "https://x:/cb"}))
+      << problem;
+  // Deep nesting is an error to report, not a crash.
+  refused(R"({"client_id":")" + id + R"(","x":)" + std::string(5000, '[') + "}", "no client metadata document");
 }
 
 TEST(ClientMetadataDocument, OnlyAnHttpsClientIdWithAPathNamesOne) {
   using gatehouse::oidc::may_name_metadata_document;
   EXPECT_TRUE(may_name_metadata_document("https://mcp.example/client.json"));
   EXPECT_TRUE(may_name_metadata_document("https://mcp.example/"));
+  EXPECT_TRUE(may_name_metadata_document("HTTPS://mcp.example/client.json")) << "urlparse lowercases the scheme";
   EXPECT_FALSE(may_name_metadata_document("https://mcp.example"));
   EXPECT_FALSE(may_name_metadata_document("http://mcp.example/client.json"));
   EXPECT_FALSE(may_name_metadata_document("https://mcp.example/client.json#x"));

@@ -3,6 +3,7 @@
 
 import http from 'node:http';
 import https from 'node:https';
+import tls from 'node:tls';
 import { parseIp, isLocal } from './ip.mjs';
 
 const SCHEME_CHARS = /^[A-Za-z0-9+\-.]+$/;
@@ -165,8 +166,15 @@ export function makeRedirectUriDiscovery({ enabled = true, timeoutMs = 5000, met
     }
     const links = findRedirectUriLinks(page.text, clientId);
     if (links.length > 0 || !metadataDocuments || !namesMetadataDocument(clientId)) return links;
-    if (page.status !== 200 || page.redirected) return [];
-    return metadataRedirectUris(page.text, clientId);
+    // A document is read whole (one that fills the 10 KiB read is refused) and as strict UTF-8.
+    if (page.status !== 200 || page.redirected || !page.full) return [];
+    let text;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(page.body);
+    } catch {
+      return [];
+    }
+    return metadataRedirectUris(text, clientId);
   };
 }
 
@@ -177,7 +185,7 @@ async function fetchPage(url, { timeoutMs, trustedCa, maxBytes }) {
   let redirected = false;
   for (let hops = 0; hops <= 10; hops += 1) {
     const transport = url.protocol === 'https:' ? https : http;
-    const options = { signal: deadline, ...(url.protocol === 'https:' && trustedCa ? { ca: trustedCa } : {}) };
+    const options = { signal: deadline, ...(url.protocol === 'https:' && trustedCa ? { ca: [...tls.rootCertificates, trustedCa] } : {}) };
     const response = await new Promise((resolve, reject) => transport.get(url, options, resolve).on('error', reject));
     if ([301, 302, 303, 307, 308].includes(response.statusCode) && response.headers.location) {
       response.resume();
@@ -193,7 +201,8 @@ async function fetchPage(url, { timeoutMs, trustedCa, maxBytes }) {
       if (bytes >= maxBytes) break;
     }
     response.destroy();
-    return { status: response.statusCode, redirected, text: Buffer.concat(chunks).subarray(0, maxBytes).toString('utf8') };
+    const body = Buffer.concat(chunks).subarray(0, maxBytes);
+    return { status: response.statusCode, redirected, full: body.length < maxBytes, body, text: body.toString('utf8') };
   }
   throw new Error('too many redirects');
 }
@@ -214,8 +223,13 @@ function metadataRedirectUris(text, clientId) {
   }
   if (document === null || typeof document !== 'object' || Array.isArray(document)) return [];
   if (document.client_id !== clientId || !Array.isArray(document.redirect_uris)) return [];
-  // Absolute: a scheme (an app's own, like app:/callback, counts); no fragment, a bare '#' included.
-  const valid = (uri) => typeof uri === 'string' && !uri.includes('#') && pyUrlParse(uri).scheme !== '';
+  // Absolute: a scheme (an app's own, like app:/callback, counts); no fragment, a bare '#' included; a
+  // port urlparse can read (parts.port raises on anything but a number up to 65535).
+  const portReadable = (uri) => {
+    const { port } = hostInfo(pyUrlParse(uri).netloc);
+    return port === null || (/^[0-9]+$/.test(port) && Number(port) <= 65535);
+  };
+  const valid = (uri) => typeof uri === 'string' && !uri.includes('#') && pyUrlParse(uri).scheme !== '' && portReadable(uri);
   return document.redirect_uris.every(valid) ? document.redirect_uris : [];
 }
 
