@@ -11,7 +11,7 @@ build_pkgs=(build-essential cmake pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev sqlite3 libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev googletest libjemalloc-dev ca-certificates)
-test_pkgs=(curl openssl chromium zbar-tools)
+test_pkgs=(curl openssl chromium zbar-tools prometheus)
 bench_pkgs=(wrk nginx-light haproxy apache2 libapache2-mod-auth-openidc)
 # scripts/fuzz.sh: clang 14 with libFuzzer and its sanitizer runtimes; llvm-14 for llvm-symbolizer.
 fuzz_pkgs=(clang-14 libclang-rt-14-dev llvm-14)
@@ -36,8 +36,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # nginx, haproxy and Apache are benchmark peers, not services of this machine.
-  for svc in nginx haproxy apache2; do
+  # nginx, haproxy and Apache are benchmark peers, Prometheus a test peer: not services of this machine.
+  for svc in nginx haproxy apache2 prometheus; do
     if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
     $SUDO service "$svc" stop >/dev/null 2>&1 || true
   done

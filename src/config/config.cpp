@@ -37,12 +37,13 @@ constexpr std::uint64_t kMaxWorkers = 64;
 constexpr std::size_t kMaxProviderIdLength = 32;
 
 // Every key the file may hold; unknown keys are errors, and these names feed the "did you mean" hints.
-constexpr std::array<std::string_view, 21> kTopLevelKeys{
+constexpr std::array<std::string_view, 22> kTopLevelKeys{
     "listen",   "external_url", "trusted_proxies", "data_dir",  "workers", "tls",         "home_assistant",
     "limits",   "timeouts",     "logging",         "providers", "users",   "shield",      "local_login",
     "local_login_networks", "trusted_devices", "trusted_clients", "scim", "header_identity", "client_discovery",
-    "sign_in_choice"};
+    "sign_in_choice", "metrics"};
 constexpr std::array<std::string_view, 3> kClientDiscoveryKeys{"enabled", "networks", "ca_file"};
+constexpr std::array<std::string_view, 2> kMetricsKeys{"enabled", "networks"};
 constexpr std::array<std::string_view, 2> kTlsKeys{"cert_file", "key_file"};
 constexpr std::array<std::string_view, 2> kHomeAssistantKeys{"url", "token_file"};
 constexpr std::array<std::string_view, 12> kLimitsKeys{
@@ -98,7 +99,7 @@ struct BlockKeys {
   std::span<const std::string_view> keys;
 };
 // "providers" stands for every item of that list (providers[0], providers[1], ...).
-constexpr std::array<BlockKeys, 16> kSchema{{{"", kTopLevelKeys},
+constexpr std::array<BlockKeys, 17> kSchema{{{"", kTopLevelKeys},
                                             {"tls", kTlsKeys},
                                             {"home_assistant", kHomeAssistantKeys},
                                             {"limits", kLimitsKeys},
@@ -113,7 +114,8 @@ constexpr std::array<BlockKeys, 16> kSchema{{{"", kTopLevelKeys},
                                             {"scim", kScimKeys},
                                             {"header_identity", kHeaderIdentityKeys},
                                             {"header_identity.assertion", kAssertionKeys},
-                                            {"client_discovery", kClientDiscoveryKeys}}};
+                                            {"client_discovery", kClientDiscoveryKeys},
+                                            {"metrics", kMetricsKeys}}};
 
 // "limits.max_body_bytes", ...: lets a key written in the wrong block be pointed to its home.
 std::span<const std::string_view> every_key_path() {
@@ -290,6 +292,7 @@ public:
     read_trusted_devices(top, config);
     read_trusted_clients(top, config);
     read_client_discovery(top, config);
+    read_metrics(top, config);
     if (const BlockEntry* entry = top.find("sign_in_choice"))
       if (const auto choice = boolean(*entry)) config.sign_in_choice = *choice;
     read_scim(top, config);
@@ -1352,6 +1355,14 @@ private:
                 "only where the apps' pages are, e.g. [192.168.1.20/32]");
     }
     if (const BlockEntry* entry = discovery->find("ca_file")) config.client_discovery.ca_file = readable_file(*entry);
+  }
+
+  void read_metrics(const YamlBlock& top, Config& config) {
+    const auto metrics = block(top, "metrics", kMetricsKeys);
+    if (!metrics) return;
+    if (const BlockEntry* entry = metrics->find("enabled"))
+      if (const auto enabled = boolean(*entry)) config.metrics.enabled = *enabled;
+    if (const BlockEntry* entry = metrics->find("networks")) config.metrics.networks = network_list(*entry);
   }
 
   SignedAssertion read_assertion(const YamlBlock& block) {

@@ -172,6 +172,13 @@ struct ClientDiscovery {
   std::optional<std::filesystem::path> ca_file; // PEM bundle trusted besides the system's (a client on a private CA)
 };
 
+// Prometheus's /metrics: who may read it (by the client address Gatehouse decided on, so a client
+// behind a trusted proxy is judged by its own address).
+struct Metrics {
+  bool enabled = true;
+  std::vector<net::IpNetwork> networks{*net::IpNetwork::parse("127.0.0.0/8"), *net::IpNetwork::parse("::1/128")};
+};
+
 // A client that gets its code without a consent page (`trusted_clients:` item), like HA's own frontend
 // and the companion apps. Every other client is named on a page the person must allow.
 struct TrustedClient {
@@ -221,6 +228,7 @@ struct Config {
   std::optional<HeaderIdentity> header_identity; // absent: no identity is taken from headers
   std::vector<TrustedClient> trusted_clients;
   ClientDiscovery client_discovery;
+  Metrics metrics;
   // Browsers signing in choose first: here, or with another device (a phone signing in a wall tablet
   // or a TV, or this browser while the app's web view waits); /sso/device takes the code either way.
   bool sign_in_choice = false;

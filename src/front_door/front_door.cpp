@@ -7,9 +7,12 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
+#include <algorithm>
 #include <chrono>
 
 #include "logging/log.hpp"
+#include "metrics/metrics.hpp"
+#include "net/ip_network.hpp"
 #include "scim/service.hpp"
 #include "sessions/app_webhooks.hpp"
 #include "sessions/cut_off.hpp"
@@ -62,6 +65,38 @@ asio::awaitable<web::Response> health_answer(web::HealthProbe& health, unsigned 
   co_return response;
 }
 
+// Prometheus's scrape, for the addresses of metrics.networks; anyone else is told how to be let in.
+web::Response metrics_answer(const config::Metrics& settings, const RequestFacts& facts) {
+  const auto client = net::unmap(facts.client.address);
+  const bool allowed = std::any_of(settings.networks.begin(), settings.networks.end(),
+                                   [&](const net::IpNetwork& network) { return network.contains(client); });
+  if (!allowed) {
+    if (facts.wants_html)
+      return web::page_response(http::status::forbidden,
+                                {"Metrics are not shown to this address",
+                                 {"Gatehouse answers /metrics only to the addresses in metrics.networks (this "
+                                  "machine by default). Add your Prometheus server's address there."},
+                                 {},
+                                 "Gatehouse · 403 metrics_not_allowed"},
+                                facts.version);
+    web::Response response{http::status::forbidden, facts.version};
+    response.set(http::field::content_type, "application/json");
+    response.set(http::field::cache_control, "no-store");
+    response.body() = boost::json::serialize(boost::json::object{
+        {"error", "metrics_not_allowed"},
+        {"message", "Gatehouse answers /metrics only to the addresses in metrics.networks (loopback by default); add "
+                    "your Prometheus server's address there"}});
+    response.prepare_payload();
+    return response;
+  }
+  web::Response response{http::status::ok, facts.version};
+  response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+  response.set(http::field::cache_control, "no-store");
+  response.body() = metrics::render();
+  response.prepare_payload();
+  return response;
+}
+
 } // namespace
 
 FrontDoor::FrontDoor(const config::Config& config, shield::Shield& shield, sso::SignIn* sign_in,
@@ -79,6 +114,16 @@ FrontDoor::FrontDoor(const config::Config& config, shield::Shield& shield, sso::
                   .handler = [health](const RequestFacts& facts, const http::request_header<>&, std::string) {
                     return health_answer(*health, facts.version);
                   }});
+  if (config.metrics.enabled) {
+    const config::Metrics* metrics_settings = &config.metrics;
+    endpoints_.add({.path = "/metrics",
+                    .methods = {verb::get},
+                    .handler = [metrics_settings](const RequestFacts& facts, const http::request_header<>&,
+                                                  std::string) -> asio::awaitable<web::Response> {
+                      co_return metrics_answer(*metrics_settings, facts);
+                    },
+                    .route = "metrics"});
+  }
   // HA's own token endpoint, read here so Gatehouse learns whose refresh token each code became.
   endpoints_.add({.path = "/auth/token",
                   .methods = {verb::post},

@@ -1,5 +1,7 @@
 // hass/admin_connection: the admin websocket to HA, its reconnect loop, and command round trips.
 #include "hass/admin_connection.hpp"
+
+#include "metrics/metrics.hpp"
 #include "hass/api_socket.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -25,6 +27,9 @@ namespace json = boost::json;
 using asio::ip::tcp;
 
 namespace {
+
+metrics::Gauge admin_connection_ready("gatehouse_ha_admin_connection_ready",
+                                      "1 while Gatehouse's admin websocket to Home Assistant is open and authenticated");
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr auto kMaxBackoff = std::chrono::seconds(30);
 constexpr std::size_t kMaxMessageBytes = 64 * 1024 * 1024; // user lists of big installations
@@ -45,9 +50,14 @@ struct AdminConnection::Waiter {
 };
 
 AdminConnection::AdminConnection(const config::HomeAssistant& home_assistant, std::chrono::milliseconds command_timeout)
-    : home_assistant_(home_assistant), command_timeout_(command_timeout) {}
+    : home_assistant_(home_assistant), command_timeout_(command_timeout) {
+  admin_connection_ready.read_from([this] { return status() == AdminStatus::ready ? 1.0 : 0.0; });
+}
 
-AdminConnection::~AdminConnection() { stop(); }
+AdminConnection::~AdminConnection() {
+  admin_connection_ready.read_from({});
+  stop();
+}
 
 void AdminConnection::start() {
   asio::co_spawn(io_, run(), asio::detached);

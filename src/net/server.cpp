@@ -1,6 +1,8 @@
 // net/server: threads, acceptors, signals and graceful shutdown.
 #include "net/server.hpp"
 
+#include "net/relay_counts.hpp"
+
 #include <algorithm>
 
 #include <boost/asio/as_tuple.hpp>
@@ -126,9 +128,10 @@ void run_worker(Worker& worker) {
 Server::Server(const config::Config& config, Door& door) : config_(config), shared_(config, door) {
   unsigned count = config.workers ? config.workers : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < count; ++i) workers_.push_back(std::make_unique<Worker>(shared_, upstream_target(config)));
+  open_connections_gauge.read_from([this] { return static_cast<double>(shared_.open_connections.load()); });
 }
 
-Server::~Server() = default;
+Server::~Server() { open_connections_gauge.read_from({}); }
 
 void Server::bind_listeners() {
   boost::system::error_code ec;

@@ -14,6 +14,8 @@
 #include <optional>
 
 #include "logging/log.hpp"
+#include "metrics/metrics.hpp"
+#include "net/relay_counts.hpp"
 #include "net/forwarding.hpp"
 #include "net/bounded_parser.hpp"
 #include "net/head_checks.hpp"
@@ -38,7 +40,26 @@ constexpr std::size_t kRelayChunk = 64 * 1024;
 // HA's answers (and add-ons' through ingress) get the same ceiling as clients' heads (config.hpp).
 constexpr std::size_t kUpstreamHeaderLimit = config::kMaxHeaderBytesCeiling;
 
-// Facts about one exchange, for its log line.
+metrics::Counter http_requests("gatehouse_http_requests_total",
+                                "Requests answered, by route class (proxy, sso, scim, websocket, ...) and HTTP status",
+                                {"route", "status"});
+// The request counter's series for a route and status, found once per thread: routes are a few fixed
+// names, statuses a few dozen numbers.
+std::atomic<std::uint64_t>& request_series(const char* route, unsigned status) {
+  struct Cached {
+    const char* route;
+    unsigned status;
+    std::atomic<std::uint64_t>* series;
+  };
+  thread_local std::vector<Cached> cache;
+  for (const auto& entry : cache)
+    if (entry.route == route && entry.status == status) return *entry.series;
+  auto& series = http_requests.series({route, std::to_string(status)});
+  if (cache.size() < 256) cache.push_back({route, status, &series});
+  return series;
+}
+
+// Facts about one exchange, for its log line and the request counter.
 struct Exchange {
   std::string method;
   std::string path;
@@ -48,6 +69,7 @@ struct Exchange {
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
   void log() const {
+    request_series(route, status).fetch_add(1, std::memory_order_relaxed);
     if (!logging::enabled(logging::Level::info)) return;
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
     logging::info("request", {{"method", method},
@@ -122,6 +144,8 @@ asio::awaitable<RelayResult> relay_sized_message(In& in, beast::flat_buffer& in_
   watch.wait_at_most(write_timeout);
   auto [head_ec, head_n] = co_await asio::async_write(out, first, use_tuple);
   if (head_ec) co_return RelayResult{head_ec, false};
+  auto& relayed = relayed_toward(isRequest);
+  relayed.fetch_add(buffered, std::memory_order_relaxed);
   in_buffer.consume(buffered);
   remaining -= buffered;
   while (remaining > 0) {
@@ -133,6 +157,7 @@ asio::awaitable<RelayResult> relay_sized_message(In& in, beast::flat_buffer& in_
     watch.wait_at_most(write_timeout);
     auto [write_ec, written] = co_await asio::async_write(out, asio::buffer(chunk, n), use_tuple);
     if (write_ec) co_return RelayResult{write_ec, false};
+    relayed.fetch_add(n, std::memory_order_relaxed);
   }
   co_return RelayResult{{}, false, true};
 }
@@ -184,10 +209,12 @@ asio::awaitable<RelayResult> relay_message(In& in, beast::flat_buffer& in_buffer
       body.size = 0;
       body.more = false;
     }
+    const std::size_t piece = body.size;
     watch.wait_at_most(write_timeout);
     auto [ec, n] = co_await http::async_write(out, serializer, use_tuple);
     if (ec == http::error::need_buffer) ec = {};
     if (ec) co_return RelayResult{ec, false};
+    relayed_toward(isRequest).fetch_add(piece, std::memory_order_relaxed);
     if (!body.more) {                          // the empty last piece (final chunk, if chunked) is out
       if (streaming) in_buffer.shrink_to_fit();
       co_return RelayResult{{}, false, true};

@@ -17,6 +17,7 @@
 #include <openssl/rand.h>
 
 #include "logging/log.hpp"
+#include "net/relay_counts.hpp"
 #include "net/session.hpp"
 #include "web/refusal.hpp"
 #include "net/websocket_frames.hpp"
@@ -151,6 +152,7 @@ asio::awaitable<void> pump(std::shared_ptr<Owner> splice, From& from, To& to, Di
   auto relay_bytes = [&](std::span<const std::uint8_t> data) -> asio::awaitable<bool> {
     const auto step = direction.scanner.scan(data);
     if (auto ec = co_await forward(to, direction, data, step)) co_return false;
+    relayed_toward(!direction.to_client).fetch_add(data.size(), std::memory_order_relaxed);
     if (step.over_limit) {
       over_limit = true;
       relay.client_close = websocket::close_reason{websocket::close_code::too_big, "message too big"};
@@ -343,6 +345,7 @@ struct Splice {
   TrackedRelay tracked;
   ListRegistration<TrackedRelay> registration;
   ConnectionClaim claim; // the client connection's place in the limits, until the websocket closes
+  metrics::GaugeHold counted{relayed_websockets_gauge};
 };
 
 // Copies frames both ways until either side ends; `from_client`/`from_upstream` were read before the

@@ -14,6 +14,7 @@
 #include <charconv>
 
 #include "logging/log.hpp"
+#include "metrics/metrics.hpp"
 #include "scim/filter.hpp"
 #include "scim/patch.hpp"
 #include "web/form.hpp"
@@ -24,6 +25,10 @@ namespace http = boost::beast::http;
 namespace json = boost::json;
 
 namespace {
+
+metrics::Counter scim_operations("gatehouse_scim_operations_total",
+                                 "SCIM requests answered, by resource (Users, Groups, other), method and HTTP status",
+                                 {"resource", "method", "status"});
 
 constexpr std::size_t kMaxParameterBytes = Filter::kMaxLength;
 constexpr std::size_t kMaxAttributeNames = 64;
@@ -332,6 +337,20 @@ Service::Service(const config::Scim& settings, std::string_view external_url, Re
       token_digest_(sha256(settings.token)) {}
 
 web::Response Service::answer(const Call& call) {
+  auto response = answer_here(call);
+  const auto resource = call.path.starts_with("/Users") ? "Users" : call.path.starts_with("/Groups") ? "Groups" : "other";
+  const auto method = call.method;
+  const std::string_view operation = method == http::verb::get      ? "GET"
+                                     : method == http::verb::post   ? "POST"
+                                     : method == http::verb::put    ? "PUT"
+                                     : method == http::verb::patch  ? "PATCH"
+                                     : method == http::verb::delete_ ? "DELETE"
+                                                                     : "other";
+  scim_operations.add({resource, operation, std::to_string(response.result_int())});
+  return response;
+}
+
+web::Response Service::answer_here(const Call& call) {
   const auto ticket = budget_.spend(net::client_key(call.client_address), shield::CheckBudget::Clock::now());
   if (!ticket) {
     auto response = error(429, "", "too many SCIM requests from this address; slow down (scim.requests_per_minute)",

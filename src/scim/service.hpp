@@ -48,6 +48,7 @@ public:
   web::Response answer(const Call& call);
 
 private:
+  web::Response answer_here(const Call& call); // answer() without the count
   web::Response route(const Call& call);
   web::Response list(Kind kind, const boost::json::object& query, unsigned version);
   web::Response read_one(Kind kind, const std::string& id, const Call& call);

@@ -14,6 +14,7 @@
 #include <sqlite3.h>
 
 #include "logging/log.hpp"
+#include "metrics/metrics.hpp"
 #include "net/door.hpp"
 #include "sessions/session_ends.hpp"
 #include "shield/token_cache.hpp"
@@ -23,6 +24,14 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 
 namespace {
+
+metrics::Counter cut_offs_applied("gatehouse_cut_offs_total",
+                                  "People cut off (sockets closed, tokens refused at the door), by who asked (scim, console, ...)",
+                                  {"source"});
+metrics::Histogram cut_off_seconds("gatehouse_cut_off_duration_seconds",
+                                   "Time from a cut-off's request to its stage: applied at the door, or Home Assistant's "
+                                   "side done (sessions ended, user deactivated)",
+                                   {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300}, {"stage"});
 
 void audit(store::Store& store, std::string_view event, const std::string& username, json::object detail) {
   store.append_audit({0, store::now_unix_ms(), std::string(event), username, "", json::serialize(detail)});
@@ -234,6 +243,7 @@ void CutOffs::mark_sessions_ended(const Pending& pending, const std::string& not
     update.bind_int64(1, now).bind_int64(2, not_deactivated.empty() ? 1 : 0).bind_text(3, pending.ha_user_id);
     update.run();
   });
+  cut_off_seconds.observe({"home_assistant_done"}, static_cast<double>(now - pending.requested_at_ms) / 1000.0);
   json::object detail{{"ha_user_id", pending.ha_user_id}, {"took_ms", now - pending.requested_at_ms},
                       {"ha_user_deactivated", not_deactivated.empty()}};
   if (!not_deactivated.empty()) detail["not_deactivated"] = not_deactivated;
@@ -313,6 +323,8 @@ void CutOffs::mark_applied(const Pending& pending, std::size_t websockets_closed
     update.run();
   });
   const auto took_ms = now - pending.requested_at_ms;
+  cut_offs_applied.add({pending.source});
+  cut_off_seconds.observe({"applied"}, static_cast<double>(took_ms) / 1000.0);
   audit(store_, "cut_off_applied", pending.username,
         {{"ha_user_id", pending.ha_user_id},
          {"source", pending.source},

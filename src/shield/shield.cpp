@@ -9,6 +9,7 @@
 #include "sessions/cut_off.hpp"
 #include "net/client_key.hpp"
 #include "logging/log.hpp"
+#include "metrics/metrics.hpp"
 #include "net/forwarding.hpp"
 #include "web/refusal.hpp"
 #include "shield/break_glass.hpp"
@@ -19,6 +20,14 @@ namespace http = boost::beast::http;
 namespace asio = boost::asio;
 
 namespace {
+
+metrics::Counter refusals_counted("gatehouse_refusals_total",
+                                  "Requests the shield refused, by class (no_token, invalid_token, cut_off, ...)",
+                                  {"class"});
+metrics::Counter token_checks_asked("gatehouse_ha_token_checks_total",
+                                    "Access tokens Gatehouse asked Home Assistant about (not answered from its cache), "
+                                    "by HA's answer",
+                                    {"result"});
 
 constexpr std::chrono::seconds kProbeTimeout{10};
 
@@ -110,6 +119,9 @@ asio::awaitable<TokenDecision> Shield::check_token(std::string_view token, const
   std::string token_text(token);
   auto probe = co_await hass::probe_access_token(ha_host_, ha_port_, std::move(token_text), client_address, kProbeTimeout);
   decision.asked_home_assistant = true;
+  token_checks_asked.add({probe.outcome == hass::TokenProbe::Outcome::valid     ? "valid"
+                          : probe.outcome == hass::TokenProbe::Outcome::refused ? "refused"
+                                                                                : "unreachable"});
   if (!probe.ha_version.empty()) note_ha_version(probe.ha_version);
   switch (probe.outcome) {
     case hass::TokenProbe::Outcome::valid:
@@ -292,10 +304,12 @@ web::Response Shield::answer_break_glass(std::string_view path, const std::strin
 }
 
 void Shield::count_refusal(RefusalClass refusal, const boost::asio::ip::address& client) {
+  refusals_counted.add({name_of(refusal)});
   refusals_.count(name_of(refusal), client);
 }
 
 void Shield::count_refusal(RefusalClass refusal, std::string_view client_address) {
+  refusals_counted.add({name_of(refusal)});
   refusals_.count(name_of(refusal), client_address);
 }
 

@@ -9,6 +9,7 @@
 
 #include "hass/user_sessions.hpp"
 #include "logging/log.hpp"
+#include "metrics/metrics.hpp"
 #include "scim/people.hpp"
 #include "sessions/cut_off.hpp"
 #include "oidc/client_check.hpp"
@@ -24,6 +25,23 @@ namespace http = boost::beast::http;
 namespace json = boost::json;
 
 namespace {
+
+metrics::Counter sign_ins_counted("gatehouse_sign_ins_total",
+                                  "Sign-ins that ended, by provider (a configured id, trusted_device, header or "
+                                  "unknown) and outcome (succeeded, refused, denied at the consent page)",
+                                  {"provider", "outcome"});
+metrics::Histogram idp_leg_seconds("gatehouse_sign_in_duration_seconds",
+                                   "Time from a sign-in's start at /auth/authorize to the IdP's verified answer",
+                                   {0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}, {"provider"});
+
+// Who a sign-in's audit detail says it came through.
+std::string_view provider_label(const json::object& detail) {
+  if (const auto* provider = detail.if_contains("provider"); provider && provider->is_string())
+    return provider->as_string();
+  if (detail.contains("trusted_device")) return "trusted_device";
+  if (detail.contains("header")) return "header";
+  return "unknown";
+}
 
 constexpr std::string_view kAuthorizePath = "/auth/authorize";
 constexpr std::string_view kCallbackPath = "/sso/callback";
@@ -147,6 +165,7 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
     const auto id = correlation_id();
     detail["reason"] = reason;
     detail["ref"] = id;
+    sign_ins_counted.add({provider_label(detail), "refused"});
     store::audit_refusal(store_, refused_sign_ins_,
                          {0, store::now_unix_ms(), "login_refused", "", client_address, json::serialize(detail)}, reason);
     logging::warn("sign-in refused", {{"reason", reason}, {"ref", id}, {"client", client_address}});
@@ -359,6 +378,7 @@ web::Response SignIn::refuse_sign_in(Refusal refusal, const std::string& usernam
   const auto id = correlation_id();
   refusal.detail["reason"] = refusal.reason;
   refusal.detail["ref"] = id;
+  sign_ins_counted.add({provider_label(refusal.detail), "refused"});
   store::audit_refusal(store_, refused_sign_ins_,
                        {0, store::now_unix_ms(), "login_refused", username, client_address, json::serialize(refusal.detail)},
                        refusal.reason);
@@ -439,6 +459,7 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
     for (const auto& member : base_detail) detail[member.key()] = member.value();
     detail["reason"] = reason;
     detail["ref"] = id;
+    sign_ins_counted.add({provider_label(detail), "refused"});
     store::audit_refusal(store_, refused_sign_ins_,
                          {0, store::now_unix_ms(), "login_refused", subject, client_address, json::serialize(detail)}, reason);
     logging::warn("sign-in refused", {{"reason", reason}, {"ref", id}, {"client", client_address}});
@@ -530,6 +551,7 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
                      {{"detail", failure.reason}});
   }
 
+  idp_leg_seconds.observe({login->provider_id}, static_cast<double>(store::now_unix_ms() - login->created_at_ms) / 1000.0);
   switch_offer = oidc::IdpSignout{provider->config().id, identity.value->id_token, false,
                                   authorize_again(config_.external_url + std::string(kAuthorizePath), login->client_id,
                                                   login->redirect_uri, login->client_state),
@@ -736,6 +758,7 @@ asio::awaitable<SignIn::Handoff> SignIn::hand_code_to_client(users::ReadyUser us
 
   detail["ha_user_id"] = user.ha_user_id;
   detail["client_id"] = client.client_id;
+  sign_ins_counted.add({provider_label(detail), "succeeded"});
   store_.append_audit({0, store::now_unix_ms(), "login_succeeded", user.username, client.address, json::serialize(detail)});
   logging::info("signed in", {{"user", user.username}, {"client", client.address}});
 
@@ -848,6 +871,7 @@ asio::awaitable<web::Response> SignIn::answer_consent(const front_door::RequestF
   const std::string clear_cookie = std::string(kConsentCookiePrefix) + id.substr(0, 8) +
                                    "=; Path=/sso/; Max-Age=0; HttpOnly; SameSite=Strict" + (secure ? "; Secure" : "");
   if (answer == "deny") {
+    sign_ins_counted.add({provider_label(detail), "denied"});
     store_.append_audit({0, store::now_unix_ms(), "consent_denied", consent->user.username, facts.client_address,
                          json::serialize(detail)});
     logging::info("sign-in denied by the person", {{"user", consent->user.username}, {"client", facts.client_address}});

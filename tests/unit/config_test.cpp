@@ -1859,6 +1859,18 @@ TEST_F(ConfigTest, ClientDiscoveryIsOnForPublicAddressesAndListsPrivateOnesExpli
   EXPECT_EQ(issue_for("client_discovery:\n  ca_file: /nonexistent/ca.pem\n").key, "client_discovery.ca_file");
 }
 
+TEST_F(ConfigTest, MetricsAreForThisMachineUnlessOtherNetworksAreListed) {
+  const auto defaults = config_for("").metrics;
+  EXPECT_TRUE(defaults.enabled);
+  ASSERT_EQ(defaults.networks.size(), 2u);
+  EXPECT_TRUE(defaults.networks[0].contains(boost::asio::ip::make_address("127.0.0.1")));
+  EXPECT_FALSE(defaults.networks[0].contains(boost::asio::ip::make_address("192.168.1.5")));
+  EXPECT_FALSE(config_for("metrics:\n  enabled: false\n").metrics.enabled);
+  EXPECT_EQ(config_for("metrics:\n  networks: [10.0.0.7/32]\n").metrics.networks.size(), 1u);
+  EXPECT_EQ(issue_for("metrics:\n  networks: [nope]\n").key, "metrics.networks");
+  EXPECT_EQ(issue_for("metrics:\n  path: /m\n").key, "metrics.path");
+}
+
 TEST_F(ConfigTest, HeaderIdentityWithASignedAssertionNeedsItsIssuerAudienceAndKeys) {
   ::setenv(kTokenVariable, "admin-token", 1); // restored by the fixture
   const std::string assertion = "  assertion:\n    header: Cf-Access-Jwt-Assertion\n"
