@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test: C++ unit tests (ctest), the HA test double's
 # own suite, the end-to-end suites through Gatehouse, then a scan of every log the suites produced for
-# the secrets they used and for sanitizer reports.
+# the secrets they used and for sanitizer reports, then the Debian package's checks.
 # Usage: scripts/test.sh              the build users run (build/)
 #        scripts/test.sh --sanitize   the same tests against an ASan + UBSan build (build-sanitize/)
 set -euo pipefail
@@ -39,6 +39,14 @@ node_test=(timeout --kill-after=30s 30m node --test --test-timeout=120000)
 (cd tests && "${node_test[@]}" --test-concurrency=2 ha-double/ idp/ e2e/) || status=1
 # Runs after every other suite: no Gatehouse log may contain a secret a test used or a sanitizer report.
 (cd tests && "${node_test[@]}" check-logs.test.mjs check-failed-logins.test.mjs check-sanitizer-reports.test.mjs) || status=1
+
+# The Debian package as users install it: its own Release build, lintian, the systemd unit's checks and
+# an install into a fresh Debian 12 tree (not in the sanitizer run, which tests another build).
+if [ -z "${1:-}" ]; then
+  as_root=()
+  [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+  { deb=$(scripts/package.sh) && "${as_root[@]}" scripts/check-package.sh "$deb"; } || status=1
+fi
 
 if [ "$status" -ne 0 ]; then echo "test.sh${1:+ $1}: FAILED" >&2; else echo "test.sh${1:+ $1}: all suites passed"; fi
 exit "$status"

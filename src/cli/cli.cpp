@@ -1,5 +1,6 @@
 // cli: parses the command line and runs the chosen command.
 #include "cli/cli.hpp"
+#include "cli/doctor.hpp"
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -354,6 +355,11 @@ int run(int argc, char** argv) {
       ->excludes(minutes_option);
   breakglass_command->add_flag("--close", close, "Close every open break-glass link now");
 
+  auto* doctor_command = app.add_subcommand(
+      "doctor", "Check a live setup end to end (Home Assistant, its proxy settings, the admin token, each IdP, "
+                "certificates) and say what to fix");
+  doctor_command->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
+
   std::string who;
   bool lift = false;
   auto* cut_off_command = app.add_subcommand(
@@ -372,6 +378,10 @@ int run(int argc, char** argv) {
   if (audit_command->parsed()) return audit(config_path, since, user, as_json);
   if (breakglass_command->parsed()) return breakglass(config_path, minutes, seconds, close);
   if (cut_off_command->parsed()) return cut_off(config_path, who, lift);
+  if (doctor_command->parsed()) {
+    const auto loaded = load_or_report(config_path);
+    return loaded ? doctor(loaded->config, std::cout) : 1;
+  }
   return 2;
 }
 

@@ -3,6 +3,8 @@
 
 #include "net/relay_counts.hpp"
 
+#include <systemd/sd-daemon.h>
+
 #include <algorithm>
 
 #include <boost/asio/as_tuple.hpp>
@@ -269,12 +271,14 @@ int Server::run() {
   stop_signals.async_wait([&](boost::system::error_code ec, int signal_number) {
     if (ec) return;
     logging::info("stop signal received", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    ::sd_notify(0, "STOPPING=1");
     drain_deadline = std::chrono::steady_clock::now() + config_.timeouts.shutdown_grace;
     begin_shutdown();
     check_drained();
   });
   std::function<void(boost::system::error_code, int)> on_reload = [&](boost::system::error_code ec, int) {
     if (ec) return;
+    ::sd_notify(0, "RELOADING=1");
     if (shared_.tls) {
       try {
         shared_.tls->load();
@@ -285,6 +289,7 @@ int Server::run() {
     } else {
       logging::info("SIGHUP received; nothing to reload (no tls section)");
     }
+    ::sd_notify(0, "READY=1");
     reload_signal.async_wait(on_reload);
   };
   reload_signal.async_wait(on_reload);
@@ -300,6 +305,8 @@ int Server::run() {
                               {"open_files_limit_at_start", open_files.soft_before},
                               {"max_connections", shared_.max_connections},
                               {"max_connections_per_address", config_.limits.max_connections_per_address}});
+  // Under systemd (Type=notify) `systemctl start` returns now: the listeners are bound and served.
+  ::sd_notify(0, "READY=1");
   control.run();
   for (auto& thread : threads) thread.join();
   shared_.door.housekeeping();

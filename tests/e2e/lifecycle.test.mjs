@@ -220,3 +220,57 @@ test('TLS listener serves its certificate, forwards proto https, and SIGHUP swit
   await assert.rejects(request(`${gatehouse.url}/api/old-ca`, { ca: first.pem }), 'the old certificate is still served');
   assert.equal(gatehouse.proc.exitCode, null, 'SIGHUP stopped Gatehouse');
 });
+
+// systemd's notify protocol (Type=notify in the package's unit): what arrives on $NOTIFY_SOCKET, read by
+// a datagram socket like systemd's own (Python's, since Node has no AF_UNIX datagram sockets).
+test('under Type=notify: READY=1 once it listens, RELOADING=1 then READY=1 on SIGHUP, STOPPING=1 on SIGTERM', TEST_GUARD, async (t) => {
+  const { spawn } = await import('node:child_process');
+  const directory = freshDirectory('notify-');
+  const socketPath = join(directory, 'notify.sock');
+  const listener = spawn('python3', ['-u', '-c', [
+    'import socket, sys',
+    's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+    's.bind(sys.argv[1])',
+    'print("bound")',
+    'while True: print(s.recv(4096).decode().replace("\\n", " "))',
+  ].join('\n'), socketPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => listener.kill());
+  const heard = [];
+  const waiters = [];
+  let buffered = '';
+  listener.stdout.setEncoding('utf8').on('data', (chunk) => {
+    buffered += chunk;
+    let newline;
+    while ((newline = buffered.indexOf('\n')) >= 0) {
+      heard.push(buffered.slice(0, newline).trim());
+      buffered = buffered.slice(newline + 1);
+      for (const waiter of [...waiters]) waiter();
+    }
+  });
+  const hear = (message) => new Promise((resolve, reject) => {
+    const check = () => {
+      const at = heard.indexOf(message);
+      if (at < 0) return false;
+      heard.splice(0, at + 1);
+      resolve();
+      return true;
+    };
+    if (check()) return;
+    const guard = setTimeout(() => reject(new Error(`no ${message} on NOTIFY_SOCKET; heard ${JSON.stringify(heard)}`)), 10_000);
+    const waiter = () => { if (check()) { clearTimeout(guard); waiters.splice(waiters.indexOf(waiter), 1); } };
+    waiters.push(waiter);
+  });
+  await hear('bound');
+  const upstream = await startUpstream();
+  t.after(() => upstream.stop());
+  const gatehouse = await startGatehouse({ upstream, env: { NOTIFY_SOCKET: socketPath } });
+  t.after(() => gatehouse.stop());
+  await hear('READY=1');
+  await tryConnect(gatehouse.port); // listening when READY=1 arrived
+  gatehouse.proc.kill('SIGHUP');
+  await hear('RELOADING=1');
+  await hear('READY=1');
+  const stopped = gatehouse.stop();
+  await hear('STOPPING=1');
+  assert.equal((await stopped).code, 0);
+});
