@@ -10,7 +10,7 @@ SUDO=""
 build_pkgs=(build-essential cmake pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev sqlite3 libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
-  libgtest-dev googletest libjemalloc-dev libsystemd-dev ca-certificates)
+  libgtest-dev googletest libjemalloc-dev ca-certificates)
 test_pkgs=(curl openssl chromium zbar-tools prometheus python3
   debhelper lintian debootstrap systemd) # the package: scripts/package.sh and its checks
 bench_pkgs=(wrk nginx-light haproxy apache2 libapache2-mod-auth-openidc)

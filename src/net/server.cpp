@@ -2,8 +2,7 @@
 #include "net/server.hpp"
 
 #include "net/relay_counts.hpp"
-
-#include <systemd/sd-daemon.h>
+#include "net/service_manager.hpp"
 
 #include <algorithm>
 
@@ -271,14 +270,14 @@ int Server::run() {
   stop_signals.async_wait([&](boost::system::error_code ec, int signal_number) {
     if (ec) return;
     logging::info("stop signal received", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
-    ::sd_notify(0, "STOPPING=1");
+    notify_service_manager("STOPPING=1");
     drain_deadline = std::chrono::steady_clock::now() + config_.timeouts.shutdown_grace;
     begin_shutdown();
     check_drained();
   });
   std::function<void(boost::system::error_code, int)> on_reload = [&](boost::system::error_code ec, int) {
     if (ec) return;
-    ::sd_notify(0, "RELOADING=1");
+    notify_service_manager("RELOADING=1");
     if (shared_.tls) {
       try {
         shared_.tls->load();
@@ -289,7 +288,7 @@ int Server::run() {
     } else {
       logging::info("SIGHUP received; nothing to reload (no tls section)");
     }
-    ::sd_notify(0, "READY=1");
+    notify_service_manager("READY=1");
     reload_signal.async_wait(on_reload);
   };
   reload_signal.async_wait(on_reload);
@@ -306,7 +305,7 @@ int Server::run() {
                               {"max_connections", shared_.max_connections},
                               {"max_connections_per_address", config_.limits.max_connections_per_address}});
   // Under systemd (Type=notify) `systemctl start` returns now: the listeners are bound and served.
-  ::sd_notify(0, "READY=1");
+  notify_service_manager("READY=1");
   control.run();
   for (auto& thread : threads) thread.join();
   shared_.door.housekeeping();
