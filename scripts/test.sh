@@ -44,7 +44,7 @@ node_test=(timeout --kill-after=30s 30m node --test --test-timeout=120000)
 # an install into a fresh Debian 12 tree (not in the sanitizer run, which tests another build).
 if [ -z "${1:-}" ]; then
   as_root=()
-  [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+  [ "$(id -u)" -eq 0 ] || as_root=(sudo -n) # debootstrap and chroot; never waits for a password
   { deb=$(scripts/package.sh) && "${as_root[@]}" scripts/check-package.sh "$deb"; } || status=1
 fi
 

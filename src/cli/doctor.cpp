@@ -85,11 +85,17 @@ void check_home_assistant(const config::Config& config, Report& report, bool sig
   // Contract §3.2: with X-Forwarded-For from a proxy it does not trust, HA answers 400 to everything.
   const auto forwarded = fetch(http, {boost::beast::http::verb::get, base + "/manifest.json",
                                       {{"X-Forwarded-For", kDocumentationAddress}}, {}});
-  if (forwarded && forwarded.response->status == 400)
+  if (!forwarded)
+    report.fail("a request with X-Forwarded-For did not reach Home Assistant: " + forwarded.message,
+                "check that Home Assistant is up and reachable at home_assistant.url");
+  else if (forwarded.response->status == 400 && reached.response->status != 400)
     report.fail("Home Assistant does not take Gatehouse as its proxy (HTTP 400 to a request with X-Forwarded-For)",
                 "in HA's configuration.yaml set http: use_x_forwarded_for: true and trusted_proxies: [the address "
                 "Gatehouse connects from], then restart HA");
-  else if (forwarded)
+  else if (forwarded.response->status == 400)
+    report.fail("Home Assistant answers 400 to /manifest.json even without X-Forwarded-For",
+                "check that home_assistant.url points at Home Assistant itself");
+  else
     report.ok("Home Assistant takes Gatehouse as its proxy (it honours X-Forwarded-For)");
 
   if (signs_people_in) {
@@ -181,7 +187,13 @@ void check_provider(const config::Config& config, const config::Provider& settin
     report.ok(who + std::to_string(key_count) + " signing key(s) at " + metadata.value->jwks_uri);
 
   if (const auto date = http_date(discovery.response->headers[boost::beast::http::field::date])) {
-    const auto skew = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() - *date);
+    // A cached answer keeps its origin's Date and says how old it is in Age.
+    long age = 0;
+    const auto age_text = std::string(discovery.response->headers[boost::beast::http::field::age]);
+    if (!age_text.empty() && age_text.size() < 10 && age_text.find_first_not_of("0123456789") == std::string::npos)
+      age = std::stol(age_text);
+    const auto skew = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() - *date) -
+                      std::chrono::seconds(age);
     const std::string seconds = std::to_string(std::llabs(skew.count())) + " s";
     if (std::chrono::abs(skew) > kMaxClockSkew)
       report.fail(who + "its clock and this machine's differ by " + seconds +
@@ -221,7 +233,8 @@ void check_certificate(const config::TlsListener& tls, Report& report) {
 
 int doctor(const config::Config& config, std::ostream& out) {
   Report report(out);
-  const bool signs_people_in = !config.providers.empty() || config.header_identity.has_value();
+  const bool signs_people_in =
+      !config.providers.empty() || config.header_identity.has_value() || !config.trusted_devices.empty();
   check_home_assistant(config, report, signs_people_in);
   for (const auto& provider : config.providers) check_provider(config, provider, report);
   if (config.tls) check_certificate(*config.tls, report);

@@ -14,8 +14,10 @@ struct SecretFileRead {
   std::optional<std::string> value; // content trimmed of surrounding whitespace; set on success. Never log it.
   std::string error;                // why there is no value: "No such file or directory", "the file is empty"
   unsigned permissions = 0;         // mode & 0777 of the file, when it could be opened
-  // Group or others have any permission on it (mode & 077): someone besides the owner may read or swap it.
-  bool readable_by_others() const { return (permissions & 077) != 0; }
+  // Others have any permission on it, or its group may write it (mode & 027): someone besides the owner
+  // and the service's group may read or swap it. Group read is how a root-owned secret reaches the
+  // service (root:gatehouse 0640, as the package sets up).
+  bool readable_by_others() const { return (permissions & 027) != 0; }
 };
 
 // Reads a regular file of at most 64 KiB. An empty (or all-whitespace) file is an error.

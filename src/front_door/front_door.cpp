@@ -68,14 +68,17 @@ asio::awaitable<web::Response> health_answer(web::HealthProbe& health, unsigned 
 // Prometheus's scrape, for the addresses of metrics.networks; anyone else is told how to be let in.
 web::Response metrics_answer(const config::Metrics& settings, const RequestFacts& facts) {
   const auto client = net::unmap(facts.client.address);
-  const bool allowed = std::any_of(settings.networks.begin(), settings.networks.end(),
+  // Through a proxy on this host that is not in trusted_proxies, anyone would arrive as 127.0.0.1.
+  const bool allowed = !facts.forwarded_by_stranger &&
+                       std::any_of(settings.networks.begin(), settings.networks.end(),
                                    [&](const net::IpNetwork& network) { return network.contains(client); });
   if (!allowed) {
     if (facts.wants_html)
       return web::page_response(http::status::forbidden,
                                 {"Metrics are not shown to this address",
                                  {"Gatehouse answers /metrics only to the addresses in metrics.networks (this "
-                                  "machine by default). Add your Prometheus server's address there."},
+                                  "machine by default), and not through a proxy missing from trusted_proxies. Add "
+                                  "your Prometheus server's address there."},
                                  {},
                                  "Gatehouse · 403 metrics_not_allowed"},
                                 facts.version);
@@ -84,8 +87,8 @@ web::Response metrics_answer(const config::Metrics& settings, const RequestFacts
     response.set(http::field::cache_control, "no-store");
     response.body() = boost::json::serialize(boost::json::object{
         {"error", "metrics_not_allowed"},
-        {"message", "Gatehouse answers /metrics only to the addresses in metrics.networks (loopback by default); add "
-                    "your Prometheus server's address there"}});
+        {"message", "Gatehouse answers /metrics only to the addresses in metrics.networks (loopback by default), and "
+                    "not through a proxy missing from trusted_proxies; add your Prometheus server's address there"}});
     response.prepare_payload();
     return response;
   }

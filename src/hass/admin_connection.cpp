@@ -29,7 +29,8 @@ using asio::ip::tcp;
 namespace {
 
 metrics::Gauge admin_connection_ready("gatehouse_ha_admin_connection_ready",
-                                      "1 while Gatehouse's admin websocket to Home Assistant is open and authenticated");
+                                      "1 while Gatehouse's admin websocket to Home Assistant is open and authenticated",
+                                      metrics::Gauge::Reading::from_source);
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr auto kMaxBackoff = std::chrono::seconds(30);
 constexpr std::size_t kMaxMessageBytes = 64 * 1024 * 1024; // user lists of big installations

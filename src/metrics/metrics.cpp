@@ -1,7 +1,7 @@
 #include "metrics/metrics.hpp"
 
 #include <cmath>
-#include <cstdio>
+#include <charconv>
 
 namespace gatehouse::metrics {
 
@@ -29,11 +29,12 @@ std::string escaped(std::string_view value) {
   return out;
 }
 
+// The shortest text that reads back as `value` (le="0.1", not "0.10000000000000001").
 std::string number(double value) {
   if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
   char text[32];
-  std::snprintf(text, sizeof text, "%.17g", value);
-  return text;
+  const auto written = std::to_chars(text, text + sizeof text, value);
+  return std::string(text, written.ptr);
 }
 
 void series_line(std::string& out, const std::string& name, const std::string& labels, const std::string& value) {
@@ -95,7 +96,8 @@ void Counter::render(std::string& out) const {
     series_line(out, name_, labels, std::to_string(value->load(std::memory_order_relaxed)));
 }
 
-Gauge::Gauge(std::string_view name, std::string_view help) : Metric(name, help, "gauge", {}) {}
+Gauge::Gauge(std::string_view name, std::string_view help, Reading reading)
+    : Metric(name, help, "gauge", {}), reading_(reading) {}
 
 void Gauge::read_from(std::function<double()> source) {
   std::lock_guard lock(mutex_);
@@ -103,8 +105,9 @@ void Gauge::read_from(std::function<double()> source) {
 }
 
 void Gauge::render(std::string& out) const {
-  header(out);
   std::lock_guard lock(mutex_);
+  if (reading_ == Reading::from_source && !source_) return; // nothing here knows it (no admin connection)
+  header(out);
   series_line(out, name_, "", source_ ? number(source_()) : std::to_string(value_.load(std::memory_order_relaxed)));
 }
 

@@ -60,7 +60,9 @@ private:
 // admin connection's state). With a source, the source's value is shown.
 class Gauge : public Metric {
 public:
-  Gauge(std::string_view name, std::string_view help);
+  // from_source: the series is shown only while a source is set (a value nothing here knows is not 0).
+  enum class Reading { counted, from_source };
+  Gauge(std::string_view name, std::string_view help, Reading reading = Reading::counted);
   void add(std::int64_t delta) { value_.fetch_add(delta, std::memory_order_relaxed); }
   // One source at a time: the object that knows the value sets it when it starts and clears it (an
   // empty function) before it goes.
@@ -69,6 +71,7 @@ public:
 
 private:
   std::atomic<std::int64_t> value_{0};
+  Reading reading_;
   mutable std::mutex mutex_;
   std::function<double()> source_;
 };

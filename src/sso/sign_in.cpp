@@ -36,10 +36,13 @@ metrics::Histogram idp_leg_seconds("gatehouse_sign_in_duration_seconds",
 
 // Who a sign-in's audit detail says it came through.
 std::string_view provider_label(const json::object& detail) {
-  if (const auto* provider = detail.if_contains("provider"); provider && provider->is_string())
-    return provider->as_string();
+  const auto* provider = detail.if_contains("provider");
+  const auto* source = detail.if_contains("source");
+  if ((provider && provider->is_string() && provider->as_string().starts_with("header:")) ||
+      (source && source->is_string() && source->as_string() == "header_identity"))
+    return "header"; // one label, whichever header named the person
+  if (provider && provider->is_string()) return provider->as_string();
   if (detail.contains("trusted_device")) return "trusted_device";
-  if (detail.contains("header")) return "header";
   return "unknown";
 }
 
@@ -897,6 +900,7 @@ asio::awaitable<web::Response> SignIn::answer_consent(const front_door::RequestF
   ClientRequest client = consent->client;
   auto handoff = co_await hand_code_to_client(consent->user, std::move(client), std::move(detail));
   if (!handoff.redirect) {
+    sign_ins_counted.add({provider_label(consent->detail), "refused"});
     auto response = refuse(handoff.refusal.status, handoff.refusal.reason, handoff.refusal.title, handoff.refusal.paragraphs);
     // The waiting app hears of it too, rather than waiting until its sign-in expires.
     if (!consent->handoff_id.empty())

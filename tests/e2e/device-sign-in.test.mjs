@@ -9,7 +9,7 @@ import { TEST_GUARD } from './lib/harness.mjs';
 import { startSsoStack, CookieJar, linksOf, pageText, shownCodeOf, trickyState } from './lib/sso-stack.mjs';
 import { driveLogin, send } from '../idp/drive-login.mjs';
 import { launchChromium, noBrowser } from './lib/chromium.mjs';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -166,13 +166,30 @@ test('browser: the waiting tablet shows a QR code; the phone\'s camera reads /ss
   stack.assertHygiene({ clientChecks: false }); // Chromium connects from 127.0.0.1, not the stack's client address
 });
 
-test('codes cannot be guessed: past 10 tries a minute an address gets 429, even for the right code', TEST_GUARD, async (t) => {
-  const stack = await startSsoStack(t, { gatehouseConfig: { sign_in_choice: true } });
+// A tablet's browser that chose "Sign in with another device": the code its waiting page shows.
+async function waitingDeviceCode(stack) {
   const tablet = new CookieJar();
   const choice = await send(stack.authorizeUrl({ clientId: stack.frontendClientId, redirectUri: stack.frontendRedirectUri, state: 's' }), { jar: tablet });
   const elsewhere = linksOf(choice.body).find((link) => link.text === 'Sign in with another device');
   const started = await send(new URL(elsewhere.href, stack.externalUrl).href, { jar: tablet });
-  const code = shownCodeOf((await send(new URL(started.headers.location, stack.externalUrl).href, { jar: tablet })).body);
+  return shownCodeOf((await send(new URL(started.headers.location, stack.externalUrl).href, { jar: tablet })).body);
+}
+
+test('an expired wait: its code finds nothing at /sso/device', TEST_GUARD, async (t) => {
+  const stack = await startSsoStack(t, { gatehouseConfig: { sign_in_choice: true } });
+  const code = await waitingDeviceCode(stack);
+  assert.ok(code);
+  // Ten minutes later (the store's clock moved on for this one hand-off).
+  execFileSync('sqlite3', [join(stack.config.data_dir, 'gatehouse.db'), `UPDATE app_handoffs SET expires_at_ms = ${Date.now() - 1000} WHERE user_code = '${code}'`]);
+  const late = await send(`${stack.externalUrl}/sso/device`, { method: 'POST', headers: FORM, body: formBody({ code }) });
+  assert.equal(late.status, 400, pageText(late.body));
+  assert.match(pageText(late.body), /No sign-in waits for this code/);
+  stack.assertHygiene();
+});
+
+test('codes cannot be guessed: past 10 tries a minute an address gets 429, even for the right code', TEST_GUARD, async (t) => {
+  const stack = await startSsoStack(t, { gatehouseConfig: { sign_in_choice: true } });
+  const code = await waitingDeviceCode(stack);
   const device = `${stack.externalUrl}/sso/device`;
   const statuses = [];
   for (let i = 0; i < 10; i += 1)

@@ -1747,6 +1747,13 @@ TEST(ConfigSecretFile, ReportsPermissionsAndReasons) {
   EXPECT_TRUE(group_writable.readable_by_others());
   EXPECT_EQ(secret_permission_warning("scim.token_file", path, group_writable).value_or(""),
             "scim.token_file: " + path.string() + " is writable by other users (mode 0420); chmod 600 it");
+  // root:gatehouse 0640, as the package sets secrets up: the service's group reads it, nobody else.
+  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  const auto group_readable = read_secret_file(path);
+  EXPECT_FALSE(group_readable.readable_by_others());
+  EXPECT_FALSE(secret_permission_warning("scim.token_file", path, group_readable).has_value());
+  fs::permissions(path, fs::perms::owner_read | fs::perms::others_read);
+  EXPECT_TRUE(read_secret_file(path).readable_by_others());
 
   std::ofstream(directory / "big") << std::string(70 * 1024, 'x');
   EXPECT_CONTAINS(read_secret_file(directory / "big").error, "larger than 64 KiB");

@@ -45,6 +45,12 @@ TEST(Metrics, GaugesShowTheirSourceOrTheirOwnValue) {
   test_gauge.read_from([] { return 7.0; });
   EXPECT_NE(rendered_lines_of("test_gauge").find("test_gauge 7\n"), std::string::npos);
   test_gauge.read_from({});
+  // A value only a source knows is not shown as 0 while nothing knows it.
+  Gauge sourced("test_sourced", "Known only to a source", Gauge::Reading::from_source);
+  EXPECT_EQ(rendered_lines_of("test_sourced"), "");
+  sourced.read_from([] { return 1.0; });
+  EXPECT_NE(rendered_lines_of("test_sourced").find("test_sourced 1\n"), std::string::npos);
+  sourced.read_from({});
 }
 
 TEST(Metrics, HistogramsAreCumulativeWithInfSumAndCount) {
@@ -57,7 +63,7 @@ TEST(Metrics, HistogramsAreCumulativeWithInfSumAndCount) {
             "test_seconds_bucket{provider=\"idp1\",le=\"0.5\"} 1\n"
             "test_seconds_bucket{provider=\"idp1\",le=\"1\"} 2\n"
             "test_seconds_bucket{provider=\"idp1\",le=\"+Inf\"} 3\n"
-            "test_seconds_sum{provider=\"idp1\"} 30.899999999999999\n"
+            "test_seconds_sum{provider=\"idp1\"} 30.9\n"
             "test_seconds_count{provider=\"idp1\"} 3\n");
 }
 
