@@ -69,29 +69,10 @@ asio::awaitable<web::Response> health_answer(web::HealthProbe& health, unsigned 
 web::Response metrics_answer(const config::Metrics& settings, const RequestFacts& facts) {
   const auto client = net::unmap(facts.client.address);
   // Through a proxy on this host that is not in trusted_proxies, anyone would arrive as 127.0.0.1.
-  const bool allowed = !facts.forwarded_by_stranger &&
+  const bool allowed = !facts.client.forwarding_ignored &&
                        std::any_of(settings.networks.begin(), settings.networks.end(),
                                    [&](const net::IpNetwork& network) { return network.contains(client); });
-  if (!allowed) {
-    if (facts.wants_html)
-      return web::page_response(http::status::forbidden,
-                                {"Metrics are not shown to this address",
-                                 {"Gatehouse answers /metrics only to the addresses in metrics.networks (this "
-                                  "machine by default), and not through a proxy missing from trusted_proxies. Add "
-                                  "your Prometheus server's address there."},
-                                 {},
-                                 "Gatehouse · 403 metrics_not_allowed"},
-                                facts.version);
-    web::Response response{http::status::forbidden, facts.version};
-    response.set(http::field::content_type, "application/json");
-    response.set(http::field::cache_control, "no-store");
-    response.body() = boost::json::serialize(boost::json::object{
-        {"error", "metrics_not_allowed"},
-        {"message", "Gatehouse answers /metrics only to the addresses in metrics.networks (loopback by default), and "
-                    "not through a proxy missing from trusted_proxies; add your Prometheus server's address there"}});
-    response.prepare_payload();
-    return response;
-  }
+  if (!allowed) return web::render(web::RefusalKind::metrics_not_allowed, facts.wants_html, facts.version, true);
   web::Response response{http::status::ok, facts.version};
   response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
   response.set(http::field::cache_control, "no-store");

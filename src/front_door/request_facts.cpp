@@ -78,9 +78,6 @@ FactsReading read_facts(http::request_header<>& head, const boost::asio::ip::add
     reading.refusal = framing;
     return reading;
   }
-  // Read before resolve_client, which takes the forwarding headers out of the head.
-  const bool says_forwarded = head.find("X-Forwarded-For") != head.end() ||
-                              head.find(http::field::forwarded) != head.end() || head.find("X-Real-IP") != head.end();
   auto client = net::resolve_client(head, peer, tls_listener, trusted_proxies);
   if (!client) {
     reading.refusal = "forwarding headers from a trusted proxy cannot be read one way only";
@@ -101,7 +98,6 @@ FactsReading read_facts(http::request_header<>& head, const boost::asio::ip::add
                      : fetch_site == "cross-site"  ? FetchSite::cross_site
                                                    : FetchSite::unknown;
   facts.origin = head[http::field::origin];
-  facts.forwarded_by_stranger = says_forwarded && !net::is_trusted(net::unmap(peer), trusted_proxies);
   facts.cors_preflight = head.method() == http::verb::options &&
                          head.find(http::field::access_control_request_method) != head.end();
   facts.authorization = head[http::field::authorization];

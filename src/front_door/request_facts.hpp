@@ -55,9 +55,6 @@ struct RequestFacts {
   bool cors_preflight = false; // OPTIONS with Access-Control-Request-Method
   FetchSite fetch_site = FetchSite::unknown; // who the browser says sent the request (Sec-Fetch-Site)
   std::string_view origin;     // the Origin header ("" when absent); lives with the head
-  // Forwarding headers came from a peer not in trusted_proxies (a proxy or tunnel on this host Gatehouse
-  // was not told of): the peer's address says nothing about the client.
-  bool forwarded_by_stranger = false;
   std::string_view authorization; // the Authorization header as sent ("" when absent); lives with the head
   std::string_view content_type;  // likewise, for the bodies Gatehouse reads itself
   std::vector<std::pair<std::string, std::string>> own_cookies; // taken out of the head

@@ -93,6 +93,8 @@ std::optional<ForwardedClient> resolve_client(const http::fields& headers, const
   if (auto host = headers.find(http::field::host); host != headers.end()) client.host = host->value();
   if (!is_trusted(peer, trusted_proxies)) {
     client.address_text = address_text(client.address);
+    client.forwarding_ignored = headers.count(kXForwardedFor) > 0 || headers.count(http::field::forwarded) > 0 ||
+                                headers.count("X-Real-IP") > 0;
     return client;
   }
 

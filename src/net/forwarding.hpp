@@ -20,6 +20,9 @@ struct ForwardedClient {
   std::string proto;                // "http" or "https"
   std::string host;                 // Host the client asked for ("" if none)
   std::string address_text;         // `address` as text, formatted once (X-Forwarded-For, logs, budgets)
+  // Forwarding headers came from a peer not in trusted_proxies and were ignored: the peer may be a proxy
+  // or tunnel on this host Gatehouse was not told of, so its address says nothing about the client.
+  bool forwarding_ignored = false;
 };
 
 // Whether `peer` is in any of `networks` (trusted proxies, local-login networks, a trusted device's).

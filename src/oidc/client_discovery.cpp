@@ -304,9 +304,9 @@ asio::awaitable<DiscoveredClient> ClientDiscovery::discovered(std::string client
       client.metadata_document = true;
       if (body.size() >= kMaxPageBytes) client.problem = "its client metadata document is 10 KiB or larger";
       else client.redirect_uris = metadata_redirect_uris(body, client_id, client.problem);
-    }
-    else if (client.redirect_uris.empty())
+    } else if (client.redirect_uris.empty()) {
       client.problem = "its page lists no <link rel=\"redirect_uri\">";
+    }
     client.shown = client.problem;
   }
   logging::info("client page looked up", {{"client_id", client_id}, {"redirect_uris", client.redirect_uris.size()},

@@ -8,7 +8,6 @@
 #include "oidc/app_handoff.hpp"
 #include "oidc/pending_login.hpp"
 #include "web/form.hpp"
-#include "web/qr.hpp"
 #include "web/query.hpp"
 #include "sso/sign_in.hpp"
 
@@ -78,11 +77,13 @@ web::Response SignIn::handoff_page(const front_door::RequestFacts& facts) {
   switch (handoff->status) {
   case oidc::HandoffStatus::waiting: {
     // Another device can take the code only where browsers are offered the choice (sign_in_choice).
-    const std::string code_link = config_.external_url + std::string(kDevicePath) + "?code=" + handoff->user_code;
-    const bool drawn = config_.sign_in_choice && web::qr_encode(code_link); // a very long external_url fits none
+    // A very long external_url fits no QR code: then the page offers only the address and the code.
+    auto qr = config_.sign_in_choice
+                  ? web::qr_encode(config_.external_url + std::string(kDevicePath) + "?code=" + handoff->user_code)
+                  : std::nullopt;
     const std::string elsewhere = !config_.sign_in_choice ? ""
                                   : ", or sign in with another device: " +
-                                        std::string(drawn ? "scan the QR code below with its camera, or " : "") + "open " +
+                                        std::string(qr ? "scan the QR code below with its camera, or " : "") + "open " +
                                         config_.external_url + std::string(kDevicePath) + " there and enter the code";
     web::Page page{"Sign in to continue",
                    {"Open the sign-in page in your browser (passkeys and authenticator apps work there)" + elsewhere +
@@ -94,7 +95,7 @@ web::Response SignIn::handoff_page(const front_door::RequestFacts& facts) {
                    {},
                    handoff->user_code,
                    kWaitingPageReloadSeconds};
-    if (drawn) page.code_link = code_link;
+    page.qr = std::move(qr);
     return page_answer(http::status::ok, std::move(page));
   }
   case oidc::HandoffStatus::approved:

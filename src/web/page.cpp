@@ -5,8 +5,6 @@
 
 #include <boost/beast/http/field.hpp>
 
-#include "web/qr.hpp"
-
 namespace gatehouse::web {
 
 namespace http = boost::beast::http;
@@ -48,8 +46,7 @@ std::string render_html(const Page& page) {
   body += "</h1>";
   for (const auto& paragraph : page.paragraphs) body += "<p>" + html_escape(paragraph) + "</p>";
   if (!page.code.empty()) body += "<p class=\"code\">" + html_escape(page.code) + "</p>";
-  if (const auto qr = page.code_link.empty() ? std::nullopt : qr_encode(page.code_link))
-    body += "<p class=\"qr\">" + qr_svg(*qr, 200) + "</p>"; // a link too long for one leaves just the code
+  if (page.qr) body += "<p class=\"qr\">" + qr_svg(*page.qr, 200) + "</p>";
   for (const auto& link : page.links)
     body += "<a class=\"choice\" href=\"" + html_escape(link.href) + "\">" + html_escape(link.label) + "</a>";
   for (const auto& form : page.forms) {

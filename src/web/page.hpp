@@ -5,10 +5,13 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "web/qr.hpp"
 
 namespace gatehouse::web {
 
@@ -41,7 +44,7 @@ struct Page {
   std::string form_target;
   std::string continue_to; // set: the browser goes on to this URL at once (a meta refresh, which a CSP's
                            // form-action does not govern), with a link for the browser that does not
-  std::string code_link; // set: drawn under the code as a QR code, for a phone's camera to open
+  std::optional<QrCode> qr; // drawn under the code, for a phone's camera to open what it holds
 };
 
 // The CSP source that allows `url` as a form's destination: "https://host[:port]", or "scheme:" for an

@@ -30,6 +30,10 @@ RefusalText text_of(RefusalKind kind) {
             "This Home Assistant signs people in through single sign-on only. Open Home Assistant's start page to "
             "sign in. Administrators locked out can open local login for one browser with \"gatehouse breakglass\" "
             "on the Gatehouse server."};
+  case RefusalKind::metrics_not_allowed:
+    return {"Metrics are only for the addresses in metrics.networks",
+            "Gatehouse answers /metrics only to the addresses in metrics.networks (this machine by default), and "
+            "not through a proxy missing from trusted_proxies. Add your Prometheus server's address there."};
   case RefusalKind::request_timeout:
     return {"Request timed out", "The request did not arrive in time. Try again."};
   case RefusalKind::body_too_large:
@@ -62,6 +66,7 @@ http::status status_of(RefusalKind kind) {
   case RefusalKind::bad_request: return http::status::bad_request;
   case RefusalKind::unauthorized: return http::status::unauthorized;
   case RefusalKind::local_login_closed: return http::status::forbidden;
+  case RefusalKind::metrics_not_allowed: return http::status::forbidden;
   case RefusalKind::request_timeout: return http::status::request_timeout;
   case RefusalKind::body_too_large: return http::status::payload_too_large;
   case RefusalKind::header_too_large: return http::status::request_header_fields_too_large;
@@ -78,6 +83,7 @@ std::string_view code_of(RefusalKind kind) {
   case RefusalKind::bad_request: return "bad_request";
   case RefusalKind::unauthorized: return "unauthorized";
   case RefusalKind::local_login_closed: return "local_login_disabled";
+  case RefusalKind::metrics_not_allowed: return "metrics_not_allowed";
   case RefusalKind::request_timeout: return "request_timeout";
   case RefusalKind::body_too_large: return "body_too_large";
   case RefusalKind::header_too_large: return "header_too_large";

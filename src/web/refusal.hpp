@@ -13,6 +13,7 @@ enum class RefusalKind {
   bad_request,          // 400: malformed HTTP or forwarded headers we will not guess about
   unauthorized,         // 401: the shield needs a valid Home Assistant token for this address
   local_login_closed,   // 403: HA's own password login is switched off (local_login)
+  metrics_not_allowed,  // 403: /metrics for an address outside metrics.networks, or through an unknown proxy
   request_timeout,      // 408: the request head did not arrive in time
   body_too_large,       // 413
   header_too_large,     // 431

@@ -71,12 +71,13 @@ test('a real Prometheus scrapes /metrics: sign-ins, refusals, requests, relayed 
   // The stack's client address is not in metrics.networks: refused, saying how to be let in.
   const refused = await get(`${stack.externalUrl}/metrics`, { localAddress: '127.0.0.2', headers: { accept: 'application/json' } });
   assert.equal(refused.status, 403);
-  assert.equal(JSON.parse(refused.body).error, 'metrics_not_allowed');
+  assert.equal(JSON.parse(refused.body).code, 'metrics_not_allowed');
   assert.match(JSON.parse(refused.body).message, /metrics\.networks/);
   // From this machine, but through a proxy Gatehouse was not told of (a tunnel on the same host):
   // anyone on the internet would arrive so. Refused.
   const tunnelled = await get(`${stack.externalUrl}/metrics`, { headers: { 'x-forwarded-for': '203.0.113.9', accept: 'application/json' } });
   assert.equal(tunnelled.status, 403);
+  assert.equal(JSON.parse(tunnelled.body).code, 'metrics_not_allowed');
 
   // What Prometheus will count: a sign-in, a refused one, a request without a token, an API call.
   const signedIn = await stack.login({ state: 'metrics', username: 'alice', jar: new CookieJar() });

@@ -26,6 +26,19 @@ TEST(ForwardingResolveClient, UntrustedPeerIsTheClientWhateverItClaims) {
   EXPECT_EQ(c->address.to_string(), "192.0.2.10");
   EXPECT_EQ(c->proto, "http");
   EXPECT_EQ(c->host, "ha.example.com");
+  EXPECT_TRUE(c->forwarding_ignored) << "a proxy Gatehouse was not told of may stand in front";
+}
+
+TEST(ForwardingResolveClient, IgnoredForwardingIsNotedOnlyWhenThereWasSome) {
+  const auto resolve = [](const char* name, const char* peer) {
+    http::fields h;
+    if (*name) h.set(name, "203.0.113.9");
+    return gatehouse::net::resolve_client(h, make_address(peer), false, networks({"127.0.0.1"}));
+  };
+  EXPECT_FALSE(resolve("", "192.0.2.10")->forwarding_ignored);
+  EXPECT_TRUE(resolve("Forwarded", "192.0.2.10")->forwarding_ignored);
+  EXPECT_TRUE(resolve("X-Real-IP", "192.0.2.10")->forwarding_ignored);
+  EXPECT_FALSE(resolve("X-Forwarded-For", "127.0.0.1")->forwarding_ignored) << "a trusted proxy's forwarding is read";
 }
 
 TEST(ForwardingResolveClient, TrustedPeerRightMostUntrustedEntryWins) {
