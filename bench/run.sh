@@ -6,6 +6,7 @@
 #   bench/run.sh                              # everything, ~5 minutes
 #   BENCH_DURATION=10s BENCH_ROUNDS=5 bench/run.sh
 #   BENCH_PARTS="http ws" BENCH_PEERS="direct nginx gatehouse" bench/run.sh
+#   BENCH_PARTS=http BENCH_UPSTREAM_TLS=1 bench/run.sh   # HA serving HTTPS: every proxy verifies it
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -38,6 +39,7 @@ WS_CLIENT=${BENCH_WS_CLIENT:-raw}   # raw | ws  (ws-load.mjs --impl)
 WS_ECHO=${BENCH_WS_ECHO:-raw}       # raw | ws  (ws-echo.mjs --impl)
 MEM_CONNECTIONS=${BENCH_MEM_CONNECTIONS:-1000}
 PROXY_WORKERS=${BENCH_PROXY_WORKERS:-2}
+UPSTREAM_TLS=${BENCH_UPSTREAM_TLS:-0} # 1: the HTTP upstream serves HTTPS, each proxy verifies its certificate
 STAMP=$(date +%Y%m%d-%H%M%S)
 OUT=${BENCH_OUT:-$BENCH_DIR/out/$STAMP}
 LOGS=$OUT/logs
@@ -46,6 +48,7 @@ RAW=$OUT/raw
 [[ "$DURATION_S" =~ ^[0-9]+$ && "$DURATION_S" -ge 1 ]] || { echo "BENCH_DURATION: need whole seconds ≥1 (e.g. 5s, 1m)" >&2; exit 2; }
 [[ "$WARMUP_S" =~ ^[0-9]+$ ]] || { echo "BENCH_WARMUP: need whole seconds (e.g. 1s)" >&2; exit 2; }
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_ROUNDS: need a positive integer" >&2; exit 2; }
+[[ "$UPSTREAM_TLS" =~ ^[01]$ ]] || { echo "BENCH_UPSTREAM_TLS: 0 or 1" >&2; exit 2; }
 for p in $PEERS; do
   case $p in direct|nginx|haproxy|gatehouse) ;; *) echo "BENCH_PEERS: unknown peer '$p'" >&2; exit 2 ;; esac
 done
@@ -158,6 +161,26 @@ gatehouse_args() {
 }
 
 # ---- configs --------------------------------------------------------------------------------------
+# HTTPS upstream: one throwaway CA and a certificate for localhost; each proxy verifies it (name and CA)
+# and keeps its upstream connections (and TLS sessions) alive, as it would in front of a real HA.
+UPSTREAM_SCHEME=http UPSTREAM_HOST=127.0.0.1 UPSTREAM_LISTEN_TLS="" UPSTREAM_TLS_SETTINGS="" NGINX_PROXY_TLS=""
+HAPROXY_SERVER_TLS="" GATEHOUSE_CA=""
+if [ "$UPSTREAM_TLS" = 1 ]; then
+  command -v openssl >/dev/null || die "openssl not found"
+  tls_dir=$TMP/upstream-tls; mkdir -p "$tls_dir"
+  ec_key=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+  openssl req -x509 "${ec_key[@]}" -keyout "$tls_dir/ca.key" -out "$tls_dir/ca.pem" -days 2 -subj "/CN=bench CA" \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null
+  openssl req "${ec_key[@]}" -keyout "$tls_dir/server.key" -out "$tls_dir/server.csr" -subj /CN=localhost 2>/dev/null
+  printf 'subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$tls_dir/ext"
+  openssl x509 -req -in "$tls_dir/server.csr" -CA "$tls_dir/ca.pem" -CAkey "$tls_dir/ca.key" -CAcreateserial -days 2 \
+    -extfile "$tls_dir/ext" -out "$tls_dir/server.pem" 2>/dev/null
+  UPSTREAM_SCHEME=https UPSTREAM_HOST=localhost UPSTREAM_LISTEN_TLS=ssl
+  UPSTREAM_TLS_SETTINGS="ssl_certificate $tls_dir/server.pem; ssl_certificate_key $tls_dir/server.key; ssl_session_cache shared:SSL:1m;"
+  NGINX_PROXY_TLS="proxy_ssl_verify on; proxy_ssl_trusted_certificate $tls_dir/ca.pem; proxy_ssl_name localhost; proxy_ssl_server_name on; proxy_ssl_session_reuse on;"
+  HAPROXY_SERVER_TLS="ssl verify required ca-file $tls_dir/ca.pem sni str(localhost) verifyhost localhost"
+  GATEHOUSE_CA=", ca_file: \"$tls_dir/ca.pem\""
+fi
 NGINX_USER=""
 [ "$(id -u)" -eq 0 ] && NGINX_USER="user root;"
 
@@ -189,7 +212,8 @@ http {
   open_file_cache_valid 600s;
   default_type application/octet-stream;
   server {
-    listen 127.0.0.1:$port backlog=4096;
+    listen 127.0.0.1:$port $UPSTREAM_LISTEN_TLS backlog=4096;
+    $UPSTREAM_TLS_SETTINGS
     root $dir/www;
     location = /small { default_type text/plain; }
     location = /64k { }
@@ -228,7 +252,8 @@ http {
   server {
     listen 127.0.0.1:$port backlog=4096;
     location / {
-      proxy_pass http://home_assistant;
+      proxy_pass $UPSTREAM_SCHEME://home_assistant;
+      $NGINX_PROXY_TLS
       proxy_http_version 1.1;
       proxy_set_header Host \$http_host;
       proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
@@ -269,7 +294,7 @@ frontend front
   default_backend home_assistant
 
 backend home_assistant
-  server ha 127.0.0.1:$up
+  server ha 127.0.0.1:$up $HAPROXY_SERVER_TLS
 EOF
 }
 
@@ -282,7 +307,7 @@ listen: 127.0.0.1:$port
 external_url: http://127.0.0.1:$port
 data_dir: $dir/data
 workers: $PROXY_WORKERS
-home_assistant: { url: "http://127.0.0.1:$up" }
+home_assistant: { url: "$UPSTREAM_SCHEME://$UPSTREAM_HOST:$up"$GATEHOUSE_CA }
 # The upstream here is not HA (it cannot tell an HA token): this run measures the relay, with the
 # shield only reporting; bench/shield.sh measures the shield in front of the HA test double.
 shield: { mode: report }
@@ -430,6 +455,7 @@ cpu_end() { # sets CPU_JSON
 run_wrk() { # run_wrk PEER TEST PATH ROUND
   local peer=$1 test=$2 path=$3 round=$4 url line
   url="http://127.0.0.1:${PEER_PORT[$peer]}$path"
+  [ "$peer" = direct ] && url="$UPSTREAM_SCHEME://127.0.0.1:${PEER_PORT[$peer]}$path"
   local logf="$LOGS/wrk-$test-$peer-r$round.txt"
   if [ "$WARMUP_S" -gt 0 ]; then
     timeout $((WARMUP_S + 30)) wrk -t"$WRK_THREADS" -c"$HTTP_CONNECTIONS" -d"${WARMUP_S}s" "$url" >/dev/null 2>&1 || true
@@ -540,7 +566,7 @@ node -e '
   wrk_threads="$WRK_THREADS" http_connections="$HTTP_CONNECTIONS" small_bytes="$SMALL_BYTES" large_bytes="$LARGE_BYTES" \
   ws_connections="$WS_CONNECTIONS" ws_inflight="$WS_INFLIGHT" ws_size="$WS_SIZE" ws_path="$WS_PATH" \
   ws_client="$WS_CLIENT" ws_echo="$WS_ECHO" mem_connections="$MEM_CONNECTIONS" proxy_workers="$PROXY_WORKERS" \
-  nofile="$(ulimit -n)" cpu_busy_before_pct="$BUSY_START"
+  nofile="$(ulimit -n)" cpu_busy_before_pct="$BUSY_START" upstream_tls="$UPSTREAM_TLS"
 
 if [[ " $PARTS " == *" http "* ]]; then
   log "HTTP: wrk -t$WRK_THREADS -c$HTTP_CONNECTIONS -d${DURATION_S}s (warm-up ${WARMUP_S}s), $ROUNDS rounds"

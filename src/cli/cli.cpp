@@ -19,6 +19,7 @@
 #include "config/config.hpp"
 #include "logging/log.hpp"
 #include "hass/admin_connection.hpp"
+#include "net/client_tls.hpp"
 #include "net/server.hpp"
 #include "oidc/provider.hpp"
 #include "scim/people.hpp"
@@ -55,10 +56,38 @@ std::optional<config::LoadResult> load_or_report(const std::string& path) {
   }
 }
 
+// The CA bundles the configuration names, loaded as Gatehouse will load them at start (reading the
+// configuration only checks that each file can be read): one line per bundle that holds no usable CA.
+std::vector<std::string> unloadable_ca_files(const config::Config& config) {
+  std::vector<std::pair<std::string, std::optional<std::filesystem::path>>> named{
+      {"home_assistant.ca_file", config.home_assistant.ca_file},
+      {"client_discovery.ca_file", config.client_discovery.ca_file}};
+  for (const auto& provider : config.providers) named.push_back({"providers[" + provider.id + "].ca_file", provider.ca_file});
+  if (config.header_identity && config.header_identity->assertion)
+    named.push_back({"header_identity.assertion.ca_file", config.header_identity->assertion->ca_file});
+  std::vector<std::string> problems;
+  for (const auto& [key, file] : named) {
+    if (!file) continue;
+    try {
+      net::client_tls_context(file);
+    } catch (const std::exception& error) {
+      problems.push_back(key + ": " + error.what() + "; name a PEM file of CA certificates");
+    }
+  }
+  return problems;
+}
+
 int check_config(const std::string& path) {
   try {
     auto loaded = config::load_file(path);
     for (const auto& warning : loaded.warnings) std::cerr << "warning: " << warning << "\n";
+    const auto unloadable = unloadable_ca_files(loaded.config);
+    if (!unloadable.empty()) {
+      std::cerr << "gatehouse: " << path << " has " << unloadable.size()
+                << (unloadable.size() == 1 ? " problem" : " problems") << ":\n";
+      for (const auto& problem : unloadable) std::cerr << problem << "\n";
+      return 1;
+    }
     std::cout << "configuration OK\n";
     return 0;
   } catch (const config::ConfigError& error) {

@@ -73,11 +73,21 @@ std::optional<std::chrono::system_clock::time_point> http_date(std::string_view 
 
 void check_home_assistant(const config::Config& config, Report& report, bool signs_people_in) {
   const std::string& base = config.home_assistant.url;
-  net::HttpClient http(net::HttpClient::Options{std::nullopt, std::chrono::seconds(10), 1024 * 1024});
+  std::optional<net::HttpClient> client;
+  try {
+    client.emplace(net::HttpClient::Options{config.home_assistant.ca_file, std::chrono::seconds(10), 1024 * 1024});
+  } catch (const std::exception& error) {
+    report.fail(error.what(), "name a PEM file of CA certificates in home_assistant.ca_file");
+    return;
+  }
+  net::HttpClient& http = *client;
   const auto reached = fetch(http, {boost::beast::http::verb::get, base + "/manifest.json", {}, {}});
   if (!reached) {
     report.fail("Home Assistant cannot be reached at " + base + ": " + reached.message,
-                "start Home Assistant, or correct home_assistant.url");
+                reached.failure == net::OutboundFailure::tls
+                    ? "HA's certificate must be valid for " + config.home_assistant.host +
+                          " and signed by a CA in the system store or in home_assistant.ca_file"
+                    : "start Home Assistant, or correct home_assistant.url");
     return;
   }
   report.ok("Home Assistant answers at " + base + " (HTTP " + std::to_string(reached.response->status) + ")");

@@ -45,7 +45,7 @@ constexpr std::array<std::string_view, 22> kTopLevelKeys{
 constexpr std::array<std::string_view, 3> kClientDiscoveryKeys{"enabled", "networks", "ca_file"};
 constexpr std::array<std::string_view, 2> kMetricsKeys{"enabled", "networks"};
 constexpr std::array<std::string_view, 2> kTlsKeys{"cert_file", "key_file"};
-constexpr std::array<std::string_view, 2> kHomeAssistantKeys{"url", "token_file"};
+constexpr std::array<std::string_view, 3> kHomeAssistantKeys{"url", "ca_file", "token_file"};
 constexpr std::array<std::string_view, 12> kLimitsKeys{
     "max_header_bytes",       "max_body_bytes",         "max_connections",         "max_connections_per_address",
     "max_websocket_message_bytes", "max_pending_logins", "max_pending_logins_per_address", "token_checks_per_minute",
@@ -508,6 +508,15 @@ private:
       }
     } else {
       missing(*home_assistant, "url", "add Home Assistant's own address, e.g. \"url: http://127.0.0.1:8124\"");
+    }
+    if (const BlockEntry* entry = home_assistant->find("ca_file")) {
+      if (!config.home_assistant.url.empty() && !config.home_assistant.tls) {
+        issue(entry->path, entry->line,
+              "a CA is only used for HTTPS, and url is " + config.home_assistant.url +
+                  ": write url as https://... if HA serves TLS, or remove ca_file");
+      } else {
+        config.home_assistant.ca_file = readable_file(*entry);
+      }
     }
 
     read_home_assistant_token(*home_assistant, config);

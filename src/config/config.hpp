@@ -30,6 +30,7 @@ struct HomeAssistant {
   std::string host;           // parsed from url
   uint16_t port = 0;          // parsed from url (default 80/443 by scheme)
   bool tls = false;           // https
+  std::optional<std::filesystem::path> ca_file; // with https: a PEM bundle trusted besides the system store
   std::string token;          // admin long-lived token; empty when not configured
 };
 

@@ -37,8 +37,7 @@ constexpr std::size_t kMaxMessageBytes = 64 * 1024 * 1024; // user lists of big 
 } // namespace
 
 struct AdminConnection::Session {
-  explicit Session(asio::any_io_executor executor) : ws(executor) {}
-  websocket::stream<beast::tcp_stream> ws;
+  std::unique_ptr<ApiSocket> ws; // open once the session is ready
   std::deque<std::string> outbox;
   bool writing = false;
 };
@@ -51,7 +50,7 @@ struct AdminConnection::Waiter {
 };
 
 AdminConnection::AdminConnection(const config::HomeAssistant& home_assistant, std::chrono::milliseconds command_timeout)
-    : home_assistant_(home_assistant), command_timeout_(command_timeout) {
+    : home_assistant_(home_assistant), target_(net::upstream_target(home_assistant)), command_timeout_(command_timeout) {
   admin_connection_ready.read_from([this] { return status() == AdminStatus::ready ? 1.0 : 0.0; });
 }
 
@@ -69,7 +68,7 @@ void AdminConnection::stop() {
   if (!thread_.joinable()) return;
   asio::post(io_, [this] {
     stopping_ = true;
-    if (session_) beast::get_lowest_layer(session_->ws).close();
+    if (session_ && session_->ws) beast::get_lowest_layer(*session_->ws).close();
     for (auto& [id, waiter] : waiters_) {
       waiter->result = {false, nullptr, "connection_lost", "Gatehouse is stopping"};
       waiter->done = true;
@@ -138,26 +137,25 @@ std::optional<CommandReply> read_command_reply(const json::object& message) {
 asio::awaitable<void> AdminConnection::run() {
   auto executor = co_await asio::this_coro::executor;
   auto backoff = std::chrono::seconds(1);
-  const std::string host = home_assistant_.host;
   while (!stopping_) {
-    auto session = std::make_shared<Session>(executor);
-    auto& ws = session->ws;
+    auto session = std::make_shared<Session>();
     std::string failure;
     bool permanent = false;
     AdminStatus failure_status = AdminStatus::unreachable;
     // Named first: GCC 12 mishandles temporaries inside co_await.
     std::string own_name; // no X-Forwarded-For: the admin connection is Gatehouse itself
-    auto opening = co_await open_api_socket(ws, host, home_assistant_.port, std::move(own_name), std::chrono::seconds(10));
+    auto opening = co_await open_api_socket(target_, std::move(own_name), std::chrono::seconds(10));
     if (!opening) {
       failure = opening.failure;
     } else {
+      session->ws = std::move(opening.socket);
       std::lock_guard lock(status_mutex_);
       ha_version_ = *opening.ha_version;
     }
     beast::flat_buffer buffer;
     auto read_json = [&]() -> asio::awaitable<json::object> {
       buffer.clear();
-      auto [ec, n] = co_await ws.async_read(buffer, use_tuple);
+      auto [ec, n] = co_await session->ws->async_read(buffer, use_tuple);
       if (ec) co_return json::object{};
       boost::system::error_code parse_ec;
       auto value = json::parse(beast::buffers_to_string(buffer.data()), parse_ec);
@@ -166,7 +164,7 @@ asio::awaitable<void> AdminConnection::run() {
     };
     auto write_json = [&](const json::object& message) -> asio::awaitable<bool> {
       const std::string text = json::serialize(message);
-      auto [ec, n] = co_await ws.async_write(asio::buffer(text), use_tuple);
+      auto [ec, n] = co_await session->ws->async_write(asio::buffer(text), use_tuple);
       co_return !ec;
     };
     // Contract §4.2: after auth_required (read above), exactly {type, access_token}.
@@ -208,7 +206,7 @@ asio::awaitable<void> AdminConnection::run() {
     }
     if (!failure.empty()) {
       beast::error_code ignored;
-      beast::get_lowest_layer(ws).socket().close(ignored);
+      if (session->ws) beast::get_lowest_layer(*session->ws).socket().close(ignored);
       set_status(failure_status, failure);
       logging::error("home assistant admin connection failed", {{"reason", failure}});
       if (permanent) co_return;
@@ -219,6 +217,7 @@ asio::awaitable<void> AdminConnection::run() {
     }
 
     backoff = std::chrono::seconds(1);
+    auto& ws = *session->ws;
     beast::get_lowest_layer(ws).expires_never();
     ws.read_message_max(kMaxMessageBytes);
     websocket::stream_base::timeout timeouts = websocket::stream_base::timeout::suggested(beast::role_type::client);
@@ -270,7 +269,7 @@ asio::awaitable<CommandResult> AdminConnection::call_here(json::object command) 
     while (!session->outbox.empty()) {
       std::string message = std::move(session->outbox.front());
       session->outbox.pop_front();
-      auto [ec, n] = co_await session->ws.async_write(asio::buffer(message), use_tuple);
+      auto [ec, n] = co_await session->ws->async_write(asio::buffer(message), use_tuple);
       if (ec) break;
     }
     session->writing = false;

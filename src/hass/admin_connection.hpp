@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "config/config.hpp"
+#include "net/upstream.hpp"
 
 namespace gatehouse::hass {
 
@@ -80,6 +81,7 @@ private:
   void set_status(AdminStatus status, std::string message);
 
   config::HomeAssistant home_assistant_;
+  net::UpstreamTarget target_; // where HA is, plain or TLS
   std::chrono::milliseconds command_timeout_;
   boost::asio::io_context io_{1};
   std::thread thread_;

@@ -17,41 +17,45 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 using asio::ip::tcp;
 
+namespace {
+constexpr std::size_t kMaxOpeningMessageBytes = 64 * 1024;
+} // namespace
+
 std::string_view message_type(const boost::json::object& message) {
   const auto* type = message.if_contains("type");
   return type && type->is_string() ? std::string_view(type->get_string()) : std::string_view();
 }
 
-asio::awaitable<ApiSocketOpening> open_api_socket(ApiSocket& ws, std::string host, std::uint16_t port,
-                                                  std::string client_address, std::chrono::milliseconds timeout) {
+asio::awaitable<ApiSocketOpening> open_api_socket(net::UpstreamTarget ha, std::string client_address,
+                                                  std::chrono::milliseconds timeout) {
   constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
   ApiSocketOpening opening;
-  const std::string port_text = std::to_string(port);
-  tcp::resolver resolver(co_await asio::this_coro::executor);
-  auto [resolve_ec, endpoints] = co_await resolver.async_resolve(host, port_text, use_tuple);
-  if (resolve_ec) {
-    opening.failure = "cannot resolve " + host + ": " + resolve_ec.message();
+  const std::string port_text = std::to_string(ha.port);
+  ha.connect_timeout = timeout;
+  boost::system::error_code connect_ec;
+  auto connection = co_await net::connect_upstream(ha, connect_ec);
+  if (!connection) {
+    opening.failure = "cannot connect to " + ha.host + ":" + port_text + ": " + connect_ec.message();
     co_return opening;
   }
-  beast::get_lowest_layer(ws).expires_after(timeout);
-  auto [connect_ec, endpoint] = co_await beast::get_lowest_layer(ws).async_connect(endpoints, use_tuple);
-  if (connect_ec) {
-    opening.failure = "cannot connect to " + host + ":" + port_text + ": " + connect_ec.message();
-    co_return opening;
-  }
+  auto ws = std::make_unique<ApiSocket>(std::move(connection->stream));
   if (!client_address.empty()) {
-    ws.set_option(websocket::stream_base::decorator([client_address](websocket::request_type& request) {
+    ws->set_option(websocket::stream_base::decorator([client_address](websocket::request_type& request) {
       request.set("X-Forwarded-For", client_address);
     }));
   }
-  auto [handshake_ec] = co_await ws.async_handshake(host + ":" + port_text, "/api/websocket", use_tuple);
+  // HA's first message is small (contract §4.2); the admin connection raises the limit once authenticated.
+  ws->read_message_max(kMaxOpeningMessageBytes);
+  const std::string host_header = ha.host_header();
+  beast::get_lowest_layer(*ws).expires_after(timeout);
+  auto [handshake_ec] = co_await ws->async_handshake(host_header, "/api/websocket", use_tuple);
   if (handshake_ec) {
     opening.failure = "websocket handshake with HA failed: " + handshake_ec.message();
     co_return opening;
   }
   beast::flat_buffer buffer;
-  beast::get_lowest_layer(ws).expires_after(timeout);
-  auto [read_ec, n] = co_await ws.async_read(buffer, use_tuple);
+  beast::get_lowest_layer(*ws).expires_after(timeout);
+  auto [read_ec, n] = co_await ws->async_read(buffer, use_tuple);
   boost::system::error_code parse_ec;
   const auto hello = read_ec ? boost::json::value() : boost::json::parse(beast::buffers_to_string(buffer.data()), parse_ec);
   const auto* type = hello.is_object() ? hello.as_object().if_contains("type") : nullptr;
@@ -61,24 +65,25 @@ asio::awaitable<ApiSocketOpening> open_api_socket(ApiSocket& ws, std::string hos
   }
   const auto* version = hello.as_object().if_contains("ha_version");
   opening.ha_version = version && version->is_string() ? std::string(version->as_string()) : std::string();
+  opening.socket = std::move(ws);
   co_return opening;
 }
 
-ApiConversation::ApiConversation(asio::any_io_executor executor, std::chrono::milliseconds timeout)
-    : ws_(executor), timeout_(timeout) {
-  ws_.read_message_max(64 * 1024);
-}
+ApiConversation::ApiConversation(std::chrono::milliseconds timeout) : timeout_(timeout) {}
 
-asio::awaitable<std::optional<std::string>> ApiConversation::open(const std::string& host, std::uint16_t port,
+asio::awaitable<std::optional<std::string>> ApiConversation::open(const net::UpstreamTarget& ha,
                                                                   const std::string& client_address) {
-  auto opening = co_await open_api_socket(ws_, host, port, client_address, timeout_);
+  auto opening = co_await open_api_socket(ha, client_address, timeout_);
+  if (!opening) co_return std::nullopt;
+  ws_ = std::move(opening.socket); // its messages stay within the opening's 64 KiB
   co_return opening.ha_version;
 }
 
 asio::awaitable<std::optional<boost::json::object>> ApiConversation::read() {
+  if (!ws_) co_return std::nullopt;
   buffer_.clear();
-  beast::get_lowest_layer(ws_).expires_after(timeout_);
-  auto [ec, n] = co_await ws_.async_read(buffer_, asio::as_tuple(asio::use_awaitable));
+  beast::get_lowest_layer(*ws_).expires_after(timeout_);
+  auto [ec, n] = co_await ws_->async_read(buffer_, asio::as_tuple(asio::use_awaitable));
   if (ec) co_return std::nullopt;
   boost::system::error_code parse_ec;
   auto value = boost::json::parse(beast::buffers_to_string(buffer_.data()), parse_ec);
@@ -87,16 +92,18 @@ asio::awaitable<std::optional<boost::json::object>> ApiConversation::read() {
 }
 
 asio::awaitable<bool> ApiConversation::write(const boost::json::object& message) {
+  if (!ws_) co_return false;
   const std::string text = boost::json::serialize(message);
-  beast::get_lowest_layer(ws_).expires_after(timeout_);
-  auto [ec, n] = co_await ws_.async_write(asio::buffer(text), asio::as_tuple(asio::use_awaitable));
+  beast::get_lowest_layer(*ws_).expires_after(timeout_);
+  auto [ec, n] = co_await ws_->async_write(asio::buffer(text), asio::as_tuple(asio::use_awaitable));
   co_return !ec;
 }
 
 void ApiConversation::drop() {
+  if (!ws_) return;
   boost::system::error_code ignored;
-  beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
-  beast::get_lowest_layer(ws_).socket().close(ignored);
+  beast::get_lowest_layer(*ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+  beast::get_lowest_layer(*ws_).socket().close(ignored);
 }
 
 } // namespace gatehouse::hass

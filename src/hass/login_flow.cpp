@@ -28,7 +28,7 @@ std::string string_at(const json::object& object, std::string_view name) {
 } // namespace
 
 LoginFlowClient::LoginFlowClient(const config::HomeAssistant& home_assistant)
-    : base_url_(home_assistant.url), http_(net::HttpClient::Options{std::nullopt, std::chrono::seconds(30), 256 * 1024}) {
+    : base_url_(home_assistant.url), http_(net::HttpClient::Options{home_assistant.ca_file, std::chrono::seconds(30), 256 * 1024}) {
   while (!base_url_.empty() && base_url_.back() == '/') base_url_.pop_back();
 }
 

@@ -10,11 +10,11 @@ namespace gatehouse::hass {
 namespace asio = boost::asio;
 namespace json = boost::json;
 
-asio::awaitable<TokenProbe> probe_access_token(std::string host, std::uint16_t port, std::string token,
-                                               std::string client_address, std::chrono::milliseconds timeout) {
+asio::awaitable<TokenProbe> probe_access_token(net::UpstreamTarget ha, std::string token, std::string client_address,
+                                               std::chrono::milliseconds timeout) {
   TokenProbe probe;
-  ApiConversation socket(co_await asio::this_coro::executor, timeout);
-  auto version = co_await socket.open(host, port, client_address);
+  ApiConversation socket(timeout);
+  auto version = co_await socket.open(ha, client_address);
   if (!version) co_return probe;
   probe.ha_version = std::move(*version);
   const json::object auth{{"type", "auth"}, {"access_token", token}};
@@ -40,9 +40,10 @@ asio::awaitable<TokenProbe> probe_access_token(std::string host, std::uint16_t p
   co_return probe;
 }
 
-asio::awaitable<std::string> fetch_ha_version(std::string host, std::uint16_t port, std::chrono::milliseconds timeout) {
-  ApiConversation socket(co_await asio::this_coro::executor, timeout);
-  auto version = co_await socket.open(host, port, "");
+asio::awaitable<std::string> fetch_ha_version(net::UpstreamTarget ha, std::chrono::milliseconds timeout) {
+  ApiConversation socket(timeout);
+  const std::string own_name; // no X-Forwarded-For
+  auto version = co_await socket.open(ha, own_name);
   socket.drop();
   co_return version.value_or("");
 }

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <string>
 
+#include "net/upstream.hpp"
+
 namespace gatehouse::hass {
 
 struct TokenProbe {
@@ -17,12 +19,11 @@ struct TokenProbe {
   std::string ha_version; // from HA's auth_required, when HA answered at all
 };
 
-boost::asio::awaitable<TokenProbe> probe_access_token(std::string host, std::uint16_t port, std::string token,
+boost::asio::awaitable<TokenProbe> probe_access_token(net::UpstreamTarget ha, std::string token,
                                                       std::string client_address, std::chrono::milliseconds timeout);
 
 // HA's version, from the auth_required message of a websocket Gatehouse opens and closes again without
 // authenticating (an unanswered auth step is not a failed login). Empty when HA cannot be reached.
-boost::asio::awaitable<std::string> fetch_ha_version(std::string host, std::uint16_t port,
-                                                     std::chrono::milliseconds timeout);
+boost::asio::awaitable<std::string> fetch_ha_version(net::UpstreamTarget ha, std::chrono::milliseconds timeout);
 
 } // namespace gatehouse::hass

@@ -28,7 +28,7 @@ asio::awaitable<std::string> end_sessions_with_code(const config::HomeAssistant&
                                                     std::string client_id, std::vector<std::string> token_ids) {
   std::string base = home_assistant.url;
   while (!base.empty() && base.back() == '/') base.pop_back();
-  net::HttpClient http(net::HttpClient::Options{std::nullopt, kStepTimeout, 64 * 1024});
+  net::HttpClient http(net::HttpClient::Options{home_assistant.ca_file, kStepTimeout, 64 * 1024});
   net::OutboundRequest exchange;
   exchange.method = boost::beast::http::verb::post;
   exchange.url = base + "/auth/token";
@@ -45,8 +45,10 @@ asio::awaitable<std::string> end_sessions_with_code(const config::HomeAssistant&
   if (!access || !access->is_string() || !refresh || !refresh->is_string())
     co_return "HA's token answer had no access or refresh token";
 
-  ApiConversation socket(co_await asio::this_coro::executor, kStepTimeout);
-  if (!co_await socket.open(home_assistant.host, home_assistant.port, "")) co_return "HA's websocket could not be opened";
+  ApiConversation socket(kStepTimeout);
+  const auto ha = net::upstream_target(home_assistant);
+  const std::string own_name; // no X-Forwarded-For
+  if (!co_await socket.open(ha, own_name)) co_return "HA's websocket could not be opened";
   const json::object auth{{"type", "auth"}, {"access_token", access->as_string()}};
   if (!co_await socket.write(auth)) co_return "HA's websocket closed";
   auto answer = co_await socket.read();

@@ -1,10 +1,10 @@
 // net/http_client: one request per connection, verified TLS, overall deadline, capped response.
 #include "net/http_client.hpp"
 #include "net/bounded_parser.hpp"
+#include "net/client_tls.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
@@ -13,9 +13,6 @@
 #include <boost/url/encode.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
-#include <map>
-#include <mutex>
-#include <openssl/ssl.h>
 #include <stdexcept>
 #include <vector>
 
@@ -79,28 +76,6 @@ asio::awaitable<OutboundResult> exchange(Stream& stream, http::request<http::str
 
 std::string form_encode(std::string_view text) { return boost::urls::encode(text, boost::urls::unreserved_chars); }
 
-std::shared_ptr<ssl::context> client_tls_context(const std::optional<std::filesystem::path>& extra_ca_file) {
-  static std::mutex mutex;
-  // Never destroyed: freeing SSL contexts at exit could run after OpenSSL's own cleanup.
-  static auto* by_trust = new std::map<std::string, std::shared_ptr<ssl::context>>; // "": the system store alone
-  const std::string key = extra_ca_file ? extra_ca_file->string() : std::string();
-  std::lock_guard lock(mutex);
-  auto& context = (*by_trust)[key];
-  if (context) return context;
-  auto made = std::make_shared<ssl::context>(ssl::context::tls_client);
-  made->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
-                    ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-  made->set_default_verify_paths();
-  if (extra_ca_file) {
-    boost::system::error_code ec;
-    made->load_verify_file(extra_ca_file->string(), ec);
-    if (ec) throw std::runtime_error("cannot load CA bundle " + extra_ca_file->string() + ": " + ec.message());
-  }
-  made->set_verify_mode(ssl::verify_peer);
-  context = std::move(made);
-  return context;
-}
-
 HttpClient::HttpClient(Options options) : options_(std::move(options)) {
   // A bad extra CA bundle is a configuration error: said at start, not at the first sign-in.
   if (options_.extra_ca_file) client_tls_context(options_.extra_ca_file);
@@ -155,17 +130,14 @@ asio::awaitable<OutboundResult> HttpClient::send(const OutboundRequest& outbound
   } catch (const std::exception& e) {
     co_return failed(OutboundFailure::tls, e.what());
   }
-  beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp_stream), *tls_context);
-  // SNI carries names only (RFC 6066 §3); an IP literal is checked against the certificate's IP SANs.
-  const bool host_is_name = url.host_type() == boost::urls::host_type::name;
-  if (host_is_name && !SSL_set_tlsext_host_name(stream.native_handle(), host.c_str()))
-    co_return failed(OutboundFailure::tls, "cannot set TLS server name");
-  stream.set_verify_callback(ssl::host_name_verification(host));
+  ClientTlsStream stream(std::move(tcp_stream), *tls_context);
+  if (!expect_server(stream, host)) co_return failed(OutboundFailure::tls, "cannot set TLS server name");
   beast::get_lowest_layer(stream).expires_after(remaining(deadline));
   auto [handshake_ec] = co_await stream.async_handshake(ssl::stream_base::client, use_tuple);
+  if (handshake_ec == beast::error::timeout)
+    co_return failed(OutboundFailure::timeout, "TLS with " + host + " failed: " + handshake_ec.message());
   if (handshake_ec)
-    co_return failed(handshake_ec == beast::error::timeout ? OutboundFailure::timeout : OutboundFailure::tls,
-                     "TLS with " + host + " failed: " + handshake_ec.message());
+    co_return failed(OutboundFailure::tls, "TLS with " + host + " failed: " + describe_tls_failure(stream, handshake_ec).reason);
   auto result = co_await exchange(stream, request, deadline, options_.max_response_bytes);
   beast::get_lowest_layer(stream).expires_after(std::chrono::milliseconds(500));
   co_await stream.async_shutdown(use_tuple);

@@ -1,14 +1,10 @@
 // net/http_client: owns Gatehouse's own outbound HTTP(S) requests (IdP discovery, JWKS, token and
-// userinfo endpoints). TLS peers are always verified against the system trust store (plus an optional
-// extra CA bundle, for private CAs), with SNI and host-name checks; there is no "insecure" switch.
-// Every request has one overall deadline and a response size cap. All clients with the same trust share
-// one TLS context, made at the first https request: the system store is parsed once, and never by a
-// Gatehouse that speaks only plain HTTP.
+// userinfo endpoints, HA's login flow and token endpoint). TLS peers are checked as net/client_tls says.
+// Every request has one overall deadline and a response size cap.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/address.hpp>
-#include <boost/asio/ssl/context.hpp>
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <chrono>
@@ -49,11 +45,6 @@ struct OutboundResult {
 // `text` as a name or value in an application/x-www-form-urlencoded body (everything but the unreserved
 // characters percent-encoded), for the token requests Gatehouse sends.
 std::string form_encode(std::string_view text);
-
-// The client TLS context for the system store plus `extra_ca_file` (if any), made once per process.
-// Throws std::runtime_error when the extra CA file cannot be loaded.
-std::shared_ptr<boost::asio::ssl::context> client_tls_context(
-    const std::optional<std::filesystem::path>& extra_ca_file);
 
 class HttpClient {
 public:

@@ -258,7 +258,7 @@ std::optional<web::RefusalKind> refusal_for_body_error(const boost::system::erro
 
 bool is_stale_connection_error(const boost::system::error_code& ec) {
   return ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
-         ec == asio::error::broken_pipe;
+         ec == asio::error::broken_pipe || ec == asio::ssl::error::stream_truncated;
 }
 
 // The body relay buffer of one HTTP exchange, lent by the worker: connections that wait between
@@ -304,7 +304,7 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
   req.erase(http::field::expect);
   prepare_upstream_request(req, client);
   if (req.find(http::field::host) == req.end())
-    req.set(http::field::host, worker.upstream.target().host + ":" + std::to_string(worker.upstream.target().port));
+    req.set(http::field::host, worker.upstream.target().host_header());
   req.version(11);
   req.keep_alive(true);
 

@@ -200,7 +200,7 @@ asio::awaitable<void> pump(std::shared_ptr<Owner> splice, From& from, To& to, Di
     if (auto alive = weak.lock()) alive->cut_both();
   });
   co_await finish(to, direction, relay, over_limit);
-  if (over_limit) cut_off(splice->upstream); // the other direction then closes the client with 1009
+  if (over_limit) cut_off(socket_of(splice->upstream)); // the other direction then closes the client with 1009
 }
 
 // HA cannot be reached: the client still gets a websocket, closed with a reason it can act on.
@@ -314,33 +314,33 @@ std::string unavailable_frame() {
 
 // One relayed websocket once both handshakes are done: both legs and what the two directions share.
 // The two directions' coroutines own it together; the last one to end frees it. Registered with the
-// worker (under `owner`) for as long as it lives.
-template <class Stream>
+// worker (under `owner`) for as long as it lives. `UpstreamLeg`: HA's bare socket, or its TLS stream.
+template <class Stream, class UpstreamLeg>
 struct Splice {
   using ClientLeg = decltype(relay_leg(std::declval<Stream>()));
 
-  Splice(Stream client_stream, std::unique_ptr<UpstreamConnection> connection, Worker& worker, SocketOwner owner,
+  Splice(Stream client_stream, UpstreamLeg upstream_leg, Worker& worker, SocketOwner owner,
          ConnectionClaim connection_claim)
-      : client(relay_leg(std::move(client_stream))), upstream(connection->stream.release_socket()),
+      : client(relay_leg(std::move(client_stream))), upstream(std::move(upstream_leg)),
         relay(upstream.get_executor()), registration(worker.relays, tracked), claim(std::move(connection_claim)) {
     tracked.owner = std::move(owner);
     tracked.terminate = [this](websocket::close_reason reason) {
       // Cutting HA's side makes the HA→client direction close the client with this reason; that
       // direction is the only writer to the client, so no second writer races it.
       relay.client_close = reason;
-      cut_off(upstream);
+      cut_off(socket_of(upstream));
     };
   }
   void cut_both() {
     boost::system::error_code ignored;
-    for (tcp::socket* socket : {&socket_of(client), &upstream}) {
+    for (tcp::socket* socket : {&socket_of(client), &socket_of(upstream)}) {
       socket->shutdown(tcp::socket::shutdown_both, ignored);
       socket->cancel(ignored);
     }
   }
 
   ClientLeg client;
-  tcp::socket upstream;
+  UpstreamLeg upstream;
   Relay relay;
   TrackedRelay tracked;
   ListRegistration<TrackedRelay> registration;
@@ -348,13 +348,11 @@ struct Splice {
   metrics::GaugeHold counted{relayed_websockets_gauge};
 };
 
-// Copies frames both ways until either side ends; `from_client`/`from_upstream` were read before the
-// relay began and go first. Each direction runs in a coroutine of its own; nothing else stays.
-template <class Stream>
-void splice(Stream client_stream, std::unique_ptr<UpstreamConnection> connection, std::string from_client,
-            std::string from_upstream, Worker& worker, SocketOwner owner, ConnectionClaim claim) {
-  auto shared = std::make_shared<Splice<Stream>>(std::move(client_stream), std::move(connection), worker,
-                                                 std::move(owner), std::move(claim));
+template <class Stream, class UpstreamLeg>
+void splice_legs(Stream client_stream, UpstreamLeg upstream_leg, std::string from_client, std::string from_upstream,
+                 Worker& worker, SocketOwner owner, ConnectionClaim claim) {
+  auto shared = std::make_shared<Splice<Stream, UpstreamLeg>>(std::move(client_stream), std::move(upstream_leg), worker,
+                                                              std::move(owner), std::move(claim));
   auto& upstream = shared->upstream;
   const auto executor = upstream.get_executor();
   Direction up{false, FrameScanner(worker.shared.config.limits.max_websocket_message_bytes)};
@@ -362,6 +360,21 @@ void splice(Stream client_stream, std::unique_ptr<UpstreamConnection> connection
   asio::co_spawn(executor, pump(shared, shared->client, upstream, up, worker, std::move(from_client)), log_spawn_failure);
   asio::co_spawn(executor, pump(shared, upstream, shared->client, down, worker, std::move(from_upstream)),
                  log_spawn_failure);
+}
+
+// Copies frames both ways until either side ends; `from_client`/`from_upstream` were read before the
+// relay began and go first. Each direction runs in a coroutine of its own; nothing else stays. HA's
+// leg is kept as what it is: a bare socket when plain (no timers to carry), its TLS stream otherwise.
+template <class Stream>
+void splice(Stream client_stream, std::unique_ptr<UpstreamConnection> connection, std::string from_client,
+            std::string from_upstream, Worker& worker, SocketOwner owner, ConnectionClaim claim) {
+  auto& upstream = connection->stream;
+  if (upstream.is_tls())
+    splice_legs(std::move(client_stream), std::move(upstream.tls()), std::move(from_client), std::move(from_upstream),
+                worker, std::move(owner), std::move(claim));
+  else
+    splice_legs(std::move(client_stream), upstream.plain().release_socket(), std::move(from_client),
+                std::move(from_upstream), worker, std::move(owner), std::move(claim));
 }
 
 // Both legs of a websocket once the handshake is done: HA's connection, and what each side sent after
@@ -399,7 +412,7 @@ asio::awaitable<std::optional<Joined>> passthrough_handshake(Stream& client_stre
     upgrade.set(http::field::connection, "Upgrade");
     upgrade.set(http::field::upgrade, "websocket");
     if (client.host.empty())
-      upgrade.set(http::field::host, worker.upstream.target().host + ":" + std::to_string(worker.upstream.target().port));
+      upgrade.set(http::field::host, worker.upstream.target().host_header());
 
     beast::flat_buffer upstream_buffer;
     http::response_parser<http::string_body> answer_parser;
@@ -473,7 +486,7 @@ asio::awaitable<std::optional<Joined>> authenticated_handshake(Stream& client_st
   upgrade.set(http::field::sec_websocket_version, "13");
   upgrade.set(http::field::sec_websocket_key, random_client_key());
   if (client.host.empty())
-    upgrade.set(http::field::host, worker.upstream.target().host + ":" + std::to_string(worker.upstream.target().port));
+    upgrade.set(http::field::host, worker.upstream.target().host_header());
 
   const std::string ha_version = co_await gate.ha_version();
   if (ha_version.empty()) {

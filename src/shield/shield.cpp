@@ -47,11 +47,10 @@ Shield::Shield(const config::Config& config, store::Store& store, const sessions
       store_(store),
       cut_offs_(cut_offs),
       mode_(config.shield.mode),
-      ha_host_(config.home_assistant.host),
-      ha_port_(config.home_assistant.port),
+      ha_(net::upstream_target(config)),
       public_paths_(config.shield.public_paths, config.shield.local_files),
       websocket_passthrough_(PublicPaths::only(config.shield.websocket_passthrough)),
-      http_(net::HttpClient::Options{std::nullopt, std::chrono::seconds(10), 64 * 1024}),
+      http_(net::HttpClient::Options{config.home_assistant.ca_file, std::chrono::seconds(10), 64 * 1024}),
       check_budget_(check_limits(config.limits)),
       refusals_("shield_refusals", {}),
       break_glass_refusals_("breakglass_refusals", {.own_entries_per_client = config.limits.audited_refusals_per_address}) {}
@@ -117,7 +116,7 @@ asio::awaitable<TokenDecision> Shield::check_token(std::string_view token, const
   }
   // Named first: GCC 12 mishandles temporaries inside co_await.
   std::string token_text(token);
-  auto probe = co_await hass::probe_access_token(ha_host_, ha_port_, std::move(token_text), client_address, kProbeTimeout);
+  auto probe = co_await hass::probe_access_token(ha_, std::move(token_text), client_address, kProbeTimeout);
   decision.asked_home_assistant = true;
   token_checks_asked.add({probe.outcome == hass::TokenProbe::Outcome::valid     ? "valid"
                           : probe.outcome == hass::TokenProbe::Outcome::refused ? "refused"
@@ -322,7 +321,7 @@ void Shield::flush_refusal_counts() {
 asio::awaitable<bool> Shield::onboarding_open() {
   if (onboarded_.load(std::memory_order_relaxed)) co_return false;
   net::OutboundRequest request;
-  request.url = "http://" + ha_host_ + ":" + std::to_string(ha_port_) + "/api/onboarding";
+  request.url = config_.home_assistant.url + "/api/onboarding";
   auto result = co_await http_.send(request);
   if (!result || result.response->status != 200) co_return false; // unknown: closed
   boost::system::error_code ec;
@@ -342,7 +341,7 @@ asio::awaitable<std::string> Shield::ha_version() {
     std::lock_guard lock(version_mutex_);
     if (!ha_version_.empty()) co_return ha_version_;
   }
-  auto version = co_await hass::fetch_ha_version(ha_host_, ha_port_, kProbeTimeout);
+  auto version = co_await hass::fetch_ha_version(ha_, kProbeTimeout);
   if (!version.empty()) note_ha_version(version);
   co_return version;
 }

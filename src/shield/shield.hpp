@@ -17,6 +17,7 @@
 
 #include "config/config.hpp"
 #include "net/http_client.hpp"
+#include "net/upstream.hpp"
 #include "store/store.hpp"
 #include "web/page.hpp"
 #include "shield/access_token.hpp"
@@ -116,8 +117,7 @@ private:
   store::Store& store_;
   const sessions::CutOffs& cut_offs_;
   config::ShieldMode mode_;
-  std::string ha_host_;
-  std::uint16_t ha_port_;
+  net::UpstreamTarget ha_; // HA's websocket API, for token checks
   PublicPaths public_paths_;
   PublicPaths websocket_passthrough_;
   TokenCache tokens_;

@@ -125,7 +125,7 @@ std::string origin_of(std::string_view url) {
 SignIn::SignIn(const config::Config& config, store::Store& store, users::Directory& directory,
                const sessions::CutOffs& cut_offs, const scim::People* people)
     : config_(config), store_(store),
-      home_assistant_http_(net::HttpClient::Options{std::nullopt, std::chrono::seconds(60), 256 * 1024}),
+      home_assistant_http_(net::HttpClient::Options{config.home_assistant.ca_file, std::chrono::seconds(60), 256 * 1024}),
       directory_(directory), cut_offs_(cut_offs), session_ends_(store), people_(people), login_flow_(config.home_assistant),
       refused_sign_ins_("sign_in_refusals", {.own_entries_per_client = config.limits.audited_refusals_per_address}),
       discovery_(config.client_discovery) {

@@ -3,6 +3,7 @@
 // is the only entry point; lib/ holds one concern per file.
 
 import { createServer } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import { EventEmitter } from 'node:events';
 import { DoubleClock } from './lib/clock.mjs';
 import { parseNetwork } from './lib/ip.mjs';
@@ -54,6 +55,7 @@ function normalizeOptions(options) {
     websocketHeartbeatMs: options.websocketHeartbeatMs ?? 55_000,
     redirectUriDiscovery: options.redirectUriDiscovery ?? true,
     trustedCa: options.trustedCa, // PEM: the CA store of HA's host, for client pages with test certificates
+    tls: options.tls ?? null, // {cert, key} PEM: HA serving HTTPS itself (http: ssl_certificate / ssl_key)
     logger: options.logger ?? null,
   };
 }
@@ -121,7 +123,11 @@ export class HaDouble {
 
   async start() {
     await this.seed();
-    this.server = createServer({ maxHeaderSize: 64 * 1024 }, (req, res) => {
+    // HTTPS when HA has ssl_certificate/ssl_key: the same app behind TLS (the scheme its requests see).
+    const tls = this.options.tls;
+    const listen = tls ? (options, handler) => createTlsServer({ ...options, cert: tls.cert, key: tls.key }, handler) : createServer;
+    this.scheme = tls ? 'https' : 'http';
+    this.server = listen({ maxHeaderSize: 64 * 1024 }, (req, res) => {
       this.#handleRequest(req, res).catch((error) => {
         this.logUnexpected(error);
         if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' });
@@ -129,7 +135,7 @@ export class HaDouble {
       });
     });
     // §0.2: header values exactly as aiohttp sees them (trailing whitespace kept).
-    this.server.on('connection', (socket) => this.#rawHeadTaps.set(socket, new RawHeadTap(socket)));
+    this.server.on(tls ? 'secureConnection' : 'connection', (socket) => this.#rawHeadTaps.set(socket, new RawHeadTap(socket)));
     this.server.on('upgrade', (req, socket, head) => this.#handleUpgrade(req, socket, head));
     this.server.on('clientError', (error, socket) => socket.destroy());
     await new Promise((resolve, reject) => {
@@ -138,7 +144,7 @@ export class HaDouble {
     });
     this.port = this.server.address().port;
     const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;
-    this.url = `http://${host}:${this.port}`;
+    this.url = `${this.scheme}://${host}:${this.port}`;
     return this;
   }
 
@@ -154,7 +160,7 @@ export class HaDouble {
   // Middleware order of §3.1. Returns the effective request attributes or throws HttpError.
   #frontMiddleware({ rawHeaders, peerIp, path, rawQuery, host }) {
     if (failsSecurityFilter(path, rawQuery)) throw new HttpError(400); // §9.6
-    const forwarded = applyForwardedHeaders({ rawHeaders, peerIp, scheme: 'http', host }, this.options); // §3.2
+    const forwarded = applyForwardedHeaders({ rawHeaders, peerIp, scheme: this.scheme, host }, this.options); // §3.2
     if (this.bans.has(forwarded.remote)) throw new HttpError(403); // §1.12 ban middleware
     return forwarded;
   }
@@ -167,7 +173,7 @@ export class HaDouble {
 
   async #handleRequest(req, res) {
     const rawHead = this.#takeRawHead(req);
-    const ctx = new RequestContext(req, res, { peerIp: req.socket.remoteAddress, scheme: 'http', host: req.headers.host, rawHead });
+    const ctx = new RequestContext(req, res, { peerIp: req.socket.remoteAddress, scheme: this.scheme, host: req.headers.host, rawHead });
     if (ctx.path.startsWith('/__double/')) return handleControlRequest(this, ctx);
     this.#countRequest(ctx.path);
     const serverHeader = this.features.aiohttpServerHeader;

@@ -14,7 +14,8 @@ const run = promisify(execFile);
 const KEY_ARGS = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 
 // Returns the PEM texts, their files, and cleanup() (removes the directory only if made here).
-export async function makeTlsMaterial(dir) {
+// `subjectAltName`: the names the server certificate is valid for, in openssl's syntax.
+export async function makeTlsMaterial(dir, { subjectAltName = 'IP:127.0.0.1,DNS:localhost' } = {}) {
   const created = !dir;
   dir ??= await mkdtemp(join(tmpdir(), 'gatehouse-idp-tls-'));
   const file = (name) => join(dir, name);
@@ -25,7 +26,7 @@ export async function makeTlsMaterial(dir) {
   await run('openssl', ['req', ...KEY_ARGS, '-keyout', file('server.key'), '-out', file('server.csr'),
     '-subj', '/CN=localhost']);
   await writeFile(file('server.ext'), [
-    'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    `subjectAltName=${subjectAltName}`,
     'basicConstraints=critical,CA:FALSE',
     'keyUsage=critical,digitalSignature',
     'extendedKeyUsage=serverAuth',

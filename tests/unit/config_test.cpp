@@ -137,6 +137,7 @@ TEST_F(ConfigTest, LoadsAFullValidFile) {
   const auto cert = write_file("tls/cert.pem", "-----BEGIN CERTIFICATE-----\n");
   const auto key = write_file("tls/key.pem", "-----BEGIN PRIVATE KEY-----\n");
   const auto token = write_file("ha-token", std::string("\n  ") + kToken + "\n\n");
+  const auto ha_ca = write_file("ha-ca.pem", "-----BEGIN CERTIFICATE-----\n");
   const auto config_path = write_file("gatehouse.yaml",
                                       "listen: 127.0.0.1:9000\n"
                                       "external_url: https://HA.Example.com/\n"
@@ -148,6 +149,7 @@ TEST_F(ConfigTest, LoadsAFullValidFile) {
                                       "  key_file: " + key.string() + "\n"
                                       "home_assistant:\n"
                                       "  url: https://homeassistant.local:8443\n"
+                                      "  ca_file: " + ha_ca.string() + "\n"
                                       "  token_file: " + token.string() + "\n"
                                       "limits:\n"
                                       "  max_header_bytes: 32KiB\n"
@@ -183,6 +185,7 @@ TEST_F(ConfigTest, LoadsAFullValidFile) {
   EXPECT_EQ(config.home_assistant.host, "homeassistant.local");
   EXPECT_EQ(config.home_assistant.port, 8443);
   EXPECT_TRUE(config.home_assistant.tls);
+  EXPECT_EQ(config.home_assistant.ca_file, ha_ca);
   EXPECT_EQ(config.home_assistant.token, kToken);
   EXPECT_EQ(config.limits.max_header_bytes, 32u * 1024);
   EXPECT_EQ(config.limits.max_body_bytes, 16u * 1024 * 1024);
@@ -194,6 +197,20 @@ TEST_F(ConfigTest, LoadsAFullValidFile) {
   EXPECT_EQ(config.timeouts.upstream_response, milliseconds(3'600'000));
   EXPECT_EQ(config.timeouts.shutdown_grace, milliseconds(15'000));
   EXPECT_EQ(config.logging.level, "debug");
+}
+
+TEST_F(ConfigTest, HomeAssistantCaFileOnlyWithHttps) {
+  const auto ca = write_file("ha-ca.pem", "-----BEGIN CERTIFICATE-----\n");
+  const auto plain = issue_for("  ca_file: " + ca.string() + "\n");
+  EXPECT_EQ(plain.key, "home_assistant.ca_file");
+  EXPECT_EQ(plain.line, 5);
+  EXPECT_EQ(plain.message, "a CA is only used for HTTPS, and url is http://127.0.0.1:8124: write url as https://... if "
+                           "HA serves TLS, or remove ca_file");
+  const auto missing = single_issue("external_url: https://ha.example.com\ndata_dir: /tmp\nhome_assistant:\n"
+                                    "  url: https://ha.local\n  ca_file: /nonexistent/ha-ca.pem\n");
+  EXPECT_EQ(missing.key, "home_assistant.ca_file");
+  EXPECT_CONTAINS(missing.message, "cannot read");
+  EXPECT_FALSE(config_for("").home_assistant.ca_file.has_value());
 }
 
 TEST_F(ConfigTest, FillsDefaultsForOptionalKeys) {
@@ -408,7 +425,7 @@ TEST_F(ConfigTest, WrongYamlTypesNameTheKey) {
 
   const auto home_scalar = single_issue("external_url: https://x\ndata_dir: /x\nhome_assistant: http://h\n");
   EXPECT_EQ(home_scalar.key, "home_assistant");
-  EXPECT_CONTAINS(home_scalar.message, "expected a block of keys (url, token_file)");
+  EXPECT_CONTAINS(home_scalar.message, "expected a block of keys (url, ca_file, token_file)");
 }
 
 // ---------------------------------------------------------------------------------------------- listen

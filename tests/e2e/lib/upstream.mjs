@@ -13,6 +13,7 @@
 //   websocket upgrade on /test/ws-reject?code=N   answered with that HTTP status and a JSON body
 //   websocket upgrade anywhere else          an echo socket, handed to the test via nextWebSocket()
 import http from 'node:http';
+import https from 'node:https';
 import { createHash } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import { WebSocketServer } from 'ws';
@@ -20,9 +21,12 @@ import { patternBlock, patternBlocks } from './pattern.mjs';
 
 export const MANIFEST = { name: 'Home Assistant', short_name: 'Home Assistant', start_url: '/?homescreen=1' };
 
-/** Starts a test upstream on 127.0.0.1 (`port` 0 picks a free one). */
-export async function startUpstream({ port = 0 } = {}) {
-  const upstream = new TestUpstream();
+/**
+ * Starts a test upstream on 127.0.0.1 (`port` 0 picks a free one). `tls` ({cert, key, host} PEM):
+ * serve HTTPS instead, as HA with ssl_certificate does; `url` then names `host` (default 127.0.0.1).
+ */
+export async function startUpstream({ port = 0, tls = null } = {}) {
+  const upstream = new TestUpstream(tls);
   await upstream.start(port);
   return upstream;
 }
@@ -181,6 +185,7 @@ export class UpstreamWebSocket extends EventEmitter {
 export class TestUpstream {
   requests = [];
   webSockets = [];
+  serverNames = []; // with TLS: the SNI name of each connection (false: none sent)
   connectionsAccepted = 0;
   openConnections = 0;
   port = 0;
@@ -200,13 +205,20 @@ export class TestUpstream {
     handleProtocols: (protocols) => protocols.values().next().value ?? false,
   });
 
-  get url() { return `http://127.0.0.1:${this.port}`; }
+  #tls;
+  constructor(tls = null) { this.#tls = tls; }
+
+  get url() { return this.#tls ? `https://${this.#tls.host ?? '127.0.0.1'}:${this.port}` : `http://127.0.0.1:${this.port}`; }
 
   /** Listens on `port` (the previous port when restarting after stop()). */
   async start(port = this.port) {
-    const server = http.createServer({ maxHeaderSize: 256 * 1024, requestTimeout: 0 });
+    const options = { maxHeaderSize: 256 * 1024, requestTimeout: 0 };
+    const server = this.#tls
+      ? https.createServer({ ...options, cert: this.#tls.cert, key: this.#tls.key })
+      : http.createServer(options);
     server.keepAliveTimeout = 75_000; // aiohttp's keep-alive timeout, what HA uses
-    server.on('connection', (socket) => this.#onConnection(socket));
+    // A TLS connection counts once its handshake is done: the socket requests arrive on.
+    server.on(this.#tls ? 'secureConnection' : 'connection', (socket) => this.#onConnection(socket));
     server.on('request', (req, res) => this.#onRequest(req, res));
     server.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket, head));
     server.listen(port, '127.0.0.1');
@@ -249,6 +261,7 @@ export class TestUpstream {
   nextWebSocket(matches) { return this.#webSocketMailbox.take(matches); }
 
   #onConnection(socket) {
+    if (this.#tls) this.serverNames.push(socket.servername);
     this.connectionsAccepted++;
     this.openConnections++;
     this.#connectionIds.set(socket, this.connectionsAccepted);
