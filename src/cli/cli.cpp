@@ -1,5 +1,6 @@
 // cli: parses the command line and runs the chosen command.
 #include "cli/cli.hpp"
+#include "cli/config_check.hpp"
 #include "cli/doctor.hpp"
 
 #include <CLI/CLI.hpp>
@@ -19,7 +20,6 @@
 #include "config/config.hpp"
 #include "logging/log.hpp"
 #include "hass/admin_connection.hpp"
-#include "net/client_tls.hpp"
 #include "net/server.hpp"
 #include "oidc/provider.hpp"
 #include "scim/people.hpp"
@@ -56,43 +56,12 @@ std::optional<config::LoadResult> load_or_report(const std::string& path) {
   }
 }
 
-// The CA bundles the configuration names, loaded as Gatehouse will load them at start (reading the
-// configuration only checks that each file can be read): one line per bundle that holds no usable CA.
-std::vector<std::string> unloadable_ca_files(const config::Config& config) {
-  std::vector<std::pair<std::string, std::optional<std::filesystem::path>>> named{
-      {"home_assistant.ca_file", config.home_assistant.ca_file},
-      {"client_discovery.ca_file", config.client_discovery.ca_file}};
-  for (const auto& provider : config.providers) named.push_back({"providers[" + provider.id + "].ca_file", provider.ca_file});
-  if (config.header_identity && config.header_identity->assertion)
-    named.push_back({"header_identity.assertion.ca_file", config.header_identity->assertion->ca_file});
-  std::vector<std::string> problems;
-  for (const auto& [key, file] : named) {
-    if (!file) continue;
-    try {
-      net::client_tls_context(file);
-    } catch (const std::exception& error) {
-      problems.push_back(key + ": " + error.what() + "; name a PEM file of CA certificates");
-    }
-  }
-  return problems;
-}
-
 int check_config(const std::string& path) {
-  try {
-    auto loaded = config::load_file(path);
-    for (const auto& warning : loaded.warnings) std::cerr << "warning: " << warning << "\n";
-    const auto unloadable = unloadable_ca_files(loaded.config);
-    if (!unloadable.empty()) {
-      std::cerr << "gatehouse: " << path << " has " << unloadable.size()
-                << (unloadable.size() == 1 ? " problem" : " problems") << ":\n";
-      for (const auto& problem : unloadable) std::cerr << problem << "\n";
-      return 1;
-    }
-    std::cout << "configuration OK\n";
-    return 0;
-  } catch (const config::ConfigError& error) {
-    return report_config_error(error, path);
-  }
+  const auto checked = check_file(path);
+  if (!checked.loaded) return report_config_error(config::ConfigError(checked.issues), path);
+  for (const auto& warning : checked.loaded->warnings) std::cerr << "warning: " << warning << "\n";
+  std::cout << "configuration OK\n";
+  return 0;
 }
 
 // Each provider's discovery once, on its own thread, while Gatehouse starts serving: a discovery document
@@ -133,6 +102,7 @@ private:
 };
 
 int serve(const std::string& path) {
+  const std::string running_text = read_text(path); // what SIGHUP compares the file with
   auto loaded = load_or_report(path);
   if (!loaded) return 1;
   const auto& config = loaded->config;
@@ -140,6 +110,7 @@ int serve(const std::string& path) {
   logging::parse_level(config.logging.level, level);
   logging::init(level);
   for (const auto& warning : loaded->warnings) logging::warn("configuration warning", {{"detail", warning}});
+  ConfigReload reload(path, running_text, level);
   try {
     auto store = store::Store::open(config.data_dir);
     logging::info("store ready", {{"path", store->database_path().string()}, {"schema_version", store->schema_version()}});
@@ -158,6 +129,7 @@ int serve(const std::string& path) {
       shield::Shield shield(config, *store, cut_offs);
       front_door::FrontDoor door(config, shield, nullptr, cut_offs, scim_api);
       net::Server server(config, door);
+      server.on_reload([&reload] { reload.reload(); });
       return server.run();
     }
     // Single sign-on (or trusted devices): the admin connection to HA must work before anyone is signed in.
@@ -182,6 +154,7 @@ int serve(const std::string& path) {
     const DiscoveryAtStart discovery(config.providers);
     front_door::FrontDoor door(config, shield, &sign_in, cut_offs, scim_api, &app_webhooks);
     net::Server server(config, door);
+    server.on_reload([&reload] { reload.reload(); });
     const int code = server.run();
     admin.stop();
     return code;

@@ -278,6 +278,7 @@ int Server::run() {
   std::function<void(boost::system::error_code, int)> on_reload = [&](boost::system::error_code ec, int) {
     if (ec) return;
     notify_service_manager("RELOADING=1");
+    if (reload_hook_) reload_hook_();
     if (shared_.tls) {
       try {
         shared_.tls->load();
@@ -286,7 +287,7 @@ int Server::run() {
         logging::error("tls certificate reload failed; keeping the previous certificate", {{"error", e.what()}});
       }
     } else {
-      logging::info("SIGHUP received; nothing to reload (no tls section)");
+      logging::info("SIGHUP received; no TLS certificate to read again (no tls section)");
     }
     notify_service_manager("READY=1");
     reload_signal.async_wait(on_reload);

@@ -3,6 +3,7 @@
 // path); SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the TLS certificate.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -19,6 +20,8 @@ public:
   // Binds, serves until a stop signal, drains. Returns the process exit code. Throws std::runtime_error
   // with a user-facing message when it cannot start (port in use, bad certificate).
   int run();
+  // Runs on SIGHUP, before the listener's certificate is read again: whatever else the process reloads.
+  void on_reload(std::function<void()> hook) { reload_hook_ = std::move(hook); }
 
 private:
   boost::asio::awaitable<std::size_t> close(std::string ha_user_id, std::vector<std::string> session_ids,
@@ -30,6 +33,7 @@ private:
   SharedState shared_;
   std::vector<std::unique_ptr<Worker>> workers_;
   uint16_t bound_port_ = 0;
+  std::function<void()> reload_hook_;
 };
 
 } // namespace gatehouse::net

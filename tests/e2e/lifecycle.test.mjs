@@ -8,7 +8,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  baseConfig, freePort, freshDirectory, repoRoot, runGatehouse, startGatehouse, startStack, TEST_GUARD, toYaml, tryConnect,
+  baseConfig, freePort, freshDirectory, mergeConfig, repoRoot, runGatehouse, startGatehouse, startStack, TEST_GUARD, toYaml, tryConnect,
 } from './lib/harness.mjs';
 import { startUpstream } from './lib/upstream.mjs';
 import { request } from './lib/http-client.mjs';
@@ -212,13 +212,50 @@ test('TLS listener serves its certificate, forwards proto https, and SIGHUP swit
   copyFileSync(second.certFile, certFile);
   copyFileSync(second.keyFile, keyFile);
   gatehouse.proc.kill('SIGHUP');
-  await gatehouse.waitForLog((entry) => typeof entry.msg === 'string' && entry.msg.includes('reloaded'));
+  await gatehouse.waitForLog((entry) => entry.msg === 'tls certificate reloaded');
 
   const after = await request(`${gatehouse.url}/api/after-reload`, { ca: second.pem });
   assert.equal(after.status, 200);
   assert.equal(after.peerCertificate.fingerprint256, second.fingerprint);
   await assert.rejects(request(`${gatehouse.url}/api/old-ca`, { ca: first.pem }), 'the old certificate is still served');
   assert.equal(gatehouse.proc.exitCode, null, 'SIGHUP stopped Gatehouse');
+});
+
+test('SIGHUP with a file that has problems changes nothing and logs each one; a good file applies logging.level and names the keys waiting for a restart', TEST_GUARD, async (t) => {
+  const { upstream, gatehouse } = await startStack(t);
+  const rewrite = (overrides) => writeFileSync(gatehouse.configPath, `${toYaml(mergeConfig(gatehouse.config, overrides))}\n`);
+  const requestLine = (path) => (entry) => entry.msg === 'request' && entry.path === path;
+  assert.equal((await request(`${gatehouse.url}/api/one`)).status, 200);
+  await gatehouse.waitForLog(requestLine('/api/one'));
+
+  // Two problems: both logged as check-config says them, and the running configuration stays.
+  rewrite({ limits: { max_body_bytes: 'lots' }, home_assistant: { url: 'ftp://ha.example' } });
+  gatehouse.proc.kill('SIGHUP');
+  const refused = await gatehouse.waitForLog((entry) => entry.msg === 'configuration reload refused: the running configuration stays');
+  assert.equal(refused.problems, 2);
+  const problems = gatehouse.logs().filter((entry) => entry.msg === 'configuration problem').map((entry) => entry.problem);
+  assert.equal(problems.length, 2, problems.join('\n'));
+  assert.ok(problems.some((problem) => /^home_assistant\.url \(line \d+\): expected an http:\/\/ or https:\/\/ URL/.test(problem)), problems.join('\n'));
+  assert.ok(problems.some((problem) => /^limits\.max_body_bytes \(line \d+\): \S/.test(problem)), problems.join('\n'));
+  assert.equal((await request(`${gatehouse.url}/api/two`)).status, 200);
+  assert.equal(upstream.requestsTo('/api/two').length, 1, 'still relayed to the same HA');
+
+  // A good file: logging.level applies at once (to warn: request lines stop), the rest waits for a restart.
+  rewrite({ logging: { level: 'warn' }, shield: { mode: 'enforce' }, workers: 1 });
+  gatehouse.proc.kill('SIGHUP');
+  const waiting = await gatehouse.waitForLog((entry) => entry.msg?.startsWith('configuration changed: restart Gatehouse'));
+  assert.equal(waiting.keys, 'shield, workers');
+  assert.equal((await request(`${gatehouse.url}/api/three`)).status, 200, 'the shield stays in its running mode (report)');
+
+  rewrite({ logging: { level: 'info' }, shield: { mode: 'enforce' }, workers: 1 });
+  gatehouse.proc.kill('SIGHUP');
+  const reloaded = await gatehouse.waitForLog((entry) => entry.msg === 'configuration reloaded');
+  assert.equal(reloaded.applied, 'logging.level');
+  assert.equal(reloaded.waiting_for_restart, 2);
+  assert.equal((await request(`${gatehouse.url}/api/four`)).status, 200);
+  await gatehouse.waitForLog(requestLine('/api/four'));
+  assert.equal(gatehouse.logs().filter(requestLine('/api/three')).length, 0, 'not logged while the level was warn');
+  assert.equal(gatehouse.proc.exitCode, null);
 });
 
 // systemd's notify protocol (Type=notify in the package's unit): what arrives on $NOTIFY_SOCKET, read by
