@@ -130,6 +130,14 @@ std::optional<std::uint64_t> sized_body(const http::parser<isRequest, http::buff
   return std::nullopt;
 }
 
+// Whether reads from `in` return at most one TLS record: HA's connection when it is TLS. (A TLS client's
+// upload keeps the record-sized reads: a slow client's bytes go on as they come.)
+template <class In>
+bool reads_one_record_at_a_time(In& in) {
+  if constexpr (std::is_same_v<In, UpstreamStream>) return in.is_tls();
+  return false;
+}
+
 // A length-framed message goes through as plain bytes: the parser would only copy the body once more.
 // The head leaves with the body bytes already read, in one write (the whole message, when small).
 template <bool isRequest, class In, class Out>
@@ -151,7 +159,15 @@ asio::awaitable<RelayResult> relay_sized_message(In& in, beast::flat_buffer& in_
   while (remaining > 0) {
     watch.wait_at_most(read_timeout);
     const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, kRelayChunk));
-    auto [ec, n] = co_await in.async_read_some(asio::buffer(chunk, want), use_tuple);
+    boost::system::error_code ec;
+    std::size_t n = 0;
+    if (reads_one_record_at_a_time(in)) {
+      // TLS hands over one record (16 KB) per read; the length is known, so the chunk is waited for
+      // whole and leaves in one write instead of four.
+      std::tie(ec, n) = co_await asio::async_read(in, asio::buffer(chunk, want), use_tuple);
+    } else {
+      std::tie(ec, n) = co_await in.async_read_some(asio::buffer(chunk, want), use_tuple);
+    }
     if (ec) co_return RelayResult{ec, true};
     remaining -= n;
     watch.wait_at_most(write_timeout);
