@@ -58,8 +58,8 @@ std::optional<config::LoadResult> load_or_report(const std::string& path) {
 
 int check_config(const std::string& path) {
   const auto checked = check_file(path);
+  for (const auto& warning : checked.warnings) std::cerr << "warning: " << warning << "\n";
   if (!checked.loaded) return report_config_error(config::ConfigError(checked.issues), path);
-  for (const auto& warning : checked.loaded->warnings) std::cerr << "warning: " << warning << "\n";
   std::cout << "configuration OK\n";
   return 0;
 }
@@ -102,7 +102,6 @@ private:
 };
 
 int serve(const std::string& path) {
-  const std::string running_text = read_text(path); // what SIGHUP compares the file with
   auto loaded = load_or_report(path);
   if (!loaded) return 1;
   const auto& config = loaded->config;
@@ -110,7 +109,7 @@ int serve(const std::string& path) {
   logging::parse_level(config.logging.level, level);
   logging::init(level);
   for (const auto& warning : loaded->warnings) logging::warn("configuration warning", {{"detail", warning}});
-  ConfigReload reload(path, running_text, level);
+  ConfigReload reload(path, *loaded, level);
   try {
     auto store = store::Store::open(config.data_dir);
     logging::info("store ready", {{"path", store->database_path().string()}, {"schema_version", store->schema_version()}});

@@ -1,10 +1,11 @@
 // cli/config_check: check-config's checks, and the configuration's reload on SIGHUP.
 #include "cli/config_check.hpp"
 
+#include <openssl/evp.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <fstream>
-#include <map>
 #include <set>
 #include <sstream>
 
@@ -13,19 +14,26 @@
 namespace gatehouse::cli {
 namespace {
 
-// The CA bundles the configuration names, loaded as Gatehouse loads them at start (reading the
-// configuration only checks that each file can be read).
-std::vector<config::ConfigIssue> unloadable_ca_files(const config::Config& config) {
-  std::vector<std::pair<std::string, std::optional<std::filesystem::path>>> named{
-      {"home_assistant.ca_file", config.home_assistant.ca_file},
-      {"client_discovery.ca_file", config.client_discovery.ca_file}};
+// The CA bundles the configuration names, by key.
+std::vector<std::pair<std::string, std::filesystem::path>> ca_files(const config::Config& config) {
+  std::vector<std::pair<std::string, std::filesystem::path>> named;
+  const auto add = [&](std::string key, const std::optional<std::filesystem::path>& file) {
+    if (file) named.emplace_back(std::move(key), *file);
+  };
+  add("home_assistant.ca_file", config.home_assistant.ca_file);
+  add("client_discovery.ca_file", config.client_discovery.ca_file);
   for (std::size_t i = 0; i < config.providers.size(); ++i)
-    named.push_back({"providers[" + std::to_string(i) + "].ca_file", config.providers[i].ca_file});
+    add("providers[" + std::to_string(i) + "].ca_file", config.providers[i].ca_file);
   if (config.header_identity && config.header_identity->assertion)
-    named.push_back({"header_identity.assertion.ca_file", config.header_identity->assertion->ca_file});
+    add("header_identity.assertion.ca_file", config.header_identity->assertion->ca_file);
+  return named;
+}
+
+// Each CA bundle loaded as Gatehouse loads it at start (reading the configuration only checks that each
+// file can be read).
+std::vector<config::ConfigIssue> unloadable_ca_files(const config::Config& config) {
   std::vector<config::ConfigIssue> issues;
-  for (const auto& [key, file] : named) {
-    if (!file) continue;
+  for (const auto& [key, file] : ca_files(config)) {
     try {
       net::client_tls_context(file);
     } catch (const std::exception& error) {
@@ -35,19 +43,42 @@ std::vector<config::ConfigIssue> unloadable_ca_files(const config::Config& confi
   return issues;
 }
 
-// Each top-level key's value as YAML text ("" for a file that does not parse: then everything differs).
-std::map<std::string, std::string> top_level_values(const std::string& text) {
+std::string sha256(std::string_view bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
+  return std::string(reinterpret_cast<const char*>(digest), length);
+}
+
+std::string file_bytes(const std::filesystem::path& path) {
+  std::ifstream file(path, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << file.rdbuf();
+  return bytes.str();
+}
+
+// What can change under a reload, each as text to compare: every top-level key's value as YAML (aliases
+// resolved, comments and layout not), and a digest of each secret and CA bundle (their files' contents,
+// or environment variables, are not in the YAML). Secrets are kept only as digests.
+std::map<std::string, std::string> comparable_values(const config::LoadResult& loaded) {
   std::map<std::string, std::string> values;
   try {
-    const YAML::Node root = YAML::Load(text);
-    if (!root.IsMap()) return values;
-    for (const auto& entry : root) {
-      YAML::Emitter out;
-      out << entry.second;
-      values[entry.first.as<std::string>()] = out.c_str();
+    const YAML::Node root = YAML::Load(loaded.text);
+    if (root.IsMap()) {
+      for (const auto& entry : root) {
+        YAML::Emitter out;
+        out << entry.second;
+        values[entry.first.as<std::string>()] = out.c_str();
+      }
     }
   } catch (const YAML::Exception&) {
   }
+  const auto& config = loaded.config;
+  if (!config.home_assistant.token.empty()) values["home_assistant.token_file (contents)"] = sha256(config.home_assistant.token);
+  for (std::size_t i = 0; i < config.providers.size(); ++i)
+    values["providers[" + std::to_string(i) + "].client_secret_file (contents)"] = sha256(config.providers[i].client_secret);
+  if (config.scim) values["scim.token_file (contents)"] = sha256(config.scim->token);
+  for (const auto& [key, file] : ca_files(config)) values[key + " (contents)"] = sha256(file_bytes(file));
   return values;
 }
 
@@ -59,13 +90,6 @@ std::string joined(const std::vector<std::string>& names) {
 
 } // namespace
 
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::ostringstream text;
-  text << file.rdbuf();
-  return file ? text.str() : std::string();
-}
-
 CheckedFile check_file(const std::filesystem::path& path) {
   CheckedFile checked;
   try {
@@ -74,17 +98,18 @@ CheckedFile check_file(const std::filesystem::path& path) {
     checked.issues = error.issues();
     return checked;
   }
+  checked.warnings = checked.loaded->warnings;
   checked.issues = unloadable_ca_files(checked.loaded->config);
   if (!checked.issues.empty()) checked.loaded.reset();
   return checked;
 }
 
-ConfigReload::ConfigReload(std::filesystem::path path, std::string running_text, logging::Level running_level)
-    : path_(std::move(path)), running_text_(std::move(running_text)), level_(running_level) {}
+ConfigReload::ConfigReload(std::filesystem::path path, const config::LoadResult& running, logging::Level running_level)
+    : path_(std::move(path)), running_values_(comparable_values(running)), level_(running_level) {}
 
 void ConfigReload::reload() {
-  const std::string text = read_text(path_);
   const auto checked = check_file(path_);
+  for (const auto& warning : checked.warnings) logging::warn("configuration warning", {{"detail", warning}});
   if (!checked.loaded) {
     for (const auto& issue : checked.issues)
       logging::error("configuration problem", {{"file", path_.string()}, {"problem", issue.to_string()}});
@@ -92,37 +117,34 @@ void ConfigReload::reload() {
                    {{"file", path_.string()}, {"problems", checked.issues.size()}});
     return;
   }
-  for (const auto& warning : checked.loaded->warnings) logging::warn("configuration warning", {{"detail", warning}});
 
-  std::vector<std::string> applied;
   logging::Level level = logging::Level::info;
   logging::parse_level(checked.loaded->config.logging.level, level);
-  if (level != level_) {
-    logging::init(level);
-    level_ = level;
-    applied.push_back("logging.level");
-  }
-  // Every other key compared with the file the running configuration came from. `logging` holds only
-  // the level; `tls` is read again by the listener when only its files' contents changed.
-  const auto before = top_level_values(running_text_);
-  const auto after = top_level_values(text);
+  const bool level_changed = level != level_;
+  // Everything but `logging` (only the level, applied below) compared with what Gatehouse runs with.
+  const auto now = comparable_values(*checked.loaded);
   std::set<std::string> keys;
-  for (const auto& [key, value] : before) keys.insert(key);
-  for (const auto& [key, value] : after) keys.insert(key);
+  for (const auto& [key, value] : running_values_) keys.insert(key);
+  for (const auto& [key, value] : now) keys.insert(key);
   std::vector<std::string> waiting;
   for (const auto& key : keys) {
     if (key == "logging") continue;
-    const auto old_value = before.find(key);
-    const auto new_value = after.find(key);
-    const bool same = old_value != before.end() && new_value != after.end() && old_value->second == new_value->second;
-    if (!same) waiting.push_back(key);
+    const auto before = running_values_.find(key);
+    const auto after = now.find(key);
+    if (before == running_values_.end() || after == now.end() || before->second != after->second) waiting.push_back(key);
   }
+  // The outcome is said at the more verbose of the two levels: neither may hide it.
+  if (level_changed) logging::init(std::min(level, level_));
   if (!waiting.empty())
     logging::warn("configuration changed: restart Gatehouse to apply these keys; until then they keep their running values",
                   {{"file", path_.string()}, {"keys", joined(waiting)}});
-  logging::info("configuration reloaded",
-                {{"file", path_.string()}, {"applied", applied.empty() ? std::string("nothing") : joined(applied)},
-                 {"waiting_for_restart", waiting.size()}});
+  logging::info("configuration reloaded", {{"file", path_.string()},
+                                          {"applied", level_changed ? "logging.level" : "nothing"},
+                                          {"waiting_for_restart", waiting.size()}});
+  if (level_changed) {
+    logging::init(level);
+    level_ = level;
+  }
 }
 
 } // namespace gatehouse::cli

@@ -363,6 +363,14 @@ private:
                                         : quoted_value(written) + " (resolved to " + resolved.string() + ")";
   }
 
+  // A secret file's path that cannot be read is shown only when its directory exists (a typo in the file
+  // name): otherwise it may be the secret itself, pasted in place of a path (base64 holds '/'), and these
+  // messages reach the log on a reload.
+  static bool may_show_secret_path(const std::filesystem::path& resolved) {
+    std::error_code ignored;
+    return std::filesystem::is_directory(resolved.parent_path(), ignored);
+  }
+
   void read_listen(const YamlBlock& top, Config& config) {
     config.listen.host = "0.0.0.0";
     config.listen.port = 8123;
@@ -569,6 +577,10 @@ private:
         issue(entry.path, entry.line,
               "expected the path of a file holding the token; the value looks like a token itself (not shown). " +
                   pasted_advice);
+      else if (!may_show_secret_path(*path))
+        issue(entry.path, entry.line,
+              "cannot read the file named here (not shown: its directory does not exist, and it may be the token "
+              "itself): " + read.error + ". " + pasted_advice);
       else
         issue(entry.path, entry.line, "cannot read " + shown_path(written, *path) + ": " + read.error);
       return std::nullopt;
@@ -893,7 +905,7 @@ private:
     const std::string& written = entry->value.Scalar();
     const auto read = read_secret_file(*path);
     if (!read.value) {
-      if (may_be_pasted_client_secret(written)) {
+      if (may_be_pasted_client_secret(written) || !may_show_secret_path(*path)) {
         issue(entry->path, entry->line,
               "cannot read the file named here (not shown, in case it is the client secret itself): " + read.error +
                   "; expected the path of a file holding the client secret, or set " + variable);
@@ -1501,7 +1513,9 @@ LoadResult load_file(const std::filesystem::path& path) {
     throw ConfigError({{path.string(), 0, "cannot read the configuration file: read error"}});
   }
   const auto base_dir = std::filesystem::absolute(path, error).parent_path();
-  return ConfigReader(path, base_dir.empty() ? std::filesystem::current_path() : base_dir).read(content.str());
+  auto result = ConfigReader(path, base_dir.empty() ? std::filesystem::current_path() : base_dir).read(content.str());
+  result.text = content.str();
+  return result;
 }
 
 LoadResult load_text(const std::string& yaml, const std::filesystem::path& origin) {

@@ -257,6 +257,7 @@ private:
 struct LoadResult {
   Config config;
   std::vector<std::string> warnings;
+  std::string text; // the file as it was read
 };
 
 // Reads and validates the file. Secrets come from `*_file` keys, or from environment variables named in

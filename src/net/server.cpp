@@ -278,7 +278,13 @@ int Server::run() {
   std::function<void(boost::system::error_code, int)> on_reload = [&](boost::system::error_code ec, int) {
     if (ec) return;
     notify_service_manager("RELOADING=1");
-    if (reload_hook_) reload_hook_();
+    if (reload_hook_) {
+      try {
+        reload_hook_();
+      } catch (const std::exception& e) {
+        logging::error("configuration reload failed; the running configuration stays", {{"error", e.what()}});
+      }
+    }
     if (shared_.tls) {
       try {
         shared_.tls->load();

@@ -12,6 +12,7 @@
 #include <array>
 #include <chrono>
 #include <optional>
+#include <openssl/ssl.h>
 
 #include "logging/log.hpp"
 #include "metrics/metrics.hpp"
@@ -130,11 +131,16 @@ std::optional<std::uint64_t> sized_body(const http::parser<isRequest, http::buff
   return std::nullopt;
 }
 
-// Whether reads from `in` return at most one TLS record: HA's connection when it is TLS. (A TLS client's
-// upload keeps the record-sized reads: a slow client's bytes go on as they come.)
+// Whether HA's TLS connection already holds more of the body than the last read gave: decrypted bytes,
+// ciphertext in OpenSSL's buffers, or bytes on the socket. (Clients' uploads are read as they come.)
 template <class In>
-bool reads_one_record_at_a_time(In& in) {
-  if constexpr (std::is_same_v<In, UpstreamStream>) return in.is_tls();
+bool has_more_at_hand(In& in) {
+  if constexpr (std::is_same_v<In, UpstreamStream>) {
+    if (!in.is_tls()) return false;
+    SSL* ssl = in.tls().native_handle();
+    boost::system::error_code ignored;
+    return SSL_pending(ssl) > 0 || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0 || in.socket().available(ignored) > 0;
+  }
   return false;
 }
 
@@ -159,16 +165,15 @@ asio::awaitable<RelayResult> relay_sized_message(In& in, beast::flat_buffer& in_
   while (remaining > 0) {
     watch.wait_at_most(read_timeout);
     const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, kRelayChunk));
-    boost::system::error_code ec;
-    std::size_t n = 0;
-    if (reads_one_record_at_a_time(in)) {
-      // TLS hands over one record (16 KB) per read; the length is known, so the chunk is waited for
-      // whole and leaves in one write instead of four.
-      std::tie(ec, n) = co_await asio::async_read(in, asio::buffer(chunk, want), use_tuple);
-    } else {
-      std::tie(ec, n) = co_await in.async_read_some(asio::buffer(chunk, want), use_tuple);
-    }
+    auto [ec, n] = co_await in.async_read_some(asio::buffer(chunk, want), use_tuple);
     if (ec) co_return RelayResult{ec, true};
+    // TLS hands over one record (16 KB) per read: what has already arrived is taken too, so a 64 KB
+    // answer leaves in one write instead of four. Nothing still on its way is waited for.
+    while (n < want && has_more_at_hand(in)) {
+      auto [more_ec, more] = co_await in.async_read_some(asio::buffer(chunk + n, want - n), use_tuple);
+      n += more;
+      if (more_ec) break; // the bytes read so far go out first; the next read reports the error
+    }
     remaining -= n;
     watch.wait_at_most(write_timeout);
     auto [write_ec, written] = co_await asio::async_write(out, asio::buffer(chunk, n), use_tuple);

@@ -13,6 +13,7 @@ import {
 import { startUpstream } from './lib/upstream.mjs';
 import { request } from './lib/http-client.mjs';
 import { openWebSocket } from './lib/ws-client.mjs';
+import { newSecret } from './lib/secrets.mjs';
 
 function writeConfig(text) {
   const directory = freshDirectory('config-');
@@ -222,7 +223,10 @@ test('TLS listener serves its certificate, forwards proto https, and SIGHUP swit
 });
 
 test('SIGHUP with a file that has problems changes nothing and logs each one; a good file applies logging.level and names the keys waiting for a restart', TEST_GUARD, async (t) => {
-  const { upstream, gatehouse } = await startStack(t);
+  // A token file: its contents are part of the configuration too (not used here: no sign-in configured).
+  const tokenFile = join(freshDirectory('reload-'), 'ha-token');
+  writeFileSync(tokenFile, newSecret('HA token before the reload'), { mode: 0o600 });
+  const { upstream, gatehouse } = await startStack(t, { config: { home_assistant: { token_file: tokenFile } } });
   const rewrite = (overrides) => writeFileSync(gatehouse.configPath, `${toYaml(mergeConfig(gatehouse.config, overrides))}\n`);
   const requestLine = (path) => (entry) => entry.msg === 'request' && entry.path === path;
   assert.equal((await request(`${gatehouse.url}/api/one`)).status, 200);
@@ -243,18 +247,29 @@ test('SIGHUP with a file that has problems changes nothing and logs each one; a 
   // A good file: logging.level applies at once (to warn: request lines stop), the rest waits for a restart.
   rewrite({ logging: { level: 'warn' }, shield: { mode: 'enforce' }, workers: 1 });
   gatehouse.proc.kill('SIGHUP');
+  const nthReload = (n) => { let seen = 0; return (entry) => entry.msg === 'configuration reloaded' && ++seen === n; };
   const waiting = await gatehouse.waitForLog((entry) => entry.msg?.startsWith('configuration changed: restart Gatehouse'));
   assert.equal(waiting.keys, 'shield, workers');
+  const quieter = await gatehouse.waitForLog(nthReload(1)); // said although the new level is warn
+  assert.deepEqual([quieter.applied, quieter.waiting_for_restart], ['logging.level', 2]);
   assert.equal((await request(`${gatehouse.url}/api/three`)).status, 200, 'the shield stays in its running mode (report)');
 
   rewrite({ logging: { level: 'info' }, shield: { mode: 'enforce' }, workers: 1 });
   gatehouse.proc.kill('SIGHUP');
-  const reloaded = await gatehouse.waitForLog((entry) => entry.msg === 'configuration reloaded');
+  const reloaded = await gatehouse.waitForLog(nthReload(2)); // said although the running level was warn
   assert.equal(reloaded.applied, 'logging.level');
   assert.equal(reloaded.waiting_for_restart, 2);
   assert.equal((await request(`${gatehouse.url}/api/four`)).status, 200);
   await gatehouse.waitForLog(requestLine('/api/four'));
   assert.equal(gatehouse.logs().filter(requestLine('/api/three')).length, 0, 'not logged while the level was warn');
+
+  // The token file's contents change, the file does not: named as waiting for a restart, never shown.
+  writeFileSync(tokenFile, newSecret('HA token after the reload'), { mode: 0o600 });
+  gatehouse.proc.kill('SIGHUP');
+  const rotated = await gatehouse.waitForLog(nthReload(3));
+  assert.equal(rotated.waiting_for_restart, 3);
+  const named = gatehouse.logs().filter((entry) => entry.msg?.startsWith('configuration changed: restart Gatehouse')).at(-1);
+  assert.equal(named.keys, 'home_assistant.token_file (contents), shield, workers');
   assert.equal(gatehouse.proc.exitCode, null);
 });
 

@@ -958,6 +958,26 @@ TEST_F(ConfigTest, TokenPastedIntoTokenFileIsNotEchoed) {
   EXPECT_NOT_CONTAINS(issue.message, "eyJ");
 }
 
+TEST_F(ConfigTest, Base64SecretsWithASlashPastedAsPathsAreNotEchoed) {
+  // openssl rand -base64 32: '/' in about half of them, so they pass for paths; their directory does not exist.
+  constexpr const char* kPasted = "q3Zk/8Hn0vR2mXw+Yt5bLc9pFa1sDe7Gh4Jk6Lm0No=";
+  const auto token = issue_for(std::string("  token_file: ") + kPasted + "\n");
+  EXPECT_EQ(token.key, "home_assistant.token_file");
+  EXPECT_CONTAINS(token.message, "not shown");
+  EXPECT_NOT_CONTAINS(token.message, "q3Zk");
+  EXPECT_NOT_CONTAINS(token.message, "8Hn0");
+  const auto token_file = write_file("token", kToken);
+  const auto secret = issue_for("  token_file: " + token_file.string() +
+                                "\nproviders:\n  - id: main\n    issuer: https://i.example\n    client_id: c\n"
+                                "    client_secret_file: " + kPasted + "\n");
+  EXPECT_EQ(secret.key, "providers[0].client_secret_file");
+  EXPECT_NOT_CONTAINS(secret.message, "q3Zk");
+  EXPECT_NOT_CONTAINS(secret.message, "8Hn0");
+  // A real path with a typo in the file name is still shown: its directory exists.
+  const auto typo = issue_for("  token_file: " + (directory_ / "ha-tokn").string() + "\n");
+  EXPECT_CONTAINS(typo.message, "ha-tokn");
+}
+
 TEST_F(ConfigTest, SecretsNeverAppearInMessagesOrWarnings) {
   const auto token = write_file("token", kToken, fs::perms::owner_read | fs::perms::others_read);
   ::setenv(kTokenVariable, "another-secret-from-env", 1);
