@@ -21,6 +21,7 @@
 #include "logging/log.hpp"
 #include "hass/admin_connection.hpp"
 #include "net/server.hpp"
+#include "people/people_page.hpp"
 #include "oidc/provider.hpp"
 #include "scim/people.hpp"
 #include "scim/resources.hpp"
@@ -151,7 +152,8 @@ int serve(const std::string& path) {
     sessions::AppWebhooks app_webhooks(*store, cut_offs);
     sign_in.learn_webhooks_into(app_webhooks);
     const DiscoveryAtStart discovery(config.providers);
-    front_door::FrontDoor door(config, shield, &sign_in, cut_offs, scim_api, &app_webhooks);
+    people::PeoplePage people_page(config, *store, admin);
+    front_door::FrontDoor door(config, shield, &sign_in, cut_offs, scim_api, &app_webhooks, &people_page);
     net::Server server(config, door);
     server.on_reload([&reload] { reload.reload(); });
     const int code = server.run();

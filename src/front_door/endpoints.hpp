@@ -26,6 +26,9 @@ enum class Caller {
   scim_bearer,                // the provisioning client, with the bearer token of scim.token_file
   home_assistant_user,        // an HA access token the shield admits, as for any HA API call (checked
                               // by the front door before the body is read)
+  home_assistant_admin,       // an HA access token HA vouches for (checked by the front door, whatever the
+                              // shield's mode, and its owner put in the facts), whose user the handler
+                              // finds among HA's administrators
 };
 
 // What happens to a method the row does not list. Paths Gatehouse takes over from HA keep HA's own

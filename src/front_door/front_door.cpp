@@ -13,6 +13,7 @@
 #include "logging/log.hpp"
 #include "metrics/metrics.hpp"
 #include "net/ip_network.hpp"
+#include "people/people_page.hpp"
 #include "scim/service.hpp"
 #include "sessions/app_webhooks.hpp"
 #include "sessions/cut_off.hpp"
@@ -84,7 +85,8 @@ web::Response metrics_answer(const config::Metrics& settings, const RequestFacts
 } // namespace
 
 FrontDoor::FrontDoor(const config::Config& config, shield::Shield& shield, sso::SignIn* sign_in,
-                     sessions::CutOffs& cut_offs, scim::Service* scim, sessions::AppWebhooks* webhooks)
+                     sessions::CutOffs& cut_offs, scim::Service* scim, sessions::AppWebhooks* webhooks,
+                     people::PeoplePage* people)
     : config_(config), shield_(shield), sign_in_(sign_in), cut_offs_(cut_offs), health_(net::upstream_target(config)) {
   using http::verb;
   auto* sign = sign_in_;
@@ -241,6 +243,35 @@ FrontDoor::FrontDoor(const config::Config& config, shield::Shield& shield, sso::
                     },
                     .route = "scim"});
   }
+  if (people) {
+    // The people-and-sessions page: the page and its files for anyone (they hold no data), the API for
+    // HA administrators' bearer tokens.
+    endpoints_.add({.path = people::kPagePath, .methods = {verb::get},
+                    .handler = [people](const RequestFacts& facts, const http::request_header<>&,
+                                        std::string) -> asio::awaitable<web::Response> { co_return people->page(facts); },
+                    .route = "people"});
+    endpoints_.add({.path = people::kScriptPath, .methods = {verb::get},
+                    .handler = [people](const RequestFacts& facts, const http::request_header<>&,
+                                        std::string) -> asio::awaitable<web::Response> { co_return people->script(facts); },
+                    .route = "people"});
+    endpoints_.add({.path = people::kStylePath, .methods = {verb::get},
+                    .handler = [people](const RequestFacts& facts, const http::request_header<>&,
+                                        std::string) -> asio::awaitable<web::Response> { co_return people->style(facts); },
+                    .route = "people"});
+    using Api = people::PeoplePage::Api;
+    const auto api_row = [&](std::string_view path, http::verb method, Api call, std::size_t body_limit) {
+      endpoints_.add({.path = path, .methods = {method}, .body_limit = body_limit,
+                      .caller = Caller::home_assistant_admin,
+                      .handler = [people, call, sockets = &sockets_](const RequestFacts& facts, const http::request_header<>&,
+                                                                     std::string body) {
+                        return people->api(call, facts, std::move(body), sockets->load());
+                      },
+                      .route = "people"});
+    };
+    api_row(people::kPeopleApiPath, verb::get, Api::people, 0);
+    api_row(people::kAuditApiPath, verb::get, Api::audit, 0);
+    api_row(people::kActionApiPath, verb::post, Api::act, people::PeoplePage::kMaxActionBytes);
+  }
 }
 
 asio::awaitable<Decision> FrontDoor::decide(http::request_header<>& head, const asio::ip::address& peer, bool tls) {
@@ -268,6 +299,17 @@ asio::awaitable<Decision> FrontDoor::decide(http::request_header<>& head, const 
       auto admission = shield_.decide(facts);
       if (admission.action == shield::Admission::Action::ask_home_assistant) admission = co_await shield_.admit(facts);
       if (admission.action != shield::Admission::Action::forward) co_return shield_decision(admission, facts);
+    }
+    if (endpoint.caller == Caller::home_assistant_admin) {
+      // HA vouches for the token whatever the shield's mode (report mode lets unknown tokens through).
+      shield::TokenDecision verdict;
+      verdict.reason = "no bearer token";
+      if (const auto token = shield::bearer_token(facts.authorization))
+        verdict = co_await shield_.check_token(*token, facts.client_address);
+      if (verdict.outcome != shield::TokenDecision::Outcome::valid || verdict.owner.ha_user_id.empty()) {
+        co_return refuse_caller(facts, endpoint.route, verdict);
+      }
+      facts.caller_ha_user_id = verdict.owner.ha_user_id;
     }
     Decision decision = decision_for(Decision::Kind::answer, facts, endpoint.route);
     decision.body_limit = endpoint.body_limit;
@@ -319,6 +361,21 @@ Decision FrontDoor::shield_decision(const shield::Admission& admission, const Re
   return decision;
 }
 
+Decision FrontDoor::refuse_caller(const RequestFacts& facts, const char* route, const shield::TokenDecision& verdict) {
+  using Outcome = shield::TokenDecision::Outcome;
+  Decision decision = decision_for(Decision::Kind::refuse, facts, route);
+  decision.keep_alive_allowed = true;
+  switch (verdict.outcome) {
+    case Outcome::unreachable: decision.refusal = web::RefusalKind::upstream_unavailable; break;
+    case Outcome::over_budget: decision.refusal = web::RefusalKind::too_many_token_checks; break;
+    default:
+      decision.refusal = web::RefusalKind::unauthorized;
+      shield_.count_refusal(shield::RefusalClass::unauthenticated, facts.client.address);
+  }
+  logging::info("endpoint refused its caller", {{"route", route}, {"reason", verdict.reason}, {"client", facts.client_address}});
+  return decision;
+}
+
 void FrontDoor::refused_unreadable(const asio::ip::address& peer) { refuse_ambiguous(peer, "obs-fold header line"); }
 
 asio::ip::address FrontDoor::refuse_ambiguous(const asio::ip::address& peer, std::string_view reason) {
@@ -329,6 +386,7 @@ asio::ip::address FrontDoor::refuse_ambiguous(const asio::ip::address& peer, std
 }
 
 asio::awaitable<void> FrontDoor::watch(net::RelayedSockets& sockets) {
+  sockets_.store(&sockets);
   std::optional<sessions::HomeAssistantSide> ha; // only with single sign-on: it signs in as the person
   if (sign_in_) {
     ha.emplace();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <atomic>
 
 #include "config/config.hpp"
 #include "front_door/endpoints.hpp"
@@ -13,6 +14,7 @@
 namespace gatehouse::shield {
 class Shield;
 struct Admission;
+struct TokenDecision;
 }
 namespace gatehouse::sso {
 class SignIn;
@@ -24,15 +26,19 @@ class AppWebhooks;
 namespace gatehouse::scim {
 class Service;
 }
+namespace gatehouse::people {
+class PeoplePage;
+}
 
 namespace gatehouse::front_door {
 
 class FrontDoor final : public net::Door {
 public:
-  // `sign_in` is null without providers and trusted devices, `scim` without a scim: block, `webhooks`
-  // without single sign-on. All must outlive the door.
+  // `sign_in` is null without providers and trusted devices, `scim` without a scim: block, `webhooks` and
+  // `people` (the people-and-sessions page) without single sign-on. All must outlive the door.
   FrontDoor(const config::Config& config, shield::Shield& shield, sso::SignIn* sign_in, sessions::CutOffs& cut_offs,
-            scim::Service* scim = nullptr, sessions::AppWebhooks* webhooks = nullptr);
+            scim::Service* scim = nullptr, sessions::AppWebhooks* webhooks = nullptr,
+            people::PeoplePage* people = nullptr);
 
   boost::asio::awaitable<net::Decision> decide(boost::beast::http::request_header<>& head,
                                                const boost::asio::ip::address& peer, bool tls) override;
@@ -49,6 +55,8 @@ private:
   boost::asio::ip::address refuse_ambiguous(const boost::asio::ip::address& peer, std::string_view reason);
   // The shield's answer as the decision net/ carries out.
   net::Decision shield_decision(const shield::Admission& admission, const RequestFacts& facts);
+  // An endpoint for HA users refusing a token HA did not vouch for (or could not be asked about).
+  net::Decision refuse_caller(const RequestFacts& facts, const char* route, const shield::TokenDecision& verdict);
 
   const config::Config& config_;
   shield::Shield& shield_;
@@ -56,6 +64,7 @@ private:
   sessions::CutOffs& cut_offs_;
   web::HealthProbe health_;
   Endpoints endpoints_;
+  std::atomic<net::RelayedSockets*> sockets_{nullptr}; // from watch(): the people page counts them
 };
 
 } // namespace gatehouse::front_door

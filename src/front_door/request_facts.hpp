@@ -60,6 +60,9 @@ struct RequestFacts {
   std::vector<std::pair<std::string, std::string>> own_cookies; // taken out of the head
   std::optional<IdentityHeaders> identity; // with header_identity, when any of its headers came
   std::int64_t now_unix_seconds = 0;
+  // Whose HA access token the request carries, for endpoints whose caller must be an HA user: set by the
+  // front door once it has checked the token, before the endpoint's handler runs; "" otherwise.
+  std::string caller_ha_user_id;
 
   std::optional<std::string_view> own_cookie(std::string_view name) const;
 };

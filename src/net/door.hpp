@@ -90,6 +90,8 @@ public:
   // completes with how many were closed.
   virtual boost::asio::awaitable<std::size_t> close(std::string ha_user_id, std::vector<std::string> session_ids,
                                                     boost::beast::websocket::close_reason reason) = 0;
+  // Whose each open relayed websocket is, one entry per socket Gatehouse did the auth step for.
+  virtual boost::asio::awaitable<std::vector<SocketOwner>> owners() = 0;
 };
 
 class Door {

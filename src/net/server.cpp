@@ -16,6 +16,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <csignal>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 
@@ -161,35 +162,63 @@ void Server::bind_listeners() {
   bound_port_ = port;
 }
 
-asio::awaitable<std::size_t> Server::close(std::string ha_user_id, std::vector<std::string> session_ids,
-                                           boost::beast::websocket::close_reason reason) {
-  // Each worker closes its own relays; the last to finish wakes this coroutine (a timer that never
-  // expires, cancelled).
+asio::awaitable<void> Server::visit_relays(std::function<void(std::list<TrackedRelay*>&)> visit) {
+  // The last worker to finish wakes this coroutine (a timer that never expires, cancelled).
   struct Tally {
-    explicit Tally(asio::any_io_executor executor, std::size_t workers) : remaining(workers), done(executor) {
+    Tally(asio::any_io_executor executor, std::size_t workers) : remaining(workers), done(executor) {
       done.expires_at(asio::steady_timer::time_point::max());
     }
-    std::atomic<std::size_t> closed{0};
     std::atomic<std::size_t> remaining;
     asio::steady_timer done;
   };
   auto tally = std::make_shared<Tally>(co_await asio::this_coro::executor, workers_.size());
+  auto shared_visit = std::make_shared<std::function<void(std::list<TrackedRelay*>&)>>(std::move(visit));
   for (auto& worker : workers_) {
-    asio::post(worker->io, [w = worker.get(), tally, ha_user_id, session_ids, reason] {
-      for (auto* relay : w->relays) {
-        if (relay->owner.ha_user_id != ha_user_id) continue;
-        if (!session_ids.empty() &&
-            std::find(session_ids.begin(), session_ids.end(), relay->owner.session_id) == session_ids.end())
-          continue;
-        relay->terminate(reason);
-        tally->closed.fetch_add(1, std::memory_order_relaxed);
-      }
+    asio::post(worker->io, [w = worker.get(), tally, shared_visit] {
+      (*shared_visit)(w->relays);
       if (tally->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1)
         asio::post(tally->done.get_executor(), [tally] { tally->done.cancel(); });
     });
   }
   co_await tally->done.async_wait(use_tuple);
-  co_return tally->closed.load();
+}
+
+// The visits own what they fill in (shared with this frame): a worker may still run one after a
+// shutdown destroyed the waiting coroutine.
+asio::awaitable<std::size_t> Server::close(std::string ha_user_id, std::vector<std::string> session_ids,
+                                           boost::beast::websocket::close_reason reason) {
+  auto closed = std::make_shared<std::atomic<std::size_t>>(0);
+  // Named before the co_await: GCC 12 destroys a temporary argument of a co_await'ed call twice.
+  std::function<void(std::list<TrackedRelay*>&)> visit = [closed, ha_user_id, session_ids,
+                                                           reason](std::list<TrackedRelay*>& relays) {
+    for (auto* relay : relays) {
+      if (relay->owner.ha_user_id != ha_user_id) continue;
+      if (!session_ids.empty() &&
+          std::find(session_ids.begin(), session_ids.end(), relay->owner.session_id) == session_ids.end())
+        continue;
+      relay->terminate(reason);
+      closed->fetch_add(1, std::memory_order_relaxed);
+    }
+  };
+  co_await visit_relays(std::move(visit));
+  co_return closed->load();
+}
+
+asio::awaitable<std::vector<SocketOwner>> Server::owners() {
+  struct Found {
+    std::mutex mutex;
+    std::vector<SocketOwner> owners;
+  };
+  auto found = std::make_shared<Found>();
+  std::function<void(std::list<TrackedRelay*>&)> visit = [found](std::list<TrackedRelay*>& relays) {
+    std::lock_guard lock(found->mutex);
+    for (auto* relay : relays)
+      if (!relay->owner.ha_user_id.empty()) found->owners.push_back(relay->owner);
+  };
+  co_await visit_relays(std::move(visit));
+  // Every visit has finished (visit_relays' tally orders their writes before this read).
+  std::vector<SocketOwner> owners = std::move(found->owners);
+  co_return owners;
 }
 
 void Server::begin_shutdown() {

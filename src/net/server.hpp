@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <list>
 #include <memory>
 #include <vector>
 
@@ -26,6 +27,9 @@ public:
 private:
   boost::asio::awaitable<std::size_t> close(std::string ha_user_id, std::vector<std::string> session_ids,
                                                  boost::beast::websocket::close_reason reason) override;
+  boost::asio::awaitable<std::vector<SocketOwner>> owners() override;
+  // Runs `visit` on each worker's own thread with its relayed websockets; completes when all have.
+  boost::asio::awaitable<void> visit_relays(std::function<void(std::list<TrackedRelay*>&)> visit);
   void bind_listeners();
   void begin_shutdown();
 

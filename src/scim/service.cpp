@@ -18,6 +18,7 @@
 #include "scim/filter.hpp"
 #include "scim/patch.hpp"
 #include "web/form.hpp"
+#include "web/page.hpp"
 #include "web/query.hpp"
 
 namespace gatehouse::scim {
@@ -40,12 +41,7 @@ std::string sha256(std::string_view text) {
 }
 
 web::Response json_response(http::status status, const json::value& body, unsigned version) {
-  web::Response response{status, version};
-  response.set(http::field::content_type, "application/scim+json");
-  response.set(http::field::cache_control, "no-store");
-  response.body() = json::serialize(body);
-  response.prepare_payload();
-  return response;
+  return web::json_response(status, body, version, "application/scim+json");
 }
 
 // RFC 7644 §3.12.

@@ -105,11 +105,13 @@ bool SessionEnds::logged_out(const IdpSession& idp_session) const {
   return found;
 }
 
-void SessionEnds::end_refresh_token(std::string_view token_id, std::string_view source) {
+bool SessionEnds::end_refresh_token(std::string_view token_id, std::string_view source) {
+  std::size_t asked = 0;
   store_.write([&](sqlite3* db) {
-    ask_to_end(db, "r.token_id = ?1", [&](store::Statement& ask) { ask.bind_text(1, token_id); }, store::now_unix_ms(),
-               source);
+    asked = ask_to_end(db, "r.token_id = ?1", [&](store::Statement& ask) { ask.bind_text(1, token_id); },
+                       store::now_unix_ms(), source);
   });
+  return asked > 0;
 }
 
 std::size_t SessionEnds::end_person(std::string_view ha_user_id, std::string_view source) {

@@ -60,7 +60,8 @@ public:
   };
   // The session a refresh token recorded here stands for is to end (a code of a logged-out IdP session
   // was redeemed: HA made a session nobody gets; the IdP refused to refresh it). `source` is audited.
-  void end_refresh_token(std::string_view token_id, std::string_view source);
+  // False when it was asked to end before (or is not recorded).
+  bool end_refresh_token(std::string_view token_id, std::string_view source);
   // Every session recorded for this HA user is to end (the IdP says they lost their access). Returns
   // how many were not asked to end before.
   std::size_t end_person(std::string_view ha_user_id, std::string_view source);

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <set>
 
+#include "hass/ha_users.hpp"
 #include "logging/log.hpp"
 #include "store/statement.hpp"
 #include "users/link_rule.hpp"
@@ -21,55 +22,12 @@ namespace gatehouse::users {
 namespace asio = boost::asio;
 namespace json = boost::json;
 using Kind = DirectoryRefusal::Kind;
+using hass::HaUser;
+using hass::list_ha_users;
 
 namespace {
 
 constexpr std::size_t kMaxUsernameLength = 32;
-
-struct HaUser {
-  std::string id;
-  std::string name;
-  std::string username; // homeassistant-provider username, "" if none
-  bool is_owner = false;
-  bool system_generated = false;
-  std::vector<std::string> group_ids;
-};
-
-std::vector<HaUser> parse_users(const json::value& list) {
-  std::vector<HaUser> users;
-  if (!list.is_array()) return users;
-  for (const auto& entry : list.as_array()) {
-    if (!entry.is_object()) continue;
-    const auto& o = entry.as_object();
-    HaUser user;
-    auto text = [&](std::string_view key) {
-      const auto* v = o.if_contains(key);
-      return v && v->is_string() ? std::string(v->as_string()) : std::string();
-    };
-    auto flag = [&](std::string_view key) {
-      const auto* v = o.if_contains(key);
-      return v && v->is_bool() && v->as_bool();
-    };
-    user.id = text("id");
-    user.name = text("name");
-    user.username = text("username");
-    user.is_owner = flag("is_owner");
-    user.system_generated = flag("system_generated");
-    if (const auto* groups = o.if_contains("group_ids"); groups && groups->is_array())
-      for (const auto& g : groups->as_array())
-        if (g.is_string()) user.group_ids.emplace_back(g.as_string());
-    if (!user.id.empty()) users.push_back(std::move(user));
-  }
-  return users;
-}
-
-// Every HA user, or why HA could not list them.
-asio::awaitable<std::variant<std::vector<HaUser>, std::string>> list_ha_users(hass::AdminConnection& admin) {
-  json::object list_command{{"type", "config/auth/list"}};
-  auto listed = co_await admin.call(list_command);
-  if (!listed.ok) co_return "listing HA users failed: " + listed.error_message;
-  co_return parse_users(listed.result);
-}
 
 // A new HA user named `display_name` in `group`, with a login: the username `base` (or "user"), or
 // base-2, base-3… when taken in HA or by an identity; its password derived from the master key.
@@ -275,7 +233,7 @@ asio::awaitable<DirectoryOutcome> Directory::prepare_here(std::string issuer, st
   }
   // Whether this identity may be (or stay) linked to `user`; a refusal is audited with its reason.
   auto link_refused = [&](const HaUser& user, LinkedBy by) {
-    const bool admin = std::find(user.group_ids.begin(), user.group_ids.end(), "system-admin") != user.group_ids.end();
+    const bool admin = user.in_admin_group();
     const LinkTarget target{user.id == service_user_id, user.system_generated, user.is_owner, admin};
     const LinkVerdict verdict = may_link(target, by, effective_role);
     if (verdict == LinkVerdict::allowed) return false;

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include <boost/beast/http/field.hpp>
+#include <boost/json/serialize.hpp>
 
 namespace gatehouse::web {
 
@@ -93,6 +94,16 @@ std::string csp_source_of(std::string_view url) {
   for (const char c : authority)
     if (!std::isalnum(static_cast<unsigned char>(c)) && std::string_view(".-:[]").find(c) == std::string_view::npos) return {};
   return std::string(scheme) + "://" + std::string(authority);
+}
+
+Response json_response(http::status status, const boost::json::value& body, unsigned http_version,
+                       std::string_view content_type) {
+  Response response{status, http_version};
+  response.set(http::field::content_type, content_type);
+  response.set(http::field::cache_control, "no-store");
+  response.body() = boost::json::serialize(body);
+  response.prepare_payload();
+  return response;
 }
 
 Response redirect(const std::string& location, unsigned http_version) {

@@ -1,10 +1,12 @@
 // web/page: owns the one look of every HTML page Gatehouse shows (refusals, sign-in errors, the
-// provider chooser). Everything put on a page is HTML-escaped here, once; pages are never cached.
+// provider chooser), and the other answers its endpoints build (redirects, JSON). Everything put on a
+// page is HTML-escaped here, once; nothing here is ever cached.
 #pragma once
 
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/json/value.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -58,5 +60,8 @@ using Response = boost::beast::http::response<boost::beast::http::string_body>;
 Response page_response(boost::beast::http::status status, const Page& page, unsigned http_version = 11);
 // A 302 to a URL Gatehouse built, never cached.
 Response redirect(const std::string& location, unsigned http_version = 11);
+// `body` serialized as JSON (an API's answer), never cached.
+Response json_response(boost::beast::http::status status, const boost::json::value& body, unsigned http_version = 11,
+                       std::string_view content_type = "application/json");
 
 } // namespace gatehouse::web

@@ -134,6 +134,7 @@ public:
     closed_for.push_back(std::move(ha_user_id));
     co_return 2;
   }
+  boost::asio::awaitable<std::vector<gatehouse::net::SocketOwner>> owners() override { co_return std::vector<gatehouse::net::SocketOwner>{}; }
   std::vector<std::string> closed_for;
 };
 

@@ -195,6 +195,7 @@ public:
     closed.push_back(line + " (" + std::string(reason.reason.data(), reason.reason.size()) + ")");
     co_return session_ids.size();
   }
+  boost::asio::awaitable<std::vector<gatehouse::net::SocketOwner>> owners() override { co_return std::vector<gatehouse::net::SocketOwner>{}; }
   std::vector<std::string> closed;
 };
 
