@@ -152,7 +152,7 @@ int serve(const std::string& path) {
     sessions::AppWebhooks app_webhooks(*store, cut_offs);
     sign_in.learn_webhooks_into(app_webhooks);
     const DiscoveryAtStart discovery(config.providers);
-    people::PeoplePage people_page(config, *store, admin);
+    people::PeoplePage people_page(config, *store, admin, shield.tokens());
     front_door::FrontDoor door(config, shield, &sign_in, cut_offs, scim_api, &app_webhooks, &people_page);
     net::Server server(config, door);
     server.on_reload([&reload] { reload.reload(); });

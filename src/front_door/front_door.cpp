@@ -87,7 +87,8 @@ web::Response metrics_answer(const config::Metrics& settings, const RequestFacts
 FrontDoor::FrontDoor(const config::Config& config, shield::Shield& shield, sso::SignIn* sign_in,
                      sessions::CutOffs& cut_offs, scim::Service* scim, sessions::AppWebhooks* webhooks,
                      people::PeoplePage* people)
-    : config_(config), shield_(shield), sign_in_(sign_in), cut_offs_(cut_offs), health_(net::upstream_target(config)) {
+    : config_(config), shield_(shield), sign_in_(sign_in), cut_offs_(cut_offs), people_(people),
+      health_(net::upstream_target(config)) {
   using http::verb;
   auto* sign = sign_in_;
   auto* guard = &shield_;
@@ -419,6 +420,7 @@ asio::awaitable<void> FrontDoor::on_start() {
 
 void FrontDoor::housekeeping() {
   shield_.flush_refusal_counts();
+  if (people_) people_->keep_last_uses();
   if (sign_in_) sign_in_->housekeeping();
 }
 

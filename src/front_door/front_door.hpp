@@ -62,6 +62,7 @@ private:
   shield::Shield& shield_;
   sso::SignIn* sign_in_;
   sessions::CutOffs& cut_offs_;
+  people::PeoplePage* people_;
   web::HealthProbe health_;
   Endpoints endpoints_;
   std::atomic<net::RelayedSockets*> sockets_{nullptr}; // from watch(): the people page counts them

@@ -149,7 +149,8 @@ constexpr std::string_view kScript = R"GH('use strict';
     const websockets = session.websockets ? ' · ' + session.websockets + (session.websockets === 1 ? ' open websocket' : ' open websockets') : '';
     return el('li', { class: 'session' + (session.ended || person.cut_off ? ' ended' : ''), dataset: { session: session.id } },
       el('div', {}, el('div', { class: 'client' }, clientName(session.client_id)),
-        el('div', { class: 'muted' }, 'signed in ' + when(session.created) + websockets)),
+        el('div', { class: 'muted' }, 'signed in ' + when(session.created)
+          + (session.last_used ? ' · last used ' + when(session.last_used) : ' · not used since') + websockets)),
       session.ended || person.cut_off ? el('span', { class: 'muted' }, person.cut_off ? 'Ended by the cut-off' : 'Ending')
         : el('button', { type: 'button', class: 'text', onclick: () => endSession(person, session) }, 'End session'));
   }

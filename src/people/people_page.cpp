@@ -70,8 +70,25 @@ std::string local_login_text(const config::Config& config) {
 
 } // namespace
 
-PeoplePage::PeoplePage(const config::Config& config, store::Store& store, hass::AdminConnection& admin)
-    : config_(config), store_(store), admin_(admin) {}
+PeoplePage::PeoplePage(const config::Config& config, store::Store& store, hass::AdminConnection& admin,
+                       shield::TokenCache& tokens)
+    : config_(config), store_(store), admin_(admin), tokens_(tokens) {}
+
+void PeoplePage::keep_last_uses() {
+  const auto uses = tokens_.take_new_uses();
+  if (uses.empty()) return;
+  store_.write([&](sqlite3* db) {
+    store::Statement update(db,
+                            "UPDATE refresh_tokens SET last_used_at_ms = MAX(COALESCE(last_used_at_ms, 0), ?) "
+                            "WHERE token_id = ?",
+                            "keep when a session was last used");
+    for (const auto& [token_id, at] : uses) {
+      update.reset();
+      update.bind_int64(1, at * 1000).bind_text(2, token_id);
+      update.run();
+    }
+  });
+}
 
 asio::awaitable<std::variant<std::vector<hass::HaUser>, std::string>> PeoplePage::ha_users() {
   std::optional<std::vector<hass::HaUser>> recent;
@@ -159,6 +176,7 @@ asio::awaitable<web::Response> PeoplePage::people(const front_door::RequestFacts
       ++sockets_by_session[owner.session_id];
     }
   }
+  const auto last_uses = tokens_.last_uses();
   std::map<std::string, std::string> provider_names;
   for (const auto& provider : config_.providers) provider_names[provider.id] = provider.name;
   std::map<std::string, const hass::HaUser*> ha_user_by_id;
@@ -180,7 +198,8 @@ asio::awaitable<web::Response> PeoplePage::people(const front_door::RequestFacts
                                "ORDER BY at_unix_ms DESC, id DESC LIMIT 1",
                                "find where a person last signed in from");
     store::Statement session(db,
-                             "SELECT r.token_id, r.client_id, r.created_at_ms, e.requested_at_ms, e.source "
+                             "SELECT r.token_id, r.client_id, r.created_at_ms, e.requested_at_ms, e.source, "
+                             "r.last_used_at_ms "
                              "FROM refresh_tokens r LEFT JOIN session_ends e ON e.token_id = r.token_id "
                              "WHERE r.ha_user_id = ? ORDER BY r.created_at_ms DESC LIMIT ?",
                              "list a person's sessions");
@@ -230,6 +249,11 @@ asio::awaitable<web::Response> PeoplePage::people(const front_door::RequestFacts
                          {"client_id", session.column_text(1)},
                          {"created", store::iso_time(session.column_int64(2))},
                          {"websockets", session_sockets == sockets_by_session.end() ? 0 : session_sockets->second}};
+        // Noted in memory since the last minute's write, or kept in the store before.
+        std::int64_t last_used_ms = session.column_is_null(5) ? 0 : session.column_int64(5);
+        if (const auto use = last_uses.find(token_id); use != last_uses.end())
+          last_used_ms = std::max(last_used_ms, use->second * 1000);
+        row["last_used"] = last_used_ms ? json::value(store::iso_time(last_used_ms)) : json::value(nullptr);
         row["ended"] = session.column_is_null(3)
                            ? json::value(nullptr)
                            : json::value(json::object{{"requested", store::iso_time(session.column_int64(3))},

@@ -1,6 +1,6 @@
 // people/people_page: owns the people-and-sessions page for HA administrators: who signed in through
 // Gatehouse (IdP identity ↔ HA user, role, last sign-in and from where), their sessions (the HA refresh
-// tokens Gatehouse saw issued) and open websockets, the sign-in settings (local login, break-glass
+// tokens Gatehouse saw issued, with when each was last used) and open websockets, the sign-in settings (local login, break-glass
 // grants), the audit log with filters, and two actions: cut a person off (or restore them) and end one
 // session. The page itself holds no data: it signs in to HA as any HA client does (the person's own
 // HA token, through Gatehouse's single sign-on) and calls the JSON endpoints below with it as a bearer
@@ -23,6 +23,7 @@
 #include "hass/admin_connection.hpp"
 #include "hass/ha_users.hpp"
 #include "net/door.hpp"
+#include "shield/token_cache.hpp"
 #include "store/store.hpp"
 #include "web/page.hpp"
 
@@ -43,8 +44,12 @@ public:
   static constexpr std::size_t kMaxSessionsPerPerson = 50;
   static constexpr std::size_t kMaxAuditEntries = 200;
 
-  // All must outlive the page.
-  PeoplePage(const config::Config& config, store::Store& store, hass::AdminConnection& admin);
+  // All must outlive the page. `tokens`: the shield's, which notes when each session was last used.
+  PeoplePage(const config::Config& config, store::Store& store, hass::AdminConnection& admin,
+             shield::TokenCache& tokens);
+
+  // Every minute (and at exit): the sessions' last uses noted since, kept in the store.
+  void keep_last_uses();
 
   // GET kPagePath, kScriptPath, kStylePath: the page and what it loads (the same for everyone).
   web::Response page(const front_door::RequestFacts& facts) const;
@@ -83,6 +88,7 @@ private:
   const config::Config& config_;
   store::Store& store_;
   hass::AdminConnection& admin_;
+  shield::TokenCache& tokens_;
   std::mutex users_mutex_;
   std::chrono::steady_clock::time_point users_listed_at_{};
   std::vector<hass::HaUser> users_; // guarded by users_mutex_

@@ -5,6 +5,7 @@
 #include <memory>
 #include <openssl/evp.h>
 #include <stdexcept>
+#include <utility>
 
 #include "shield/access_token.hpp"
 
@@ -36,7 +37,27 @@ TokenCache::Entry TokenCache::find(std::string_view token, std::int64_t now) con
   const auto it = entries_.find(digest);
   if (it == entries_.end() || it->second.expires_at + kLeewaySeconds < now) return {};
   if (!it->second.valid) return Entry{Known::refused, {}};
+  note_use_locked(it->second.owner, now);
   return Entry{Known::valid, it->second.owner};
+}
+
+void TokenCache::note_use_locked(const TokenOwner& owner, std::int64_t now) const {
+  if (owner.refresh_token_id.empty()) return;
+  if (last_use_.size() >= max_entries_ && !last_use_.contains(owner.refresh_token_id)) return; // bounded
+  auto& last = last_use_[owner.refresh_token_id];
+  if (last >= now) return;
+  last = now;
+  new_uses_.insert_or_assign(owner.refresh_token_id, now);
+}
+
+std::unordered_map<std::string, std::int64_t> TokenCache::last_uses() const {
+  std::lock_guard lock(mutex_);
+  return last_use_;
+}
+
+std::unordered_map<std::string, std::int64_t> TokenCache::take_new_uses() {
+  std::lock_guard lock(mutex_);
+  return std::exchange(new_uses_, {});
 }
 
 namespace {
@@ -57,6 +78,7 @@ struct ThreadCopy {
     std::uint64_t cache_id = 0;
     std::uint64_t generation = 0;
     std::int64_t expires_at = 0;
+    std::int64_t noted_minute = 0; // when this thread last noted the token's use (TokenCache::last_uses)
   };
   static constexpr std::size_t kMaxItems = 4096;
   std::unordered_map<std::array<unsigned char, 32>, Item, DigestKeyHash> items;
@@ -72,9 +94,16 @@ TokenCache::Known TokenCache::known(std::string_view token, std::int64_t now) co
   thread_local ThreadCopy copy;
   const std::uint64_t generation = generation_.load(std::memory_order_acquire);
   if (const auto it = copy.items.find(digest); it != copy.items.end()) {
-    const auto& item = it->second;
-    if (item.cache_id == id_ && item.generation == generation && item.expires_at + kLeewaySeconds >= now)
+    auto& item = it->second;
+    if (item.cache_id == id_ && item.generation == generation && item.expires_at + kLeewaySeconds >= now) {
+      if (item.noted_minute != now / 60) {
+        item.noted_minute = now / 60;
+        std::lock_guard lock(mutex_);
+        if (const auto entry = entries_.find(digest); entry != entries_.end() && entry->second.valid)
+          note_use_locked(entry->second.owner, now);
+      }
       return Known::valid;
+    }
   }
   std::int64_t expires_at = 0;
   Known known = Known::unknown;
@@ -84,10 +113,11 @@ TokenCache::Known TokenCache::known(std::string_view token, std::int64_t now) co
     if (it == entries_.end() || it->second.expires_at + kLeewaySeconds < now) return Known::unknown;
     known = it->second.valid ? Known::valid : Known::refused;
     expires_at = it->second.expires_at;
+    if (known == Known::valid) note_use_locked(it->second.owner, now);
   }
   if (known == Known::valid) {
     if (copy.items.size() >= ThreadCopy::kMaxItems) copy.items.clear();
-    copy.items.insert_or_assign(digest, ThreadCopy::Item{id_, generation, expires_at});
+    copy.items.insert_or_assign(digest, ThreadCopy::Item{id_, generation, expires_at, now / 60});
   }
   return known;
 }

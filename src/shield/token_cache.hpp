@@ -43,6 +43,12 @@ public:
   void forget_user(std::string_view ha_user_id);
   std::size_t size() const;
 
+  // When each session (refresh token id) last had a valid token used, in unix seconds, to the minute:
+  // each thread notes a token's use at most once a minute, so a known token's check stays lock-free.
+  std::unordered_map<std::string, std::int64_t> last_uses() const;
+  // The uses noted since the last call, to be kept in the store; emptied.
+  std::unordered_map<std::string, std::int64_t> take_new_uses();
+
 private:
   using Digest = std::array<unsigned char, 32>;
   struct DigestHash {
@@ -54,6 +60,7 @@ private:
     TokenOwner owner;
   };
   static Digest digest_of(std::string_view token);
+  void note_use_locked(const TokenOwner& owner, std::int64_t now) const;
   void store(const Digest& digest, Stored stored);
   void invalidate_thread_copies() { generation_.fetch_add(1, std::memory_order_release); }
 
@@ -62,6 +69,8 @@ private:
   std::atomic<std::uint64_t> generation_{1};
   mutable std::mutex mutex_;
   std::unordered_map<Digest, Stored, DigestHash> entries_;
+  mutable std::unordered_map<std::string, std::int64_t> last_use_; // guarded by mutex_; at most max_entries_
+  mutable std::unordered_map<std::string, std::int64_t> new_uses_; // guarded by mutex_
 };
 
 } // namespace gatehouse::shield

@@ -261,6 +261,11 @@ constexpr std::array kMigrations{
       -- A person types the waiting device's code on another device (/sso/device).
       CREATE INDEX app_handoffs_by_code ON app_handoffs(user_code);
     )sql"},
+    Migration{16, "when each session was last used", R"sql(
+      -- When a token of this session last reached HA through Gatehouse, to the minute (shield/token_cache
+      -- notes it, the people page writes it here every minute); NULL: not since this column exists.
+      ALTER TABLE refresh_tokens ADD COLUMN last_used_at_ms INTEGER;
+    )sql"},
 };
 
 } // namespace

@@ -40,6 +40,7 @@ test('people API: only HA administrators; people, sessions and websockets; end a
   const alice = await signInAndConnect(t, stack, 'alice'); // in ha-admins
   const bob = await signInAndConnect(t, stack, 'bob'); // in ha-users
   const bobsOther = await signInAndConnect(t, stack, 'bob'); // a second session of bob's
+  const gus = await signInAndConnect(t, stack, 'gus');
   const aliceToken = alice.auth.accessToken;
 
   // Refused callers: JSON the page can show, and nothing about anyone.
@@ -75,6 +76,7 @@ test('people API: only HA administrators; people, sessions and websockets; end a
     assert.equal(session.client_id, stack.frontendClientId);
     assert.equal(session.websockets, 1);
     assert.equal(session.ended, null);
+    assert.ok(Date.parse(session.last_used) >= Date.parse(session.created) - 60_000, JSON.stringify(session)); // its websocket's auth
   }
   // The sessions are HA's refresh tokens of bob's, by id.
   const bobsHaSessions = stack.double.refreshTokens().filter((token) => token.userId === bobRow.ha_user_id).map((token) => token.id);
@@ -170,7 +172,17 @@ test('people API: only HA administrators; people, sessions and websockets; end a
     { action: 'end_session', by: 'Alice Liddell', client: CLIENT_ADDRESS },
   ]);
   const signIns = (await api(stack, '/gatehouse/api/audit?event=login_succeeded', { token: aliceToken })).json().entries;
-  assert.deepEqual([...new Set(signIns.map((entry) => entry.subject))].sort(), ['alice', 'bob.builder']);
+  assert.deepEqual([...new Set(signIns.map((entry) => entry.subject))].sort(), ['alice', 'bob.builder', 'gus']);
+
+  // When each session was last used is kept across a restart (written at exit, and every minute).
+  gus.connection.close();
+  await gus.closed;
+  const gusBefore = personIn((await api(stack, '/gatehouse/api/people', { token: aliceToken })).json().people, 'gus').sessions;
+  assert.equal(gusBefore.length, 1);
+  assert.ok(gusBefore[0].last_used, 'gus\'s websocket was a use');
+  await stack.restartGatehouse();
+  const gusAfter = personIn((await api(stack, '/gatehouse/api/people', { token: aliceToken })).json().people, 'gus').sessions;
+  assert.deepEqual(gusAfter.map((session) => [session.id, session.last_used]), gusBefore.map((session) => [session.id, session.last_used]));
   stack.assertHygiene({ clientChecks: false }); // the cut-off signs in to HA as bob itself (sessions/cut_off), for no client
 });
 

@@ -198,6 +198,36 @@ TEST(Routes, AnAuthSigWhoseExpIsNoDateIsNotLive) {
             RouteClass::signed_path);
 }
 
+TEST(TokenCache, NotesEachSessionsLastUseAtMostOnceAMinutePerThread) {
+  shield::TokenCache cache;
+  const std::int64_t start = (kNow / 60) * 60; // the start of a minute
+  cache.remember_valid("laptop-token", start + 3600, {"user-1", "laptop"});
+  cache.remember_valid("phone-token", start + 3600, {"user-1", "phone"});
+  cache.remember_refused("forged-token", start + 3600);
+  EXPECT_TRUE(cache.last_uses().empty()) << "issued is not used";
+
+  EXPECT_EQ(cache.known("laptop-token", start + 5), shield::TokenCache::Known::valid);
+  EXPECT_EQ(cache.known("forged-token", start + 6), shield::TokenCache::Known::refused);
+  EXPECT_EQ(cache.find("phone-token", start + 7).known, shield::TokenCache::Known::valid); // a websocket's auth
+  const std::unordered_map<std::string, std::int64_t> first{{"laptop", start + 5}, {"phone", start + 7}};
+  EXPECT_EQ(cache.last_uses(), first);
+  EXPECT_EQ(cache.take_new_uses(), first);
+  EXPECT_TRUE(cache.take_new_uses().empty()) << "taken once";
+
+  // The same minute again: this thread's copy answers without noting it.
+  EXPECT_EQ(cache.known("laptop-token", start + 50), shield::TokenCache::Known::valid);
+  EXPECT_EQ(cache.last_uses().at("laptop"), start + 5);
+  // The next minute: noted again.
+  EXPECT_EQ(cache.known("laptop-token", start + 65), shield::TokenCache::Known::valid);
+  EXPECT_EQ(cache.last_uses().at("laptop"), start + 65);
+  const std::unordered_map<std::string, std::int64_t> second{{"laptop", start + 65}};
+  EXPECT_EQ(cache.take_new_uses(), second);
+
+  // Another thread notes its own first use at once.
+  std::thread([&] { EXPECT_EQ(cache.known("phone-token", start + 70), shield::TokenCache::Known::valid); }).join();
+  EXPECT_EQ(cache.last_uses().at("phone"), start + 70);
+}
+
 TEST(TokenCache, RemembersUntilExpiryAndForgetsRevokedSessions) {
   shield::TokenCache cache;
   cache.remember_valid("token-a", kNow + 100, {"user-1", "session-1"});
