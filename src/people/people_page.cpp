@@ -75,8 +75,17 @@ PeoplePage::PeoplePage(const config::Config& config, store::Store& store, hass::
     : config_(config), store_(store), admin_(admin), tokens_(tokens) {}
 
 void PeoplePage::keep_last_uses() {
-  const auto uses = tokens_.take_new_uses();
+  const auto uses = tokens_.take_new_uses(store::now_unix_ms() / 1000);
   if (uses.empty()) return;
+  try {
+    write_last_uses(uses);
+  } catch (const std::exception& error) {
+    tokens_.put_back(uses); // tried again in a minute
+    logging::warn("sessions' last uses not stored; trying again in a minute", {{"error", error.what()}});
+  }
+}
+
+void PeoplePage::write_last_uses(const std::unordered_map<std::string, std::int64_t>& uses) {
   store_.write([&](sqlite3* db) {
     store::Statement update(db,
                             "UPDATE refresh_tokens SET last_used_at_ms = MAX(COALESCE(last_used_at_ms, 0), ?) "

@@ -78,6 +78,7 @@ public:
   };
 
 private:
+  void write_last_uses(const std::unordered_map<std::string, std::int64_t>& uses);
   // HA's users, from the admin connection or the last listing younger than kUserListFor; or why not.
   boost::asio::awaitable<std::variant<std::vector<hass::HaUser>, std::string>> ha_users();
   boost::asio::awaitable<web::Response> people(const front_door::RequestFacts& facts, const AdminCaller& caller,

@@ -133,7 +133,7 @@ asio::awaitable<TokenDecision> Shield::check_token(std::string_view token, const
       }
       decision.outcome = TokenDecision::Outcome::valid;
       decision.owner = TokenOwner{probe.user_id, reading.token->refresh_token_id};
-      tokens_.remember_valid(token, reading.token->expires_at, decision.owner);
+      tokens_.remember_valid(token, reading.token->expires_at, decision.owner, now);
       break;
     case hass::TokenProbe::Outcome::refused:
       decision.reason = "access token refused by Home Assistant";

@@ -1,6 +1,7 @@
 // shield/token_cache: tokens Gatehouse has already decided about, until they expire.
 #include "shield/token_cache.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <openssl/evp.h>
@@ -55,9 +56,18 @@ std::unordered_map<std::string, std::int64_t> TokenCache::last_uses() const {
   return last_use_;
 }
 
-std::unordered_map<std::string, std::int64_t> TokenCache::take_new_uses() {
+std::unordered_map<std::string, std::int64_t> TokenCache::take_new_uses(std::int64_t now) {
   std::lock_guard lock(mutex_);
+  std::erase_if(last_use_, [&](const auto& use) { return use.second < now - kLastUseKeptFor; });
   return std::exchange(new_uses_, {});
+}
+
+void TokenCache::put_back(const std::unordered_map<std::string, std::int64_t>& uses) {
+  std::lock_guard lock(mutex_);
+  for (const auto& [session, at] : uses) {
+    auto& pending = new_uses_[session];
+    pending = std::max(pending, at);
+  }
 }
 
 namespace {
@@ -122,7 +132,11 @@ TokenCache::Known TokenCache::known(std::string_view token, std::int64_t now) co
   return known;
 }
 
-void TokenCache::remember_valid(std::string_view token, std::int64_t expires_at, TokenOwner owner) {
+void TokenCache::remember_valid(std::string_view token, std::int64_t expires_at, TokenOwner owner, std::int64_t used_at) {
+  if (used_at > 0) {
+    std::lock_guard lock(mutex_);
+    note_use_locked(owner, used_at);
+  }
   store(digest_of(token), Stored{expires_at, true, std::move(owner)});
 }
 

@@ -35,7 +35,8 @@ public:
   Entry find(std::string_view token, std::int64_t now_unix_seconds) const;
   // Only whether it is known (no copy of the owner: the per-request path of HTTP traffic).
   Known known(std::string_view token, std::int64_t now_unix_seconds) const;
-  void remember_valid(std::string_view token, std::int64_t expires_at, TokenOwner owner);
+  // `used_at` (unix seconds): the token was just used (HA vouched for it on a request); 0: only issued.
+  void remember_valid(std::string_view token, std::int64_t expires_at, TokenOwner owner, std::int64_t used_at = 0);
   void remember_refused(std::string_view token, std::int64_t expires_at);
   // Every token of that session is refused from now on (a refresh token revoked, a user cut off).
   void forget_session(std::string_view refresh_token_id);
@@ -43,11 +44,16 @@ public:
   void forget_user(std::string_view ha_user_id);
   std::size_t size() const;
 
-  // When each session (refresh token id) last had a valid token used, in unix seconds, to the minute:
+  // When each session (refresh token id) last had a valid token used, in unix seconds, within a minute:
   // each thread notes a token's use at most once a minute, so a known token's check stays lock-free.
+  // Holds the uses of the last few minutes (older ones are in the store: take_new_uses).
   std::unordered_map<std::string, std::int64_t> last_uses() const;
-  // The uses noted since the last call, to be kept in the store; emptied.
-  std::unordered_map<std::string, std::int64_t> take_new_uses();
+  // The uses noted since the last call, to be kept in the store; emptied, and uses older than
+  // kLastUseKeptFor before `now` forgotten here (the store has them).
+  std::unordered_map<std::string, std::int64_t> take_new_uses(std::int64_t now_unix_seconds);
+  // Uses taken that could not be stored: taken again next time.
+  void put_back(const std::unordered_map<std::string, std::int64_t>& uses);
+  static constexpr std::int64_t kLastUseKeptFor = 180;
 
 private:
   using Digest = std::array<unsigned char, 32>;

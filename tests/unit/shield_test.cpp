@@ -211,8 +211,8 @@ TEST(TokenCache, NotesEachSessionsLastUseAtMostOnceAMinutePerThread) {
   EXPECT_EQ(cache.find("phone-token", start + 7).known, shield::TokenCache::Known::valid); // a websocket's auth
   const std::unordered_map<std::string, std::int64_t> first{{"laptop", start + 5}, {"phone", start + 7}};
   EXPECT_EQ(cache.last_uses(), first);
-  EXPECT_EQ(cache.take_new_uses(), first);
-  EXPECT_TRUE(cache.take_new_uses().empty()) << "taken once";
+  EXPECT_EQ(cache.take_new_uses(start + 8), first);
+  EXPECT_TRUE(cache.take_new_uses(start + 9).empty()) << "taken once";
 
   // The same minute again: this thread's copy answers without noting it.
   EXPECT_EQ(cache.known("laptop-token", start + 50), shield::TokenCache::Known::valid);
@@ -221,11 +221,26 @@ TEST(TokenCache, NotesEachSessionsLastUseAtMostOnceAMinutePerThread) {
   EXPECT_EQ(cache.known("laptop-token", start + 65), shield::TokenCache::Known::valid);
   EXPECT_EQ(cache.last_uses().at("laptop"), start + 65);
   const std::unordered_map<std::string, std::int64_t> second{{"laptop", start + 65}};
-  EXPECT_EQ(cache.take_new_uses(), second);
+  EXPECT_EQ(cache.take_new_uses(start + 66), second);
 
-  // Another thread notes its own first use at once.
-  std::thread([&] { EXPECT_EQ(cache.known("phone-token", start + 70), shield::TokenCache::Known::valid); }).join();
-  EXPECT_EQ(cache.last_uses().at("phone"), start + 70);
+  // Another thread notes its own first use of a token at once, though this one noted this minute.
+  std::thread([&] { EXPECT_EQ(cache.known("laptop-token", start + 80), shield::TokenCache::Known::valid); }).join();
+  EXPECT_EQ(cache.last_uses().at("laptop"), start + 80);
+
+  // A use HA vouched for counts; an issued token does not.
+  cache.remember_valid("tablet-token", start + 3600, {"user-2", "tablet"}, start + 90);
+  cache.remember_valid("watch-token", start + 3600, {"user-2", "watch"});
+  EXPECT_EQ(cache.last_uses().at("tablet"), start + 90);
+  EXPECT_FALSE(cache.last_uses().contains("watch"));
+
+  // Uses that could not be stored are taken again; what is stored is forgotten here after a while.
+  auto taken = cache.take_new_uses(start + 100);
+  EXPECT_EQ(taken.size(), 2u);
+  cache.put_back(taken);
+  EXPECT_EQ(cache.take_new_uses(start + 101), taken);
+  cache.take_new_uses(start + 80 + shield::TokenCache::kLastUseKeptFor + 1);
+  EXPECT_FALSE(cache.last_uses().contains("laptop"));
+  EXPECT_TRUE(cache.last_uses().contains("tablet"));
 }
 
 TEST(TokenCache, RemembersUntilExpiryAndForgetsRevokedSessions) {
