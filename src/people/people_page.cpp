@@ -4,6 +4,7 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/json.hpp>
 #include <algorithm>
+#include <charconv>
 #include <map>
 #include <optional>
 #include <variant>
@@ -296,45 +297,35 @@ asio::awaitable<web::Response> PeoplePage::people(const front_door::RequestFacts
 web::Response PeoplePage::audit(const front_door::RequestFacts& facts) const {
   const auto query = web::parse_query(facts.target.query, 256);
   const std::string hours_text = query.get("hours");
-  std::int64_t hours = 0;
-  bool hours_valid = hours_text.size() <= 5;
-  for (const char c : hours_text) hours_valid = hours_valid && c >= '0' && c <= '9';
-  if (hours_valid && !hours_text.empty()) hours = std::stoll(hours_text);
-  if (hours_valid && !hours_text.empty() && hours == 0) hours_valid = false;
-  if (!query.valid || !hours_valid || hours > kMaxAuditHours)
+  std::int64_t hours = 0; // 0: since ever
+  bool hours_valid = true;
+  if (!hours_text.empty()) {
+    const char* const last = hours_text.data() + hours_text.size();
+    const auto [end, ec] = std::from_chars(hours_text.data(), last, hours);
+    hours_valid = ec == std::errc() && end == last && hours >= 1 && hours <= kMaxAuditHours;
+  }
+  if (!query.valid || !hours_valid)
     return coded_answer(http::status::bad_request, "bad_filter",
                       "The filters are person=<HA username>, event=<event name> and hours=<1.." +
                           std::to_string(kMaxAuditHours) + ">.",
                       facts.version);
-  const std::string person = query.get("person");
-  const std::string event = query.get("event");
-  const std::int64_t since = hours > 0 ? store::now_unix_ms() - hours * 3'600'000 : 0;
+  const auto filter = [](std::string value) { return value.empty() ? std::nullopt : std::optional(std::move(value)); };
+  const auto since = hours > 0 ? std::optional(store::now_unix_ms() - hours * 3'600'000) : std::nullopt;
+  // One more than shown: whether there are more.
+  const auto found = store_.audit(since, filter(query.get("person")), kMaxAuditEntries + 1, filter(query.get("event")));
+  const bool more = found.size() > kMaxAuditEntries;
 
   json::array entries;
-  bool more = false;
-  store_.read([&](sqlite3* db) {
-    store::Statement select(db,
-                            "SELECT at_unix_ms, event, subject, client_address, detail FROM audit_log "
-                            "WHERE (?1 = '' OR subject = ?1) AND (?2 = '' OR event = ?2) AND at_unix_ms >= ?3 "
-                            "ORDER BY at_unix_ms DESC, id DESC LIMIT ?4",
-                            "read the audit log for the people page");
-    select.bind_text(1, person).bind_text(2, event).bind_int64(3, since);
-    select.bind_int64(4, static_cast<std::int64_t>(kMaxAuditEntries) + 1);
-    while (select.step()) {
-      if (entries.size() == kMaxAuditEntries) {
-        more = true;
-        break;
-      }
-      boost::system::error_code ec;
-      json::value detail = json::parse(select.column_text(4), ec);
-      if (ec) detail = json::object{};
-      entries.push_back(json::object{{"at", store::iso_time(select.column_int64(0))},
-                                     {"event", select.column_text(1)},
-                                     {"subject", select.column_text(2)},
-                                     {"client", select.column_text(3)},
-                                     {"detail", std::move(detail)}});
-    }
-  });
+  for (auto entry = found.rbegin(); entry != found.rend() && entries.size() < kMaxAuditEntries; ++entry) {
+    boost::system::error_code ec;
+    json::value detail = json::parse(entry->detail, ec);
+    if (ec) detail = json::object{};
+    entries.push_back(json::object{{"at", store::iso_time(entry->at_unix_ms)},
+                                   {"event", entry->event},
+                                   {"subject", entry->subject},
+                                   {"client", entry->client_address},
+                                   {"detail", std::move(detail)}});
+  }
   return web::json_response(http::status::ok, json::object{{"entries", std::move(entries)}, {"more", more}}, facts.version);
 }
 

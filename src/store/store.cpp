@@ -360,7 +360,8 @@ void Store::append_audit(const AuditEntry& entry) {
 }
 
 std::vector<AuditEntry> Store::audit(std::optional<std::int64_t> since_unix_ms,
-                                     std::optional<std::string> subject, std::size_t limit) const {
+                                     std::optional<std::string> subject, std::size_t limit,
+                                     std::optional<std::string> event) const {
   std::vector<AuditEntry> entries;
   if (limit == 0) return entries;
 
@@ -369,6 +370,7 @@ std::vector<AuditEntry> Store::audit(std::optional<std::int64_t> since_unix_ms,
       "SELECT id, at_unix_ms, event, subject, client_address, detail FROM audit_log WHERE 1";
   if (since_unix_ms) sql += " AND at_unix_ms >= ?1";
   if (subject) sql += " AND subject = ?2";
+  if (event) sql += " AND event = ?4";
   // Newest first so LIMIT keeps the newest; reversed below into the promised oldest-first order.
   sql += " ORDER BY at_unix_ms DESC, id DESC LIMIT ?3";
 
@@ -376,6 +378,7 @@ std::vector<AuditEntry> Store::audit(std::optional<std::int64_t> since_unix_ms,
     Statement select(db, sql, "read the audit log");
     if (since_unix_ms) select.bind_int64(1, *since_unix_ms);
     if (subject) select.bind_text(2, *subject);
+    if (event) select.bind_text(4, *event);
     const auto max_rows = static_cast<std::int64_t>(
         std::min<std::size_t>(limit, static_cast<std::size_t>(INT64_MAX)));
     select.bind_int64(3, max_rows);

@@ -74,10 +74,11 @@ public:
   // Stores `entry` as given (entry.id is ignored; at_unix_ms comes from the caller's clock). An empty
   // detail is stored as "{}".
   void append_audit(const AuditEntry& entry);
-  // Newest last; `since_unix_ms` (inclusive) and `subject` filter when set; at most `limit` rows
+  // Newest last; `since_unix_ms` (inclusive), `subject` and `event` filter when set; at most `limit` rows
   // (newest kept). Newest means latest at_unix_ms, then latest id.
   std::vector<AuditEntry> audit(std::optional<std::int64_t> since_unix_ms,
-                                std::optional<std::string> subject, std::size_t limit = 1000) const;
+                                std::optional<std::string> subject, std::size_t limit = 1000,
+                                std::optional<std::string> event = std::nullopt) const;
 
   // Small facts about this gateway, kept in table kv. Not for secrets (they belong in 0600 files).
   void set_gateway_fact(std::string_view key, std::string_view value);

@@ -484,6 +484,15 @@ TEST(StoreAudit, FiltersBySinceInclusiveAndBySubject) {
 
   EXPECT_TRUE(store->audit(std::nullopt, "nobody").empty());
   EXPECT_TRUE(store->audit(5000, std::nullopt).empty());
+
+  const auto successes = store->audit(std::nullopt, std::nullopt, 1000, "login.success");
+  ASSERT_EQ(successes.size(), 2u);
+  EXPECT_EQ(successes[0].subject, "alice");
+  EXPECT_EQ(successes[1].subject, "bob");
+  const auto alice_refused = store->audit(1000, "alice", 1000, "login.refused");
+  ASSERT_EQ(alice_refused.size(), 1u);
+  EXPECT_EQ(alice_refused[0].at_unix_ms, 3000);
+  EXPECT_TRUE(store->audit(std::nullopt, "bob", 1000, "login.refused").empty());
 }
 
 TEST(StoreAudit, LimitKeepsTheNewestEntries) {
