@@ -124,7 +124,7 @@ source "$BENCH_DIR/lib.sh"
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 pss_kb() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
-child_pids() { ps -o pid= --ppid "$1" | tr -d ' '; }
+child_pids() { ps -o pid= --ppid "$1" | tr -d ' ' || true; } # ps fails when there are none: not an error here
 
 # ---- Gatehouse binary -----------------------------------------------------------------------------
 GH_BIN=
