@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "config/config.hpp"
+#include "config/current.hpp"
 #include "logging/log.hpp"
 #include "hass/admin_connection.hpp"
 #include "net/server.hpp"
@@ -110,7 +111,10 @@ int serve(const std::string& path) {
   logging::parse_level(config.logging.level, level);
   logging::init(level);
   for (const auto& warning : loaded->warnings) logging::warn("configuration warning", {{"detail", warning}});
-  ConfigReload reload(path, *loaded, level);
+  // What each request and background step reads (config/current); a reload replaces it. `config` stays
+  // the configuration at start, for what only a restart changes.
+  config::Current current(config);
+  ConfigReload reload(path, *loaded, level, current);
   try {
     auto store = store::Store::open(config.data_dir);
     logging::info("store ready", {{"path", store->database_path().string()}, {"schema_version", store->schema_version()}});
@@ -121,13 +125,13 @@ int serve(const std::string& path) {
     if (config.scim) {
       scim_resources.emplace(*store);
       if (!config.providers.empty() || config.header_identity)
-        scim_people.emplace(*store, *config.scim, config.users, *scim_resources);
+        scim_people.emplace(*store, *config.scim, current, *scim_resources);
       scim_service.emplace(*config.scim, config.external_url, *scim_resources, scim_people ? &*scim_people : nullptr);
     }
     scim::Service* scim_api = scim_service ? &*scim_service : nullptr;
     if (config.providers.empty() && config.trusted_devices.empty() && !config.header_identity) {
-      shield::Shield shield(config, *store, cut_offs);
-      front_door::FrontDoor door(config, shield, nullptr, cut_offs, scim_api);
+      shield::Shield shield(current, *store, cut_offs);
+      front_door::FrontDoor door(current, shield, nullptr, cut_offs, scim_api);
       net::Server server(config, door);
       server.on_reload([&reload] { reload.reload(); });
       return server.run();
@@ -143,17 +147,17 @@ int serve(const std::string& path) {
     }
     if (status != hass::AdminStatus::ready)
       logging::warn("Home Assistant is not reachable yet; sign-ins wait for it", {{"detail", admin.status_message()}});
-    users::Directory directory(*store, admin, config.users, master_key,
+    users::Directory directory(*store, admin, current, master_key,
                                scim_people ? config.scim->match_claim : std::string());
-    sso::SignIn sign_in(config, *store, directory, cut_offs, scim_people ? &*scim_people : nullptr);
-    shield::Shield shield(config, *store, cut_offs);
+    sso::SignIn sign_in(config, current, *store, directory, cut_offs, scim_people ? &*scim_people : nullptr);
+    shield::Shield shield(current, *store, cut_offs);
     if (const auto version = admin.ha_version(); !version.empty()) shield.note_ha_version(version);
     sign_in.learn_tokens_into(shield.tokens());
     sessions::AppWebhooks app_webhooks(*store, cut_offs);
     sign_in.learn_webhooks_into(app_webhooks);
     const DiscoveryAtStart discovery(config.providers);
     people::PeoplePage people_page(config, *store, admin, shield.tokens());
-    front_door::FrontDoor door(config, shield, &sign_in, cut_offs, scim_api, &app_webhooks, &people_page);
+    front_door::FrontDoor door(current, shield, &sign_in, cut_offs, scim_api, &app_webhooks, &people_page);
     net::Server server(config, door);
     server.on_reload([&reload] { reload.reload(); });
     const int code = server.run();

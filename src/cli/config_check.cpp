@@ -104,8 +104,9 @@ CheckedFile check_file(const std::filesystem::path& path) {
   return checked;
 }
 
-ConfigReload::ConfigReload(std::filesystem::path path, const config::LoadResult& running, logging::Level running_level)
-    : path_(std::move(path)), running_values_(comparable_values(running)), level_(running_level) {}
+ConfigReload::ConfigReload(std::filesystem::path path, const config::LoadResult& running, logging::Level running_level,
+                           config::Current& current)
+    : path_(std::move(path)), running_values_(comparable_values(running)), level_(running_level), current_(current) {}
 
 void ConfigReload::reload() {
   const auto checked = check_file(path_);
@@ -118,29 +119,35 @@ void ConfigReload::reload() {
     return;
   }
 
-  logging::Level level = logging::Level::info;
-  logging::parse_level(checked.loaded->config.logging.level, level);
-  const bool level_changed = level != level_;
-  // Everything but `logging` (only the level, applied below) compared with what Gatehouse runs with.
+  // Every key and secret compared with what Gatehouse runs with.
   const auto now = comparable_values(*checked.loaded);
   std::set<std::string> keys;
   for (const auto& [key, value] : running_values_) keys.insert(key);
   for (const auto& [key, value] : now) keys.insert(key);
-  std::vector<std::string> waiting;
+  std::vector<std::string> changed;
   for (const auto& key : keys) {
-    if (key == "logging") continue;
     const auto before = running_values_.find(key);
     const auto after = now.find(key);
-    if (before == running_values_.end() || after == now.end() || before->second != after->second) waiting.push_back(key);
+    if (before == running_values_.end() || after == now.end() || before->second != after->second) changed.push_back(key);
+  }
+  auto merged = config::merge_live(*current_.get(), checked.loaded->config, changed);
+  logging::Level level = level_;
+  logging::parse_level(merged.config.logging.level, level);
+  if (!merged.applied.empty()) current_.replace(std::move(merged.config));
+  for (const auto& key : merged.applied) {
+    const auto after = now.find(key);
+    if (after == now.end()) running_values_.erase(key);
+    else running_values_[key] = after->second;
   }
   // The outcome is said at the more verbose of the two levels: neither may hide it.
+  const bool level_changed = level != level_;
   if (level_changed) logging::init(std::min(level, level_));
-  if (!waiting.empty())
+  if (!merged.waiting.empty())
     logging::warn("configuration changed: restart Gatehouse to apply these keys; until then they keep their running values",
-                  {{"file", path_.string()}, {"keys", joined(waiting)}});
+                  {{"file", path_.string()}, {"keys", joined(merged.waiting)}});
   logging::info("configuration reloaded", {{"file", path_.string()},
-                                          {"applied", level_changed ? "logging.level" : "nothing"},
-                                          {"waiting_for_restart", waiting.size()}});
+                                          {"applied", merged.applied.empty() ? "nothing" : joined(merged.applied)},
+                                          {"waiting_for_restart", merged.waiting.size()}});
   if (level_changed) {
     logging::init(level);
     level_ = level;

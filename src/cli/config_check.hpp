@@ -1,9 +1,11 @@
 // cli/config_check: owns checking a configuration file the way `check-config` does (the file's own
 // problems, then every CA bundle it names, loaded as at start) and what SIGHUP does with the file: it is
 // checked the same way; a file with problems leaves the running configuration as it is, and each problem
-// is logged as check-config prints it; otherwise logging.level applies at once, and every other change
-// — a top-level key of the file, or what a secret or CA file (or its environment variable) holds — is
-// named in the log as waiting for a restart. (The TLS listener's certificate files are read again by
+// is logged as check-config prints it. Otherwise each changed key that applies at once (config/current:
+// logging, users, shield, local_login, trusted devices and clients, sign_in_choice, metrics) replaces
+// the running one for the requests that follow, and every other change — a top-level key of the file,
+// or what a secret or CA file (or its environment variable) holds — is named in the log as waiting for
+// a restart, keeping its running value. (The TLS listener's certificate files are read again by
 // net/server on every SIGHUP, whatever this finds: a renewed certificate must not wait for a typo.)
 #pragma once
 
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/current.hpp"
 #include "logging/log.hpp"
 
 namespace gatehouse::cli {
@@ -27,15 +30,18 @@ CheckedFile check_file(const std::filesystem::path& path);
 
 class ConfigReload {
 public:
-  // `running`: the configuration Gatehouse runs with, as read from `path`.
-  ConfigReload(std::filesystem::path path, const config::LoadResult& running, logging::Level running_level);
+  // `running`: the configuration Gatehouse started with, as read from `path`; `current` is replaced by
+  // each reload that applies something.
+  ConfigReload(std::filesystem::path path, const config::LoadResult& running, logging::Level running_level,
+               config::Current& current);
   // Reads the file again and logs the outcome; called on SIGHUP.
   void reload();
 
 private:
   std::filesystem::path path_;
-  std::map<std::string, std::string> running_values_; // what each top-level key and secret held at start
+  std::map<std::string, std::string> running_values_; // what each top-level key and secret runs with
   logging::Level level_;
+  config::Current& current_;
 };
 
 } // namespace gatehouse::cli

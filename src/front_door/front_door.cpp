@@ -84,11 +84,15 @@ web::Response metrics_answer(const config::Metrics& settings, const RequestFacts
 
 } // namespace
 
-FrontDoor::FrontDoor(const config::Config& config, shield::Shield& shield, sso::SignIn* sign_in,
+FrontDoor::FrontDoor(const config::Current& current, shield::Shield& shield, sso::SignIn* sign_in,
                      sessions::CutOffs& cut_offs, scim::Service* scim, sessions::AppWebhooks* webhooks,
                      people::PeoplePage* people)
-    : config_(config), shield_(shield), sign_in_(sign_in), cut_offs_(cut_offs), people_(people),
-      health_(net::upstream_target(config)) {
+    : current_(current), shield_(shield), sign_in_(sign_in), cut_offs_(cut_offs), people_(people),
+      health_(net::upstream_target(*current.get())) {
+  // Which endpoints exist is fixed at start (keys a reload does not apply); what they do with a request
+  // is read from its configuration.
+  const auto config_at_start = current.get();
+  const config::Config& config = *config_at_start;
   using http::verb;
   auto* sign = sign_in_;
   auto* guard = &shield_;
@@ -101,16 +105,14 @@ FrontDoor::FrontDoor(const config::Config& config, shield::Shield& shield, sso::
                   .handler = [health](const RequestFacts& facts, const http::request_header<>&, std::string) {
                     return health_answer(*health, facts.version);
                   }});
-  if (config.metrics.enabled) {
-    const config::Metrics* metrics_settings = &config.metrics;
-    endpoints_.add({.path = "/metrics",
-                    .methods = {verb::get},
-                    .handler = [metrics_settings](const RequestFacts& facts, const http::request_header<>&,
-                                                  std::string) -> asio::awaitable<web::Response> {
-                      co_return metrics_answer(*metrics_settings, facts);
-                    },
-                    .route = "metrics"});
-  }
+  endpoints_.add({.path = "/metrics",
+                  .methods = {verb::get},
+                  .active = [](const RequestFacts& facts) { return facts.config->metrics.enabled; },
+                  .handler = [](const RequestFacts& facts, const http::request_header<>&,
+                                std::string) -> asio::awaitable<web::Response> {
+                    co_return metrics_answer(facts.config->metrics, facts);
+                  },
+                  .route = "metrics"});
   // HA's own token endpoint, read here so Gatehouse learns whose refresh token each code became.
   endpoints_.add({.path = "/auth/token",
                   .methods = {verb::post},
@@ -278,8 +280,7 @@ FrontDoor::FrontDoor(const config::Config& config, shield::Shield& shield, sso::
 asio::awaitable<Decision> FrontDoor::decide(http::request_header<>& head, const asio::ip::address& peer, bool tls) {
   // Every fact about the request is read here, once: the strict target, the client, the upgrade asked
   // for, Gatehouse's own cookies (taken out of the head). Anything ambiguous is refused, never forwarded.
-  auto reading = read_facts(head, peer, tls, config_.trusted_proxies, unix_now_seconds(),
-                            config_.header_identity ? &*config_.header_identity : nullptr);
+  auto reading = read_facts(head, peer, tls, current_.get(), unix_now_seconds());
   if (!reading.facts) {
     Decision decision;
     decision.refusal = web::RefusalKind::bad_request;

@@ -6,7 +6,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <atomic>
 
-#include "config/config.hpp"
+#include "config/current.hpp"
 #include "front_door/endpoints.hpp"
 #include "net/door.hpp"
 #include "web/health.hpp"
@@ -36,7 +36,7 @@ class FrontDoor final : public net::Door {
 public:
   // `sign_in` is null without providers and trusted devices, `scim` without a scim: block, `webhooks` and
   // `people` (the people-and-sessions page) without single sign-on. All must outlive the door.
-  FrontDoor(const config::Config& config, shield::Shield& shield, sso::SignIn* sign_in, sessions::CutOffs& cut_offs,
+  FrontDoor(const config::Current& current, shield::Shield& shield, sso::SignIn* sign_in, sessions::CutOffs& cut_offs,
             scim::Service* scim = nullptr, sessions::AppWebhooks* webhooks = nullptr,
             people::PeoplePage* people = nullptr);
 
@@ -58,7 +58,7 @@ private:
   // An endpoint for HA users refusing a token HA did not vouch for (or could not be asked about).
   net::Decision refuse_caller(const RequestFacts& facts, const char* route, const shield::TokenDecision& verdict);
 
-  const config::Config& config_;
+  const config::Current& current_;
   shield::Shield& shield_;
   sso::SignIn* sign_in_;
   sessions::CutOffs& cut_offs_;

@@ -66,9 +66,9 @@ std::string take_header(http::request_header<>& head, const std::string& name, b
 } // namespace
 
 FactsReading read_facts(http::request_header<>& head, const boost::asio::ip::address& peer, bool tls_listener,
-                        const std::vector<net::IpNetwork>& trusted_proxies, std::int64_t now_unix_seconds,
-                        const config::HeaderIdentity* header_identity) {
+                        std::shared_ptr<const config::Config> config, std::int64_t now_unix_seconds) {
   FactsReading reading;
+  const config::HeaderIdentity* header_identity = config->header_identity ? &*config->header_identity : nullptr;
   auto target = check_target(head.target());
   if (!target) {
     reading.refusal = describe(target.problem);
@@ -78,7 +78,7 @@ FactsReading read_facts(http::request_header<>& head, const boost::asio::ip::add
     reading.refusal = framing;
     return reading;
   }
-  auto client = net::resolve_client(head, peer, tls_listener, trusted_proxies);
+  auto client = net::resolve_client(head, peer, tls_listener, config->trusted_proxies);
   if (!client) {
     reading.refusal = "forwarding headers from a trusted proxy cannot be read one way only";
     return reading;
@@ -117,6 +117,7 @@ FactsReading read_facts(http::request_header<>& head, const boost::asio::ip::add
     }
   }
   facts.now_unix_seconds = now_unix_seconds;
+  facts.config = std::move(config);
   reading.facts = std::move(facts);
   return reading;
 }

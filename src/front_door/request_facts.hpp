@@ -8,6 +8,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/beast/http/message.hpp>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,6 +46,9 @@ struct IdentityHeaders {
 enum class FetchSite { unknown, none, same_origin, same_site, cross_site };
 
 struct RequestFacts {
+  // The configuration this request is decided under, from start to end (config/current): a reload
+  // applies to the requests read after it. Never null in facts that read_facts made.
+  std::shared_ptr<const config::Config> config;
   Target target;
   net::ForwardedClient client;
   std::string client_address; // client.address as text: the address HA is told about
@@ -72,11 +76,10 @@ struct FactsReading {
   std::string_view refusal; // why the head is refused (400) when there are no facts
 };
 
-// Reads `head` once, and takes Gatehouse's own cookies out of it, and the identity headers of
-// `header_identity` (when configured) from whoever sent them.
+// Reads `head` once under `config` (its trusted_proxies and header_identity), and takes Gatehouse's own
+// cookies out of it, and the identity headers of header_identity (when configured) from whoever sent them.
 FactsReading read_facts(boost::beast::http::request_header<>& head, const boost::asio::ip::address& peer,
-                        bool tls_listener, const std::vector<net::IpNetwork>& trusted_proxies,
-                        std::int64_t now_unix_seconds, const config::HeaderIdentity* header_identity = nullptr);
+                        bool tls_listener, std::shared_ptr<const config::Config> config, std::int64_t now_unix_seconds);
 
 // The upgrade a head asks for (exposed for tests).
 Upgrade upgrade_of(const boost::beast::http::request_header<>& head);

@@ -289,7 +289,7 @@ asio::awaitable<web::Response> PeoplePage::people(const front_door::RequestFacts
                     {"people", std::move(people)},
                     {"more_people", more_people},
                     {"websockets_counted", sockets != nullptr},
-                    {"local_login", local_login_text(config_)},
+                    {"local_login", local_login_text(*facts.config)},
                     {"break_glass", std::move(grants)}};
   co_return web::json_response(http::status::ok, body, facts.version);
 }

@@ -44,7 +44,8 @@ public:
   static constexpr std::size_t kMaxSessionsPerPerson = 50;
   static constexpr std::size_t kMaxAuditEntries = 200;
 
-  // All must outlive the page. `tokens`: the shield's, which notes when each session was last used.
+  // All must outlive the page. `config`: as at start, for the keys a reload does not apply (external_url,
+  // providers). `tokens`: the shield's, which notes when each session was last used.
   PeoplePage(const config::Config& config, store::Store& store, hass::AdminConnection& admin,
              shield::TokenCache& tokens);
 

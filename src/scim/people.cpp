@@ -39,9 +39,9 @@ void forget_unmade(store::Store& store, const std::string& scim_user_id) {
 
 } // namespace
 
-People::People(store::Store& store, const config::Scim& settings, const config::Users& users,
+People::People(store::Store& store, const config::Scim& settings, const config::Current& current,
                const Resources& resources)
-    : store_(store), settings_(settings), users_(users), resources_(resources) {}
+    : store_(store), settings_(settings), current_(current), resources_(resources) {}
 
 std::string People::key_of(const Resource& user) const { return lowercase(text_at(user.body, settings_.match_attribute)); }
 
@@ -52,10 +52,12 @@ std::vector<std::string> People::group_names(const std::string& user_id) const {
 }
 
 std::optional<config::Role> People::role_of(const Resource& user) const {
+  const auto config_now = current_.get();
+  const config::Users& mapping = config_now->users;
   // The same reading of groups as a sign-in's claim (users/directory), so both give one answer.
   json::array names;
   for (auto& name : group_names(user.id)) names.emplace_back(std::move(name));
-  return users::role_from_claims(json::object{{users_.groups_claim, std::move(names)}}, users_);
+  return users::role_from_claims(json::object{{mapping.groups_claim, std::move(names)}}, mapping);
 }
 
 People::Known People::known() const {
@@ -97,12 +99,14 @@ std::optional<sessions::Person> People::person_of(const Resource& user) const {
 }
 
 void People::reconcile(const sessions::Person& person, const Resource& user) const {
+  const auto config_now = current_.get();
+  const config::Users& mapping = config_now->users;
   std::string out_because;
   std::optional<config::Role> role;
   if (!is_active(user.body)) out_because = "SCIM User " + user.id + " is inactive";
   if (settings_.roles_from_groups) {
     role = role_of(user);
-    if (!role && users_.deny_without_role && out_because.empty())
+    if (!role && mapping.deny_without_role && out_because.empty())
       out_because = "SCIM User " + user.id + " is in none of the Groups under users.roles";
   }
   if (!out_because.empty()) {
@@ -111,16 +115,18 @@ void People::reconcile(const sessions::Person& person, const Resource& user) con
   }
   if (sessions::cut_off_source(store_, person.ha_user_id) == "scim") sessions::request_lift(store_, person, "scim");
   if (settings_.roles_from_groups)
-    sessions::request_role(store_, person, users::ha_group_of(role.value_or(users_.default_role)), "scim");
+    sessions::request_role(store_, person, users::ha_group_of(role.value_or(mapping.default_role)), "scim");
 }
 
 void People::want_made(const Resource& user) const {
+  const auto config_now = current_.get();
+  const config::Users& mapping = config_now->users;
   const auto role = settings_.roles_from_groups ? role_of(user) : std::nullopt;
-  if (!settings_.roles_from_groups || !is_active(user.body) || (!role && users_.deny_without_role)) {
+  if (!settings_.roles_from_groups || !is_active(user.body) || (!role && mapping.deny_without_role)) {
     forget_unmade(store_, user.id);
     return;
   }
-  const std::string group(users::ha_group_of(role.value_or(users_.default_role)));
+  const std::string group(users::ha_group_of(role.value_or(mapping.default_role)));
   store_.write([&](sqlite3* db) {
     store::Statement upsert(db,
                             "INSERT INTO scim_made_users (scim_user_id, display_name, username, ha_group, requested_at_ms) "

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/current.hpp"
 #include "scim/resources.hpp"
 #include "sessions/cut_off.hpp"
 #include "store/store.hpp"
@@ -25,7 +26,8 @@ namespace gatehouse::scim {
 
 class People {
 public:
-  People(store::Store& store, const config::Scim& settings, const config::Users& users, const Resources& resources);
+  // `current`: its users block (roles) is read whenever a role is worked out, so a reload applies it.
+  People(store::Store& store, const config::Scim& settings, const config::Current& current, const Resources& resources);
 
   // After a User was created, replaced or patched.
   void changed(const Resource& user);
@@ -80,7 +82,7 @@ private:
 
   store::Store& store_;
   const config::Scim& settings_;
-  const config::Users& users_;
+  const config::Current& current_;
   const Resources& resources_;
 };
 

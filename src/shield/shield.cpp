@@ -35,6 +35,8 @@ std::int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+std::atomic<std::uint64_t> next_shield_id{1};
+
 CheckBudget::Limits check_limits(const config::Limits& limits) {
   return {limits.token_checks_per_minute, limits.token_check_burst, limits.max_concurrent_token_checks};
 }
@@ -42,18 +44,41 @@ CheckBudget::Limits check_limits(const config::Limits& limits) {
 
 } // namespace
 
-Shield::Shield(const config::Config& config, store::Store& store, const sessions::CutOffs& cut_offs)
-    : config_(config),
+Shield::Shield(const config::Current& current, store::Store& store, const sessions::CutOffs& cut_offs)
+    : Shield(current, *current.get(), store, cut_offs) {}
+
+Shield::Shield(const config::Current& current, const config::Config& at_start, store::Store& store,
+               const sessions::CutOffs& cut_offs)
+    : current_(current),
+      id_(next_shield_id++),
       store_(store),
       cut_offs_(cut_offs),
-      mode_(config.shield.mode),
-      ha_(net::upstream_target(config)),
-      public_paths_(config.shield.public_paths, config.shield.local_files),
-      websocket_passthrough_(PublicPaths::only(config.shield.websocket_passthrough)),
-      http_(net::HttpClient::Options{config.home_assistant.ca_file, std::chrono::seconds(10), 64 * 1024}),
-      check_budget_(check_limits(config.limits)),
+      ha_url_(at_start.home_assistant.url),
+      secure_cookies_(at_start.external_url.starts_with("https://")),
+      ha_(net::upstream_target(at_start)),
+      http_(net::HttpClient::Options{at_start.home_assistant.ca_file, std::chrono::seconds(10), 64 * 1024}),
+      check_budget_(check_limits(at_start.limits)),
       refusals_("shield_refusals", {}),
-      break_glass_refusals_("breakglass_refusals", {.own_entries_per_client = config.limits.audited_refusals_per_address}) {}
+      break_glass_refusals_("breakglass_refusals", {.own_entries_per_client = at_start.limits.audited_refusals_per_address}) {}
+
+const Shield::Routes& Shield::routes(const std::shared_ptr<const config::Config>& config) const {
+  // Per thread: each worker reads its own copy of the configuration (config/current), so this never
+  // contends; a reload's new copy builds new lists on the thread's next request.
+  struct Built {
+    std::uint64_t shield = 0;
+    std::shared_ptr<const config::Config> config; // kept, so a new configuration is never taken for it
+    std::optional<Routes> routes;
+  };
+  thread_local Built built;
+  if (built.shield != id_ || built.config != config || !built.routes) {
+    built.routes.reset();
+    built.routes.emplace(Routes{PublicPaths(config->shield.public_paths, config->shield.local_files),
+                                PublicPaths::only(config->shield.websocket_passthrough)});
+    built.shield = id_;
+    built.config = config;
+  }
+  return *built.routes;
+}
 
 std::string_view name_of(RefusalClass refusal) {
   switch (refusal) {
@@ -149,7 +174,8 @@ asio::awaitable<TokenDecision> Shield::check_token(std::string_view token, const
 
 Admission Shield::decide(const front_door::RequestFacts& facts) {
   Admission admission;
-  admission.route = classify(facts, public_paths_, websocket_passthrough_);
+  const Routes& lists = routes(facts.config);
+  admission.route = classify(facts, lists.public_paths, lists.websocket_passthrough);
   switch (admission.route) {
     case RouteClass::local_login:
       if (local_login_open(facts)) {
@@ -170,7 +196,7 @@ Admission Shield::decide(const front_door::RequestFacts& facts) {
       admission.action = Admission::Action::forward_shell;
       break;
     case RouteClass::websocket:
-      admission.action = enforcing() ? Admission::Action::websocket : Admission::Action::websocket_passthrough;
+      admission.action = enforcing(*facts.config) ? Admission::Action::websocket : Admission::Action::websocket_passthrough;
       break;
     case RouteClass::websocket_passthrough:
       admission.action = Admission::Action::websocket_passthrough;
@@ -194,7 +220,7 @@ Admission Shield::decide(const front_door::RequestFacts& facts) {
       const auto known = known_decision(*token, facts.now_unix_seconds, false);
       if (!known) {
         // Report mode never asks HA: it only says what enforce would do with what it already knows.
-        admission.action = enforcing() ? Admission::Action::ask_home_assistant : Admission::Action::forward;
+        admission.action = enforcing(*facts.config) ? Admission::Action::ask_home_assistant : Admission::Action::forward;
         break;
       }
       apply(admission, *known);
@@ -221,7 +247,7 @@ void Shield::apply(Admission& admission, const TokenDecision& decision) {
 
 Admission Shield::settled(Admission admission, const front_door::RequestFacts& facts) {
   if (admission.action != Admission::Action::refuse) return admission;
-  if (enforcing() || admission.route == RouteClass::bad_upgrade) {
+  if (enforcing(*facts.config) || admission.route == RouteClass::bad_upgrade) {
     count_refusal(admission.refusal_class, facts.client.address);
     return admission;
   }
@@ -253,10 +279,11 @@ bool Shield::has_break_glass(const front_door::RequestFacts& facts) const {
 }
 
 bool Shield::local_login_open(const front_door::RequestFacts& facts) const {
-  switch (config_.local_login) {
+  const config::Config& config = *facts.config;
+  switch (config.local_login) {
     case config::LocalLogin::allowed: return true;
     case config::LocalLogin::networks:
-      if (net::is_trusted(facts.client.address, config_.local_login_networks)) return true;
+      if (net::is_trusted(facts.client.address, config.local_login_networks)) return true;
       break;
     case config::LocalLogin::disabled: break;
   }
@@ -295,7 +322,7 @@ web::Response Shield::answer_break_glass(std::string_view path, const std::strin
                  {{"/", "Open Home Assistant"}},
                  "Gatehouse · break-glass"};
   auto response = web::page_response(http::status::ok, page);
-  const bool secure = config_.external_url.starts_with("https://");
+  const bool secure = secure_cookies_;
   response.set(http::field::set_cookie, std::string(kBreakGlassCookie) + "=" + redemption.browser_secret +
                                             "; Path=/auth/; Max-Age=" + std::to_string(remaining_s) +
                                             "; HttpOnly; SameSite=Strict" + (secure ? "; Secure" : ""));
@@ -321,7 +348,7 @@ void Shield::flush_refusal_counts() {
 asio::awaitable<bool> Shield::onboarding_open() {
   if (onboarded_.load(std::memory_order_relaxed)) co_return false;
   net::OutboundRequest request;
-  request.url = config_.home_assistant.url + "/api/onboarding";
+  request.url = ha_url_ + "/api/onboarding";
   auto result = co_await http_.send(request);
   if (!result || result.response->status != 200) co_return false; // unknown: closed
   boost::system::error_code ec;

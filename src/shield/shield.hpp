@@ -16,6 +16,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "config/current.hpp"
 #include "net/http_client.hpp"
 #include "net/upstream.hpp"
 #include "store/store.hpp"
@@ -67,10 +68,12 @@ struct Admission {
 
 class Shield {
 public:
-  // `cut_offs` must outlive the shield.
-  Shield(const config::Config& config, store::Store& store, const sessions::CutOffs& cut_offs);
+  // `current` and `cut_offs` must outlive the shield. The shield's lists, its mode and local_login are
+  // read from each request's configuration (a reload applies them to the next request).
+  Shield(const config::Current& current, store::Store& store, const sessions::CutOffs& cut_offs);
 
-  bool enforcing() const { return mode_ == config::ShieldMode::enforce; }
+  static bool enforcing(const config::Config& config) { return config.shield.mode == config::ShieldMode::enforce; }
+  bool enforcing() const { return enforcing(*current_.get()); }
 
   // The decision from what is known (cache, configuration): no waiting, no coroutine, which is all
   // that authenticated traffic with a known token needs. `ask_home_assistant` means: call admit().
@@ -108,18 +111,27 @@ public:
   TokenCache& tokens() { return tokens_; }
 
 private:
+  Shield(const config::Current& current, const config::Config& at_start, store::Store& store,
+         const sessions::CutOffs& cut_offs);
   boost::asio::awaitable<bool> onboarding_open();
   static void apply(Admission& admission, const TokenDecision& decision);
+  // The route lists of `config`, built once per configuration and thread.
+  struct Routes {
+    PublicPaths public_paths;
+    PublicPaths websocket_passthrough;
+  };
+  const Routes& routes(const std::shared_ptr<const config::Config>& config) const;
   // Counts a refusal, or in report mode logs it and lets it through.
   Admission settled(Admission admission, const front_door::RequestFacts& facts);
 
-  const config::Config& config_;
+  const config::Current& current_;
+  const std::uint64_t id_; // tells this shield's per-thread route lists from another's
   store::Store& store_;
   const sessions::CutOffs& cut_offs_;
-  config::ShieldMode mode_;
+  // From the configuration at start (keys a reload does not apply): HA's address, the cookie's Secure.
+  const std::string ha_url_;
+  const bool secure_cookies_;
   net::UpstreamTarget ha_; // HA's websocket API, for token checks
-  PublicPaths public_paths_;
-  PublicPaths websocket_passthrough_;
   TokenCache tokens_;
   net::HttpClient http_;
   std::atomic<bool> onboarded_{false}; // once HA reports onboarding done, it stays done

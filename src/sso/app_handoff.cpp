@@ -31,7 +31,9 @@ bool looks_like_id(std::string_view id) {
 } // namespace
 
 std::string SignIn::handoff_cookie(std::string_view handoff_id, std::string_view value, bool clear) const {
-  const bool secure = config_.external_url.starts_with("https://");
+  const auto config_now = current_.get();
+  const config::Config& config = *config_now;
+  const bool secure = config.external_url.starts_with("https://");
   const auto lifetime = std::chrono::duration_cast<std::chrono::seconds>(oidc::kPendingLoginLifetime).count();
   return std::string(oidc::kHandoffCookiePrefix) + std::string(handoff_id.substr(0, 8)) + "=" + std::string(value) +
          "; Path=/sso/; Max-Age=" + (clear ? "0" : std::to_string(lifetime)) + "; HttpOnly; SameSite=Lax" +
@@ -44,6 +46,7 @@ bool SignIn::holds_waiter_secret(const front_door::RequestFacts& facts, const oi
 }
 
 web::Response SignIn::handoff_page(const front_door::RequestFacts& facts) {
+  const config::Config& config = *facts.config;
   const std::string id(facts.target.path.substr(oidc::kHandoffPathPrefix.size()));
   const auto now_ms = store::now_unix_ms();
   const auto handoff = looks_like_id(id) ? oidc::find_handoff(store_, id) : std::nullopt;
@@ -78,13 +81,13 @@ web::Response SignIn::handoff_page(const front_door::RequestFacts& facts) {
   case oidc::HandoffStatus::waiting: {
     // Another device can take the code only where browsers are offered the choice (sign_in_choice).
     // A very long external_url fits no QR code: then the page offers only the address and the code.
-    auto qr = config_.sign_in_choice
-                  ? web::qr_encode(config_.external_url + std::string(kDevicePath) + "?code=" + handoff->user_code)
+    auto qr = config.sign_in_choice
+                  ? web::qr_encode(config.external_url + std::string(kDevicePath) + "?code=" + handoff->user_code)
                   : std::nullopt;
-    const std::string elsewhere = !config_.sign_in_choice ? ""
+    const std::string elsewhere = !config.sign_in_choice ? ""
                                   : ", or sign in with another device: " +
                                         std::string(qr ? "scan the QR code below with its camera, or " : "") + "open " +
-                                        config_.external_url + std::string(kDevicePath) + " there and enter the code";
+                                        config.external_url + std::string(kDevicePath) + " there and enter the code";
     web::Page page{"Sign in to continue",
                    {"Open the sign-in page in your browser (passkeys and authenticator apps work there)" + elsewhere +
                         ". When you have signed in, this page continues by itself.",
@@ -139,6 +142,7 @@ web::Response SignIn::settle_for_app(const std::string& handoff_id, bool approve
 }
 
 web::Response SignIn::device_entry(const front_door::RequestFacts& facts, const std::string& body) {
+  const config::Config& config = *facts.config;
   auto form_page = [&](http::status status, std::string title, std::vector<std::string> paragraphs,
                        std::string code = {}) {
     web::Page page{std::move(title), std::move(paragraphs), {}, "Gatehouse · " + std::to_string(static_cast<unsigned>(status))};
@@ -163,7 +167,7 @@ web::Response SignIn::device_entry(const front_door::RequestFacts& facts, const 
   // form: the browser must say this origin sent it, or (a browser too old to say) its Origin must be ours.
   const bool from_this_page = facts.fetch_site == front_door::FetchSite::same_origin ||
                               (facts.fetch_site == front_door::FetchSite::unknown &&
-                               (facts.origin.empty() || facts.origin == config_.external_url));
+                               (facts.origin.empty() || facts.origin == config.external_url));
   if (!from_this_page)
     return form_page(http::status::forbidden, "Enter the code here",
                      {"Another site sent this code. Type the code the waiting device shows into this page yourself."});

@@ -51,7 +51,9 @@ json::array groups_of(std::string_view header) {
 } // namespace
 
 asio::awaitable<web::Response> SignIn::sign_in_from_headers(front_door::IdentityHeaders identity, ClientRequest client) {
-  const auto& settings = *config_.header_identity;
+  const auto config_now = current_.get();
+  const config::Config& config = *config_now;
+  const auto& settings = *config.header_identity;
   auto refuse = [&](http::status status, std::string reason, std::string title, std::vector<std::string> paragraphs,
                     std::string why = "") {
     Refusal refusal{status, std::move(reason), std::move(title), std::move(paragraphs), {{"source", "header_identity"}}};
@@ -84,12 +86,12 @@ asio::awaitable<web::Response> SignIn::sign_in_from_headers(front_door::Identity
                        checked.reason);
     claims = std::move(*checked.claims);
     // SCIM knows people by scim.match_claim: a token without it could never be cut off by SCIM.
-    if (people_ && !claims.if_contains(config_.scim->match_claim))
+    if (people_ && !claims.if_contains(config.scim->match_claim))
       co_return refuse(http::status::forbidden, "scim_unmatched", "Your account cannot be matched",
                        {"The proxy in front of Home Assistant signed you in, but its token does not carry what "
                         "Gatehouse's SCIM provisioning knows people by. Ask your administrator, and give them the "
                         "reference below."},
-                       "assertion: no " + config_.scim->match_claim + " claim for SCIM");
+                       "assertion: no " + config.scim->match_claim + " claim for SCIM");
     issuer = settings.assertion->issuer;
     subject = claims.at("sub").as_string();
   } else {
@@ -102,9 +104,9 @@ asio::awaitable<web::Response> SignIn::sign_in_from_headers(front_door::Identity
                        "Your sign-in proxy sent an identity Gatehouse cannot use",
                        {"The proxy in front of Home Assistant named you in headers that are missing, sent twice or too "
                         "long. Ask your administrator, and give them the reference below."});
-    claims = {{config_.users.username_claim, username},
-              {config_.users.name_claim, identity.name.empty() ? username : trim(identity.name)}};
-    if (!settings.groups_header.empty()) claims[config_.users.groups_claim] = groups;
+    claims = {{config.users.username_claim, username},
+              {config.users.name_claim, identity.name.empty() ? username : trim(identity.name)}};
+    if (!settings.groups_header.empty()) claims[config.users.groups_claim] = groups;
     // Keyed without case: "Alice" and "alice" from the proxy are one person (and one HA user).
     issuer = kHeaderIssuer;
     subject = username;
@@ -136,7 +138,7 @@ asio::awaitable<web::Response> SignIn::sign_in_from_headers(front_door::Identity
   }
   const auto& user = *prepared.user;
   json::object detail{{"provider", provider_label}};
-  const auto trust = trust_of(client.client_id, client.redirect_uri, config_.external_url, config_.trusted_clients);
+  const auto trust = trust_of(client.client_id, client.redirect_uri, config.external_url, config.trusted_clients);
   if (trust.asks_person()) co_return ask_consent(user, std::move(client), trust, std::move(detail));
   auto handoff = co_await hand_code_to_client(user, client, std::move(detail));
   if (!handoff.redirect) {

@@ -18,7 +18,9 @@ namespace http = boost::beast::http;
 namespace json = boost::json;
 
 std::string SignIn::signout_cookie(std::string_view value, bool clear) const {
-  const bool secure = config_.external_url.starts_with("https://");
+  const auto config_now = current_.get();
+  const config::Config& config = *config_now;
+  const bool secure = config.external_url.starts_with("https://");
   return std::string(oidc::kSignoutCookie) + "=" + std::string(value) + "; Path=/; Max-Age=" +
          (clear ? "0" : std::to_string(oidc::kSignoutLifetimeMs / 1000)) + "; HttpOnly; SameSite=Lax" +
          (secure ? "; Secure" : "");
@@ -48,6 +50,7 @@ void SignIn::arm_idp_signout(web::Response& revoke_answer, std::string_view refr
 asio::awaitable<std::optional<web::Response>> SignIn::end_idp_session_first(const front_door::RequestFacts& facts,
                                                                             std::optional<std::string> continue_url,
                                                                             bool armed_only) {
+  const config::Config& config = *facts.config;
   const auto cookie = facts.own_cookie(oidc::kSignoutCookie);
   if (!cookie) co_return std::nullopt;
   const std::string cookie_value(*cookie);
@@ -68,27 +71,29 @@ asio::awaitable<std::optional<web::Response>> SignIn::end_idp_session_first(cons
                                             : "the IdP's discovery has no end_session_endpoint"}});
     co_return std::nullopt;
   }
-  const std::string next = continue_url.value_or(signout->continue_url.value_or(config_.external_url + "/"));
+  const std::string next = continue_url.value_or(signout->continue_url.value_or(config.external_url + "/"));
   const std::string state = oidc::random_token();
   oidc::start_idp_signout(store_, cookie_value, state, next);
   store_.append_audit({0, store::now_unix_ms(), "idp_signout_started", "", facts.client_address,
                        json::serialize(json::object{{"provider", signout->provider_id}})});
   co_return web::redirect(provider->end_session_url(*discovered.value, signout->id_token,
-                                                  config_.external_url + std::string(oidc::kSignedOutPath), state),
+                                                  config.external_url + std::string(oidc::kSignedOutPath), state),
                         facts.version);
 }
 
 asio::awaitable<web::Response> SignIn::switch_account(const front_door::RequestFacts& facts) {
+  const config::Config& config = *facts.config;
   auto started = co_await end_idp_session_first(facts, std::nullopt, false);
   if (started) co_return std::move(*started);
   web::Page page{"Sign in to Home Assistant",
                  {"There is no sign-in at your identity provider to end from this browser (any more)."},
-                 {{config_.external_url + "/", "Open Home Assistant"}},
+                 {{config.external_url + "/", "Open Home Assistant"}},
                  "Gatehouse"};
   co_return web::page_response(http::status::ok, page, facts.version);
 }
 
 web::Response SignIn::signed_out(const front_door::RequestFacts& facts) {
+  const config::Config& config = *facts.config;
   const auto query = web::parse_query(facts.target.query, 4096);
   const auto cookie = facts.own_cookie(oidc::kSignoutCookie);
   const auto state = query.get("state");
@@ -97,7 +102,7 @@ web::Response SignIn::signed_out(const front_door::RequestFacts& facts) {
   if (!signout || !signout->continue_url) {
     web::Page page{"This sign-out is finished or unknown",
                    {"Your identity provider sent you back, but this browser has no sign-out in progress."},
-                   {{config_.external_url + "/", "Open Home Assistant"}},
+                   {{config.external_url + "/", "Open Home Assistant"}},
                    "Gatehouse · 400"};
     auto response = web::page_response(http::status::bad_request, page, facts.version);
     if (cookie) response.insert(http::field::set_cookie, signout_cookie("", true));

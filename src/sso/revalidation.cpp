@@ -42,6 +42,8 @@ asio::awaitable<void> SignIn::revalidate_forever() {
 }
 
 asio::awaitable<bool> SignIn::revalidate_due() {
+  const auto config_now = current_.get();
+  const config::Config& config = *config_now;
   const auto due = session_ends_.due_for_revalidation(store::now_unix_ms(), kPerRound);
   for (const auto& sign_in : due) {
     oidc::Provider* provider = nullptr;
@@ -87,8 +89,8 @@ asio::awaitable<bool> SignIn::revalidate_due() {
     // The role from the groups the IdP names now (unless SCIM's Groups decide roles).
     const bool scim_decides = people_ && people_->groups_for(refreshed.claims).has_value();
     if (!refreshed.claims.empty() && !scim_decides) {
-      auto role = users::role_from_claims(refreshed.claims, config_.users);
-      if (!role && !config_.users.deny_without_role) role = config_.users.default_role;
+      auto role = users::role_from_claims(refreshed.claims, config.users);
+      if (!role && !config.users.deny_without_role) role = config.users.default_role;
       if (!role) {
         const auto ended = session_ends_.end_person(sign_in.ha_user_id, "revalidation");
         refuse("no longer in a group that gives access to Home Assistant", ended);

@@ -122,9 +122,9 @@ std::string origin_of(std::string_view url) {
 
 } // namespace
 
-SignIn::SignIn(const config::Config& config, store::Store& store, users::Directory& directory,
-               const sessions::CutOffs& cut_offs, const scim::People* people)
-    : config_(config), store_(store),
+SignIn::SignIn(const config::Config& config, const config::Current& current, store::Store& store,
+               users::Directory& directory, const sessions::CutOffs& cut_offs, const scim::People* people)
+    : current_(current), store_(store),
       home_assistant_http_(net::HttpClient::Options{config.home_assistant.ca_file, std::chrono::seconds(60), 256 * 1024}),
       directory_(directory), cut_offs_(cut_offs), session_ends_(store), people_(people), login_flow_(config.home_assistant),
       refused_sign_ins_("sign_in_refusals", {.own_entries_per_client = config.limits.audited_refusals_per_address}),
@@ -135,14 +135,15 @@ SignIn::SignIn(const config::Config& config, store::Store& store, users::Directo
 }
 
 bool SignIn::handles(const front_door::RequestFacts& facts) const {
+  const config::Config& config = *facts.config;
   const auto& path = facts.target.path;
   if (path == kAuthorizePath)
-    return !providers_.empty() || !config_.trusted_devices.empty() || config_.header_identity.has_value();
+    return !providers_.empty() || !config.trusted_devices.empty() || config.header_identity.has_value();
   // Header sign-ins ask consent for clients that need it too.
-  if (path == kConsentPath) return !providers_.empty() || config_.header_identity.has_value();
+  if (path == kConsentPath) return !providers_.empty() || config.header_identity.has_value();
   if (providers_.empty()) return false;
   return path == kCallbackPath || path == kConsentPath || path == kSwitchAccountPath || path == kSignedOutPath ||
-         (path == kDevicePath && config_.sign_in_choice) || path.starts_with(kLoginPathPrefix) ||
+         (path == kDevicePath && config.sign_in_choice) || path.starts_with(kLoginPathPrefix) ||
          path.starts_with(kHandoffPathPrefix);
 }
 
@@ -161,6 +162,7 @@ asio::awaitable<web::Response> SignIn::handle(const front_door::RequestFacts& fa
 }
 
 asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts& facts, std::string only_provider) {
+  const config::Config& config = *facts.config;
   const std::string& client_address = facts.client_address;
   // Every refusal here is a page with a correlation id that is also in the audit log and the log.
   auto refuse = [&](http::status status, std::string reason, std::string title, std::vector<std::string> paragraphs,
@@ -226,11 +228,11 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
   }
   // A wall tablet or dashboard on its configured network: its service user, without the IdP.
   if (only_provider.empty()) {
-    if (const auto* device = trusted_device_for(facts.client.address)) {
+    if (const auto* device = trusted_device_for(config, facts.client.address)) {
       std::optional<std::string> state;
       if (query.has("state")) state = query.get("state");
       ClientRequest client{client_id, redirect_uri, state, client_address}; // named: GCC 12 and co_await temporaries
-      co_return co_await sign_in_device(*device, std::move(client));
+      co_return co_await sign_in_device(config, *device, std::move(client));
     }
   }
   if (providers_.empty())
@@ -241,15 +243,15 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
   // This browser signed out of HA (providers[].logout: idp): its IdP session ends first, then this
   // sign-in goes on from here.
   auto signing_out = co_await end_idp_session_first(
-      facts, config_.external_url + std::string(facts.target.path) + "?" + std::string(facts.target.query), true);
+      facts, config.external_url + std::string(facts.target.path) + "?" + std::string(facts.target.query), true);
   if (signing_out) co_return std::move(*signing_out);
 
   // Browsers choose first (sign_in_choice): here, or with another device, which then signs in with the
   // code this one shows (a hand-off, as the Android app's web view always gets).
   const std::string where = query.get(std::string(kWhereParameter));
   const bool app_hands_off =
-      trust_of(client_id, redirect_uri, config_.external_url, config_.trusted_clients).web_view_stays_on_host;
-  if (config_.sign_in_choice && where.empty() && !app_hands_off) {
+      trust_of(client_id, redirect_uri, config.external_url, config.trusted_clients).web_view_stays_on_host;
+  if (config.sign_in_choice && where.empty() && !app_hands_off) {
     const std::string here = std::string(facts.target.path) + "?" + facts.target.query + "&" + std::string(kWhereParameter);
     web::Page page{"Sign in to Home Assistant",
                    {"Sign in on this device, or with another one: your phone, for example, when this is a wall tablet "
@@ -301,7 +303,7 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
   login.browser_binding_hash = oidc::binding_hash(binding);
   login.created_at_ms = store::now_unix_ms();
   login.expires_at_ms = login.created_at_ms + std::chrono::milliseconds(oidc::kPendingLoginLifetime).count();
-  const std::string callback_url = config_.external_url + std::string(kCallbackPath);
+  const std::string callback_url = config.external_url + std::string(kCallbackPath);
   const std::string idp_url =
       provider->authorization_url(*discovered.value, callback_url, login.state, login.nonce, login.code_verifier);
 
@@ -310,8 +312,8 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
   // Gatehouse's own address stays in the web view: no hand-off.
   std::optional<oidc::AppHandoff> handoff;
   std::string waiter; // the web view's secret, with a hand-off
-  if ((app_hands_off && origin_of(idp_url) != origin_of(config_.external_url)) ||
-      (config_.sign_in_choice && where == "elsewhere")) {
+  if ((app_hands_off && origin_of(idp_url) != origin_of(config.external_url)) ||
+      (config.sign_in_choice && where == "elsewhere")) {
     handoff.emplace();
     waiter = oidc::random_token();
     handoff->id = oidc::random_token();
@@ -321,7 +323,7 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
     // The person must sign in at the IdP (not pass through on an existing session): someone who sends them
     // another app's link cannot have it allowed in one click.
     handoff->idp_url = oidc::with_query_parameters(idp_url, {{"prompt", "login"}});
-    handoff->restart_url = authorize_again(config_.external_url + std::string(facts.target.path), client_id,
+    handoff->restart_url = authorize_again(config.external_url + std::string(facts.target.path), client_id,
                                            redirect_uri, login.client_state);
     handoff->created_at_ms = login.created_at_ms;
     handoff->expires_at_ms = login.expires_at_ms;
@@ -329,7 +331,7 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
     login.browser_binding_hash.clear(); // the browser that finishes it never saw Gatehouse
   }
   // Anyone can start sign-ins: the store keeps a bounded number (oidc/pending_login).
-  const oidc::PendingLoginLimits pending{config_.limits.max_pending_logins, config_.limits.max_pending_logins_per_address};
+  const oidc::PendingLoginLimits pending{config.limits.max_pending_logins, config.limits.max_pending_logins_per_address};
   if (const auto saved = oidc::save_pending_login(store_, login, pending, login.created_at_ms, handoff ? &*handoff : nullptr);
       saved != oidc::SaveOutcome::saved) {
     const bool yours = saved == oidc::SaveOutcome::address_full;
@@ -345,32 +347,35 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
   if (handoff) {
     store_.append_audit({0, login.created_at_ms, "handoff_started", "", client_address,
                          json::serialize(json::object{{"provider", provider->config().id}, {"client_id", client_id}})});
-    auto waiting = redirect(config_.external_url + std::string(kHandoffPathPrefix) + handoff->id);
+    auto waiting = redirect(config.external_url + std::string(kHandoffPathPrefix) + handoff->id);
     waiting.set(http::field::set_cookie, handoff_cookie(handoff->id, waiter, false));
     co_return waiting;
   }
   auto response = redirect(idp_url);
-  const bool secure = config_.external_url.starts_with("https://");
+  const bool secure = config.external_url.starts_with("https://");
   response.set(http::field::set_cookie, cookie_name(login.state) + "=" + binding +
                                             "; Path=/sso/; Max-Age=600; HttpOnly; SameSite=Lax" +
                                             (secure ? "; Secure" : ""));
   co_return response;
 }
 
-const config::TrustedDevice* SignIn::trusted_device_for(const boost::asio::ip::address& address) const {
-  for (const auto& device : config_.trusted_devices)
+const config::TrustedDevice* SignIn::trusted_device_for(const config::Config& config,
+                                                        const boost::asio::ip::address& address) {
+  for (const auto& device : config.trusted_devices)
     if (net::is_trusted(address, device.networks)) return &device;
   return nullptr;
 }
 
 users::Provisioning SignIn::provisioning_for(json::object& claims) const {
+  const auto config_now = current_.get();
+  const config::Config& config = *config_now;
   users::Provisioning provisioning;
   if (!people_) return provisioning;
   // With scim.roles_from_groups, the SCIM Groups of the person's User decide the role, not the claim.
   if (auto groups = people_->groups_for(claims)) {
     json::array names;
     for (auto& name : *groups) names.emplace_back(std::move(name));
-    claims[config_.users.groups_claim] = std::move(names);
+    claims[config.users.groups_claim] = std::move(names);
   }
   provisioning.scim_made_user = [people = people_, claims] { return people->made_ha_user(claims); };
   return provisioning;
@@ -391,14 +396,15 @@ web::Response SignIn::refuse_sign_in(Refusal refusal, const std::string& usernam
   return web::page_response(refusal.status, page);
 }
 
-asio::awaitable<web::Response> SignIn::sign_in_device(const config::TrustedDevice& device, ClientRequest client) {
+asio::awaitable<web::Response> SignIn::sign_in_device(const config::Config& config, const config::TrustedDevice& device,
+                                                      ClientRequest client) {
   auto refuse = [&](Refusal refusal) {
     refusal.detail["trusted_device"] = device.name;
     return refuse_sign_in(std::move(refusal), device.user, client.address, "trusted device sign-in refused");
   };
   // Nobody sees or allows anything on a trusted device: its codes go only to HA's own frontend and the
   // clients the admin listed, never to a client a link named.
-  if (!trust_of(client.client_id, client.redirect_uri, config_.external_url, config_.trusted_clients).serves_devices()) {
+  if (!trust_of(client.client_id, client.redirect_uri, config.external_url, config.trusted_clients).serves_devices()) {
     Refusal refusal;
     refusal.status = http::status::forbidden;
     refusal.reason = "client_not_for_devices";
@@ -409,7 +415,7 @@ asio::awaitable<web::Response> SignIn::sign_in_device(const config::TrustedDevic
     co_return refuse(refusal);
   }
   // The device's user is keyed like an IdP identity, under an issuer no IdP can have.
-  json::object claims{{config_.users.username_claim, device.user}, {config_.users.name_claim, device.name}};
+  json::object claims{{config.users.username_claim, device.user}, {config.users.name_claim, device.name}};
   std::string issuer = "gatehouse:trusted-device";
   std::string provider = "trusted-device:" + device.name;
   const users::Provisioning provisioning{device.role, true};
@@ -438,6 +444,7 @@ asio::awaitable<web::Response> SignIn::sign_in_device(const config::TrustedDevic
 }
 
 asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& facts) {
+  const config::Config& config = *facts.config;
   const std::string& client_address = facts.client_address;
   const web::Query query = web::parse_query(facts.target.query, kMaxParameterBytes);
   const std::string state = query.get("state");
@@ -450,7 +457,7 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
   std::optional<oidc::PendingLogin> refused_for_app;
   auto finish = [&](web::Response response) {
     if (!state.empty()) {
-      const bool secure = config_.external_url.starts_with("https://");
+      const bool secure = config.external_url.starts_with("https://");
       response.insert(http::field::set_cookie, cookie_name(state) + "=; Path=/sso/; Max-Age=0; HttpOnly; SameSite=Lax" +
                                                    (secure ? "; Secure" : ""));
     }
@@ -529,7 +536,7 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
     co_return refuse(http::status::bad_request, "no_code", provider->config().name + " did not sign you in",
                      {start_over});
 
-  const std::string callback_url = config_.external_url + std::string(kCallbackPath);
+  const std::string callback_url = config.external_url + std::string(kCallbackPath);
   const auto signed_in_at_ms = store::now_unix_ms(); // before the IdP is asked: a logout meanwhile counts
   auto identity = co_await provider->finish_login(code, callback_url, login->code_verifier, login->nonce);
   if (!identity) {
@@ -556,7 +563,7 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
 
   idp_leg_seconds.observe({login->provider_id}, static_cast<double>(store::now_unix_ms() - login->created_at_ms) / 1000.0);
   switch_offer = oidc::IdpSignout{provider->config().id, identity.value->id_token, false,
-                                  authorize_again(config_.external_url + std::string(kAuthorizePath), login->client_id,
+                                  authorize_again(config.external_url + std::string(kAuthorizePath), login->client_id,
                                                   login->redirect_uri, login->client_state),
                                   {}};
   // The IdP deactivated this person through SCIM: no HA user is made or updated for them.
@@ -614,7 +621,7 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
     }
   }
   json::object detail{{"provider", login->provider_id}};
-  const auto trust = trust_of(client.client_id, client.redirect_uri, config_.external_url, config_.trusted_clients);
+  const auto trust = trust_of(client.client_id, client.redirect_uri, config.external_url, config.trusted_clients);
   if (!login->handoff_id.empty()) {
     const auto handoff = oidc::find_handoff(store_, login->handoff_id);
     if (!handoff)
@@ -636,9 +643,11 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
 
 asio::awaitable<std::string> SignIn::end_ha_sessions(std::string ha_user_id, std::string username,
                                                      std::vector<std::string> token_ids) {
+  const auto config_now = current_.get();
+  const config::Config& config = *config_now;
   // As the instance's own frontend: a client HA accepts from anyone, whose code Gatehouse redeems itself.
-  const std::string client_id = config_.external_url + "/";
-  const std::string redirect_uri = config_.external_url + "/?auth_callback=1";
+  const std::string client_id = config.external_url + "/";
+  const std::string redirect_uri = config.external_url + "/?auth_callback=1";
   // Arguments named first: GCC 12 mishandles non-trivial temporaries inside co_await.
   std::string password = directory_.password_for(ha_user_id);
   std::string no_client; // in Gatehouse's own name
@@ -646,7 +655,7 @@ asio::awaitable<std::string> SignIn::end_ha_sessions(std::string ha_user_id, std
   if (!flow.code) co_return "HA's login flow for the person failed: " + flow.reason;
   std::string code = std::move(*flow.code);
   std::string client = client_id;
-  co_return co_await hass::end_sessions_with_code(config_.home_assistant, std::move(code), std::move(client),
+  co_return co_await hass::end_sessions_with_code(config.home_assistant, std::move(code), std::move(client),
                                                   std::move(token_ids));
 }
 
@@ -658,12 +667,14 @@ asio::awaitable<std::string> SignIn::end_sessions_in_ha(std::string ha_user_id, 
 
 asio::awaitable<sessions::HomeAssistantSide::CutOff> SignIn::cut_off_in_ha(std::string ha_user_id, std::string username,
                                                                           std::string source) {
+  const auto config_now = current_.get();
+  const config::Config& config = *config_now;
   sessions::HomeAssistantSide::CutOff outcome;
   // Sessions first: an inactive user cannot be signed in as. Arguments named: GCC 12 and co_await.
   std::string user_id = ha_user_id;
   outcome.failure = co_await end_ha_sessions(std::move(user_id), std::move(username));
   if (!outcome.failure.empty()) co_return outcome;
-  if (source == "scim" && config_.scim && config_.scim->on_deactivate == config::Scim::OnDeactivate::delete_user) {
+  if (source == "scim" && config.scim && config.scim->on_deactivate == config::Scim::OnDeactivate::delete_user) {
     std::string deleted_id = ha_user_id;
     const auto removed = co_await directory_.delete_user(std::move(deleted_id));
     if (!removed.failure.empty()) {
@@ -737,6 +748,8 @@ asio::awaitable<hass::LoginFlowResult> SignIn::sign_in_at_ha(std::string ha_user
 
 asio::awaitable<SignIn::Handoff> SignIn::hand_code_to_client(users::ReadyUser user, ClientRequest client,
                                                              json::object detail) {
+  const auto config_now = current_.get();
+  const config::Config& config = *config_now;
   Handoff handoff;
   if (cut_offs_.is_cut_off(user.ha_user_id)) {
     handoff.refusal = {http::status::forbidden, "cut_off", "Your access to Home Assistant was removed",
@@ -769,13 +782,15 @@ asio::awaitable<SignIn::Handoff> SignIn::hand_code_to_client(users::ReadyUser us
   std::vector<std::pair<std::string, std::string>> parameters{{"code", *flow.code}};
   if (client.state) parameters.emplace_back("state", *client.state);
   // The HA frontend of this very instance keeps its tokens when asked to (contract §1.3 step 6, §9.4).
-  if (client.client_id == config_.external_url + "/") parameters.emplace_back("storeToken", "true");
+  if (client.client_id == config.external_url + "/") parameters.emplace_back("storeToken", "true");
   handoff.redirect = redirect(oidc::with_query_parameters(client.redirect_uri, parameters));
   co_return handoff;
 }
 
 web::Response SignIn::ask_consent(users::ReadyUser user, ClientRequest client, const ClientTrust& trust,
                                   json::object detail, const oidc::AppHandoff* handoff) {
+  const auto config_now = current_.get();
+  const config::Config& config = *config_now;
   const std::string id = oidc::random_token();
   const std::string secret = oidc::random_token();
   const std::string client_name = trust.name.empty() ? trust.origin : trust.name + " (" + trust.origin + ")";
@@ -825,7 +840,7 @@ web::Response SignIn::ask_consent(users::ReadyUser user, ClientRequest client, c
                                    now + kConsentLifetime};
   }
   auto response = web::page_response(http::status::ok, page);
-  const bool secure = config_.external_url.starts_with("https://");
+  const bool secure = config.external_url.starts_with("https://");
   // SameSite=Strict: a form posted from another site arrives without it, so it cannot answer for the person.
   response.insert(http::field::set_cookie, std::string(kConsentCookiePrefix) + id.substr(0, 8) + "=" + secret +
                                                "; Path=/sso/; Max-Age=" +
@@ -835,6 +850,7 @@ web::Response SignIn::ask_consent(users::ReadyUser user, ClientRequest client, c
 }
 
 asio::awaitable<web::Response> SignIn::answer_consent(const front_door::RequestFacts& facts, std::string body) {
+  const config::Config& config = *facts.config;
   const auto form = web::Form::read(facts.content_type, body).value_or(web::Form{});
   const std::string id = form.value("consent");
   const std::string answer = form.value("answer");
@@ -870,7 +886,7 @@ asio::awaitable<web::Response> SignIn::answer_consent(const front_door::RequestF
                       "Open the app you were signing in to and start over."});
 
   auto detail = consent->detail;
-  const bool secure = config_.external_url.starts_with("https://");
+  const bool secure = config.external_url.starts_with("https://");
   const std::string clear_cookie = std::string(kConsentCookiePrefix) + id.substr(0, 8) +
                                    "=; Path=/sso/; Max-Age=0; HttpOnly; SameSite=Strict" + (secure ? "; Secure" : "");
   if (answer == "deny") {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/current.hpp"
 #include "front_door/request_facts.hpp"
 #include "hass/login_flow.hpp"
 #include "net/forwarding.hpp"
@@ -52,9 +53,11 @@ namespace gatehouse::sso {
 class SignIn {
 public:
   // A person cut off (sessions/cut_off) gets no code and no refreshed token; nor does one whose SCIM User
-  // is inactive (`people`, null without SCIM). All must outlive it.
-  SignIn(const config::Config& config, store::Store& store, users::Directory& directory,
-         const sessions::CutOffs& cut_offs, const scim::People* people = nullptr);
+  // is inactive (`people`, null without SCIM). All must outlive it. What a reload does not apply (the
+  // providers, header_identity, client_discovery, HA's address) is taken from `at_start`; everything
+  // else from each request's configuration, or `current`'s in the background.
+  SignIn(const config::Config& at_start, const config::Current& current, store::Store& store,
+         users::Directory& directory, const sessions::CutOffs& cut_offs, const scim::People* people = nullptr);
 
   // Whether the request is for one of the routes this owns: /auth/authorize (with providers or
   // trusted devices), /sso/login/<id>, /sso/callback, /sso/consent and /sso/device (with providers).
@@ -62,7 +65,7 @@ public:
   // Whether /auth/authorize from this client is answered here: always with providers; with trusted
   // devices only, only for the devices (everyone else gets HA's own login page, where local_login allows).
   bool answers_authorize(const front_door::RequestFacts& facts) const {
-    return !providers_.empty() || trusted_device_for(facts.client.address) != nullptr ||
+    return !providers_.empty() || trusted_device_for(*facts.config, facts.client.address) != nullptr ||
            (facts.identity && facts.identity->from_proxy);
   }
   // The consent answer is a form of at most this many bytes, read before handle().
@@ -186,8 +189,11 @@ private:
   // user made or updated, roles from the groups header or claim, consent for clients that need it.
   boost::asio::awaitable<web::Response> sign_in_from_headers(front_door::IdentityHeaders identity, ClientRequest client);
   // A client on a trusted device's network signs in as that device's user, without an IdP.
-  boost::asio::awaitable<web::Response> sign_in_device(const config::TrustedDevice& device, ClientRequest client);
-  const config::TrustedDevice* trusted_device_for(const boost::asio::ip::address& client) const;
+  // `config`: the request's (the device is one of its trusted_devices).
+  boost::asio::awaitable<web::Response> sign_in_device(const config::Config& config, const config::TrustedDevice& device,
+                                                       ClientRequest client);
+  static const config::TrustedDevice* trusted_device_for(const config::Config& config,
+                                                         const boost::asio::ip::address& client);
 
   std::optional<std::string> user_of_refresh_token(const std::string& refresh_token_id);
   // One round of re-validation: true when more were due than it took.
@@ -252,7 +258,7 @@ private:
   // nullopt for a code not issued here or expired.
   std::optional<IssuedCode> take_code(const std::string& client_id, const std::string& code);
 
-  const config::Config& config_;
+  const config::Current& current_;
   store::Store& store_;
   std::mutex issued_mutex_;
   std::map<std::string, IssuedCode> issued_codes_;

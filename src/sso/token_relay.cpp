@@ -92,11 +92,13 @@ web::Response SignIn::response_from(net::OutboundResponse answer, unsigned versi
 asio::awaitable<std::optional<net::OutboundResponse>> SignIn::relay_to_home_assistant(const http::request_header<>& head,
                                                                                       std::string body,
                                                                                       net::ForwardedClient client) {
+  const auto config_now = current_.get();
+  const config::Config& config = *config_now;
   http::fields forwarded = head;
   net::prepare_upstream_request(forwarded, client);
   net::OutboundRequest outbound;
   outbound.method = head.method();
-  std::string base = config_.home_assistant.url;
+  std::string base = config.home_assistant.url;
   while (!base.empty() && base.back() == '/') base.pop_back();
   outbound.url = base + std::string(head.target());
   for (const auto& header : forwarded) {

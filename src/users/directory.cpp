@@ -139,9 +139,9 @@ std::string clean_username(std::string_view raw) {
   return out;
 }
 
-std::optional<config::Role> role_from_claims(const json::object& claims, const config::Users& users) {
+std::optional<config::Role> role_from_claims(const json::object& claims, const config::Users& mapping) {
   std::set<std::string> groups;
-  if (const auto* value = claims.if_contains(users.groups_claim)) {
+  if (const auto* value = claims.if_contains(mapping.groups_claim)) {
     if (value->is_string()) groups.emplace(value->as_string());
     if (value->is_array())
       for (const auto& g : value->as_array())
@@ -150,9 +150,9 @@ std::optional<config::Role> role_from_claims(const json::object& claims, const c
   auto any_of = [&](const std::vector<std::string>& names) {
     return std::any_of(names.begin(), names.end(), [&](const std::string& n) { return groups.contains(n); });
   };
-  if (any_of(users.admin_groups)) return config::Role::admin;
-  if (any_of(users.user_groups)) return config::Role::user;
-  if (any_of(users.read_only_groups)) return config::Role::read_only;
+  if (any_of(mapping.admin_groups)) return config::Role::admin;
+  if (any_of(mapping.user_groups)) return config::Role::user;
+  if (any_of(mapping.read_only_groups)) return config::Role::read_only;
   return std::nullopt;
 }
 
@@ -165,9 +165,9 @@ std::string_view ha_group_of(config::Role role) {
   return "system-read-only";
 }
 
-Directory::Directory(store::Store& store, hass::AdminConnection& admin, const config::Users& users,
+Directory::Directory(store::Store& store, hass::AdminConnection& admin, const config::Current& current,
                      const MasterKey& key, std::string scim_claim)
-    : store_(store), admin_(admin), users_(users), key_(key), scim_claim_(std::move(scim_claim)) {}
+    : store_(store), admin_(admin), current_(current), key_(key), scim_claim_(std::move(scim_claim)) {}
 
 asio::awaitable<void> Directory::lock() {
   if (!busy_) {
@@ -200,17 +200,19 @@ asio::awaitable<DirectoryOutcome> Directory::prepare(std::string issuer, std::st
 asio::awaitable<DirectoryOutcome> Directory::prepare_here(std::string issuer, std::string subject,
                                                           std::string provider_id, json::object claims,
                                                           std::string client_address, Provisioning provisioning) {
+  const auto config_now = current_.get();
+  const config::Users& mapping = config_now->users;
   DirectoryOutcome outcome;
-  auto role = provisioning.role ? provisioning.role : role_from_claims(claims, users_);
-  if (!role && users_.deny_without_role) {
+  auto role = provisioning.role ? provisioning.role : role_from_claims(claims, mapping);
+  if (!role && mapping.deny_without_role) {
     outcome.refusal = {Kind::no_role, "the IdP puts this user in none of the groups under users.roles"};
     co_return outcome;
   }
-  const config::Role effective_role = role.value_or(users_.default_role);
+  const config::Role effective_role = role.value_or(mapping.default_role);
   const std::string group(ha_group_of(effective_role));
   const std::string display_name = [&] {
-    auto name = claim_string(claims, users_.name_claim);
-    if (name.empty()) name = claim_string(claims, users_.username_claim);
+    auto name = claim_string(claims, mapping.name_claim);
+    if (name.empty()) name = claim_string(claims, mapping.username_claim);
     return name.empty() ? std::string("SSO user") : name.substr(0, 100);
   }();
 
@@ -350,12 +352,12 @@ asio::awaitable<DirectoryOutcome> Directory::prepare_here(std::string issuer, st
   // reason to create a second user beside it: the person asks the administrator (link_rule).
   std::string link_name;
   LinkedBy linked_by = LinkedBy::username;
-  if (users_.link_existing == config::LinkExisting::claim) {
-    link_name = claim_string(claims, users_.link_claim);
+  if (mapping.link_existing == config::LinkExisting::claim) {
+    link_name = claim_string(claims, mapping.link_claim);
     linked_by = LinkedBy::claim;
   }
-  if (users_.link_existing == config::LinkExisting::username || provisioning.link_by_username) {
-    link_name = clean_username(claim_string(claims, users_.username_claim));
+  if (mapping.link_existing == config::LinkExisting::username || provisioning.link_by_username) {
+    link_name = clean_username(claim_string(claims, mapping.username_claim));
     linked_by = LinkedBy::username;
   }
   if (!link_name.empty()) {
@@ -385,7 +387,7 @@ asio::awaitable<DirectoryOutcome> Directory::prepare_here(std::string issuer, st
   }
 
   // A new HA user.
-  std::string base = clean_username(claim_string(claims, users_.username_claim));
+  std::string base = clean_username(claim_string(claims, mapping.username_claim));
   if (base.empty()) base = clean_username(display_name);
   auto made = co_await create_ha_user(admin_, store_, key_, ha_users, display_name, base, group);
   if (auto* failure = std::get_if<std::string>(&made)) {

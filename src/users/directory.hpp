@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/current.hpp"
 #include "hass/admin_connection.hpp"
 #include "store/store.hpp"
 #include "users/master_key.hpp"
@@ -68,7 +69,8 @@ class Directory {
 public:
   // `scim_claim`: the claim that names the person's SCIM User (scim.match_claim), recorded at each
   // sign-in; empty without SCIM.
-  Directory(store::Store& store, hass::AdminConnection& admin, const config::Users& users, const MasterKey& key,
+  // `current`: its users block is read at each provisioning, so a reload's mapping applies to the next.
+  Directory(store::Store& store, hass::AdminConnection& admin, const config::Current& current, const MasterKey& key,
             std::string scim_claim = {});
 
   // Finds, links or creates the HA user for this identity and brings it in line with the claims.
@@ -130,7 +132,7 @@ private:
 
   store::Store& store_;
   hass::AdminConnection& admin_;
-  const config::Users& users_;
+  const config::Current& current_; // users: read when each sign-in is provisioned (a reload applies it)
   const MasterKey& key_;
   const std::string scim_claim_;
   bool busy_ = false;                               // admin thread only

@@ -222,7 +222,7 @@ test('TLS listener serves its certificate, forwards proto https, and SIGHUP swit
   assert.equal(gatehouse.proc.exitCode, null, 'SIGHUP stopped Gatehouse');
 });
 
-test('SIGHUP with a file that has problems changes nothing and logs each one; a good file applies logging.level and names the keys waiting for a restart', TEST_GUARD, async (t) => {
+test('SIGHUP with a file that has problems changes nothing and logs each one; a good file applies its live keys at once and names the keys waiting for a restart', TEST_GUARD, async (t) => {
   // A token file: its contents are part of the configuration too (not used here: no sign-in configured).
   const tokenFile = join(freshDirectory('reload-'), 'ha-token');
   writeFileSync(tokenFile, newSecret('HA token before the reload'), { mode: 0o600 });
@@ -231,6 +231,10 @@ test('SIGHUP with a file that has problems changes nothing and logs each one; a 
   const requestLine = (path) => (entry) => entry.msg === 'request' && entry.path === path;
   assert.equal((await request(`${gatehouse.url}/api/one`)).status, 200);
   await gatehouse.waitForLog(requestLine('/api/one'));
+  // A websocket relayed before the reloads, still relayed after them.
+  const socket = await openWebSocket(`${gatehouse.wsUrl}/api/websocket`);
+  t.after(() => socket.terminate());
+  await upstream.nextWebSocket();
 
   // Two problems: both logged as check-config says them, and the running configuration stays.
   rewrite({ limits: { max_body_bytes: 'lots' }, home_assistant: { url: 'ftp://ha.example' } });
@@ -244,33 +248,42 @@ test('SIGHUP with a file that has problems changes nothing and logs each one; a 
   assert.equal((await request(`${gatehouse.url}/api/two`)).status, 200);
   assert.equal(upstream.requestsTo('/api/two').length, 1, 'still relayed to the same HA');
 
-  // A good file: logging.level applies at once (to warn: request lines stop), the rest waits for a restart.
-  rewrite({ logging: { level: 'warn' }, shield: { mode: 'enforce' }, workers: 1 });
+  // A good file: logging and shield apply to the next request (warn: request lines stop; enforce: a
+  // request without a token is refused), workers waits for a restart.
+  rewrite({ logging: { level: 'warn' }, shield: { mode: 'enforce', public_paths: ['/api/open/*'] }, workers: 1 });
   gatehouse.proc.kill('SIGHUP');
   const nthReload = (n) => { let seen = 0; return (entry) => entry.msg === 'configuration reloaded' && ++seen === n; };
   const waiting = await gatehouse.waitForLog((entry) => entry.msg?.startsWith('configuration changed: restart Gatehouse'));
-  assert.equal(waiting.keys, 'shield, workers');
+  assert.equal(waiting.keys, 'workers');
   const quieter = await gatehouse.waitForLog(nthReload(1)); // said although the new level is warn
-  assert.deepEqual([quieter.applied, quieter.waiting_for_restart], ['logging.level', 2]);
-  assert.equal((await request(`${gatehouse.url}/api/three`)).status, 200, 'the shield stays in its running mode (report)');
+  assert.deepEqual([quieter.applied, quieter.waiting_for_restart], ['logging, shield', 1]);
+  assert.equal((await request(`${gatehouse.url}/api/three`)).status, 401, 'the shield enforces from the next request on');
+  assert.equal(upstream.requestsTo('/api/three').length, 0);
+  assert.equal((await request(`${gatehouse.url}/api/open/three`)).status, 200, 'the new public path is open');
 
-  rewrite({ logging: { level: 'info' }, shield: { mode: 'enforce' }, workers: 1 });
+  rewrite({ logging: { level: 'info' }, shield: { mode: 'enforce', public_paths: ['/api/open/*'] }, workers: 1 });
   gatehouse.proc.kill('SIGHUP');
   const reloaded = await gatehouse.waitForLog(nthReload(2)); // said although the running level was warn
-  assert.equal(reloaded.applied, 'logging.level');
-  assert.equal(reloaded.waiting_for_restart, 2);
-  assert.equal((await request(`${gatehouse.url}/api/four`)).status, 200);
-  await gatehouse.waitForLog(requestLine('/api/four'));
+  assert.equal(reloaded.applied, 'logging');
+  assert.equal(reloaded.waiting_for_restart, 1);
+  assert.equal((await request(`${gatehouse.url}/api/open/four`)).status, 200);
+  await gatehouse.waitForLog(requestLine('/api/open/four'));
   assert.equal(gatehouse.logs().filter(requestLine('/api/three')).length, 0, 'not logged while the level was warn');
 
   // The token file's contents change, the file does not: named as waiting for a restart, never shown.
   writeFileSync(tokenFile, newSecret('HA token after the reload'), { mode: 0o600 });
   gatehouse.proc.kill('SIGHUP');
   const rotated = await gatehouse.waitForLog(nthReload(3));
-  assert.equal(rotated.waiting_for_restart, 3);
+  assert.equal(rotated.waiting_for_restart, 2);
+  assert.equal(rotated.applied, 'nothing');
   const named = gatehouse.logs().filter((entry) => entry.msg?.startsWith('configuration changed: restart Gatehouse')).at(-1);
-  assert.equal(named.keys, 'home_assistant.token_file (contents), shield, workers');
+  assert.equal(named.keys, 'home_assistant.token_file (contents), workers');
   assert.equal(gatehouse.proc.exitCode, null);
+  // The websocket relayed through every reload still carries messages both ways.
+  await socket.send('still here');
+  assert.equal((await socket.waitForMessages(1))[0].data.toString(), 'still here');
+  socket.close(1000, 'done');
+  assert.equal((await socket.closed).code, 1000);
 });
 
 // systemd's notify protocol (Type=notify in the package's unit): what arrives on $NOTIFY_SOCKET, read by

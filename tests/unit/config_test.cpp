@@ -13,7 +13,9 @@
 
 #include <gtest/gtest.h>
 #include <sstream>
+#include <thread>
 
+#include "config/current.hpp"
 #include "config/secret_file.hpp"
 #include "config/values.hpp"
 #include "config/yaml_block.hpp"
@@ -1965,6 +1967,70 @@ TEST_F(ConfigTest, HeaderIdentityWithASignedAssertionNeedsItsIssuerAudienceAndKe
   const auto unsaid = issue_for(block + "scim:\n  token_file: " + scim_token.string() + "\n");
   EXPECT_EQ(unsaid.key, "scim.match_claim");
   EXPECT_CONTAINS(unsaid.message, "which claim of the proxy's token");
+}
+
+// ---- the running configuration and a reload's live keys (config/current) ----
+
+TEST(LiveReload, TakesChangedLiveKeysAndKeepsEverythingElseRunning) {
+  Config running;
+  running.workers = 2;
+  running.shield.mode = ShieldMode::report;
+  running.local_login = LocalLogin::disabled;
+  running.providers.push_back(Provider{.id = "idp"});
+  Config next;
+  next.workers = 4;
+  next.shield.mode = ShieldMode::enforce;
+  next.shield.public_paths = {"/open/*"};
+  next.local_login = LocalLogin::allowed; // a default worked out from next's providers, its text unchanged
+  next.users.admin_groups = {"admins"};
+  next.trusted_devices.push_back(TrustedDevice{.name = "panel", .user = "kiosk"});
+
+  const auto merged = merge_live(running, next, {"shield", "trusted_devices", "users", "workers",
+                                                 "providers[0].client_secret_file (contents)"});
+  EXPECT_EQ(merged.applied, (std::vector<std::string>{"shield", "trusted_devices", "users"}));
+  EXPECT_EQ(merged.waiting, (std::vector<std::string>{"workers", "providers[0].client_secret_file (contents)"}));
+  EXPECT_EQ(merged.config.shield.mode, ShieldMode::enforce);
+  EXPECT_EQ(merged.config.shield.public_paths, (std::vector<std::string>{"/open/*"}));
+  EXPECT_EQ(merged.config.users.admin_groups, (std::vector<std::string>{"admins"}));
+  ASSERT_EQ(merged.config.trusted_devices.size(), 1u);
+  EXPECT_EQ(merged.config.workers, 2u) << "a restart key keeps its running value";
+  ASSERT_EQ(merged.config.providers.size(), 1u);
+  EXPECT_EQ(merged.config.local_login, LocalLogin::disabled) << "a key whose text did not change is not taken";
+}
+
+TEST(LiveReload, TrustedDevicesWaitForARestartWhereSignInWasOff) {
+  Config running; // no providers, devices or header_identity: Gatehouse started without sign-in
+  Config next;
+  next.trusted_devices.push_back(TrustedDevice{.name = "panel", .user = "kiosk"});
+  const auto merged = merge_live(running, next, {"trusted_devices"});
+  EXPECT_TRUE(merged.applied.empty());
+  EXPECT_EQ(merged.waiting, (std::vector<std::string>{"trusted_devices"}));
+  EXPECT_TRUE(merged.config.trusted_devices.empty());
+}
+
+TEST(LiveReload, EveryThreadReadsTheReplacementAndAHeldConfigurationStaysWhole) {
+  Config first;
+  first.sign_in_choice = false;
+  Current current(first);
+  const auto held = current.get();
+  EXPECT_EQ(current.get(), held) << "one copy per thread until a reload";
+  bool other_before = true;
+  std::thread([&] { other_before = current.get()->sign_in_choice; }).join();
+  EXPECT_FALSE(other_before);
+
+  Config second;
+  second.sign_in_choice = true;
+  current.replace(second);
+  EXPECT_TRUE(current.get()->sign_in_choice);
+  bool other_after = false;
+  std::thread([&] { other_after = current.get()->sign_in_choice; }).join();
+  EXPECT_TRUE(other_after);
+  EXPECT_FALSE(held->sign_in_choice) << "a request that began before the reload finishes under its configuration";
+
+  // Another Current (a test's, or a later one at the same address) is never read through this one's copy.
+  Current other(first);
+  EXPECT_FALSE(other.get()->sign_in_choice);
+  EXPECT_TRUE(current.get()->sign_in_choice);
 }
 
 } // namespace

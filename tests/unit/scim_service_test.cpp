@@ -1,6 +1,7 @@
 // Unit tests for scim/service, scim/resources, scim/patch and scim/schema: the SCIM API as a client sees
 // it (status, scimType, body), the request shapes authentik, Entra ID and Okta send, and what a restart
 // keeps.
+#include "config/current.hpp"
 #include "scim/service.hpp"
 #include "scim/people.hpp"
 #include "sessions/cut_off.hpp"
@@ -451,10 +452,12 @@ protected:
   void SetUp() override {
     ScimTest::SetUp();
     settings_.roles_from_groups = true;
-    users_.user_groups = {"ha-users"};
+    gatehouse::config::Config config;
+    config.users.user_groups = {"ha-users"};
+    current_ = std::make_unique<gatehouse::config::Current>(std::move(config));
     close();
     open();
-    people_ = std::make_unique<gatehouse::scim::People>(*store_, settings_, users_, *resources_);
+    people_ = std::make_unique<gatehouse::scim::People>(*store_, settings_, *current_, *resources_);
     service_ = std::make_unique<Service>(settings_, "https://ha.example", *resources_, people_.get());
     // bob signed in once; his SCIM User is the one whose userName is "bob".
     sql("INSERT INTO identities (issuer, subject, ha_user_id, ha_username, provider_id, created_at_ms, "
@@ -473,7 +476,7 @@ protected:
              : "DROP TRIGGER no_room");
   }
   bool bob_cut_off() { return gatehouse::sessions::still_cut_off(*store_, "ha-bob"); }
-  gatehouse::config::Users users_;
+  std::unique_ptr<gatehouse::config::Current> current_;
   std::unique_ptr<gatehouse::scim::People> people_;
 };
 

@@ -59,7 +59,7 @@ shield::RouteClass classify_head(const std::string& head_text) {
   parser.put(boost::asio::buffer(head_text), ec);
   EXPECT_FALSE(ec) << head_text;
   auto reading = gatehouse::front_door::read_facts(parser.get().base(), boost::asio::ip::make_address("127.0.0.2"),
-                                                   false, {}, kNow);
+                                                   false, std::make_shared<const gatehouse::config::Config>(), kNow);
   EXPECT_TRUE(reading.facts) << head_text;
   return classify(*reading.facts, public_paths, passthrough);
 }
@@ -355,7 +355,7 @@ TEST(OwnCookies, AreTakenOutOfTheHeadAndKeptAsFacts) {
   head.target("/auth/token");
   head.insert(http::field::cookie, "a=1; gatehouse_breakglass=xyz; b=2");
   head.insert(http::field::cookie, "gatehouse_login_abcdefgh=s3cret");
-  auto reading = gatehouse::front_door::read_facts(head, boost::asio::ip::make_address("127.0.0.2"), false, {}, kNow);
+  auto reading = gatehouse::front_door::read_facts(head, boost::asio::ip::make_address("127.0.0.2"), false, std::make_shared<const gatehouse::config::Config>(), kNow);
   ASSERT_TRUE(reading.facts);
   EXPECT_EQ(reading.facts->own_cookie(shield::kBreakGlassCookie).value_or(""), "xyz");
   EXPECT_EQ(reading.facts->own_cookie("gatehouse_login_abcdefgh").value_or(""), "s3cret");

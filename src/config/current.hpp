@@ -1,0 +1,50 @@
+// config/current: owns the configuration Gatehouse runs with now, and which of its keys a reload applies
+// at once. A request reads it once (the front door puts it in the request's facts, so every step of one
+// request decides under one configuration); a background step reads it once per step. SIGHUP replaces
+// it (cli/config_check) with the new file's live keys laid over the running configuration: a key that
+// needs a restart keeps its running value until then, so nothing applies half.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace gatehouse::config {
+
+class Current {
+public:
+  explicit Current(Config first);
+
+  // The configuration now. Each thread reads its own copy, taken again after a reload, so reading it per
+  // request never contends with other threads; holding the pointer keeps that configuration whole.
+  std::shared_ptr<const Config> get() const;
+  void replace(Config next);
+
+private:
+  const std::uint64_t id_; // tells this instance's per-thread copies from another's
+  mutable std::mutex mutex_;
+  std::shared_ptr<const Config> config_; // guarded by mutex_
+  std::atomic<std::uint64_t> version_{0};
+};
+
+// The top-level keys a reload applies at once; every other key waits for a restart.
+// `trusted_devices` applies at once only where sign-in was on at start (otherwise there is no sign-in
+// to take them: a restart starts it).
+bool applies_live(std::string_view top_level_key);
+
+struct Merged {
+  Config config;                     // the running configuration with each live key that changed taken from the new one
+  std::vector<std::string> applied;  // live keys taken
+  std::vector<std::string> waiting;  // changed keys that keep their running value until a restart
+};
+// `changed`: what differs between the running file and the new one, as cli/config_check names it (a
+// top-level key, or a secret's or CA bundle's contents: "providers[0].client_secret_file (contents)").
+Merged merge_live(const Config& running, const Config& next, const std::vector<std::string>& changed);
+
+} // namespace gatehouse::config
