@@ -129,7 +129,7 @@ int serve(const std::string& path) {
       scim_service.emplace(*config.scim, config.external_url, *scim_resources, scim_people ? &*scim_people : nullptr);
     }
     scim::Service* scim_api = scim_service ? &*scim_service : nullptr;
-    if (config.providers.empty() && config.trusted_devices.empty() && !config.header_identity) {
+    if (!config::sign_in_on(config)) {
       shield::Shield shield(current, *store, cut_offs);
       front_door::FrontDoor door(current, shield, nullptr, cut_offs, scim_api);
       net::Server server(config, door);

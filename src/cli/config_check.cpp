@@ -106,7 +106,8 @@ CheckedFile check_file(const std::filesystem::path& path) {
 
 ConfigReload::ConfigReload(std::filesystem::path path, const config::LoadResult& running, logging::Level running_level,
                            config::Current& current)
-    : path_(std::move(path)), running_values_(comparable_values(running)), level_(running_level), current_(current) {}
+    : path_(std::move(path)), running_values_(comparable_values(running)), level_(running_level),
+      sign_in_at_start_(config::sign_in_on(running.config)), current_(current) {}
 
 void ConfigReload::reload() {
   const auto checked = check_file(path_);
@@ -130,7 +131,7 @@ void ConfigReload::reload() {
     const auto after = now.find(key);
     if (before == running_values_.end() || after == now.end() || before->second != after->second) changed.push_back(key);
   }
-  auto merged = config::merge_live(*current_.get(), checked.loaded->config, changed);
+  auto merged = config::merge_live(*current_.get(), checked.loaded->config, changed, sign_in_at_start_);
   logging::Level level = level_;
   logging::parse_level(merged.config.logging.level, level);
   if (!merged.applied.empty()) current_.replace(std::move(merged.config));

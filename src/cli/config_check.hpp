@@ -41,6 +41,7 @@ private:
   std::filesystem::path path_;
   std::map<std::string, std::string> running_values_; // what each top-level key and secret runs with
   logging::Level level_;
+  const bool sign_in_at_start_;
   config::Current& current_;
 };
 

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <array>
+#include <initializer_list>
+#include <set>
 
 namespace gatehouse::config {
 namespace {
@@ -13,11 +15,6 @@ std::atomic<std::uint64_t> next_id{1};
 constexpr std::array<std::string_view, 9> kLiveKeys{"logging",         "users",           "shield",
                                                    "local_login",     "local_login_networks", "trusted_devices",
                                                    "trusted_clients", "sign_in_choice",  "metrics"};
-
-// Sign-in (sso/) exists from the start when one of these is set; without it, trusted devices need a restart.
-bool sign_in_on(const Config& config) {
-  return !config.providers.empty() || !config.trusted_devices.empty() || config.header_identity.has_value();
-}
 
 void take(Config& into, const Config& from, std::string_view key) {
   if (key == "logging") into.logging = from.logging;
@@ -57,15 +54,29 @@ void Current::replace(Config next) {
   version_.fetch_add(1, std::memory_order_release);
 }
 
+bool sign_in_on(const Config& config) {
+  return !config.providers.empty() || !config.trusted_devices.empty() || config.header_identity.has_value();
+}
+
 bool applies_live(std::string_view top_level_key) {
   return std::find(kLiveKeys.begin(), kLiveKeys.end(), top_level_key) != kLiveKeys.end();
 }
 
-Merged merge_live(const Config& running, const Config& next, const std::vector<std::string>& changed) {
+Merged merge_live(const Config& running, const Config& next, const std::vector<std::string>& changed,
+                  bool sign_in_at_start) {
+  std::set<std::string> waiting;
+  for (const auto& key : changed)
+    if (!applies_live(key) || (key == "trusted_devices" && !sign_in_at_start)) waiting.insert(key);
+  const auto any_waits = [&](std::initializer_list<std::string_view> keys) {
+    return std::any_of(keys.begin(), keys.end(), [&](std::string_view key) { return waiting.contains(std::string(key)); });
+  };
+  const bool sign_in_waits = any_waits({"providers", "header_identity", "trusted_devices"});
+  const bool claims_wait = any_waits({"providers", "header_identity", "scim"});
   Merged merged{running, {}, {}};
   for (const auto& key : changed) {
-    const bool live = applies_live(key) && (key != "trusted_devices" || sign_in_on(running));
-    if (!live) {
+    const bool held = waiting.contains(key) || (key == "users" && claims_wait) ||
+                      ((key == "local_login" || key == "local_login_networks") && sign_in_waits);
+    if (held) {
       merged.waiting.push_back(key);
       continue;
     }

@@ -33,9 +33,11 @@ private:
   std::atomic<std::uint64_t> version_{0};
 };
 
+// Whether Gatehouse signs people in (providers, trusted devices or header_identity): decided at start,
+// since sign-in needs HA's admin connection; without it Gatehouse only guards HA's own login.
+bool sign_in_on(const Config& config);
+
 // The top-level keys a reload applies at once; every other key waits for a restart.
-// `trusted_devices` applies at once only where sign-in was on at start (otherwise there is no sign-in
-// to take them: a restart starts it).
 bool applies_live(std::string_view top_level_key);
 
 struct Merged {
@@ -45,6 +47,12 @@ struct Merged {
 };
 // `changed`: what differs between the running file and the new one, as cli/config_check names it (a
 // top-level key, or a secret's or CA bundle's contents: "providers[0].client_secret_file (contents)").
-Merged merge_live(const Config& running, const Config& next, const std::vector<std::string>& changed);
+// A live key also waits when a key it is checked against waits in the same reload, so the running
+// configuration never holds a pair no file could: `users` with providers, header_identity and scim (the
+// claims and SCIM's roles it maps); `local_login` and `local_login_networks` with providers,
+// header_identity and trusted_devices (who else can sign in). `trusted_devices` wait where Gatehouse
+// started without sign-in (`sign_in_at_start`): only a restart starts it.
+Merged merge_live(const Config& running, const Config& next, const std::vector<std::string>& changed,
+                  bool sign_in_at_start);
 
 } // namespace gatehouse::config

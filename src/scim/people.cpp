@@ -51,9 +51,7 @@ std::vector<std::string> People::group_names(const std::string& user_id) const {
   return names;
 }
 
-std::optional<config::Role> People::role_of(const Resource& user) const {
-  const auto config_now = current_.get();
-  const config::Users& mapping = config_now->users;
+std::optional<config::Role> People::role_of(const Resource& user, const config::Users& mapping) const {
   // The same reading of groups as a sign-in's claim (users/directory), so both give one answer.
   json::array names;
   for (auto& name : group_names(user.id)) names.emplace_back(std::move(name));
@@ -105,7 +103,7 @@ void People::reconcile(const sessions::Person& person, const Resource& user) con
   std::optional<config::Role> role;
   if (!is_active(user.body)) out_because = "SCIM User " + user.id + " is inactive";
   if (settings_.roles_from_groups) {
-    role = role_of(user);
+    role = role_of(user, mapping);
     if (!role && mapping.deny_without_role && out_because.empty())
       out_because = "SCIM User " + user.id + " is in none of the Groups under users.roles";
   }
@@ -121,7 +119,7 @@ void People::reconcile(const sessions::Person& person, const Resource& user) con
 void People::want_made(const Resource& user) const {
   const auto config_now = current_.get();
   const config::Users& mapping = config_now->users;
-  const auto role = settings_.roles_from_groups ? role_of(user) : std::nullopt;
+  const auto role = settings_.roles_from_groups ? role_of(user, mapping) : std::nullopt;
   if (!settings_.roles_from_groups || !is_active(user.body) || (!role && mapping.deny_without_role)) {
     forget_unmade(store_, user.id);
     return;

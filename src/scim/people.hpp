@@ -62,7 +62,8 @@ private:
   // Cut off, lifted and given a role as the User says.
   void reconcile(const sessions::Person& person, const Resource& user) const;
   // The role the User's Groups give (roles_from_groups); nullopt: none.
-  std::optional<config::Role> role_of(const Resource& user) const;
+  // `mapping`: users (roles), read once by the caller for the whole decision.
+  std::optional<config::Role> role_of(const Resource& user, const config::Users& mapping) const;
   // For a User nobody signed in as: its HA user asked for (active, with a role) or no longer wanted.
   void want_made(const Resource& user) const;
   // The person SCIM's decisions apply to: who signed in as the User, else the HA user made for it.

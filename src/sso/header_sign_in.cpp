@@ -50,8 +50,8 @@ json::array groups_of(std::string_view header) {
 
 } // namespace
 
-asio::awaitable<web::Response> SignIn::sign_in_from_headers(front_door::IdentityHeaders identity, ClientRequest client) {
-  const auto config_now = current_.get();
+asio::awaitable<web::Response> SignIn::sign_in_from_headers(std::shared_ptr<const config::Config> config_now,
+                                                            front_door::IdentityHeaders identity, ClientRequest client) {
   const config::Config& config = *config_now;
   const auto& settings = *config.header_identity;
   auto refuse = [&](http::status status, std::string reason, std::string title, std::vector<std::string> paragraphs,
@@ -116,7 +116,7 @@ asio::awaitable<web::Response> SignIn::sign_in_from_headers(front_door::Identity
     co_return refuse(http::status::forbidden, "cut_off", "Your access to Home Assistant was removed",
                      {"Your identity provider marked your account inactive for Home Assistant. Ask your "
                       "administrator if you think this is a mistake, and give them the reference below."});
-  auto provisioning = provisioning_for(claims);
+  auto provisioning = provisioning_for(config_now, claims);
   // Not a provider id (those have no ':'): the audit cannot confuse the two.
   const std::string provider_label =
       "header:" + (settings.assertion ? settings.assertion->header : settings.username_header);

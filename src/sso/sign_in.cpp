@@ -224,7 +224,7 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
     std::optional<std::string> state;
     if (query.has("state")) state = query.get("state");
     ClientRequest client{client_id, redirect_uri, state, client_address}; // named: GCC 12 and co_await temporaries
-    co_return co_await sign_in_from_headers(*facts.identity, std::move(client));
+    co_return co_await sign_in_from_headers(facts.config, *facts.identity, std::move(client));
   }
   // A wall tablet or dashboard on its configured network: its service user, without the IdP.
   if (only_provider.empty()) {
@@ -232,7 +232,7 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
       std::optional<std::string> state;
       if (query.has("state")) state = query.get("state");
       ClientRequest client{client_id, redirect_uri, state, client_address}; // named: GCC 12 and co_await temporaries
-      co_return co_await sign_in_device(config, *device, std::move(client));
+      co_return co_await sign_in_device(facts.config, *device, std::move(client));
     }
   }
   if (providers_.empty())
@@ -366,10 +366,10 @@ const config::TrustedDevice* SignIn::trusted_device_for(const config::Config& co
   return nullptr;
 }
 
-users::Provisioning SignIn::provisioning_for(json::object& claims) const {
-  const auto config_now = current_.get();
+users::Provisioning SignIn::provisioning_for(std::shared_ptr<const config::Config> config_now, json::object& claims) const {
   const config::Config& config = *config_now;
   users::Provisioning provisioning;
+  provisioning.config = std::move(config_now);
   if (!people_) return provisioning;
   // With scim.roles_from_groups, the SCIM Groups of the person's User decide the role, not the claim.
   if (auto groups = people_->groups_for(claims)) {
@@ -396,8 +396,9 @@ web::Response SignIn::refuse_sign_in(Refusal refusal, const std::string& usernam
   return web::page_response(refusal.status, page);
 }
 
-asio::awaitable<web::Response> SignIn::sign_in_device(const config::Config& config, const config::TrustedDevice& device,
-                                                      ClientRequest client) {
+asio::awaitable<web::Response> SignIn::sign_in_device(std::shared_ptr<const config::Config> config_now,
+                                                      const config::TrustedDevice& device, ClientRequest client) {
+  const config::Config& config = *config_now;
   auto refuse = [&](Refusal refusal) {
     refusal.detail["trusted_device"] = device.name;
     return refuse_sign_in(std::move(refusal), device.user, client.address, "trusted device sign-in refused");
@@ -418,7 +419,7 @@ asio::awaitable<web::Response> SignIn::sign_in_device(const config::Config& conf
   json::object claims{{config.users.username_claim, device.user}, {config.users.name_claim, device.name}};
   std::string issuer = "gatehouse:trusted-device";
   std::string provider = "trusted-device:" + device.name;
-  const users::Provisioning provisioning{device.role, true};
+  const users::Provisioning provisioning{.role = device.role, .link_by_username = true, .config = config_now};
   auto prepared = co_await directory_.prepare(std::move(issuer), device.name, std::move(provider), std::move(claims),
                                               client.address, provisioning);
   if (!prepared.user) {
@@ -573,7 +574,7 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
                       "administrator if you think this is a mistake, and give them the reference below."},
                      {{"source", "scim"}});
   json::object claims = identity.value->claims;
-  auto provisioning = provisioning_for(claims);
+  auto provisioning = provisioning_for(facts.config, claims);
   auto prepared = co_await directory_.prepare(identity.value->issuer, identity.value->subject, login->provider_id,
                                               std::move(claims), client_address, std::move(provisioning));
   if (!prepared.user) {

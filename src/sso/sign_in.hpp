@@ -180,18 +180,20 @@ private:
   boost::asio::awaitable<web::Response> answer_consent(const front_door::RequestFacts& facts, std::string body);
   // What the directory needs besides the claims of a person signing in: with SCIM, the HA user SCIM made
   // for them, and their SCIM Groups put in the groups claim when scim.roles_from_groups says so.
-  users::Provisioning provisioning_for(boost::json::object& claims) const;
+  // `config`: the sign-in's (its users mapping reads the claims).
+  users::Provisioning provisioning_for(std::shared_ptr<const config::Config> config, boost::json::object& claims) const;
   // A refused sign-in's page, with a reference that is also in the audit log (rationed per address) and the log.
   web::Response refuse_sign_in(Refusal refusal, const std::string& username, const std::string& client_address,
                                std::string_view log_message);
   // A person a forward-auth proxy names in its headers (config header_identity), or in the token it signs
   // (header_identity.assertion, checked first), signs in like an IdP's (sso/header_sign_in.cpp): their HA
   // user made or updated, roles from the groups header or claim, consent for clients that need it.
-  boost::asio::awaitable<web::Response> sign_in_from_headers(front_door::IdentityHeaders identity, ClientRequest client);
+  boost::asio::awaitable<web::Response> sign_in_from_headers(std::shared_ptr<const config::Config> config_now,
+                                                             front_door::IdentityHeaders identity, ClientRequest client);
   // A client on a trusted device's network signs in as that device's user, without an IdP.
-  // `config`: the request's (the device is one of its trusted_devices).
-  boost::asio::awaitable<web::Response> sign_in_device(const config::Config& config, const config::TrustedDevice& device,
-                                                       ClientRequest client);
+  // `config_now`: the request's (the device is one of its trusted_devices).
+  boost::asio::awaitable<web::Response> sign_in_device(std::shared_ptr<const config::Config> config_now,
+                                                       const config::TrustedDevice& device, ClientRequest client);
   static const config::TrustedDevice* trusted_device_for(const config::Config& config,
                                                          const boost::asio::ip::address& client);
 

@@ -200,7 +200,7 @@ asio::awaitable<DirectoryOutcome> Directory::prepare(std::string issuer, std::st
 asio::awaitable<DirectoryOutcome> Directory::prepare_here(std::string issuer, std::string subject,
                                                           std::string provider_id, json::object claims,
                                                           std::string client_address, Provisioning provisioning) {
-  const auto config_now = current_.get();
+  const auto config_now = provisioning.config ? provisioning.config : current_.get();
   const config::Users& mapping = config_now->users;
   DirectoryOutcome outcome;
   auto role = provisioning.role ? provisioning.role : role_from_claims(claims, mapping);

@@ -57,6 +57,8 @@ struct Provisioning {
   // The HA user SCIM made for this person before they signed in (scim/people), asked during the
   // provisioning turn: a new identity takes it over instead of getting a user of its own.
   std::function<std::optional<std::string>()> scim_made_user;
+  // The sign-in's configuration: the users mapping its claims were read under (the running one if null).
+  std::shared_ptr<const config::Config> config;
 };
 
 // An HA user Directory made (a sign-in's or SCIM's).

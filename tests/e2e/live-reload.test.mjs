@@ -1,7 +1,8 @@
 // A reload on SIGHUP (config/current) applies the keys that can change under a running Gatehouse to the
 // requests that follow — here the users block (roles), trusted_devices and local_login — without a
 // restart, while a changed provider (a key that needs one) is named as waiting and keeps its running
-// value; people already signed in and their websockets go on through it.
+// value, and so do the roles changed with it (they are read against its claims); people already signed
+// in and their websockets go on through it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -34,7 +35,7 @@ function groupsOf(stack, username) {
   return user.groupIds ?? user.groups;
 }
 
-test('SIGHUP applies users, trusted_devices and local_login to the next request; a changed provider waits for a restart; sessions and websockets go on', TEST_GUARD, async (t) => {
+test('SIGHUP applies users, trusted_devices and local_login to the next request; a changed provider waits for a restart, and the roles read against it with it; sessions and websockets go on', TEST_GUARD, async (t) => {
   const stack = await startSsoStack(t);
   const { gatehouse } = stack;
 
@@ -52,21 +53,15 @@ test('SIGHUP applies users, trusted_devices and local_login to the next request;
   let disconnects = 0;
   alice.connection.addEventListener('disconnected', () => { disconnects += 1; });
 
-  // The file changes: ha-users become admins, the kitchen panel is a trusted device, local login opens,
-  // and the provider gets another name (needs a restart).
-  const provider = { ...stack.config.providers[0], name: 'Renamed IdP' };
-  writeFileSync(gatehouse.configPath, `${toYamlDocument(mergeConfig(stack.config, {
-    users: { roles: { admin: ['ha-admins', 'ha-users'], user: ['ha-staff'], read_only: ['ha-guests'] } },
-    trusted_devices: [KITCHEN_DEVICE],
-    local_login: 'allowed',
-    providers: [provider],
-  }))}\n`);
+  // The file changes: ha-users become admins, the kitchen panel is a trusted device, local login opens.
+  const rewrite = (overrides) => writeFileSync(gatehouse.configPath, `${toYamlDocument(mergeConfig(stack.config, overrides))}\n`);
+  const nthReload = (n) => { let seen = 0; return (entry) => entry.msg === 'configuration reloaded' && ++seen === n; };
+  const adminsToo = { roles: { admin: ['ha-admins', 'ha-users'], user: ['ha-staff'], read_only: ['ha-guests'] } };
+  rewrite({ users: adminsToo, trusted_devices: [KITCHEN_DEVICE], local_login: 'allowed' });
   gatehouse.proc.kill('SIGHUP');
-  const reloaded = await gatehouse.waitForLog((entry) => entry.msg === 'configuration reloaded');
+  const reloaded = await gatehouse.waitForLog(nthReload(1));
   assert.equal(reloaded.applied, 'local_login, trusted_devices, users');
-  assert.equal(reloaded.waiting_for_restart, 1);
-  const waiting = await gatehouse.waitForLog((entry) => entry.msg?.startsWith('configuration changed: restart Gatehouse'));
-  assert.equal(waiting.keys, 'providers');
+  assert.equal(reloaded.waiting_for_restart, 0);
 
   // After: bob's next sign-in brings his HA user in line with the new roles; dora is made an admin.
   await signIn(stack, 'bob');
@@ -81,6 +76,19 @@ test('SIGHUP applies users, trusted_devices and local_login to the next request;
   assert.ok(stack.double.users().some((user) => user.username === 'kiosk-kitchen'), 'its user was made');
   // HA's own login is open.
   assert.equal((await haProviders(stack)).status, 200);
+
+  // The provider changes (a restart key) and the roles with it: the roles are read against the provider's
+  // claims, so they wait for the restart too, and bob stays an admin meanwhile.
+  const provider = { ...stack.config.providers[0], name: 'Renamed IdP' };
+  rewrite({ users: { roles: { ...adminsToo.roles, admin: ['ha-admins'], user: ['ha-users'] } }, trusted_devices: [KITCHEN_DEVICE],
+    local_login: 'allowed', providers: [provider] });
+  gatehouse.proc.kill('SIGHUP');
+  const held = await gatehouse.waitForLog(nthReload(2));
+  assert.deepEqual([held.applied, held.waiting_for_restart], ['nothing', 2]);
+  const waiting = await gatehouse.waitForLog((entry) => entry.msg?.startsWith('configuration changed: restart Gatehouse'));
+  assert.equal(waiting.keys, 'providers, users');
+  await signIn(stack, 'bob');
+  assert.deepEqual(groupsOf(stack, 'bob.builder'), [ROLE_GROUPS.admin], 'the running roles still apply');
 
   // Alice's websocket, opened before the reload, still talks to HA on the same connection.
   await alice.connection.ping();

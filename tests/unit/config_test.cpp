@@ -1986,7 +1986,8 @@ TEST(LiveReload, TakesChangedLiveKeysAndKeepsEverythingElseRunning) {
   next.trusted_devices.push_back(TrustedDevice{.name = "panel", .user = "kiosk"});
 
   const auto merged = merge_live(running, next, {"shield", "trusted_devices", "users", "workers",
-                                                 "providers[0].client_secret_file (contents)"});
+                                                 "providers[0].client_secret_file (contents)"},
+                                 true);
   EXPECT_EQ(merged.applied, (std::vector<std::string>{"shield", "trusted_devices", "users"}));
   EXPECT_EQ(merged.waiting, (std::vector<std::string>{"workers", "providers[0].client_secret_file (contents)"}));
   EXPECT_EQ(merged.config.shield.mode, ShieldMode::enforce);
@@ -2002,10 +2003,36 @@ TEST(LiveReload, TrustedDevicesWaitForARestartWhereSignInWasOff) {
   Config running; // no providers, devices or header_identity: Gatehouse started without sign-in
   Config next;
   next.trusted_devices.push_back(TrustedDevice{.name = "panel", .user = "kiosk"});
-  const auto merged = merge_live(running, next, {"trusted_devices"});
+  const auto merged = merge_live(running, next, {"trusted_devices", "local_login"}, false);
   EXPECT_TRUE(merged.applied.empty());
-  EXPECT_EQ(merged.waiting, (std::vector<std::string>{"trusted_devices"}));
+  EXPECT_EQ(merged.waiting, (std::vector<std::string>{"trusted_devices", "local_login"}))
+      << "local login is not closed while the devices that would replace it wait";
   EXPECT_TRUE(merged.config.trusted_devices.empty());
+}
+
+TEST(LiveReload, AKeyWaitsWithTheKeysItIsCheckedAgainst) {
+  Config running;
+  running.providers.push_back(Provider{.id = "old"});
+  running.local_login = LocalLogin::disabled;
+  Config next;
+  next.providers.push_back(Provider{.id = "new"});
+  next.users.groups_claim = "roles"; // the new IdP's claim: must not meet the old IdP's tokens
+  next.local_login = LocalLogin::allowed;
+  next.sign_in_choice = true;
+  auto merged = merge_live(running, next, {"providers", "users", "local_login", "sign_in_choice"}, true);
+  EXPECT_EQ(merged.applied, (std::vector<std::string>{"sign_in_choice"}));
+  EXPECT_EQ(merged.waiting, (std::vector<std::string>{"providers", "users", "local_login"}));
+  EXPECT_EQ(merged.config.users.groups_claim, "groups");
+  EXPECT_EQ(merged.config.local_login, LocalLogin::disabled);
+
+  // SCIM's roles come from users.roles: a change of both waits together.
+  merged = merge_live(running, next, {"scim", "users"}, true);
+  EXPECT_EQ(merged.waiting, (std::vector<std::string>{"scim", "users"}));
+  // Alone, each applies.
+  merged = merge_live(running, next, {"users", "local_login"}, true);
+  EXPECT_EQ(merged.applied, (std::vector<std::string>{"users", "local_login"}));
+  EXPECT_EQ(merged.config.users.groups_claim, "roles");
+  EXPECT_EQ(merged.config.local_login, LocalLogin::allowed);
 }
 
 TEST(LiveReload, EveryThreadReadsTheReplacementAndAHeldConfigurationStaysWhole) {
