@@ -132,9 +132,12 @@ int serve(const std::string& path) {
     if (!config::sign_in_on(config)) {
       shield::Shield shield(current, *store, cut_offs);
       front_door::FrontDoor door(current, shield, nullptr, cut_offs, scim_api);
-      net::Server server(config, door);
+      net::Server server(config, current, door);
       server.on_reload([&reload] { reload.reload(); });
-      return server.run();
+      reload.on_applied([&shield](const config::Config& running) { shield.retune(running); });
+      const int code = server.run();
+      reload.on_applied({});
+      return code;
     }
     // Single sign-on (or trusted devices): the admin connection to HA must work before anyone is signed in.
     const auto master_key = users::MasterKey::load_or_create(config.data_dir);
@@ -158,9 +161,14 @@ int serve(const std::string& path) {
     const DiscoveryAtStart discovery(config.providers);
     people::PeoplePage people_page(config, *store, admin, shield.tokens());
     front_door::FrontDoor door(current, shield, &sign_in, cut_offs, scim_api, &app_webhooks, &people_page);
-    net::Server server(config, door);
+    net::Server server(config, current, door);
     server.on_reload([&reload] { reload.reload(); });
+    reload.on_applied([&shield, &sign_in](const config::Config& running) {
+      shield.retune(running);
+      sign_in.retune(running);
+    });
     const int code = server.run();
+    reload.on_applied({});
     admin.stop();
     return code;
   } catch (const std::exception& error) {

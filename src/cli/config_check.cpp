@@ -134,7 +134,10 @@ void ConfigReload::reload() {
   auto merged = config::merge_live(*current_.get(), checked.loaded->config, changed, sign_in_at_start_);
   logging::Level level = level_;
   logging::parse_level(merged.config.logging.level, level);
-  if (!merged.applied.empty()) current_.replace(std::move(merged.config));
+  if (!merged.applied.empty()) {
+    current_.replace(std::move(merged.config));
+    if (on_applied_) on_applied_(*current_.get());
+  }
   for (const auto& key : merged.applied) {
     const auto after = now.find(key);
     if (after == now.end()) running_values_.erase(key);

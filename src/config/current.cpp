@@ -12,9 +12,9 @@ namespace {
 std::atomic<std::uint64_t> next_id{1};
 
 // Each of these is read from the running configuration whenever it is used (never kept from the start).
-constexpr std::array<std::string_view, 9> kLiveKeys{"logging",         "users",           "shield",
-                                                   "local_login",     "local_login_networks", "trusted_devices",
-                                                   "trusted_clients", "sign_in_choice",  "metrics"};
+constexpr std::array<std::string_view, 12> kLiveKeys{
+    "logging",         "users",          "shield",  "local_login", "local_login_networks", "trusted_devices",
+    "trusted_clients", "sign_in_choice", "metrics", "limits",      "timeouts",             "trusted_proxies"};
 
 void take(Config& into, const Config& from, std::string_view key) {
   if (key == "logging") into.logging = from.logging;
@@ -26,6 +26,9 @@ void take(Config& into, const Config& from, std::string_view key) {
   else if (key == "trusted_clients") into.trusted_clients = from.trusted_clients;
   else if (key == "sign_in_choice") into.sign_in_choice = from.sign_in_choice;
   else if (key == "metrics") into.metrics = from.metrics;
+  else if (key == "limits") into.limits = from.limits;
+  else if (key == "timeouts") into.timeouts = from.timeouts;
+  else if (key == "trusted_proxies") into.trusted_proxies = from.trusted_proxies;
 }
 
 } // namespace

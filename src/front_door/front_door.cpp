@@ -277,10 +277,11 @@ FrontDoor::FrontDoor(const config::Current& current, shield::Shield& shield, sso
   }
 }
 
-asio::awaitable<Decision> FrontDoor::decide(http::request_header<>& head, const asio::ip::address& peer, bool tls) {
+asio::awaitable<Decision> FrontDoor::decide(http::request_header<>& head, const asio::ip::address& peer, bool tls,
+                                            std::shared_ptr<const config::Config> config) {
   // Every fact about the request is read here, once: the strict target, the client, the upgrade asked
   // for, Gatehouse's own cookies (taken out of the head). Anything ambiguous is refused, never forwarded.
-  auto reading = read_facts(head, peer, tls, current_.get(), unix_now_seconds());
+  auto reading = read_facts(head, peer, tls, std::move(config), unix_now_seconds());
   if (!reading.facts) {
     Decision decision;
     decision.refusal = web::RefusalKind::bad_request;

@@ -41,7 +41,8 @@ public:
             people::PeoplePage* people = nullptr);
 
   boost::asio::awaitable<net::Decision> decide(boost::beast::http::request_header<>& head,
-                                               const boost::asio::ip::address& peer, bool tls) override;
+                                               const boost::asio::ip::address& peer, bool tls,
+                                               std::shared_ptr<const config::Config> config) override;
   void refused_unreadable(const boost::asio::ip::address& peer) override;
   boost::asio::awaitable<void> on_start() override;
   // Cut-offs (sessions/cut_off), applied as they come.

@@ -22,11 +22,11 @@ void ConnectionSlots::Slot::release() {
   owner_ = nullptr;
 }
 
-bool ConnectionSlots::take(const ClientKey& client, Slot& slot) {
+bool ConnectionSlots::take(const ClientKey& client, std::size_t per_client, Slot& slot) {
   {
     std::lock_guard lock(mutex_);
     auto& held = held_[client];
-    if (held >= per_client_) {
+    if (held >= per_client) {
       if (held == 0) held_.erase(client);
       return false;
     }

@@ -34,15 +34,13 @@ public:
     ClientKey client_;
   };
 
-  explicit ConnectionSlots(std::size_t per_client) : per_client_(per_client) {}
-
-  // A slot for one more connection of `client`, or false when it already holds `per_client`.
-  bool take(const ClientKey& client, Slot& slot);
+  // A slot for one more connection of `client`, or false when it already holds `per_client` (the
+  // running limit: a lowered one refuses new connections only, it never closes any).
+  bool take(const ClientKey& client, std::size_t per_client, Slot& slot);
   // Connections `client` holds now.
   std::size_t held_by(const ClientKey& client) const;
 
 private:
-  const std::size_t per_client_;
   mutable std::mutex mutex_;
   std::unordered_map<ClientKey, std::size_t, ClientKeyHash> held_;
 };

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/config.hpp"
 #include "net/forwarding.hpp"
 #include "web/refusal.hpp"
 
@@ -99,9 +100,11 @@ public:
   virtual ~Door() = default;
 
   // One request head, read whole and within limits. The Door may change it (it takes Gatehouse's own
-  // cookies out). `peer` is the TCP peer; `tls` whether it came in on the TLS listener.
+  // cookies out). `peer` is the TCP peer; `tls` whether it came in on the TLS listener; `config` the
+  // configuration the head was read under, which the whole decision uses too.
   virtual boost::asio::awaitable<Decision> decide(boost::beast::http::request_header<>& head,
-                                                  const boost::asio::ip::address& peer, bool tls) = 0;
+                                                  const boost::asio::ip::address& peer, bool tls,
+                                                  std::shared_ptr<const config::Config> config) = 0;
   // A head refused before it could be parsed (obs-fold): counted like any ambiguous request.
   virtual void refused_unreadable(const boost::asio::ip::address& peer) = 0;
 

@@ -85,13 +85,15 @@ asio::awaitable<void> accept_loop(Worker& worker) {
     // One client may not hold every slot: its own connections are capped first (the TCP peer; a trusted
     // proxy speaks for many clients, so it meets the global limit only).
     ConnectionSlots::Slot slot;
-    const bool per_address_ok = is_trusted(peer.address(), shared.config.trusted_proxies) ||
-                                shared.connection_slots.take(client_key(peer.address()), slot);
+    const auto config = shared.current.get();
+    const bool per_address_ok =
+        is_trusted(peer.address(), config->trusted_proxies) ||
+        shared.connection_slots.take(client_key(peer.address()), config->limits.max_connections_per_address, slot);
     if (!per_address_ok) {
       asio::co_spawn(worker.io, refuse_connection(std::move(socket)), log_spawn_failure);
       continue;
     }
-    if (shared.open_connections.fetch_add(1, std::memory_order_relaxed) >= shared.max_connections) {
+    if (shared.open_connections.fetch_add(1, std::memory_order_relaxed) >= shared.max_connections(config->limits)) {
       shared.open_connections.fetch_sub(1, std::memory_order_relaxed);
       asio::co_spawn(worker.io, refuse_connection(std::move(socket)), log_spawn_failure);
       continue;
@@ -127,7 +129,8 @@ void run_worker(Worker& worker) {
 
 } // namespace
 
-Server::Server(const config::Config& config, Door& door) : config_(config), shared_(config, door) {
+Server::Server(const config::Config& config, const config::Current& current, Door& door)
+    : config_(config), shared_(current, door) {
   unsigned count = config.workers ? config.workers : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < count; ++i) workers_.push_back(std::make_unique<Worker>(shared_, upstream_target(config)));
   open_connections_gauge.read_from([this] { return static_cast<double>(shared_.open_connections.load()); });
@@ -246,8 +249,8 @@ int Server::run() {
   const auto workers = static_cast<unsigned>(workers_.size());
   const auto token_checks = config_.limits.max_concurrent_token_checks;
   const auto affordable = connections_for(open_files.soft, workers, token_checks);
-  if (config_.limits.max_connections == 0) shared_.max_connections = affordable;
-  else if (config_.limits.max_connections > affordable)
+  shared_.affordable_connections = affordable;
+  if (config_.limits.max_connections > affordable)
     logging::warn("limits.max_connections is more than the open-files limit allows; when descriptors run out, "
                   "new clients get no answer at all. Raise the hard limit (LimitNOFILE= in a systemd unit) or "
                   "lower limits.max_connections",
@@ -300,7 +303,7 @@ int Server::run() {
     if (ec) return;
     logging::info("stop signal received", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
     notify_service_manager("STOPPING=1");
-    drain_deadline = std::chrono::steady_clock::now() + config_.timeouts.shutdown_grace;
+    drain_deadline = std::chrono::steady_clock::now() + shared_.current.get()->timeouts.shutdown_grace;
     begin_shutdown();
     check_drained();
   });
@@ -338,7 +341,7 @@ int Server::run() {
                               {"home_assistant", config_.home_assistant.url},
                               {"open_files_limit", open_files.soft},
                               {"open_files_limit_at_start", open_files.soft_before},
-                              {"max_connections", shared_.max_connections},
+                              {"max_connections", shared_.max_connections(config_.limits)},
                               {"max_connections_per_address", config_.limits.max_connections_per_address}});
   // Under systemd (Type=notify) `systemctl start` returns now: the listeners are bound and served.
   notify_service_manager("READY=1");

@@ -9,14 +9,16 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/current.hpp"
 #include "net/worker.hpp"
 
 namespace gatehouse::net {
 
 class Server final : private RelayedSockets {
 public:
-  // `door` decides what becomes of every request; it must outlive the server.
-  Server(const config::Config& config, Door& door);
+  // `door` decides what becomes of every request; it and `current` must outlive the server. `config` is
+  // the configuration at start: what only a restart changes (listen, tls, workers, home_assistant).
+  Server(const config::Config& config, const config::Current& current, Door& door);
   ~Server();
   // Binds, serves until a stop signal, drains. Returns the process exit code. Throws std::runtime_error
   // with a user-facing message when it cannot start (port in use, bad certificate).

@@ -312,8 +312,7 @@ private:
 template <class Stream>
 asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, RequestParser& parser,
                                  const ForwardedClient& client, bool html, Worker& worker, Exchange& exchange,
-                                 TrackedConnection& watch) {
-  const auto& config = worker.shared.config;
+                                 TrackedConnection& watch, const config::Config& config) {
   auto& req = parser.get();
   const unsigned client_version = req.version();
   const bool client_keep_alive = req.keep_alive();
@@ -346,7 +345,7 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
   std::optional<ResponseParser> response_parser;
   for (int attempt = 0;; ++attempt) {
     boost::system::error_code ec;
-    upstream = co_await worker.upstream.acquire(ec, parser.is_done() && attempt == 0);
+    upstream = co_await worker.upstream.acquire(ec, config.timeouts.upstream_connect, parser.is_done() && attempt == 0);
     if (!upstream) {
       co_await send_refusal(stream, web::RefusalKind::upstream_unavailable, html, client_version,
                             client_keep_alive && parser.is_done(), exchange, watch);
@@ -514,9 +513,10 @@ asio::awaitable<bool> answer_here(Stream& stream, beast::flat_buffer& buffer, Re
 template <class Stream>
 asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer, Worker& worker,
                                      const tcp::endpoint& peer, Exchange& exchange, ConnectionClaim& claim,
-                                     TrackedConnection& watch, bool& stream_moved) {
+                                     TrackedConnection& watch, bool& stream_moved,
+                                     std::shared_ptr<const config::Config> config_now) {
   constexpr bool tls = !std::is_same_v<Stream, PlainStream>;
-  const auto& config = worker.shared.config;
+  const config::Config& config = *config_now;
 
   RequestParser parser;
   parser.field_limit(config.limits.max_header_bytes);
@@ -566,7 +566,7 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
   }
 
   // The one decision about this request (net/door): nothing below reads the head for policy again.
-  Decision decision = co_await worker.shared.door.decide(req.base(), peer.address(), tls);
+  Decision decision = co_await worker.shared.door.decide(req.base(), peer.address(), tls, config_now);
   exchange.route = decision.route;
   exchange.client = decision.client.address;
   const bool html = decision.wants_html;
@@ -587,7 +587,7 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
       // Named, not a temporary inside a call: GCC 12 mishandles non-trivial temporaries in coroutines.
       auto upgrade_request = parser.release();
       start_websocket_relay(std::move(stream), std::move(buffer), std::move(upgrade_request), decision.client, worker,
-                            std::move(decision.gate), std::move(claim), [exchange](unsigned status) mutable {
+                            std::move(decision.gate), std::move(claim), config_now, [exchange](unsigned status) mutable {
                               exchange.status = status;
                               exchange.log();
                             });
@@ -595,7 +595,7 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
     }
     case Decision::Kind::forward:
       if (decision.target) req.target(*decision.target);
-      keep = co_await relay_http(stream, buffer, parser, decision.client, html, worker, exchange, watch);
+      keep = co_await relay_http(stream, buffer, parser, decision.client, html, worker, exchange, watch, config);
       break;
   }
   exchange.log();
@@ -618,27 +618,33 @@ asio::awaitable<void> close_gracefully(Stream& stream, TrackedConnection& watch)
 
 template <class Stream>
 asio::awaitable<void> serve_connection(Stream stream, Worker& worker, tcp::endpoint peer, ConnectionClaim claim) {
-  const auto& config = worker.shared.config;
+  auto config_now = worker.shared.current.get();
 
   bool stream_moved = false;
   TrackedConnection tracked;
   tracked.client = &beast::get_lowest_layer(stream).socket();
   ListRegistration registration(worker.connections, tracked);
 
-  beast::flat_buffer buffer(read_buffer_limit(config.limits.max_header_bytes));
+  // Bounded by the largest head any configuration allows (the buffer grows only as bytes come): a reload
+  // may raise limits.max_header_bytes for the next request on this connection; each head is still held
+  // to the request's own limit when it is read.
+  beast::flat_buffer buffer(read_buffer_limit(config::kMaxHeaderBytesCeiling));
   if constexpr (!std::is_same_v<Stream, PlainStream>) {
-    tracked.wait_at_most(config.timeouts.header_read);
+    tracked.wait_at_most(config_now->timeouts.header_read);
     auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, use_tuple);
     if (ec) co_return;
   }
 
   bool first = true;
   while (!worker.shared.draining) {
+    // Each request is read and decided under the configuration running when it begins (a reload
+    // applies to the next request, never to one half-read).
+    if (!first) config_now = worker.shared.current.get();
     // Wait for the next request's first bytes: a quiet connection is idle (and closable at shutdown),
     // and its wait is bounded by idle_keepalive, or header_read for a brand-new connection.
     if (buffer.size() == 0) {
       tracked.idle = true;
-      tracked.wait_at_most(first ? config.timeouts.header_read : config.timeouts.idle_keepalive);
+      tracked.wait_at_most(first ? config_now->timeouts.header_read : config_now->timeouts.idle_keepalive);
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
       tracked.idle = false;
       if (ec) co_return;
@@ -646,7 +652,8 @@ asio::awaitable<void> serve_connection(Stream stream, Worker& worker, tcp::endpo
     }
     first = false;
     Exchange exchange;
-    bool keep_going = co_await handle_request(stream, buffer, worker, peer, exchange, claim, tracked, stream_moved);
+    bool keep_going =
+        co_await handle_request(stream, buffer, worker, peer, exchange, claim, tracked, stream_moved, config_now);
     if (stream_moved) co_return;
     if (!keep_going) break;
   }

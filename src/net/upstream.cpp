@@ -123,6 +123,7 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> connect_upstream(const Upst
 }
 
 asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(boost::system::error_code& ec,
+                                                                          std::chrono::milliseconds connect_timeout,
                                                                           bool replayable) {
   auto now = std::chrono::steady_clock::now();
   while (!idle_.empty()) {
@@ -137,7 +138,9 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(boost
       co_return connection;
     }
   }
-  auto fresh = co_await connect_upstream(target_, ec);
+  UpstreamTarget target = target_;
+  target.connect_timeout = connect_timeout;
+  auto fresh = co_await connect_upstream(target, ec);
   co_return fresh;
 }
 

@@ -350,12 +350,12 @@ struct Splice {
 
 template <class Stream, class UpstreamLeg>
 void splice_legs(Stream client_stream, UpstreamLeg upstream_leg, std::string from_client, std::string from_upstream,
-                 Worker& worker, SocketOwner owner, ConnectionClaim claim) {
+                 Worker& worker, SocketOwner owner, ConnectionClaim claim, std::size_t max_message_bytes) {
   auto shared = std::make_shared<Splice<Stream, UpstreamLeg>>(std::move(client_stream), std::move(upstream_leg), worker,
                                                               std::move(owner), std::move(claim));
   auto& upstream = shared->upstream;
   const auto executor = upstream.get_executor();
-  Direction up{false, FrameScanner(worker.shared.config.limits.max_websocket_message_bytes)};
+  Direction up{false, FrameScanner(max_message_bytes)};
   Direction down{true, FrameScanner()};
   asio::co_spawn(executor, pump(shared, shared->client, upstream, up, worker, std::move(from_client)), log_spawn_failure);
   asio::co_spawn(executor, pump(shared, upstream, shared->client, down, worker, std::move(from_upstream)),
@@ -365,16 +365,25 @@ void splice_legs(Stream client_stream, UpstreamLeg upstream_leg, std::string fro
 // Copies frames both ways until either side ends; `from_client`/`from_upstream` were read before the
 // relay began and go first. Each direction runs in a coroutine of its own; nothing else stays. HA's
 // leg is kept as what it is: a bare socket when plain (no timers to carry), its TLS stream otherwise.
+// `max_message_bytes`: the client's largest message (limits.max_websocket_message_bytes when it opened).
 template <class Stream>
 void splice(Stream client_stream, std::unique_ptr<UpstreamConnection> connection, std::string from_client,
-            std::string from_upstream, Worker& worker, SocketOwner owner, ConnectionClaim claim) {
+            std::string from_upstream, Worker& worker, SocketOwner owner, ConnectionClaim claim,
+            std::size_t max_message_bytes) {
   auto& upstream = connection->stream;
   if (upstream.is_tls())
     splice_legs(std::move(client_stream), std::move(upstream.tls()), std::move(from_client), std::move(from_upstream),
-                worker, std::move(owner), std::move(claim));
+                worker, std::move(owner), std::move(claim), max_message_bytes);
   else
     splice_legs(std::move(client_stream), upstream.plain().release_socket(), std::move(from_client),
-                std::move(from_upstream), worker, std::move(owner), std::move(claim));
+                std::move(from_upstream), worker, std::move(owner), std::move(claim), max_message_bytes);
+}
+
+// HA's address as the pool names it, with the connect timeout of the configuration the websocket opened under.
+UpstreamTarget upstream_for(const Worker& worker, const config::Config& config) {
+  UpstreamTarget target = worker.upstream.target();
+  target.connect_timeout = config.timeouts.upstream_connect;
+  return target;
 }
 
 // Both legs of a websocket once the handshake is done: HA's connection, and what each side sent after
@@ -391,11 +400,10 @@ template <class Stream>
 asio::awaitable<std::optional<Joined>> passthrough_handshake(Stream& client_stream, beast::flat_buffer& client_buffer,
                                                              http::request<http::buffer_body>& request,
                                                              const ForwardedClient& client, Worker& worker,
-                                                             RelayOutcome& outcome) {
-  const auto& config = worker.shared.config;
-
+                                                             RelayOutcome& outcome, const config::Config& config) {
   boost::system::error_code ec;
-  auto connection = co_await connect_upstream(worker.upstream.target(), ec);
+  const UpstreamTarget target = upstream_for(worker, config);
+  auto connection = co_await connect_upstream(target, ec);
   if (!connection) {
     co_await close_unavailable(std::move(client_stream), request, outcome);
     co_return std::nullopt;
@@ -461,7 +469,8 @@ template <class Stream>
 asio::awaitable<std::optional<Joined>> authenticated_handshake(Stream& client_stream, beast::flat_buffer& client_buffer,
                                                                http::request<http::buffer_body>& request,
                                                                const ForwardedClient& client, Worker& worker,
-                                                               WebsocketGate& gate, RelayOutcome& outcome) {
+                                                               WebsocketGate& gate, RelayOutcome& outcome,
+                                                               const config::Config& config) {
 
   // 1. The client's handshake, answered here. Neither leg negotiates extensions, so HA's frames and
   //    the client's pass between them unchanged once both are authenticated.
@@ -536,7 +545,8 @@ asio::awaitable<std::optional<Joined>> authenticated_handshake(Stream& client_st
 
   // 4. HA's socket, authenticated with the client's own auth message; HA's answer goes to the client.
   boost::system::error_code connect_ec;
-  auto connection = co_await connect_upstream(worker.upstream.target(), connect_ec);
+  const UpstreamTarget target = upstream_for(worker, config);
+  auto connection = co_await connect_upstream(target, connect_ec);
   if (!connection) {
     co_await write_and_close(client_stream, unavailable_frame());
     co_return std::nullopt;
@@ -601,17 +611,21 @@ template <class Stream>
 asio::awaitable<void> websocket_session(Stream client_stream, beast::flat_buffer client_buffer,
                                         http::request<http::buffer_body> request, ForwardedClient client,
                                         Worker& worker, std::unique_ptr<WebsocketGate> gate, ConnectionClaim claim,
+                                        std::shared_ptr<const config::Config> config,
                                         std::function<void(unsigned)> handshake_done) {
   RelayOutcome outcome;
   // Not one conditional expression with two co_awaits: GCC 12 miscompiles that.
   std::optional<Joined> joined;
-  if (gate) joined = co_await authenticated_handshake(client_stream, client_buffer, request, client, worker, *gate, outcome);
-  else joined = co_await passthrough_handshake(client_stream, client_buffer, request, client, worker, outcome);
+  if (gate)
+    joined = co_await authenticated_handshake(client_stream, client_buffer, request, client, worker, *gate, outcome, *config);
+  else
+    joined = co_await passthrough_handshake(client_stream, client_buffer, request, client, worker, outcome, *config);
   handshake_done(outcome.status);
   if (!joined) co_return;
   // splice() hands the legs to coroutines of their own; this frame (and the handshake's state) ends now.
   splice(std::move(client_stream), std::move(joined->connection), std::move(joined->from_client),
-         std::move(joined->from_upstream), worker, std::move(joined->owner), std::move(claim));
+         std::move(joined->from_upstream), worker, std::move(joined->owner), std::move(claim),
+         config->limits.max_websocket_message_bytes);
 }
 
 } // namespace
@@ -620,19 +634,21 @@ template <class Stream>
 void start_websocket_relay(Stream client_stream, beast::flat_buffer client_buffer,
                            http::request<http::buffer_body> request, const ForwardedClient& client, Worker& worker,
                            std::unique_ptr<WebsocketGate> gate, ConnectionClaim claim,
-                           std::function<void(unsigned)> handshake_done) {
+                           std::shared_ptr<const config::Config> config, std::function<void(unsigned)> handshake_done) {
   auto executor = client_stream.get_executor();
   asio::co_spawn(executor,
                  websocket_session(std::move(client_stream), std::move(client_buffer), std::move(request), client, worker,
-                                   std::move(gate), std::move(claim), std::move(handshake_done)),
+                                   std::move(gate), std::move(claim), std::move(config), std::move(handshake_done)),
                  log_spawn_failure);
 }
 
 template void start_websocket_relay<PlainStream>(PlainStream, beast::flat_buffer, http::request<http::buffer_body>,
                                                  const ForwardedClient&, Worker&, std::unique_ptr<WebsocketGate>,
-                                                 ConnectionClaim, std::function<void(unsigned)>);
+                                                 ConnectionClaim, std::shared_ptr<const config::Config>,
+                                               std::function<void(unsigned)>);
 template void start_websocket_relay<TlsStream>(TlsStream, beast::flat_buffer, http::request<http::buffer_body>,
                                                const ForwardedClient&, Worker&, std::unique_ptr<WebsocketGate>,
-                                               ConnectionClaim, std::function<void(unsigned)>);
+                                               ConnectionClaim, std::shared_ptr<const config::Config>,
+                                               std::function<void(unsigned)>);
 
 } // namespace gatehouse::net

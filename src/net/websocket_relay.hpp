@@ -26,12 +26,14 @@ namespace gatehouse::net {
 // client's auth message handed to the gate), and only when the gate says open does it open HA's socket,
 // pass the client's own auth message on, hand HA's answer back and relay; a bad token never causes a
 // websocket to HA. Without one, the upgrade goes to HA as it is. `claim` (the connection's place in the
-// limits) is held until the websocket closes; `handshake_done` hears the status the client's handshake
-// got (for the request's log line).
+// limits) is held until the websocket closes; `config` is the configuration the upgrade was decided
+// under (its limits and timeouts); `handshake_done` hears the status the client's handshake got (for
+// the request's log line).
 template <class Stream>
 void start_websocket_relay(Stream client_stream, boost::beast::flat_buffer client_buffer,
                            boost::beast::http::request<boost::beast::http::buffer_body> request,
                            const ForwardedClient& client, Worker& worker, std::unique_ptr<WebsocketGate> gate,
-                           ConnectionClaim claim, std::function<void(unsigned)> handshake_done);
+                           ConnectionClaim claim, std::shared_ptr<const config::Config> config,
+                           std::function<void(unsigned)> handshake_done);
 
 } // namespace gatehouse::net

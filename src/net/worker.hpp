@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/current.hpp"
 #include "net/connection_slots.hpp"
 #include "net/tls.hpp"
 #include "net/upstream.hpp"
@@ -25,15 +26,20 @@
 
 namespace gatehouse::net {
 
-// State shared by all workers: read-only configuration plus a few atomics.
+// State shared by all workers: the running configuration plus a few atomics.
 struct SharedState {
-  SharedState(const config::Config& c, Door& d)
-      : config(c), door(d), max_connections(c.limits.max_connections),
-        connection_slots(c.limits.max_connections_per_address) {}
-  const config::Config& config;
+  SharedState(const config::Current& c, Door& d) : current(c), door(d) {}
+  // Read when a connection is accepted (its limits, trusted_proxies) and when each request's head is to
+  // be read (limits, timeouts: that reading goes on to the door with the head), so a reload applies to
+  // the next connection and the next request.
+  const config::Current& current;
   Door& door; // decides what becomes of every request
   std::atomic<std::size_t> open_connections{0};
-  std::size_t max_connections; // limits.max_connections, or derived from the open-files limit at start
+  std::size_t affordable_connections = SIZE_MAX; // what the open-files limit leaves room for (set at start)
+  // limits.max_connections, or what the open-files limit leaves room for when it is 0.
+  std::size_t max_connections(const config::Limits& limits) const {
+    return limits.max_connections ? limits.max_connections : affordable_connections;
+  }
   ConnectionSlots connection_slots; // per client address (limits.max_connections_per_address)
   std::atomic<bool> draining{false};
   std::unique_ptr<TlsCertificate> tls; // set when the listener speaks TLS

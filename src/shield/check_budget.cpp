@@ -24,6 +24,13 @@ CheckBudget::Clock::duration window_of(CheckBudget::Clock::duration interval, st
 CheckBudget::CheckBudget(Limits limits)
     : limits_(limits), interval_(interval_of(limits.per_minute)), window_(window_of(interval_, limits.burst)) {}
 
+void CheckBudget::retune(Limits limits) {
+  std::lock_guard lock(mutex_);
+  limits_ = limits;
+  interval_ = interval_of(limits.per_minute);
+  window_ = window_of(interval_, limits.burst);
+}
+
 CheckBudget::Ticket& CheckBudget::Ticket::operator=(Ticket&& other) noexcept {
   if (this != &other) {
     release();

@@ -51,6 +51,8 @@ public:
   };
 
   explicit CheckBudget(Limits limits);
+  // New limits (a reload), from the next check on; each client's bucket and the checks in flight stay.
+  void retune(Limits limits);
 
   // One check with HA for `client` at `now`, if the budget allows it.
   Ticket spend(const net::ClientKey& client, Clock::time_point now);
@@ -67,9 +69,10 @@ private:
   bool take_from(Bucket& bucket, Clock::time_point now) const;
   Bucket* bucket_for(const net::ClientKey& client, Clock::time_point now);
 
-  const Limits limits_;
-  const Clock::duration interval_; // refill time of one check
-  const Clock::duration window_;   // burst x interval_
+  // Guarded by mutex_ (a reload may retune them).
+  Limits limits_;
+  Clock::duration interval_; // refill time of one check
+  Clock::duration window_;   // burst x interval_
   mutable std::mutex mutex_;
   std::unordered_map<net::ClientKey, Bucket, net::ClientKeyHash> buckets_;
   Bucket shared_overflow_{};

@@ -339,6 +339,11 @@ void Shield::count_refusal(RefusalClass refusal, std::string_view client_address
   refusals_.count(name_of(refusal), client_address);
 }
 
+void Shield::retune(const config::Config& config) {
+  check_budget_.retune(check_limits(config.limits));
+  break_glass_refusals_.retune({.own_entries_per_client = config.limits.audited_refusals_per_address});
+}
+
 void Shield::flush_refusal_counts() {
   const auto now = store::now_unix_ms();
   refusals_.flush(store_, now);

@@ -109,6 +109,8 @@ public:
   void note_ha_version(std::string version);
 
   TokenCache& tokens() { return tokens_; }
+  // A reload's limits (token checks, refusals audited per address) for what comes next.
+  void retune(const config::Config& config);
 
 private:
   Shield(const config::Current& current, const config::Config& at_start, store::Store& store,

@@ -134,6 +134,10 @@ SignIn::SignIn(const config::Config& config, const config::Current& current, sto
     assertions_ = std::make_unique<oidc::SignedAssertions>(*config.header_identity->assertion);
 }
 
+void SignIn::retune(const config::Config& config) {
+  refused_sign_ins_.retune({.own_entries_per_client = config.limits.audited_refusals_per_address});
+}
+
 bool SignIn::handles(const front_door::RequestFacts& facts) const {
   const config::Config& config = *facts.config;
   const auto& path = facts.target.path;

@@ -59,6 +59,9 @@ public:
   SignIn(const config::Config& at_start, const config::Current& current, store::Store& store,
          users::Directory& directory, const sessions::CutOffs& cut_offs, const scim::People* people = nullptr);
 
+  // A reload's limits (refused sign-ins audited per address) for what comes next.
+  void retune(const config::Config& config);
+
   // Whether the request is for one of the routes this owns: /auth/authorize (with providers or
   // trusted devices), /sso/login/<id>, /sso/callback, /sso/consent and /sso/device (with providers).
   bool handles(const front_door::RequestFacts& facts) const;

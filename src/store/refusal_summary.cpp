@@ -8,6 +8,11 @@ namespace gatehouse::store {
 
 RefusalSummary::RefusalSummary(std::string event, Limits limits) : event_(std::move(event)), limits_(limits) {}
 
+void RefusalSummary::retune(Limits limits) {
+  std::lock_guard lock(mutex_);
+  limits_ = limits;
+}
+
 bool RefusalSummary::count(std::string_view reason, const net::ClientKey& client) {
   std::lock_guard lock(mutex_);
   auto found = clients_.find(client);

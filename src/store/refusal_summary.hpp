@@ -32,6 +32,8 @@ public:
     std::size_t clients_kept = 100;
   };
   RefusalSummary(std::string event, Limits limits);
+  // New limits (a reload), from the next count on; what was counted stays.
+  void retune(Limits limits);
 
   // Counts one refusal of `client`; true when it gets an audit entry of its own instead.
   bool count(std::string_view reason, const net::ClientKey& client);
@@ -53,7 +55,7 @@ private:
     std::size_t own_entries = 0;
   };
   const std::string event_;
-  const Limits limits_;
+  Limits limits_; // guarded by mutex_
   std::mutex mutex_;
   std::map<std::string, std::uint64_t, std::less<>> reasons_;
   std::unordered_map<net::ClientKey, Client, net::ClientKeyHash> clients_;

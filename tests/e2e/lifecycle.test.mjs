@@ -11,7 +11,7 @@ import {
   baseConfig, freePort, freshDirectory, mergeConfig, repoRoot, runGatehouse, startGatehouse, startStack, TEST_GUARD, toYaml, tryConnect,
 } from './lib/harness.mjs';
 import { startUpstream } from './lib/upstream.mjs';
-import { request } from './lib/http-client.mjs';
+import { request, RawConnection, rawHead } from './lib/http-client.mjs';
 import { openWebSocket } from './lib/ws-client.mjs';
 import { newSecret } from './lib/secrets.mjs';
 
@@ -284,6 +284,59 @@ test('SIGHUP with a file that has problems changes nothing and logs each one; a 
   assert.equal((await socket.waitForMessages(1))[0].data.toString(), 'still here');
   socket.close(1000, 'done');
   assert.equal((await socket.closed).code, 1000);
+});
+
+test('SIGHUP applies limits, timeouts and trusted_proxies to the next connection and request; connections open before keep their place', TEST_GUARD, async (t) => {
+  const { upstream, gatehouse } = await startStack(t, { config: { limits: { max_connections_per_address: 4, max_body_bytes: '1MiB' } } });
+  const rewrite = (overrides) => writeFileSync(gatehouse.configPath, `${toYaml(mergeConfig(gatehouse.config, overrides))}\n`);
+  const post = (path, bytes) => request(`${gatehouse.url}${path}`, { method: 'POST', body: Buffer.alloc(bytes, 0x61) });
+  const forwardedFor = async (path) => {
+    assert.equal((await request(`${gatehouse.url}${path}`, { headers: { 'x-forwarded-for': '203.0.113.9' } })).status, 200);
+    return upstream.requestsTo(path)[0].headerValues('x-forwarded-for');
+  };
+  // Before: 512 KB goes through; a forwarding header from 127.0.0.1 is not believed.
+  assert.equal((await post('/api/body-before', 512 * 1024)).status, 200);
+  assert.deepEqual(await forwardedFor('/api/xff-before'), ['127.0.0.1']);
+  // Three connections of another client address held open (each with half a head) before the reload.
+  const CLIENT = '127.0.0.3';
+  const held = [];
+  t.after(() => held.forEach((connection) => connection.destroy()));
+  for (let i = 0; i < 3; i++) {
+    const connection = await RawConnection.connect({ port: gatehouse.port, localAddress: CLIENT });
+    await connection.write(`GET /api/held-${i} HTTP/1.1\r\nHost: ha.test\r\n`);
+    held.push(connection);
+  }
+
+  rewrite({ limits: { max_connections_per_address: 2, max_body_bytes: '256KiB' }, timeouts: { header_read: '1s' },
+    trusted_proxies: ['127.0.0.1/32'] });
+  gatehouse.proc.kill('SIGHUP');
+  const reloaded = await gatehouse.waitForLog((entry) => entry.msg === 'configuration reloaded');
+  assert.deepEqual([reloaded.applied, reloaded.waiting_for_restart], ['limits, timeouts, trusted_proxies', 0]);
+
+  // The address holds 3 connections, over the new cap of 2: a new one is turned away, the held ones stay.
+  const extra = await RawConnection.connect({ port: gatehouse.port, localAddress: CLIENT });
+  t.after(() => extra.destroy());
+  await extra.write(rawHead('GET', '/api/one-too-many', [['Host', 'ha.test']])).catch(() => {});
+  const refused = await extra.readResponse();
+  assert.equal(refused?.status, 503);
+  assert.equal(refused.json().code, 'too_many_connections');
+  await held[0].write('\r\n');
+  assert.equal((await held[0].readResponse()).status, 200, 'a connection opened before the reload is served');
+  // Its next request is read under the new header_read: half a head is answered 408 after about a second.
+  await held[0].write('GET /api/slow-head HTTP/1.1\r\nHost: ha.test\r\n');
+  const started = performance.now();
+  assert.equal((await held[0].readResponse()).status, 408);
+  assert.ok(performance.now() - started >= 900, 'header_read fired early');
+  await held[0].waitForClose();
+  for (const connection of held) connection.destroy();
+  held.length = 0;
+
+  // The new body limit and the newly trusted proxy apply to the next requests.
+  const tooBig = await post('/api/body-after', 512 * 1024);
+  assert.equal(tooBig.status, 413);
+  assert.equal(upstream.requestsTo('/api/body-after').length, 0);
+  assert.deepEqual(await forwardedFor('/api/xff-after'), ['203.0.113.9'], 'the client the trusted proxy names');
+  assert.equal(gatehouse.proc.exitCode, null);
 });
 
 // systemd's notify protocol (Type=notify in the package's unit): what arrives on $NOTIFY_SOCKET, read by

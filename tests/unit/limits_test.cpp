@@ -82,25 +82,32 @@ TEST(ClientKey, IPv4IsOneAddressAndIPv6IsItsSlash64) {
 // ------------------------------------------------------------------------------------ connection slots
 
 TEST(ConnectionSlots, OneClientHoldsAtMostItsShareAndGetsSlotsBack) {
-  gatehouse::net::ConnectionSlots slots(2);
+  gatehouse::net::ConnectionSlots slots;
+  constexpr std::size_t kLimit = 2;
   const auto flooder = client_key("198.51.100.1");
   std::vector<gatehouse::net::ConnectionSlots::Slot> held(2);
-  EXPECT_TRUE(slots.take(flooder, held[0]));
-  EXPECT_TRUE(slots.take(flooder, held[1]));
+  EXPECT_TRUE(slots.take(flooder, kLimit, held[0]));
+  EXPECT_TRUE(slots.take(flooder, kLimit, held[1]));
   gatehouse::net::ConnectionSlots::Slot refused;
-  EXPECT_FALSE(slots.take(flooder, refused));
+  EXPECT_FALSE(slots.take(flooder, kLimit, refused));
   std::vector<gatehouse::net::ConnectionSlots::Slot> v6(3);
-  EXPECT_TRUE(slots.take(client_key("2001:db8::1"), v6[0]));
-  EXPECT_TRUE(slots.take(client_key("2001:db8::2"), v6[1]));
-  EXPECT_FALSE(slots.take(client_key("2001:db8::3"), v6[2])) << "one IPv6 /64 is one client";
+  EXPECT_TRUE(slots.take(client_key("2001:db8::1"), kLimit, v6[0]));
+  EXPECT_TRUE(slots.take(client_key("2001:db8::2"), kLimit, v6[1]));
+  EXPECT_FALSE(slots.take(client_key("2001:db8::3"), kLimit, v6[2])) << "one IPv6 /64 is one client";
 
   gatehouse::net::ConnectionSlots::Slot other;
-  EXPECT_TRUE(slots.take(client_key("198.51.100.2"), other)) << "another client is not affected";
+  EXPECT_TRUE(slots.take(client_key("198.51.100.2"), kLimit, other)) << "another client is not affected";
 
   held.pop_back();
   EXPECT_EQ(slots.held_by(flooder), 1u);
   gatehouse::net::ConnectionSlots::Slot again;
-  EXPECT_TRUE(slots.take(flooder, again));
+  EXPECT_TRUE(slots.take(flooder, kLimit, again));
+
+  // A reload lowers the limit: the flooder keeps what it holds and gets no more; raised, it gets more.
+  gatehouse::net::ConnectionSlots::Slot lowered;
+  EXPECT_FALSE(slots.take(flooder, 1, lowered));
+  EXPECT_EQ(slots.held_by(flooder), 2u);
+  EXPECT_TRUE(slots.take(flooder, 3, lowered));
 }
 
 // ------------------------------------------------------------------------------------------ open files
