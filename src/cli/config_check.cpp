@@ -14,8 +14,11 @@
 namespace gatehouse::cli {
 namespace {
 
-// The CA bundles the configuration names, by key.
-std::vector<std::pair<std::string, std::filesystem::path>> ca_files(const config::Config& config) {
+// The CA bundles the configuration names, by key: a provider's by its place in the list (as check-config
+// names keys), or by its id (`providers_by_id`: what a reload compares, so removing one provider does not
+// make the next one's bundle look changed).
+std::vector<std::pair<std::string, std::filesystem::path>> ca_files(const config::Config& config,
+                                                                    bool providers_by_id = false) {
   std::vector<std::pair<std::string, std::filesystem::path>> named;
   const auto add = [&](std::string key, const std::optional<std::filesystem::path>& file) {
     if (file) named.emplace_back(std::move(key), *file);
@@ -23,7 +26,8 @@ std::vector<std::pair<std::string, std::filesystem::path>> ca_files(const config
   add("home_assistant.ca_file", config.home_assistant.ca_file);
   add("client_discovery.ca_file", config.client_discovery.ca_file);
   for (std::size_t i = 0; i < config.providers.size(); ++i)
-    add("providers[" + std::to_string(i) + "].ca_file", config.providers[i].ca_file);
+    add("providers[" + (providers_by_id ? config.providers[i].id : std::to_string(i)) + "].ca_file",
+        config.providers[i].ca_file);
   if (config.header_identity && config.header_identity->assertion)
     add("header_identity.assertion.ca_file", config.header_identity->assertion->ca_file);
   return named;
@@ -76,9 +80,9 @@ std::map<std::string, std::string> comparable_values(const config::LoadResult& l
   const auto& config = loaded.config;
   if (!config.home_assistant.token.empty()) values["home_assistant.token_file (contents)"] = sha256(config.home_assistant.token);
   for (std::size_t i = 0; i < config.providers.size(); ++i)
-    values["providers[" + std::to_string(i) + "].client_secret_file (contents)"] = sha256(config.providers[i].client_secret);
+    values["providers[" + config.providers[i].id + "].client_secret_file (contents)"] = sha256(config.providers[i].client_secret);
   if (config.scim) values["scim.token_file (contents)"] = sha256(config.scim->token);
-  for (const auto& [key, file] : ca_files(config)) values[key + " (contents)"] = sha256(file_bytes(file));
+  for (const auto& [key, file] : ca_files(config, true)) values[key + " (contents)"] = sha256(file_bytes(file));
   return values;
 }
 
@@ -107,7 +111,7 @@ CheckedFile check_file(const std::filesystem::path& path) {
 ConfigReload::ConfigReload(std::filesystem::path path, const config::LoadResult& running, logging::Level running_level,
                            config::Current& current)
     : path_(std::move(path)), running_values_(comparable_values(running)), level_(running_level),
-      sign_in_at_start_(config::sign_in_on(running.config)), current_(current) {}
+      started_(config::started_with(running.config)), current_(current) {}
 
 void ConfigReload::reload() {
   const auto checked = check_file(path_);
@@ -129,19 +133,30 @@ void ConfigReload::reload() {
   for (const auto& key : keys) {
     const auto before = running_values_.find(key);
     const auto after = now.find(key);
+    // A secret or bundle that comes or goes with its key is that key's change (named by the key).
+    const bool contents = key.ends_with(" (contents)");
+    if (contents && (before == running_values_.end() || after == now.end())) continue;
     if (before == running_values_.end() || after == now.end() || before->second != after->second) changed.push_back(key);
   }
-  auto merged = config::merge_live(*current_.get(), checked.loaded->config, changed, sign_in_at_start_);
+  auto merged = config::merge_live(*current_.get(), checked.loaded->config, changed, started_);
   logging::Level level = level_;
   logging::parse_level(merged.config.logging.level, level);
   if (!merged.applied.empty()) {
     current_.replace(std::move(merged.config));
     if (on_applied_) on_applied_(*current_.get());
   }
-  for (const auto& key : merged.applied) {
-    const auto after = now.find(key);
-    if (after == now.end()) running_values_.erase(key);
-    else running_values_[key] = after->second;
+  // What runs now: each applied key, with the secrets and bundles under it (they came or went with it).
+  const auto under = [](const std::string& key, const std::string& applied) {
+    return key == applied || (key.ends_with(" (contents)") &&
+                              (key.starts_with(applied + "[") || key.starts_with(applied + ".")));
+  };
+  for (const auto& applied : merged.applied) {
+    for (const auto& key : keys) {
+      if (!under(key, applied)) continue;
+      const auto after = now.find(key);
+      if (after == now.end()) running_values_.erase(key);
+      else running_values_[key] = after->second;
+    }
   }
   // The outcome is said at the more verbose of the two levels: neither may hide it.
   const bool level_changed = level != level_;

@@ -3,7 +3,7 @@
 // checked the same way; a file with problems leaves the running configuration as it is, and each problem
 // is logged as check-config prints it. Otherwise each changed key that applies at once (config/current:
 // logging, users, shield, local_login, trusted devices and clients, sign_in_choice, metrics,
-// trusted_proxies, limits, timeouts) replaces the running one for the connections and requests that
+// trusted_proxies, limits, timeouts, providers, header_identity) replaces the running one for the connections and requests that
 // follow, and every other change — a top-level key of the file, or what a secret or CA file (or its
 // environment variable) holds — is named in the log as waiting for a restart, keeping its running value. (The TLS listener's certificate files are read again by
 // net/server on every SIGHUP, whatever this finds: a renewed certificate must not wait for a typo.)
@@ -45,7 +45,7 @@ private:
   std::filesystem::path path_;
   std::map<std::string, std::string> running_values_; // what each top-level key and secret runs with
   logging::Level level_;
-  const bool sign_in_at_start_;
+  const config::Started started_;
   config::Current& current_;
   std::function<void(const config::Config&)> on_applied_;
 };

@@ -103,6 +103,8 @@ struct Provider {
   // How often each sign-in's IdP refresh token is refreshed to ask the IdP whether the person may still
   // be signed in (for IdPs without SCIM or back-channel logout); nullopt: never (the default). At least 1 s.
   std::optional<std::chrono::milliseconds> revalidate;
+
+  bool operator==(const Provider&) const = default; // a reload keeps a provider whose configuration is equal
 };
 
 // How IdP claims become HA users (`users:` block).
@@ -155,6 +157,8 @@ struct SignedAssertion {
   std::string jwks_uri;
   std::optional<std::filesystem::path> ca_file; // PEM bundle trusted in addition to the system store
   std::vector<std::string> algorithms;          // as providers[].algorithms
+
+  bool operator==(const SignedAssertion&) const = default;
 };
 
 struct HeaderIdentity {

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <array>
-#include <initializer_list>
 #include <set>
 
 namespace gatehouse::config {
@@ -12,9 +11,10 @@ namespace {
 std::atomic<std::uint64_t> next_id{1};
 
 // Each of these is read from the running configuration whenever it is used (never kept from the start).
-constexpr std::array<std::string_view, 12> kLiveKeys{
-    "logging",         "users",          "shield",  "local_login", "local_login_networks", "trusted_devices",
-    "trusted_clients", "sign_in_choice", "metrics", "limits",      "timeouts",             "trusted_proxies"};
+constexpr std::array<std::string_view, 14> kLiveKeys{
+    "logging",         "users",          "shield",          "local_login", "local_login_networks",
+    "trusted_devices", "trusted_clients", "sign_in_choice", "metrics",     "limits",
+    "timeouts",        "trusted_proxies", "providers",      "header_identity"};
 
 void take(Config& into, const Config& from, std::string_view key) {
   if (key == "logging") into.logging = from.logging;
@@ -29,6 +29,8 @@ void take(Config& into, const Config& from, std::string_view key) {
   else if (key == "limits") into.limits = from.limits;
   else if (key == "timeouts") into.timeouts = from.timeouts;
   else if (key == "trusted_proxies") into.trusted_proxies = from.trusted_proxies;
+  else if (key == "providers") into.providers = from.providers;
+  else if (key == "header_identity") into.header_identity = from.header_identity;
 }
 
 } // namespace
@@ -61,30 +63,75 @@ bool sign_in_on(const Config& config) {
   return !config.providers.empty() || !config.trusted_devices.empty() || config.header_identity.has_value();
 }
 
+Started started_with(const Config& config) {
+  return {sign_in_on(config), !config.providers.empty() || config.header_identity.has_value()};
+}
+
 bool applies_live(std::string_view top_level_key) {
   return std::find(kLiveKeys.begin(), kLiveKeys.end(), top_level_key) != kLiveKeys.end();
 }
 
 Merged merge_live(const Config& running, const Config& next, const std::vector<std::string>& changed,
-                  bool sign_in_at_start) {
-  std::set<std::string> waiting;
-  for (const auto& key : changed)
-    if (!applies_live(key) || (key == "trusted_devices" && !sign_in_at_start)) waiting.insert(key);
-  const auto any_waits = [&](std::initializer_list<std::string_view> keys) {
-    return std::any_of(keys.begin(), keys.end(), [&](std::string_view key) { return waiting.contains(std::string(key)); });
+                  const Started& started) {
+  const auto is_secret_of_providers = [](std::string_view key) {
+    return key.starts_with("providers[") && key.ends_with(".client_secret_file (contents)");
   };
-  const bool sign_in_waits = any_waits({"providers", "header_identity", "trusted_devices"});
-  const bool claims_wait = any_waits({"providers", "header_identity", "scim"});
-  Merged merged{running, {}, {}};
+  const bool identities_may_change = started.sign_in && (started.identities || !running.scim);
+  std::set<std::string> waiting;
   for (const auto& key : changed) {
-    const bool held = waiting.contains(key) || (key == "users" && claims_wait) ||
-                      ((key == "local_login" || key == "local_login_networks") && sign_in_waits);
+    const bool live = is_secret_of_providers(key) ? identities_may_change
+                      : !applies_live(key)         ? false
+                      : key == "trusted_devices"   ? started.sign_in
+                      : key == "providers" || key == "header_identity" ? identities_may_change
+                                                                       : true;
+    if (!live) waiting.insert(key);
+  }
+  // A CA bundle whose contents changed holds the key that names it (its TLS context is made with it).
+  for (const auto& key : changed) {
+    if (!key.ends_with(".ca_file (contents)")) continue;
+    if (key.starts_with("providers[")) waiting.insert("providers");
+    if (key.starts_with("header_identity.")) waiting.insert("header_identity");
+  }
+  // Keys read against each other apply together or wait together, whichever of them made the others
+  // wait: the claims and the users mapping read from them (SCIM's roles too); the ways of signing in
+  // and HA's own login.
+  const std::array<std::vector<std::string_view>, 2> together{{
+      {"users", "providers", "header_identity", "scim"},
+      {"local_login", "local_login_networks", "providers", "header_identity", "trusted_devices"},
+  }};
+  for (bool more = true; more;) {
+    more = false;
+    for (const auto& group : together) {
+      const bool held = std::any_of(group.begin(), group.end(), [&](std::string_view key) { return waiting.contains(std::string(key)); });
+      if (!held) continue;
+      for (const auto key : group)
+        if (std::find(changed.begin(), changed.end(), key) != changed.end() && waiting.insert(std::string(key)).second)
+          more = true;
+    }
+  }
+  const bool sign_in_waits = waiting.contains("providers") || waiting.contains("header_identity") ||
+                             waiting.contains("trusted_devices");
+  Merged merged{running, {}, {}};
+  bool identities_taken = false;
+  for (const auto& key : changed) {
+    const bool held = waiting.contains(key) || (is_secret_of_providers(key) && waiting.contains("providers"));
     if (held) {
       merged.waiting.push_back(key);
       continue;
     }
-    take(merged.config, next, key);
+    if (is_secret_of_providers(key)) {
+      merged.config.providers = next.providers;
+      identities_taken = true;
+    } else {
+      take(merged.config, next, key);
+      if (key == "providers" || key == "header_identity") identities_taken = true;
+    }
     merged.applied.push_back(key);
+  }
+  // local_login's default follows providers and header_identity (closed while Gatehouse signs people in).
+  if (identities_taken && !sign_in_waits && merged.config.local_login != next.local_login) {
+    merged.config.local_login = next.local_login;
+    merged.applied.push_back("local_login");
   }
   return merged;
 }

@@ -37,6 +37,14 @@ private:
 // since sign-in needs HA's admin connection; without it Gatehouse only guards HA's own login.
 bool sign_in_on(const Config& config);
 
+// What Gatehouse set up at start that a reload cannot add: sign-in itself, and SCIM's part in sign-ins
+// (the people SCIM knows are checked at each sign-in when there were providers or header_identity).
+struct Started {
+  bool sign_in = false;
+  bool identities = false; // providers or header_identity
+};
+Started started_with(const Config& config);
+
 // The top-level keys a reload applies at once; every other key waits for a restart.
 bool applies_live(std::string_view top_level_key);
 
@@ -50,9 +58,13 @@ struct Merged {
 // A live key also waits when a key it is checked against waits in the same reload, so the running
 // configuration never holds a pair no file could: `users` with providers, header_identity and scim (the
 // claims and SCIM's roles it maps); `local_login` and `local_login_networks` with providers,
-// header_identity and trusted_devices (who else can sign in). `trusted_devices` wait where Gatehouse
-// started without sign-in (`sign_in_at_start`): only a restart starts it.
+// header_identity and trusted_devices (who else can sign in). Providers, header_identity and trusted
+// devices wait where Gatehouse started without sign-in, and providers and header_identity where it
+// started with SCIM but neither (`started`): only a restart sets those up. A provider's client secret
+// (its file or variable) goes with `providers`; a CA bundle's contents wait for a restart, and so does
+// the key that names it. When providers or header_identity change, local_login is taken too: its
+// default follows them.
 Merged merge_live(const Config& running, const Config& next, const std::vector<std::string>& changed,
-                  bool sign_in_at_start);
+                  const Started& started);
 
 } // namespace gatehouse::config

@@ -176,11 +176,10 @@ FrontDoor::FrontDoor(const config::Current& current, shield::Shield& shield, sso
                   .route = "sso"});
   // The IdP ending sessions of its own (Back-Channel Logout 1.0), server to server: the signed logout
   // token is the caller's credential, checked by the handler.
-  const bool has_providers = !config.providers.empty();
   endpoints_.add({.path = "/sso/backchannel-logout",
                   .methods = {verb::post},
                   .body_limit = sso::SignIn::kMaxLogoutFormBytes,
-                  .active = [sign, has_providers](const RequestFacts&) { return sign && has_providers; },
+                  .active = [sign](const RequestFacts& facts) { return sign && !facts.config->providers.empty(); },
                   .handler = [sign](const RequestFacts& facts, const http::request_header<>&, std::string body) {
                     return sign->backchannel_logout(facts, std::move(body));
                   },

@@ -618,7 +618,6 @@ asio::awaitable<void> close_gracefully(Stream& stream, TrackedConnection& watch)
 
 template <class Stream>
 asio::awaitable<void> serve_connection(Stream stream, Worker& worker, tcp::endpoint peer, ConnectionClaim claim) {
-  auto config_now = worker.shared.current.get();
 
   bool stream_moved = false;
   TrackedConnection tracked;
@@ -630,30 +629,31 @@ asio::awaitable<void> serve_connection(Stream stream, Worker& worker, tcp::endpo
   // to the request's own limit when it is read.
   beast::flat_buffer buffer(read_buffer_limit(config::kMaxHeaderBytesCeiling));
   if constexpr (!std::is_same_v<Stream, PlainStream>) {
-    tracked.wait_at_most(config_now->timeouts.header_read);
+    tracked.wait_at_most(worker.shared.current.get()->timeouts.header_read);
     auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, use_tuple);
     if (ec) co_return;
   }
 
   bool first = true;
   while (!worker.shared.draining) {
-    // Each request is read and decided under the configuration running when it begins (a reload
-    // applies to the next request, never to one half-read).
-    if (!first) config_now = worker.shared.current.get();
     // Wait for the next request's first bytes: a quiet connection is idle (and closable at shutdown),
     // and its wait is bounded by idle_keepalive, or header_read for a brand-new connection.
     if (buffer.size() == 0) {
       tracked.idle = true;
-      tracked.wait_at_most(first ? config_now->timeouts.header_read : config_now->timeouts.idle_keepalive);
+      tracked.wait_at_most(first ? worker.shared.current.get()->timeouts.header_read
+                                 : worker.shared.current.get()->timeouts.idle_keepalive);
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
       tracked.idle = false;
       if (ec) co_return;
       buffer.commit(n);
     }
     first = false;
+    // The request is read and decided under the configuration running when its first bytes are here
+    // (a reload applies to the next request, never to one half-read, nor one read under an old one).
+    auto config_now = worker.shared.current.get();
     Exchange exchange;
-    bool keep_going =
-        co_await handle_request(stream, buffer, worker, peer, exchange, claim, tracked, stream_moved, config_now);
+    bool keep_going = co_await handle_request(stream, buffer, worker, peer, exchange, claim, tracked, stream_moved,
+                                              std::move(config_now));
     if (stream_moved) co_return;
     if (!keep_going) break;
   }

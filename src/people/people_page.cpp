@@ -188,7 +188,7 @@ asio::awaitable<web::Response> PeoplePage::people(const front_door::RequestFacts
   }
   const auto last_uses = tokens_.last_uses();
   std::map<std::string, std::string> provider_names;
-  for (const auto& provider : config_.providers) provider_names[provider.id] = provider.name;
+  for (const auto& provider : facts.config->providers) provider_names[provider.id] = provider.name;
   std::map<std::string, const hass::HaUser*> ha_user_by_id;
   for (const auto& user : caller.ha_users) ha_user_by_id[user.id] = &user;
 

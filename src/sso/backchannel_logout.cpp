@@ -51,10 +51,8 @@ asio::awaitable<web::Response> SignIn::backchannel_logout(const front_door::Requ
   const auto parts = jose::split_compact(*token);
   const auto payload = parts ? jose::parse_object(parts->payload) : std::nullopt;
   const auto* iss = payload ? payload->if_contains("iss") : nullptr;
-  oidc::Provider* provider = nullptr;
-  if (iss && iss->is_string())
-    for (auto& candidate : providers_)
-      if (candidate->config().issuer == iss->as_string()) provider = candidate.get();
+  std::shared_ptr<oidc::Provider> provider; // held for the check: a reload may replace the providers meanwhile
+  if (iss && iss->is_string()) provider = oidc::provider_with_issuer(*providers_.of(facts.config->providers), iss->as_string());
   if (!provider) co_return refuse("invalid_request", "the logout token is not from a configured provider");
 
   std::string token_text(*token); // named: GCC 12 and co_await

@@ -70,8 +70,16 @@ asio::awaitable<web::Response> SignIn::sign_in_from_headers(std::shared_ptr<cons
     oidc::CheckedAssertion checked;
     if (identity.repeated || identity.assertion.empty())
       checked.reason = identity.repeated ? "assertion: sent twice" : "assertion: missing";
-    else
-      checked = co_await assertions_->check(std::move(identity.assertion), now);
+    else {
+      // Held for the check: a reload may replace the checker meanwhile.
+      const auto checker = assertions_for(*settings.assertion);
+      if (checker) {
+        checked = co_await checker->check(std::move(identity.assertion), now);
+      } else {
+        checked.keys_unavailable = true;
+        checked.reason = "assertion: its checker could not be set up (header_identity.assertion.ca_file)";
+      }
+    }
     if (!checked.claims && checked.keys_unavailable)
       co_return refuse(http::status::bad_gateway, "assertion_keys_unavailable", "Gatehouse cannot check your sign-in",
                        {"The proxy in front of Home Assistant signed your sign-in, but Gatehouse could not fetch the "

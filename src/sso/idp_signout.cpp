@@ -37,10 +37,10 @@ void SignIn::arm_idp_signout(web::Response& revoke_answer, std::string_view refr
   if (revoke_answer.result() != http::status::ok || refresh_token.empty()) return;
   const auto session = session_ends_.idp_session_of(oidc::binding_hash(refresh_token));
   if (!session) return;
+  const auto config_now = current_.get();
   const config::Provider* provider = nullptr;
-  for (const auto& candidate : providers_)
-    if (candidate->config().issuer == session->issuer && candidate->config().logout == config::ProviderLogout::idp)
-      provider = &candidate->config();
+  for (const auto& candidate : config_now->providers)
+    if (candidate.issuer == session->issuer && candidate.logout == config::ProviderLogout::idp) provider = &candidate;
   if (!provider) return;
   revoke_answer.insert(http::field::set_cookie, save_signout({provider->id, session->id_token, true, {}, {}}));
   store_.append_audit({0, store::now_unix_ms(), "idp_signout_armed", "", client_address,
@@ -56,9 +56,8 @@ asio::awaitable<std::optional<web::Response>> SignIn::end_idp_session_first(cons
   const std::string cookie_value(*cookie);
   auto signout = oidc::find_idp_signout(store_, cookie_value, store::now_unix_ms());
   if (!signout || (armed_only && !signout->armed)) co_return std::nullopt;
-  oidc::Provider* provider = nullptr;
-  for (auto& candidate : providers_)
-    if (candidate->config().id == signout->provider_id) provider = candidate.get();
+  // Held while it is used: a reload may replace the providers meanwhile.
+  const auto provider = oidc::provider_with_id(*providers_.of(config.providers), signout->provider_id);
   oidc::OidcResult<oidc::ProviderMetadata> discovered;
   if (provider) discovered = co_await provider->metadata(); // not inside ?: (GCC 12 and co_await)
   if (!provider || !discovered || !discovered.value->end_session_endpoint) {

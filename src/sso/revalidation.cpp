@@ -24,9 +24,6 @@ constexpr std::int64_t kRetryAfterTroubleMs = 60'000; // the IdP did not answer 
 } // namespace
 
 asio::awaitable<void> SignIn::revalidate_forever() {
-  bool any = false;
-  for (const auto& provider : providers_) any = any || provider->config().revalidate.has_value();
-  if (!any) co_return;
   asio::steady_timer timer(co_await asio::this_coro::executor);
   for (;;) {
     bool more = false;
@@ -44,10 +41,15 @@ asio::awaitable<void> SignIn::revalidate_forever() {
 asio::awaitable<bool> SignIn::revalidate_due() {
   const auto config_now = current_.get();
   const config::Config& config = *config_now;
+  // Only while a provider asks for it (a reload may switch it on or off).
+  if (std::none_of(config.providers.begin(), config.providers.end(),
+                   [](const config::Provider& provider) { return provider.revalidate.has_value(); }))
+    co_return false;
+  const auto providers = providers_.of(config.providers); // held for the round
   const auto due = session_ends_.due_for_revalidation(store::now_unix_ms(), kPerRound);
   for (const auto& sign_in : due) {
     oidc::Provider* provider = nullptr;
-    for (auto& candidate : providers_)
+    for (auto& candidate : *providers)
       if (candidate->config().issuer == sign_in.issuer && candidate->config().revalidate) provider = candidate.get();
     const auto refresh_token = directory_.master_key().open(sign_in.refresh_token_sealed, kIdpRefreshTokenPurpose);
     if (!provider || !refresh_token) {

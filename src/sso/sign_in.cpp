@@ -128,10 +128,25 @@ SignIn::SignIn(const config::Config& config, const config::Current& current, sto
       home_assistant_http_(net::HttpClient::Options{config.home_assistant.ca_file, std::chrono::seconds(60), 256 * 1024}),
       directory_(directory), cut_offs_(cut_offs), session_ends_(store), people_(people), login_flow_(config.home_assistant),
       refused_sign_ins_("sign_in_refusals", {.own_entries_per_client = config.limits.audited_refusals_per_address}),
-      discovery_(config.client_discovery) {
-  for (const auto& provider : config.providers) providers_.push_back(std::make_unique<oidc::Provider>(provider));
+      discovery_(config.client_discovery), providers_(config.providers) {
   if (config.header_identity && config.header_identity->assertion)
-    assertions_ = std::make_unique<oidc::SignedAssertions>(*config.header_identity->assertion);
+    assertions_ = std::make_shared<Assertions>(*config.header_identity->assertion);
+}
+
+std::shared_ptr<oidc::SignedAssertions> SignIn::assertions_for(const config::SignedAssertion& settings) {
+  std::lock_guard lock(assertions_mutex_);
+  for (const auto& kept : {assertions_, assertions_before_})
+    if (kept && kept->settings == settings) return std::shared_ptr<oidc::SignedAssertions>(kept, &kept->checker);
+  std::shared_ptr<Assertions> made;
+  try {
+    made = std::make_shared<Assertions>(settings);
+  } catch (const std::exception& error) {
+    // Its CA bundle no longer loads: no checker, so the sign-in is refused (never believed unchecked).
+    logging::error("header_identity.assertion could not be set up", {{"error", error.what()}});
+    return nullptr;
+  }
+  assertions_before_ = std::exchange(assertions_, made);
+  return std::shared_ptr<oidc::SignedAssertions>(made, &made->checker);
 }
 
 void SignIn::retune(const config::Config& config) {
@@ -142,10 +157,11 @@ bool SignIn::handles(const front_door::RequestFacts& facts) const {
   const config::Config& config = *facts.config;
   const auto& path = facts.target.path;
   if (path == kAuthorizePath)
-    return !providers_.empty() || !config.trusted_devices.empty() || config.header_identity.has_value();
+    return !config.providers.empty() || !config.trusted_devices.empty() || config.header_identity.has_value();
   // Header sign-ins ask consent for clients that need it too.
-  if (path == kConsentPath) return !providers_.empty() || config.header_identity.has_value();
-  if (providers_.empty()) return false;
+  if (path == kConsentPath) return !config.providers.empty() || config.header_identity.has_value();
+  // Without providers (a reload removed them) a sign-in's way back still ends here, refused as unknown.
+  if (config.providers.empty()) return path == kCallbackPath || path.starts_with(kLoginPathPrefix);
   return path == kCallbackPath || path == kConsentPath || path == kSwitchAccountPath || path == kSignedOutPath ||
          (path == kDevicePath && config.sign_in_choice) || path.starts_with(kLoginPathPrefix) ||
          path.starts_with(kHandoffPathPrefix);
@@ -239,7 +255,9 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
       co_return co_await sign_in_device(facts.config, *device, std::move(client));
     }
   }
-  if (providers_.empty())
+  // The providers of this request's configuration, held for the whole sign-in (a reload may replace them).
+  const auto providers = providers_.of(config.providers);
+  if (providers->empty())
     co_return refuse(http::status::forbidden, "not_a_trusted_device", "This device cannot sign in here",
                      {"Only the trusted devices configured in Gatehouse sign in on this Home Assistant, and this "
                       "device's address is not one of them."});
@@ -267,17 +285,16 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
 
   oidc::Provider* provider = nullptr;
   if (!only_provider.empty()) {
-    for (auto& p : providers_)
-      if (p->config().id == only_provider) provider = p.get();
+    provider = oidc::provider_with_id(*providers, only_provider).get();
     if (!provider)
       co_return refuse(http::status::not_found, "unknown_provider", "Unknown sign-in provider",
                        {"This sign-in option does not exist (any more). Open Home Assistant again and start over."});
-  } else if (providers_.size() == 1) {
-    provider = providers_.front().get();
+  } else if (providers->size() == 1) {
+    provider = providers->front().get();
   } else {
     const std::string query_text = facts.target.query.empty() ? "" : "?" + facts.target.query;
     web::Page page{"Sign in to Home Assistant", {"Choose how to sign in:"}, {}, "Gatehouse"};
-    for (const auto& p : providers_)
+    for (const auto& p : *providers)
       page.links.push_back({std::string(kLoginPathPrefix) + p->config().id + query_text, p->config().name});
     co_return web::page_response(http::status::ok, page);
   }
@@ -526,9 +543,9 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
     co_return refuse(http::status::bad_request, "browser_mismatch", "This sign-in was started in another browser",
                      {"For your safety a sign-in must finish in the browser that started it. " + start_over});
   base_detail["provider"] = login->provider_id;
-  oidc::Provider* provider = nullptr;
-  for (auto& p : providers_)
-    if (p->config().id == login->provider_id) provider = p.get();
+  // Held for the whole callback: a reload may replace the providers meanwhile.
+  const auto provider_held = oidc::provider_with_id(*providers_.of(config.providers), login->provider_id);
+  oidc::Provider* provider = provider_held.get();
   if (!provider)
     co_return refuse(http::status::bad_request, "unknown_provider", "Unknown sign-in provider", {start_over});
   if (query.has("error")) {

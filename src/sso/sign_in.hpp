@@ -31,6 +31,7 @@
 #include "oidc/client_discovery.hpp"
 #include "oidc/idp_signout.hpp"
 #include "oidc/provider.hpp"
+#include "oidc/provider_set.hpp"
 #include "oidc/signed_assertion.hpp"
 #include "shield/check_budget.hpp"
 #include "shield/token_cache.hpp"
@@ -68,7 +69,7 @@ public:
   // Whether /auth/authorize from this client is answered here: always with providers; with trusted
   // devices only, only for the devices (everyone else gets HA's own login page, where local_login allows).
   bool answers_authorize(const front_door::RequestFacts& facts) const {
-    return !providers_.empty() || trusted_device_for(*facts.config, facts.client.address) != nullptr ||
+    return !facts.config->providers.empty() || trusted_device_for(*facts.config, facts.client.address) != nullptr ||
            (facts.identity && facts.identity->from_proxy);
   }
   // The consent answer is a form of at most this many bytes, read before handle().
@@ -273,8 +274,19 @@ private:
   sessions::SessionEnds session_ends_;
   const scim::People* people_;
   hass::LoginFlowClient login_flow_;
-  std::vector<std::unique_ptr<oidc::Provider>> providers_;
-  std::unique_ptr<oidc::SignedAssertions> assertions_; // with header_identity.assertion
+  oidc::ProviderSet providers_; // each request's providers (a reload may change them)
+  // header_identity.assertion's checker (its keys cached) with the settings it checks, made anew when they
+  // change; held by each check while it runs.
+  struct Assertions {
+    explicit Assertions(const config::SignedAssertion& of) : settings(of), checker(settings) {}
+    config::SignedAssertion settings;
+    oidc::SignedAssertions checker; // refers to `settings`, declared before it
+  };
+  std::mutex assertions_mutex_;
+  std::shared_ptr<Assertions> assertions_;
+  std::shared_ptr<Assertions> assertions_before_; // the settings before a reload: requests read before it
+  // The checker for `settings` (null when it cannot be set up: its CA bundle).
+  std::shared_ptr<oidc::SignedAssertions> assertions_for(const config::SignedAssertion& settings);
   shield::TokenCache* token_cache_ = nullptr;
   sessions::AppWebhooks* webhooks_ = nullptr;
   // A small request relayed to HA as it is (Gatehouse's own cookies are already out of `head`); nullopt

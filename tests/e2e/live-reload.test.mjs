@@ -1,15 +1,15 @@
 // A reload on SIGHUP (config/current) applies the keys that can change under a running Gatehouse to the
 // requests that follow — here the users block (roles), trusted_devices and local_login — without a
-// restart, while a changed provider (a key that needs one) is named as waiting and keeps its running
-// value, and so do the roles changed with it (they are read against its claims); people already signed
-// in and their websockets go on through it.
+// restart, while a key that needs one is named as waiting and keeps its running value; the providers
+// change for the next sign-in (a sign-in begun before finishes); people already signed in and their
+// websockets go on through it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { mergeConfig, TEST_GUARD } from './lib/harness.mjs';
 import { request } from './lib/http-client.mjs';
 import { routeHawsThrough, signInAndConnect } from './lib/haws-node.mjs';
-import { frontendState, startSsoStack, toYamlDocument, ROLE_GROUPS } from './lib/sso-stack.mjs';
+import { CookieJar, frontendState, linksOf, pageText, startSsoStack, toYamlDocument, ROLE_GROUPS } from './lib/sso-stack.mjs';
 
 const KITCHEN = '127.0.0.5';
 const KITCHEN_DEVICE = { name: 'kitchen-panel', networks: ['127.0.0.5/32'], user: 'kiosk-kitchen' };
@@ -35,7 +35,7 @@ function groupsOf(stack, username) {
   return user.groupIds ?? user.groups;
 }
 
-test('SIGHUP applies users, trusted_devices and local_login to the next request; a changed provider waits for a restart, and the roles read against it with it; sessions and websockets go on', TEST_GUARD, async (t) => {
+test('SIGHUP applies users, trusted_devices and local_login to the next request, names what waits for a restart; sessions and websockets go on', TEST_GUARD, async (t) => {
   const stack = await startSsoStack(t);
   const { gatehouse } = stack;
 
@@ -77,22 +77,68 @@ test('SIGHUP applies users, trusted_devices and local_login to the next request;
   // HA's own login is open.
   assert.equal((await haProviders(stack)).status, 200);
 
-  // The provider changes (a restart key) and the roles with it: the roles are read against the provider's
-  // claims, so they wait for the restart too, and bob stays an admin meanwhile.
-  const provider = { ...stack.config.providers[0], name: 'Renamed IdP' };
+  // A key that needs a restart (workers) beside a live one: the roles apply, workers waits.
   rewrite({ users: { roles: { ...adminsToo.roles, admin: ['ha-admins'], user: ['ha-users'] } }, trusted_devices: [KITCHEN_DEVICE],
-    local_login: 'allowed', providers: [provider] });
+    local_login: 'allowed', workers: 1 });
   gatehouse.proc.kill('SIGHUP');
-  const held = await gatehouse.waitForLog(nthReload(2));
-  assert.deepEqual([held.applied, held.waiting_for_restart], ['nothing', 2]);
+  const second = await gatehouse.waitForLog(nthReload(2));
+  assert.deepEqual([second.applied, second.waiting_for_restart], ['users', 1]);
   const waiting = await gatehouse.waitForLog((entry) => entry.msg?.startsWith('configuration changed: restart Gatehouse'));
-  assert.equal(waiting.keys, 'providers, users');
+  assert.equal(waiting.keys, 'workers');
   await signIn(stack, 'bob');
-  assert.deepEqual(groupsOf(stack, 'bob.builder'), [ROLE_GROUPS.admin], 'the running roles still apply');
+  assert.deepEqual(groupsOf(stack, 'bob.builder'), [ROLE_GROUPS.user], 'back to the roles of the file');
 
   // Alice's websocket, opened before the reload, still talks to HA on the same connection.
   await alice.connection.ping();
   assert.equal(disconnects, 0, 'never dropped');
   assert.equal(gatehouse.proc.exitCode, null);
   stack.assertHygiene({ clientChecks: false }); // the kitchen panel signed in from its own address
+});
+
+test('SIGHUP changes the providers for the next sign-in: renamed, removed; a sign-in begun before the change finishes', TEST_GUARD, async (t) => {
+  const stack = await startSsoStack(t, { providers: [{ id: 'corp', name: 'Corporate SSO' }, { id: 'partners', name: 'Partner Login' }] });
+  const { gatehouse } = stack;
+  const [corp, partners] = stack.config.providers;
+  const nthReload = (n) => { let seen = 0; return (entry) => entry.msg === 'configuration reloaded' && ++seen === n; };
+  const reloadWith = async (providers, n) => {
+    writeFileSync(gatehouse.configPath, `${toYamlDocument(mergeConfig(stack.config, { providers }))}\n`);
+    gatehouse.proc.kill('SIGHUP');
+    return gatehouse.waitForLog(nthReload(n));
+  };
+  const state = frontendState(stack.externalUrl, stack.frontendClientId);
+  const chooser = async () => {
+    const page = await stack.login({ state });
+    assert.equal(page.kind, 'page');
+    return page;
+  };
+  assert.match(pageText((await chooser()).body), /Corporate SSO[\s\S]*Partner Login/);
+
+  // Bob begins a sign-in through partners and is at the IdP when the file changes.
+  const jar = new CookieJar();
+  const partnersLink = new URL(linksOf((await chooser()).body).find((link) => link.href.includes('/sso/login/partners')).href, stack.externalUrl);
+  const halfway = await stack.resume(partnersLink.href, { username: 'bob', jar, stopBeforeCallback: true });
+  assert.equal(halfway.kind, 'callback');
+
+  // Renamed: the chooser says the new name; bob's sign-in finishes through the provider's new setup.
+  const renamed = await reloadWith([corp, { ...partners, name: 'Partner Portal' }], 1);
+  assert.deepEqual([renamed.applied, renamed.waiting_for_restart], ['providers', 0]);
+  assert.match(pageText((await chooser()).body), /Corporate SSO[\s\S]*Partner Portal/);
+  const finished = await stack.resume(halfway.callbackUrl, { jar });
+  assert.ok(finished.code, 'bob\'s sign-in finished');
+  stack.rememberSecret(finished.code, 'HA code for bob');
+  assert.ok(stack.double.users().some((user) => user.username === 'bob.builder'));
+
+  // Removed: one provider left, so /auth/authorize goes straight to it; the removed one's link is gone.
+  const removed = await reloadWith([corp], 2);
+  assert.deepEqual([removed.applied, removed.waiting_for_restart], ['providers', 0]);
+  const direct = await stack.login({ state, username: 'alice' });
+  assert.ok(direct.code, 'alice signed in without a chooser');
+  stack.rememberSecret(direct.code, 'HA code for alice');
+  assert.ok(direct.history.some((url) => url.startsWith(`${stack.idps[0].issuer}/`)), 'through the remaining IdP');
+  const gone = await request(`${stack.externalUrl}/sso/login/partners?${new URL(halfway.history[0] ?? partnersLink).searchParams}`,
+    { headers: { accept: 'text/html' }, localAddress: stack.clientAddress });
+  assert.equal(gone.status, 404);
+  assert.match(pageText(gone.text()), /does not exist/);
+  assert.equal(gatehouse.proc.exitCode, null);
+  stack.assertHygiene();
 });

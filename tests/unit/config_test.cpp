@@ -1981,21 +1981,23 @@ TEST(LiveReload, TakesChangedLiveKeysAndKeepsEverythingElseRunning) {
   next.workers = 4;
   next.shield.mode = ShieldMode::enforce;
   next.shield.public_paths = {"/open/*"};
-  next.local_login = LocalLogin::allowed; // a default worked out from next's providers, its text unchanged
+  next.local_login = LocalLogin::allowed; // a default worked out from next's providers (none), its text unchanged
   next.users.admin_groups = {"admins"};
   next.trusted_devices.push_back(TrustedDevice{.name = "panel", .user = "kiosk"});
+  next.limits.max_body_bytes = 1024;
 
-  const auto merged = merge_live(running, next, {"shield", "trusted_devices", "users", "workers",
-                                                 "providers[0].client_secret_file (contents)"},
-                                 true);
-  EXPECT_EQ(merged.applied, (std::vector<std::string>{"shield", "trusted_devices", "users"}));
-  EXPECT_EQ(merged.waiting, (std::vector<std::string>{"workers", "providers[0].client_secret_file (contents)"}));
+  const auto merged = merge_live(running, next, {"shield", "trusted_devices", "users", "limits", "workers",
+                                                 "home_assistant.token_file (contents)"},
+                                 {.sign_in = true, .identities = true});
+  EXPECT_EQ(merged.applied, (std::vector<std::string>{"shield", "trusted_devices", "users", "limits"}));
+  EXPECT_EQ(merged.waiting, (std::vector<std::string>{"workers", "home_assistant.token_file (contents)"}));
   EXPECT_EQ(merged.config.shield.mode, ShieldMode::enforce);
   EXPECT_EQ(merged.config.shield.public_paths, (std::vector<std::string>{"/open/*"}));
   EXPECT_EQ(merged.config.users.admin_groups, (std::vector<std::string>{"admins"}));
   ASSERT_EQ(merged.config.trusted_devices.size(), 1u);
+  EXPECT_EQ(merged.config.limits.max_body_bytes, 1024u);
   EXPECT_EQ(merged.config.workers, 2u) << "a restart key keeps its running value";
-  ASSERT_EQ(merged.config.providers.size(), 1u);
+  ASSERT_EQ(merged.config.providers.size(), 1u) << "providers did not change";
   EXPECT_EQ(merged.config.local_login, LocalLogin::disabled) << "a key whose text did not change is not taken";
 }
 
@@ -2003,33 +2005,68 @@ TEST(LiveReload, TrustedDevicesWaitForARestartWhereSignInWasOff) {
   Config running; // no providers, devices or header_identity: Gatehouse started without sign-in
   Config next;
   next.trusted_devices.push_back(TrustedDevice{.name = "panel", .user = "kiosk"});
-  const auto merged = merge_live(running, next, {"trusted_devices", "local_login"}, false);
+  next.providers.push_back(Provider{.id = "idp"});
+  const auto merged = merge_live(running, next, {"providers", "trusted_devices", "local_login"}, {});
   EXPECT_TRUE(merged.applied.empty());
-  EXPECT_EQ(merged.waiting, (std::vector<std::string>{"trusted_devices", "local_login"}))
-      << "local login is not closed while the devices that would replace it wait";
+  EXPECT_EQ(merged.waiting, (std::vector<std::string>{"providers", "trusted_devices", "local_login"}))
+      << "local login is not closed while what would replace it waits";
   EXPECT_TRUE(merged.config.trusted_devices.empty());
+  EXPECT_TRUE(merged.config.providers.empty());
+}
+
+TEST(LiveReload, ProvidersApplyWithTheirSecretsAndLocalLoginsDefault) {
+  Config running;
+  running.providers.push_back(Provider{.id = "old", .client_secret = "one"});
+  running.local_login = LocalLogin::disabled;
+  Config next;
+  next.providers.push_back(Provider{.id = "old", .client_secret = "two"});
+  next.local_login = LocalLogin::disabled;
+  const Started started{.sign_in = true, .identities = true};
+  // The secret's file changed, the YAML did not: the provider with its new secret.
+  auto merged = merge_live(running, next, {"providers[0].client_secret_file (contents)"}, started);
+  EXPECT_EQ(merged.applied, (std::vector<std::string>{"providers[0].client_secret_file (contents)"}));
+  EXPECT_EQ(merged.config.providers.at(0).client_secret, "two");
+
+  // Every provider removed (local_login not written): HA's own login opens with them, as at a start.
+  Config without;
+  without.local_login = LocalLogin::allowed;
+  merged = merge_live(running, without, {"providers", "providers[0].client_secret_file (contents)"}, started);
+  EXPECT_TRUE(merged.config.providers.empty());
+  EXPECT_EQ(merged.config.local_login, LocalLogin::allowed);
+  EXPECT_EQ(merged.applied.back(), "local_login");
+
+  // A CA bundle's new contents wait for a restart, and hold the providers and what is read against them.
+  merged = merge_live(running, next, {"providers", "providers[0].ca_file (contents)", "users"}, started);
+  EXPECT_TRUE(merged.applied.empty());
+  EXPECT_EQ(merged.config.providers.at(0).client_secret, "one");
 }
 
 TEST(LiveReload, AKeyWaitsWithTheKeysItIsCheckedAgainst) {
   Config running;
-  running.providers.push_back(Provider{.id = "old"});
+  running.trusted_devices.push_back(TrustedDevice{.name = "panel", .user = "kiosk"});
+  running.scim.emplace(); // SCIM without providers at start: it checks no sign-ins, so providers wait
   running.local_login = LocalLogin::disabled;
-  Config next;
+  Config next = running;
   next.providers.push_back(Provider{.id = "new"});
-  next.users.groups_claim = "roles"; // the new IdP's claim: must not meet the old IdP's tokens
+  next.users.groups_claim = "roles"; // the new IdP's claim: must not meet sign-ins without it
   next.local_login = LocalLogin::allowed;
   next.sign_in_choice = true;
-  auto merged = merge_live(running, next, {"providers", "users", "local_login", "sign_in_choice"}, true);
+  const Started started{.sign_in = true, .identities = false};
+  auto merged = merge_live(running, next, {"providers", "users", "local_login", "sign_in_choice"}, started);
   EXPECT_EQ(merged.applied, (std::vector<std::string>{"sign_in_choice"}));
   EXPECT_EQ(merged.waiting, (std::vector<std::string>{"providers", "users", "local_login"}));
   EXPECT_EQ(merged.config.users.groups_claim, "groups");
   EXPECT_EQ(merged.config.local_login, LocalLogin::disabled);
 
-  // SCIM's roles come from users.roles: a change of both waits together.
-  merged = merge_live(running, next, {"scim", "users"}, true);
+  // SCIM's roles come from users.roles: a change of both waits together, and providers changed with
+  // them wait too (never the new providers with the old mapping).
+  merged = merge_live(running, next, {"scim", "users"}, started);
   EXPECT_EQ(merged.waiting, (std::vector<std::string>{"scim", "users"}));
+  merged = merge_live(running, next, {"providers", "scim", "users"}, {.sign_in = true, .identities = true});
+  EXPECT_TRUE(merged.applied.empty());
+  EXPECT_EQ(merged.waiting, (std::vector<std::string>{"providers", "scim", "users"}));
   // Alone, each applies.
-  merged = merge_live(running, next, {"users", "local_login"}, true);
+  merged = merge_live(running, next, {"users", "local_login"}, started);
   EXPECT_EQ(merged.applied, (std::vector<std::string>{"users", "local_login"}));
   EXPECT_EQ(merged.config.users.groups_claim, "roles");
   EXPECT_EQ(merged.config.local_login, LocalLogin::allowed);
