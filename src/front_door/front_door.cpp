@@ -87,12 +87,10 @@ web::Response metrics_answer(const config::Metrics& settings, const RequestFacts
 FrontDoor::FrontDoor(const config::Current& current, shield::Shield& shield, sso::SignIn* sign_in,
                      sessions::CutOffs& cut_offs, scim::Service* scim, sessions::AppWebhooks* webhooks,
                      people::PeoplePage* people)
-    : current_(current), shield_(shield), sign_in_(sign_in), cut_offs_(cut_offs), people_(people),
+    : shield_(shield), sign_in_(sign_in), cut_offs_(cut_offs), people_(people),
       health_(net::upstream_target(*current.get())) {
-  // Which endpoints exist is fixed at start (keys a reload does not apply); what they do with a request
-  // is read from its configuration.
-  const auto config_at_start = current.get();
-  const config::Config& config = *config_at_start;
+  // Which endpoints exist is fixed here (by what was built: sign-in, SCIM, the people page); whether a
+  // row applies and what it does is read from each request's configuration.
   using http::verb;
   auto* sign = sign_in_;
   auto* guard = &shield_;

@@ -35,7 +35,8 @@ namespace gatehouse::front_door {
 class FrontDoor final : public net::Door {
 public:
   // `sign_in` is null without providers and trusted devices, `scim` without a scim: block, `webhooks` and
-  // `people` (the people-and-sessions page) without single sign-on. All must outlive the door.
+  // `people` (the people-and-sessions page) without single sign-on. All must outlive the door. `current`
+  // is read once (HA's address for /healthz); each request comes with the configuration it is decided under.
   FrontDoor(const config::Current& current, shield::Shield& shield, sso::SignIn* sign_in, sessions::CutOffs& cut_offs,
             scim::Service* scim = nullptr, sessions::AppWebhooks* webhooks = nullptr,
             people::PeoplePage* people = nullptr);
@@ -59,7 +60,6 @@ private:
   // An endpoint for HA users refusing a token HA did not vouch for (or could not be asked about).
   net::Decision refuse_caller(const RequestFacts& facts, const char* route, const shield::TokenDecision& verdict);
 
-  const config::Current& current_;
   shield::Shield& shield_;
   sso::SignIn* sign_in_;
   sessions::CutOffs& cut_offs_;
