@@ -1,6 +1,7 @@
 // config/current: owns the configuration Gatehouse runs with now, and which of its keys a reload applies
-// at once. A request reads it once (the front door puts it in the request's facts, so every step of one
-// request decides under one configuration); a background step reads it once per step. SIGHUP replaces
+// at once. A request reads it once (net/ when its first bytes arrive; the door puts that reading in the
+// request's facts, so every step of one request decides under one configuration); a background step
+// reads it once per step. SIGHUP replaces
 // it (cli/config_check) with the new file's live keys laid over the running configuration: a key that
 // needs a restart keeps its running value until then, so nothing applies half.
 #pragma once
