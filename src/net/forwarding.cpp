@@ -140,30 +140,55 @@ std::optional<ForwardedClient> resolve_client(const http::fields& headers, const
   return client;
 }
 
-void remove_hop_by_hop(http::fields& headers) {
-  // Headers named by Connection are hop-by-hop too, but never the ones that frame the message.
-  std::vector<std::string> named;
-  for (auto token : list_elements(headers, http::field::connection)) {
-    if (token.empty() || iequals(token, "close") || iequals(token, "keep-alive")) continue;
-    if (iequals(token, "host") || iequals(token, "content-length") || iequals(token, "transfer-encoding"))
-      continue;
-    named.emplace_back(token);
-  }
-  for (const auto& name : named) headers.erase(name);
-  for (auto field : kHopByHop) headers.erase(field);
-  headers.erase(http::field::upgrade);
+namespace {
+
+bool is_hop_by_hop(http::field name) {
+  return name == http::field::upgrade || std::find(kHopByHop.begin(), kHopByHop.end(), name) != kHopByHop.end();
 }
 
+// The forwarding headers a client may not set for HA: Gatehouse writes its own.
+bool is_forwarding(const http::fields::value_type& field) {
+  if (field.name() == http::field::forwarded) return true;
+  const auto name = field.name_string();
+  return iequals(name, kXForwardedFor) || iequals(name, kXForwardedProto) || iequals(name, kXForwardedHost) ||
+         iequals(name, "X-Real-IP");
+}
+
+// Takes out, in one pass over the fields, the hop-by-hop ones (and those Connection names), plus
+// the client's forwarding headers when `forwarding` is set. One pass: a lookup per name to erase would
+// search the fields ten times or more per message.
+void remove_hop_by_hop(http::fields& headers, bool forwarding) {
+  // Headers named by Connection are hop-by-hop too, but never the ones that frame the message. Copied:
+  // the Connection fields they are read from go in the same pass.
+  std::vector<std::string> named;
+  if (headers.find(http::field::connection) != headers.end()) {
+    for (auto token : list_elements(headers, http::field::connection)) {
+      if (token.empty() || iequals(token, "close") || iequals(token, "keep-alive")) continue;
+      if (iequals(token, "host") || iequals(token, "content-length") || iequals(token, "transfer-encoding"))
+        continue;
+      named.emplace_back(token);
+    }
+  }
+  const auto is_named = [&](std::string_view name) {
+    return std::any_of(named.begin(), named.end(), [&](const std::string& n) { return iequals(n, name); });
+  };
+  for (auto it = headers.begin(); it != headers.end();) {
+    if (is_hop_by_hop(it->name()) || (forwarding && is_forwarding(*it)) || (!named.empty() && is_named(it->name_string())))
+      it = headers.erase(it);
+    else
+      ++it;
+  }
+}
+
+} // namespace
+
+void remove_hop_by_hop(http::fields& headers) { remove_hop_by_hop(headers, false); }
+
 void prepare_upstream_request(http::fields& headers, const ForwardedClient& client) {
-  remove_hop_by_hop(headers);
-  headers.erase(kXForwardedFor);
-  headers.erase(kXForwardedProto);
-  headers.erase(kXForwardedHost);
-  headers.erase(http::field::forwarded);
-  headers.erase("X-Real-IP");
-  headers.set(kXForwardedFor, client.address_text.empty() ? address_text(client.address) : client.address_text);
-  headers.set(kXForwardedProto, client.proto);
-  if (!client.host.empty()) headers.set(kXForwardedHost, client.host);
+  remove_hop_by_hop(headers, true); // the client's own forwarding headers too: none is left to replace
+  headers.insert(kXForwardedFor, client.address_text.empty() ? address_text(client.address) : client.address_text);
+  headers.insert(kXForwardedProto, client.proto);
+  if (!client.host.empty()) headers.insert(kXForwardedHost, client.host);
 }
 
 namespace {

@@ -67,12 +67,17 @@ struct Exchange {
   const char* route = "proxy";
   unsigned status = 0;
   boost::asio::ip::address client; // formatted only if the line is written
-  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  // Read only for the log line: a clock read less per request when it is not written.
+  std::chrono::steady_clock::time_point started =
+      logging::enabled(logging::Level::info) ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
 
   void log() const {
     request_series(route, status).fetch_add(1, std::memory_order_relaxed);
     if (!logging::enabled(logging::Level::info)) return;
-    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+    // Zero when the level was raised while the request was under way (no start was read).
+    double ms = started == std::chrono::steady_clock::time_point{}
+                    ? 0.0
+                    : std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
     logging::info("request", {{"method", method},
                               {"route", route},
                               {"path", path},
@@ -134,8 +139,9 @@ std::optional<std::uint64_t> sized_body(const http::parser<isRequest, http::buff
 // Whether HA's TLS connection already holds more of the body than the last read gave: decrypted bytes,
 // ciphertext in OpenSSL's buffers, or bytes on the socket. (Clients' uploads are read as they come.)
 template <class In>
-bool has_more_at_hand(In& in) {
-  if constexpr (std::is_same_v<In, UpstreamStream>) {
+bool has_more_at_hand(In& bare) {
+  if constexpr (std::is_same_v<In, UpstreamStream::Bare>) {
+    auto& in = bare.stream();
     if (!in.is_tls()) return false;
     SSL* ssl = in.tls().native_handle();
     boost::system::error_code ignored;
@@ -356,8 +362,9 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
     // request has no body left to replay.
     const bool may_retry = upstream->reused && attempt == 0 && parser.is_done();
 
+    auto upstream_io = upstream->stream.bare();
     http::serializer<true, http::buffer_body> request_serializer{req};
-    auto sent = co_await relay_message(stream, buffer, parser, upstream->stream, request_serializer,
+    auto sent = co_await relay_message(stream, buffer, parser, upstream_io, request_serializer,
                                        config.timeouts.idle_keepalive, config.timeouts.upstream_response,
                                        chunk.get(), watch);
     if (sent.ec && sent.input_failed) {
@@ -378,14 +385,14 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
     response_parser->body_limit(boost::none);
     if (is_head) response_parser->skip(true);
     watch.wait_at_most(config.timeouts.upstream_response);
-    auto [read_ec, n] = co_await http::async_read_header(upstream->stream, upstream->buffer, *response_parser, use_tuple);
+    auto [read_ec, n] = co_await http::async_read_header(upstream_io, upstream->buffer, *response_parser, use_tuple);
     // 1xx interim answers (other than 101) are HA's business, not the client's: skip to the final one.
     while (!read_ec && response_parser->get().result_int() / 100 == 1 && response_parser->get().result_int() != 101) {
       response_parser.emplace();
       response_parser->field_limit(kUpstreamHeaderLimit);
       response_parser->body_limit(boost::none);
       if (is_head) response_parser->skip(true);
-      std::tie(read_ec, n) = co_await http::async_read_header(upstream->stream, upstream->buffer, *response_parser, use_tuple);
+      std::tie(read_ec, n) = co_await http::async_read_header(upstream_io, upstream->buffer, *response_parser, use_tuple);
     }
     if (read_ec) {
       if (may_retry && is_stale_connection_error(read_ec)) continue;
@@ -424,7 +431,8 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
     if (ec) co_return false;
   } else {
     // Streamed answers (SSE, camera streams, log follow) must not be time-limited (contract §9.2).
-    auto relayed = co_await relay_message(upstream->stream, upstream->buffer, *response_parser, stream,
+    auto upstream_io = upstream->stream.bare();
+    auto relayed = co_await relay_message(upstream_io, upstream->buffer, *response_parser, stream,
                                           response_serializer, std::nullopt, std::nullopt, chunk.get(), watch);
     if (relayed.ec) co_return false;
     relayed_whole = relayed.complete;
@@ -509,6 +517,12 @@ asio::awaitable<bool> answer_here(Stream& stream, beast::flat_buffer& buffer, Re
   co_return keep && !ec;
 }
 
+// What a client's HTTP is read from and written to: a plain connection's bare socket (its waits are
+// bounded by the worker's deadline sweep; Beast's tcp_stream would add its timer layer to every
+// operation), a TLS connection's stream. The connection's stream itself only goes on to a websocket relay.
+tcp::socket& http_io(PlainStream& stream) { return stream.socket(); }
+TlsStream& http_io(TlsStream& stream) { return stream; }
+
 // One request on the connection. Returns whether to read another.
 template <class Stream>
 asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer, Worker& worker,
@@ -517,6 +531,7 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
                                      std::shared_ptr<const config::Config> config_now) {
   constexpr bool tls = !std::is_same_v<Stream, PlainStream>;
   const config::Config& config = *config_now;
+  auto& io = http_io(stream); // `stream` itself only goes on to a websocket relay
 
   RequestParser parser;
   parser.field_limit(config.limits.max_header_bytes);
@@ -525,21 +540,21 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
   watch.wait_at_most(config.timeouts.header_read);
   // The whole head is read before Beast parses it, so its raw bytes can be checked first: Beast
   // silently unfolds obs-fold lines, which another reader could take as separate headers.
-  boost::system::error_code read_ec = co_await read_whole_head(stream, buffer, config.limits.max_header_bytes);
+  boost::system::error_code read_ec = co_await read_whole_head(io, buffer, config.limits.max_header_bytes);
   const bool folded = !read_ec && has_obs_fold(std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size()));
   if (!read_ec && !folded) {
     // The head is in the buffer: parsed in place, without a read operation. Beast wanting more (a head
     // over the limit, say) falls back to reading, which ends in its verdict.
     buffer.consume(parser.put(buffer.data(), read_ec));
     if (read_ec == http::error::need_more)
-      std::tie(read_ec, std::ignore) = co_await http::async_read_header(stream, buffer, parser, use_tuple);
+      std::tie(read_ec, std::ignore) = co_await http::async_read_header(io, buffer, parser, use_tuple);
   }
   const bool head_timed_out = watch.timed_out;
   exchange.client = unmap(peer.address());
   if (folded) {
     exchange.route = "gatehouse";
     worker.shared.door.refused_unreadable(peer.address());
-    co_await send_refusal(stream, web::RefusalKind::bad_request, false, 11, false, exchange, watch);
+    co_await send_refusal(io, web::RefusalKind::bad_request, false, 11, false, exchange, watch);
     exchange.log();
     co_return false;
   }
@@ -553,7 +568,7 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
       kind = web::RefusalKind::bad_request;
     if (kind) {
       exchange.route = "gatehouse";
-      co_await send_refusal(stream, *kind, false, 11, false, exchange, watch);
+      co_await send_refusal(io, *kind, false, 11, false, exchange, watch);
       exchange.log();
     }
     co_return false;
@@ -573,12 +588,12 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
   bool keep = false;
   switch (decision.kind) {
     case Decision::Kind::answer:
-      keep = co_await answer_here(stream, buffer, parser, decision, html, worker, exchange, watch);
+      keep = co_await answer_here(io, buffer, parser, decision, html, worker, exchange, watch);
       break;
     case Decision::Kind::refuse:
       // An unread body would be taken for the next request: the connection closes unless there is none.
       keep = decision.keep_alive_allowed && req.keep_alive() && parser.is_done() && !worker.shared.draining;
-      co_await send_refusal(stream, decision.refusal, html, req.version(), keep, exchange, watch);
+      co_await send_refusal(io, decision.refusal, html, req.version(), keep, exchange, watch);
       break;
     case Decision::Kind::websocket: {
       // The relay goes on in a coroutine of its own; this connection's coroutine ends here.
@@ -595,7 +610,7 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
     }
     case Decision::Kind::forward:
       if (decision.target) req.target(*decision.target);
-      keep = co_await relay_http(stream, buffer, parser, decision.client, html, worker, exchange, watch, config);
+      keep = co_await relay_http(io, buffer, parser, decision.client, html, worker, exchange, watch, config);
       break;
   }
   exchange.log();
@@ -642,7 +657,7 @@ asio::awaitable<void> serve_connection(Stream stream, Worker& worker, tcp::endpo
       tracked.idle = true;
       tracked.wait_at_most(first ? worker.shared.current.get()->timeouts.header_read
                                  : worker.shared.current.get()->timeouts.idle_keepalive);
-      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
+      auto [ec, n] = co_await http_io(stream).async_read_some(buffer.prepare(4096), use_tuple);
       tracked.idle = false;
       if (ec) co_return;
       buffer.commit(n);

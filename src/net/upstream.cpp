@@ -125,7 +125,7 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> connect_upstream(const Upst
 asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(boost::system::error_code& ec,
                                                                           std::chrono::milliseconds connect_timeout,
                                                                           bool replayable) {
-  auto now = std::chrono::steady_clock::now();
+  auto now = CoarseClock::now();
   while (!idle_.empty()) {
     auto connection = std::move(idle_.back());
     idle_.pop_back();
@@ -146,7 +146,7 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(boost
 
 void UpstreamPool::release(std::unique_ptr<UpstreamConnection> connection) {
   if (!connection || idle_.size() >= kMaxIdle) return;
-  connection->idle_since = std::chrono::steady_clock::now();
+  connection->idle_since = CoarseClock::now();
   connection->stream.expires_never();
   idle_.push_back(std::move(connection));
 }

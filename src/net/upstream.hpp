@@ -21,6 +21,7 @@
 #include "config/config.hpp"
 #include "net/bounded_parser.hpp"
 #include "net/client_tls.hpp"
+#include "net/coarse_clock.hpp"
 
 namespace gatehouse::net {
 
@@ -73,6 +74,33 @@ public:
         token, buffers);
   }
 
+  // The stream as the HTTP relay reads and writes it: a plain connection's bare socket, TLS as above.
+  // The relay's waits are bounded by the worker's deadline sweep, and the tcp_stream's deadline layer
+  // costs on every operation; the other users (websocket handshakes, HA's API, the health probe) set
+  // deadlines on the tcp_stream and use the stream itself.
+  class Bare {
+  public:
+    using executor_type = boost::asio::any_io_executor;
+    explicit Bare(UpstreamStream& stream) : stream_(stream) {}
+    executor_type get_executor() { return stream_.get_executor(); }
+    UpstreamStream& stream() { return stream_; }
+
+    template <class Buffers, class Token>
+    auto async_read_some(const Buffers& buffers, Token&& token) {
+      if (stream_.is_tls()) return stream_.tls().async_read_some(buffers, std::forward<Token>(token));
+      return stream_.socket().async_read_some(buffers, std::forward<Token>(token));
+    }
+    template <class Buffers, class Token>
+    auto async_write_some(const Buffers& buffers, Token&& token) {
+      if (stream_.is_tls()) return stream_.tls().async_write_some(buffers, std::forward<Token>(token));
+      return stream_.socket().async_write_some(buffers, std::forward<Token>(token));
+    }
+
+  private:
+    UpstreamStream& stream_;
+  };
+  Bare bare() { return Bare(*this); }
+
 private:
   std::variant<boost::beast::tcp_stream, ClientTlsStream> stream_;
 };
@@ -94,7 +122,7 @@ struct UpstreamConnection {
   UpstreamStream stream;
   boost::beast::flat_buffer buffer; // HA's heads get the same ceiling as clients' (config.hpp)
   bool reused = false;
-  std::chrono::steady_clock::time_point idle_since;
+  CoarseClock::time_point idle_since;
 };
 
 // HA as home_assistant.url (with home_assistant.ca_file) and timeouts.upstream_connect name it.

@@ -19,6 +19,7 @@
 
 #include "config/config.hpp"
 #include "config/current.hpp"
+#include "net/coarse_clock.hpp"
 #include "net/connection_slots.hpp"
 #include "net/tls.hpp"
 #include "net/upstream.hpp"
@@ -77,7 +78,7 @@ void log_spawn_failure(std::exception_ptr error);
 // exchange uses it) gives up at `deadline`: the sweep cancels it then (sweep_overdue), so no socket
 // operation arms a timer of its own.
 struct TrackedConnection {
-  using Clock = std::chrono::steady_clock;
+  using Clock = CoarseClock;
   bool idle = false;
   boost::asio::ip::tcp::socket* client = nullptr;   // null once a websocket relay took the connection
   boost::asio::ip::tcp::socket* upstream = nullptr; // HA's connection while an exchange uses it
@@ -96,9 +97,9 @@ struct TrackedConnection {
   }
 };
 
-// How late a wait may be cancelled after its deadline (never early). One timer per worker, instead of
-// one per socket operation: a per-operation timer cost a timer-queue insert, a cancel and a posted
-// handler on every read and write of every request.
+// How late a wait may be cancelled after its deadline (early, by at most one tick of the coarse clock: a
+// few ms). One timer per worker, instead of one per socket operation: a per-operation timer cost a
+// timer-queue insert, a cancel and a posted handler on every read and write of every request.
 constexpr std::chrono::milliseconds kDeadlineSweep{100};
 
 // Cancels the waits of the worker's connections whose deadline has passed; again on every sweep while

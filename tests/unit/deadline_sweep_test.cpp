@@ -91,4 +91,19 @@ TEST(DeadlineSweep, TheUpstreamSideOfAnExchangeIsCancelledToo) {
   EXPECT_TRUE(exchange.timed_out);
 }
 
+// The deadlines' clock counts from where steady_clock does (both CLOCK_MONOTONIC's start), lags it by
+// at most a clock tick, and never goes back.
+TEST(DeadlineSweep, TheCoarseClockKeepsUpWithTheSteadyClock) {
+  using gatehouse::net::CoarseClock;
+  auto previous = CoarseClock::now();
+  for (int i = 0; i < 1000; ++i) {
+    const auto steady = std::chrono::steady_clock::now().time_since_epoch();
+    const auto coarse = CoarseClock::now();
+    EXPECT_GE(coarse, previous);
+    EXPECT_LE(coarse.time_since_epoch(), steady + std::chrono::milliseconds(1));
+    EXPECT_LT(steady - coarse.time_since_epoch(), std::chrono::milliseconds(50));
+    previous = coarse;
+  }
+}
+
 } // namespace

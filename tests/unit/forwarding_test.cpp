@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <boost/beast/http/fields.hpp>
+#include <string>
+#include <vector>
 
 #include "net/forwarding.hpp"
 
@@ -159,6 +161,42 @@ TEST(ForwardingHopByHop, RemovesStandardAndConnectionNamedHeadersButNotFraming) 
   EXPECT_EQ(h[http::field::content_length], "5");
   EXPECT_EQ(h[http::field::host], "x");
   EXPECT_EQ(h["X-End-To-End"], "kept");
+}
+
+// Several Connection lines are one list, names match in any case, a named header goes with all its
+// lines, and what stays keeps its order (the pass erases as it walks the fields).
+TEST(ForwardingHopByHop, SeveralConnectionLinesAndRepeatedNamedHeadersAllGoAndTheRestKeepsItsOrder) {
+  http::fields h;
+  h.insert("X-First", "1");
+  h.insert(http::field::connection, "x-hop-a");
+  h.insert("X-Hop-A", "a1");
+  h.insert("X-Middle", "2");
+  h.insert(http::field::connection, "X-HOP-B, close");
+  h.insert("x-hop-b", "b1");
+  h.insert("X-Hop-A", "a2");
+  h.insert(http::field::proxy_connection, "keep-alive");
+  h.insert("X-Last", "3");
+  gatehouse::net::remove_hop_by_hop(h);
+  std::vector<std::string> left;
+  for (const auto& field : h) left.emplace_back(field.name_string());
+  EXPECT_EQ(left, (std::vector<std::string>{"X-First", "X-Middle", "X-Last"}));
+}
+
+TEST(ForwardingPrepareUpstream, ClientForwardingHeadersGoInAnyCaseAndLookalikesStay) {
+  http::fields h;
+  h.insert("x-forwarded-for", "6.6.6.6");
+  h.insert("X-FORWARDED-HOST", "evil.example");
+  h.insert("x-real-ip", "6.6.6.6");
+  h.insert("X-Forwarded-Forwarder", "kept");
+  h.insert("X-Real-IPv6", "kept");
+  gatehouse::net::ForwardedClient client{make_address("192.0.2.5"), "http", ""};
+  gatehouse::net::prepare_upstream_request(h, client);
+  EXPECT_EQ(h.count("X-Forwarded-For"), 1u);
+  EXPECT_EQ(h["X-Forwarded-For"], "192.0.2.5");
+  EXPECT_EQ(h.count("X-Forwarded-Host"), 0u); // no Host from the client: none is claimed for it
+  EXPECT_EQ(h.count("X-Real-IP"), 0u);
+  EXPECT_EQ(h["X-Forwarded-Forwarder"], "kept");
+  EXPECT_EQ(h["X-Real-IPv6"], "kept");
 }
 
 } // namespace
