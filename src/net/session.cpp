@@ -150,8 +150,26 @@ bool has_more_at_hand(In& bare) {
   return false;
 }
 
+// What of a body is on a plain socket already, without waiting: read at once into `to` (at most
+// `most` bytes). 0 when nothing is there, and on an error or the peer's close, which the next read
+// reports. A TLS stream's records come through OpenSSL: nothing is taken from them here.
+std::size_t read_at_hand(tcp::socket& in, char* to, std::size_t most) {
+  for (;;) {
+    const auto n = ::recv(in.native_handle(), to, most, MSG_DONTWAIT);
+    if (n > 0) return static_cast<std::size_t>(n);
+    if (n < 0 && errno == EINTR) continue;
+    return 0;
+  }
+}
+std::size_t read_at_hand(UpstreamStream::Bare& in, char* to, std::size_t most) {
+  return in.stream().is_tls() ? 0 : read_at_hand(in.stream().socket(), to, most);
+}
+std::size_t read_at_hand(TlsStream&, char*, std::size_t) { return 0; }
+
 // A length-framed message goes through as plain bytes: the parser would only copy the body once more.
-// The head leaves with the body bytes already read, in one write (the whole message, when small).
+// The head leaves with the body bytes already here (read, or waiting on a plain socket), in one write:
+// the whole message when it arrived whole, so its receiver wakes once for it. Nothing still on its
+// way is waited for.
 template <bool isRequest, class In, class Out>
 asio::awaitable<RelayResult> relay_sized_message(In& in, beast::flat_buffer& in_buffer, std::uint64_t remaining,
                                                  const http::header<isRequest, http::fields>& head, Out& out,
@@ -160,14 +178,19 @@ asio::awaitable<RelayResult> relay_sized_message(In& in, beast::flat_buffer& in_
                                                  TrackedConnection& watch) {
   const std::string head_bytes = serialized_head(head);
   const std::size_t buffered = static_cast<std::size_t>(std::min<std::uint64_t>(in_buffer.size(), remaining));
-  const std::array<asio::const_buffer, 2> first{asio::buffer(head_bytes), asio::buffer(in_buffer.data().data(), buffered)};
+  const std::size_t at_hand =
+      remaining > buffered
+          ? read_at_hand(in, chunk, static_cast<std::size_t>(std::min<std::uint64_t>(remaining - buffered, kRelayChunk)))
+          : 0;
+  const std::array<asio::const_buffer, 3> first{asio::buffer(head_bytes), asio::buffer(in_buffer.data().data(), buffered),
+                                                asio::buffer(chunk, at_hand)};
   watch.wait_at_most(write_timeout);
   auto [head_ec, head_n] = co_await asio::async_write(out, first, use_tuple);
   if (head_ec) co_return RelayResult{head_ec, false};
   auto& relayed = relayed_toward(isRequest);
-  relayed.fetch_add(buffered, std::memory_order_relaxed);
+  relayed.fetch_add(buffered + at_hand, std::memory_order_relaxed);
   in_buffer.consume(buffered);
-  remaining -= buffered;
+  remaining -= buffered + at_hand;
   while (remaining > 0) {
     watch.wait_at_most(read_timeout);
     const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, kRelayChunk));

@@ -134,6 +134,35 @@ describe('relaying requests', () => {
     assert.equal(seen.sha256, createHash('sha256').update(parts.join('')).digest('hex'));
   });
 
+  test('a length-framed answer HA sends in two parts reaches the client as it comes: the head and first part before HA sends the rest', TEST_GUARD, async () => {
+    const first = Buffer.alloc(40_000, 'a');
+    const rest = Buffer.alloc(60_000, 'b');
+    const response = new Promise((resolve, reject) => {
+      http.get(`${gatehouse.url}/test/slow?parts=2`, resolve).on('error', reject);
+    });
+    const slow = await upstream.nextSlow((s) => s.request.url === '/test/slow?parts=2');
+    slow.begin({ length: first.length + rest.length, first });
+    const res = await response;
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.headers['content-length'], String(first.length + rest.length));
+    // What HA sent so far arrives while HA still holds the rest back (Gatehouse waits for none of it).
+    const received = [];
+    let bytes = 0;
+    await new Promise((resolve, reject) => {
+      res.on('error', reject);
+      res.on('data', (chunk) => {
+        received.push(chunk);
+        bytes += chunk.length;
+        if (bytes === first.length) resolve();
+      });
+    });
+    assert.deepEqual(Buffer.concat(received), first);
+    const ended = new Promise((resolve) => res.on('end', resolve));
+    slow.finish(rest);
+    await ended;
+    assert.deepEqual(Buffer.concat(received), Buffer.concat([first, rest]));
+  });
+
   test('chunked and length-delimited responses arrive whole; a length stays a length', TEST_GUARD, async () => {
     const bytes = 5 * 1024 * 1024 + 7;
     const chunked = await request(`${gatehouse.url}/test/download?bytes=${bytes}&encoding=chunked`, { keepBody: false });

@@ -100,6 +100,12 @@ class SlowResponse {
     this.res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(body) });
     this.res.end(body);
   }
+  /** Sends the head, with a Content-Length of `length`, and the body's `first` bytes; finish() sends the rest. */
+  begin({ length, first, headers = { 'content-type': 'application/octet-stream' } }) {
+    this.res.writeHead(200, { ...headers, 'content-length': length });
+    this.res.write(first);
+  }
+  finish(rest) { this.res.end(rest); }
 }
 
 /** The upstream end of one websocket; echoes unless told not to, and exposes everything it saw. */
