@@ -151,8 +151,9 @@ bool has_more_at_hand(In& bare) {
 }
 
 // What of a body is on a plain socket already, without waiting: read at once into `to` (at most
-// `most` bytes). 0 when nothing is there, and on an error or the peer's close, which the next read
-// reports. A TLS stream's records come through OpenSSL: nothing is taken from them here.
+// `most` bytes). 0 when nothing is there, and on an error or the peer's close, left to the next read
+// (a reset taken here reads there as the end of the stream: the relay fails the same way, short of its
+// body). A TLS stream's records come through OpenSSL: nothing is taken from them here.
 std::size_t read_at_hand(tcp::socket& in, char* to, std::size_t most) {
   for (;;) {
     const auto n = ::recv(in.native_handle(), to, most, MSG_DONTWAIT);
@@ -374,6 +375,10 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
   std::optional<ResponseParser> response_parser;
   for (int attempt = 0;; ++attempt) {
     boost::system::error_code ec;
+    // A failed attempt's connection goes before the next is sought: the deadline sweep must never hold
+    // a socket that is gone (a refusal after a failed acquire still waits under the watch).
+    watch.upstream = nullptr;
+    upstream.reset();
     upstream = co_await worker.upstream.acquire(ec, config.timeouts.upstream_connect, parser.is_done() && attempt == 0);
     if (!upstream) {
       co_await send_refusal(stream, web::RefusalKind::upstream_unavailable, html, client_version,
