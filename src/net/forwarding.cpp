@@ -161,19 +161,17 @@ void remove_hop_by_hop(http::fields& headers, bool forwarding) {
   // Headers named by Connection are hop-by-hop too, but never the ones that frame the message. Copied:
   // the Connection fields they are read from go in the same pass.
   std::vector<std::string> named;
-  if (headers.find(http::field::connection) != headers.end()) {
-    for (auto token : list_elements(headers, http::field::connection)) {
-      if (token.empty() || iequals(token, "close") || iequals(token, "keep-alive")) continue;
-      if (iequals(token, "host") || iequals(token, "content-length") || iequals(token, "transfer-encoding"))
-        continue;
-      named.emplace_back(token);
-    }
+  for (auto token : list_elements(headers, http::field::connection)) {
+    if (token.empty() || iequals(token, "close") || iequals(token, "keep-alive")) continue;
+    if (iequals(token, "host") || iequals(token, "content-length") || iequals(token, "transfer-encoding"))
+      continue;
+    named.emplace_back(token);
   }
   const auto is_named = [&](std::string_view name) {
     return std::any_of(named.begin(), named.end(), [&](const std::string& n) { return iequals(n, name); });
   };
   for (auto it = headers.begin(); it != headers.end();) {
-    if (is_hop_by_hop(it->name()) || (forwarding && is_forwarding(*it)) || (!named.empty() && is_named(it->name_string())))
+    if (is_hop_by_hop(it->name()) || (forwarding && is_forwarding(*it)) || is_named(it->name_string()))
       it = headers.erase(it);
     else
       ++it;
