@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
 #include <string_view>
 
@@ -18,11 +19,8 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
+// ASCII only, as header names and tokens are (std::tolower asks the locale for every character).
+bool iequals(std::string_view a, std::string_view b) { return boost::beast::iequals(a, b); }
 
 // All values of one header, as a comma-separated list split into trimmed elements. Several header
 // lines are one list (RFC 9110 §5.3).
