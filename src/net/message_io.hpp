@@ -26,20 +26,20 @@ inline constexpr auto in_one_call = [](const boost::system::error_code& ec, std:
 };
 
 // Reads an answer head from `in` into `parser` (the head only: body bytes that came with it stay in
-// `buffer`). When the buffer is empty, one read sized as Beast sizes its own; if that brought the whole
-// head (nearly always) it is parsed in place, without Beast's read operation and its two layers around
-// that read. Anything else (a head in pieces, one over the parser's limit, a connection that closes
-// mid-head) goes on to Beast's read, whose verdict is returned. A connection that closes before sending
-// anything gives http::error::end_of_stream, as Beast says it.
+// `buffer`). When the buffer is empty, one read sized exactly as Beast sizes its own (so a pooled
+// connection's buffer grows as it did); if that brought the whole head (nearly always once the buffer
+// has grown past its first 512 bytes) it is parsed in place, without Beast's read operation and its two
+// layers around that read. Anything else (a head in pieces, one over the parser's limit, a connection
+// that closes mid-head) goes on to Beast's read, whose verdict is returned. A connection that closes
+// before sending anything gives http::error::end_of_stream, as Beast says it.
 template <class In, class Parser>
-boost::asio::awaitable<boost::system::error_code> read_answer_head(In& in, boost::beast::flat_buffer& buffer,
-                                                                   Parser& parser, std::size_t max_head_bytes) {
+boost::asio::awaitable<boost::system::error_code> read_answer_head(In& in, boost::beast::flat_buffer& buffer, Parser& parser) {
   namespace http = boost::beast::http;
   constexpr auto use_tuple = boost::asio::as_tuple(boost::asio::use_awaitable);
+  constexpr std::size_t kBeastReadMost = 65536; // what Beast's read_some_op passes to read_size
+  parser.eager(false); // the head only, as Beast's async_read_header sets it
   if (buffer.size() == 0) {
-    // Sized as Beast sizes its reads, so a pooled connection's buffer stays as small as it was.
-    const auto room = boost::beast::read_size(buffer, max_head_bytes);
-    auto [ec, n] = co_await in.async_read_some(buffer.prepare(room), use_tuple);
+    auto [ec, n] = co_await in.async_read_some(buffer.prepare(boost::beast::read_size(buffer, kBeastReadMost)), use_tuple);
     if (ec == boost::asio::error::eof) co_return http::error::end_of_stream;
     if (ec) co_return ec;
     buffer.commit(n);

@@ -427,14 +427,14 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
     response_parser->body_limit(boost::none);
     if (is_head) response_parser->skip(true);
     watch.wait_at_most(config.timeouts.upstream_response);
-    auto read_ec = co_await read_answer_head(upstream_io, upstream->buffer, *response_parser, kUpstreamHeaderLimit);
+    auto read_ec = co_await read_answer_head(upstream_io, upstream->buffer, *response_parser);
     // 1xx interim answers (other than 101) are HA's business, not the client's: skip to the final one.
     while (!read_ec && response_parser->get().result_int() / 100 == 1 && response_parser->get().result_int() != 101) {
       response_parser.emplace();
       response_parser->field_limit(kUpstreamHeaderLimit);
       response_parser->body_limit(boost::none);
       if (is_head) response_parser->skip(true);
-      read_ec = co_await read_answer_head(upstream_io, upstream->buffer, *response_parser, kUpstreamHeaderLimit);
+      read_ec = co_await read_answer_head(upstream_io, upstream->buffer, *response_parser);
     }
     if (read_ec) {
       if (may_retry && is_stale_connection_error(read_ec)) continue;

@@ -48,7 +48,7 @@ struct Connection {
   void send(std::string_view bytes) { asio::write(ha, asio::buffer(bytes)); }
   // Starts reading the head and runs until the read completes or waits for HA.
   void start_reading() {
-    asio::co_spawn(io, read_answer_head(gatehouse, buffer, *parser, kHeadLimit),
+    asio::co_spawn(io, read_answer_head(gatehouse, buffer, *parser),
                    [this](std::exception_ptr e, boost::system::error_code ec) {
                      if (e) std::rethrow_exception(e);
                      result = ec;
@@ -137,6 +137,29 @@ TEST(ReadAnswerHead, AHeadOverTheLimitFailsWithTheHeaderLimit) {
   c.run();
   ASSERT_TRUE(c.result.has_value());
   EXPECT_EQ(*c.result, http::error::header_limit);
+}
+
+TEST(ReadAnswerHead, TheAnswerToAHeadRequestIsItsHeadAlone) {
+  Connection c;
+  c.parser->skip(true); // as the relay sets it for HEAD
+  c.send("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n");
+  c.start_reading();
+  ASSERT_TRUE(c.result.has_value());
+  EXPECT_FALSE(*c.result) << c.result->message();
+  EXPECT_TRUE(c.parser->is_done()) << "a HEAD answer has no body, whatever its Content-Length says";
+  EXPECT_EQ(c.parser->get()[http::field::content_length], "1000");
+  EXPECT_EQ(c.buffered(), "HTTP/1.1 204 No Content\r\n\r\n") << "the next answer stays for the next read";
+}
+
+TEST(ReadAnswerHead, AReadCancelledByItsDeadlineReportsTheCancellation) {
+  Connection c;
+  c.send("HTTP/1.1 200 OK\r\n");
+  c.start_reading();
+  EXPECT_FALSE(c.result.has_value());
+  c.gatehouse.cancel(); // what the deadline sweep does to a read that waits too long
+  c.run();
+  ASSERT_TRUE(c.result.has_value());
+  EXPECT_EQ(*c.result, asio::error::operation_aborted);
 }
 
 // A stream that takes whatever it is offered and records how much each call was offered.
