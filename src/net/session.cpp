@@ -352,7 +352,6 @@ bool is_stale_connection_error(const boost::system::error_code& ec) {
          ec == asio::error::broken_pipe || ec == asio::ssl::error::stream_truncated;
 }
 
-
 // Relays one request to HA and its response back. Returns whether the client connection stays open.
 template <class Stream>
 asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, RequestParser& parser,
@@ -422,20 +421,17 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
       co_return client_keep_alive && parser.is_done();
     }
 
-    response_parser.emplace();
-    response_parser->field_limit(kUpstreamHeaderLimit);
-    response_parser->body_limit(boost::none);
-    if (is_head) response_parser->skip(true);
     watch.wait_at_most(config.timeouts.upstream_response);
-    auto read_ec = co_await read_answer_head(upstream_io, upstream->buffer, *response_parser);
-    // 1xx interim answers (other than 101) are HA's business, not the client's: skip to the final one.
-    while (!read_ec && response_parser->get().result_int() / 100 == 1 && response_parser->get().result_int() != 101) {
+    // Each answer gets a fresh parser. 1xx interim answers (other than 101) are HA's business, not the
+    // client's: they are read and passed over for the final one.
+    boost::system::error_code read_ec;
+    do {
       response_parser.emplace();
       response_parser->field_limit(kUpstreamHeaderLimit);
       response_parser->body_limit(boost::none);
       if (is_head) response_parser->skip(true);
       read_ec = co_await read_answer_head(upstream_io, upstream->buffer, *response_parser);
-    }
+    } while (!read_ec && response_parser->get().result_int() / 100 == 1 && response_parser->get().result_int() != 101);
     if (read_ec) {
       if (may_retry && is_stale_connection_error(read_ec)) continue;
       auto kind = watch.timed_out ? web::RefusalKind::upstream_timeout : web::RefusalKind::upstream_unavailable;
