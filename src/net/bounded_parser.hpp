@@ -34,19 +34,25 @@ public:
     this->header_limit(static_cast<std::uint32_t>(bytes));
   }
 
-private:
-  static constexpr std::size_t kMaxFieldValueBytes = 65'533; // what Beast's field storage holds
-
-  void on_field_impl(boost::beast::http::field name, boost::beast::string_view name_string, boost::beast::string_view value,
-                     boost::beast::error_code& ec) override {
+protected:
+  // Counts one field line against the budget; false (and header_limit) when it does not fit.
+  bool charge(boost::beast::string_view name_string, boost::beast::string_view value, boost::beast::error_code& ec) {
     const std::size_t line = name_string.size() + value.size() + 4; // "name: value\r\n"
     if (value.size() > kMaxFieldValueBytes || line > limit_ - used_) {
       ec = boost::beast::http::error::header_limit;
-      return;
+      return false;
     }
     used_ += line;
-    this->get().insert(name, name_string, value);
+    return true;
   }
+
+  void on_field_impl(boost::beast::http::field name, boost::beast::string_view name_string, boost::beast::string_view value,
+                     boost::beast::error_code& ec) override {
+    if (charge(name_string, value, ec)) this->get().insert(name, name_string, value);
+  }
+
+private:
+  static constexpr std::size_t kMaxFieldValueBytes = 65'533; // what Beast's field storage holds
 
   std::size_t limit_ = 64 * 1024;
   std::size_t used_ = 0;

@@ -22,21 +22,22 @@ std::string_view trim(std::string_view s) {
 // ASCII only, as header names and tokens are (std::tolower asks the locale for every character).
 bool iequals(std::string_view a, std::string_view b) { return boost::beast::iequals(a, b); }
 
-// All values of one header, as a comma-separated list split into trimmed elements. Several header
-// lines are one list (RFC 9110 §5.3).
+// One header value as a comma-separated list split into trimmed elements, appended to `out`.
+void add_list_elements(std::string_view value, std::vector<std::string_view>& out) {
+  while (true) {
+    auto comma = value.find(',');
+    out.push_back(trim(value.substr(0, comma)));
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+}
+
+// All values of one header, as one list: several header lines are one list (RFC 9110 §5.3).
 template <class Name>
 std::vector<std::string_view> list_elements(const http::fields& headers, Name name) {
   std::vector<std::string_view> out;
   auto range = headers.equal_range(name);
-  for (auto it = range.first; it != range.second; ++it) {
-    std::string_view value = it->value();
-    while (true) {
-      auto comma = value.find(',');
-      out.push_back(trim(value.substr(0, comma)));
-      if (comma == std::string_view::npos) break;
-      value.remove_prefix(comma + 1);
-    }
-  }
+  for (auto it = range.first; it != range.second; ++it) add_list_elements(it->value(), out);
   return out;
 }
 
@@ -138,11 +139,22 @@ std::optional<ForwardedClient> resolve_client(const http::fields& headers, const
   return client;
 }
 
-namespace {
-
 bool is_hop_by_hop(http::field name) {
   return name == http::field::upgrade || std::find(kHopByHop.begin(), kHopByHop.end(), name) != kHopByHop.end();
 }
+
+void add_connection_named(std::string_view connection_value, std::vector<std::string>& named) {
+  std::vector<std::string_view> tokens;
+  add_list_elements(connection_value, tokens);
+  for (auto token : tokens) {
+    if (token.empty() || iequals(token, "close") || iequals(token, "keep-alive")) continue;
+    if (iequals(token, "host") || iequals(token, "content-length") || iequals(token, "transfer-encoding"))
+      continue;
+    named.emplace_back(token);
+  }
+}
+
+namespace {
 
 // The forwarding headers a client may not set for HA: Gatehouse writes its own.
 bool is_forwarding(const http::fields::value_type& field) {
@@ -156,15 +168,11 @@ bool is_forwarding(const http::fields::value_type& field) {
 // the client's forwarding headers when `forwarding` is set. One pass: a lookup per name to erase would
 // search the fields ten times or more per message.
 void remove_hop_by_hop(http::fields& headers, bool forwarding) {
-  // Headers named by Connection are hop-by-hop too, but never the ones that frame the message. Copied:
-  // the Connection fields they are read from go in the same pass.
+  // Headers named by Connection are hop-by-hop too. Copied: the Connection fields they are read from go
+  // in the same pass.
   std::vector<std::string> named;
-  for (auto token : list_elements(headers, http::field::connection)) {
-    if (token.empty() || iequals(token, "close") || iequals(token, "keep-alive")) continue;
-    if (iequals(token, "host") || iequals(token, "content-length") || iequals(token, "transfer-encoding"))
-      continue;
-    named.emplace_back(token);
-  }
+  auto connection = headers.equal_range(http::field::connection);
+  for (auto it = connection.first; it != connection.second; ++it) add_connection_named(it->value(), named);
   const auto is_named = [&](std::string_view name) {
     return std::any_of(named.begin(), named.end(), [&](const std::string& n) { return iequals(n, name); });
   };

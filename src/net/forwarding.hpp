@@ -34,6 +34,15 @@ std::optional<ForwardedClient> resolve_client(const boost::beast::http::fields& 
                                               const boost::asio::ip::address& peer, bool tls_listener,
                                               const std::vector<IpNetwork>& trusted_proxies);
 
+// Whether a header is hop-by-hop by its name alone (RFC 9110 §7.6.1, plus the legacy ones proxies
+// still see): Connection, Keep-Alive, Proxy-Connection, Proxy-Authenticate, Proxy-Authorization, TE,
+// Trailer, Upgrade.
+bool is_hop_by_hop(boost::beast::http::field name);
+
+// Adds to `named` the header names one Connection value makes hop-by-hop: every token but the
+// connection options (close, keep-alive) and the headers that frame the message.
+void add_connection_named(std::string_view connection_value, std::vector<std::string>& named);
+
 // Removes hop-by-hop headers (and every header the Connection header names) except message framing.
 void remove_hop_by_hop(boost::beast::http::fields& headers);
 

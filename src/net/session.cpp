@@ -10,6 +10,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/json.hpp>
 #include <array>
+#include <charconv>
 #include <chrono>
 #include <optional>
 #include <openssl/ssl.h>
@@ -18,6 +19,7 @@
 #include "metrics/metrics.hpp"
 #include "net/relay_counts.hpp"
 #include "net/forwarding.hpp"
+#include "net/answer_head.hpp"
 #include "net/bounded_parser.hpp"
 #include "net/head_checks.hpp"
 #include "net/message_io.hpp"
@@ -33,7 +35,6 @@ namespace http = beast::http;
 using asio::ip::tcp;
 using std::chrono::milliseconds;
 using RequestParser = BoundedParser<true>;
-using ResponseParser = BoundedParser<false>;
 
 namespace {
 
@@ -94,31 +95,20 @@ struct RelayResult {
   bool complete = false;     // the whole message went through (the connections are at a message boundary)
 };
 
-// A message head as bytes, in one piece: Beast's serializer hands the kernel one buffer per token
-// (method, target, each name, each value...), which costs more than the copy.
-template <bool isRequest>
-std::string serialized_head(const http::header<isRequest, http::fields>& head) {
+// A request head as bytes, in one piece: Beast's serializer hands the kernel one buffer per token
+// (method, target, each name, each value...), which costs more than the copy. (HA's answers are
+// written for the client as they are parsed: net/answer_head.)
+std::string serialized_head(const http::request_header<>& head) {
   using namespace std::string_view_literals; // literals as views: no strlen per piece
   std::string out;
   out.reserve(512);
-  if constexpr (isRequest) {
-    out += head.method_string();
-    out += ' ';
-    out += head.target();
-    out += ' ';
-  }
-  out += "HTTP/"sv;
+  out += head.method_string();
+  out += ' ';
+  out += head.target();
+  out += " HTTP/"sv;
   out += static_cast<char>('0' + head.version() / 10);
   out += '.';
   out += static_cast<char>('0' + head.version() % 10);
-  if constexpr (!isRequest) {
-    char status[3] = {static_cast<char>('0' + head.result_int() / 100 % 10),
-                      static_cast<char>('0' + head.result_int() / 10 % 10), static_cast<char>('0' + head.result_int() % 10)};
-    out += ' ';
-    out.append(status, 3); // a status is three digits (Beast's parser accepts no other)
-    out += ' ';
-    out += head.reason();
-  }
   out += "\r\n"sv;
   for (const auto& field : head) {
     out += field.name_string();
@@ -210,11 +200,10 @@ private:
 // way is waited for.
 template <bool isRequest, class In, class Out>
 asio::awaitable<RelayResult> relay_sized_message(In& in, beast::flat_buffer& in_buffer, std::uint64_t remaining,
-                                                 const http::header<isRequest, http::fields>& head, Out& out,
+                                                 std::string_view head_bytes, Out& out,
                                                  std::optional<milliseconds> read_timeout,
                                                  std::optional<milliseconds> write_timeout, Worker& worker,
                                                  TrackedConnection& watch) {
-  const std::string head_bytes = serialized_head(head);
   const std::size_t buffered = static_cast<std::size_t>(std::min<std::uint64_t>(in_buffer.size(), remaining));
   RelayBuffer relay_buffer(worker);
   char* const chunk = remaining > buffered ? relay_buffer.get() : nullptr; // none when the body came whole
@@ -252,20 +241,21 @@ asio::awaitable<RelayResult> relay_sized_message(In& in, beast::flat_buffer& in_
 }
 
 // Streams one message body from `in` to `out` through a fixed buffer: never the whole body in memory.
-// Based on Beast's documented buffer_body relay. The head goes out with the first body bytes when they
-// are already here (one write for small messages), otherwise alone, so a streamed answer (SSE) shows
-// its head at once. Empty pieces are never written: for a chunked message an empty piece would be the
-// final chunk.
+// `head` goes out with the first body bytes when they are already here (one write for small messages),
+// otherwise alone, so a streamed answer (SSE) shows its head at once. With `chunked_out` each piece goes
+// out as a chunk and the end as the last chunk; an empty piece is never written as a chunk, for it
+// would read as the last one.
 template <bool isRequest, class In, class Out>
 asio::awaitable<RelayResult> relay_message(In& in, beast::flat_buffer& in_buffer,
-                                           http::parser<isRequest, http::buffer_body>& parser, Out& out,
-                                           http::serializer<isRequest, http::buffer_body>& serializer,
-                                           std::optional<milliseconds> read_timeout,
+                                           http::parser<isRequest, http::buffer_body>& parser, std::string_view head,
+                                           bool chunked_out, Out& out, std::optional<milliseconds> read_timeout,
                                            std::optional<milliseconds> write_timeout, Worker& worker,
                                            TrackedConnection& watch) {
-  if (const auto size = sized_body(parser); size && !serializer.get().chunked())
-    co_return co_await relay_sized_message(in, in_buffer, *size, serializer.get().base(), out, read_timeout,
-                                           write_timeout, worker, watch);
+  if (const auto size = sized_body(parser); size && !chunked_out)
+    co_return co_await relay_sized_message<isRequest>(in, in_buffer, *size, head, out, read_timeout, write_timeout,
+                                                      worker, watch);
+  static constexpr std::string_view kLastChunk = "0\r\n\r\n";
+  static constexpr std::string_view kCrlf = "\r\n";
   auto& body = parser.get().body();
   RelayBuffer relay_buffer(worker);
   // Beast sizes each read by the buffer's free capacity (512 bytes after a small head): without room, a
@@ -274,39 +264,46 @@ asio::awaitable<RelayResult> relay_message(In& in, beast::flat_buffer& in_buffer
   if (streaming) in_buffer.reserve(kRelayChunk);
   if (!parser.is_done() && in_buffer.size() == 0) {
     watch.wait_at_most(write_timeout);
-    auto [ec, n] = co_await http::async_write_header(out, serializer, use_tuple);
+    auto [ec, n] = co_await asio::async_write(out, asio::buffer(head), use_tuple);
     if (ec) co_return RelayResult{ec, false};
+    head = {};
   }
   for (;;) {
+    char* chunk = nullptr;
+    std::size_t piece = 0;
     if (!parser.is_done()) {
-      char* const chunk = relay_buffer.get();
+      chunk = relay_buffer.get();
       body.data = chunk;
       body.size = kRelayChunk;
       watch.wait_at_most(read_timeout);
       auto [ec, n] = co_await http::async_read_some(in, in_buffer, parser, use_tuple);
       if (ec == http::error::need_buffer) ec = {};
       if (ec) co_return RelayResult{ec, true};
-      body.size = kRelayChunk - body.size;
-      body.data = chunk;
-      // A chunked piece is never marked last: Beast 1.81 writes the final chunk twice when a chunked
-      // piece carries data and more=false, so its end goes out as an empty piece below. A length-framed
-      // body ends with its last data piece (one write for small answers).
-      const bool chunked_out = parser.get().chunked();
-      body.more = chunked_out || !parser.is_done();
-      if (body.size == 0 && !parser.is_done()) continue; // only framing was read (a chunk header)
-      if (body.size == 0 && chunked_out) continue;         // the terminator: the empty piece follows
-    } else {
-      body.data = nullptr;
-      body.size = 0;
-      body.more = false;
+      piece = kRelayChunk - body.size;
+      if (piece == 0 && !parser.is_done()) continue; // only framing was read (a chunk header)
     }
-    const std::size_t piece = body.size;
-    watch.wait_at_most(write_timeout);
-    auto [ec, n] = co_await http::async_write(out, serializer, use_tuple);
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec) co_return RelayResult{ec, false};
-    relayed_toward(isRequest).fetch_add(piece, std::memory_order_relaxed);
-    if (!body.more) {                          // the empty last piece (final chunk, if chunked) is out
+    const bool last = parser.is_done();
+    char size_line[20];
+    std::size_t size_line_length = 0;
+    if (chunked_out && piece > 0) {
+      auto [end, ignored] = std::to_chars(size_line, size_line + 16, piece, 16);
+      *end++ = '\r';
+      *end++ = '\n';
+      size_line_length = static_cast<std::size_t>(end - size_line);
+    }
+    const std::string_view chunk_end = chunked_out && piece > 0 ? kCrlf : std::string_view{};
+    const std::string_view last_chunk = chunked_out && last ? kLastChunk : std::string_view{};
+    const std::array<asio::const_buffer, 5> pieces{asio::buffer(head), asio::buffer(size_line, size_line_length),
+                                                   asio::buffer(chunk, piece), asio::buffer(chunk_end),
+                                                   asio::buffer(last_chunk)};
+    if (asio::buffer_size(pieces) > 0) {
+      watch.wait_at_most(write_timeout);
+      auto [ec, n] = co_await asio::async_write(out, pieces, in_one_call, use_tuple);
+      if (ec) co_return RelayResult{ec, false};
+      head = {};
+      relayed_toward(isRequest).fetch_add(piece, std::memory_order_relaxed);
+    }
+    if (last) {
       if (streaming) in_buffer.shrink_to_fit();
       co_return RelayResult{{}, false, true};
     }
@@ -379,13 +376,14 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
     if (ec) co_return false;
   }
 
+  const std::string request_head = serialized_head(req.base());
   std::unique_ptr<UpstreamConnection> upstream;
   // The watch points at HA's connection only while this exchange holds it.
   struct ForgetUpstream {
     TrackedConnection& watch;
     ~ForgetUpstream() { watch.upstream = nullptr; }
   } forget_upstream{watch};
-  std::optional<ResponseParser> response_parser;
+  std::optional<AnswerParser> response_parser;
   for (int attempt = 0;; ++attempt) {
     boost::system::error_code ec;
     // A failed attempt's connection goes before the next is sought: the deadline sweep must never hold
@@ -404,8 +402,7 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
     const bool may_retry = upstream->reused && attempt == 0 && parser.is_done();
 
     auto upstream_io = upstream->stream.bare();
-    http::serializer<true, http::buffer_body> request_serializer{req};
-    auto sent = co_await relay_message(stream, buffer, parser, upstream_io, request_serializer,
+    auto sent = co_await relay_message(stream, buffer, parser, request_head, parser.chunked(), upstream_io,
                                        config.timeouts.idle_keepalive, config.timeouts.upstream_response,
                                        worker, watch);
     if (sent.ec && sent.input_failed) {
@@ -431,7 +428,7 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
       response_parser->body_limit(boost::none);
       if (is_head) response_parser->skip(true);
       read_ec = co_await read_answer_head(upstream_io, upstream->buffer, *response_parser);
-    } while (!read_ec && response_parser->get().result_int() / 100 == 1 && response_parser->get().result_int() != 101);
+    } while (!read_ec && response_parser->status() / 100 == 1 && response_parser->status() != 101);
     if (read_ec) {
       if (may_retry && is_stale_connection_error(read_ec)) continue;
       auto kind = watch.timed_out ? web::RefusalKind::upstream_timeout : web::RefusalKind::upstream_unavailable;
@@ -441,45 +438,30 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
     break;
   }
 
-  auto& res = response_parser->get();
   const bool upstream_reusable = response_parser->keep_alive();
-  const unsigned status = res.result_int();
-  remove_hop_by_hop(res);
-  res.version(client_version);
-  bool keep_alive = client_keep_alive && !worker.shared.draining;
-  const bool bodiless = is_head || status == 204 || status == 304;
-  if (!bodiless && response_parser->need_eof()) {
-    // HA ends this body by closing; re-frame it as chunked so the client connection can stay open.
-    if (client_version >= 11) res.chunked(true);
-    else keep_alive = false;
-  }
-  if (client_version < 11 && res.chunked()) {
-    res.chunked(false);
-    keep_alive = false;
-  }
-  res.keep_alive(keep_alive);
+  const unsigned status = response_parser->status();
+  const ClientAnswer answer =
+      response_parser->for_client(client_version, client_keep_alive && !worker.shared.draining, is_head);
   exchange.status = status;
 
-  http::serializer<false, http::buffer_body> response_serializer{res};
   bool relayed_whole = false;
-  if (bodiless) {
+  if (answer.bodiless) {
     watch.wait_at_most(config.timeouts.upstream_response);
-    const std::string head_bytes = serialized_head(res.base());
-    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(head_bytes), use_tuple);
+    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(answer.head), use_tuple);
     if (ec) co_return false;
   } else {
     // Streamed answers (SSE, camera streams, log follow) must not be time-limited (contract §9.2).
     auto upstream_io = upstream->stream.bare();
-    auto relayed = co_await relay_message(upstream_io, upstream->buffer, *response_parser, stream,
-                                          response_serializer, std::nullopt, std::nullopt, worker, watch);
+    auto relayed = co_await relay_message(upstream_io, upstream->buffer, *response_parser, answer.head, answer.chunked,
+                                          stream, std::nullopt, std::nullopt, worker, watch);
     if (relayed.ec) co_return false;
     relayed_whole = relayed.complete;
   }
-  if (upstream_reusable && (bodiless || relayed_whole)) {
+  if (upstream_reusable && (answer.bodiless || relayed_whole)) {
     watch.upstream = nullptr;
     worker.upstream.release(std::move(upstream));
   }
-  co_return keep_alive;
+  co_return answer.keep_alive;
 }
 
 // Reads the rest of a request's body whole, for an endpoint of Gatehouse's own that takes at most

@@ -177,6 +177,44 @@ describe('relaying requests', () => {
     assert.equal(withLength.sha256, patternSha256(bytes));
   });
 
+  test('a body HA ends by closing reaches an HTTP/1.1 client chunked and whole, on a connection that stays open', TEST_GUARD, async () => {
+    const bytes = 1024 * 1024 + 3;
+    const connection = await RawConnection.connect({ port: gatehouse.port });
+    try {
+      await connection.write(rawHead('GET', `/test/download?bytes=${bytes}&encoding=close`, [['Host', 'ha.test']]));
+      const response = await connection.readResponse();
+      assert.equal(response.status, 200);
+      assert.deepEqual(response.header('transfer-encoding'), ['chunked']);
+      assert.deepEqual(response.header('content-length'), []);
+      assert.equal(response.body.length, bytes);
+      assert.equal(createHash('sha256').update(response.body).digest('hex'), patternSha256(bytes));
+      await connection.write(rawHead('GET', '/api/after-a-close-ended-body', [['Host', 'ha.test']]));
+      const next = await connection.readResponse();
+      assert.equal(next.status, 200);
+      assert.equal(next.json().url, '/api/after-a-close-ended-body');
+    } finally {
+      connection.destroy();
+    }
+  });
+
+  test('an HTTP/1.0 client gets a chunked answer as plain bytes that end when Gatehouse closes', TEST_GUARD, async () => {
+    const bytes = 300 * 1024 + 5;
+    const connection = await RawConnection.connect({ port: gatehouse.port });
+    try {
+      await connection.write(`GET /test/download?bytes=${bytes}&encoding=chunked HTTP/1.0\r\nHost: ha.test\r\nConnection: keep-alive\r\n\r\n`);
+      const response = await connection.readResponse();
+      assert.equal(response.status, 200);
+      assert.deepEqual(response.header('transfer-encoding'), []);
+      assert.deepEqual(response.header('content-length'), []);
+      assert.deepEqual(response.header('connection'), [], 'an HTTP/1.0 connection that closes says nothing');
+      assert.ok(connection.ended, 'the body ends when Gatehouse closes');
+      assert.equal(response.body.length, bytes);
+      assert.equal(createHash('sha256').update(response.body).digest('hex'), patternSha256(bytes));
+    } finally {
+      connection.destroy();
+    }
+  });
+
   test('a 100 MB upload streams through with a matching sha256 while Gatehouse stays small', TEST_GUARD, async (t) => {
     const rss = new PeakRss(gatehouse.pid);
     let nextSample = 0;

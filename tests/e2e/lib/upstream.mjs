@@ -6,7 +6,8 @@
 //
 // Routes (everything else is echoed back as JSON describing the request):
 //   GET  /manifest.json                      what /healthz probes; a small HA-like manifest
-//   GET  /test/download?bytes=N&encoding=length|chunked   N pattern bytes (see pattern.mjs), streamed
+//   GET  /test/download?bytes=N&encoding=length|chunked|close   N pattern bytes (see pattern.mjs), streamed;
+//                                            close: no length, no chunks, the body ends when the socket closes
 //   ANY  /test/slow                          response head withheld until the test calls release()
 //   GET  /test/hop-by-hop                    a response carrying every hop-by-hop header
 //   GET  /test/status?code=N                 that status with a JSON body
@@ -356,6 +357,7 @@ function sendJson(res, status, value, headOnly = false) {
 async function streamDownload(res, totalBytes, encoding) {
   const headers = { 'content-type': 'application/octet-stream' };
   if (encoding === 'length') headers['content-length'] = totalBytes;
+  if (encoding === 'close') res.useChunkedEncodingByDefault = false; // Node then frames the body by closing
   res.writeHead(200, headers);
   const closed = once(res, 'close');
   for (const block of patternBlocks(totalBytes)) {
