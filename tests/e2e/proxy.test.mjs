@@ -305,6 +305,15 @@ describe('relaying requests', () => {
     }
   });
 
+  test('an answer of HA\'s that frames its body two ways is refused with 502, never passed on', TEST_GUARD, async () => {
+    const response = await request(`${gatehouse.url}/test/two-framings`, { headers: { accept: 'application/json' } });
+    assert.equal(response.status, 502);
+    assert.doesNotMatch(response.text(), /hello/);
+    const next = await request(`${gatehouse.url}/api/after-two-framings`);
+    assert.equal(next.status, 200, 'HA\'s next answer is read on a sound connection');
+    assert.equal(next.json().url, '/api/after-two-framings');
+  });
+
   test('/healthz answers 200 itself when HA is up, probing only /manifest.json without credentials', TEST_GUARD, async () => {
     const probesBefore = upstream.requestsTo('/manifest.json').length;
     const response = await request(`${gatehouse.url}/healthz`);

@@ -10,6 +10,7 @@
 //                                            close: no length, no chunks, the body ends when the socket closes
 //   ANY  /test/slow                          response head withheld until the test calls release()
 //   GET  /test/hop-by-hop                    a response carrying every hop-by-hop header
+//   GET  /test/two-framings                  raw bytes: a 200 with both Transfer-Encoding and Content-Length
 //   GET  /test/status?code=N                 that status with a JSON body
 //   websocket upgrade on /test/ws-reject?code=N   answered with that HTTP status and a JSON body
 //   websocket upgrade anywhere else          an echo socket, handed to the test via nextWebSocket()
@@ -316,6 +317,10 @@ export class TestUpstream {
         return streamDownload(res, Number(request.query.get('bytes') ?? 0), request.query.get('encoding') ?? 'length');
       case '/test/hop-by-hop':
         return sendHopByHop(res);
+      case '/test/two-framings':
+        // Written past Node's own HTTP writer, which would not send this: a body framed two ways.
+        res.socket.end('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 5\r\n\r\nhello');
+        return;
       case '/test/status': {
         const status = Number(request.query.get('code') ?? 200);
         return sendJson(res, status, { status });
