@@ -6,23 +6,13 @@
 #include <string_view>
 
 #include "net/forwarding.hpp"
+#include "net/head_checks.hpp"
 
 namespace gatehouse::net {
 namespace http = boost::beast::http;
 using namespace std::string_view_literals; // literals as views: no strlen per piece
 
 namespace {
-
-// Takes the final coding off a Transfer-Encoding list: the "chunked" Beast found last in it.
-void drop_last_coding(std::string& codings) {
-  constexpr std::string_view kSeparators = " \t,";
-  const auto last_end = codings.find_last_not_of(kSeparators);
-  if (last_end == std::string::npos) return codings.clear();
-  const auto before_last = codings.find_last_of(kSeparators, last_end);
-  codings.erase(before_last == std::string::npos ? 0 : before_last + 1);
-  const auto kept_end = codings.find_last_not_of(kSeparators);
-  codings.erase(kept_end == std::string::npos ? 0 : kept_end + 1);
-}
 
 // `lines` without the field lines whose names are in `named`.
 std::string without_named(std::string_view lines, const std::vector<std::string>& named) {
@@ -53,8 +43,9 @@ void AnswerParser::on_field_impl(http::field name, boost::beast::string_view nam
   if (!charge(name_string, value, ec)) return;
   if (is_header_done()) return; // a chunked body's trailers: counted, never passed on
   if (name == http::field::transfer_encoding) {
-    if (has_transfer_encoding_) transfer_coding_ += ", "sv;
-    transfer_coding_ += value;
+    // Relayed only as requests are (net/head_checks): one line, exactly "chunked". Beast alone would
+    // take "chunked ;x=1" as chunked, and "chunked, chunked" as a body that ends when HA closes.
+    if (has_transfer_encoding_ || !is_relayable_transfer_coding(value)) ec = http::error::bad_transfer_encoding;
     has_transfer_encoding_ = true;
     return;
   }
@@ -70,12 +61,6 @@ void AnswerParser::on_field_impl(http::field name, boost::beast::string_view nam
 }
 
 void AnswerParser::on_header_impl(boost::beast::error_code& ec) {
-  // Beast refuses Content-Length after a chunked Transfer-Encoding, but not after another coding: a
-  // body framed two ways is read one way here and maybe the other way by whatever is behind the client.
-  if (has_transfer_encoding_ && content_length()) {
-    ec = http::error::bad_transfer_encoding;
-    return;
-  }
   if (!connection_named_.empty()) lines_ = without_named(lines_, connection_named_);
   ec = {};
 }
@@ -95,12 +80,8 @@ ClientAnswer AnswerParser::for_client(unsigned client_version, bool keep_alive, 
     answer.keep_alive = false;
   }
 
-  std::string codings = transfer_coding_;
-  if (chunked() && !answer.chunked) drop_last_coding(codings);
-  if (!chunked() && answer.chunked) codings += codings.empty() ? "chunked"sv : ", chunked"sv;
-
   auto& out = answer.head;
-  out.reserve(lines_.size() + reason_.size() + codings.size() + 64);
+  out.reserve(lines_.size() + reason_.size() + 80);
   out += "HTTP/"sv;
   out += static_cast<char>('0' + client_version / 10 % 10);
   out += '.';
@@ -113,11 +94,7 @@ ClientAnswer AnswerParser::for_client(unsigned client_version, bool keep_alive, 
   out += reason_;
   out += "\r\n"sv;
   out += lines_;
-  if (!codings.empty()) {
-    out += "Transfer-Encoding: "sv;
-    out += codings;
-    out += "\r\n"sv;
-  }
+  if (answer.chunked) out += "Transfer-Encoding: chunked\r\n"sv;
   if (client_version >= 11 && !answer.keep_alive) out += "Connection: close\r\n"sv;
   if (client_version < 11 && answer.keep_alive) out += "Connection: keep-alive\r\n"sv;
   out += "\r\n"sv;

@@ -3,9 +3,11 @@
 // relayed answer costs no allocation or tree insert per header. Hop-by-hop headers, and those HA's
 // Connection header names, are left out on the way (net/forwarding's rules). The head is then finished
 // for the client's own connection: its HTTP version, its keep-alive, and the body's framing, HA's
-// close-ended bodies re-framed as chunked so the client's connection can stay open. Promises: an answer
-// that frames its body two ways (Transfer-Encoding and Content-Length) is refused as unreadable, never
-// passed on; a chunked body's trailers count against the head budget and are never passed on.
+// close-ended bodies re-framed as chunked so the client's connection can stay open (an HTTP/1.0 client
+// gets no Transfer-Encoding at all: the body ends with its connection). Promises: HA's answer is framed
+// as requests must be (net/head_checks) or refused as unreadable, never passed on: a Transfer-Encoding
+// other than one line of exactly "chunked", or one with a Content-Length, gets the client a 502; a
+// chunked body's trailers count against the head budget and are never passed on.
 #pragma once
 
 #include <boost/beast/http/field.hpp>
@@ -44,7 +46,6 @@ private:
   unsigned status_ = 0;
   std::string reason_;
   std::string lines_;           // HA's end-to-end field lines, "Name: value\r\n" each, in HA's order
-  std::string transfer_coding_; // HA's Transfer-Encoding values as one list, in HA's order
   bool has_transfer_encoding_ = false;
   std::vector<std::string> connection_named_; // header names HA's Connection header made hop-by-hop
 };

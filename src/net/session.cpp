@@ -244,7 +244,8 @@ asio::awaitable<RelayResult> relay_sized_message(In& in, beast::flat_buffer& in_
 // `head` goes out with the first body bytes when they are already here (one write for small messages),
 // otherwise alone, so a streamed answer (SSE) shows its head at once. With `chunked_out` each piece goes
 // out as a chunk and the end as the last chunk; an empty piece is never written as a chunk, for it
-// would read as the last one.
+// would read as the last one. Each read parses one piece (the parser is not eager): an eager one would
+// wait for the next chunk's bytes before passing on the one it has, and a stream would stall.
 template <bool isRequest, class In, class Out>
 asio::awaitable<RelayResult> relay_message(In& in, beast::flat_buffer& in_buffer,
                                            http::parser<isRequest, http::buffer_body>& parser, std::string_view head,

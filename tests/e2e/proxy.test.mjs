@@ -163,6 +163,37 @@ describe('relaying requests', () => {
     assert.deepEqual(Buffer.concat(received), Buffer.concat([first, rest]));
   });
 
+  test('a streamed answer shows its head before any body byte, then each chunk as HA sends it, once, and counts its bytes', TEST_GUARD, async () => {
+    const relayedToClient = async () => {
+      const metrics = await request(`${gatehouse.url}/metrics`);
+      assert.equal(metrics.status, 200);
+      return Number(/^gatehouse_relayed_bytes_total\{direction="to_client"\} (\d+)$/m.exec(metrics.text())?.[1] ?? 0);
+    };
+    const before = await relayedToClient();
+    const response = new Promise((resolve, reject) => {
+      http.get(`${gatehouse.url}/test/slow?parts=stream`, resolve).on('error', reject);
+    });
+    const slow = await upstream.nextSlow((s) => s.request.url === '/test/slow?parts=stream');
+    slow.begin({ headers: { 'content-type': 'text/event-stream' } }); // the head alone, chunked
+    const res = await response;
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.headers['transfer-encoding'], 'chunked');
+    const received = [];
+    let waiting = null;
+    const errored = new Promise((resolve, reject) => res.on('error', reject));
+    res.on('data', (chunk) => { received.push(chunk.toString()); waiting?.(); });
+    const nextData = () => Promise.race([new Promise((resolve) => { waiting = resolve; }), errored]);
+    const first = 'data: one\n\n';
+    slow.write(first);
+    await nextData();
+    assert.equal(received.join(''), first, 'the first event arrived while HA held the rest');
+    const ended = Promise.race([new Promise((resolve) => res.on('end', resolve)), errored]);
+    slow.finish('data: two\n\n');
+    await ended;
+    assert.equal(received.join(''), `${first}data: two\n\n`);
+    assert.equal(await relayedToClient() - before, Buffer.byteLength(`${first}data: two\n\n`));
+  });
+
   test('chunked and length-delimited responses arrive whole; a length stays a length', TEST_GUARD, async () => {
     const bytes = 5 * 1024 * 1024 + 7;
     const chunked = await request(`${gatehouse.url}/test/download?bytes=${bytes}&encoding=chunked`, { keepBody: false });

@@ -102,11 +102,16 @@ class SlowResponse {
     this.res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(body) });
     this.res.end(body);
   }
-  /** Sends the head, with a Content-Length of `length`, and the body's `first` bytes; finish() sends the rest. */
+  /**
+   * Sends the head, with a Content-Length of `length` (none: the body is chunked), and the body's `first`
+   * bytes (none: the head goes alone); write() sends more, finish() the rest.
+   */
   begin({ length, first, headers = { 'content-type': 'application/octet-stream' } }) {
-    this.res.writeHead(200, { ...headers, 'content-length': length });
-    this.res.write(first);
+    this.res.writeHead(200, length === undefined ? headers : { ...headers, 'content-length': length });
+    if (first === undefined) this.res.flushHeaders();
+    else this.res.write(first);
   }
+  write(more) { this.res.write(more); }
   finish(rest) { this.res.end(rest); }
 }
 
