@@ -1,8 +1,6 @@
 // net/answer_head: HA's answer head, written for the client as it is parsed.
 #include "net/answer_head.hpp"
 
-#include <algorithm>
-#include <boost/beast/core/string.hpp>
 #include <string_view>
 
 #include "net/forwarding.hpp"
@@ -15,15 +13,14 @@ using namespace std::string_view_literals; // literals as views: no strlen per p
 namespace {
 
 // `lines` without the field lines whose names are in `named`.
-std::string without_named(std::string_view lines, const std::vector<std::string>& named) {
+std::string without_named(std::string_view lines, const ConnectionNamed& named) {
   std::string kept;
   kept.reserve(lines.size());
   while (!lines.empty()) {
     const auto end = lines.find("\r\n"sv) + 2; // every line was written with its CRLF (values hold none)
     const auto line = lines.substr(0, end);
     const auto name = line.substr(0, line.find(':'));
-    if (std::none_of(named.begin(), named.end(), [&](const std::string& n) { return boost::beast::iequals(n, name); }))
-      kept += line;
+    if (!named.contains(name)) kept += line;
     lines.remove_prefix(end);
   }
   return kept;
@@ -50,7 +47,7 @@ void AnswerParser::on_field_impl(http::field name, boost::beast::string_view nam
     return;
   }
   if (name == http::field::connection) {
-    add_connection_named(value, connection_named_);
+    connection_named_.add(value);
     return;
   }
   if (is_hop_by_hop(name)) return;

@@ -12,9 +12,9 @@
 
 #include <boost/beast/http/field.hpp>
 #include <string>
-#include <vector>
 
 #include "net/bounded_parser.hpp"
+#include "net/forwarding.hpp"
 
 namespace gatehouse::net {
 
@@ -47,7 +47,7 @@ private:
   std::string reason_;
   std::string lines_;           // HA's end-to-end field lines, "Name: value\r\n" each, in HA's order
   bool has_transfer_encoding_ = false;
-  std::vector<std::string> connection_named_; // header names HA's Connection header made hop-by-hop
+  ConnectionNamed connection_named_; // header names HA's Connection header made hop-by-hop
 };
 
 } // namespace gatehouse::net

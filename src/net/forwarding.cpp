@@ -143,15 +143,19 @@ bool is_hop_by_hop(http::field name) {
   return name == http::field::upgrade || std::find(kHopByHop.begin(), kHopByHop.end(), name) != kHopByHop.end();
 }
 
-void add_connection_named(std::string_view connection_value, std::vector<std::string>& named) {
+void ConnectionNamed::add(std::string_view connection_value) {
   std::vector<std::string_view> tokens;
   add_list_elements(connection_value, tokens);
   for (auto token : tokens) {
     if (token.empty() || iequals(token, "close") || iequals(token, "keep-alive")) continue;
     if (iequals(token, "host") || iequals(token, "content-length") || iequals(token, "transfer-encoding"))
       continue;
-    named.emplace_back(token);
+    names_.emplace_back(token);
   }
+}
+
+bool ConnectionNamed::contains(std::string_view header_name) const {
+  return std::any_of(names_.begin(), names_.end(), [&](const std::string& n) { return iequals(n, header_name); });
 }
 
 namespace {
@@ -170,14 +174,11 @@ bool is_forwarding(const http::fields::value_type& field) {
 void remove_hop_by_hop(http::fields& headers, bool forwarding) {
   // Headers named by Connection are hop-by-hop too. Copied: the Connection fields they are read from go
   // in the same pass.
-  std::vector<std::string> named;
+  ConnectionNamed named;
   auto connection = headers.equal_range(http::field::connection);
-  for (auto it = connection.first; it != connection.second; ++it) add_connection_named(it->value(), named);
-  const auto is_named = [&](std::string_view name) {
-    return std::any_of(named.begin(), named.end(), [&](const std::string& n) { return iequals(n, name); });
-  };
+  for (auto it = connection.first; it != connection.second; ++it) named.add(it->value());
   for (auto it = headers.begin(); it != headers.end();) {
-    if (is_hop_by_hop(it->name()) || (forwarding && is_forwarding(*it)) || is_named(it->name_string()))
+    if (is_hop_by_hop(it->name()) || (forwarding && is_forwarding(*it)) || named.contains(it->name_string()))
       it = headers.erase(it);
     else
       ++it;

@@ -39,9 +39,17 @@ std::optional<ForwardedClient> resolve_client(const boost::beast::http::fields& 
 // Trailer, Upgrade.
 bool is_hop_by_hop(boost::beast::http::field name);
 
-// Adds to `named` the header names one Connection value makes hop-by-hop: every token but the
-// connection options (close, keep-alive) and the headers that frame the message.
-void add_connection_named(std::string_view connection_value, std::vector<std::string>& named);
+// The header names a message's Connection values make hop-by-hop: every token but the connection
+// options (close, keep-alive) and the headers that frame the message. Names compare in any case.
+class ConnectionNamed {
+public:
+  void add(std::string_view connection_value);
+  bool empty() const { return names_.empty(); }
+  bool contains(std::string_view header_name) const;
+
+private:
+  std::vector<std::string> names_;
+};
 
 // Removes hop-by-hop headers (and every header the Connection header names) except message framing.
 void remove_hop_by_hop(boost::beast::http::fields& headers);
