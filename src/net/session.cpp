@@ -638,16 +638,37 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
   co_return keep;
 }
 
+// How long a closing connection goes on reading what the client still sends (see close_gracefully).
+constexpr milliseconds kLingerAtMost{2000};
+
+// Reads and drops what arrives until the peer closes, or a read fails (its deadline cancels it).
+template <class ReadStream>
+asio::awaitable<void> discard_until_closed(ReadStream& stream) {
+  std::array<char, 4096> discard;
+  for (;;) {
+    auto [ec, n] = co_await stream.async_read_some(asio::buffer(discard), use_tuple);
+    if (ec) co_return;
+  }
+}
+
+// Ends the connection so the client reads Gatehouse's last answer. Closing a socket with unread bytes
+// in it sends a reset, and the client's TCP stack may then drop the answer it had not read yet (a 413
+// to a client still uploading its body, a 503 to one still writing its head). So, after its own end is
+// sent, the connection reads and throws away what arrives until the client closes too, for at most
+// kLingerAtMost; shutdown may end the wait at once (the connection counts as idle).
 template <class Stream>
 asio::awaitable<void> close_gracefully(Stream& stream, TrackedConnection& watch) {
-  if constexpr (std::is_same_v<Stream, PlainStream>) {
-    boost::system::error_code ec;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-  } else {
-    watch.wait_at_most(milliseconds(2000));
-    co_await stream.async_shutdown(use_tuple);
+  if constexpr (!std::is_same_v<Stream, PlainStream>) {
+    watch.wait_at_most(kLingerAtMost);
+    co_await stream.async_shutdown(use_tuple); // close_notify
   }
-  co_return;
+  auto& socket = beast::get_lowest_layer(stream).socket();
+  boost::system::error_code ec;
+  socket.shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) co_return;
+  watch.wait_at_most(kLingerAtMost);
+  watch.idle = true;
+  co_await discard_until_closed(socket);
 }
 
 } // namespace
@@ -701,9 +722,15 @@ asio::awaitable<void> refuse_connection(tcp::socket socket) {
   beast::tcp_stream stream(std::move(socket));
   auto response = web::render(web::RefusalKind::too_many_connections, false, 11, false);
   stream.expires_after(milliseconds(5000));
-  co_await http::async_write(stream, response, use_tuple);
+  auto [write_ec, written] = co_await http::async_write(stream, response, use_tuple);
+  if (write_ec) co_return;
   boost::system::error_code ec;
   stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) co_return;
+  // What the client is still writing is read and dropped, so the 503 is not lost to a reset
+  // (close_gracefully says why), for at most kLingerAtMost.
+  stream.expires_after(kLingerAtMost);
+  co_await discard_until_closed(stream);
 }
 
 template asio::awaitable<void> serve_connection<PlainStream>(PlainStream, Worker&, tcp::endpoint, ConnectionClaim);
