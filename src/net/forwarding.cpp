@@ -168,21 +168,29 @@ bool is_forwarding(const http::fields::value_type& field) {
          iequals(name, "X-Real-IP");
 }
 
-// Takes out, in one pass over the fields, the hop-by-hop ones (and those Connection names), plus
-// the client's forwarding headers when `forwarding` is set. One pass: a lookup per name to erase would
-// search the fields ten times or more per message.
-void remove_hop_by_hop(http::fields& headers, bool forwarding) {
-  // Headers named by Connection are hop-by-hop too. Copied: the Connection fields they are read from go
-  // in the same pass.
-  ConnectionNamed named;
-  auto connection = headers.equal_range(http::field::connection);
-  for (auto it = connection.first; it != connection.second; ++it) named.add(it->value());
-  for (auto it = headers.begin(); it != headers.end();) {
-    if (is_hop_by_hop(it->name()) || (forwarding && is_forwarding(*it)) || named.contains(it->name_string()))
-      it = headers.erase(it);
-    else
-      ++it;
+// Which of a message's fields stay on this side of Gatehouse: the hop-by-hop ones, those its Connection
+// names, and (`forwarding`) the client's own forwarding headers. One test per field, so a message is
+// cleaned in one pass whether its fields are erased or written out.
+class StaysHere {
+public:
+  StaysHere(const http::fields& headers, bool forwarding) : forwarding_(forwarding) {
+    auto connection = headers.equal_range(http::field::connection);
+    for (auto it = connection.first; it != connection.second; ++it) named_.add(it->value());
   }
+  bool operator()(const http::fields::value_type& field) const {
+    return is_hop_by_hop(field.name()) || (forwarding_ && is_forwarding(field)) ||
+           (!named_.empty() && named_.contains(field.name_string()));
+  }
+
+private:
+  ConnectionNamed named_; // copied: the Connection fields it is read from may be erased in the pass
+  bool forwarding_;
+};
+
+void remove_hop_by_hop(http::fields& headers, bool forwarding) {
+  const StaysHere stays_here(headers, forwarding);
+  for (auto it = headers.begin(); it != headers.end();)
+    it = stays_here(*it) ? headers.erase(it) : std::next(it);
 }
 
 } // namespace
@@ -194,6 +202,36 @@ void prepare_upstream_request(http::fields& headers, const ForwardedClient& clie
   headers.insert(kXForwardedFor, client.address_text.empty() ? address_text(client.address) : client.address_text);
   headers.insert(kXForwardedProto, client.proto);
   if (!client.host.empty()) headers.insert(kXForwardedHost, client.host);
+}
+
+std::string upstream_request_head(const http::request_header<>& request, std::string_view target,
+                                  const ForwardedClient& client, std::string_view host_when_none) {
+  using namespace std::string_view_literals; // literals as views: no strlen per piece
+  const auto line = [](std::string& out, std::string_view name, std::string_view value) {
+    out += name;
+    out += ": "sv;
+    out += value;
+    out += "\r\n"sv;
+  };
+  std::string out;
+  out.reserve(512);
+  out += request.method_string();
+  out += ' ';
+  out += target;
+  out += " HTTP/1.1\r\n"sv;
+  const StaysHere stays_here(request, true);
+  bool has_host = false;
+  for (const auto& field : request) {
+    if (stays_here(field) || field.name() == http::field::expect) continue;
+    has_host = has_host || field.name() == http::field::host;
+    line(out, field.name_string(), field.value());
+  }
+  line(out, kXForwardedFor, client.address_text.empty() ? address_text(client.address) : client.address_text);
+  line(out, kXForwardedProto, client.proto);
+  if (!client.host.empty()) line(out, kXForwardedHost, client.host);
+  if (!has_host) line(out, "Host"sv, host_when_none);
+  out += "\r\n"sv;
+  return out;
 }
 
 namespace {

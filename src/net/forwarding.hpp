@@ -6,6 +6,7 @@
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/message.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -61,5 +62,13 @@ std::vector<std::pair<std::string, std::string>> take_cookies(boost::beast::http
 
 // Request to HA: hop-by-hop removed, client-supplied forwarding headers removed, ours set.
 void prepare_upstream_request(boost::beast::http::fields& headers, const ForwardedClient& client);
+
+// The head of a request relayed to HA, as the bytes HA gets: the request line with `target` and
+// HTTP/1.1 (Gatehouse keeps its connection to HA alive whatever the client's); the client's fields in
+// their order, less what prepare_upstream_request takes out and Expect (Gatehouse answers a client's
+// 100-continue itself); then X-Forwarded-For, -Proto and -Host, and `host_when_none` as Host when the
+// client sent none. Written from the parsed head, which stays as the client sent it.
+std::string upstream_request_head(const boost::beast::http::request_header<>& request, std::string_view target,
+                                  const ForwardedClient& client, std::string_view host_when_none);
 
 } // namespace gatehouse::net

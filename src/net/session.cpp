@@ -95,31 +95,6 @@ struct RelayResult {
   bool complete = false;     // the whole message went through (the connections are at a message boundary)
 };
 
-// A request head as bytes, in one piece: Beast's serializer hands the kernel one buffer per token
-// (method, target, each name, each value...), which costs more than the copy. (HA's answers are
-// written for the client as they are parsed: net/answer_head.)
-std::string serialized_head(const http::request_header<>& head) {
-  using namespace std::string_view_literals; // literals as views: no strlen per piece
-  std::string out;
-  out.reserve(512);
-  out += head.method_string();
-  out += ' ';
-  out += head.target();
-  out += " HTTP/"sv;
-  out += static_cast<char>('0' + head.version() / 10);
-  out += '.';
-  out += static_cast<char>('0' + head.version() % 10);
-  out += "\r\n"sv;
-  for (const auto& field : head) {
-    out += field.name_string();
-    out += ": "sv;
-    out += field.value();
-    out += "\r\n"sv;
-  }
-  out += "\r\n"sv;
-  return out;
-}
-
 // The body length a message's head tells: its Content-Length, or none at all for a request without
 // one (RFC 9112 §6.3). nullopt for chunked bodies and for responses that end when HA closes.
 template <bool isRequest>
@@ -353,8 +328,8 @@ bool is_stale_connection_error(const boost::system::error_code& ec) {
 // Relays one request to HA and its response back. Returns whether the client connection stays open.
 template <class Stream>
 asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, RequestParser& parser,
-                                 const ForwardedClient& client, bool html, Worker& worker, Exchange& exchange,
-                                 TrackedConnection& watch, const config::Config& config) {
+                                 std::string_view target, const ForwardedClient& client, bool html, Worker& worker,
+                                 Exchange& exchange, TrackedConnection& watch, const config::Config& config) {
   auto& req = parser.get();
   const unsigned client_version = req.version();
   const bool client_keep_alive = req.keep_alive();
@@ -363,12 +338,9 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
   // Gatehouse answers "Expect: 100-continue" itself (the limits above have already passed), so HA
   // never waits on a client that waits on HA.
   const bool expect_continue = beast::iequals(req[http::field::expect], "100-continue");
-  req.erase(http::field::expect);
-  prepare_upstream_request(req, client);
-  if (req.find(http::field::host) == req.end())
-    req.set(http::field::host, worker.upstream.target().host_header());
-  req.version(11);
-  req.keep_alive(true);
+  const std::string request_head = upstream_request_head(
+      req, target, client,
+      req.find(http::field::host) == req.end() ? worker.upstream.target().host_header() : std::string());
 
   if (expect_continue && !parser.is_done()) {
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -377,7 +349,6 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
     if (ec) co_return false;
   }
 
-  const std::string request_head = serialized_head(req.base());
   std::unique_ptr<UpstreamConnection> upstream;
   // The watch points at HA's connection only while this exchange holds it.
   struct ForgetUpstream {
@@ -629,10 +600,11 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
                             });
       co_return false;
     }
-    case Decision::Kind::forward:
-      if (decision.target) req.target(*decision.target);
-      keep = co_await relay_http(io, buffer, parser, decision.client, html, worker, exchange, watch, config);
+    case Decision::Kind::forward: {
+      const std::string_view target = decision.target ? std::string_view(*decision.target) : std::string_view(req.target());
+      keep = co_await relay_http(io, buffer, parser, target, decision.client, html, worker, exchange, watch, config);
       break;
+    }
   }
   exchange.log();
   co_return keep;

@@ -199,6 +199,52 @@ TEST(ForwardingPrepareUpstream, ClientForwardingHeadersGoInAnyCaseAndLookalikesS
   EXPECT_EQ(h["X-Real-IPv6"], "kept");
 }
 
+// The head HA gets is written from the parsed request in one pass; the fields stay as the client sent
+// them (the door's facts were read from them).
+TEST(ForwardingUpstreamHead, WritesTheTargetTheFieldsHaMaySeeAndOursAsBytes) {
+  http::request_header<> request;
+  request.method(http::verb::post);
+  request.target("/client/target?x=1");
+  request.version(10);
+  request.insert("X-First", "1");
+  request.insert(http::field::connection, "keep-alive, X-Hop");
+  request.insert("X-Hop", "gone");
+  request.insert(http::field::expect, "100-continue");
+  request.insert("x-forwarded-for", "6.6.6.6");
+  request.insert(http::field::forwarded, "for=6.6.6.6");
+  request.insert(http::field::te, "trailers");
+  request.insert(http::field::content_length, "5");
+  request.insert("X-Last", "two words");
+  const auto fields_before = std::distance(request.begin(), request.end());
+  gatehouse::net::ForwardedClient client{make_address("192.0.2.5"), "https", "ha.example.com"};
+  EXPECT_EQ(gatehouse::net::upstream_request_head(request, "/decided", client, "ha.internal:8123"),
+            "POST /decided HTTP/1.1\r\n"
+            "X-First: 1\r\n"
+            "Content-Length: 5\r\n"
+            "X-Last: two words\r\n"
+            "X-Forwarded-For: 192.0.2.5\r\n"
+            "X-Forwarded-Proto: https\r\n"
+            "X-Forwarded-Host: ha.example.com\r\n"
+            "Host: ha.internal:8123\r\n"
+            "\r\n");
+  EXPECT_EQ(std::distance(request.begin(), request.end()), fields_before);
+  EXPECT_EQ(request.target(), "/client/target?x=1");
+}
+
+// The client's Host goes on in its place, and none is added; without a Host of the client's, no
+// X-Forwarded-Host is claimed for it.
+TEST(ForwardingUpstreamHead, TheClientsHostStaysWhereItWas) {
+  http::request_header<> request;
+  request.method(http::verb::get);
+  request.target("/");
+  request.insert(http::field::host, "ha.example.com");
+  request.insert("X-After", "1");
+  gatehouse::net::ForwardedClient client{make_address("192.0.2.5"), "http", ""};
+  EXPECT_EQ(gatehouse::net::upstream_request_head(request, "/", client, "unused:1"),
+            "GET / HTTP/1.1\r\nHost: ha.example.com\r\nX-After: 1\r\nX-Forwarded-For: 192.0.2.5\r\n"
+            "X-Forwarded-Proto: http\r\n\r\n");
+}
+
 } // namespace
 
 namespace {
