@@ -71,29 +71,34 @@ void Metric::header(std::string& out) const {
   out += "# HELP " + name_ + " " + help_ + "\n# TYPE " + name_ + " " + type_ + "\n";
 }
 
-Counter::Counter(std::string_view name, std::string_view help, std::vector<std::string_view> labels)
-    : Metric(name, help, "counter", std::move(labels)) {}
-
-void Counter::add(std::initializer_list<std::string_view> label_values, std::uint64_t amount) {
-  series(label_values).fetch_add(amount, std::memory_order_relaxed);
-}
-
-std::atomic<std::uint64_t>& Counter::series(std::initializer_list<std::string_view> label_values) {
+template <class Number>
+std::atomic<Number>& SeriesFamily<Number>::series(std::initializer_list<std::string_view> label_values) {
   const std::string key = label_text(label_values);
   std::lock_guard lock(mutex_);
   auto found = series_.find(key);
   if (found == series_.end()) {
     if (series_.size() >= kMaxSeries) return overflow_;
-    found = series_.emplace(key, std::make_unique<std::atomic<std::uint64_t>>(0)).first;
+    found = series_.emplace(key, std::make_unique<std::atomic<Number>>(0)).first;
   }
   return *found->second;
 }
 
-void Counter::render(std::string& out) const {
+template <class Number>
+void SeriesFamily<Number>::render(std::string& out) const {
   header(out);
   std::lock_guard lock(mutex_);
   for (const auto& [labels, value] : series_)
     series_line(out, name_, labels, std::to_string(value->load(std::memory_order_relaxed)));
+}
+
+template class SeriesFamily<std::uint64_t>;
+template class SeriesFamily<std::int64_t>;
+
+Counter::Counter(std::string_view name, std::string_view help, std::vector<std::string_view> labels)
+    : SeriesFamily(name, help, "counter", std::move(labels)) {}
+
+void Counter::add(std::initializer_list<std::string_view> label_values, std::uint64_t amount) {
+  series(label_values).fetch_add(amount, std::memory_order_relaxed);
 }
 
 Gauge::Gauge(std::string_view name, std::string_view help, Reading reading)

@@ -40,20 +40,39 @@ protected:
   std::vector<std::string> labels_;
 };
 
-// A count that only goes up.
-class Counter : public Metric {
+// Labelled series of one atomic number each (Counter, LabeledGauge).
+template <class Number>
+class SeriesFamily : public Metric {
 public:
-  Counter(std::string_view name, std::string_view help, std::vector<std::string_view> labels = {});
-  void add(std::initializer_list<std::string_view> label_values, std::uint64_t amount = 1);
-  // One series' count, to keep and add to without a lookup (hot paths); it lives as long as the counter.
-  // Past kMaxSeries every new label set shares one uncounted cell.
-  std::atomic<std::uint64_t>& series(std::initializer_list<std::string_view> label_values);
+  // One series' number, to keep and move without a lookup (hot paths); it lives as long as the metric.
+  // Past kMaxSeries every new label set shares one unshown cell.
+  std::atomic<Number>& series(std::initializer_list<std::string_view> label_values);
   void render(std::string& out) const override;
+
+protected:
+  SeriesFamily(std::string_view name, std::string_view help, std::string_view type, std::vector<std::string_view> labels)
+      : Metric(name, help, type, std::move(labels)) {}
 
 private:
   mutable std::mutex mutex_;
-  std::map<std::string, std::unique_ptr<std::atomic<std::uint64_t>>> series_;
-  std::atomic<std::uint64_t> overflow_{0};
+  std::map<std::string, std::unique_ptr<std::atomic<Number>>> series_;
+  std::atomic<Number> overflow_{0};
+};
+extern template class SeriesFamily<std::uint64_t>;
+extern template class SeriesFamily<std::int64_t>;
+
+// A count that only goes up.
+class Counter : public SeriesFamily<std::uint64_t> {
+public:
+  Counter(std::string_view name, std::string_view help, std::vector<std::string_view> labels = {});
+  void add(std::initializer_list<std::string_view> label_values, std::uint64_t amount = 1);
+};
+
+// Values that go up and down, one per label set (connections per worker).
+class LabeledGauge : public SeriesFamily<std::int64_t> {
+public:
+  LabeledGauge(std::string_view name, std::string_view help, std::vector<std::string_view> labels)
+      : SeriesFamily(name, help, "gauge", std::move(labels)) {}
 };
 
 // A value that goes up and down: moved by add(), or read at scrape time from whoever knows it (the HA

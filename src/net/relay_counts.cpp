@@ -9,6 +9,8 @@ metrics::Counter relayed_bytes("gatehouse_relayed_bytes_total",
 } // namespace
 
 metrics::Gauge open_connections_gauge("gatehouse_open_connections", "Client connections open now");
+metrics::LabeledGauge worker_connections_gauge("gatehouse_worker_connections",
+                                               "Client connections each worker thread serves now", {"worker"});
 metrics::Gauge relayed_websockets_gauge("gatehouse_relayed_websockets", "Websockets relayed to Home Assistant now");
 
 std::atomic<std::uint64_t>& relayed_toward(bool to_home_assistant) {

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <unistd.h>
 
 #include "logging/log.hpp"
 #include "net/client_key.hpp"
@@ -63,6 +64,61 @@ asio::awaitable<void> sweep_deadlines(Worker& worker) {
   }
 }
 
+// The worker a new connection goes to: the one serving the fewest, the accepting one on a tie. The
+// kernel spreads connections over the workers' listening sockets by a hash of their addresses, which
+// leaves one worker with a quarter more connections than another as often as not, and their clients
+// waiting on the busier one.
+Worker& least_busy(Worker& accepting) {
+  Worker* chosen = &accepting;
+  for (Worker* other : accepting.shared.workers)
+    if (other->connections_here.load(std::memory_order_relaxed) < chosen->connections_here.load(std::memory_order_relaxed))
+      chosen = other;
+  return *chosen;
+}
+
+// Serves an accepted connection on `worker`'s thread, which runs this.
+void start_serving(Worker& worker, tcp::socket socket, tcp::endpoint peer, ConnectionClaim claim) {
+  if (worker.shared.tls) {
+    auto context = worker.shared.tls->current();
+    TlsStream stream(beast::tcp_stream(std::move(socket)), *context);
+    claim.hold(std::move(context));
+    asio::co_spawn(worker.io, serve_connection(std::move(stream), worker, peer, std::move(claim)), log_spawn_failure);
+  } else {
+    asio::co_spawn(worker.io, serve_connection(PlainStream(std::move(socket)), worker, peer, std::move(claim)),
+                   log_spawn_failure);
+  }
+}
+
+// A socket's descriptor on its way between workers: closed if it never arrives (the receiving worker
+// stopped first).
+struct DescriptorInTransit {
+  int fd = -1;
+  explicit DescriptorInTransit(int fd) : fd(fd) {}
+  DescriptorInTransit(DescriptorInTransit&& other) noexcept : fd(std::exchange(other.fd, -1)) {}
+  DescriptorInTransit& operator=(DescriptorInTransit&&) = delete;
+  ~DescriptorInTransit() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// Moves an accepted connection to `serving`'s thread. Each io_context's reactor is touched only by its
+// own thread (UNSAFE_IO), so the descriptor leaves this one and joins that one there.
+void hand_over(tcp::socket socket, Worker& serving, tcp::endpoint peer, ConnectionClaim claim) {
+  boost::system::error_code ec;
+  const auto protocol = peer.protocol();
+  DescriptorInTransit descriptor(socket.release(ec));
+  if (ec) return; // the socket still owns its descriptor and closes it; the claim gives its places back
+  asio::post(serving.io, [&serving, descriptor = std::move(descriptor), protocol, peer,
+                          claim = std::move(claim)]() mutable {
+    boost::system::error_code assign_ec;
+    tcp::socket socket(serving.io);
+    socket.assign(protocol, descriptor.fd, assign_ec);
+    if (assign_ec) return;
+    descriptor.fd = -1; // the socket owns it now
+    start_serving(serving, std::move(socket), peer, std::move(claim));
+  });
+}
+
 asio::awaitable<void> accept_loop(Worker& worker) {
   auto& shared = worker.shared;
   auto& acceptor = *worker.acceptor;
@@ -98,16 +154,13 @@ asio::awaitable<void> accept_loop(Worker& worker) {
       asio::co_spawn(worker.io, refuse_connection(std::move(socket)), log_spawn_failure);
       continue;
     }
-    if (shared.tls) {
-      auto context = shared.tls->current();
-      TlsStream stream(beast::tcp_stream(std::move(socket)), *context);
-      ConnectionClaim claim(shared.open_connections, std::move(slot), std::move(context));
-      asio::co_spawn(worker.io, serve_connection(std::move(stream), worker, peer, std::move(claim)), log_spawn_failure);
-    } else {
-      ConnectionClaim claim(shared.open_connections, std::move(slot), nullptr);
-      asio::co_spawn(worker.io, serve_connection(PlainStream(std::move(socket)), worker, peer, std::move(claim)),
-                     log_spawn_failure);
-    }
+    ConnectionClaim claim(shared.open_connections, std::move(slot));
+    Worker& serving = least_busy(worker);
+    claim.serve_on(serving.connections_here);
+    if (&serving == &worker)
+      start_serving(worker, std::move(socket), peer, std::move(claim));
+    else
+      hand_over(std::move(socket), serving, peer, std::move(claim));
   }
 }
 
@@ -132,7 +185,12 @@ void run_worker(Worker& worker) {
 Server::Server(const config::Config& config, const config::Current& current, Door& door)
     : config_(config), shared_(current, door) {
   unsigned count = config.workers ? config.workers : std::max(1u, std::thread::hardware_concurrency());
-  for (unsigned i = 0; i < count; ++i) workers_.push_back(std::make_unique<Worker>(shared_, upstream_target(config)));
+  for (unsigned i = 0; i < count; ++i) {
+    const std::string index = std::to_string(i);
+    workers_.push_back(
+        std::make_unique<Worker>(shared_, upstream_target(config), worker_connections_gauge.series({index})));
+    shared_.workers.push_back(workers_.back().get());
+  }
   open_connections_gauge.read_from([this] { return static_cast<double>(shared_.open_connections.load()); });
 }
 

@@ -27,6 +27,8 @@
 
 namespace gatehouse::net {
 
+struct Worker;
+
 // State shared by all workers: the running configuration plus a few atomics.
 struct SharedState {
   SharedState(const config::Current& c, Door& d) : current(c), door(d) {}
@@ -44,6 +46,7 @@ struct SharedState {
   ConnectionSlots connection_slots; // per client address (limits.max_connections_per_address)
   std::atomic<bool> draining{false};
   std::unique_ptr<TlsCertificate> tls; // set when the listener speaks TLS
+  std::vector<Worker*> workers;        // all of them, for a new connection to go to the least busy
 };
 
 // A client connection's claim on the limits: its place among max_connections and its address's slot
@@ -52,19 +55,29 @@ struct SharedState {
 class ConnectionClaim {
 public:
   ConnectionClaim() = default;
-  ConnectionClaim(std::atomic<std::size_t>& open_connections, ConnectionSlots::Slot slot, std::shared_ptr<void> keep)
-      : open_connections_(&open_connections), slot_(std::move(slot)), keep_(std::move(keep)) {}
+  ConnectionClaim(std::atomic<std::size_t>& open_connections, ConnectionSlots::Slot slot)
+      : open_connections_(&open_connections), slot_(std::move(slot)) {}
   ConnectionClaim(ConnectionClaim&& other) noexcept
-      : open_connections_(std::exchange(other.open_connections_, nullptr)), slot_(std::move(other.slot_)),
+      : open_connections_(std::exchange(other.open_connections_, nullptr)),
+        on_worker_(std::exchange(other.on_worker_, nullptr)), slot_(std::move(other.slot_)),
         keep_(std::move(other.keep_)) {}
   ConnectionClaim& operator=(ConnectionClaim&&) = delete;
   ConnectionClaim(const ConnectionClaim&) = delete;
   ~ConnectionClaim() {
     if (open_connections_) open_connections_->fetch_sub(1, std::memory_order_relaxed);
+    if (on_worker_) on_worker_->fetch_sub(1, std::memory_order_relaxed);
+  }
+  // Kept as long as the connection (the TLS certificate it started with).
+  void hold(std::shared_ptr<void> thing) { keep_ = std::move(thing); }
+  // Counts the connection among those of the worker that serves it (once, before it is handed there).
+  void serve_on(std::atomic<std::int64_t>& worker_connections) {
+    on_worker_ = &worker_connections;
+    on_worker_->fetch_add(1, std::memory_order_relaxed);
   }
 
 private:
   std::atomic<std::size_t>* open_connections_ = nullptr;
+  std::atomic<std::int64_t>* on_worker_ = nullptr;
   ConnectionSlots::Slot slot_;
   std::shared_ptr<void> keep_;
 };
@@ -131,9 +144,13 @@ private:
 // Member order matters at destruction: the io_context goes after the sockets it serves (pool,
 // acceptor) and before the lists that suspended coroutines unregister from.
 struct Worker {
-  Worker(SharedState& shared, UpstreamTarget target)
-      : shared(shared), io(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO), upstream(target) {}
+  Worker(SharedState& shared, UpstreamTarget target, std::atomic<std::int64_t>& connections_here)
+      : shared(shared), connections_here(connections_here), io(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO),
+        upstream(target) {}
   SharedState& shared;
+  // Client connections this worker serves, websockets it relays among them (ConnectionClaim::serve_on);
+  // read by other workers' acceptors, and at /metrics.
+  std::atomic<std::int64_t>& connections_here;
   std::list<TrackedConnection*> connections;
   std::list<TrackedRelay*> relays;
   // HTTP body relay buffers between exchanges (RelayBuffer in session.cpp); before `io`, because

@@ -224,6 +224,38 @@ test('connections beyond max_connections get 503 and are closed; freed slots are
   assert.ok(served, 'a freed connection slot was never given to a new client');
 });
 
+// The kernel spreads connections over the workers' listening sockets by a hash of their addresses, which
+// often leaves one worker a quarter busier than the other; Gatehouse gives each new connection to the
+// worker serving the fewest.
+test('new connections go to the least busy worker: two workers serve as many connections each, give or take one', TEST_GUARD, async (t) => {
+  const { gatehouse } = await startStack(t, { config: { workers: 2 } });
+  const held = [];
+  t.after(() => held.forEach((connection) => connection.destroy()));
+  const perWorker = async () => {
+    await held[0].write(rawHead('GET', '/metrics', [['Host', 'ha.test']]));
+    const scraped = await held[0].readResponse();
+    assert.equal(scraped.status, 200);
+    return [...scraped.text().matchAll(/^gatehouse_worker_connections\{worker="(\d+)"\} (\d+)$/gm)].map((match) => Number(match[2]));
+  };
+  for (let i = 1; i <= 60; i++) {
+    const connection = await RawConnection.connect({ port: gatehouse.port });
+    held.push(connection);
+    await connection.write(rawHead('GET', `/api/spread-${i}`, [['Host', 'ha.test']]));
+    assert.equal((await connection.readResponse()).status, 200);
+    if (i % 15 === 0) {
+      const counts = await perWorker();
+      assert.equal(counts.length, 2, 'one series per worker');
+      assert.equal(counts[0] + counts[1], i, 'every open connection counted once');
+      assert.ok(Math.abs(counts[0] - counts[1]) <= 1, `workers serve ${counts.join(' and ')} of ${i} connections`);
+    }
+  }
+  // Every connection, on either worker, still carries requests.
+  for (const [i, connection] of held.entries()) {
+    await connection.write(rawHead('GET', `/api/again-${i}`, [['Host', 'ha.test']]));
+    assert.equal((await connection.readResponse()).status, 200);
+  }
+});
+
 test('one address holding half-sent heads gets only its share of connections; another address is served', TEST_GUARD, async (t) => {
   const FLOODER = '127.0.0.2';
   const OTHER = '127.0.0.3';

@@ -53,6 +53,21 @@ TEST(Metrics, GaugesShowTheirSourceOrTheirOwnValue) {
   sourced.read_from({});
 }
 
+TEST(Metrics, LabeledGaugesGoUpAndDownPerLabelSet) {
+  gatehouse::metrics::LabeledGauge per_worker("test_per_worker", "A labelled gauge for the test", {"worker"});
+  auto& first = per_worker.series({"0"});
+  auto& second = per_worker.series({"1"});
+  first += 3;
+  second += 1;
+  first -= 1;
+  EXPECT_EQ(&per_worker.series({"0"}), &first); // one cell per label set, found again
+  EXPECT_EQ(rendered_lines_of("test_per_worker"),
+            "# HELP test_per_worker A labelled gauge for the test\n"
+            "# TYPE test_per_worker gauge\n"
+            "test_per_worker{worker=\"0\"} 2\n"
+            "test_per_worker{worker=\"1\"} 1\n");
+}
+
 TEST(Metrics, HistogramsAreCumulativeWithInfSumAndCount) {
   test_histogram.observe({"idp1"}, 0.2);
   test_histogram.observe({"idp1"}, 0.7);
