@@ -61,6 +61,11 @@ asio::awaitable<void> sweep_deadlines(Worker& worker) {
     auto [ec] = co_await timer.async_wait(use_tuple);
     if (ec) co_return;
     sweep_overdue(worker.connections, TrackedConnection::Clock::now());
+    // While shutting down, an idle wait begun after begin_shutdown's cancel (a connection that finished
+    // its request and is closing) ends here too.
+    if (worker.shared.draining)
+      for (auto* connection : worker.connections)
+        if (connection->idle) connection->cancel_waits();
   }
 }
 

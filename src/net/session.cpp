@@ -610,37 +610,46 @@ asio::awaitable<bool> handle_request(Stream& stream, beast::flat_buffer& buffer,
   co_return keep;
 }
 
-// How long a closing connection goes on reading what the client still sends (see close_gracefully).
+// How long, and how much, a closing connection goes on reading what the client still sends (see
+// close_gracefully).
 constexpr milliseconds kLingerAtMost{2000};
+constexpr std::size_t kLingerBytesAtMost = 16 * 1024 * 1024;
+// Refused connections hold no connection slot, so few of them may linger at once: beyond this many the
+// next is closed at once, and a flood of connections keeps no more descriptors open than before.
+constexpr int kLingeringRefusalsAtMost = 64;
+std::atomic<int> lingering_refusals{0};
 
-// Reads and drops what arrives until the peer closes, or a read fails (its deadline cancels it).
+// Reads and drops what arrives until the peer closes, a read fails, `deadline` passes or
+// kLingerBytesAtMost are dropped. The deadline is checked after each read: a read that completes at
+// once, from bytes already there, meets no cancel. A read that waits is cancelled at the deadline by the
+// caller's means (the worker's sweep, a stream timeout).
 template <class ReadStream>
-asio::awaitable<void> discard_until_closed(ReadStream& stream) {
-  std::array<char, 4096> discard;
-  for (;;) {
+asio::awaitable<void> discard_until_closed(ReadStream& stream, CoarseClock::time_point deadline) {
+  std::array<char, 16 * 1024> discard;
+  for (std::size_t dropped = 0; dropped < kLingerBytesAtMost && CoarseClock::now() < deadline;) {
     auto [ec, n] = co_await stream.async_read_some(asio::buffer(discard), use_tuple);
     if (ec) co_return;
+    dropped += n;
   }
 }
 
 // Ends the connection so the client reads Gatehouse's last answer. Closing a socket with unread bytes
 // in it sends a reset, and the client's TCP stack may then drop the answer it had not read yet (a 413
 // to a client still uploading its body, a 503 to one still writing its head). So, after its own end is
-// sent, the connection reads and throws away what arrives until the client closes too, for at most
-// kLingerAtMost; shutdown may end the wait at once (the connection counts as idle).
+// sent, the connection reads and throws away what arrives until the client closes too (`linger`; not
+// while shutting down). TLS's close_notify and the reading share one deadline, kLingerAtMost away, and
+// the connection counts as idle meanwhile: shutdown ends the wait at once.
 template <class Stream>
-asio::awaitable<void> close_gracefully(Stream& stream, TrackedConnection& watch) {
-  if constexpr (!std::is_same_v<Stream, PlainStream>) {
-    watch.wait_at_most(kLingerAtMost);
-    co_await stream.async_shutdown(use_tuple); // close_notify
-  }
+asio::awaitable<void> close_gracefully(Stream& stream, TrackedConnection& watch, bool linger) {
+  watch.wait_at_most(kLingerAtMost);
+  const auto deadline = watch.deadline;
+  watch.idle = true;
+  if constexpr (!std::is_same_v<Stream, PlainStream>) co_await stream.async_shutdown(use_tuple);
   auto& socket = beast::get_lowest_layer(stream).socket();
   boost::system::error_code ec;
   socket.shutdown(tcp::socket::shutdown_send, ec);
-  if (ec) co_return;
-  watch.wait_at_most(kLingerAtMost);
-  watch.idle = true;
-  co_await discard_until_closed(socket);
+  if (ec || !linger) co_return;
+  co_await discard_until_closed(socket, deadline);
 }
 
 } // namespace
@@ -686,7 +695,7 @@ asio::awaitable<void> serve_connection(Stream stream, Worker& worker, tcp::endpo
     if (stream_moved) co_return;
     if (!keep_going) break;
   }
-  co_await close_gracefully(stream, tracked);
+  co_await close_gracefully(stream, tracked, !worker.shared.draining);
 }
 
 asio::awaitable<void> refuse_connection(tcp::socket socket) {
@@ -700,9 +709,16 @@ asio::awaitable<void> refuse_connection(tcp::socket socket) {
   stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   if (ec) co_return;
   // What the client is still writing is read and dropped, so the 503 is not lost to a reset
-  // (close_gracefully says why), for at most kLingerAtMost.
+  // (close_gracefully says why): by a few refused connections at a time.
+  if (lingering_refusals.fetch_add(1, std::memory_order_relaxed) >= kLingeringRefusalsAtMost) {
+    lingering_refusals.fetch_sub(1, std::memory_order_relaxed);
+    co_return;
+  }
+  struct LeaveTheLinger {
+    ~LeaveTheLinger() { lingering_refusals.fetch_sub(1, std::memory_order_relaxed); }
+  } leave;
   stream.expires_after(kLingerAtMost);
-  co_await discard_until_closed(stream);
+  co_await discard_until_closed(stream, CoarseClock::now() + kLingerAtMost);
 }
 
 template asio::awaitable<void> serve_connection<PlainStream>(PlainStream, Worker&, tcp::endpoint, ConnectionClaim);

@@ -4,6 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -165,6 +167,33 @@ test('SIGTERM with a request that never finishes exits 0 once shutdown_grace is 
   const outcome = await inFlight;
   assert.notEqual(outcome.status, 200, 'the abandoned request was reported as a success');
   slow.release();
+});
+
+// After its last answer a TLS connection waits for the client's close_notify (and then for the client to
+// stop sending); that wait counts as idle, so SIGTERM ends it at once instead of waiting it out.
+test('SIGTERM while a TLS client that got its 413 holds on: Gatehouse exits without waiting for it', TEST_GUARD, async (t) => {
+  const directory = freshDirectory('tls-linger-');
+  const certificate = makeCertificate(directory, 'gatehouse-linger');
+  const upstream = await startUpstream();
+  t.after(() => upstream.stop());
+  const gatehouse = await startGatehouse({ upstream, directory, config: {
+    tls: { cert_file: certificate.certFile, key_file: certificate.keyFile },
+    limits: { max_body_bytes: '64KiB' }, timeouts: { shutdown_grace: '1s' } } });
+  t.after(() => gatehouse.stop());
+  // allowHalfOpen: the client answers neither Gatehouse's close_notify nor its end.
+  const socket = tls.connect({ port: gatehouse.port, host: '127.0.0.1', ca: certificate.pem, allowHalfOpen: true });
+  t.after(() => socket.destroy());
+  await once(socket, 'secureConnect');
+  let answer = '';
+  socket.setEncoding('latin1').on('data', (chunk) => { answer += chunk; });
+  const ended = once(socket, 'end');
+  socket.write('POST /api/too-big HTTP/1.1\r\nHost: ha.test\r\nContent-Length: 1048576\r\n\r\n');
+  await ended; // Gatehouse's close_notify: its answer is all there
+  assert.match(answer, /^HTTP\/1\.1 413 /);
+  gatehouse.proc.kill('SIGTERM');
+  assert.deepEqual(await gatehouse.exited, { code: 0, signal: null });
+  assert.equal(gatehouse.logs().filter((entry) => entry.msg.startsWith('shutdown grace period over')).length, 0,
+    'shutdown waited for the connection that got its 413');
 });
 
 function makeCertificate(directory, name) {
