@@ -46,7 +46,7 @@ asio::awaitable<ApiSocketOpening> open_api_socket(net::UpstreamTarget ha, std::s
   }
   // HA's first message is small (contract §4.2); the admin connection raises the limit once authenticated.
   ws->read_message_max(kMaxOpeningMessageBytes);
-  const std::string host_header = ha.host_header();
+  const std::string host_header = ha.host_header;
   beast::get_lowest_layer(*ws).expires_after(timeout);
   auto [handshake_ec] = co_await ws->async_handshake(host_header, "/api/websocket", use_tuple);
   if (handshake_ec) {

@@ -193,27 +193,33 @@ void remove_hop_by_hop(http::fields& headers, bool forwarding) {
     it = stays_here(*it) ? headers.erase(it) : std::next(it);
 }
 
+// Gatehouse's own forwarding headers, each as add(name, value), in the order HA gets them.
+template <class Add>
+void add_forwarding_headers(const ForwardedClient& client, Add add) {
+  add(kXForwardedFor, client.address_text.empty() ? address_text(client.address) : client.address_text);
+  add(kXForwardedProto, client.proto);
+  if (!client.host.empty()) add(kXForwardedHost, client.host);
+}
+
 } // namespace
 
 void remove_hop_by_hop(http::fields& headers) { remove_hop_by_hop(headers, false); }
 
 void prepare_upstream_request(http::fields& headers, const ForwardedClient& client) {
   remove_hop_by_hop(headers, true); // the client's own forwarding headers too: none is left to replace
-  headers.insert(kXForwardedFor, client.address_text.empty() ? address_text(client.address) : client.address_text);
-  headers.insert(kXForwardedProto, client.proto);
-  if (!client.host.empty()) headers.insert(kXForwardedHost, client.host);
+  add_forwarding_headers(client, [&](std::string_view name, std::string_view value) { headers.insert(name, value); });
 }
 
 std::string upstream_request_head(const http::request_header<>& request, std::string_view target,
                                   const ForwardedClient& client, std::string_view host_when_none) {
   using namespace std::string_view_literals; // literals as views: no strlen per piece
-  const auto line = [](std::string& out, std::string_view name, std::string_view value) {
+  std::string out;
+  const auto line = [&out](std::string_view name, std::string_view value) {
     out += name;
     out += ": "sv;
     out += value;
     out += "\r\n"sv;
   };
-  std::string out;
   out.reserve(512);
   out += request.method_string();
   out += ' ';
@@ -224,12 +230,10 @@ std::string upstream_request_head(const http::request_header<>& request, std::st
   for (const auto& field : request) {
     if (stays_here(field) || field.name() == http::field::expect) continue;
     has_host = has_host || field.name() == http::field::host;
-    line(out, field.name_string(), field.value());
+    line(field.name_string(), field.value());
   }
-  line(out, kXForwardedFor, client.address_text.empty() ? address_text(client.address) : client.address_text);
-  line(out, kXForwardedProto, client.proto);
-  if (!client.host.empty()) line(out, kXForwardedHost, client.host);
-  if (!has_host) line(out, "Host"sv, host_when_none);
+  add_forwarding_headers(client, line);
+  if (!has_host) line("Host"sv, host_when_none);
   out += "\r\n"sv;
   return out;
 }

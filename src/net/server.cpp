@@ -49,6 +49,11 @@ void sweep_overdue(std::list<TrackedConnection*>& connections, TrackedConnection
   }
 }
 
+void cancel_idle_waits(std::list<TrackedConnection*>& connections) {
+  for (auto* connection : connections)
+    if (connection->idle) connection->cancel_waits();
+}
+
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
@@ -63,9 +68,7 @@ asio::awaitable<void> sweep_deadlines(Worker& worker) {
     sweep_overdue(worker.connections, TrackedConnection::Clock::now());
     // While shutting down, an idle wait begun after begin_shutdown's cancel (a connection that finished
     // its request and is closing) ends here too.
-    if (worker.shared.draining)
-      for (auto* connection : worker.connections)
-        if (connection->idle) connection->cancel_waits();
+    if (worker.shared.draining) cancel_idle_waits(worker.connections);
   }
 }
 
@@ -294,8 +297,7 @@ void Server::begin_shutdown() {
     asio::post(worker->io, [w = worker.get()] {
       boost::system::error_code ignored;
       if (w->acceptor) w->acceptor->close(ignored);
-      for (auto* connection : w->connections)
-        if (connection->idle) connection->cancel_waits();
+      cancel_idle_waits(w->connections);
       for (auto* relay : w->relays)
         relay->terminate({boost::beast::websocket::close_code::going_away, "Gatehouse is shutting down"});
       w->upstream.clear();

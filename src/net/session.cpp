@@ -338,9 +338,7 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
   // Gatehouse answers "Expect: 100-continue" itself (the limits above have already passed), so HA
   // never waits on a client that waits on HA.
   const bool expect_continue = beast::iequals(req[http::field::expect], "100-continue");
-  const std::string request_head = upstream_request_head(
-      req, target, client,
-      req.find(http::field::host) == req.end() ? worker.upstream.target().host_header() : std::string());
+  const std::string request_head = upstream_request_head(req, target, client, worker.upstream.target().host_header);
 
   if (expect_continue && !parser.is_done()) {
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";

@@ -23,14 +23,12 @@ UpstreamTarget upstream_target(const config::Config& config) {
 }
 
 UpstreamTarget upstream_target(const config::HomeAssistant& home_assistant, std::chrono::milliseconds connect_timeout) {
-  UpstreamTarget target{home_assistant.host, home_assistant.port, connect_timeout, nullptr};
+  const bool ipv6 = home_assistant.host.find(':') != std::string::npos;
+  std::string host_header = (ipv6 ? "[" + home_assistant.host + "]" : home_assistant.host) + ":" +
+                            std::to_string(home_assistant.port);
+  UpstreamTarget target{home_assistant.host, home_assistant.port, connect_timeout, nullptr, std::move(host_header)};
   if (home_assistant.tls) target.tls = client_tls_context(home_assistant.ca_file);
   return target;
-}
-
-std::string UpstreamTarget::host_header() const {
-  const bool ipv6 = host.find(':') != std::string::npos;
-  return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
 void teardown(boost::beast::role_type role, UpstreamStream& stream, boost::system::error_code& ec) {

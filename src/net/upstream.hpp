@@ -30,8 +30,9 @@ struct UpstreamTarget {
   uint16_t port = 0;
   std::chrono::milliseconds connect_timeout{5000};
   std::shared_ptr<boost::asio::ssl::context> tls; // set when home_assistant.url is https
-  // "host:port" as a Host header names it (an IPv6 address in brackets), when the client gave none.
-  std::string host_header() const;
+  // "host:port" as a Host header names it (an IPv6 address in brackets), when the client gave none;
+  // written once, with the target (upstream_target).
+  std::string host_header;
 };
 
 // One connection to HA, plain or TLS: a stream that reads and writes the same either way (Beast's

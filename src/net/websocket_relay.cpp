@@ -420,7 +420,7 @@ asio::awaitable<std::optional<Joined>> passthrough_handshake(Stream& client_stre
     upgrade.set(http::field::connection, "Upgrade");
     upgrade.set(http::field::upgrade, "websocket");
     if (client.host.empty())
-      upgrade.set(http::field::host, worker.upstream.target().host_header());
+      upgrade.set(http::field::host, worker.upstream.target().host_header);
 
     beast::flat_buffer upstream_buffer;
     http::response_parser<http::string_body> answer_parser;
@@ -495,7 +495,7 @@ asio::awaitable<std::optional<Joined>> authenticated_handshake(Stream& client_st
   upgrade.set(http::field::sec_websocket_version, "13");
   upgrade.set(http::field::sec_websocket_key, random_client_key());
   if (client.host.empty())
-    upgrade.set(http::field::host, worker.upstream.target().host_header());
+    upgrade.set(http::field::host, worker.upstream.target().host_header);
 
   const std::string ha_version = co_await gate.ha_version();
   if (ha_version.empty()) {

@@ -119,6 +119,9 @@ constexpr std::chrono::milliseconds kDeadlineSweep{100};
 // it stays passed (a cancel that met no wait in progress cancels nothing).
 void sweep_overdue(std::list<TrackedConnection*>& connections, TrackedConnection::Clock::time_point now);
 
+// Cancels the waits of the connections that are idle (between requests, or closing): shutdown ends them.
+void cancel_idle_waits(std::list<TrackedConnection*>& connections);
+
 // A relayed websocket as shutdown (and later revocation) sees it.
 struct TrackedRelay {
   std::function<void(boost::beast::websocket::close_reason)> terminate;

@@ -24,7 +24,7 @@ asio::awaitable<bool> HealthProbe::home_assistant_reachable() {
   bool reachable = false;
   if (connection) {
     http::request<http::empty_body> req{http::verb::get, "/manifest.json", 11};
-    req.set(http::field::host, target_.host_header());
+    req.set(http::field::host, target_.host_header);
     req.set(http::field::user_agent, "Gatehouse health probe");
     req.keep_alive(false);
     connection->stream.expires_after(std::chrono::seconds(2));
