@@ -360,7 +360,8 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
     // a socket that is gone (a refusal after a failed acquire still waits under the watch).
     watch.upstream = nullptr;
     upstream.reset();
-    upstream = co_await worker.upstream.acquire(ec, config.timeouts.upstream_connect, parser.is_done() && attempt == 0);
+    upstream = worker.upstream.take_idle(parser.is_done() && attempt == 0);
+    if (!upstream) upstream = co_await worker.upstream.connect(ec, config.timeouts.upstream_connect);
     if (!upstream) {
       co_await send_refusal(stream, web::RefusalKind::upstream_unavailable, html, client_version,
                             client_keep_alive && parser.is_done(), exchange, watch);

@@ -120,9 +120,7 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> connect_upstream(const Upst
   co_return std::make_unique<UpstreamConnection>(UpstreamStream(std::move(tls_stream)));
 }
 
-asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(boost::system::error_code& ec,
-                                                                          std::chrono::milliseconds connect_timeout,
-                                                                          bool replayable) {
+std::unique_ptr<UpstreamConnection> UpstreamPool::take_idle(bool replayable) {
   auto now = CoarseClock::now();
   while (!idle_.empty()) {
     auto connection = std::move(idle_.back());
@@ -132,10 +130,14 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(boost
     bool fresh = replayable && idle_for < kUnprobedIdleTime && connection->buffer.size() == 0;
     if (fresh || still_open(*connection)) {
       connection->reused = true;
-      ec = {};
-      co_return connection;
+      return connection;
     }
   }
+  return nullptr;
+}
+
+asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::connect(boost::system::error_code& ec,
+                                                                          std::chrono::milliseconds connect_timeout) {
   UpstreamTarget target = target_;
   target.connect_timeout = connect_timeout;
   auto fresh = co_await connect_upstream(target, ec);
