@@ -28,6 +28,7 @@
 #include "config/secret_file.hpp"
 #include "config/values.hpp"
 #include "config/yaml_block.hpp"
+#include "os/file_descriptor.hpp"
 
 namespace gatehouse::config {
 namespace {
@@ -202,13 +203,13 @@ struct FileCheck {
 
 FileCheck check_readable_file(const std::filesystem::path& path) {
   FileCheck check;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0) {
+  const os::FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  if (!file.is_open()) {
     check.error = std::strerror(errno);
     return check;
   }
   struct stat status {};
-  if (::fstat(fd, &status) != 0) {
+  if (::fstat(file.get(), &status) != 0) {
     check.error = std::strerror(errno);
   } else if (S_ISDIR(status.st_mode)) {
     check.error = "it is a directory, not a file";
@@ -217,7 +218,6 @@ FileCheck check_readable_file(const std::filesystem::path& path) {
   } else {
     check.permissions = status.st_mode & 0777u;
   }
-  ::close(fd);
   return check;
 }
 

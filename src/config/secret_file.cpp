@@ -10,25 +10,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "os/file_descriptor.hpp"
+
 namespace gatehouse::config {
 namespace {
 
 // A secret is a token or a password; anything this large is the wrong file (a log, a key bundle, ...).
 constexpr off_t kMaxSecretFileBytes = 64 * 1024;
-
-class FileDescriptor {
-public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
-private:
-  int fd_;
-};
 
 std::string os_reason(int error_number) { return std::strerror(error_number); }
 
@@ -50,7 +38,7 @@ std::string octal_mode(unsigned permissions) {
 
 SecretFileRead read_secret_file(const std::filesystem::path& path) {
   SecretFileRead result;
-  const FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  const os::FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
   if (file.get() < 0) {
     result.error = os_reason(errno);
     return result;

@@ -26,6 +26,7 @@
 #include "net/forwarding.hpp"
 #include "net/open_files.hpp"
 #include "net/session.hpp"
+#include "os/file_descriptor.hpp"
 
 namespace gatehouse::net {
 namespace asio = boost::asio;
@@ -97,32 +98,21 @@ void start_serving(Worker& worker, tcp::socket socket, tcp::endpoint peer, Conne
   }
 }
 
-// A socket's descriptor on its way between workers: closed if it never arrives (the receiving worker
-// stopped first).
-struct DescriptorInTransit {
-  int fd = -1;
-  explicit DescriptorInTransit(int fd) : fd(fd) {}
-  DescriptorInTransit(DescriptorInTransit&& other) noexcept : fd(std::exchange(other.fd, -1)) {}
-  DescriptorInTransit& operator=(DescriptorInTransit&&) = delete;
-  ~DescriptorInTransit() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
 // Moves an accepted connection to `serving`'s thread. Each io_context's reactor is touched only by its
 // own thread (UNSAFE_IO), so the descriptor leaves this one and joins that one there.
 void hand_over(tcp::socket socket, Worker& serving, tcp::endpoint peer, ConnectionClaim claim) {
   boost::system::error_code ec;
   const auto protocol = peer.protocol();
-  DescriptorInTransit descriptor(socket.release(ec));
+  // Closed if it never arrives (the receiving worker stopped first).
+  os::FileDescriptor descriptor(socket.release(ec));
   if (ec) return; // the socket still owns its descriptor and closes it; the claim gives its places back
   asio::post(serving.io, [&serving, descriptor = std::move(descriptor), protocol, peer,
                           claim = std::move(claim)]() mutable {
     boost::system::error_code assign_ec;
     tcp::socket socket(serving.io);
-    socket.assign(protocol, descriptor.fd, assign_ec);
+    socket.assign(protocol, descriptor.get(), assign_ec);
     if (assign_ec) return;
-    descriptor.fd = -1; // the socket owns it now
+    descriptor.release(); // the socket owns it now
     start_serving(serving, std::move(socket), peer, std::move(claim));
   });
 }

@@ -17,6 +17,8 @@
 #include <ctime>
 #include <system_error>
 
+#include "os/file_descriptor.hpp"
+
 namespace gatehouse::store {
 
 namespace fs = std::filesystem;
@@ -87,15 +89,14 @@ void prepare_data_dir(const fs::path& data_dir) {
 // Creates the database file with mode 0600 before SQLite sees it: SQLite gives its -wal and -shm
 // files the database file's mode, so getting this one right covers all three from the start.
 void create_database_file_if_missing(const fs::path& path) {
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) {
+  const os::FileDescriptor file(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!file.is_open()) {
     if (errno == EEXIST) return;
     const int open_error = errno;
     throw StoreError("could not create database " + quoted(path) + ": " + errno_text(open_error) +
                      "; check that data_dir is writable by the user Gatehouse runs as");
   }
-  ::fchmod(fd, 0600); // the umask may have narrowed 0600 further; fchmod ignores it
-  ::close(fd);
+  ::fchmod(file.get(), 0600); // the umask may have narrowed 0600 further; fchmod ignores it
 }
 
 // The database and its companions hold audit history and, later, identity links: owner-only. Also

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "jose/base64url.hpp"
+#include "os/file_descriptor.hpp"
 
 namespace gatehouse::users {
 
@@ -23,24 +24,12 @@ std::runtime_error failure(const std::filesystem::path& path, std::string_view w
   return std::runtime_error("master key " + path.string() + ": " + std::string(what) + ": " + std::strerror(errno));
 }
 
-class Fd {
-public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
-private:
-  int fd_;
-};
-
 } // namespace
 
 MasterKey MasterKey::load_or_create(const std::filesystem::path& data_dir) {
   const auto path = data_dir / "master.key";
   MasterKey master;
-  Fd created(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+  const os::FileDescriptor created(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (created.get() >= 0) {
     if (RAND_bytes(master.key_.data(), static_cast<int>(master.key_.size())) != 1)
       throw std::runtime_error("master key: the OS random source failed");
@@ -53,7 +42,7 @@ MasterKey MasterKey::load_or_create(const std::filesystem::path& data_dir) {
   }
   if (errno != EEXIST) throw failure(path, "could not create it");
 
-  Fd existing(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  const os::FileDescriptor existing(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (existing.get() < 0) throw failure(path, "could not open it");
   struct stat info {};
   if (::fstat(existing.get(), &info) != 0) throw failure(path, "could not stat it");
