@@ -188,6 +188,9 @@ asio::awaitable<RelayResult> relay_sized_message(In& in, beast::flat_buffer& in_
   const std::array<asio::const_buffer, 3> first{asio::buffer(head_bytes), asio::buffer(in_buffer.data().data(), buffered),
                                                 asio::buffer(chunk, at_hand)};
   watch.wait_at_most(write_timeout);
+  // Asynchronous even when the kernel takes it all at once: the round through the event loop that
+  // follows is when the receiver answers, so the read after it finds bytes instead of waiting. Writing
+  // inline (sendmsg, then straight on) measured 8% fewer requests a second and 10% more CPU each.
   auto [head_ec, head_n] = co_await asio::async_write(out, first, in_one_call, use_tuple);
   if (head_ec) co_return RelayResult{head_ec, false};
   auto& relayed = relayed_toward(isRequest);
