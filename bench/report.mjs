@@ -115,10 +115,14 @@ const goal = (text, value, pass, rounds = []) => goals.push({ goal: text, value,
 // A comparison only counts when both sides measured cleanly.
 const clean = (id, peer) => tests[id]?.peers[peer] && tests[id].peers[peer].issues.length === 0;
 const hasGh = (id) => tests[id]?.peers.gatehouse;
+// Only rounds both sides measured cleanly: a failed round's 0 would read as noise.
 const roundRatios = (id, other, key) => {
+  const measured = (p) => p && !p.errors && p.throughput;
   const theirs = tests[id].peers[other].rounds;
   return tests[id].peers.gatehouse.rounds
-    .map((g) => ratio(g[key], theirs.find((o) => o.round === g.round)?.[key]))
+    .map((g) => [g, theirs.find((o) => o.round === g.round)])
+    .filter(([g, o]) => measured(g) && measured(o))
+    .map(([g, o]) => ratio(g[key], o[key]))
     .filter((r) => r != null);
 };
 // Gatehouse against `other` on `key` ('throughput': at least theirs; 'p99': at most theirs).
@@ -126,7 +130,8 @@ const compare = (id, other, key, text) => {
   const r = tests[id]?.ratios[`gatehouse/${other}`];
   if (!hasGh(id) || !r) return;
   const value = key === 'throughput' ? r.throughput : r.p99;
-  const met = key === 'throughput' ? value >= 1 : value <= 1;
+  // A figure missing on either side is no pass (null <= 1 is true in JavaScript).
+  const met = value != null && (key === 'throughput' ? value >= 1 : value <= 1);
   goal(text, value, clean(id, 'gatehouse') && clean(id, other) ? met : false, roundRatios(id, other, key));
 };
 for (const id of ['http-small', 'http-64k']) compare(id, 'nginx', 'throughput', `${tests[id]?.title}: req/s ≥ nginx`);

@@ -360,7 +360,7 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
   for (int attempt = 0;; ++attempt) {
     boost::system::error_code ec;
     // A failed attempt's connection goes before the next is sought: the deadline sweep must never hold
-    // a socket that is gone (a refusal after a failed acquire still waits under the watch).
+    // a socket that is gone (a refusal after a failed connect still waits under the watch).
     watch.upstream = nullptr;
     upstream.reset();
     upstream = worker.upstream.take_idle(parser.is_done() && attempt == 0);

@@ -1,6 +1,7 @@
-// os/file_descriptor: owns one descriptor the operating system handed out (a file being read, a socket
-// on its way between threads). It is closed exactly once, when its owner goes, unless handed on with
-// release(). The one owner type for raw descriptors: everything else holds them in Asio's sockets.
+// os/file_descriptor: owns one descriptor the operating system handed out (a file opened to check, read
+// or create, a socket to systemd, a connection on its way between threads). It is closed exactly once,
+// when its owner goes, unless handed on with release(). The one owner type for raw descriptors; the
+// rest are held by Asio's sockets.
 #pragma once
 
 #include <unistd.h>

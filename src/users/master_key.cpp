@@ -20,8 +20,8 @@ namespace gatehouse::users {
 
 namespace {
 
-std::runtime_error failure(const std::filesystem::path& path, std::string_view what) {
-  return std::runtime_error("master key " + path.string() + ": " + std::string(what) + ": " + std::strerror(errno));
+std::runtime_error failure(const std::filesystem::path& path, std::string_view what, int error_number = errno) {
+  return std::runtime_error("master key " + path.string() + ": " + std::string(what) + ": " + std::strerror(error_number));
 }
 
 } // namespace
@@ -33,10 +33,13 @@ MasterKey MasterKey::load_or_create(const std::filesystem::path& data_dir) {
   if (created.get() >= 0) {
     if (RAND_bytes(master.key_.data(), static_cast<int>(master.key_.size())) != 1)
       throw std::runtime_error("master key: the OS random source failed");
-    if (::write(created.get(), master.key_.data(), master.key_.size()) != static_cast<ssize_t>(master.key_.size()) ||
-        ::fsync(created.get()) != 0) {
+    const auto size = static_cast<ssize_t>(master.key_.size());
+    const ssize_t written = ::write(created.get(), master.key_.data(), master.key_.size());
+    if (written != size || ::fsync(created.get()) != 0) {
+      // Read before unlink can change it; a short write without an error is a full disk.
+      const int error_number = written >= 0 && written < size ? ENOSPC : errno;
       ::unlink(path.c_str());
-      throw failure(path, "could not write it");
+      throw failure(path, "could not write it", error_number);
     }
     return master;
   }
