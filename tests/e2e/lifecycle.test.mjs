@@ -327,13 +327,17 @@ test('SIGHUP applies limits, timeouts and trusted_proxies to the next connection
   assert.equal((await post('/api/body-before', 512 * 1024)).status, 200);
   assert.deepEqual(await forwardedFor('/api/xff-before'), ['127.0.0.1']);
   // Three connections of another client address held open (each with half a head) before the reload.
+  // Each is answered once first: a connect only says the kernel took it, the answer that Gatehouse
+  // accepted (and counted) it before the reload.
   const CLIENT = '127.0.0.3';
   const held = [];
   t.after(() => held.forEach((connection) => connection.destroy()));
   for (let i = 0; i < 3; i++) {
     const connection = await RawConnection.connect({ port: gatehouse.port, localAddress: CLIENT });
-    await connection.write(`GET /api/held-${i} HTTP/1.1\r\nHost: ha.test\r\n`);
     held.push(connection);
+    await connection.write(rawHead('GET', `/api/held-${i}`, [['Host', 'ha.test']]));
+    assert.equal((await connection.readResponse()).status, 200);
+    await connection.write(`GET /api/held-${i}-next HTTP/1.1\r\nHost: ha.test\r\n`);
   }
 
   rewrite({ limits: { max_connections_per_address: 2, max_body_bytes: '256KiB' }, timeouts: { header_read: '1s' },
