@@ -53,6 +53,7 @@ function summarize(rows) {
   }
   const issues = [];
   for (const p of per) {
+    p.clean = !p.errors && Boolean(p.throughput);
     if (p.errors) issues.push(`round ${p.round}: errors ${JSON.stringify(p.error_detail)}`);
     else if (!p.throughput) issues.push(`round ${p.round}: no ${isHttp ? 'responses' : 'echoes'} at all`);
   }
@@ -117,11 +118,10 @@ const clean = (id, peer) => tests[id]?.peers[peer] && tests[id].peers[peer].issu
 const hasGh = (id) => tests[id]?.peers.gatehouse;
 // Only rounds both sides measured cleanly: a failed round's 0 would read as noise.
 const roundRatios = (id, other, key) => {
-  const measured = (p) => p && !p.errors && p.throughput;
   const theirs = tests[id].peers[other].rounds;
   return tests[id].peers.gatehouse.rounds
     .map((g) => [g, theirs.find((o) => o.round === g.round)])
-    .filter(([g, o]) => measured(g) && measured(o))
+    .filter(([g, o]) => g.clean && o?.clean)
     .map(([g, o]) => ratio(g[key], o[key]))
     .filter((r) => r != null);
 };
@@ -129,7 +129,7 @@ const roundRatios = (id, other, key) => {
 const compare = (id, other, key, text) => {
   const r = tests[id]?.ratios[`gatehouse/${other}`];
   if (!hasGh(id) || !r) return;
-  const value = key === 'throughput' ? r.throughput : r.p99;
+  const value = r[key];
   // A figure missing on either side is no pass (null <= 1 is true in JavaScript).
   const met = value != null && (key === 'throughput' ? value >= 1 : value <= 1);
   goal(text, value, clean(id, 'gatehouse') && clean(id, other) ? met : false, roundRatios(id, other, key));

@@ -39,7 +39,7 @@ std::string octal_mode(unsigned permissions) {
 SecretFileRead read_secret_file(const std::filesystem::path& path) {
   SecretFileRead result;
   const os::FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
-  if (file.get() < 0) {
+  if (!file.is_open()) {
     result.error = os_reason(errno);
     return result;
   }

@@ -30,7 +30,7 @@ MasterKey MasterKey::load_or_create(const std::filesystem::path& data_dir) {
   const auto path = data_dir / "master.key";
   MasterKey master;
   const os::FileDescriptor created(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
-  if (created.get() >= 0) {
+  if (created.is_open()) {
     if (RAND_bytes(master.key_.data(), static_cast<int>(master.key_.size())) != 1)
       throw std::runtime_error("master key: the OS random source failed");
     const auto size = static_cast<ssize_t>(master.key_.size());
@@ -46,7 +46,7 @@ MasterKey MasterKey::load_or_create(const std::filesystem::path& data_dir) {
   if (errno != EEXIST) throw failure(path, "could not create it");
 
   const os::FileDescriptor existing(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  if (existing.get() < 0) throw failure(path, "could not open it");
+  if (!existing.is_open()) throw failure(path, "could not open it");
   struct stat info {};
   if (::fstat(existing.get(), &info) != 0) throw failure(path, "could not stat it");
   if ((info.st_mode & 077) != 0 && ::fchmod(existing.get(), 0600) != 0) throw failure(path, "could not narrow it to 0600");
