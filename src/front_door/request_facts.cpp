@@ -44,13 +44,33 @@ Upgrade upgrade_of(const http::request_header<>& head) {
   const auto lines = head.count(http::field::upgrade);
   const bool connection_upgrade = connection_names_upgrade(head);
   if (lines == 0 && !connection_upgrade) return Upgrade::none;
-  if (lines == 1 && connection_upgrade && head.method() == http::verb::get && head.version() == 11 &&
+  // A handshake has no body: bytes after its head are the first frames, whatever a length says.
+  const auto length = head.find(http::field::content_length);
+  const bool bodiless = head.find(http::field::transfer_encoding) == head.end() &&
+                        (length == head.end() || length->value() == "0");
+  if (lines == 1 && connection_upgrade && bodiless && head.method() == http::verb::get && head.version() == 11 &&
       boost::beast::iequals(trim(head[http::field::upgrade]), "websocket"))
     return Upgrade::websocket;
   return Upgrade::other;
 }
 
 namespace {
+
+// The methods HA's views answer (HomeAssistantView: get, post, put, patch, delete, head, and options for
+// CORS). Any other is refused before HA: aiohttp takes CONNECT as a switch away from HTTP, which would
+// leave a pooled connection that no longer reads requests.
+bool is_served_method(http::verb method) {
+  switch (method) {
+    case http::verb::get:
+    case http::verb::head:
+    case http::verb::post:
+    case http::verb::put:
+    case http::verb::patch:
+    case http::verb::delete_:
+    case http::verb::options: return true;
+    default: return false;
+  }
+}
 
 // Takes every `name` line out of the head; its value when it came once.
 std::string take_header(http::request_header<>& head, const std::string& name, bool& repeated) {
@@ -72,6 +92,10 @@ FactsReading read_facts(http::request_header<>& head, const boost::asio::ip::add
   auto target = check_target(head.target());
   if (!target) {
     reading.refusal = describe(target.problem);
+    return reading;
+  }
+  if (!is_served_method(head.method())) {
+    reading.refusal = "a method Home Assistant does not serve";
     return reading;
   }
   if (const auto framing = net::ambiguous_framing(head); !framing.empty()) {
@@ -102,7 +126,7 @@ FactsReading read_facts(http::request_header<>& head, const boost::asio::ip::add
                          head.find(http::field::access_control_request_method) != head.end();
   facts.authorization = head[http::field::authorization];
   facts.content_type = head[http::field::content_type];
-  if (head.find(http::field::cookie) != head.end()) facts.own_cookies = net::take_cookies(head, kOwnCookiePrefix);
+  if (head.find(http::field::cookie) != head.end()) facts.own_cookies = net::take_cookies(head, net::kOwnCookiePrefix);
   if (header_identity) {
     IdentityHeaders identity;
     identity.username = take_header(head, header_identity->username_header, identity.repeated);

@@ -22,9 +22,6 @@
 
 namespace gatehouse::front_door {
 
-// Every cookie whose name starts with this is Gatehouse's own.
-constexpr std::string_view kOwnCookiePrefix = "gatehouse_";
-
 // What the request asks to switch to. Only a websocket is ever relayed (and only where the shield
 // allows it); any other upgrade request is refused with 400, never tunnelled.
 enum class Upgrade {

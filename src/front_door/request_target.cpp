@@ -19,6 +19,13 @@ int hex_value(char c) {
 
 bool is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
 
+// RFC 3986 §2.3: a URI means the same with these percent-encoded or not, so no client needs to encode
+// them, and a path that does can name a route one way to Gatehouse and another to HA.
+bool is_unreserved(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+         c == '~';
+}
+
 // Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
 bool valid_utf8(std::string_view text) {
   for (std::size_t i = 0; i < text.size();) {
@@ -70,6 +77,7 @@ std::string_view describe(TargetProblem problem) {
   case TargetProblem::not_origin_form: return "request target is not a path";
   case TargetProblem::bad_escape: return "malformed percent escape";
   case TargetProblem::encoded_delimiter: return "encoded '/', '\\' or '.' in the path";
+  case TargetProblem::encoded_unreserved: return "percent-encoded letter, digit, '-', '_' or '~' in the path (send it as it is)";
   case TargetProblem::backslash: return "backslash in the path";
   case TargetProblem::control_character: return "control character in the target";
   case TargetProblem::dot_segment: return "dot segment in the path";
@@ -104,6 +112,7 @@ TargetCheck check_target(std::string_view raw) {
     if (high < 0 || low < 0) return refused(TargetProblem::bad_escape);
     const auto value = static_cast<unsigned char>(high * 16 + low);
     if (value == '/' || value == '\\' || value == '.') return refused(TargetProblem::encoded_delimiter);
+    if (is_unreserved(value)) return refused(TargetProblem::encoded_unreserved);
     if (is_control(value)) return refused(TargetProblem::control_character);
     decoded += static_cast<char>(value);
     i += 2;

@@ -1,6 +1,8 @@
 // front_door/request_target: owns the one reading of a request's target that every later decision uses.
-// A target that two programs could read differently — encoded '/', '\' or '.', NUL or control
-// characters, dot segments, bad or overlong UTF-8, a malformed escape, an absolute-form URL — is
+// A target that two programs could read differently — encoded '/', '\' or '.', an encoded letter, digit,
+// '-', '_' or '~' (HA on aiohttp 3.10.6 and later routes on the decoded path, older HA on the raw one),
+// NUL or control characters, dot segments, bad or overlong UTF-8, a malformed escape, an absolute-form
+// URL — is
 // refused, never "cleaned up" and forwarded: the proxy and HA must never disagree
 // on which path was asked for (the root of Authelia's CVE-2021-32637 and of HA's 2023 supervisor
 // path advisory).
@@ -17,6 +19,7 @@ enum class TargetProblem {
   not_origin_form,        // not "/...": absolute-form URLs, "*", authority form
   bad_escape,             // '%' not followed by two hex digits
   encoded_delimiter,      // %2F, %5C, %2E in the path: a second way to write '/', '\' or '.'
+  encoded_unreserved,     // %74 for 't' and the like in the path: a second way to write a route's name
   backslash,
   control_character,      // NUL, other C0 controls, DEL — raw or encoded
   dot_segment,            // "/./", "/../", trailing "/." or "/.."

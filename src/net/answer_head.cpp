@@ -50,7 +50,7 @@ void AnswerParser::on_field_impl(http::field name, boost::beast::string_view nam
     connection_named_.add(value);
     return;
   }
-  if (is_hop_by_hop(name)) return;
+  if (is_hop_by_hop(name) || sets_own_cookie(name, value)) return;
   lines_ += name_string;
   lines_ += ": "sv;
   lines_ += value;

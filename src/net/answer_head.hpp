@@ -1,7 +1,8 @@
 // net/answer_head: owns what a client is told of HA's answer head. HA's field lines are written, as
 // Beast's parser reads them, straight into the bytes the client will get: no field container, so a
-// relayed answer costs no allocation or tree insert per header. Hop-by-hop headers, and those HA's
-// Connection header names, are left out on the way (net/forwarding's rules). The head is then finished
+// relayed answer costs no allocation or tree insert per header. Hop-by-hop headers, those HA's
+// Connection header names, and any Set-Cookie of Gatehouse's own cookies are left out on the way
+// (net/forwarding's rules). The head is then finished
 // for the client's own connection: its HTTP version, its keep-alive, and the body's framing, HA's
 // close-ended bodies re-framed as chunked so the client's connection can stay open (an HTTP/1.0 client
 // gets no Transfer-Encoding at all: the body ends with its connection). Promises: HA's answer is framed

@@ -139,6 +139,12 @@ std::optional<ForwardedClient> resolve_client(const http::fields& headers, const
   return client;
 }
 
+bool sets_own_cookie(http::field name, std::string_view value) {
+  if (name != http::field::set_cookie) return false;
+  value = trim(value);
+  return value.size() >= kOwnCookiePrefix.size() && iequals(value.substr(0, kOwnCookiePrefix.size()), kOwnCookiePrefix);
+}
+
 bool is_hop_by_hop(http::field name) {
   return name == http::field::upgrade || std::find(kHopByHop.begin(), kHopByHop.end(), name) != kHopByHop.end();
 }
@@ -179,6 +185,7 @@ public:
   }
   bool operator()(const http::fields::value_type& field) const {
     return is_hop_by_hop(field.name()) || (forwarding_ && is_forwarding(field)) ||
+           sets_own_cookie(field.name(), field.value()) ||
            (!named_.empty() && named_.contains(field.name_string()));
   }
 

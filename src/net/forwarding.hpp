@@ -52,7 +52,16 @@ private:
   std::vector<std::string> names_;
 };
 
-// Removes hop-by-hop headers (and every header the Connection header names) except message framing.
+// Every cookie whose name starts with this is Gatehouse's own: taken out of each request before HA sees
+// it (take_cookies), and never set by an answer of HA's (an add-on's page behind ingress shares
+// Gatehouse's origin, and could otherwise plant a sign-in cookie of its choosing).
+constexpr std::string_view kOwnCookiePrefix = "gatehouse_";
+
+// Whether an answer's header sets one of Gatehouse's own cookies (the name compared in any case).
+bool sets_own_cookie(boost::beast::http::field name, std::string_view value);
+
+// Removes hop-by-hop headers (and every header the Connection header names) except message framing,
+// and any Set-Cookie of Gatehouse's own cookies.
 void remove_hop_by_hop(boost::beast::http::fields& headers);
 
 // Takes every cookie whose name starts with `prefix` out of the Cookie header(s), keeping the others

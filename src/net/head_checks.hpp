@@ -19,7 +19,8 @@ bool has_obs_fold(std::string_view head);
 bool is_relayable_transfer_coding(std::string_view value);
 
 // Why the head's framing is ambiguous ("" when it is not): a transfer coding other than exactly
-// "chunked" (Beast would read no body, HA might read one), one in HTTP/1.0, or several Host headers.
+// "chunked" (Beast would read no body, HA might read one), one in HTTP/1.0, several Host headers, or a
+// Content-Length that is not one line of digits (Beast reads "5, 5" as 5; HA's parser refuses it).
 std::string_view ambiguous_framing(const boost::beast::http::request_header<>& request);
 
 } // namespace gatehouse::net

@@ -409,6 +409,13 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
       co_await send_refusal(stream, kind, html, client_version, client_keep_alive, exchange, watch);
       co_return client_keep_alive;
     }
+    if (response_parser->status() == 101) {
+      // HA switched protocols, though no Upgrade reaches it on this path: its connection no longer
+      // speaks HTTP (it is dropped, never pooled), and the client asked for no tunnel.
+      co_await send_refusal(stream, web::RefusalKind::upstream_unavailable, html, client_version, client_keep_alive,
+                            exchange, watch);
+      co_return client_keep_alive;
+    }
     break;
   }
 

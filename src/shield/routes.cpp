@@ -154,6 +154,7 @@ bool is_supervisor_log_path(std::string_view path) {
   constexpr std::string_view kHassio = "/api/hassio/";
   if (!path.starts_with(kHassio)) return false;
   const auto rest = path.substr(kHassio.size());
+  if (rest.starts_with("app/")) return false; // the frontend's own files, which HassIOView serves to anyone
   return rest.ends_with("/logs") || rest.find("/logs/") != std::string_view::npos;
 }
 
@@ -168,19 +169,24 @@ bool is_signed_path(std::string_view path) {
   return is_supervisor_log_path(path);
 }
 
-bool has_live_auth_signature(std::string_view query, std::int64_t now) {
+std::optional<std::string> auth_signature_session(std::string_view query, std::int64_t now) {
   int count = 0;
   const auto value = query_value(query, "authSig", count);
-  if (count != 1 || value.empty() || value.size() > 4096) return false;
+  if (count != 1 || value.empty() || value.size() > 4096) return std::nullopt;
   const auto parts = jose::split_compact(value);
   const auto claims = parts ? jose::parse_object(parts->payload) : std::nullopt;
-  if (!claims) return false;
+  if (!claims) return std::nullopt;
   const auto exp = jose::numeric_date(*claims, "exp");
-  return exp && *exp >= now; // HA allows no leeway here (§9.5)
+  if (!exp || *exp < now) return std::nullopt; // HA allows no leeway here (§9.5)
+  const auto* iss = claims->if_contains("iss");
+  if (!iss || !iss->is_string() || iss->as_string().empty()) return std::nullopt; // HA finds no session either
+  return std::string(iss->as_string());
 }
 
-RouteClass classify(const front_door::RequestFacts& facts, const PublicPaths& public_paths,
-                    const PublicPaths& websocket_passthrough) {
+namespace {
+
+RouteClass class_of(const front_door::RequestFacts& facts, const PublicPaths& public_paths,
+                    const PublicPaths& websocket_passthrough, std::string& signing_session) {
   const auto& path = facts.target.path;
   using front_door::Upgrade;
   // An upgrade is decided here and nowhere else: HA's websocket API, or a path the admin listed.
@@ -196,12 +202,24 @@ RouteClass classify(const front_door::RequestFacts& facts, const PublicPaths& pu
   if (public_paths.matches(path, facts.method)) return RouteClass::public_path;
   if (path.starts_with("/api/onboarding/")) return RouteClass::onboarding;
   if (facts.cors_preflight && !has_authorization) return RouteClass::cors_preflight;
-  if (facts.method == http::verb::get && !has_authorization && is_signed_path(path) &&
-      has_live_auth_signature(facts.target.query, facts.now_unix_seconds))
-    return RouteClass::signed_path;
+  if (facts.method == http::verb::get && !has_authorization && is_signed_path(path)) {
+    if (auto session = auth_signature_session(facts.target.query, facts.now_unix_seconds)) {
+      signing_session = std::move(*session);
+      return RouteClass::signed_path;
+    }
+  }
   if (is_get_or_head(facts.method) && facts.wants_html && !has_authorization && is_app_page(path))
     return RouteClass::navigation;
   return RouteClass::protected_path;
+}
+
+} // namespace
+
+Route classify(const front_door::RequestFacts& facts, const PublicPaths& public_paths,
+               const PublicPaths& websocket_passthrough) {
+  Route route;
+  route.route_class = class_of(facts, public_paths, websocket_passthrough, route.signing_session);
+  return route;
 }
 
 } // namespace gatehouse::shield

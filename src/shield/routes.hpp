@@ -7,6 +7,7 @@
 
 #include <boost/beast/http/verb.hpp>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,16 +52,24 @@ private:
   std::vector<Pattern> patterns_;
 };
 
-RouteClass classify(const front_door::RequestFacts& facts, const PublicPaths& public_paths,
-                    const PublicPaths& websocket_passthrough);
+// A request's class, and what the class rests on that the shield still checks.
+struct Route {
+  RouteClass route_class = RouteClass::protected_path;
+  // signed_path: the HA session (refresh token id, the authSig's iss) whose link this is. HA honours the
+  // link while that session exists, whether or not its person is still active (contract §9.5).
+  std::string signing_session;
+};
+
+Route classify(const front_door::RequestFacts& facts, const PublicPaths& public_paths,
+               const PublicPaths& websocket_passthrough);
 
 // Whether HA itself signs `path` (contract §9.5) and refuses it when the signature is forged: only
 // such paths may reach HA on the strength of an authSig that Gatehouse cannot check.
 bool is_signed_path(std::string_view path);
 
-// True when `query` carries exactly one authSig whose value is a JWT with an exp (a time in
-// jose::numeric_date's range) that has not passed (read without its key, which only HA has; HA verifies
-// the signature).
-bool has_live_auth_signature(std::string_view query, std::int64_t now_unix_seconds);
+// The session that signed the link, when `query` carries exactly one authSig whose value is a JWT with an
+// iss (a non-empty string) and an exp (a time in jose::numeric_date's range) that has not passed (read
+// without its key, which only HA has; HA verifies the signature). nullopt otherwise.
+std::optional<std::string> auth_signature_session(std::string_view query, std::int64_t now_unix_seconds);
 
 } // namespace gatehouse::shield

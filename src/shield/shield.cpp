@@ -175,7 +175,8 @@ asio::awaitable<TokenDecision> Shield::check_token(std::string_view token, const
 Admission Shield::decide(const front_door::RequestFacts& facts) {
   Admission admission;
   const Routes& lists = routes(facts.config);
-  admission.route = classify(facts, lists.public_paths, lists.websocket_passthrough);
+  const Route route = classify(facts, lists.public_paths, lists.websocket_passthrough);
+  admission.route = route.route_class;
   switch (admission.route) {
     case RouteClass::local_login:
       if (local_login_open(facts)) {
@@ -186,9 +187,14 @@ Admission Shield::decide(const front_door::RequestFacts& facts) {
         admission.reason = "local login is switched off";
       }
       break;
+    case RouteClass::signed_path:
+      // HA honours a link while the session that signed it exists, even for a person who is no longer
+      // active (§9.5): a cut-off person's links, and an ended session's, stop here.
+      if (cut_offs_.refuses_session(route.signing_session)) admission.reason = "this person's access was removed or this session ended";
+      else admission.action = Admission::Action::forward;
+      break;
     case RouteClass::public_path:
     case RouteClass::auth_endpoint:
-    case RouteClass::signed_path:
     case RouteClass::cors_preflight:
       admission.action = Admission::Action::forward;
       break;

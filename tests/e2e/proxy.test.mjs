@@ -345,6 +345,22 @@ describe('relaying requests', () => {
     assert.equal(next.json().url, '/api/after-two-framings');
   });
 
+  test('an answer of HA\'s that switches protocols on an ordinary request gets the client a 502; HA\'s connection is not reused', TEST_GUARD, async () => {
+    const response = await request(`${gatehouse.url}/test/switch-protocols`, { headers: { accept: 'application/json' } });
+    assert.equal(response.status, 502);
+    for (let i = 0; i < 3; i += 1) { // pooled, the switched connection would answer these with junk or not at all
+      const next = await request(`${gatehouse.url}/api/after-switch-${i}`);
+      assert.equal(next.status, 200, 'HA\'s next answer is read on a sound connection');
+      assert.equal(next.json().url, `/api/after-switch-${i}`);
+    }
+  });
+
+  test('a Set-Cookie of Gatehouse\'s own cookies in HA\'s answer never reaches the browser; HA\'s other cookies do', TEST_GUARD, async () => {
+    const response = await request(`${gatehouse.url}/test/own-cookie`);
+    assert.equal(response.status, 200);
+    assert.deepEqual(response.headers['set-cookie'], ['addon_pref=dark; Path=/']);
+  });
+
   test('/healthz answers 200 itself when HA is up, probing only /manifest.json without credentials', TEST_GUARD, async () => {
     const probesBefore = upstream.requestsTo('/manifest.json').length;
     const response = await request(`${gatehouse.url}/healthz`);

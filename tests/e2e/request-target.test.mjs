@@ -9,6 +9,8 @@ const AMBIGUOUS = [
   '/api%2Fhassio/app/index.html',     // encoded slash
   '/api/hassio%5c..%5capp',           // encoded backslash
   '/api/%2e%2e/auth/token',           // encoded dots
+  '/auth/%74oken',                    // an encoded letter: HA on aiohttp ≥ 3.10.6 routes this to /auth/token
+  '/api/mobile_app/%72egistrations',
   '/api/hassio/../../auth/providers', // dot segments
   '/./api/states',
   '/api\\hassio\\app',                // raw backslash

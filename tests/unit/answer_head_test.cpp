@@ -51,6 +51,13 @@ TEST(AnswerHead, EndToEndFieldsPassInHasOrderAndSpellingHopByHopOnesDoNot) {
   EXPECT_FALSE(answer.bodiless);
 }
 
+TEST(AnswerHead, ASetCookieOfGatehousesOwnCookiesNeverReachesTheClient) {
+  const auto answer = for_client(
+      "HTTP/1.1 200 OK\r\nSet-Cookie: gatehouse_login_abcdefgh=planted; Path=/sso/\r\n"
+      "set-cookie: ingress_session=abc\r\nSet-Cookie: Gatehouse_consent_x=1\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_EQ(answer.head, "HTTP/1.1 200 OK\r\nset-cookie: ingress_session=abc\r\nContent-Length: 0\r\n\r\n");
+}
+
 TEST(AnswerHead, AHeaderNamedByConnectionIsDroppedWhereverItCameAndInAnyCase) {
   const auto answer = for_client(
       "HTTP/1.1 200 OK\r\nX-Before: 1\r\nx-after: 2\r\nX-Kept: 3\r\nConnection: x-before\r\n"

@@ -182,6 +182,22 @@ TEST(ForwardingHopByHop, SeveralConnectionLinesAndRepeatedNamedHeadersAllGoAndTh
   EXPECT_EQ(left, (std::vector<std::string>{"X-First", "X-Middle", "X-Last"}));
 }
 
+// An answer of HA's (or of an add-on behind ingress, which shares the origin) never sets Gatehouse's own
+// cookies: the websocket handshake's answers and the token relay's go through this pass.
+TEST(ForwardingHopByHop, ASetCookieOfGatehousesOwnCookiesStaysHereOthersPass) {
+  http::fields h;
+  h.insert(http::field::set_cookie, "gatehouse_login_abcdefgh=planted; Path=/sso/");
+  h.insert(http::field::set_cookie, "ingress_session=abc; Path=/api/hassio_ingress/");
+  h.insert(http::field::set_cookie, " GATEHOUSE_idp_signout=x");
+  h.insert(http::field::set_cookie, "my_gatehouse_x=1");
+  h.insert("X-Note", "gatehouse_login_abcdefgh=not-a-cookie");
+  gatehouse::net::remove_hop_by_hop(h);
+  std::vector<std::string> left;
+  for (const auto& field : h) left.emplace_back(field.value());
+  EXPECT_EQ(left, (std::vector<std::string>{"ingress_session=abc; Path=/api/hassio_ingress/", "my_gatehouse_x=1",
+                                            "gatehouse_login_abcdefgh=not-a-cookie"}));
+}
+
 TEST(ForwardingPrepareUpstream, ClientForwardingHeadersGoInAnyCaseAndLookalikesStay) {
   http::fields h;
   h.insert("x-forwarded-for", "6.6.6.6");

@@ -47,7 +47,16 @@ shield::RouteClass classify(http::verb method, std::string_view path, std::strin
   facts.wants_html = html;
   facts.authorization = authorization ? "Bearer x" : "";
   facts.now_unix_seconds = kNow;
-  return classify(facts, public_paths, passthrough);
+  return classify(facts, public_paths, passthrough).route_class;
+}
+
+// A request head as Beast's parser reads it from the wire.
+http::request_header<> parsed_head(const std::string& head_text) {
+  http::request_parser<http::empty_body> parser;
+  boost::beast::error_code ec;
+  parser.put(boost::asio::buffer(head_text), ec);
+  EXPECT_FALSE(ec) << head_text;
+  return std::move(parser.release().base());
 }
 
 // The route of a request head read as the front door reads it (upgrade included).
@@ -61,7 +70,7 @@ shield::RouteClass classify_head(const std::string& head_text) {
   auto reading = gatehouse::front_door::read_facts(parser.get().base(), boost::asio::ip::make_address("127.0.0.2"),
                                                    false, std::make_shared<const gatehouse::config::Config>(), kNow);
   EXPECT_TRUE(reading.facts) << head_text;
-  return classify(*reading.facts, public_paths, passthrough);
+  return classify(*reading.facts, public_paths, passthrough).route_class;
 }
 
 // An HA-shaped token whose claims carry these JSON texts as exp and iat.
@@ -167,6 +176,13 @@ TEST(Routes, SignedGetsOnlyWithOneLiveSignature) {
   EXPECT_EQ(classify(http::verb::get, "/media/x", "authSig=" + live + "&authSig=" + live), RouteClass::protected_path);
   EXPECT_EQ(classify(http::verb::get, "/media/x", "authSig=garbage"), RouteClass::protected_path);
   EXPECT_EQ(classify(http::verb::post, "/media/x", "authSig=" + live), RouteClass::protected_path);
+  // The signing session is what the shield checks against cut-offs; without one, HA finds none either.
+  EXPECT_EQ(shield::auth_signature_session("width=3&authSig=" + live, kNow).value_or(""), "a");
+  for (const auto& claims : {boost::json::object{{"path", "/media/x"}, {"exp", kNow + 30}},
+                             boost::json::object{{"iss", ""}, {"path", "/media/x"}, {"exp", kNow + 30}},
+                             boost::json::object{{"iss", 7}, {"path", "/media/x"}, {"exp", kNow + 30}}})
+    EXPECT_EQ(classify(http::verb::get, "/media/x", "authSig=" + jwt({{"alg", "HS256"}}, claims)), RouteClass::protected_path)
+        << boost::json::serialize(claims);
 }
 
 TEST(Routes, AnAuthSigCountsOnlyOnPathsHaSignsAndGuards) {
@@ -180,7 +196,8 @@ TEST(Routes, AnAuthSigCountsOnlyOnPathsHaSignsAndGuards) {
   // Gatehouse): an authSig that merely looks like a JWT must not open them.
   for (const char* path : {"/local/secret.txt", "/api/hassio/app/entrypoint.js", "/api/hassio/addons/x/icon",
                            "/auth/external/callback", "/api/states", "/api/websocket", "/media", "/media/",
-                           "/api/error_log/x", "/api/hassio/backups/abc/download", "/api/tts_proxy/abc.mp3"})
+                           "/api/error_log/x", "/api/hassio/backups/abc/download", "/api/tts_proxy/abc.mp3",
+                           "/api/hassio/app/x/logs", "/api/hassio/app/logs/x"})
     EXPECT_EQ(classify(http::verb::get, path, "authSig=" + live), RouteClass::protected_path) << path;
 }
 
@@ -349,6 +366,21 @@ TEST(BreakGlass, OneBrowserOnceUntilClosed) {
   EXPECT_EQ(bytes.find(first.browser_secret), std::string::npos);
 }
 
+// Beast keeps repeated fields together in its list (fields::insert), whatever lines come between them:
+// a Cookie line after another header is found with the first.
+TEST(OwnCookies, AreTakenFromEveryCookieLineWhateverComesBetween) {
+  auto head = parsed_head("GET /api/states HTTP/1.1\r\nHost: h\r\nCookie: a=1\r\nX-Between: 1\r\n"
+                          "Cookie: gatehouse_login_abcdefgh=s3cret; b=2\r\nAccept: */*\r\nCookie: c=3\r\n\r\n");
+  auto reading = gatehouse::front_door::read_facts(head, boost::asio::ip::make_address("127.0.0.2"), false,
+                                                   std::make_shared<const gatehouse::config::Config>(), kNow);
+  ASSERT_TRUE(reading.facts);
+  EXPECT_EQ(reading.facts->own_cookie("gatehouse_login_abcdefgh").value_or(""), "s3cret");
+  std::vector<std::string> cookie_lines;
+  for (const auto& field : head)
+    if (field.name() == http::field::cookie) cookie_lines.emplace_back(field.value());
+  EXPECT_EQ(cookie_lines, (std::vector<std::string>{"a=1", "b=2", "c=3"}));
+}
+
 TEST(OwnCookies, AreTakenOutOfTheHeadAndKeptAsFacts) {
   http::request_header<> head;
   head.method(http::verb::get);
@@ -382,4 +414,41 @@ TEST(Upgrade, OnlyOneWebsocketTokenOnHaWebsocketOrAListedPathIsRelayed) {
   EXPECT_EQ(classify_head("GET /manifest.json HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\n\r\n"), RouteClass::bad_upgrade);
   EXPECT_EQ(classify_head("POST /api/websocket HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n" + ws), RouteClass::bad_upgrade);
   EXPECT_EQ(classify_head("GET /manifest.json HTTP/1.1\r\nHost: h\r\n\r\n"), RouteClass::public_path);
+  // A handshake has no body: one that declares one is not a handshake HA and Gatehouse read alike.
+  EXPECT_EQ(classify_head("GET /api/websocket HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n" + ws), RouteClass::bad_upgrade);
+  EXPECT_EQ(classify_head("GET /api/websocket HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n" + ws),
+            RouteClass::bad_upgrade);
+  EXPECT_EQ(classify_head("GET /api/websocket HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n" + ws), RouteClass::websocket);
+}
+
+namespace {
+
+// Why read_facts refuses a head ("" when it reads it).
+std::string refusal_of(const std::string& head_text) {
+  auto head = parsed_head(head_text);
+  auto reading = gatehouse::front_door::read_facts(head, boost::asio::ip::make_address("127.0.0.2"),
+                                                   false, std::make_shared<const gatehouse::config::Config>(), kNow);
+  EXPECT_EQ(reading.facts.has_value(), reading.refusal.empty()) << head_text;
+  return std::string(reading.refusal);
+}
+
+} // namespace
+
+TEST(RequestFacts, OnlyTheMethodsHaServesAreRead) {
+  for (const std::string method : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+    EXPECT_EQ(refusal_of(method + " /api/webhook/x HTTP/1.1\r\nHost: h\r\n\r\n"), "") << method;
+  // CONNECT would turn HA's connection away from HTTP; the others HA never serves.
+  for (const std::string method : {"CONNECT", "TRACE", "PROPFIND", "PURGE", "BREW"})
+    EXPECT_EQ(refusal_of(method + " /api/webhook/x HTTP/1.1\r\nHost: h\r\n\r\n"), "a method Home Assistant does not serve")
+        << method;
+}
+
+TEST(RequestFacts, AContentLengthIsOneLineOfDigits) {
+  EXPECT_EQ(refusal_of("POST /api/webhook/x HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n"), "");
+  // Beast reads each of these as a length of 5; HA's parser refuses them.
+  for (const std::string lengths : {"Content-Length: 5\r\nContent-Length: 5\r\n", "Content-Length: 5, 5\r\n",
+                                    "Content-Length: 5\r\nX-Between: 1\r\nContent-Length: 5\r\n"})
+    EXPECT_EQ(refusal_of("POST /api/webhook/x HTTP/1.1\r\nHost: h\r\n" + lengths + "\r\n"),
+              "Content-Length other than one number")
+        << lengths;
 }

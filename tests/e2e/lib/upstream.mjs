@@ -12,6 +12,8 @@
 //   GET  /test/hop-by-hop                    a response carrying every hop-by-hop header
 //   GET  /test/two-framings                  raw bytes: a 200 with both Transfer-Encoding and Content-Length
 //   GET  /test/status?code=N                 that status with a JSON body
+//   GET  /test/switch-protocols              raw bytes: a 101 to a request that asked for no upgrade, then junk
+//   GET  /test/own-cookie                    a 200 that sets one of Gatehouse's own cookies and one of its own
 //   websocket upgrade on /test/ws-reject?code=N   answered with that HTTP status and a JSON body
 //   websocket upgrade anywhere else          an echo socket, handed to the test via nextWebSocket()
 import http from 'node:http';
@@ -326,6 +328,13 @@ export class TestUpstream {
         // Written past Node's own HTTP writer, which would not send this: a body framed two ways.
         res.socket.end('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 5\r\n\r\nhello');
         return;
+      case '/test/switch-protocols':
+        // Past Node's writer too: HA's side of the connection stops speaking HTTP.
+        res.socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x02hi');
+        return;
+      case '/test/own-cookie':
+        res.setHeader('Set-Cookie', ['gatehouse_login_abcdefgh=planted; Path=/sso/; HttpOnly', 'addon_pref=dark; Path=/']);
+        return sendJson(res, 200, { cookies: true });
       case '/test/status': {
         const status = Number(request.query.get('code') ?? 200);
         return sendJson(res, status, { status });
