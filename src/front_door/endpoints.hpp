@@ -9,6 +9,7 @@
 #include <boost/beast/http/verb.hpp>
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,7 +24,8 @@ namespace gatehouse::front_door {
 enum class Caller {
   anyone,
   browser_with_pending_login, // a POST bound by an HttpOnly, SameSite=Strict cookie to a sign-in in progress
-  scim_bearer,                // the provisioning client, with the bearer token of scim.token_file
+  scim_bearer,                // the provisioning client, with the bearer token of scim.token_file (checked
+                              // by the row's caller_refusal before the body is read)
   home_assistant_user,        // an HA access token the shield admits, as for any HA API call (checked
                               // by the front door before the body is read)
   home_assistant_admin,       // an HA access token HA vouches for (checked by the front door, whatever the
@@ -44,6 +46,9 @@ struct Endpoint {
   std::vector<boost::beast::http::verb> methods;    // empty: any method
   std::size_t body_limit = 0;                       // bytes of body read whole before the handler; 0: none
   Caller caller = Caller::anyone;
+  // A caller check the row's own state answers (the SCIM bearer): the refusal, or nullopt to go on. Asked
+  // before the body is read, so a caller without the credential never makes Gatehouse hold one.
+  std::function<std::optional<web::Response>(const RequestFacts&)> caller_refusal;
   OtherMethods other_methods = OtherMethods::not_allowed;
   std::function<bool(const RequestFacts&)> active;  // whether the row applies to this request (configuration)
   Handler handler;

@@ -222,24 +222,28 @@ FrontDoor::FrontDoor(const config::Current& current, shield::Shield& shield, sso
                     .route = "webhook"});
   }
   if (scim) {
+    const auto call_of = [](const RequestFacts& facts) {
+      return scim::Call{.method = facts.method,
+                        .path = std::string_view(facts.target.path).substr(scim::kPathPrefix.size()),
+                        .query = facts.target.query,
+                        .authorization = facts.authorization,
+                        .content_type = facts.content_type,
+                        .client_address = facts.client_address,
+                        .version = facts.version};
+    };
     endpoints_.add({.path = "/scim/v2/",
                     .prefix = true,
                     .methods = {verb::get, verb::post, verb::put, verb::patch, verb::delete_},
                     .body_limit = scim::Service::kMaxBodyBytes,
                     .caller = Caller::scim_bearer,
-                    .handler = [scim](const RequestFacts& facts, const http::request_header<>& head,
-                                      std::string body) -> asio::awaitable<web::Response> {
-                      const scim::Call call{.method = facts.method,
-                                            .path = std::string_view(facts.target.path).substr(scim::kPathPrefix.size()),
-                                            .query = facts.target.query,
-                                            .authorization = facts.authorization,
-                                            .if_match = head[http::field::if_match],
-                                            .if_none_match = head[http::field::if_none_match],
-                                            .content_type = facts.content_type,
-                                            .body = body,
-                                            .client_address = facts.client_address,
-                                            .version = facts.version};
-                      co_return scim->answer(call);
+                    .caller_refusal = [scim, call_of](const RequestFacts& facts) { return scim->refusal(call_of(facts)); },
+                    .handler = [scim, call_of](const RequestFacts& facts, const http::request_header<>& head,
+                                               std::string body) -> asio::awaitable<web::Response> {
+                      auto call = call_of(facts);
+                      call.if_match = head[http::field::if_match];
+                      call.if_none_match = head[http::field::if_none_match];
+                      call.body = body;
+                      co_return scim->answer_admitted(call);
                     },
                     .route = "scim"});
   }
@@ -310,6 +314,13 @@ asio::awaitable<Decision> FrontDoor::decide(http::request_header<>& head, const 
         co_return refuse_caller(facts, endpoint.route, verdict);
       }
       facts.caller_ha_user_id = verdict.owner.ha_user_id;
+    }
+    if (endpoint.caller_refusal) {
+      if (auto refused = endpoint.caller_refusal(facts)) {
+        Decision decision = decision_for(Decision::Kind::answer, facts, endpoint.route);
+        decision.response = std::move(*refused);
+        co_return decision;
+      }
     }
     Decision decision = decision_for(Decision::Kind::answer, facts, endpoint.route);
     decision.body_limit = endpoint.body_limit;

@@ -124,9 +124,12 @@ asio::awaitable<void> accept_loop(Worker& worker) {
     auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-      if (ec == asio::error::no_descriptors) {
-        // Out of file descriptors: back off briefly instead of spinning on accept.
-        logging::warn("accept failed: no file descriptors left", {{"error", ec.message()}});
+      // Out of descriptors (this process's or the system's) or of kernel memory: the connection stays in
+      // the queue, so accepting again at once would spin. Back off briefly. Other errors are the one
+      // connection's (it was reset before it was taken) and the next accept is a new one.
+      if (ec == asio::error::no_descriptors || ec == boost::system::errc::too_many_files_open_in_system ||
+          ec == asio::error::no_buffer_space || ec == asio::error::no_memory) {
+        logging::warn("accept failed: out of descriptors or memory", {{"error", ec.message()}});
         asio::steady_timer pause(worker.io, std::chrono::milliseconds(100));
         co_await pause.async_wait(use_tuple);
       }

@@ -372,8 +372,11 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
     }
     watch.upstream = &upstream->stream.socket();
     // A pooled connection HA closed meanwhile fails before any answer; retrying is safe only when the
-    // request has no body left to replay.
+    // request has no body left to replay. Once the request went out whole, HA may have acted on it before
+    // the connection broke: only a request that changes nothing (GET, HEAD, OPTIONS) is sent again then.
     const bool may_retry = upstream->reused && attempt == 0 && parser.is_done();
+    const bool may_resend = may_retry && (req.method() == http::verb::get || req.method() == http::verb::head ||
+                                          req.method() == http::verb::options);
 
     auto upstream_io = upstream->stream.bare();
     auto sent = co_await relay_message(stream, buffer, parser, request_head, parser.chunked(), upstream_io,
@@ -404,7 +407,7 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
       read_ec = co_await read_answer_head(upstream_io, upstream->buffer, *response_parser);
     } while (!read_ec && response_parser->status() / 100 == 1 && response_parser->status() != 101);
     if (read_ec) {
-      if (may_retry && is_stale_connection_error(read_ec)) continue;
+      if (may_resend && is_stale_connection_error(read_ec)) continue;
       auto kind = watch.timed_out ? web::RefusalKind::upstream_timeout : web::RefusalKind::upstream_unavailable;
       co_await send_refusal(stream, kind, html, client_version, client_keep_alive, exchange, watch);
       co_return client_keep_alive;
@@ -431,10 +434,12 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
     auto [ec, n] = co_await asio::async_write(stream, asio::buffer(answer.head), use_tuple);
     if (ec) co_return false;
   } else {
-    // Streamed answers (SSE, camera streams, log follow) must not be time-limited (contract §9.2).
+    // Streamed answers (SSE, camera streams, log follow) must not be time-limited (contract §9.2): HA may
+    // take as long as it likes between bytes. A client that stops taking them is cut off after
+    // idle_keepalive, so it cannot hold its slot and a connection to HA for ever.
     auto upstream_io = upstream->stream.bare();
     auto relayed = co_await relay_message(upstream_io, upstream->buffer, *response_parser, answer.head, answer.chunked,
-                                          stream, std::nullopt, std::nullopt, worker, watch);
+                                          stream, std::nullopt, config.timeouts.idle_keepalive, worker, watch);
     if (relayed.ec) co_return false;
     relayed_whole = relayed.complete;
   }

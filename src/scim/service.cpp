@@ -332,8 +332,7 @@ Service::Service(const config::Scim& settings, std::string_view external_url, Re
                                           .concurrent = 64}),
       token_digest_(sha256(settings.token)) {}
 
-web::Response Service::answer(const Call& call) {
-  auto response = answer_here(call);
+web::Response Service::counted(const Call& call, web::Response response) const {
   const auto resource = call.path.starts_with("/Users") ? "Users" : call.path.starts_with("/Groups") ? "Groups" : "other";
   const auto method = call.method;
   const std::string_view operation = method == http::verb::get      ? "GET"
@@ -346,13 +345,18 @@ web::Response Service::answer(const Call& call) {
   return response;
 }
 
-web::Response Service::answer_here(const Call& call) {
+web::Response Service::answer(const Call& call) {
+  if (auto refused = refusal(call)) return std::move(*refused);
+  return answer_admitted(call);
+}
+
+std::optional<web::Response> Service::refusal(const Call& call) {
   const auto ticket = budget_.spend(net::client_key(call.client_address), shield::CheckBudget::Clock::now());
   if (!ticket) {
     auto response = error(429, "", "too many SCIM requests from this address; slow down (scim.requests_per_minute)",
                           call.version);
     response.set(http::field::retry_after, std::to_string(std::max<std::uint32_t>(1, 60 / settings_.requests_per_minute)));
-    return response;
+    return counted(call, std::move(response));
   }
   // Digests of equal length, compared in constant time: neither the token nor its length leaks.
   constexpr std::string_view kScheme = "bearer ";
@@ -365,18 +369,22 @@ web::Response Service::answer_here(const Call& call) {
                                      : "send the bearer token of Gatehouse's scim.token_file (Authorization: Bearer …)",
                           call.version);
     response.set(http::field::www_authenticate, "Bearer realm=\"Gatehouse SCIM\"");
-    return response;
+    return counted(call, std::move(response));
   }
+  return std::nullopt;
+}
+
+web::Response Service::answer_admitted(const Call& call) {
   try {
-    return route(call);
+    return counted(call, route(call));
   } catch (const store::StoreError& failure) {
     logging::error("scim write failed in the store", {{"reason", std::string_view(failure.what())}});
     // A write not saved is not applied; a cut-off it asked for is asked again by the same request, so the
     // IdP's retry completes it.
-    return error(503, "", "Gatehouse could not save this change in its store; send the same request again.", call.version);
+    return counted(call, error(503, "", "Gatehouse could not save this change in its store; send the same request again.", call.version));
   } catch (const std::exception& failure) {
     logging::error("scim request failed", {{"reason", std::string_view(failure.what())}});
-    return error(500, "", "Gatehouse could not answer this request (its log says why); read the resource again before retrying.", call.version);
+    return counted(call, error(500, "", "Gatehouse could not answer this request (its log says why); read the resource again before retrying.", call.version));
   }
 }
 

@@ -9,6 +9,7 @@
 
 #include <boost/beast/http/verb.hpp>
 #include <boost/json/object.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -45,10 +46,17 @@ public:
   // User's changes mean for the person (null: nobody signs in through Gatehouse).
   Service(const config::Scim& settings, std::string_view external_url, Resources& resources, People* people = nullptr);
 
+  // The refusal (429 over the address's budget, 401 without the bearer token) for a caller who may not
+  // use the API, nullopt for one who may: asked before the request's body is read, so nobody without
+  // the token makes Gatehouse hold a body. Spends the address's budget.
+  std::optional<web::Response> refusal(const Call& call);
+  // The answer to a request whose caller refusal() let through.
+  web::Response answer_admitted(const Call& call);
+  // refusal(), then the answer.
   web::Response answer(const Call& call);
 
 private:
-  web::Response answer_here(const Call& call); // answer() without the count
+  web::Response counted(const Call& call, web::Response response) const;
   web::Response route(const Call& call);
   web::Response list(Kind kind, const boost::json::object& query, unsigned version);
   web::Response read_one(Kind kind, const std::string& id, const Call& call);

@@ -116,7 +116,9 @@ web::Response SignIn::signed_out(const front_door::RequestFacts& facts) {
 
 asio::awaitable<web::Response> SignIn::relay_revoke(const http::request_header<>& head, std::string body,
                                                     net::ForwardedClient client) {
-  const auto fields = web::Form::read(head[http::field::content_type], body).value_or(web::Form{});
+  const auto form = web::Form::read(head[http::field::content_type], body);
+  if (!form) co_return unreadable_form(head.version());
+  const web::Form& fields = *form;
   std::string sent = body; // named: GCC 12 and temporaries inside co_await
   auto relayed = co_await relay_to_home_assistant(head, std::move(sent), client);
   if (!relayed) co_return web::render(web::RefusalKind::upstream_unavailable, false, head.version(), false);

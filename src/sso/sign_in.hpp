@@ -80,7 +80,8 @@ public:
   boost::asio::awaitable<web::Response> handle(const front_door::RequestFacts& facts, std::string body);
 
   // POST /auth/token, relayed to HA as it is (sso/token_relay.cpp); when it redeems a code this login
-  // journey obtained, the new refresh token's id is recorded under the HA user it belongs to.
+  // journey obtained, the new refresh token's id is recorded under the HA user it belongs to. A form
+  // Gatehouse cannot read is answered 400 here, never relayed.
   boost::asio::awaitable<web::Response> relay_token_request(const boost::beast::http::request_header<>& head,
                                                             std::string body, net::ForwardedClient client);
 
@@ -206,6 +207,9 @@ private:
   boost::asio::awaitable<bool> revalidate_due();
   // HA's answer as the client gets it (hop-by-hop headers out, the length for the body we have).
   static web::Response response_from(net::OutboundResponse answer, unsigned version);
+  // The answer to a body that claims to be a form and cannot be read as one (web/form): not relayed, since
+  // HA might read a form there (its parser has no field limit) whose code or token Gatehouse never saw.
+  static web::Response unreadable_form(unsigned version);
 
   // Ending the IdP session of a browser before it signs in again (sso/idp_signout.cpp, oidc/idp_signout).
   // The Set-Cookie value of the browser's sign-out cookie (`clear`: removing it).

@@ -135,14 +135,28 @@ asio::awaitable<web::Response> SignIn::relay_app_registration(const http::reques
   co_return response_from(std::move(*answer), head.version());
 }
 
+web::Response SignIn::unreadable_form(unsigned version) {
+  web::Response refused{http::status::bad_request, version};
+  refused.set(http::field::content_type, "application/json");
+  refused.set(http::field::cache_control, "no-store");
+  refused.body() = json::serialize(json::object{
+      {"error", "invalid_request"},
+      {"error_description", "the form could not be read (at most " + std::to_string(web::Form::kMaxFields) +
+                                " fields, multipart parts whole)"}});
+  refused.prepare_payload();
+  return refused;
+}
+
 asio::awaitable<web::Response> SignIn::relay_token_request(const http::request_header<>& head, std::string body,
                                                            net::ForwardedClient client) {
+  // Read as HA reads it (web/form): a body HA would not take for a form redeems no code here either.
+  const auto form = web::Form::read(head[http::field::content_type], body);
+  if (!form) co_return unreadable_form(head.version());
+  const web::Form& fields = *form;
   std::string sent = body; // named: GCC 12 and temporaries inside co_await
   auto relayed = co_await relay_to_home_assistant(head, std::move(sent), client);
   if (!relayed) co_return web::render(web::RefusalKind::upstream_unavailable, false, head.version(), false);
 
-  // Read as HA reads it (web/form): a body HA would not take for a form redeems no code here either.
-  const auto fields = web::Form::read(head[http::field::content_type], body).value_or(web::Form{});
   const auto issued = relayed->status == 200 ? issued_access_token(relayed->body) : std::nullopt;
   std::optional<std::string> owner;
   bool idp_session_ended = false;

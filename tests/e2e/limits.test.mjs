@@ -224,6 +224,22 @@ test('an idle keep-alive connection is closed after idle_keepalive', TEST_GUARD,
   assert.equal(connection.pending.length, 0, 'Gatehouse sent unexpected bytes before closing an idle connection');
 });
 
+test('a client that stops taking an answer is cut off after idle_keepalive, and so is HA\'s connection for it', TEST_GUARD, async (t) => {
+  const { upstream, gatehouse } = await startStack(t, { config: { timeouts: { idle_keepalive: '1s' } } });
+  const socket = net.connect({ port: gatehouse.port, host: '127.0.0.1' });
+  t.after(() => socket.destroy());
+  socket.on('error', () => {});
+  socket.pause(); // never reads: the answer fills both sides' socket buffers, then Gatehouse's write waits
+  await once(socket, 'connect');
+  socket.write(rawHead('GET', '/test/download?bytes=1000000000', [['Host', 'ha.test']]));
+  const download = await upstream.waitForRequest((request) => request.path === '/test/download');
+  // Bounded only so a build without the write deadline fails instead of hanging: the cut comes ~1 s in.
+  let timer;
+  const bound = new Promise((resolve) => { timer = setTimeout(resolve, 30_000, 'still writing after 30 s'); });
+  t.after(() => clearTimeout(timer));
+  assert.equal(await Promise.race([download.answered, bound]), 'cut');
+});
+
 test('connections beyond max_connections get 503 and are closed; freed slots are reused', TEST_GUARD, async (t) => {
   const { gatehouse } = await startStack(t, { config: { limits: { max_connections: 3 } } });
   const held = [];

@@ -355,6 +355,23 @@ describe('relaying requests', () => {
     }
   });
 
+  test('when HA drops a reused connection after the request went out, a GET is sent again and a POST is not (HA may have acted on it)', TEST_GUARD, async () => {
+    const connection = await RawConnection.connect({ port: gatehouse.port });
+    try {
+      for (const method of ['GET', 'POST']) {
+        // A request first, so the next one goes out on a pooled connection to HA.
+        await connection.write(rawHead('GET', `/api/before-drop-${method}`, [['Host', 'ha.test']]));
+        assert.equal((await connection.readResponse()).status, 200);
+        const seen = upstream.requestsTo('/test/drop').length;
+        await connection.write(rawHead(method, '/test/drop', [['Host', 'ha.test'], ['Accept', 'application/json'], ['Content-Length', '0']]));
+        assert.equal((await connection.readResponse()).status, 502, method);
+        assert.equal(upstream.requestsTo('/test/drop').length - seen, method === 'GET' ? 2 : 1, `times HA got the ${method}`);
+      }
+    } finally {
+      connection.destroy();
+    }
+  });
+
   test('a Set-Cookie of Gatehouse\'s own cookies in HA\'s answer never reaches the browser; HA\'s other cookies do', TEST_GUARD, async () => {
     const response = await request(`${gatehouse.url}/test/own-cookie`);
     assert.equal(response.status, 200);

@@ -90,7 +90,7 @@ test('a provisioning round through Gatehouse: discover, create, filter, patch, d
   assert.ok(!gatehouse.logText().includes('Never-Stored-1'), 'the password never reaches the log');
 });
 
-test('SCIM refusals: no or wrong token 401, bad JSON 400, oversized body 413, wrong method 405', TEST_GUARD, async (t) => {
+test('SCIM refusals: no or wrong token 401 (before any body is read), bad JSON 400, oversized body 413, wrong method 405', TEST_GUARD, async (t) => {
   const { call, upstream, token, gatehouse } = await startScim(t);
   const missing = await call('/Users', { auth: null });
   assert.equal(missing.status, 401);
@@ -114,6 +114,17 @@ test('SCIM refusals: no or wrong token 401, bad JSON 400, oversized body 413, wr
   const huge = await connection.readResponse();
   assert.ok(huge, 'a 413 answer, not a closed connection');
   assert.equal(huge.status, 413);
+
+  // Without the token nothing is read past the head: the 401 comes while the declared body is still unsent.
+  const unread = await RawConnection.connect({ port: gatehouse.port });
+  t.after(() => unread.destroy());
+  await unread.write(rawHead('POST', '/scim/v2/Users', [
+    ['Host', 'ha.test'], ['Authorization', `Bearer ${token}x`], ['Content-Type', 'application/scim+json'],
+    ['Content-Length', String(1024 * 1024)],
+  ]));
+  const early = await unread.readResponse();
+  assert.ok(early, 'a 401 answer, not a closed connection');
+  assert.equal(early.status, 401);
 
   const wrongMethod = await call('/ServiceProviderConfig', { method: 'POST', body: {} });
   assert.equal(wrongMethod.status, 405);

@@ -442,6 +442,26 @@ describe('one provider, shared by the tests of this group', () => {
       'Gatehouse asked HA about a token it saw HA issue: the untyped request had used up its record of the code');
   });
 
+  test('POST /auth/token whose form Gatehouse cannot read (over 64 fields) gets 400 from Gatehouse and never reaches HA: the code stays for the proper redemption, which Gatehouse records', TEST_GUARD, async () => {
+    const result = await stack.login({ username: 'alice', state: 'padded-token-request' });
+    assert.equal(result.kind, 'redirect', describeWalk(result));
+    const fields = { grant_type: 'authorization_code', code: result.code, client_id: stack.frontendClientId };
+    for (let i = 0; i < 64; i += 1) fields[`pad${i}`] = 'x';
+    const tokenRequestsBefore = stack.haRequests.filter((entry) => entry.path === '/auth/token').length;
+    const padded = await stack.postToken(fields);
+    assert.equal(padded.status, 400, padded.text());
+    assert.equal(padded.json().error, 'invalid_request');
+    assert.equal(stack.haRequests.filter((entry) => entry.path === '/auth/token').length, tokenRequestsBefore, 'HA never got it');
+
+    const { tokens } = await exchange(stack, { clientId: stack.frontendClientId, code: result.code });
+    const checksBefore = stack.double.websocketCounters.opened;
+    const api = await request(`${stack.externalUrl}/api/`, {
+      headers: { authorization: `Bearer ${tokens.access_token}` }, localAddress: CLIENT_ADDRESS,
+    });
+    assert.equal(api.status, 200, api.text());
+    assert.equal(stack.double.websocketCounters.opened, checksBefore, 'Gatehouse recorded the session it saw issued');
+  });
+
   test('Gatehouse\'s own addresses answer a method they do not take with 405 and Allow (a page for browsers); other methods on HA\'s /auth/token go on to the shield', TEST_GUARD, async () => {
     const post = (path, headers = {}) => request(`${stack.externalUrl}${path}`, { method: 'POST', headers, body: '', localAddress: CLIENT_ADDRESS });
     const callback = await post('/sso/callback');

@@ -12,6 +12,7 @@
 //   GET  /test/hop-by-hop                    a response carrying every hop-by-hop header
 //   GET  /test/two-framings                  raw bytes: a 200 with both Transfer-Encoding and Content-Length
 //   GET  /test/status?code=N                 that status with a JSON body
+//   ANY  /test/drop                          the connection closed without an answer (HA going away mid-request)
 //   GET  /test/switch-protocols              raw bytes: a 101 to a request that asked for no upgrade, then junk
 //   GET  /test/own-cookie                    a 200 that sets one of Gatehouse's own cookies and one of its own
 //   websocket upgrade on /test/ws-reject?code=N   answered with that HTTP status and a JSON body
@@ -71,6 +72,7 @@ class RecordedRequest {
     this.sha256 = null;
     this.complete = false; // whole body received
     this.aborted = false; // connection closed before the body ended
+    this.answered = null; // HTTP: resolves 'finished' once the whole answer was handed to the socket, 'cut' if closed first
   }
 
   /** Every value sent for header `name` (case-insensitive), one entry per header line. */
@@ -304,6 +306,7 @@ export class TestUpstream {
       req.on('close', () => { if (!request.complete) request.aborted = true; resolve(request); });
     });
     res.on('error', () => {});
+    request.answered = new Promise((resolve) => res.on('close', () => resolve(res.writableFinished ? 'finished' : 'cut')));
     this.#events.emit('request', request);
 
     if (request.path === '/test/slow') {
@@ -327,6 +330,9 @@ export class TestUpstream {
       case '/test/two-framings':
         // Written past Node's own HTTP writer, which would not send this: a body framed two ways.
         res.socket.end('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 5\r\n\r\nhello');
+        return;
+      case '/test/drop':
+        res.socket.destroy();
         return;
       case '/test/switch-protocols':
         // Past Node's writer too: HA's side of the connection stops speaking HTTP.
