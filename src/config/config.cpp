@@ -70,9 +70,9 @@ constexpr std::array<std::string_view, 3> kLocalLoginModes{"disabled", "allowed"
 constexpr std::array<std::string_view, 4> kTrustedDeviceKeys{"name", "networks", "user", "role"};
 // Keys of one item of the `trusted_clients:` list.
 constexpr std::array<std::string_view, 2> kTrustedClientKeys{"client_id", "name"};
-constexpr std::array<std::string_view, 7> kScimKeys{"token_file",  "requests_per_minute", "burst",
+constexpr std::array<std::string_view, 8> kScimKeys{"token_file",  "requests_per_minute", "burst",
                                                     "match_attribute", "match_claim", "roles_from_groups",
-                                                    "on_deactivate"};
+                                                    "on_deactivate", "provider"};
 constexpr std::array<std::string_view, 5> kHeaderIdentityKeys{"proxies", "username_header", "groups_header",
                                                               "name_header", "assertion"};
 constexpr std::array<std::string_view, 6> kAssertionKeys{"header", "issuer", "audience", "jwks_uri", "ca_file",
@@ -297,6 +297,7 @@ public:
       if (const auto choice = boolean(*entry)) config.sign_in_choice = *choice;
     read_scim(top, config);
     header_identity_with_scim(top, config);
+    scim_source(top, config);
     require_token_for_providers(top, config);
 
     if (!issues_.empty()) throw ConfigError(std::move(issues_));
@@ -305,6 +306,7 @@ public:
   }
 
 private:
+  int scim_provider_line_ = 0; // where scim.provider was written, for its issue
   [[noreturn]] void fail(ConfigIssue issue) { throw ConfigError({std::move(issue)}); }
 
   void issue(std::string key, int line, std::string message) {
@@ -1265,6 +1267,11 @@ private:
         if (text->empty()) issue(claim->path, claim->line, "expected a claim name such as preferred_username, email or sub");
         else settings.match_claim = *text;
       }
+    if (const BlockEntry* source = scim->find("provider"))
+      if (const auto named = non_empty_string(*source, "a provider's id, or header_identity")) {
+        settings.provider = *named;
+        scim_provider_line_ = source->line;
+      }
     if (const BlockEntry* action = scim->find("on_deactivate"))
       if (const auto text = choice(*action, kScimOnDeactivate))
         settings.on_deactivate = *text == "delete" ? Scim::OnDeactivate::delete_user : Scim::OnDeactivate::deactivate;
@@ -1438,6 +1445,34 @@ private:
     issue("scim.match_claim", top.find("scim")->line,
           "with header_identity a person is known only by the username header, so SCIM must match on it: set "
           "scim.match_claim to " + config.users.username_claim + " (users.username_claim)");
+  }
+
+  // SCIM's Users are the people of one sign-in source (config::Scim::provider): named, or the only one.
+  void scim_source(const YamlBlock& top, Config& config) {
+    if (!config.scim) return;
+    std::vector<std::string> sources;
+    for (const auto& provider : config.providers) sources.push_back(provider.id);
+    if (config.header_identity) sources.emplace_back(Scim::kHeaderIdentitySource);
+    std::string listed;
+    for (const auto& source : sources) listed += (listed.empty() ? "" : ", ") + source;
+    auto& named = config.scim->provider;
+    if (named.empty()) {
+      if (sources.size() == 1) named = sources.front();
+      else if (sources.size() > 1)
+        issue("scim.provider", top.find("scim")->line,
+              "SCIM's Users are the people of one sign-in source; with several (" + listed +
+                  ") name the one your provisioning client describes, e.g. \"provider: " + sources.front() +
+                  "\": a user of another could otherwise take a SCIM User's role by using its userName");
+      return;
+    }
+    const auto count = std::count(sources.begin(), sources.end(), named);
+    if (count == 1) return;
+    issue("scim.provider", scim_provider_line_,
+          count == 0 ? quoted_value(named) + " is no sign-in source here; expected one of: " +
+                           (listed.empty() ? std::string("(none configured)") : listed)
+                     : "a provider's id is header_identity, which also names header_identity's sign-ins: give that "
+                       "provider another id");
+    named.clear();
   }
 
   // Signing users in means creating and updating HA users, which takes the admin token.

@@ -210,6 +210,18 @@ struct Scim {
   // it again) or delete it (HA then also removes its companion apps' registrations, cloudhooks included;
   // the person gets a new HA user if they are let back in). The owner is never deleted.
   enum class OnDeactivate { deactivate, delete_user } on_deactivate = OnDeactivate::deactivate;
+  // The one sign-in source whose people SCIM's Users are: a provider's id, or kHeaderIdentitySource. A
+  // sign-in through any other source is never matched to a User: another IdP's user could otherwise
+  // name a SCIM User's userName and take that User's role, HA user or cut-off. Set from the only source
+  // when there is one; required when there are several ("" when nobody signs in).
+  std::string provider;
+  static constexpr std::string_view kHeaderIdentitySource = "header_identity";
+  // Whether sign-ins through `provider_id` (a provider's id; header_identity's are labelled "header:<name>")
+  // are SCIM's people.
+  bool provisions(std::string_view provider_id) const {
+    if (provider.empty()) return false;
+    return provider == kHeaderIdentitySource ? provider_id.starts_with("header:") : provider_id == provider;
+  }
 };
 
 struct Config {

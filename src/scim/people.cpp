@@ -162,7 +162,7 @@ void People::groups_changed() {
 }
 
 bool People::refuses(const json::object& claims) const {
-  const std::string key = lowercase(text_at(claims, settings_.match_claim));
+  const std::string key = users::scim_key_of(claims, settings_.match_claim);
   if (key.empty()) return false;
   bool inactive = false;
   resources_.each(Kind::user, [&](const Resource& user) {
@@ -172,7 +172,7 @@ bool People::refuses(const json::object& claims) const {
 }
 
 std::optional<std::string> People::user_id_named(const json::object& claims) const {
-  const std::string key = lowercase(text_at(claims, settings_.match_claim));
+  const std::string key = users::scim_key_of(claims, settings_.match_claim);
   std::optional<std::string> id;
   if (key.empty()) return id;
   resources_.each(Kind::user, [&](const Resource& user) {

@@ -120,14 +120,14 @@ asio::awaitable<web::Response> SignIn::sign_in_from_headers(std::shared_ptr<cons
     subject = username;
     for (auto& c : subject) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
-  if (people_ && people_->refuses(claims))
-    co_return refuse(http::status::forbidden, "cut_off", "Your access to Home Assistant was removed",
-                     {"Your identity provider marked your account inactive for Home Assistant. Ask your "
-                      "administrator if you think this is a mistake, and give them the reference below."});
-  auto provisioning = provisioning_for(config_now, claims);
   // Not a provider id (those have no ':'): the audit cannot confuse the two.
   const std::string provider_label =
       "header:" + (settings.assertion ? settings.assertion->header : settings.username_header);
+  if (const auto* people = scim_people_for(config, provider_label); people && people->refuses(claims))
+    co_return refuse(http::status::forbidden, "cut_off", "Your access to Home Assistant was removed",
+                     {"Your identity provider marked your account inactive for Home Assistant. Ask your "
+                      "administrator if you think this is a mistake, and give them the reference below."});
+  auto provisioning = provisioning_for(config_now, claims, provider_label);
   std::string provider = provider_label;
   auto prepared = co_await directory_.prepare(std::move(issuer), std::move(subject), std::move(provider),
                                               std::move(claims), client.address, std::move(provisioning));

@@ -89,7 +89,8 @@ asio::awaitable<bool> SignIn::revalidate_due() {
     if (!refreshed.refresh_token.empty())
       rotated = directory_.master_key().seal(refreshed.refresh_token, kIdpRefreshTokenPurpose);
     // The role from the groups the IdP names now (unless SCIM's Groups decide roles).
-    const bool scim_decides = people_ && people_->groups_for(refreshed.claims).has_value();
+    const auto* people = scim_people_for(config, provider->config().id);
+    const bool scim_decides = people && people->groups_for(refreshed.claims).has_value();
     if (!refreshed.claims.empty() && !scim_decides) {
       auto role = users::role_from_claims(refreshed.claims, config.users);
       if (!role && !config.users.deny_without_role) role = config.users.default_role;

@@ -387,18 +387,24 @@ const config::TrustedDevice* SignIn::trusted_device_for(const config::Config& co
   return nullptr;
 }
 
-users::Provisioning SignIn::provisioning_for(std::shared_ptr<const config::Config> config_now, json::object& claims) const {
+const scim::People* SignIn::scim_people_for(const config::Config& config, std::string_view provider_id) const {
+  return people_ && config.scim && config.scim->provisions(provider_id) ? people_ : nullptr;
+}
+
+users::Provisioning SignIn::provisioning_for(std::shared_ptr<const config::Config> config_now, json::object& claims,
+                                             std::string_view provider_id) const {
   const config::Config& config = *config_now;
   users::Provisioning provisioning;
   provisioning.config = std::move(config_now);
-  if (!people_) return provisioning;
+  const scim::People* people = scim_people_for(config, provider_id);
+  if (!people) return provisioning;
   // With scim.roles_from_groups, the SCIM Groups of the person's User decide the role, not the claim.
-  if (auto groups = people_->groups_for(claims)) {
+  if (auto groups = people->groups_for(claims)) {
     json::array names;
     for (auto& name : *groups) names.emplace_back(std::move(name));
     claims[config.users.groups_claim] = std::move(names);
   }
-  provisioning.scim_made_user = [people = people_, claims] { return people->made_ha_user(claims); };
+  provisioning.scim_made_user = [people, claims] { return people->made_ha_user(claims); };
   return provisioning;
 }
 
@@ -589,13 +595,13 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
                                                   login->redirect_uri, login->client_state),
                                   {}};
   // The IdP deactivated this person through SCIM: no HA user is made or updated for them.
-  if (people_ && people_->refuses(identity.value->claims))
+  if (const auto* people = scim_people_for(config, login->provider_id); people && people->refuses(identity.value->claims))
     co_return refuse(http::status::forbidden, "cut_off", "Your access to Home Assistant was removed",
                      {"Your identity provider marked your account inactive for Home Assistant. Ask your "
                       "administrator if you think this is a mistake, and give them the reference below."},
                      {{"source", "scim"}});
   json::object claims = identity.value->claims;
-  auto provisioning = provisioning_for(facts.config, claims);
+  auto provisioning = provisioning_for(facts.config, claims, login->provider_id);
   auto prepared = co_await directory_.prepare(identity.value->issuer, identity.value->subject, login->provider_id,
                                               std::move(claims), client_address, std::move(provisioning));
   if (!prepared.user) {

@@ -185,8 +185,12 @@ private:
   boost::asio::awaitable<web::Response> answer_consent(const front_door::RequestFacts& facts, std::string body);
   // What the directory needs besides the claims of a person signing in: with SCIM, the HA user SCIM made
   // for them, and their SCIM Groups put in the groups claim when scim.roles_from_groups says so.
-  // `config`: the sign-in's (its users mapping reads the claims).
-  users::Provisioning provisioning_for(std::shared_ptr<const config::Config> config, boost::json::object& claims) const;
+  // `config`: the sign-in's (its users mapping reads the claims). Nothing of SCIM's for a sign-in through
+  // another source than scim.provider (`provider_id`: a provider's id, or header_identity's label).
+  users::Provisioning provisioning_for(std::shared_ptr<const config::Config> config, boost::json::object& claims,
+                                       std::string_view provider_id) const;
+  // SCIM's people, for a sign-in through scim.provider; null for any other source (or without SCIM).
+  const scim::People* scim_people_for(const config::Config& config, std::string_view provider_id) const;
   // A refused sign-in's page, with a reference that is also in the audit log (rationed per address) and the log.
   web::Response refuse_sign_in(Refusal refusal, const std::string& username, const std::string& client_address,
                                std::string_view log_message);

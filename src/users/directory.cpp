@@ -156,6 +156,17 @@ std::optional<config::Role> role_from_claims(const json::object& claims, const c
   return std::nullopt;
 }
 
+std::string scim_key_of(const json::object& claims, std::string_view claim) {
+  std::string key = claim_string(claims, claim);
+  if (claim == "email") {
+    const auto* verified = claims.if_contains("email_verified");
+    if (verified && verified->is_bool() && !verified->as_bool()) return std::string();
+  }
+  std::transform(key.begin(), key.end(), key.begin(),
+                 [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
+  return key;
+}
+
 std::string_view ha_group_of(config::Role role) {
   switch (role) {
   case config::Role::admin: return "system-admin";
@@ -267,10 +278,9 @@ asio::awaitable<DirectoryOutcome> Directory::prepare_here(std::string issuer, st
     }
     co_return true;
   };
-  // Which SCIM User this is (scim/people), as of this sign-in.
-  std::string scim_key = scim_claim_.empty() ? std::string() : claim_string(claims, scim_claim_);
-  std::transform(scim_key.begin(), scim_key.end(), scim_key.begin(),
-                 [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
+  // Which SCIM User this is (scim/people), as of this sign-in: only for a sign-in through SCIM's source.
+  const bool scim_source = config_now->scim && config_now->scim->provisions(provider_id);
+  const std::string scim_key = scim_claim_.empty() || !scim_source ? std::string() : scim_key_of(claims, scim_claim_);
   auto ready = [&](const std::string& id, const std::string& username, bool created) {
     outcome.user = ReadyUser{id, username, display_name, key_.password_for(id), created};
     store_.write([&](sqlite3* db) {

@@ -29,6 +29,10 @@ std::string clean_username(std::string_view raw);
 // The highest role whose groups the claims name (admin > user > read_only), if any.
 std::optional<config::Role> role_from_claims(const boost::json::object& claims, const config::Users& users);
 std::string_view ha_group_of(config::Role role);
+// Which SCIM User a sign-in names (scim/people; scim.match_claim): the claim's text, lowercased. "" when
+// the claim is absent, and for an email the IdP says is not verified (email_verified: false): anyone
+// may type an unverified address.
+std::string scim_key_of(const boost::json::object& claims, std::string_view claim);
 
 struct ReadyUser {
   std::string ha_user_id;

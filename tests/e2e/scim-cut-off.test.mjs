@@ -29,12 +29,12 @@ const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const GROUP = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 const PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 
-async function startScimStack(t, scimSettings = {}) {
+async function startScimStack(t, scimSettings = {}, stackOptions = {}) {
   const token = newSecret('scim bearer token');
   const tokenFile = join(freshDirectory('scim-token-'), 'scim-token');
   writeFileSync(tokenFile, token);
   chmodSync(tokenFile, 0o600);
-  const stack = await startSsoStack(t, { gatehouseConfig: { scim: { token_file: tokenFile, ...scimSettings } } });
+  const stack = await startSsoStack(t, { ...stackOptions, gatehouseConfig: { scim: { token_file: tokenFile, ...scimSettings } } });
   routeHawsThrough(stack.externalUrl, CLIENT_ADDRESS);
   stack.scim = async (path, { method = 'GET', body } = {}) => {
     const response = await request(`${stack.externalUrl}/scim/v2${path}`, {
@@ -271,6 +271,46 @@ test('SCIM makes the HA user of a User with a role before the first sign-in, and
   assert.equal(created?.detail.provider, 'scim');
   const linked = bobEntries.find((entry) => entry.event === 'user_linked');
   assert.equal(linked?.detail.by, 'scim');
+});
+
+// A sign-in through one provider, as the chooser page's link to it starts it.
+function signInThrough(stack, providerId, username) {
+  const state = frontendState(stack.externalUrl, stack.frontendClientId);
+  const url = new URL(stack.authorizeUrl({ clientId: stack.frontendClientId, redirectUri: stack.frontendRedirectUri, state }));
+  url.pathname = `/sso/login/${providerId}`;
+  return stack.resume(url.href, { username });
+}
+
+test('SCIM belongs to one provider (scim.provider): another provider\'s user of the same username gets neither the SCIM User\'s role, nor its HA user, nor its cut-off', TEST_GUARD, async (t) => {
+  const stack = await startScimStack(t, { roles_from_groups: true, provider: 'corp' },
+    { providers: [{ id: 'corp', name: 'Corporate SSO' }, { id: 'partners', name: 'Partner Login' }] });
+  const bobUser = (await stack.scim('/Users', { method: 'POST', body: { schemas: [USER], userName: 'bob.builder' } })).json;
+  const admins = await stack.scim('/Groups', { method: 'POST', body: { schemas: [GROUP], displayName: 'ha-admins', members: [{ value: bobUser.id }] } });
+  assert.equal(admins.status, 201);
+  const made = await haUser(stack, 'bob.builder');
+  assert.deepEqual(made.groupIds, ['system-admin'], 'SCIM made the corporate bob an administrator');
+
+  // The partner IdP's bob has the same preferred_username: his own claim decides, on his own HA user.
+  const viaPartners = await signInThrough(stack, 'partners', 'bob');
+  assert.equal(viaPartners.kind, 'redirect');
+  const partnerBob = stack.newUsers().find((user) => user.id !== made.id && user.name === 'Bob the Builder');
+  assert.ok(partnerBob, 'the partner\'s bob has an HA user of his own');
+  assert.deepEqual(partnerBob.groupIds, ['system-users'], 'his claim (ha-users), not the SCIM User\'s Group');
+  assert.deepEqual(stack.userNamed('bob.builder').groupIds, ['system-admin']);
+
+  const viaCorp = await signInThrough(stack, 'corp', 'bob');
+  assert.equal(viaCorp.kind, 'redirect');
+  assert.equal(stack.newUsers().filter((user) => user.name === 'Bob the Builder').length, 2);
+
+  // SCIM deactivates its User: the corporate bob is out, the partner's bob is not.
+  const off = await stack.scim(`/Users/${bobUser.id}`, { method: 'PATCH', body: { schemas: [PATCH], Operations: [{ op: 'replace', path: 'active', value: false }] } });
+  assert.equal(off.status, 200);
+  assert.equal(await haUserActive(stack, 'bob.builder', false), false, 'HA shows the corporate bob deactivated');
+  assert.equal(stack.double.users().find((user) => user.id === partnerBob.id).isActive, true);
+  assert.equal((await signInThrough(stack, 'partners', 'bob')).kind, 'redirect', 'the partner\'s bob still signs in');
+  const corpAgain = await signInThrough(stack, 'corp', 'bob');
+  assert.equal(corpAgain.kind, 'page');
+  assert.equal(corpAgain.status, 403);
 });
 
 test('SCIM on_deactivate: delete: a User set inactive has its HA user deleted after its sessions end; active again, a new HA user', TEST_GUARD, async (t) => {

@@ -1129,6 +1129,37 @@ TEST_F(ConfigProvidersTest, LogoutIsLocalOrIdp) {
   EXPECT_CONTAINS(issue.message, "expected one of local, idp, got \"everywhere\"");
 }
 
+// SCIM's Users are the people of one sign-in source: another IdP's user could otherwise use a SCIM
+// User's userName and take its role, its HA user or its cut-off.
+TEST_F(ConfigProvidersTest, ScimBelongsToTheOnlySignInSourceOrTheOneNamed) {
+  set_environment("GATEHOUSE_PROVIDER_SECOND_CLIENT_SECRET", kClientSecret);
+  const auto scim_token = write_file("scim-token", std::string(40, 'a'));
+  const std::string main = "    issuer: https://idp.example.com\n";
+  const std::string second = "  - id: second\n    issuer: https://other.example.com\n    client_id: g\n";
+  const std::string scim = "scim:\n  token_file: " + scim_token.string() + "\n";
+
+  const auto only = provider_config(main + scim);
+  EXPECT_EQ(only.scim->provider, "main");
+  EXPECT_TRUE(only.scim->provisions("main"));
+  EXPECT_FALSE(only.scim->provisions("second"));
+  EXPECT_FALSE(only.scim->provisions("header:Remote-User"));
+
+  const auto unnamed = provider_issue(main + second + scim);
+  EXPECT_EQ(unnamed.key, "scim.provider");
+  EXPECT_CONTAINS(unnamed.message, "with several (main, second)");
+  EXPECT_EQ(provider_config(main + second + scim + "  provider: second\n").scim->provider, "second");
+  const auto unknown = provider_issue(main + second + scim + "  provider: third\n");
+  EXPECT_EQ(unknown.key, "scim.provider");
+  EXPECT_CONTAINS(unknown.message, "expected one of: main, second");
+
+  // header_identity is a source of its own, named header_identity.
+  const std::string header = "header_identity:\n  proxies: [10.0.0.5/32]\n  username_header: Remote-User\n";
+  EXPECT_EQ(provider_issue(main + header + scim).key, "scim.provider");
+  const auto by_header = provider_config(main + header + scim + "  provider: header_identity\n");
+  EXPECT_TRUE(by_header.scim->provisions("header:Remote-User"));
+  EXPECT_FALSE(by_header.scim->provisions("main"));
+}
+
 TEST_F(ConfigProvidersTest, RevalidateIsOffOrADurationOfAtLeastASecond) {
   EXPECT_FALSE(provider_config("    issuer: https://idp.example.com\n").providers[0].revalidate.has_value());
   const auto every = provider_config("    issuer: https://idp.example.com\n    revalidate: 15m\n");

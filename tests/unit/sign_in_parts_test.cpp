@@ -197,6 +197,20 @@ TEST(PendingLogin, RandomTokensAre256BitsAndDiffer) {
   EXPECT_NE(a, gatehouse::oidc::random_token());
 }
 
+// Which SCIM User a sign-in names: the claim's text without case; nobody for an email the IdP says is
+// unverified (anyone may type one), as for a missing claim.
+TEST(ScimKey, IsTheClaimWithoutCaseAndNoneForAnUnverifiedEmail) {
+  using gatehouse::users::scim_key_of;
+  EXPECT_EQ(scim_key_of({{"preferred_username", "Bob.Builder"}}, "preferred_username"), "bob.builder");
+  EXPECT_EQ(scim_key_of({{"sub", 7}}, "sub"), "");
+  EXPECT_EQ(scim_key_of({}, "email"), "");
+  EXPECT_EQ(scim_key_of({{"email", "Dad@Example.com"}}, "email"), "dad@example.com"); // Entra ID says nothing
+  EXPECT_EQ(scim_key_of({{"email", "dad@example.com"}, {"email_verified", true}}, "email"), "dad@example.com");
+  EXPECT_EQ(scim_key_of({{"email", "dad@example.com"}, {"email_verified", false}}, "email"), "");
+  // Only the email claim has a verified flag.
+  EXPECT_EQ(scim_key_of({{"preferred_username", "dad"}, {"email_verified", false}}, "preferred_username"), "dad");
+}
+
 TEST(Usernames, AreCleanLowercaseAndBounded) {
   using gatehouse::users::clean_username;
   EXPECT_EQ(clean_username("Alice"), "alice");
