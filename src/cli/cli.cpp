@@ -318,7 +318,14 @@ int cut_off(const std::string& path, const std::string& who, bool lift) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       applied = sessions::applied_cut_off(*store, person->ha_user_id);
     }
-    if (applied && applied->ha_sessions_ended_at_ms != 0)
+    if (applied && applied->ha_sessions_ended_at_ms != 0 && !applied->ha_sessions_left.empty())
+      std::cout << "HA's own sessions of " << person->username << " could not be ended one by one ("
+                << applied->ha_sessions_left << "). "
+                << (applied->ha_user_deactivated ? "Their HA user is deactivated instead, so HA refuses every token of "
+                                                   "theirs; a lift keeps the sessions Gatehouse knows ended.\n"
+                                                 : "HA keeps their user active (the owner cannot be deactivated); "
+                                                   "Gatehouse refuses them in front of HA.\n");
+    else if (applied && applied->ha_sessions_ended_at_ms != 0)
       std::cout << "HA's own sessions of " << person->username << " ended in "
                 << (applied->ha_sessions_ended_at_ms - applied->requested_at_ms) << " ms: HA closed its websockets of "
                 << "them, and their refresh tokens are gone. "

@@ -316,7 +316,7 @@ std::string unavailable_frame() {
 // The two directions' coroutines own it together; the last one to end frees it. Registered with the
 // worker (under `owner`) for as long as it lives. `UpstreamLeg`: HA's bare socket, or its TLS stream.
 template <class Stream, class UpstreamLeg>
-struct Splice {
+struct Splice : std::enable_shared_from_this<Splice<Stream, UpstreamLeg>> {
   using ClientLeg = decltype(relay_leg(std::declval<Stream>()));
 
   Splice(Stream client_stream, UpstreamLeg upstream_leg, Worker& worker, SocketOwner owner,
@@ -326,9 +326,16 @@ struct Splice {
     tracked.owner = std::move(owner);
     tracked.terminate = [this](websocket::close_reason reason) {
       // Cutting HA's side makes the HA→client direction close the client with this reason; that
-      // direction is the only writer to the client, so no second writer races it.
+      // direction is the only writer to the client, so no second writer races it. That direction may be
+      // stuck writing to a client that takes nothing: both legs are cut after kCloseGrace whatever the
+      // directions do (a direction that ends re-arms the same timer with the same grace).
       relay.client_close = reason;
       cut_off(socket_of(upstream));
+      relay.grace.expires_after(kCloseGrace);
+      relay.grace.async_wait([weak = this->weak_from_this()](boost::system::error_code ec) {
+        if (ec) return;
+        if (auto alive = weak.lock()) alive->cut_both();
+      });
     };
   }
   void cut_both() {

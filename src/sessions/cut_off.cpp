@@ -171,12 +171,13 @@ std::optional<AppliedCutOff> applied_cut_off(const store::Store& store, std::str
   store.read([&](sqlite3* db) {
     store::Statement select(db,
                             "SELECT requested_at_ms, applied_at_ms, websockets_closed, ha_sessions_ended_at_ms, "
-                            "ha_user_deactivated FROM cut_offs WHERE ha_user_id = ? AND applied_at_ms IS NOT NULL",
+                            "ha_user_deactivated, COALESCE(ha_sessions_left, '') FROM cut_offs WHERE ha_user_id = ? "
+                            "AND applied_at_ms IS NOT NULL",
                             "read a cut-off");
     select.bind_text(1, ha_user_id);
     if (select.step())
       applied = AppliedCutOff{select.column_int64(0), select.column_int64(1), select.column_int64(2),
-                              select.column_int64(3), select.column_int64(4) == 1};
+                              select.column_int64(3), select.column_int64(4) == 1, select.column_text(5)};
   });
   return applied;
 }
@@ -216,12 +217,13 @@ std::vector<CutOffs::Pending> cut_offs_where(const store::Store& store, std::str
   std::vector<CutOffs::Pending> found;
   store.read([&](sqlite3* db) {
     store::Statement select(db,
-                            "SELECT ha_user_id, username, source, requested_at_ms, ha_user_deactivated = 1 FROM cut_offs "
+                            "SELECT ha_user_id, username, source, requested_at_ms, ha_user_deactivated = 1, "
+                            "ha_sessions_ended_at_ms IS NOT NULL AND ha_sessions_left IS NULL FROM cut_offs "
                             "WHERE " + std::string(condition) + " ORDER BY requested_at_ms",
                             "read the cut-offs");
     while (select.step())
       found.push_back({select.column_text(0), select.column_text(1), select.column_text(2), select.column_int64(3),
-                       select.column_int64(4) == 1});
+                       select.column_int64(4) == 1, select.column_int64(5) == 1});
   });
   return found;
 }
@@ -235,19 +237,27 @@ std::vector<CutOffs::Pending> CutOffs::sessions_to_end() const {
                         "applied_at_ms IS NOT NULL AND ha_sessions_ended_at_ms IS NULL AND lift_requested_at_ms IS NULL");
 }
 
-void CutOffs::mark_sessions_ended(const Pending& pending, const std::string& not_deactivated) {
+void CutOffs::mark_sessions_ended(const Pending& pending, const std::string& not_deactivated,
+                                  const std::string& sessions_left) {
   const auto now = store::now_unix_ms();
   store_.write([&](sqlite3* db) {
-    store::Statement update(db, "UPDATE cut_offs SET ha_sessions_ended_at_ms = ?, ha_user_deactivated = ? WHERE ha_user_id = ?",
+    store::Statement update(db,
+                            "UPDATE cut_offs SET ha_sessions_ended_at_ms = ?, ha_user_deactivated = ?, "
+                            "ha_sessions_left = NULLIF(?, '') WHERE ha_user_id = ?",
                             "mark a person's HA side done");
-    update.bind_int64(1, now).bind_int64(2, not_deactivated.empty() ? 1 : 0).bind_text(3, pending.ha_user_id);
+    update.bind_int64(1, now).bind_int64(2, not_deactivated.empty() ? 1 : 0).bind_text(3, sessions_left);
+    update.bind_text(4, pending.ha_user_id);
     update.run();
   });
   cut_off_seconds.observe({"home_assistant_done"}, static_cast<double>(now - pending.requested_at_ms) / 1000.0);
   json::object detail{{"ha_user_id", pending.ha_user_id}, {"took_ms", now - pending.requested_at_ms},
                       {"ha_user_deactivated", not_deactivated.empty()}};
   if (!not_deactivated.empty()) detail["not_deactivated"] = not_deactivated;
+  if (!sessions_left.empty()) detail["sessions_left"] = sessions_left;
   audit(store_, "cut_off_ha_sessions_ended", pending.username, std::move(detail));
+  if (!sessions_left.empty())
+    logging::warn("HA's sessions of a person cut off could not be ended; their HA user is deactivated instead",
+                  {{"user", pending.username}, {"reason", sessions_left}});
   logging::info("HA sessions of a person cut off ended", {{"user", pending.username}, {"ha_user_deactivated", not_deactivated.empty()}});
 }
 
@@ -357,7 +367,7 @@ asio::awaitable<bool> do_ha_side(CutOffs& cut_offs, SessionEnds* session_ends, c
     const auto outcome = co_await ha.cut_off(std::move(ha_user_id), std::move(username), std::move(source));
     try {
       if (outcome.failure.empty()) {
-        cut_offs.mark_sessions_ended(person, outcome.not_deactivated);
+        cut_offs.mark_sessions_ended(person, outcome.not_deactivated, outcome.sessions_left);
       } else {
         all = false;
         cut_offs.note_sessions_not_ended(person, outcome.failure);
@@ -421,6 +431,17 @@ asio::awaitable<bool> do_ha_side(CutOffs& cut_offs, SessionEnds* session_ends, c
   }
   for (const auto& lift : lifts) {
     std::string failure;
+    // HA still holds sessions of the person (its side was not done, or could not end them): those
+    // Gatehouse saw issued stay ended, at the door and then in HA, before the user is let back in.
+    if (!lift.ha_sessions_ended && session_ends) {
+      try {
+        session_ends->end_person(lift.ha_user_id, "cut_off");
+      } catch (const std::exception& error) {
+        all = false;
+        logging::error("cannot end the sessions of a lifted cut-off; trying again", {{"user", lift.username}, {"error", error.what()}});
+        continue;
+      }
+    }
     if (lift.ha_user_deactivated) {
       std::string ha_user_id = lift.ha_user_id;
       failure = co_await ha.restore(std::move(ha_user_id));

@@ -69,6 +69,7 @@ struct AppliedCutOff {
   std::int64_t websockets_closed = 0;
   std::int64_t ha_sessions_ended_at_ms = 0; // HA's side done (sessions ended, user deactivated); 0: not yet
   bool ha_user_deactivated = false;         // false: HA keeps the user active (the owner cannot be deactivated)
+  std::string ha_sessions_left;             // why HA's sessions could not be ended ("" when they were)
 };
 // The person's cut-off once the serving process has applied it; nullopt while it waits (or if none).
 std::optional<AppliedCutOff> applied_cut_off(const store::Store& store, std::string_view ha_user_id);
@@ -95,6 +96,9 @@ public:
     std::string source;
     std::int64_t requested_at_ms = 0;
     bool ha_user_deactivated = false; // by Gatehouse: a lift must activate the HA user again first
+    // HA's sessions of the person were ended (not merely their user deactivated, nor still to do): a lift
+    // of a cut-off whose sessions were not ends the sessions Gatehouse knows, so none comes back with it.
+    bool ha_sessions_ended = false;
   };
   // The cut-offs not applied yet (their websockets not closed, their cached tokens not forgotten).
   std::vector<Pending> pending() const;
@@ -102,7 +106,9 @@ public:
   // Applied, but HA's side (sessions, deactivation) not done yet, and no lift asked.
   std::vector<Pending> sessions_to_end() const;
   // `not_deactivated`: why HA keeps the user active (empty: deactivated).
-  void mark_sessions_ended(const Pending& pending, const std::string& not_deactivated);
+  // `sessions_left`: why HA's sessions could not be ended (the user deactivated instead), empty when they were.
+  void mark_sessions_ended(const Pending& pending, const std::string& not_deactivated,
+                           const std::string& sessions_left = {});
   void note_sessions_not_ended(const Pending& pending, const std::string& failure);
   // The cut-offs whose lift was asked for.
   std::vector<Pending> lifts() const;
@@ -136,6 +142,7 @@ struct HomeAssistantSide {
   struct CutOff {
     std::string failure;         // empty: done (try again later otherwise)
     std::string not_deactivated; // done, but HA keeps the user active: why
+    std::string sessions_left;   // done, but HA's sessions could not be ended (the user deactivated instead): why
   };
   // Every HA session of the person ended, then their HA user deactivated (or deleted: scim.on_deactivate,
   // for a cut-off SCIM asked for).

@@ -669,8 +669,8 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
   co_return finish(std::move(*handoff.redirect));
 }
 
-asio::awaitable<std::string> SignIn::end_ha_sessions(std::string ha_user_id, std::string username,
-                                                     std::vector<std::string> token_ids) {
+asio::awaitable<SignIn::EndedInHa> SignIn::end_ha_sessions(std::string ha_user_id, std::string username,
+                                                           std::vector<std::string> token_ids) {
   const auto config_now = current_.get();
   const config::Config& config = *config_now;
   // As the instance's own frontend: a client HA accepts from anyone, whose code Gatehouse redeems itself.
@@ -680,17 +680,21 @@ asio::awaitable<std::string> SignIn::end_ha_sessions(std::string ha_user_id, std
   std::string password = directory_.password_for(ha_user_id);
   std::string no_client; // in Gatehouse's own name
   auto flow = co_await sign_in_at_ha(ha_user_id, username, password, client_id, redirect_uri, no_client);
-  if (!flow.code) co_return "HA's login flow for the person failed: " + flow.reason;
+  if (!flow.code)
+    co_return EndedInHa{"HA's login flow for the person failed: " + flow.reason,
+                        flow.failure == hass::LoginFlowResult::Failure::refused};
   std::string code = std::move(*flow.code);
   std::string client = client_id;
-  co_return co_await hass::end_sessions_with_code(config.home_assistant, std::move(code), std::move(client),
-                                                  std::move(token_ids));
+  auto failure = co_await hass::end_sessions_with_code(config.home_assistant, std::move(code), std::move(client),
+                                                       std::move(token_ids));
+  co_return EndedInHa{std::move(failure)};
 }
 
 asio::awaitable<std::string> SignIn::end_sessions_in_ha(std::string ha_user_id, std::string username,
                                                         std::vector<std::string> token_ids) {
   if (token_ids.empty()) co_return std::string(); // never "all of them"
-  co_return co_await end_ha_sessions(std::move(ha_user_id), std::move(username), std::move(token_ids));
+  auto ended = co_await end_ha_sessions(std::move(ha_user_id), std::move(username), std::move(token_ids));
+  co_return std::move(ended.failure);
 }
 
 asio::awaitable<sessions::HomeAssistantSide::CutOff> SignIn::cut_off_in_ha(std::string ha_user_id, std::string username,
@@ -700,8 +704,17 @@ asio::awaitable<sessions::HomeAssistantSide::CutOff> SignIn::cut_off_in_ha(std::
   sessions::HomeAssistantSide::CutOff outcome;
   // Sessions first: an inactive user cannot be signed in as. Arguments named: GCC 12 and co_await.
   std::string user_id = ha_user_id;
-  outcome.failure = co_await end_ha_sessions(std::move(user_id), std::move(username));
-  if (!outcome.failure.empty()) co_return outcome;
+  auto ended = co_await end_ha_sessions(std::move(user_id), std::move(username));
+  if (!ended.failure.empty()) {
+    if (!ended.sign_in_refused) {
+      outcome.failure = std::move(ended.failure);
+      co_return outcome;
+    }
+    // HA will not sign Gatehouse in as them (they set up multi-factor authentication in HA), so their
+    // sessions cannot be listed; asking again every round would not change that. Deactivated (or deleted)
+    // below, HA refuses every token and refresh of theirs all the same.
+    outcome.sessions_left = std::move(ended.failure);
+  }
   if (source == "scim" && config.scim && config.scim->on_deactivate == config::Scim::OnDeactivate::delete_user) {
     std::string deleted_id = ha_user_id;
     const auto removed = co_await directory_.delete_user(std::move(deleted_id));
@@ -709,7 +722,10 @@ asio::awaitable<sessions::HomeAssistantSide::CutOff> SignIn::cut_off_in_ha(std::
       outcome.failure = removed.failure;
       co_return outcome;
     }
-    if (removed.deleted) co_return outcome; // nothing left to deactivate
+    if (removed.deleted) { // nothing left to deactivate; HA dropped the user's sessions with it
+      outcome.sessions_left.clear();
+      co_return outcome;
+    }
     // The owner (or a system user): never deleted; deactivated below, which HA refuses for the owner.
   }
   auto updated = co_await directory_.set_active(std::move(ha_user_id), false);

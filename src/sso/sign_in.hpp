@@ -166,8 +166,13 @@ private:
   // redirect_uri, the audit entry, and the redirect back to the client with HA's code.
   // Empty on success, else what failed.
   // `token_ids` empty: all of the person's.
-  boost::asio::awaitable<std::string> end_ha_sessions(std::string ha_user_id, std::string username,
-                                                      std::vector<std::string> token_ids = {});
+  struct EndedInHa {
+    std::string failure;          // empty: done
+    bool sign_in_refused = false; // HA would not sign Gatehouse in as the person (it asked for an MFA code):
+                                  // trying again does not help
+  };
+  boost::asio::awaitable<EndedInHa> end_ha_sessions(std::string ha_user_id, std::string username,
+                                                    std::vector<std::string> token_ids = {});
   // HA's login flow for a user Gatehouse manages, with their derived password; when HA rejects it (the
   // master key was replaced, someone changed it in HA), the password is repaired once and tried again.
   boost::asio::awaitable<hass::LoginFlowResult> sign_in_at_ha(std::string ha_user_id, std::string username,

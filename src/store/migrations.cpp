@@ -266,6 +266,11 @@ constexpr std::array kMigrations{
       -- notes it, the people page writes it here every minute); NULL: not since this column exists.
       ALTER TABLE refresh_tokens ADD COLUMN last_used_at_ms INTEGER;
     )sql"},
+    Migration{17, "cut-offs whose HA sessions could not be ended", R"sql(
+      -- Why HA's sessions of a person cut off were left (HA would not sign Gatehouse in as them: they set
+      -- up multi-factor authentication); their HA user was deactivated instead. NULL: ended, or not yet.
+      ALTER TABLE cut_offs ADD COLUMN ha_sessions_left TEXT;
+    )sql"},
 };
 
 } // namespace

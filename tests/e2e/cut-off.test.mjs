@@ -123,6 +123,30 @@ test('gatehouse cut-off closes the person\'s websockets and refuses their tokens
   assert.equal(afterLift.kind, 'redirect', 'bob signs in again once the cut-off is lifted');
 });
 
+test('a person who set up MFA in HA is cut off there all the same: their HA user deactivated; a lift keeps the sessions Gatehouse knows ended', TEST_GUARD, async (t) => {
+  const stack = await startSsoStack(t);
+  routeHawsThrough(stack.externalUrl, CLIENT_ADDRESS);
+  const bob = await signInAndConnect(t, stack, 'bob');
+  const bobUser = stack.userNamed('bob.builder');
+  stack.double.enableTotp(bobUser.id); // HA now asks for a code after the password: Gatehouse cannot sign in as him
+
+  const cut = await runGatehouse(['cut-off', '-c', stack.configPath, 'bob.builder']);
+  assert.equal(cut.code, 0, cut.stderr);
+  assert.match(cut.stdout, /could not be ended one by one \(.*multi-factor.*\)\. Their HA user is deactivated instead/, cut.stdout);
+  assert.equal(stack.userNamed('bob.builder').isActive, false, 'HA shows bob deactivated');
+  assert.ok(stack.double.refreshTokens().some((token) => token.userId === bobUser.id), 'HA still holds his session');
+  await bob.closed;
+
+  const lifted = await runGatehouse(['cut-off', '-c', stack.configPath, '--lift', 'bob.builder']);
+  assert.equal(lifted.code, 0, lifted.stderr);
+  assert.equal(stack.userNamed('bob.builder').isActive, true, 'HA shows bob active again');
+  // The session HA kept does not come back with the lift: Gatehouse refuses it at the door.
+  const refresh = await stack.postToken({ grant_type: 'refresh_token', refresh_token: bob.saved[0].refresh_token, client_id: stack.frontendClientId });
+  assert.deepEqual({ status: refresh.status, body: refresh.json() }, { status: 400, body: { error: 'invalid_grant' } });
+  const states = await request(`${stack.externalUrl}/api/states`, { headers: { authorization: `Bearer ${bob.auth.accessToken}` }, localAddress: CLIENT_ADDRESS });
+  assert.equal(states.status, 401);
+});
+
 test('gatehouse cut-off names nobody: said on stderr, exit 1, nothing changes', TEST_GUARD, async (t) => {
   const stack = await startSsoStack(t);
   const result = await runGatehouse(['cut-off', '-c', stack.configPath, 'mallory']);

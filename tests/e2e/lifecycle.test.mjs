@@ -153,6 +153,35 @@ test('SIGTERM: the request in flight completes, websockets get 1001, new connect
   assert.deepEqual(upstream.requestsTo('/api/after-sigterm'), []);
 });
 
+test('SIGTERM with a relayed websocket whose client takes nothing: Gatehouse cuts it within seconds, not shutdown_grace', TEST_GUARD, async (t) => {
+  const { upstream, gatehouse } = await startStack(t, { config: { timeouts: { shutdown_grace: '60s' } } });
+  const client = await openWebSocket(`${gatehouse.wsUrl}/api/websocket`);
+  t.after(() => client.terminate());
+  const upstreamSide = await upstream.nextWebSocket();
+  client.ws._socket.pause(); // reads nothing: Gatehouse's writes to it stall once the buffers are full
+  // HA sends until Gatehouse stops taking its messages (its write to the client is stuck): no message is
+  // then flushed for a while. How the sending ends (the socket cut) is of no interest.
+  const message = Buffer.alloc(64 * 1024, 7);
+  let sent = 0;
+  (async () => {
+    for (;;) {
+      try { await upstreamSide.send(message, { binary: true }); } catch { return; }
+      sent += 1;
+    }
+  })();
+  await new Promise((resolve) => {
+    let seen = -1;
+    const check = setInterval(() => { if (sent === seen) { clearInterval(check); resolve(); } seen = sent; }, 500);
+  });
+  assert.ok(sent > 16, `HA's messages stopped after ${sent}: the buffers between HA and the client hold more`);
+  const signalled = performance.now();
+  gatehouse.proc.kill('SIGTERM');
+  const exit = await gatehouse.exited;
+  const waited = performance.now() - signalled;
+  assert.deepEqual(exit, { code: 0, signal: null });
+  assert.ok(waited < 30_000, `Gatehouse took ${Math.round(waited)} ms to exit: it waited for a client that reads nothing`);
+});
+
 test('SIGTERM with a request that never finishes exits 0 once shutdown_grace is over', TEST_GUARD, async (t) => {
   const { upstream, gatehouse } = await startStack(t, { config: { timeouts: { shutdown_grace: '1s' } } });
   const inFlight = request(`${gatehouse.url}/test/slow`).then((r) => ({ status: r.status }), (error) => ({ error: error.code }));

@@ -343,6 +343,14 @@ export class HaDouble {
     return this.#describeUser(user);
   }
 
+  // What the person finishing auth/setup_mfa for TOTP leaves behind (contract §4.4's auth/setup_mfa): their
+  // login flow then asks for a code after the password (§1.7).
+  enableTotp(userId) {
+    const user = this.#userOrThrow(userId);
+    user.totpEnabled = true;
+    return this.#describeUser(user);
+  }
+
   // Same effects as config/auth/delete (§5): tokens cleared without closing sockets.
   deleteUser(userId) {
     this.removeUser(this.#userOrThrow(userId));

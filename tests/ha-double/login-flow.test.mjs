@@ -434,3 +434,13 @@ test('§1.9 loginCode helper sanity: codes differ per login', async (t) => {
   const second = await loginCode(double);
   assert.notEqual(first, second);
 });
+
+test('§1.7 a user with TOTP enabled gets the mfa step after the password; the flow gives no code without it', async (t) => {
+  const double = await withDouble(t, { users: [{ name: 'Owner', username: 'owner', password: 'pw', isOwner: true, groups: ['system-admin'] }, { name: 'Alice', username: 'alice', password: 'pw' }] });
+  double.enableTotp(double.state.userIds.alice);
+  const step = (await loginFlow(double, { username: 'alice', password: 'pw' })).json();
+  assert.equal(step.type, 'form');
+  assert.equal(step.step_id, 'mfa');
+  assert.deepEqual(step.description_placeholders, { mfa_module_name: 'Authenticator app', mfa_module_id: 'totp' });
+  assert.equal((await loginFlow(double, { username: 'owner', password: 'pw' })).json().type, 'create_entry', 'others are not asked');
+});

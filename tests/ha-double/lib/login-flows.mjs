@@ -146,10 +146,23 @@ class PasswordLoginFlow extends LoginFlow {
   async step(userInput) {
     if (userInput === undefined) return this.showForm(PasswordLoginFlow.schema, {}, PasswordLoginFlow.validInput);
     this.checkInput(userInput);
+    if (this.mfaCredential) return this.abort('invalid_code'); // the double checks no TOTP code (see below)
     if (!(await this.provider.store.validateLogin(userInput.username, userInput.password))) {
       return this.showForm(PasswordLoginFlow.schema, { base: 'invalid_auth' }, PasswordLoginFlow.validInput);
     }
-    return this.createEntry(this.provider.store.getOrCreatePasswordCredential(userInput.username));
+    const credential = this.provider.store.getOrCreatePasswordCredential(userInput.username);
+    // §1.7 (contract line on MFA): a user with an MFA module enabled gets the `mfa` step after the
+    // password (select_mfa_module is skipped: TOTP is the one module). The double never accepts a code:
+    // what it models is a client that cannot answer this step.
+    const user = credential.isNew ? null : this.provider.store.userByCredential(credential);
+    if (user?.totpEnabled) {
+      this.mfaCredential = credential;
+      this.shownSchema = (input) => Object.keys(input).length === 1 && isString(input.code);
+      return { type: 'form', flow_id: this.flowId, handler: this.handler, step_id: 'mfa',
+        data_schema: [{ type: 'string', name: 'code', required: true }], errors: {},
+        description_placeholders: { mfa_module_name: 'Authenticator app', mfa_module_id: 'totp' }, last_step: null, preview: null };
+    }
+    return this.createEntry(credential);
   }
 }
 

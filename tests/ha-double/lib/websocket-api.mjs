@@ -425,7 +425,7 @@ function buildCommands(hass) {
       is_owner: user.isOwner,
       is_admin: user.isAdmin,
       credentials: user.credentials.map((credential) => ({ auth_provider_type: credential.authProviderType, auth_provider_id: credential.authProviderId })),
-      mfa_modules: [{ id: 'totp', name: 'Authenticator app', enabled: false }],
+      mfa_modules: [{ id: 'totp', name: 'Authenticator app', enabled: Boolean(user.totpEnabled) }],
     });
   }, { activeUser: true });
 
