@@ -69,7 +69,7 @@ constexpr std::array<std::string_view, 3> kLocalLoginModes{"disabled", "allowed"
 // Keys of one item of the `trusted_devices:` list.
 constexpr std::array<std::string_view, 4> kTrustedDeviceKeys{"name", "networks", "user", "role"};
 // Keys of one item of the `trusted_clients:` list.
-constexpr std::array<std::string_view, 2> kTrustedClientKeys{"client_id", "name"};
+constexpr std::array<std::string_view, 3> kTrustedClientKeys{"client_id", "redirect_uris", "name"};
 constexpr std::array<std::string_view, 8> kScimKeys{"token_file",  "requests_per_minute", "burst",
                                                     "match_attribute", "match_claim", "roles_from_groups",
                                                     "on_deactivate", "provider"};
@@ -1184,7 +1184,8 @@ private:
 
   void read_trusted_clients(const YamlBlock& top, Config& config) {
     read_block_list(top, "trusted_clients", kTrustedClientKeys, "client",
-                    "- { client_id: \\\"https://dashboard.example.com/\\\", name: Wall dashboard }", [&](const YamlBlock& block) {
+                    "- { client_id: \\\"https://dashboard.example.com/\\\", redirect_uris: [\\\"https://dashboard.example.com/auth\\\"], name: Wall dashboard }",
+                    [&](const YamlBlock& block) {
       TrustedClient client;
       if (const BlockEntry* id = block.find("client_id")) {
         if (auto text = non_empty_string(*id, "the client's client_id, like \"https://dashboard.example.com/\"")) {
@@ -1195,6 +1196,22 @@ private:
         }
       } else {
         missing(block, "client_id", "add the exact client_id the client sends, e.g. \"client_id: https://dashboard.example.com/\"");
+      }
+      if (const BlockEntry* uris = block.find("redirect_uris")) {
+        if (auto items = string_list(*uris, "[\"https://dashboard.example.com/auth\"]")) {
+          for (const auto& item : *items) {
+            if (item.text.empty() || item.text.find("://") == std::string::npos)
+              issue(uris->path, item.line, "expected the exact redirect_uri the client sends (an absolute URL), got " +
+                                               quoted_value(item.text));
+            else client.redirect_uris.push_back(item.text);
+          }
+          if (items->empty()) issue(uris->path, uris->line, "list at least one redirect_uri");
+        }
+      } else {
+        missing(block, "redirect_uris",
+                "list the exact addresses this client's sign-ins return to, e.g. \"redirect_uris: "
+                "[https://dashboard.example.com/auth]\": HA accepts any address on the client's host, and on a "
+                "host many clients share (Alexa's, Google's) anyone's client would get a code without the page");
       }
       if (const BlockEntry* name = block.find("name")) {
         if (auto text = non_empty_string(*name, "a name shown in the audit log, like \"Wall dashboard\"")) client.name = *text;

@@ -189,6 +189,10 @@ struct Metrics {
 struct TrustedClient {
   std::string client_id; // exact, as the client sends it
   std::string name;      // for the audit log; the client_id when not given
+  // Exact: only a sign-in returning to one of these skips the page. HA accepts any redirect_uri on the
+  // client_id's host (contract §1.8), and on a host many clients share (Alexa's, Google's) that would
+  // hand a silent code to anyone's skill or project there.
+  std::vector<std::string> redirect_uris;
 };
 
 // The SCIM 2.0 server at /scim/v2 (`scim:` block): on when the block is there.

@@ -1,6 +1,7 @@
 // sso/client_trust: which clients complete a sign-in without a consent page.
 #include "sso/client_trust.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <boost/url/parse.hpp>
@@ -65,7 +66,8 @@ ClientTrust trust_of(std::string_view client_id, std::string_view redirect_uri, 
     }
   }
   for (const auto& client : listed) {
-    if (client_id == client.client_id) {
+    if (client_id == client.client_id &&
+        std::find(client.redirect_uris.begin(), client.redirect_uris.end(), redirect_uri) != client.redirect_uris.end()) {
       trust.kind = ClientTrust::Kind::listed;
       trust.name = client.name;
       return trust;

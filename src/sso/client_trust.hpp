@@ -1,7 +1,8 @@
 // sso/client_trust: owns which HA clients get a code without being named to the person first. HA's own
 // login page names the client and asks every time (contract §1.3); Gatehouse skips that step only for
 // this instance's own frontend (client_id `<external_url>/`), the companion apps' fixed pairs
-// (contract §7.1, §1.8) and the clients the admin lists in `trusted_clients`. Every other client — a
+// (contract §7.1, §1.8) and the clients the admin lists in `trusted_clients`, each for the exact
+// redirect_uris listed with it (HA takes any on the client's host). Every other client — a
 // voice assistant, any IndieAuth client — is named on a consent page the person must allow; and a
 // trusted device (signed in by its address alone) hands codes only to the frontend and listed clients.
 #pragma once

@@ -14,7 +14,7 @@ const EVIL = { clientId: 'https://evil.example/', redirectUri: 'https://evil.exa
 const LISTED = { clientId: 'https://dashboard.example.test/', redirectUri: 'https://dashboard.example.test/done', name: 'Wall dashboard' };
 
 test('a third-party client gets a consent page, never a silent code, even with an IdP session', TEST_GUARD, async (t) => {
-  const stack = await startSsoStack(t, { gatehouseConfig: { trusted_clients: [{ client_id: LISTED.clientId, name: LISTED.name }] } });
+  const stack = await startSsoStack(t, { gatehouseConfig: { trusted_clients: [{ client_id: LISTED.clientId, redirect_uris: [LISTED.redirectUri], name: LISTED.name }] } });
   const jar = new CookieJar();
   // The person has an IdP session and is signed in to HA already (the frontend: no question).
   const own = await stack.login({ username: 'alice', jar, state: 'own' });
@@ -37,10 +37,15 @@ test('a third-party client gets a consent page, never a silent code, even with a
   assert.match(setCookie, /HttpOnly/);
   assert.match(setCookie, /SameSite=Strict/);
 
-  // A client the admin listed gets its code without a question.
+  // A client the admin listed gets its code without a question...
   const listed = await stack.login({ clientId: LISTED.clientId, redirectUri: LISTED.redirectUri, state: 'listed', jar });
   assert.equal(listed.kind, 'redirect');
   assert.equal(listed.consentPage, null);
+  // ...for the addresses the admin listed: another one on its host (which HA accepts, §1.8: on a shared
+  // host such as Alexa's, anyone's skill) gets the page.
+  const elsewhere = await stack.login({ clientId: LISTED.clientId, redirectUri: 'https://dashboard.example.test/other-skill', state: 'elsewhere', jar });
+  assert.equal(elsewhere.kind, 'page', 'the walk stops at a page, not at a redirect to the other address');
+  assert.ok(stack.consentIdOf(elsewhere.body));
   stack.assertHygiene();
 });
 

@@ -699,18 +699,28 @@ TEST_F(ConfigTest, SizesAcceptBytesAndBinaryUnits) {
 
 TEST_F(ConfigTest, TrustedClientsAndWebsocketPassthrough) {
   const auto config = config_for(
-      "trusted_clients:\n  - { client_id: \"https://dash.example.test/\", name: Wall }\n  - { client_id: \"http://x.test/\" }\n"
+      "trusted_clients:\n  - { client_id: \"https://dash.example.test/\", redirect_uris: [\"https://dash.example.test/auth\"], name: Wall }\n"
+      "  - { client_id: \"http://x.test/\", redirect_uris: [\"http://x.test/a\", \"x-app://done\"] }\n"
       "shield:\n  websocket_passthrough: [\"/api/hassio_ingress/*\"]\n");
   ASSERT_EQ(config.trusted_clients.size(), 2u);
   EXPECT_EQ(config.trusted_clients[0].client_id, "https://dash.example.test/");
   EXPECT_EQ(config.trusted_clients[0].name, "Wall");
   EXPECT_EQ(config.trusted_clients[1].name, "http://x.test/");
+  EXPECT_EQ(config.trusted_clients[1].redirect_uris, (std::vector<std::string>{"http://x.test/a", "x-app://done"}));
+  // A client is trusted for the addresses its sign-ins return to, not for its whole host (contract §1.8).
+  const auto no_uris = issue_for("trusted_clients:\n  - { client_id: \"https://pitangui.amazon.com/\" }\n");
+  EXPECT_EQ(no_uris.key, "trusted_clients[0].redirect_uris");
+  EXPECT_CONTAINS(no_uris.message, "Alexa");
+  EXPECT_EQ(issue_for("trusted_clients:\n  - { client_id: \"https://x.test/\", redirect_uris: [] }\n").key,
+            "trusted_clients[0].redirect_uris");
+  EXPECT_EQ(issue_for("trusted_clients:\n  - { client_id: \"https://x.test/\", redirect_uris: [done] }\n").key,
+            "trusted_clients[0].redirect_uris");
   EXPECT_EQ(config.shield.websocket_passthrough, std::vector<std::string>{"/api/hassio_ingress/*"});
 
-  const auto not_url = issue_for("trusted_clients:\n  - { client_id: homeassistant://x }\n");
+  const auto not_url = issue_for("trusted_clients:\n  - { client_id: homeassistant://x, redirect_uris: [\"x://y\"] }\n");
   EXPECT_EQ(not_url.key, "trusted_clients[0].client_id");
   EXPECT_CONTAINS(not_url.message, "http:// or https:// URL");
-  const auto no_id = issue_for("trusted_clients:\n  - { name: x }\n");
+  const auto no_id = issue_for("trusted_clients:\n  - { name: x, redirect_uris: [\"x://y\"] }\n");
   EXPECT_CONTAINS(no_id.message, "client_id");
   const auto not_list = issue_for("trusted_clients: https://x/\n");
   EXPECT_CONTAINS(not_list.message, "expected a list of clients");
