@@ -296,8 +296,8 @@ public:
     if (const BlockEntry* entry = top.find("sign_in_choice"))
       if (const auto choice = boolean(*entry)) config.sign_in_choice = *choice;
     read_scim(top, config);
-    header_identity_with_scim(top, config);
     scim_source(top, config);
+    header_identity_with_scim(top, config);
     require_token_for_providers(top, config);
 
     if (!issues_.empty()) throw ConfigError(std::move(issues_));
@@ -1208,10 +1208,13 @@ private:
           if (items->empty()) issue(uris->path, uris->line, "list at least one redirect_uri");
         }
       } else {
-        missing(block, "redirect_uris",
-                "list the exact addresses this client's sign-ins return to, e.g. \"redirect_uris: "
-                "[https://dashboard.example.com/auth]\": HA accepts any address on the client's host, and on a "
-                "host many clients share (Alexa's, Google's) anyone's client would get a code without the page");
+        // Written before redirect_uris existed: still loads (a start must not fail on an upgrade), but the
+        // client is trusted for no address, so it gets the consent page until they are listed.
+        warnings_.push_back(block.path_of("redirect_uris") +
+                            " is missing: this client now gets the consent page. List the exact addresses its "
+                            "sign-ins return to, e.g. \"redirect_uris: [https://dashboard.example.com/auth]\": HA "
+                            "accepts any address on the client's host, and on a host many clients share (Alexa's, "
+                            "Google's) anyone's client would get a code without the page");
       }
       if (const BlockEntry* name = block.find("name")) {
         if (auto text = non_empty_string(*name, "a name shown in the audit log, like \"Wall dashboard\"")) client.name = *text;
@@ -1447,7 +1450,7 @@ private:
 
   // SCIM names a person by scim.match_claim; a header sign-in has only the username to match it with.
   void header_identity_with_scim(const YamlBlock& top, const Config& config) {
-    if (!config.header_identity || !config.scim) return;
+    if (!config.header_identity || !config.scim || config.scim->provider != Scim::kHeaderIdentitySource) return;
     if (config.header_identity->assertion) {
       // The proxy's token decides which claims exist: the claim SCIM matches on is said, not assumed.
       const YAML::Node& scim = top.find("scim")->value;

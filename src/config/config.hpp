@@ -191,7 +191,7 @@ struct TrustedClient {
   std::string name;      // for the audit log; the client_id when not given
   // Exact: only a sign-in returning to one of these skips the page. HA accepts any redirect_uri on the
   // client_id's host (contract §1.8), and on a host many clients share (Alexa's, Google's) that would
-  // hand a silent code to anyone's skill or project there.
+  // hand a silent code to anyone's skill or project there. Empty (not written): trusted for none.
   std::vector<std::string> redirect_uris;
 };
 

@@ -71,8 +71,15 @@ bool applies_live(std::string_view top_level_key) {
   return std::find(kLiveKeys.begin(), kLiveKeys.end(), top_level_key) != kLiveKeys.end();
 }
 
-Merged merge_live(const Config& running, const Config& next, const std::vector<std::string>& changed,
+Merged merge_live(const Config& running, const Config& next, const std::vector<std::string>& changed_in_file,
                   const Started& started) {
+  // scim.provider follows the sign-in sources when the file does not name it: renaming the only
+  // provider changes SCIM's source too, which (like any change of scim) waits for a restart, and so
+  // holds providers and header_identity with it (below).
+  std::vector<std::string> changed = changed_in_file;
+  if (running.scim && next.scim && running.scim->provider != next.scim->provider &&
+      std::find(changed.begin(), changed.end(), "scim") == changed.end())
+    changed.emplace_back("scim");
   const auto is_secret_of_providers = [](std::string_view key) {
     return key.starts_with("providers[") && key.ends_with(".client_secret_file (contents)");
   };

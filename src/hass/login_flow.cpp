@@ -80,7 +80,10 @@ asio::awaitable<LoginFlowResult> LoginFlowClient::sign_in(std::string username, 
     const auto* errors = outcome.if_contains("errors");
     const bool invalid_auth = errors && errors->is_object() && errors->as_object().if_contains("base") &&
                               errors->as_object().at("base") == "invalid_auth";
-    result.failure = invalid_auth ? Failure::invalid_auth : Failure::refused;
+    const std::string step_id = string_at(outcome, "step_id");
+    result.failure = invalid_auth                                          ? Failure::invalid_auth
+                     : step_id == "mfa" || step_id == "select_mfa_module" ? Failure::mfa_required
+                                                                          : Failure::refused;
     result.reason = invalid_auth ? "HA did not accept the managed password"
                                  : "HA asked for another step (" + string_at(outcome, "step_id").substr(0, 40) +
                                        "): multi-factor authentication in HA is not supported for SSO users";

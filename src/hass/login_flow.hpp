@@ -14,7 +14,8 @@
 namespace gatehouse::hass {
 
 struct LoginFlowResult {
-  enum class Failure { unreachable, invalid_auth, blocked, refused };
+  // mfa_required: HA asked for a multi-factor code after the password (the person set up MFA in HA).
+  enum class Failure { unreachable, invalid_auth, blocked, refused, mfa_required };
   std::optional<std::string> code; // HA's authorization code on success
   Failure failure = Failure::unreachable;
   std::string reason; // HA's message or what went wrong; never the password

@@ -337,6 +337,9 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
   const unsigned client_version = req.version();
   const bool client_keep_alive = req.keep_alive();
   const bool is_head = req.method() == http::verb::head;
+  // Sent again on a new connection if HA's broke after it went out: it changes nothing in HA.
+  const bool resendable =
+      req.method() == http::verb::get || req.method() == http::verb::head || req.method() == http::verb::options;
 
   // Gatehouse answers "Expect: 100-continue" itself (the limits above have already passed), so HA
   // never waits on a client that waits on HA.
@@ -363,7 +366,8 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
     // a socket that is gone (a refusal after a failed connect still waits under the watch).
     watch.upstream = nullptr;
     upstream.reset();
-    upstream = worker.upstream.take_idle(parser.is_done() && attempt == 0);
+    // A pooled connection is probed first unless a broken one costs only a resend.
+    upstream = worker.upstream.take_idle(resendable && parser.is_done() && attempt == 0);
     if (!upstream) upstream = co_await worker.upstream.connect(ec, config.timeouts.upstream_connect);
     if (!upstream) {
       co_await send_refusal(stream, web::RefusalKind::upstream_unavailable, html, client_version,
@@ -375,8 +379,7 @@ asio::awaitable<bool> relay_http(Stream& stream, beast::flat_buffer& buffer, Req
     // request has no body left to replay. Once the request went out whole, HA may have acted on it before
     // the connection broke: only a request that changes nothing (GET, HEAD, OPTIONS) is sent again then.
     const bool may_retry = upstream->reused && attempt == 0 && parser.is_done();
-    const bool may_resend = may_retry && (req.method() == http::verb::get || req.method() == http::verb::head ||
-                                          req.method() == http::verb::options);
+    const bool may_resend = may_retry && resendable;
 
     auto upstream_io = upstream->stream.bare();
     auto sent = co_await relay_message(stream, buffer, parser, request_head, parser.chunked(), upstream_io,

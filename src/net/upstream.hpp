@@ -142,7 +142,8 @@ public:
   explicit UpstreamPool(UpstreamTarget target) : target_(std::move(target)) {}
 
   // A live idle connection, or none. `replayable`: the request can be sent again if the connection
-  // turns out closed (no body), so a recently used connection is handed out without probing it first
+  // turns out closed (no body, and a method that changes nothing in HA), so a recently used connection is
+  // handed out without probing it first
   // (one syscall less per request). Not a coroutine: nearly every request finds one, and waits for nothing.
   std::unique_ptr<UpstreamConnection> take_idle(bool replayable);
   // A new connection, within `connect_timeout` (the request's timeouts.upstream_connect); `ec` set when

@@ -161,14 +161,15 @@ void People::groups_changed() {
   }
 }
 
-bool People::refuses(const json::object& claims) const {
+std::optional<People::Refusal> People::refusal_for(const json::object& claims) const {
+  if (users::is_unverified_email(claims, settings_.match_claim)) return Refusal::unverified_email;
   const std::string key = users::scim_key_of(claims, settings_.match_claim);
-  if (key.empty()) return false;
+  if (key.empty()) return std::nullopt;
   bool inactive = false;
   resources_.each(Kind::user, [&](const Resource& user) {
     if (!inactive && key_of(user) == key && !is_active(user.body)) inactive = true;
   });
-  return inactive;
+  return inactive ? std::optional(Refusal::inactive) : std::nullopt;
 }
 
 std::optional<std::string> People::user_id_named(const json::object& claims) const {

@@ -35,8 +35,11 @@ public:
   void removed(const Resource& user);
   // After a Group was created, replaced, patched or deleted: everyone's role again (roles_from_groups).
   void groups_changed();
-  // Whether the SCIM User these sign-in claims name is inactive (then the sign-in is refused).
-  bool refuses(const boost::json::object& claims) const;
+  // Why SCIM turns a sign-in away: the User its claims name is inactive, or its scim.match_claim is an
+  // email the IdP says is not verified (it names nobody for sure; matched anyway, anyone typing that
+  // address would be that User; left unmatched, a cut-off User's person would sign in). nullopt: it does not.
+  enum class Refusal { inactive, unverified_email };
+  std::optional<Refusal> refusal_for(const boost::json::object& claims) const;
   // With roles_from_groups: the displayNames of the Groups of the User these claims name, which decide
   // the sign-in's role instead of its groups claim. nullopt without roles_from_groups or such a User.
   std::optional<std::vector<std::string>> groups_for(const boost::json::object& claims) const;

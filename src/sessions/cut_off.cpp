@@ -388,13 +388,15 @@ asio::awaitable<bool> do_ha_side(CutOffs& cut_offs, SessionEnds* session_ends, c
     std::string ha_user_id = person.ha_user_id;
     std::string username = person.username;
     std::vector<std::string> token_ids = person.token_ids;
-    const auto failure = co_await ha.end_sessions(std::move(ha_user_id), std::move(username), std::move(token_ids));
+    const auto ended = co_await ha.end_sessions(std::move(ha_user_id), std::move(username), std::move(token_ids));
     try {
-      if (failure.empty()) {
+      if (ended.failure.empty()) {
         session_ends->mark_ended_in_ha(person);
+      } else if (ended.left) {
+        session_ends->note_left_in_ha(person, ended.failure);
       } else {
         all = false;
-        session_ends->note_not_ended_in_ha(person, failure);
+        session_ends->note_not_ended_in_ha(person, ended.failure);
       }
     } catch (const std::exception& error) {
       all = false;

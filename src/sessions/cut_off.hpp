@@ -155,8 +155,12 @@ struct HomeAssistantSide {
   };
   // Their HA user in exactly this group.
   std::function<boost::asio::awaitable<SetRole>(std::string ha_user_id, std::string ha_group, std::string source)> set_role;
-  // Only these refresh tokens of the person deleted in HA (sessions/session_ends). Empty: done.
-  std::function<boost::asio::awaitable<std::string>(std::string ha_user_id, std::string username,
+  struct EndSessions {
+    std::string failure; // empty: done
+    bool left = false;   // HA will not let Gatehouse end them (the person set up MFA): not asked again
+  };
+  // Only these refresh tokens of the person deleted in HA (sessions/session_ends).
+  std::function<boost::asio::awaitable<EndSessions>(std::string ha_user_id, std::string username,
                                                     std::vector<std::string> token_ids)>
       end_sessions;
   // Whether HA is reachable now: when it comes back, what waited for it is done at once, not at the next

@@ -258,8 +258,8 @@ std::vector<SessionEnds::InHa> SessionEnds::to_end_in_ha() const {
   store_.read([&](sqlite3* db) {
     store::Statement select(db,
                             "SELECT token_id, ha_user_id, username, requested_at_ms FROM session_ends WHERE "
-                            "applied_at_ms IS NOT NULL AND ha_ended_at_ms IS NULL AND ha_user_id NOT IN "
-                            "(SELECT ha_user_id FROM cut_offs) ORDER BY requested_at_ms",
+                            "applied_at_ms IS NOT NULL AND ha_ended_at_ms IS NULL AND left_in_ha IS NULL AND "
+                            "ha_user_id NOT IN (SELECT ha_user_id FROM cut_offs) ORDER BY requested_at_ms",
                             "read the sessions to end in HA");
     while (select.step()) {
       auto& person = people[select.column_text(1)];
@@ -298,6 +298,20 @@ void SessionEnds::mark_ended_in_ha(const InHa& person) {
 void SessionEnds::note_not_ended_in_ha(const InHa& person, const std::string& failure) {
   audit(store_, "sessions_end_in_ha_failed", person.username, {{"ha_user_id", person.ha_user_id}, {"detail", failure}});
   logging::warn("cannot end sessions in HA yet; trying again", {{"user", person.username}, {"detail", failure}});
+}
+
+void SessionEnds::note_left_in_ha(const InHa& person, const std::string& reason) {
+  store_.write([&](sqlite3* db) {
+    for (const auto& token_id : person.token_ids) {
+      store::Statement update(db, "UPDATE session_ends SET left_in_ha = ? WHERE token_id = ?", "leave a session in HA");
+      update.bind_text(1, reason).bind_text(2, token_id);
+      update.run();
+    }
+  });
+  audit(store_, "sessions_left_in_ha", person.username,
+        {{"ha_user_id", person.ha_user_id}, {"sessions", person.token_ids.size()}, {"detail", reason}});
+  logging::warn("HA will not let Gatehouse end these sessions; they stay refused at the door",
+                {{"user", person.username}, {"detail", reason}});
 }
 
 void SessionEnds::housekeeping() {

@@ -104,6 +104,8 @@ public:
   std::vector<InHa> to_end_in_ha() const;
   void mark_ended_in_ha(const InHa& person);
   void note_not_ended_in_ha(const InHa& person, const std::string& failure);
+  // HA will not let Gatehouse end them (`reason`): never asked again; the door keeps refusing them.
+  void note_left_in_ha(const InHa& person, const std::string& reason);
 
   // Every minute: logouts older than a logout token may be, and ends done in HA a day ago, leave the store.
   void housekeeping();

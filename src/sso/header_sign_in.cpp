@@ -54,6 +54,9 @@ asio::awaitable<web::Response> SignIn::sign_in_from_headers(std::shared_ptr<cons
                                                             front_door::IdentityHeaders identity, ClientRequest client) {
   const config::Config& config = *config_now;
   const auto& settings = *config.header_identity;
+  // Not a provider id (those have no ':'): the audit cannot confuse the two.
+  const std::string provider_label =
+      "header:" + (settings.assertion ? settings.assertion->header : settings.username_header);
   auto refuse = [&](http::status status, std::string reason, std::string title, std::vector<std::string> paragraphs,
                     std::string why = "") {
     Refusal refusal{status, std::move(reason), std::move(title), std::move(paragraphs), {{"source", "header_identity"}}};
@@ -94,7 +97,7 @@ asio::awaitable<web::Response> SignIn::sign_in_from_headers(std::shared_ptr<cons
                        checked.reason);
     claims = std::move(*checked.claims);
     // SCIM knows people by scim.match_claim: a token without it could never be cut off by SCIM.
-    if (people_ && !claims.if_contains(config.scim->match_claim))
+    if (scim_people_for(config, provider_label) && !claims.if_contains(config.scim->match_claim))
       co_return refuse(http::status::forbidden, "scim_unmatched", "Your account cannot be matched",
                        {"The proxy in front of Home Assistant signed you in, but its token does not carry what "
                         "Gatehouse's SCIM provisioning knows people by. Ask your administrator, and give them the "
@@ -120,13 +123,16 @@ asio::awaitable<web::Response> SignIn::sign_in_from_headers(std::shared_ptr<cons
     subject = username;
     for (auto& c : subject) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
-  // Not a provider id (those have no ':'): the audit cannot confuse the two.
-  const std::string provider_label =
-      "header:" + (settings.assertion ? settings.assertion->header : settings.username_header);
-  if (const auto* people = scim_people_for(config, provider_label); people && people->refuses(claims))
-    co_return refuse(http::status::forbidden, "cut_off", "Your access to Home Assistant was removed",
-                     {"Your identity provider marked your account inactive for Home Assistant. Ask your "
-                      "administrator if you think this is a mistake, and give them the reference below."});
+  if (const auto* people = scim_people_for(config, provider_label)) {
+    const auto scim_refusal = people->refusal_for(claims);
+    if (scim_refusal == scim::People::Refusal::inactive)
+      co_return refuse(http::status::forbidden, "cut_off", "Your access to Home Assistant was removed",
+                       {"Your identity provider marked your account inactive for Home Assistant. Ask your "
+                        "administrator if you think this is a mistake, and give them the reference below."});
+    if (scim_refusal == scim::People::Refusal::unverified_email)
+      co_return refuse(http::status::forbidden, "email_unverified", "Your email address is not verified",
+                       {std::string(kUnverifiedEmailText)});
+  }
   auto provisioning = provisioning_for(config_now, claims, provider_label);
   std::string provider = provider_label;
   auto prepared = co_await directory_.prepare(std::move(issuer), std::move(subject), std::move(provider),

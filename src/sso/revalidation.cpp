@@ -90,7 +90,9 @@ asio::awaitable<bool> SignIn::revalidate_due() {
       rotated = directory_.master_key().seal(refreshed.refresh_token, kIdpRefreshTokenPurpose);
     // The role from the groups the IdP names now (unless SCIM's Groups decide roles).
     const auto* people = scim_people_for(config, provider->config().id);
-    const bool scim_decides = people && people->groups_for(refreshed.claims).has_value();
+    // An email now unverified names no User for sure: the role stays as it is (never the claim's instead).
+    const bool scim_decides = people && (users::is_unverified_email(refreshed.claims, config.scim->match_claim) ||
+                                         people->groups_for(refreshed.claims).has_value());
     if (!refreshed.claims.empty() && !scim_decides) {
       auto role = users::role_from_claims(refreshed.claims, config.users);
       if (!role && !config.users.deny_without_role) role = config.users.default_role;

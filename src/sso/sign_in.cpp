@@ -594,12 +594,19 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
                                   authorize_again(config.external_url + std::string(kAuthorizePath), login->client_id,
                                                   login->redirect_uri, login->client_state),
                                   {}};
-  // The IdP deactivated this person through SCIM: no HA user is made or updated for them.
-  if (const auto* people = scim_people_for(config, login->provider_id); people && people->refuses(identity.value->claims))
-    co_return refuse(http::status::forbidden, "cut_off", "Your access to Home Assistant was removed",
-                     {"Your identity provider marked your account inactive for Home Assistant. Ask your "
-                      "administrator if you think this is a mistake, and give them the reference below."},
-                     {{"source", "scim"}});
+  // The IdP deactivated this person through SCIM (or SCIM cannot tell who they are): no HA user is made
+  // or updated for them.
+  if (const auto* people = scim_people_for(config, login->provider_id)) {
+    const auto scim_refusal = people->refusal_for(identity.value->claims);
+    if (scim_refusal == scim::People::Refusal::inactive)
+      co_return refuse(http::status::forbidden, "cut_off", "Your access to Home Assistant was removed",
+                       {"Your identity provider marked your account inactive for Home Assistant. Ask your "
+                        "administrator if you think this is a mistake, and give them the reference below."},
+                       {{"source", "scim"}});
+    if (scim_refusal == scim::People::Refusal::unverified_email)
+      co_return refuse(http::status::forbidden, "email_unverified", "Your email address is not verified",
+                       {std::string(kUnverifiedEmailText)}, {{"source", "scim"}});
+  }
   json::object claims = identity.value->claims;
   auto provisioning = provisioning_for(facts.config, claims, login->provider_id);
   auto prepared = co_await directory_.prepare(identity.value->issuer, identity.value->subject, login->provider_id,
@@ -682,7 +689,7 @@ asio::awaitable<SignIn::EndedInHa> SignIn::end_ha_sessions(std::string ha_user_i
   auto flow = co_await sign_in_at_ha(ha_user_id, username, password, client_id, redirect_uri, no_client);
   if (!flow.code)
     co_return EndedInHa{"HA's login flow for the person failed: " + flow.reason,
-                        flow.failure == hass::LoginFlowResult::Failure::refused};
+                        flow.failure == hass::LoginFlowResult::Failure::mfa_required};
   std::string code = std::move(*flow.code);
   std::string client = client_id;
   auto failure = co_await hass::end_sessions_with_code(config.home_assistant, std::move(code), std::move(client),
@@ -690,11 +697,12 @@ asio::awaitable<SignIn::EndedInHa> SignIn::end_ha_sessions(std::string ha_user_i
   co_return EndedInHa{std::move(failure)};
 }
 
-asio::awaitable<std::string> SignIn::end_sessions_in_ha(std::string ha_user_id, std::string username,
-                                                        std::vector<std::string> token_ids) {
-  if (token_ids.empty()) co_return std::string(); // never "all of them"
+asio::awaitable<sessions::HomeAssistantSide::EndSessions> SignIn::end_sessions_in_ha(std::string ha_user_id,
+                                                                                    std::string username,
+                                                                                    std::vector<std::string> token_ids) {
+  if (token_ids.empty()) co_return sessions::HomeAssistantSide::EndSessions{}; // never "all of them"
   auto ended = co_await end_ha_sessions(std::move(ha_user_id), std::move(username), std::move(token_ids));
-  co_return std::move(ended.failure);
+  co_return sessions::HomeAssistantSide::EndSessions{std::move(ended.failure), ended.sign_in_refused};
 }
 
 asio::awaitable<sessions::HomeAssistantSide::CutOff> SignIn::cut_off_in_ha(std::string ha_user_id, std::string username,

@@ -51,6 +51,12 @@ class People;
 
 namespace gatehouse::sso {
 
+// The refusal page's text for a sign-in whose email SCIM matches on and the IdP says is not verified.
+inline constexpr std::string_view kUnverifiedEmailText =
+    "Your identity provider says your email address is not verified, and Home Assistant's provisioning knows "
+    "people by their email address, so Gatehouse cannot tell whose account this is. Verify your address with "
+    "your identity provider, or ask your administrator and give them the reference below.";
+
 class SignIn {
 public:
   // A person cut off (sessions/cut_off) gets no code and no refreshed token; nor does one whose SCIM User
@@ -128,8 +134,8 @@ public:
   // The single sessions it ends, applied by the serving process's watch.
   sessions::SessionEnds& session_ends() { return session_ends_; }
   // And HA's side of them: the named refresh tokens of one person deleted in HA (signed in as them).
-  boost::asio::awaitable<std::string> end_sessions_in_ha(std::string ha_user_id, std::string username,
-                                                         std::vector<std::string> token_ids);
+  boost::asio::awaitable<sessions::HomeAssistantSide::EndSessions> end_sessions_in_ha(
+      std::string ha_user_id, std::string username, std::vector<std::string> token_ids);
 
   // Access tokens HA issues through relay_token_request are recorded here as valid, with their user.
   void learn_tokens_into(shield::TokenCache& cache) { token_cache_ = &cache; }

@@ -266,10 +266,13 @@ constexpr std::array kMigrations{
       -- notes it, the people page writes it here every minute); NULL: not since this column exists.
       ALTER TABLE refresh_tokens ADD COLUMN last_used_at_ms INTEGER;
     )sql"},
-    Migration{17, "cut-offs whose HA sessions could not be ended", R"sql(
+    Migration{17, "sessions HA will not let Gatehouse end", R"sql(
       -- Why HA's sessions of a person cut off were left (HA would not sign Gatehouse in as them: they set
       -- up multi-factor authentication); their HA user was deactivated instead. NULL: ended, or not yet.
       ALTER TABLE cut_offs ADD COLUMN ha_sessions_left TEXT;
+      -- The same for a session ended at the door: not asked of HA again; the row stays, so the door keeps
+      -- refusing the session. NULL: ended in HA, or still to ask.
+      ALTER TABLE session_ends ADD COLUMN left_in_ha TEXT;
     )sql"},
 };
 

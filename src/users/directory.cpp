@@ -156,12 +156,15 @@ std::optional<config::Role> role_from_claims(const json::object& claims, const c
   return std::nullopt;
 }
 
+bool is_unverified_email(const json::object& claims, std::string_view claim) {
+  if (claim != "email") return false;
+  const auto* verified = claims.if_contains("email_verified");
+  return verified && verified->is_bool() && !verified->as_bool();
+}
+
 std::string scim_key_of(const json::object& claims, std::string_view claim) {
+  if (is_unverified_email(claims, claim)) return std::string();
   std::string key = claim_string(claims, claim);
-  if (claim == "email") {
-    const auto* verified = claims.if_contains("email_verified");
-    if (verified && verified->is_bool() && !verified->as_bool()) return std::string();
-  }
   std::transform(key.begin(), key.end(), key.begin(),
                  [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
   return key;

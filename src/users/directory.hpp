@@ -33,6 +33,8 @@ std::string_view ha_group_of(config::Role role);
 // the claim is absent, and for an email the IdP says is not verified (email_verified: false): anyone
 // may type an unverified address.
 std::string scim_key_of(const boost::json::object& claims, std::string_view claim);
+// Whether `claim` is an email the IdP says is not verified (email_verified: false).
+bool is_unverified_email(const boost::json::object& claims, std::string_view claim);
 
 struct ReadyUser {
   std::string ha_user_id;

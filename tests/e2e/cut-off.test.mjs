@@ -14,7 +14,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getStates, ERR_INVALID_AUTH } from 'home-assistant-js-websocket';
-import { TEST_GUARD, runGatehouse } from './lib/harness.mjs';
+import { TEST_GUARD, runGatehouse, pollUntil } from './lib/harness.mjs';
 import { request } from './lib/http-client.mjs';
 import { routeHawsThrough, signInAndConnect } from './lib/haws-node.mjs';
 import { TestWebSocket } from './lib/ws-client.mjs';
@@ -145,6 +145,15 @@ test('a person who set up MFA in HA is cut off there all the same: their HA user
   assert.deepEqual({ status: refresh.status, body: refresh.json() }, { status: 400, body: { error: 'invalid_grant' } });
   const states = await request(`${stack.externalUrl}/api/states`, { headers: { authorization: `Bearer ${bob.auth.accessToken}` }, localAddress: CLIENT_ADDRESS });
   assert.equal(states.status, 401);
+  // HA will not let Gatehouse end that session either (the same MFA step): said once, never asked again.
+  const events = async () => (await runGatehouse(['audit', '-c', stack.configPath, '--json', '--user', 'bob.builder'])).stdout
+    .split('\n').filter(Boolean).map((line) => JSON.parse(line).event);
+  const seen = await pollUntil(async () => {
+    const list = await events();
+    return { done: list.includes('sessions_left_in_ha'), value: list };
+  }, { timeoutMs: 10_000, intervalMs: 250 });
+  assert.equal(seen.filter((event) => event === 'sessions_left_in_ha').length, 1, seen.join(' '));
+  assert.ok(!seen.includes('sessions_end_in_ha_failed'), `no retry loop: ${seen.join(' ')}`);
 });
 
 test('gatehouse cut-off names nobody: said on stderr, exit 1, nothing changes', TEST_GUARD, async (t) => {

@@ -23,7 +23,7 @@ import { freshDirectory, pollUntil, TEST_GUARD } from './lib/harness.mjs';
 import { request } from './lib/http-client.mjs';
 import { routeHawsThrough, signInAndConnect } from './lib/haws-node.mjs';
 import { newSecret } from './lib/secrets.mjs';
-import { startSsoStack, frontendState, CLIENT_ADDRESS, pageText } from './lib/sso-stack.mjs';
+import { startSsoStack, frontendState, CLIENT_ADDRESS, pageText, DEFAULT_IDP_USERS } from './lib/sso-stack.mjs';
 
 const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const GROUP = 'urn:ietf:params:scim:schemas:core:2.0:Group';
@@ -311,6 +311,30 @@ test('SCIM belongs to one provider (scim.provider): another provider\'s user of 
   const corpAgain = await signInThrough(stack, 'corp', 'bob');
   assert.equal(corpAgain.kind, 'page');
   assert.equal(corpAgain.status, 403);
+});
+
+test('SCIM matching on email: an address the IdP says is unverified signs nobody in, with a page that says why; a verified one does', TEST_GUARD, async (t) => {
+  // mallory typed bob's address at the IdP without proving it.
+  const users = { ...DEFAULT_IDP_USERS, mallory: { preferred_username: 'mallory', name: 'Mallory', email: 'bob@example.test', email_verified: false, groups: ['ha-users'] } };
+  const stack = await startScimStack(t, { match_claim: 'email', roles_from_groups: true }, { providers: [{ users }] });
+  const bobUser = (await stack.scim('/Users', { method: 'POST', body: { schemas: [USER], userName: 'bob@example.test' } })).json;
+  assert.equal((await stack.scim('/Groups', { method: 'POST', body: { schemas: [GROUP], displayName: 'ha-admins', members: [{ value: bobUser.id }] } })).status, 201);
+  const made = await pollUntil(() => {
+    const users = stack.newUsers();
+    return { done: users.length === 1, value: users[0] };
+  }, { timeoutMs: 10_000 });
+  assert.deepEqual(made.groupIds, ['system-admin'], 'SCIM made bob\'s HA user, an administrator');
+  const usersBefore = stack.newUsers().length;
+
+  const refused = await stack.login({ state: frontendState(stack.externalUrl, stack.frontendClientId), username: 'mallory' });
+  assert.equal(refused.kind, 'page');
+  assert.equal(refused.status, 403);
+  assert.match(pageText(refused.body), /email address is not verified/);
+  assert.equal(stack.newUsers().length, usersBefore, 'no HA user for her, and none taken over');
+  assert.equal(stack.double.users().find((user) => user.id === made.id).name, made.name, 'and bob\'s HA user is untouched');
+
+  const bob = await stack.login({ state: frontendState(stack.externalUrl, stack.frontendClientId), username: 'bob' });
+  assert.equal(bob.kind, 'redirect', 'bob, whose address the IdP verified, signs in');
 });
 
 test('SCIM on_deactivate: delete: a User set inactive has its HA user deleted after its sessions end; active again, a new HA user', TEST_GUARD, async (t) => {

@@ -708,9 +708,14 @@ TEST_F(ConfigTest, TrustedClientsAndWebsocketPassthrough) {
   EXPECT_EQ(config.trusted_clients[1].name, "http://x.test/");
   EXPECT_EQ(config.trusted_clients[1].redirect_uris, (std::vector<std::string>{"http://x.test/a", "x-app://done"}));
   // A client is trusted for the addresses its sign-ins return to, not for its whole host (contract §1.8).
-  const auto no_uris = issue_for("trusted_clients:\n  - { client_id: \"https://pitangui.amazon.com/\" }\n");
-  EXPECT_EQ(no_uris.key, "trusted_clients[0].redirect_uris");
-  EXPECT_CONTAINS(no_uris.message, "Alexa");
+  // Written before redirect_uris existed: it loads (an upgrade must not stop Gatehouse), with a warning,
+  // and the client is trusted for no address.
+  const auto no_uris = load_text(kMinimal + "trusted_clients:\n  - { client_id: \"https://pitangui.amazon.com/\" }\n");
+  ASSERT_EQ(no_uris.config.trusted_clients.size(), 1u);
+  EXPECT_TRUE(no_uris.config.trusted_clients[0].redirect_uris.empty());
+  ASSERT_EQ(no_uris.warnings.size(), 1u);
+  EXPECT_CONTAINS(no_uris.warnings[0], "trusted_clients[0].redirect_uris is missing: this client now gets the consent page");
+  EXPECT_CONTAINS(no_uris.warnings[0], "Alexa");
   EXPECT_EQ(issue_for("trusted_clients:\n  - { client_id: \"https://x.test/\", redirect_uris: [] }\n").key,
             "trusted_clients[0].redirect_uris");
   EXPECT_EQ(issue_for("trusted_clients:\n  - { client_id: \"https://x.test/\", redirect_uris: [done] }\n").key,
@@ -1168,6 +1173,9 @@ TEST_F(ConfigProvidersTest, ScimBelongsToTheOnlySignInSourceOrTheOneNamed) {
   const auto by_header = provider_config(main + header + scim + "  provider: header_identity\n");
   EXPECT_TRUE(by_header.scim->provisions("header:Remote-User"));
   EXPECT_FALSE(by_header.scim->provisions("main"));
+  // header_identity's own rule for SCIM (match on its username header) holds only where it is SCIM's source.
+  EXPECT_EQ(provider_issue(main + header + scim + "  provider: header_identity\n  match_claim: email\n").key, "scim.match_claim");
+  EXPECT_EQ(provider_config(main + header + scim + "  provider: main\n  match_claim: email\n").scim->provider, "main");
 }
 
 TEST_F(ConfigProvidersTest, RevalidateIsOffOrADurationOfAtLeastASecond) {
@@ -2053,6 +2061,25 @@ TEST(LiveReload, TrustedDevicesWaitForARestartWhereSignInWasOff) {
       << "local login is not closed while what would replace it waits";
   EXPECT_TRUE(merged.config.trusted_devices.empty());
   EXPECT_TRUE(merged.config.providers.empty());
+}
+
+// Renaming the only provider moves SCIM's implied source with it: that waits for a restart, as any
+// change of scim does, and holds the providers with it (SCIM would otherwise match nobody).
+TEST(LiveReload, ANewImpliedScimSourceWaitsWithTheProviders) {
+  Config running;
+  running.providers.push_back(Provider{.id = "old"});
+  running.scim = Scim{};
+  running.scim->provider = "old";
+  Config next;
+  next.providers.push_back(Provider{.id = "new"});
+  next.scim = Scim{};
+  next.scim->provider = "new";
+  const Started started{.sign_in = true, .identities = true};
+  const auto merged = merge_live(running, next, {"providers"}, started);
+  EXPECT_TRUE(merged.applied.empty());
+  EXPECT_EQ(merged.waiting, (std::vector<std::string>{"providers", "scim"}));
+  EXPECT_EQ(merged.config.providers.at(0).id, "old");
+  EXPECT_EQ(merged.config.scim->provider, "old");
 }
 
 TEST(LiveReload, ProvidersApplyWithTheirSecretsAndLocalLoginsDefault) {

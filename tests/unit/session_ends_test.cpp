@@ -217,10 +217,11 @@ TEST_F(SessionEndsTest, TheServerEndsExactlyThoseSessionsThenDeletesThemInHaRetr
     co_return gatehouse::sessions::HomeAssistantSide::CutOff{};
   };
   ha.restore = [](std::string) -> boost::asio::awaitable<std::string> { co_return std::string(); };
-  ha.end_sessions = [&](std::string ha_user_id, std::string, std::vector<std::string> ids) -> boost::asio::awaitable<std::string> {
-    if (++calls == 1) co_return std::string("HA is down");
+  using EndSessions = gatehouse::sessions::HomeAssistantSide::EndSessions;
+  ha.end_sessions = [&](std::string ha_user_id, std::string, std::vector<std::string> ids) -> boost::asio::awaitable<EndSessions> {
+    if (++calls == 1) co_return EndSessions{"HA is down"};
     for (const auto& id : ids) deleted_in_ha.push_back(ha_user_id + ":" + id);
-    co_return std::string();
+    co_return EndSessions{};
   };
   boost::asio::co_spawn(io,
                         gatehouse::sessions::apply_cut_offs(cut_offs, tokens, sockets, ha,
