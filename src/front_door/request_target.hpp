@@ -2,10 +2,8 @@
 // A target that two programs could read differently — encoded '/', '\' or '.', an encoded letter, digit,
 // '-', '_' or '~' (HA on aiohttp 3.10.6 and later routes on the decoded path, older HA on the raw one),
 // NUL or control characters, dot segments, bad or overlong UTF-8, a malformed escape, an absolute-form
-// URL — is
-// refused, never "cleaned up" and forwarded: the proxy and HA must never disagree
-// on which path was asked for (the root of Authelia's CVE-2021-32637 and of HA's 2023 supervisor
-// path advisory).
+// URL — is refused, never "cleaned up" and forwarded: the proxy and HA must never disagree on which path
+// was asked for (the root of Authelia's CVE-2021-32637 and of HA's 2023 supervisor path advisory).
 #pragma once
 
 #include <optional>

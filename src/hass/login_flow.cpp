@@ -85,7 +85,7 @@ asio::awaitable<LoginFlowResult> LoginFlowClient::sign_in(std::string username, 
                      : step_id == "mfa" || step_id == "select_mfa_module" ? Failure::mfa_required
                                                                           : Failure::refused;
     result.reason = invalid_auth ? "HA did not accept the managed password"
-                                 : "HA asked for another step (" + string_at(outcome, "step_id").substr(0, 40) +
+                                 : "HA asked for another step (" + step_id.substr(0, 40) +
                                        "): multi-factor authentication in HA is not supported for SSO users";
     net::OutboundRequest abort;
     abort.method = http::verb::delete_;

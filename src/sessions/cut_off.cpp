@@ -258,7 +258,8 @@ void CutOffs::mark_sessions_ended(const Pending& pending, const std::string& not
   if (!sessions_left.empty())
     logging::warn("HA's sessions of a person cut off could not be ended; their HA user is deactivated instead",
                   {{"user", pending.username}, {"reason", sessions_left}});
-  logging::info("HA sessions of a person cut off ended", {{"user", pending.username}, {"ha_user_deactivated", not_deactivated.empty()}});
+  else
+    logging::info("HA sessions of a person cut off ended", {{"user", pending.username}, {"ha_user_deactivated", not_deactivated.empty()}});
 }
 
 std::vector<CutOffs::Pending> CutOffs::lifts() const { return cut_offs_where(store_, "lift_requested_at_ms IS NOT NULL"); }

@@ -127,8 +127,7 @@ asio::awaitable<web::Response> SignIn::sign_in_from_headers(std::shared_ptr<cons
     const auto scim_refusal = people->refusal_for(claims);
     if (scim_refusal == scim::People::Refusal::inactive)
       co_return refuse(http::status::forbidden, "cut_off", "Your access to Home Assistant was removed",
-                       {"Your identity provider marked your account inactive for Home Assistant. Ask your "
-                        "administrator if you think this is a mistake, and give them the reference below."});
+                       {std::string(kScimInactiveText)});
     if (scim_refusal == scim::People::Refusal::unverified_email)
       co_return refuse(http::status::forbidden, "email_unverified", "Your email address is not verified",
                        {std::string(kUnverifiedEmailText)});

@@ -600,8 +600,7 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
     const auto scim_refusal = people->refusal_for(identity.value->claims);
     if (scim_refusal == scim::People::Refusal::inactive)
       co_return refuse(http::status::forbidden, "cut_off", "Your access to Home Assistant was removed",
-                       {"Your identity provider marked your account inactive for Home Assistant. Ask your "
-                        "administrator if you think this is a mistake, and give them the reference below."},
+                       {std::string(kScimInactiveText)},
                        {{"source", "scim"}});
     if (scim_refusal == scim::People::Refusal::unverified_email)
       co_return refuse(http::status::forbidden, "email_unverified", "Your email address is not verified",
@@ -676,8 +675,9 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
   co_return finish(std::move(*handoff.redirect));
 }
 
-asio::awaitable<SignIn::EndedInHa> SignIn::end_ha_sessions(std::string ha_user_id, std::string username,
-                                                           std::vector<std::string> token_ids) {
+asio::awaitable<sessions::HomeAssistantSide::EndSessions> SignIn::end_ha_sessions(std::string ha_user_id,
+                                                                                 std::string username,
+                                                                                 std::vector<std::string> token_ids) {
   const auto config_now = current_.get();
   const config::Config& config = *config_now;
   // As the instance's own frontend: a client HA accepts from anyone, whose code Gatehouse redeems itself.
@@ -688,21 +688,20 @@ asio::awaitable<SignIn::EndedInHa> SignIn::end_ha_sessions(std::string ha_user_i
   std::string no_client; // in Gatehouse's own name
   auto flow = co_await sign_in_at_ha(ha_user_id, username, password, client_id, redirect_uri, no_client);
   if (!flow.code)
-    co_return EndedInHa{"HA's login flow for the person failed: " + flow.reason,
+    co_return sessions::HomeAssistantSide::EndSessions{"HA's login flow for the person failed: " + flow.reason,
                         flow.failure == hass::LoginFlowResult::Failure::mfa_required};
   std::string code = std::move(*flow.code);
   std::string client = client_id;
   auto failure = co_await hass::end_sessions_with_code(config.home_assistant, std::move(code), std::move(client),
                                                        std::move(token_ids));
-  co_return EndedInHa{std::move(failure)};
+  co_return sessions::HomeAssistantSide::EndSessions{std::move(failure)};
 }
 
 asio::awaitable<sessions::HomeAssistantSide::EndSessions> SignIn::end_sessions_in_ha(std::string ha_user_id,
                                                                                     std::string username,
                                                                                     std::vector<std::string> token_ids) {
   if (token_ids.empty()) co_return sessions::HomeAssistantSide::EndSessions{}; // never "all of them"
-  auto ended = co_await end_ha_sessions(std::move(ha_user_id), std::move(username), std::move(token_ids));
-  co_return sessions::HomeAssistantSide::EndSessions{std::move(ended.failure), ended.sign_in_refused};
+  co_return co_await end_ha_sessions(std::move(ha_user_id), std::move(username), std::move(token_ids));
 }
 
 asio::awaitable<sessions::HomeAssistantSide::CutOff> SignIn::cut_off_in_ha(std::string ha_user_id, std::string username,
@@ -714,7 +713,7 @@ asio::awaitable<sessions::HomeAssistantSide::CutOff> SignIn::cut_off_in_ha(std::
   std::string user_id = ha_user_id;
   auto ended = co_await end_ha_sessions(std::move(user_id), std::move(username));
   if (!ended.failure.empty()) {
-    if (!ended.sign_in_refused) {
+    if (!ended.left) {
       outcome.failure = std::move(ended.failure);
       co_return outcome;
     }

@@ -51,7 +51,11 @@ class People;
 
 namespace gatehouse::sso {
 
-// The refusal page's text for a sign-in whose email SCIM matches on and the IdP says is not verified.
+// The refusal pages' texts for a sign-in SCIM turns away (scim::People::Refusal): its User inactive, or
+// the email SCIM matches on one the IdP says is not verified.
+inline constexpr std::string_view kScimInactiveText =
+    "Your identity provider marked your account inactive for Home Assistant. Ask your administrator if you "
+    "think this is a mistake, and give them the reference below.";
 inline constexpr std::string_view kUnverifiedEmailText =
     "Your identity provider says your email address is not verified, and Home Assistant's provisioning knows "
     "people by their email address, so Gatehouse cannot tell whose account this is. Verify your address with "
@@ -172,13 +176,9 @@ private:
   // redirect_uri, the audit entry, and the redirect back to the client with HA's code.
   // Empty on success, else what failed.
   // `token_ids` empty: all of the person's.
-  struct EndedInHa {
-    std::string failure;          // empty: done
-    bool sign_in_refused = false; // HA would not sign Gatehouse in as the person (it asked for an MFA code):
-                                  // trying again does not help
-  };
-  boost::asio::awaitable<EndedInHa> end_ha_sessions(std::string ha_user_id, std::string username,
-                                                    std::vector<std::string> token_ids = {});
+  // `left`: HA would not sign Gatehouse in as the person (it asked for an MFA code); trying again does not help.
+  boost::asio::awaitable<sessions::HomeAssistantSide::EndSessions> end_ha_sessions(
+      std::string ha_user_id, std::string username, std::vector<std::string> token_ids = {});
   // HA's login flow for a user Gatehouse manages, with their derived password; when HA rejects it (the
   // master key was replaced, someone changed it in HA), the password is repaired once and tried again.
   boost::asio::awaitable<hass::LoginFlowResult> sign_in_at_ha(std::string ha_user_id, std::string username,
