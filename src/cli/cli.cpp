@@ -274,7 +274,7 @@ int cut_off(const std::string& path, const std::string& who, bool lift) {
       return 1;
     }
     if (lift) {
-      if (!sessions::request_lift(*store, *person, "console")) {
+      if (sessions::request_lift(*store, *person, "console").outcome != sessions::LiftAsked::asked) {
         std::cout << (sessions::still_cut_off(*store, person->ha_user_id) ? person->username + " has a lift on its way.\n"
                                                                           : person->username + " is not cut off.\n");
         return 0;
@@ -292,9 +292,18 @@ int cut_off(const std::string& path, const std::string& who, bool lift) {
                      "running? is HA reachable?). Until then they stay cut off.\n";
       return 0;
     }
-    if (!sessions::request_cut_off(*store, *person, "console", "")) {
-      std::cout << person->username << " is already cut off. Lift it with: gatehouse cut-off -c " << path << " --lift "
-                << person->username << "\n";
+    const auto held_before = sessions::cut_off_holders(*store, person->ha_user_id);
+    const auto asked = sessions::request_cut_off(*store, *person, "console", "");
+    if (asked != sessions::CutOffAsked::cut_off) {
+      std::string others;
+      for (const auto& holder : held_before)
+        if (holder != "console") others += (others.empty() ? "" : ", ") + holder;
+      if (asked == sessions::CutOffAsked::joined)
+        std::cout << person->username << " was already cut off (by " << others
+                  << "); the console's cut-off holds them now too, so only the console can lift it: ";
+      else
+        std::cout << person->username << " is already cut off. Lift it with: ";
+      std::cout << "gatehouse cut-off -c " << path << " --lift " << person->username << "\n";
       return 0;
     }
     std::cout << "Cutting off " << person->username << " (HA user " << person->ha_user_id << ")...\n";

@@ -175,14 +175,15 @@ constexpr std::string_view kScript = R"GH('use strict';
       el('dt', {}, 'Open websockets'), el('dd', { class: 'websockets' }, String(person.websockets)));
     if (person.cut_off) {
       const reason = person.cut_off.reason ? ' (' + person.cut_off.reason + ')' : '';
-      const by = ASKED_BY[person.cut_off.by] || person.cut_off.by;
+      const by = person.cut_off.held_by.map((holder) => ASKED_BY[holder] || holder).join(' and ') || ASKED_BY[person.cut_off.by] || person.cut_off.by;
       facts.append(el('dt', {}, 'Cut off'), el('dd', {}, when(person.cut_off.requested) + ' from ' + by + reason));
     }
     const actions = el('div', { class: 'card-actions' });
     if (person.cut_off && !person.cut_off.lift_requested) {
-      if (person.cut_off.by === 'people_page')
+      const others = person.cut_off.held_by.filter((holder) => holder !== 'people_page');
+      if (others.length === 0)
         actions.append(el('button', { type: 'button', class: 'text', onclick: () => lift(person) }, 'Restore access'));
-      else actions.append(el('span', { class: 'muted note' }, 'Only ' + (ASKED_BY[person.cut_off.by] || person.cut_off.by) + ' can restore access'));
+      else actions.append(el('span', { class: 'muted note' }, 'Only ' + others.map((holder) => ASKED_BY[holder] || holder).join(' and ') + ' can restore access'));
     } else if (!person.cut_off && !person.you && (!person.owner || youOwner))
       actions.append(el('button', { type: 'button', class: 'text danger', onclick: () => cutOff(person) }, 'Cut off'));
     const sessions = el('ul', { class: 'sessions' }, ...person.sessions.map((session) => sessionItem(person, session)));

@@ -198,7 +198,9 @@ asio::awaitable<web::Response> PeoplePage::people(const front_door::RequestFacts
   store_.read([&](sqlite3* db) {
     store::Statement person(db,
                             "SELECT i.ha_user_id, i.ha_username, i.provider_id, i.created_at_ms, i.last_login_at_ms, "
-                            "c.source, c.reason, c.requested_at_ms, c.applied_at_ms, c.lift_requested_at_ms "
+                            "c.source, c.reason, c.requested_at_ms, c.applied_at_ms, c.lift_requested_at_ms, "
+                            "(SELECT group_concat(source) FROM (SELECT source FROM cut_off_holds h WHERE "
+                            "h.ha_user_id = i.ha_user_id ORDER BY requested_at_ms, rowid)) "
                             "FROM identities i LEFT JOIN cut_offs c ON c.ha_user_id = i.ha_user_id "
                             "ORDER BY i.last_login_at_ms DESC LIMIT ?",
                             "list the people for the people page");
@@ -241,7 +243,16 @@ asio::awaitable<web::Response> PeoplePage::people(const front_door::RequestFacts
       if (person.column_is_null(7)) {
         entry["cut_off"] = nullptr;
       } else {
+        // Every source holding it: only when the page alone does may the page lift it.
+        json::array held_by;
+        const std::string holders = person.column_is_null(10) ? std::string() : person.column_text(10);
+        for (std::size_t at = 0; at < holders.size();) {
+          const auto comma = std::min(holders.find(',', at), holders.size());
+          held_by.emplace_back(holders.substr(at, comma - at));
+          at = comma + 1;
+        }
         entry["cut_off"] = json::object{{"by", person.column_text(5)},
+                                        {"held_by", std::move(held_by)},
                                         {"reason", person.column_text(6)},
                                         {"requested", store::iso_time(person.column_int64(7))},
                                         {"applied", time_or_null(person, 8)},
@@ -361,7 +372,6 @@ web::Response PeoplePage::act(const front_door::RequestFacts& facts, const Admin
   std::optional<sessions::Person> person;
   bool session_known = false;
   bool session_ended = false;
-  std::optional<std::string> cut_off_by; // who asked for the person's cut-off, if any
   store_.read([&](sqlite3* db) {
     if (*action == "end_session") {
       store::Statement select(db,
@@ -377,14 +387,10 @@ web::Response PeoplePage::act(const front_door::RequestFacts& facts, const Admin
       }
     } else {
       store::Statement select(db,
-                              "SELECT i.ha_user_id, i.ha_username, c.source FROM identities i LEFT JOIN cut_offs c ON "
-                              "c.ha_user_id = i.ha_user_id WHERE i.ha_user_id = ?",
+                              "SELECT ha_user_id, ha_username FROM identities WHERE ha_user_id = ?",
                               "find a person for the people page");
       select.bind_text(1, *person_id);
-      if (select.step()) {
-        person = sessions::Person{select.column_text(0), select.column_text(1)};
-        if (!select.column_is_null(2)) cut_off_by = select.column_text(2);
-      }
+      if (select.step()) person = sessions::Person{select.column_text(0), select.column_text(1)};
     }
   });
 
@@ -416,19 +422,38 @@ web::Response PeoplePage::act(const front_door::RequestFacts& facts, const Admin
       if (owner != caller.ha_users.end() && !caller.user.is_owner)
         return coded_answer(http::status::forbidden, "owner",
                             "Only the owner may cut the owner off here; use `gatehouse cut-off` on the console.", version);
-      if (!sessions::request_cut_off(store_, *person, kSource, *reason))
+      const auto asked = sessions::request_cut_off(store_, *person, kSource, *reason);
+      if (asked == sessions::CutOffAsked::already)
         return coded_answer(http::status::conflict, "already_cut_off", person->username + " is already cut off.", version);
       detail["reason"] = *reason;
-      message = person->username + " is cut off within a second: their websockets close, their tokens are refused, "
-                "and Home Assistant ends their sessions.";
+      if (asked == sessions::CutOffAsked::joined) {
+        detail["joined"] = true;
+        message = person->username + " was already cut off; this page's cut-off holds them now too, so they stay cut "
+                  "off until this page lifts it as well.";
+      } else {
+        message = person->username + " is cut off within a second: their websockets close, their tokens are refused, "
+                  "and Home Assistant ends their sessions.";
+      }
     } else {
-      // A cut-off the console or the identity provider (SCIM, re-validation) asked for is theirs to lift.
-      if (cut_off_by && *cut_off_by != kSource)
+      // A cut-off the console or the identity provider (SCIM) asked for is theirs to lift, even when this
+      // page asked for it too.
+      auto others_than_page = [&](const std::vector<std::string>& holders) {
+        std::string others;
+        for (const auto& holder : holders)
+          if (holder != kSource) others += (others.empty() ? "" : " and ") + holder;
+        return others;
+      };
+      auto held_elsewhere = [&](const std::string& others) {
         return coded_answer(http::status::conflict, "cut_off_elsewhere",
-                            person->username + " was cut off by " + *cut_off_by +
-                                ", not on this page; lift it there (the console: `gatehouse cut-off --lift`).",
+                            person->username + " was cut off by " + others +
+                                ", not only on this page; lift it there (the console: `gatehouse cut-off --lift`).",
                             version);
-      if (!sessions::request_lift(store_, *person, kSource))
+      };
+      if (const auto others = others_than_page(sessions::cut_off_holders(store_, person->ha_user_id)); !others.empty())
+        return held_elsewhere(others);
+      const auto lift = sessions::request_lift(store_, *person, kSource);
+      if (lift.outcome == sessions::LiftAsked::still_held) return held_elsewhere(others_than_page(lift.held_by));
+      if (lift.outcome != sessions::LiftAsked::asked)
         return coded_answer(http::status::conflict, "not_cut_off",
                           person->username + " is not cut off (or their access is being restored already).", version);
       message = person->username + " may sign in again within a second (their old sessions stay ended).";

@@ -111,7 +111,8 @@ void People::reconcile(const sessions::Person& person, const Resource& user) con
     sessions::request_cut_off(store_, person, "scim", out_because);
     return;
   }
-  if (sessions::cut_off_source(store_, person.ha_user_id) == "scim") sessions::request_lift(store_, person, "scim");
+  // Ends SCIM's own hold only: a cut-off the console or the people page asked for stays.
+  sessions::request_lift(store_, person, "scim");
   if (settings_.roles_from_groups)
     sessions::request_role(store_, person, users::ha_group_of(role.value_or(mapping.default_role)), "scim");
 }

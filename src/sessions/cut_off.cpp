@@ -56,6 +56,16 @@ std::optional<Person> latest_person_where(const store::Store& store, std::string
   return found;
 }
 
+// The sources holding a person's cut-off (cut_off_holds), oldest first.
+std::vector<std::string> holders(sqlite3* db, std::string_view ha_user_id) {
+  std::vector<std::string> found;
+  store::Statement select(db, "SELECT source FROM cut_off_holds WHERE ha_user_id = ? ORDER BY requested_at_ms, rowid",
+                          "read who holds a cut-off");
+  select.bind_text(1, ha_user_id);
+  while (select.step()) found.push_back(select.column_text(0));
+  return found;
+}
+
 } // namespace
 
 std::optional<Person> find_person(const store::Store& store, std::string_view username_or_id) {
@@ -80,10 +90,20 @@ std::vector<std::pair<std::string, Person>> people_by_scim_key(const store::Stor
   return {latest.begin(), latest.end()};
 }
 
-bool request_cut_off(store::Store& store, const Person& person, std::string_view source, std::string_view reason) {
+CutOffAsked request_cut_off(store::Store& store, const Person& person, std::string_view source, std::string_view reason) {
+  bool held = false;
   bool added = false;
   bool lift_cancelled = false;
+  std::vector<std::string> held_before;
   store.write([&](sqlite3* db) {
+    held_before = holders(db, person.ha_user_id);
+    store::Statement hold(db,
+                          "INSERT OR IGNORE INTO cut_off_holds (ha_user_id, source, reason, requested_at_ms) "
+                          "VALUES (?, ?, ?, ?)",
+                          "hold a cut-off");
+    hold.bind_text(1, person.ha_user_id).bind_text(2, source).bind_text(3, reason).bind_int64(4, store::now_unix_ms());
+    hold.run();
+    held = sqlite3_changes(db) == 1;
     store::Statement insert(db,
                             "INSERT OR IGNORE INTO cut_offs (ha_user_id, username, source, reason, requested_at_ms) "
                             "VALUES (?, ?, ?, ?, ?)",
@@ -104,26 +124,52 @@ bool request_cut_off(store::Store& store, const Person& person, std::string_view
     cancel.run();
     lift_cancelled = sqlite3_changes(db) == 1;
   });
-  if (added || lift_cancelled) {
+  if (added || lift_cancelled || held) {
     json::object detail{{"ha_user_id", person.ha_user_id}, {"source", source}, {"reason", reason}};
     if (lift_cancelled) detail["lift_called_off"] = true;
+    if (!added && !lift_cancelled) detail["already_held_by"] = json::value_from(held_before);
     audit(store, "cut_off_requested", person.username, std::move(detail));
   }
-  return added || lift_cancelled;
+  if (added || lift_cancelled) return CutOffAsked::cut_off;
+  return held ? CutOffAsked::joined : CutOffAsked::already;
 }
 
-bool request_lift(store::Store& store, const Person& person, std::string_view source) {
-  bool asked = false;
+LiftAsked request_lift(store::Store& store, const Person& person, std::string_view source) {
+  LiftAsked result;
+  const bool console = source == "console";
   store.write([&](sqlite3* db) {
+    store::Statement release(db,
+                             console ? "DELETE FROM cut_off_holds WHERE ha_user_id = ?1"
+                                     : "DELETE FROM cut_off_holds WHERE ha_user_id = ?1 AND source = ?2",
+                             "release a cut-off");
+    release.bind_text(1, person.ha_user_id);
+    if (!console) release.bind_text(2, source);
+    release.run();
+    if (!console && sqlite3_changes(db) == 0) return; // not this source's to lift
+    result.held_by = holders(db, person.ha_user_id);
+    if (!result.held_by.empty()) {
+      result.outcome = LiftAsked::still_held;
+      return;
+    }
     store::Statement update(db,
                             "UPDATE cut_offs SET lift_requested_at_ms = ? WHERE ha_user_id = ? AND lift_requested_at_ms IS NULL",
                             "ask for a lift");
     update.bind_int64(1, store::now_unix_ms()).bind_text(2, person.ha_user_id);
     update.run();
-    asked = sqlite3_changes(db) == 1;
+    if (sqlite3_changes(db) == 1) result.outcome = LiftAsked::asked;
   });
-  if (asked) audit(store, "cut_off_lift_requested", person.username, {{"ha_user_id", person.ha_user_id}, {"source", source}});
-  return asked;
+  if (result.outcome == LiftAsked::asked)
+    audit(store, "cut_off_lift_requested", person.username, {{"ha_user_id", person.ha_user_id}, {"source", source}});
+  if (result.outcome == LiftAsked::still_held)
+    audit(store, "cut_off_released", person.username,
+          {{"ha_user_id", person.ha_user_id}, {"source", source}, {"still_held_by", json::value_from(result.held_by)}});
+  return result;
+}
+
+std::vector<std::string> cut_off_holders(const store::Store& store, std::string_view ha_user_id) {
+  std::vector<std::string> found;
+  store.read([&](sqlite3* db) { found = holders(db, ha_user_id); });
+  return found;
 }
 
 bool request_role(store::Store& store, const Person& person, std::string_view ha_group, std::string_view source) {
@@ -154,16 +200,6 @@ bool still_cut_off(const store::Store& store, std::string_view ha_user_id) {
     cut_off = select.step();
   });
   return cut_off;
-}
-
-std::optional<std::string> cut_off_source(const store::Store& store, std::string_view ha_user_id) {
-  std::optional<std::string> source;
-  store.read([&](sqlite3* db) {
-    store::Statement select(db, "SELECT source FROM cut_offs WHERE ha_user_id = ?", "read who asked for a cut-off");
-    select.bind_text(1, ha_user_id);
-    if (select.step()) source = select.column_text(0);
-  });
-  return source;
 }
 
 std::optional<AppliedCutOff> applied_cut_off(const store::Store& store, std::string_view ha_user_id) {
@@ -273,6 +309,10 @@ void CutOffs::finish_lift(const Pending& lift) {
     remove.bind_text(1, lift.ha_user_id);
     remove.run();
     ended = sqlite3_changes(db) == 1;
+    if (!ended) return;
+    store::Statement release(db, "DELETE FROM cut_off_holds WHERE ha_user_id = ?", "release a lifted cut-off");
+    release.bind_text(1, lift.ha_user_id);
+    release.run();
   });
   if (!ended) {
     audit(store_, "cut_off_lift_called_off", lift.username, {{"ha_user_id", lift.ha_user_id}});

@@ -50,18 +50,32 @@ std::optional<Person> find_person_by_scim_key(const store::Store& store, std::st
 // Everyone whose sign-ins named a SCIM User: their key and the person of the latest such sign-in.
 std::vector<std::pair<std::string, Person>> people_by_scim_key(const store::Store& store);
 
-// `source`: who asked ("console", later "scim", "backchannel_logout"). False when that person was
-// already cut off (nothing changes).
-bool request_cut_off(store::Store& store, const Person& person, std::string_view source, std::string_view reason);
-// Asks the serving process to lift it. False when that person was not cut off (or a lift is asked already).
-bool request_lift(store::Store& store, const Person& person, std::string_view source);
+// `source`: who asked ("console", "people_page", "scim"). Each source's cut-off holds the person until that
+// source lifts it (the console lifts them all), so one source's lift never ends another's cut-off.
+enum class CutOffAsked {
+  cut_off, // a new cut-off (or one whose lift was on its way: called off and applied again)
+  joined,  // the person was cut off already; this source holds it now too
+  already, // this source holds it already: nothing changes
+};
+CutOffAsked request_cut_off(store::Store& store, const Person& person, std::string_view source, std::string_view reason);
+struct LiftAsked {
+  enum Outcome {
+    asked,      // the serving process lifts it
+    still_held, // this source's hold is gone, but others still hold it (held_by)
+    not_held,   // this source holds no cut-off of the person (none at all, or a lift is on its way already)
+  } outcome = not_held;
+  std::vector<std::string> held_by;
+};
+// Ends `source`'s hold ("console": every hold) and, once no source holds the person, asks the serving
+// process to lift the cut-off.
+LiftAsked request_lift(store::Store& store, const Person& person, std::string_view source);
+// The sources holding the person's cut-off, oldest first (empty: not cut off, or a lift on its way).
+std::vector<std::string> cut_off_holders(const store::Store& store, std::string_view ha_user_id);
 // Asks the serving process to put the person's HA user in `ha_group` (system-admin, system-users,
 // system-read-only). False when that group is what was asked for last (nothing changes).
 bool request_role(store::Store& store, const Person& person, std::string_view ha_group, std::string_view source);
 // Whether the person is still cut off (a lift not applied yet counts as cut off).
 bool still_cut_off(const store::Store& store, std::string_view ha_user_id);
-// Who asked for the person's cut-off ("console", "scim"); nullopt when they are not cut off.
-std::optional<std::string> cut_off_source(const store::Store& store, std::string_view ha_user_id);
 
 struct AppliedCutOff {
   std::int64_t requested_at_ms = 0;

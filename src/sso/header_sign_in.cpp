@@ -142,6 +142,9 @@ asio::awaitable<web::Response> SignIn::sign_in_from_headers(std::shared_ptr<cons
       co_return refuse(http::status::forbidden, "no_role", "You do not have access to Home Assistant",
                        {"Your sign-in proxy named you, but none of your groups gives access to Home Assistant.",
                         "Ask your administrator to add you to one of those groups, and give them the reference below."});
+    if (prepared.refusal.kind == Kind::cut_off)
+      co_return refuse(http::status::forbidden, "cut_off", "Your access to Home Assistant was removed",
+                       {std::string(kCutOffText)});
     if (prepared.refusal.kind == Kind::conflict)
       co_return refuse(http::status::forbidden, "link_conflict", "Your account cannot be matched",
                        {"The Home Assistant user meant for your account already belongs to someone else. Ask your "

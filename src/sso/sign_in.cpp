@@ -452,7 +452,12 @@ asio::awaitable<web::Response> SignIn::sign_in_device(std::shared_ptr<const conf
   if (!prepared.user) {
     Refusal refusal;
     refusal.detail["detail"] = prepared.refusal.reason;
-    if (prepared.refusal.kind == users::DirectoryRefusal::Kind::conflict) {
+    if (prepared.refusal.kind == users::DirectoryRefusal::Kind::cut_off) {
+      refusal.status = http::status::forbidden;
+      refusal.reason = "cut_off";
+      refusal.title = "Your access to Home Assistant was removed";
+      refusal.paragraphs = {std::string(kCutOffText)};
+    } else if (prepared.refusal.kind == users::DirectoryRefusal::Kind::conflict) {
       refusal.status = http::status::forbidden;
       refusal.reason = "link_conflict";
       refusal.title = "This device's user belongs to someone else";
@@ -624,6 +629,9 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
                        {"The Home Assistant user meant for your account already belongs to someone else. Ask your "
                         "administrator, and give them the reference below."},
                        {{"detail", refusal.reason}});
+    if (refusal.kind == Kind::cut_off)
+      co_return refuse(http::status::forbidden, "cut_off", "Your access to Home Assistant was removed",
+                       {std::string(kCutOffText)}, {{"detail", refusal.reason}});
     co_return refuse(http::status::bad_gateway, "ha_unavailable", "Home Assistant is unavailable",
                      {"Gatehouse could not prepare your Home Assistant user. Try again in a minute."},
                      {{"detail", refusal.reason}});
@@ -804,8 +812,7 @@ asio::awaitable<SignIn::Handoff> SignIn::hand_code_to_client(users::ReadyUser us
   Handoff handoff;
   if (cut_offs_.is_cut_off(user.ha_user_id)) {
     handoff.refusal = {http::status::forbidden, "cut_off", "Your access to Home Assistant was removed",
-                       {"Your administrator removed your access. Ask them if you think this is a mistake, and give "
-                        "them the reference below."},
+                       {std::string(kCutOffText)},
                        {{"ha_user_id", user.ha_user_id}}};
     co_return handoff;
   }

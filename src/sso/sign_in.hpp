@@ -61,6 +61,11 @@ inline constexpr std::string_view kUnverifiedEmailText =
     "people by their email address, so Gatehouse cannot tell whose account this is. Verify your address with "
     "your identity provider, or ask your administrator and give them the reference below.";
 
+// The refusal page's text for a person cut off (sessions/cut_off), whatever found it.
+inline constexpr std::string_view kCutOffText =
+    "Your administrator removed your access. Ask them if you think this is a mistake, and give them the "
+    "reference below.";
+
 class SignIn {
 public:
   // A person cut off (sessions/cut_off) gets no code and no refreshed token; nor does one whose SCIM User

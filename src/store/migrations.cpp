@@ -274,6 +274,20 @@ constexpr std::array kMigrations{
       -- refusing the session. NULL: ended in HA, or still to ask.
       ALTER TABLE session_ends ADD COLUMN left_in_ha TEXT;
     )sql"},
+    Migration{18, "who holds each cut-off", R"sql(
+      -- Each source that asked for a person's cut-off (console, people_page, scim) holds it until that
+      -- source lifts it (the console lifts them all): SCIM's "active" again cannot end a cut-off the
+      -- console or the people page asked for (sessions/cut_off). The cut_offs row ends with the last hold.
+      CREATE TABLE cut_off_holds (
+        ha_user_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        requested_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (ha_user_id, source)
+      );
+      INSERT INTO cut_off_holds (ha_user_id, source, reason, requested_at_ms)
+        SELECT ha_user_id, source, reason, requested_at_ms FROM cut_offs WHERE lift_requested_at_ms IS NULL;
+    )sql"},
 };
 
 } // namespace

@@ -14,6 +14,7 @@
 
 #include "hass/ha_users.hpp"
 #include "logging/log.hpp"
+#include "sessions/cut_off.hpp"
 #include "store/statement.hpp"
 #include "users/link_rule.hpp"
 
@@ -319,7 +320,12 @@ asio::awaitable<DirectoryOutcome> Directory::prepare_here(std::string issuer, st
       ready(user->id, user->username.empty() ? identity->ha_username : user->username, false);
       co_return outcome;
     }
-    // Deleted in HA meanwhile: the identity starts over.
+    // Deleted in HA meanwhile: the identity starts over, unless its person is cut off (the cut-off names
+    // the old HA user; a new one would escape it).
+    if (sessions::still_cut_off(store_, identity->ha_user_id)) {
+      outcome.refusal = {Kind::cut_off, "cut off, and their HA user " + identity->ha_user_id + " no longer exists"};
+      co_return outcome;
+    }
     store_.write([&](sqlite3* db) {
       store::Statement forget(db, "DELETE FROM identities WHERE issuer = ? AND subject = ?", "forget an identity");
       forget.bind_text(1, issuer).bind_text(2, subject);

@@ -47,7 +47,9 @@ struct ReadyUser {
 struct DirectoryRefusal {
   // conflict: the HA user this identity names is linked to someone else, or may not be linked to it
   // (users/link_rule); the person is refused, never given a second user beside it.
-  enum class Kind { no_role, ha_unavailable, conflict } kind;
+  // cut_off: the identity's HA user is gone (deleted by SCIM's on_deactivate: delete, or an admin) while
+  // the person is cut off: they are refused, never given a fresh HA user that no cut-off names.
+  enum class Kind { no_role, ha_unavailable, conflict, cut_off } kind;
   std::string reason; // for audit and the page
 };
 

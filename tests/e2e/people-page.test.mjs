@@ -156,17 +156,24 @@ test('people API: only HA administrators; people, sessions and websockets; end a
   const back = await stack.login({ state: frontendState(stack.externalUrl, stack.frontendClientId), username: 'bob' });
   assert.equal(back.kind, 'redirect', 'bob signs in again after the lift');
   // A cut-off the console asked for is the console's to lift.
+  // The page may add its own cut-off to it, but lifting the page's does not end the console's.
   const consoleCut = await runGatehouse(['cut-off', '-c', stack.configPath, 'bob.builder']);
   assert.equal(consoleCut.code, 0, consoleCut.stderr);
+  const joined = await act(stack, aliceToken, { action: 'cut_off', person: bobRow.ha_user_id, reason: 'and from here' });
+  assert.equal(joined.status, 202, joined.text());
+  assert.match(joined.json().message, /already cut off; this page's cut-off holds them now too/);
+  const heldRow = personIn((await api(stack, '/gatehouse/api/people', { token: aliceToken })).json().people, 'bob.builder');
+  assert.deepEqual(heldRow.cut_off.held_by, ['console', 'people_page']);
   const notOurs = await act(stack, aliceToken, { action: 'lift', person: bobRow.ha_user_id });
   assert.deepEqual([notOurs.status, notOurs.json().code], [409, 'cut_off_elsewhere']);
-  assert.match(notOurs.json().message, /gatehouse cut-off --lift/);
+  assert.match(notOurs.json().message, /cut off by console, not only on this page; .*gatehouse cut-off --lift/);
 
   // The audit log: each action with who asked, filtered by person and event.
   const audit = await api(stack, '/gatehouse/api/audit?person=bob.builder&event=people_page_action&hours=1', { token: aliceToken });
   assert.equal(audit.status, 200);
   const actions = audit.json().entries.map((entry) => ({ action: entry.detail.action, by: entry.detail.by, client: entry.client }));
   assert.deepEqual(actions, [
+    { action: 'cut_off', by: 'Alice Liddell', client: CLIENT_ADDRESS },
     { action: 'lift', by: 'Alice Liddell', client: CLIENT_ADDRESS },
     { action: 'cut_off', by: 'Alice Liddell', client: CLIENT_ADDRESS },
     { action: 'end_session', by: 'Alice Liddell', client: CLIENT_ADDRESS },

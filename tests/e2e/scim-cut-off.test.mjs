@@ -14,12 +14,14 @@
 //   a Group gives it one; a made user whose User turns inactive is deactivated before anyone signed in.
 // - scim.on_deactivate: delete: the cut-off ends bob's sessions, then deletes his HA user (HA drops his
 //   app's webhook with it); active again, he signs in to a new HA user.
+// - A console cut-off of a person SCIM cut off holds on its own: SCIM's active=true does not end it, and
+//   the HA user SCIM deleted does not let him in on a fresh one; the console's --lift does.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { getStates } from 'home-assistant-js-websocket';
-import { freshDirectory, pollUntil, TEST_GUARD } from './lib/harness.mjs';
+import { freshDirectory, pollUntil, runGatehouse, TEST_GUARD } from './lib/harness.mjs';
 import { request } from './lib/http-client.mjs';
 import { routeHawsThrough, signInAndConnect } from './lib/haws-node.mjs';
 import { newSecret } from './lib/secrets.mjs';
@@ -369,6 +371,39 @@ test('SCIM on_deactivate: delete: a User set inactive has its HA user deleted af
   assert.ok(lifted, 'the lift is applied');
   const back = await stack.login({ state: frontendState(stack.externalUrl, stack.frontendClientId), username: 'bob' });
   assert.equal(back.kind, 'redirect', 'bob signs in again');
+  const after = stack.userNamed('bob.builder');
+  assert.ok(after && after.id !== before.id && after.isActive, 'to a new HA user');
+});
+
+test('a console cut-off holds against SCIM: active=true does not lift it, and the HA user SCIM deleted does not let him in on a new one; --lift does', TEST_GUARD, async (t) => {
+  const stack = await startScimStack(t, { on_deactivate: 'delete' });
+  const created = await stack.scim('/Users', { method: 'POST', body: { schemas: [USER], userName: 'bob.builder' } });
+  assert.equal((await stack.login({ state: frontendState(stack.externalUrl, stack.frontendClientId), username: 'bob' })).kind, 'redirect');
+  const before = stack.userNamed('bob.builder');
+
+  const off = await stack.scim(`/Users/${created.json.id}`, { method: 'PATCH', body: { schemas: [PATCH], Operations: [{ op: 'replace', path: 'active', value: false }] } });
+  assert.equal(off.status, 200);
+  await pollUntil(() => ({ done: stack.double.users().every((user) => user.id !== before.id), value: null }), { timeoutMs: 10_000 });
+  const cut = await runGatehouse(['cut-off', '-c', stack.configPath, 'bob.builder']);
+  assert.equal(cut.code, 0, cut.stderr);
+  assert.match(cut.stdout, /already cut off \(by scim\); the console's cut-off holds them now too/);
+
+  // The IdP lets him back: SCIM's own cut-off ends, the console's does not.
+  assert.equal((await stack.scim(`/Users/${created.json.id}`, { method: 'PATCH', body: { schemas: [PATCH], Operations: [{ op: 'replace', path: 'active', value: true }] } })).status, 200);
+  const released = await pollUntil(async () => {
+    const entry = (await stack.audit(['--user', 'bob.builder'])).find((item) => item.kind === 'cut_off_released');
+    return { done: Boolean(entry), value: entry };
+  }, { timeoutMs: 10_000 });
+  assert.deepEqual(released?.raw.detail.still_held_by, ['console']);
+  await signInRefused(stack, 'bob');
+  assert.equal(stack.userNamed('bob.builder'), null, 'no new HA user was made for him');
+  const kinds = (await stack.audit(['--user', 'bob.builder'])).map((entry) => entry.kind);
+  assert.ok(!kinds.includes('cut_off_lifted') && !kinds.includes('identity_reset'), kinds.join(' '));
+
+  const lifted = await runGatehouse(['cut-off', '-c', stack.configPath, '--lift', 'bob.builder']);
+  assert.equal(lifted.code, 0, lifted.stderr);
+  assert.match(lifted.stdout, /Lifted the cut-off of bob.builder/);
+  assert.equal((await stack.login({ state: frontendState(stack.externalUrl, stack.frontendClientId), username: 'bob' })).kind, 'redirect', 'bob signs in again');
   const after = stack.userNamed('bob.builder');
   assert.ok(after && after.id !== before.id && after.isActive, 'to a new HA user');
 });

@@ -17,7 +17,9 @@
 
 namespace {
 namespace fs = std::filesystem;
+using gatehouse::sessions::CutOffAsked;
 using gatehouse::sessions::CutOffs;
+using gatehouse::sessions::LiftAsked;
 using gatehouse::sessions::Person;
 
 class CutOffTest : public gatehouse::testing::StoreTest {
@@ -43,8 +45,8 @@ TEST_F(CutOffTest, RequestedByTheConsoleAppliedByTheServerLiftedAgain) {
   const Person bob = *gatehouse::sessions::find_person(*store_, "bob");
   EXPECT_FALSE(serving.is_cut_off("ha-bob"));
 
-  EXPECT_TRUE(gatehouse::sessions::request_cut_off(*store_, bob, "console", "left the household"));
-  EXPECT_FALSE(gatehouse::sessions::request_cut_off(*store_, bob, "console", "again")); // once is enough
+  EXPECT_EQ(gatehouse::sessions::request_cut_off(*store_, bob, "console", "left the household"), CutOffAsked::cut_off);
+  EXPECT_EQ(gatehouse::sessions::request_cut_off(*store_, bob, "console", "again"), CutOffAsked::already); // once is enough
   EXPECT_FALSE(gatehouse::sessions::applied_cut_off(*store_, "ha-bob")) << "not applied before the server saw it";
   EXPECT_TRUE(serving.is_cut_off("ha-bob")) << "cut off from the moment it is written, before it is applied";
   EXPECT_FALSE(serving.is_cut_off("ha-alice"));
@@ -72,8 +74,8 @@ TEST_F(CutOffTest, RequestedByTheConsoleAppliedByTheServerLiftedAgain) {
   EXPECT_TRUE(gatehouse::sessions::applied_cut_off(*store_, "ha-bob")->ha_user_deactivated);
 
   // A lift is asked on the console and applied by the server: until then bob stays cut off.
-  EXPECT_TRUE(gatehouse::sessions::request_lift(*store_, bob, "console"));
-  EXPECT_FALSE(gatehouse::sessions::request_lift(*store_, bob, "console")) << "asked once";
+  EXPECT_EQ(gatehouse::sessions::request_lift(*store_, bob, "console").outcome, LiftAsked::asked);
+  EXPECT_EQ(gatehouse::sessions::request_lift(*store_, bob, "console").outcome, LiftAsked::not_held) << "asked once";
   EXPECT_TRUE(serving.is_cut_off("ha-bob")) << "a lift not applied yet leaves the cut-off in force";
   const auto lifts = serving.lifts();
   ASSERT_EQ(lifts.size(), 1u);
@@ -82,7 +84,7 @@ TEST_F(CutOffTest, RequestedByTheConsoleAppliedByTheServerLiftedAgain) {
   EXPECT_TRUE(serving.lifts().empty());
   EXPECT_FALSE(serving.is_cut_off("ha-bob"));
   EXPECT_FALSE(gatehouse::sessions::still_cut_off(*store_, "ha-bob"));
-  EXPECT_FALSE(gatehouse::sessions::request_lift(*store_, bob, "console")) << "nothing left to lift";
+  EXPECT_EQ(gatehouse::sessions::request_lift(*store_, bob, "console").outcome, LiftAsked::not_held) << "nothing left to lift";
 
   EXPECT_EQ(audit_events(), (std::vector<std::string>{"cut_off_requested", "cut_off_applied", "cut_off_ha_sessions_ended",
                                                       "cut_off_lift_requested", "cut_off_lifted"}));
@@ -91,11 +93,11 @@ TEST_F(CutOffTest, RequestedByTheConsoleAppliedByTheServerLiftedAgain) {
 TEST_F(CutOffTest, AUserHaKeepsActiveIsNotActivatedByTheLift) {
   CutOffs serving(*store_);
   const Person alice = *gatehouse::sessions::find_person(*store_, "alice"); // say, the owner
-  ASSERT_TRUE(gatehouse::sessions::request_cut_off(*store_, alice, "console", ""));
+  ASSERT_EQ(gatehouse::sessions::request_cut_off(*store_, alice, "console", ""), CutOffAsked::cut_off);
   serving.mark_applied(serving.pending().at(0), 0);
   serving.mark_sessions_ended(serving.sessions_to_end().at(0), "HA keeps this user active (cannot_deactivate_owner)");
   EXPECT_FALSE(gatehouse::sessions::applied_cut_off(*store_, "ha-alice")->ha_user_deactivated);
-  ASSERT_TRUE(gatehouse::sessions::request_lift(*store_, alice, "console"));
+  ASSERT_EQ(gatehouse::sessions::request_lift(*store_, alice, "console").outcome, LiftAsked::asked);
   ASSERT_EQ(serving.lifts().size(), 1u);
   EXPECT_FALSE(serving.lifts()[0].ha_user_deactivated) << "Gatehouse did not deactivate her, so it does not activate her";
   EXPECT_TRUE(serving.sessions_to_end().empty());
@@ -105,13 +107,13 @@ TEST_F(CutOffTest, AUserHaKeepsActiveIsNotActivatedByTheLift) {
 TEST_F(CutOffTest, ACutOffAskedWhileALiftWaitsCallsTheLiftOffAndIsAppliedAgain) {
   CutOffs serving(*store_);
   const Person bob = *gatehouse::sessions::find_person(*store_, "bob");
-  ASSERT_TRUE(gatehouse::sessions::request_cut_off(*store_, bob, "scim", "inactive"));
+  ASSERT_EQ(gatehouse::sessions::request_cut_off(*store_, bob, "scim", "inactive"), CutOffAsked::cut_off);
   serving.mark_applied(serving.pending().at(0), 1);
   serving.mark_sessions_ended(serving.sessions_to_end().at(0), "");
-  ASSERT_TRUE(gatehouse::sessions::request_lift(*store_, bob, "scim"));
+  ASSERT_EQ(gatehouse::sessions::request_lift(*store_, bob, "scim").outcome, LiftAsked::asked);
   const auto lift_in_progress = serving.lifts().at(0); // the server read it and is activating the HA user
 
-  EXPECT_TRUE(gatehouse::sessions::request_cut_off(*store_, bob, "scim", "inactive again")) << "not 'already cut off'";
+  EXPECT_EQ(gatehouse::sessions::request_cut_off(*store_, bob, "scim", "inactive again"), CutOffAsked::cut_off) << "not 'already cut off'";
   EXPECT_TRUE(serving.lifts().empty()) << "the lift is called off";
   EXPECT_TRUE(serving.is_cut_off("ha-bob"));
   ASSERT_EQ(serving.pending().size(), 1u) << "applied again, websockets and all";
@@ -124,6 +126,43 @@ TEST_F(CutOffTest, ACutOffAskedWhileALiftWaitsCallsTheLiftOffAndIsAppliedAgain) 
   EXPECT_EQ(audit_events(), (std::vector<std::string>{"cut_off_requested", "cut_off_applied", "cut_off_ha_sessions_ended",
                                                       "cut_off_lift_requested", "cut_off_requested",
                                                       "cut_off_lift_called_off", "cut_off_applied"}));
+}
+
+// The console, the people page and SCIM each hold their own cut-off: one's lift never ends another's.
+TEST_F(CutOffTest, EachSourceHoldsItsCutOffUntilItLiftsItAndTheConsoleLiftsThemAll) {
+  using gatehouse::sessions::cut_off_holders;
+  using gatehouse::sessions::request_cut_off;
+  using gatehouse::sessions::request_lift;
+  CutOffs serving(*store_);
+  const Person bob = *gatehouse::sessions::find_person(*store_, "bob");
+  ASSERT_EQ(request_cut_off(*store_, bob, "scim", "inactive"), CutOffAsked::cut_off);
+  serving.mark_applied(serving.pending().at(0), 0);
+  EXPECT_EQ(request_cut_off(*store_, bob, "console", ""), CutOffAsked::joined) << "already cut off, now held by both";
+  EXPECT_EQ(request_cut_off(*store_, bob, "console", ""), CutOffAsked::already);
+  EXPECT_TRUE(serving.pending().empty()) << "joining applies nothing twice";
+  EXPECT_EQ(cut_off_holders(*store_, "ha-bob"), (std::vector<std::string>{"scim", "console"}));
+
+  // SCIM says active again: its own hold goes, the console's stays.
+  const auto scim_lift = request_lift(*store_, bob, "scim");
+  EXPECT_EQ(scim_lift.outcome, LiftAsked::still_held);
+  EXPECT_EQ(scim_lift.held_by, (std::vector<std::string>{"console"}));
+  EXPECT_TRUE(serving.lifts().empty());
+  EXPECT_TRUE(serving.is_cut_off("ha-bob"));
+  EXPECT_EQ(request_lift(*store_, bob, "scim").outcome, LiftAsked::not_held) << "SCIM holds nothing any more";
+  EXPECT_EQ(request_lift(*store_, bob, "people_page").outcome, LiftAsked::not_held) << "never the page's to lift";
+  EXPECT_TRUE(serving.is_cut_off("ha-bob"));
+
+  // The page and SCIM again; the console lifts every hold.
+  EXPECT_EQ(request_cut_off(*store_, bob, "people_page", "lost phone"), CutOffAsked::joined);
+  EXPECT_EQ(request_cut_off(*store_, bob, "scim", "inactive"), CutOffAsked::joined);
+  EXPECT_EQ(request_lift(*store_, bob, "console").outcome, LiftAsked::asked);
+  EXPECT_TRUE(cut_off_holders(*store_, "ha-bob").empty());
+  ASSERT_EQ(serving.lifts().size(), 1u);
+  serving.finish_lift(serving.lifts()[0]);
+  EXPECT_FALSE(serving.is_cut_off("ha-bob"));
+  EXPECT_EQ(audit_events(), (std::vector<std::string>{"cut_off_requested", "cut_off_applied", "cut_off_requested",
+                                                      "cut_off_released", "cut_off_requested", "cut_off_requested",
+                                                      "cut_off_lift_requested", "cut_off_lifted"}));
 }
 
 // The sockets of whoever is cut off, as net/ would close them: counted, nothing else.
@@ -163,7 +202,7 @@ TEST_F(CutOffTest, TheServerAppliesItThenHaSideIsRetriedUntilItWorksAndALiftReac
                         boost::asio::detached);
 
   const Person bob = *gatehouse::sessions::find_person(*store_, "bob");
-  ASSERT_TRUE(gatehouse::sessions::request_cut_off(*store_, bob, "console", ""));
+  ASSERT_EQ(gatehouse::sessions::request_cut_off(*store_, bob, "console", ""), CutOffAsked::cut_off);
   ASSERT_TRUE(run_until(io, [&] { return gatehouse::sessions::applied_cut_off(*store_, "ha-bob").has_value(); }));
   EXPECT_EQ(sockets.closed_for, std::vector<std::string>{"ha-bob"});
   EXPECT_EQ(gatehouse::sessions::applied_cut_off(*store_, "ha-bob")->websockets_closed, 2);
@@ -174,7 +213,7 @@ TEST_F(CutOffTest, TheServerAppliesItThenHaSideIsRetriedUntilItWorksAndALiftReac
   EXPECT_EQ(cut_off_calls, 2);
   EXPECT_TRUE(gatehouse::sessions::applied_cut_off(*store_, "ha-bob")->ha_user_deactivated);
 
-  ASSERT_TRUE(gatehouse::sessions::request_lift(*store_, bob, "console"));
+  ASSERT_EQ(gatehouse::sessions::request_lift(*store_, bob, "console").outcome, LiftAsked::asked);
   ASSERT_TRUE(run_until(io, [&] { return !gatehouse::sessions::still_cut_off(*store_, "ha-bob"); }));
   EXPECT_EQ(restored, std::vector<std::string>{"ha-bob"});
   EXPECT_EQ(cut_off_calls, 2) << "nothing is done twice";
@@ -248,7 +287,7 @@ TEST_F(CutOffTest, ACutOffPersonsAppWebhooksAreBlockedAcrossARestartAndOnlyTheir
     webhooks.learn("hook-of-bob", "ha-bob");
     webhooks.learn("hook-of-alice", "ha-alice");
     EXPECT_FALSE(webhooks.blocked("hook-of-bob"));
-    ASSERT_TRUE(gatehouse::sessions::request_cut_off(*store_, *gatehouse::sessions::find_person(*store_, "bob"), "console", ""));
+    ASSERT_EQ(gatehouse::sessions::request_cut_off(*store_, *gatehouse::sessions::find_person(*store_, "bob"), "console", ""), CutOffAsked::cut_off);
     EXPECT_TRUE(webhooks.blocked("hook-of-bob")) << "at once: the cut-off row counts";
     EXPECT_FALSE(webhooks.blocked("hook-of-alice"));
     EXPECT_FALSE(webhooks.blocked("some-other-hook"));
@@ -261,7 +300,7 @@ TEST_F(CutOffTest, ACutOffPersonsAppWebhooksAreBlockedAcrossARestartAndOnlyTheir
     clear = select.step();
   });
   EXPECT_FALSE(clear) << "webhook ids are secrets: only digests are kept";
-  ASSERT_TRUE(gatehouse::sessions::request_lift(*store_, *gatehouse::sessions::find_person(*store_, "bob"), "console"));
+  ASSERT_EQ(gatehouse::sessions::request_lift(*store_, *gatehouse::sessions::find_person(*store_, "bob"), "console").outcome, LiftAsked::asked);
   EXPECT_TRUE(restarted.blocked("hook-of-bob")) << "a lift counts once the serving process applied it";
 }
 
@@ -277,7 +316,7 @@ TEST_F(CutOffTest, APersonsAppsAreBoundedByRefusingMoreNeverByForgettingOne) {
   EXPECT_TRUE(webhooks.has_room("ha-alice")) << "the bound is per person";
   webhooks.learn("hook-of-bob-0", "ha-bob");
   EXPECT_FALSE(webhooks.has_room("ha-bob")) << "the same webhook again counts once";
-  ASSERT_TRUE(gatehouse::sessions::request_cut_off(*store_, *gatehouse::sessions::find_person(*store_, "bob"), "console", ""));
+  ASSERT_EQ(gatehouse::sessions::request_cut_off(*store_, *gatehouse::sessions::find_person(*store_, "bob"), "console", ""), CutOffAsked::cut_off);
   EXPECT_TRUE(webhooks.blocked("hook-of-bob-0")) << "his first webhook is still known, so still blocked";
   gatehouse::sessions::AppWebhooks restarted(*store_, cut_offs);
   EXPECT_FALSE(restarted.has_room("ha-bob")) << "the count survives a restart";

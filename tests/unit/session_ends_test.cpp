@@ -20,6 +20,7 @@
 
 namespace {
 namespace json = boost::json;
+using gatehouse::sessions::CutOffAsked;
 using gatehouse::sessions::IdpLogout;
 using gatehouse::sessions::IdpSession;
 using gatehouse::sessions::SessionEnds;
@@ -252,7 +253,7 @@ TEST_F(SessionEndsTest, APersonCutOffHasTheirSessionsEndedByTheCutOffNotOneByOne
   ends_->mark_applied(pending, 0);
   ASSERT_EQ(ends_->to_end_in_ha().size(), 1u);
   const auto bob = *gatehouse::sessions::find_person(*store_, "bob");
-  ASSERT_TRUE(gatehouse::sessions::request_cut_off(*store_, bob, "console", ""));
+  ASSERT_EQ(gatehouse::sessions::request_cut_off(*store_, bob, "console", ""), CutOffAsked::cut_off);
   EXPECT_TRUE(ends_->to_end_in_ha().empty());
 }
 

@@ -228,6 +228,27 @@ TEST(StoreMigrations, NextVersionIsOneNewEntry) {
   EXPECT_EQ(store->audit(std::nullopt, std::nullopt).size(), 1u); // old data carried over
 }
 
+// A cut-off from before migration 18 is held by whoever asked for it, so SCIM cannot lift the console's
+// after the upgrade; a cut-off whose lift was on its way is held by nobody and the lift goes on.
+TEST(StoreMigrations, CutOffsFromBeforeHoldsAreHeldByWhoAskedForThem) {
+  TempDir temp;
+  const std::vector<Migration> before(gatehouse_migrations().begin(), gatehouse_migrations().begin() + 17);
+  Store::open(temp.path(), before)->write([](sqlite3* db) {
+    Statement insert(db,
+                     "INSERT INTO cut_offs (ha_user_id, username, source, reason, requested_at_ms, lift_requested_at_ms) "
+                     "VALUES ('ha-bob', 'bob', 'console', 'left', 5, NULL), ('ha-eve', 'eve', 'scim', '', 6, 7)",
+                     "add cut-offs");
+    insert.run();
+  });
+  auto store = Store::open(temp.path());
+  std::vector<std::string> holds;
+  store->read([&](sqlite3* db) {
+    Statement select(db, "SELECT ha_user_id || ':' || source || ':' || reason FROM cut_off_holds ORDER BY 1", "read holds");
+    while (select.step()) holds.push_back(select.column_text(0));
+  });
+  EXPECT_EQ(holds, (std::vector<std::string>{"ha-bob:console:left"}));
+}
+
 TEST(StoreMigrations, NewerDatabaseIsRefusedAndLeftUntouched) {
   TempDir temp;
   const auto newer_migrations = migrations_with_next_version(kTrustedDevicesMigration);
