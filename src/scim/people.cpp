@@ -37,11 +37,61 @@ void forget_unmade(store::Store& store, const std::string& scim_user_id) {
   });
 }
 
+// A sign-in free to be bound by its key: bound to no User, or to one deleted since (the IdP made the
+// person's User again, as Entra ID does when they are assigned to the app again). One bound to a User
+// that exists keeps it, however that User is renamed and whoever gets its old name.
+const std::string kUnbound =
+    "(scim_user_id IS NULL OR scim_user_id NOT IN (SELECT id FROM scim_resources WHERE kind = 'User'))";
+const std::string kBindByKey = "UPDATE identities SET scim_user_id = ?1 WHERE scim_key = ?2 AND " + kUnbound;
+
 } // namespace
 
 People::People(store::Store& store, const config::Scim& settings, const config::Current& current,
                const Resources& resources)
-    : store_(store), settings_(settings), current_(current), resources_(resources) {}
+    : store_(store), settings_(settings), current_(current), resources_(resources) {
+  bind_unbound_people();
+}
+
+void People::bind_unbound_people() const {
+  bool any = false;
+  store_.read([&](sqlite3* db) {
+    store::Statement select(db, "SELECT 1 FROM identities WHERE scim_key IS NOT NULL AND " + kUnbound + " LIMIT 1",
+                            "look for people not bound to a SCIM User");
+    any = select.step();
+  });
+  if (!any) return;
+  std::vector<std::pair<std::string, std::string>> keys; // User id, key
+  resources_.each(Kind::user, [&](const Resource& user) {
+    if (auto key = key_of(user); !key.empty()) keys.emplace_back(user.id, std::move(key));
+  });
+  store_.write([&](sqlite3* db) {
+    store::Statement bind(db, kBindByKey, "bind people to their SCIM Users");
+    for (const auto& [id, key] : keys) {
+      bind.reset();
+      bind.bind_text(1, id).bind_text(2, key);
+      bind.run();
+    }
+  });
+}
+
+std::optional<sessions::Person> People::signed_in_person(const Resource& user) const {
+  if (auto bound = sessions::latest_person_where(store_, "scim_user_id = ?1", user.id, "find the person bound to a SCIM User"))
+    return bound;
+  const std::string key = key_of(user);
+  if (key.empty()) return std::nullopt;
+  auto named = sessions::latest_person_where(store_, "scim_key = ?1 AND " + kUnbound, key,
+                                   "find a person by their SCIM User's name");
+  if (named) bind(user.id, key);
+  return named;
+}
+
+void People::bind(const std::string& user_id, const std::string& key) const {
+  store_.write([&](sqlite3* db) {
+    store::Statement update(db, kBindByKey, "bind people to their SCIM User");
+    update.bind_text(1, user_id).bind_text(2, key);
+    update.run();
+  });
+}
 
 std::string People::key_of(const Resource& user) const { return lowercase(text_at(user.body, settings_.match_attribute)); }
 
@@ -60,8 +110,17 @@ std::optional<config::Role> People::role_of(const Resource& user, const config::
 
 People::Known People::known() const {
   Known known;
-  for (auto& [key, person] : sessions::people_by_scim_key(store_)) known.by_key.emplace(key, std::move(person));
   store_.read([&](sqlite3* db) {
+    store::Statement bound(db,
+                           "SELECT scim_user_id, scim_key, ha_user_id, ha_username, " + kUnbound +
+                               " FROM identities WHERE scim_key IS NOT NULL OR scim_user_id IS NOT NULL "
+                           "ORDER BY last_login_at_ms",
+                           "list the people SCIM names");
+    while (bound.step()) { // the latest sign-in wins
+      sessions::Person person{bound.column_text(2), bound.column_text(3)};
+      if (!bound.column_is_null(0)) known.bound_by_id[bound.column_text(0)] = person;
+      if (bound.column_int64(4) == 1 && !bound.column_is_null(1)) known.unbound_by_key[bound.column_text(1)] = person;
+    }
     store::Statement select(db,
                             "SELECT scim_user_id, ha_user_id, ha_username FROM scim_made_users WHERE ha_user_id IS NOT NULL",
                             "list the HA users SCIM made");
@@ -71,9 +130,16 @@ People::Known People::known() const {
   return known;
 }
 
-std::optional<sessions::Person> People::person_of(const Resource& user, const Known& known) const {
+std::optional<sessions::Person> People::person_of(const Resource& user, Known& known) const {
+  if (const auto bound = known.bound_by_id.find(user.id); bound != known.bound_by_id.end()) return bound->second;
   if (const auto key = key_of(user); !key.empty())
-    if (const auto found = known.by_key.find(key); found != known.by_key.end()) return found->second;
+    if (const auto found = known.unbound_by_key.find(key); found != known.unbound_by_key.end()) {
+      auto person = found->second;
+      bind(user.id, key);
+      known.unbound_by_key.erase(found);
+      known.bound_by_id.emplace(user.id, person);
+      return person;
+    }
   if (const auto made = known.made_by_id.find(user.id); made != known.made_by_id.end()) return made->second;
   return std::nullopt;
 }
@@ -92,7 +158,7 @@ std::optional<sessions::Person> People::made_person(const std::string& scim_user
 }
 
 std::optional<sessions::Person> People::person_of(const Resource& user) const {
-  if (auto person = sessions::find_person_by_scim_key(store_, key_of(user))) return person;
+  if (auto person = signed_in_person(user)) return person;
   return made_person(user.id);
 }
 
@@ -153,7 +219,7 @@ void People::removed(const Resource& user) {
 
 void People::groups_changed() {
   if (!settings_.roles_from_groups) return;
-  const Known everyone = known();
+  Known everyone = known();
   std::vector<Resource> users;
   resources_.each(Kind::user, [&](const Resource& user) { users.push_back(user); });
   for (const auto& user : users) {
@@ -213,8 +279,7 @@ std::vector<People::UserToMake> People::users_to_make() const {
 bool People::still_to_make(const std::string& scim_user_id) const {
   const auto user = resources_.get(Kind::user, scim_user_id);
   if (!user) return false;
-  const auto key = key_of(*user);
-  if (!key.empty() && sessions::find_person_by_scim_key(store_, key)) {
+  if (signed_in_person(*user)) {
     forget_unmade(store_, scim_user_id); // the person signed in first and has their own HA user
     return false;
   }

@@ -7,7 +7,8 @@
 // gets its HA user made at once (by the serving process), which their first sign-in takes over. A User
 // that is active (and in a Group) again lifts the
 // cut-off SCIM asked for; one asked for on the console stays until the console lifts it. Which sign-in a
-// User is comes from configuration (scim.match_attribute ↔ scim.match_claim, ignoring case).
+// User is comes from configuration (scim.match_attribute ↔ scim.match_claim, ignoring case) the first
+// time they meet; from then on the person is bound to that User's id, whatever its name becomes.
 #pragma once
 
 #include <boost/json/object.hpp>
@@ -45,6 +46,8 @@ public:
   std::optional<std::vector<std::string>> groups_for(const boost::json::object& claims) const;
   // The HA user made for the User these claims name before its person signed in, if any.
   std::optional<std::string> made_ha_user(const boost::json::object& claims) const;
+  // The id of the first User whose match value the sign-in's scim.match_claim names.
+  std::optional<std::string> user_id_named(const boost::json::object& claims) const;
 
   // The HA users to make for Users whose people have not signed in (roles_from_groups).
   struct UserToMake {
@@ -69,18 +72,25 @@ private:
   std::optional<config::Role> role_of(const Resource& user, const config::Users& mapping) const;
   // For a User nobody signed in as: its HA user asked for (active, with a role) or no longer wanted.
   void want_made(const Resource& user) const;
-  // The person SCIM's decisions apply to: who signed in as the User, else the HA user made for it.
+  // The person SCIM's decisions apply to: who signed in as the User (bound to its id, or, not bound to any
+  // User yet, naming its match value: then bound to it), else the HA user made for it.
   struct Known {
-    std::map<std::string, sessions::Person> by_key;     // latest sign-in per SCIM key
-    std::map<std::string, sessions::Person> made_by_id; // HA users made per SCIM User id
+    std::map<std::string, sessions::Person> bound_by_id;    // latest sign-in per SCIM User id
+    std::map<std::string, sessions::Person> unbound_by_key; // latest sign-in per SCIM key, bound to no User
+    std::map<std::string, sessions::Person> made_by_id;     // HA users made per SCIM User id
   };
   Known known() const;
-  std::optional<sessions::Person> person_of(const Resource& user, const Known& known) const;
+  std::optional<sessions::Person> person_of(const Resource& user, Known& known) const;
   std::optional<sessions::Person> person_of(const Resource& user) const; // one User: indexed look-ups
+  // Who signed in as the User (as person_of, without the HA user made for it).
+  std::optional<sessions::Person> signed_in_person(const Resource& user) const;
+  // Binds the sign-ins naming `key` that no User has yet to this User.
+  void bind(const std::string& user_id, const std::string& key) const;
+  // At start: the sign-ins from before people were bound (and any left unbound) bound to the User
+  // their key names now, so a rename that comes next still finds them.
+  void bind_unbound_people() const;
   // The HA user made for this SCIM User before its person signed in.
   std::optional<sessions::Person> made_person(const std::string& scim_user_id) const;
-  // The first User whose match value the sign-in's scim.match_claim names.
-  std::optional<std::string> user_id_named(const boost::json::object& claims) const;
   // The displayNames of the User's Groups.
   std::vector<std::string> group_names(const std::string& user_id) const;
 

@@ -10,7 +10,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/json.hpp>
-#include <map>
 #include <sqlite3.h>
 
 #include "logging/log.hpp"
@@ -39,9 +38,6 @@ void audit(store::Store& store, std::string_view event, const std::string& usern
 
 } // namespace
 
-namespace {
-
-// The person of the latest sign-in whose identity row meets `condition` (one parameter, ?1).
 std::optional<Person> latest_person_where(const store::Store& store, std::string_view condition, std::string_view value,
                                           const char* purpose) {
   std::optional<Person> found;
@@ -55,6 +51,8 @@ std::optional<Person> latest_person_where(const store::Store& store, std::string
   });
   return found;
 }
+
+namespace {
 
 // The sources holding a person's cut-off (cut_off_holds), oldest first.
 std::vector<std::string> holders(sqlite3* db, std::string_view ha_user_id) {
@@ -71,23 +69,6 @@ std::vector<std::string> holders(sqlite3* db, std::string_view ha_user_id) {
 std::optional<Person> find_person(const store::Store& store, std::string_view username_or_id) {
   return latest_person_where(store, "ha_username = ?1 OR ha_user_id = ?1", username_or_id,
                              "find a person by HA username or id");
-}
-
-std::optional<Person> find_person_by_scim_key(const store::Store& store, std::string_view key) {
-  if (key.empty()) return std::nullopt;
-  return latest_person_where(store, "scim_key = ?1", key, "find a person by their SCIM User");
-}
-
-std::vector<std::pair<std::string, Person>> people_by_scim_key(const store::Store& store) {
-  std::map<std::string, Person> latest;
-  store.read([&](sqlite3* db) {
-    store::Statement select(db,
-                            "SELECT scim_key, ha_user_id, ha_username FROM identities WHERE scim_key IS NOT NULL "
-                            "ORDER BY last_login_at_ms",
-                            "list the people SCIM names");
-    while (select.step()) latest[select.column_text(0)] = Person{select.column_text(1), select.column_text(2)};
-  });
-  return {latest.begin(), latest.end()};
 }
 
 CutOffAsked request_cut_off(store::Store& store, const Person& person, std::string_view source, std::string_view reason) {

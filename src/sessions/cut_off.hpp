@@ -39,16 +39,14 @@ struct Person {
   std::string username;
 };
 
+// The person of the latest sign-in whose identity row meets `condition` (SQL over identities, one
+// parameter, ?1); `purpose` names the query in errors.
+std::optional<Person> latest_person_where(const store::Store& store, std::string_view condition, std::string_view value,
+                                          const char* purpose);
+
 // The person a console argument names: the HA username or HA user id of someone who signed in through
 // Gatehouse. nullopt when nobody matches.
 std::optional<Person> find_person(const store::Store& store, std::string_view username_or_id);
-
-// The person whose latest sign-in named this SCIM User (scim/people): `key` is their scim.match_claim,
-// lowercased, as users/directory recorded it. nullopt when nobody has signed in as that User.
-std::optional<Person> find_person_by_scim_key(const store::Store& store, std::string_view key);
-
-// Everyone whose sign-ins named a SCIM User: their key and the person of the latest such sign-in.
-std::vector<std::pair<std::string, Person>> people_by_scim_key(const store::Store& store);
 
 // `source`: who asked ("console", "people_page", "scim"). Each source's cut-off holds the person until that
 // source lifts it (the console lifts them all), so one source's lift never ends another's cut-off.

@@ -405,6 +405,7 @@ users::Provisioning SignIn::provisioning_for(std::shared_ptr<const config::Confi
     claims[config.users.groups_claim] = std::move(names);
   }
   provisioning.scim_made_user = [people, claims] { return people->made_ha_user(claims); };
+  provisioning.scim_user_id = people->user_id_named(claims).value_or("");
   return provisioning;
 }
 

@@ -288,6 +288,13 @@ constexpr std::array kMigrations{
       INSERT INTO cut_off_holds (ha_user_id, source, reason, requested_at_ms)
         SELECT ha_user_id, source, reason, requested_at_ms FROM cut_offs WHERE lift_requested_at_ms IS NULL;
     )sql"},
+    Migration{19, "people bound to their SCIM User", R"sql(
+      -- The id of the SCIM User a person is (scim/people), bound by the first sign-in or SCIM write that
+      -- matches them and kept when the User's userName changes, so SCIM's decisions follow the User, not
+      -- its name; a name given to another User later does not reach them. NULL: not bound yet.
+      ALTER TABLE identities ADD COLUMN scim_user_id TEXT;
+      CREATE INDEX identities_by_scim_user ON identities(scim_user_id);
+    )sql"},
 };
 
 } // namespace

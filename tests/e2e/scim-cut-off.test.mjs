@@ -14,6 +14,8 @@
 //   a Group gives it one; a made user whose User turns inactive is deactivated before anyone signed in.
 // - scim.on_deactivate: delete: the cut-off ends bob's sessions, then deletes his HA user (HA drops his
 //   app's webhook with it); active again, he signs in to a new HA user.
+// - SCIM follows the User, not its userName: bob's User renamed is still bob (its deactivation cuts him
+//   off), and another User given his old name neither cuts him off nor speaks for him.
 // - A console cut-off of a person SCIM cut off holds on its own: SCIM's active=true does not end it, and
 //   the HA user SCIM deleted does not let him in on a fresh one; the console's --lift does.
 import { test } from 'node:test';
@@ -406,4 +408,30 @@ test('a console cut-off holds against SCIM: active=true does not lift it, and th
   assert.equal((await stack.login({ state: frontendState(stack.externalUrl, stack.frontendClientId), username: 'bob' })).kind, 'redirect', 'bob signs in again');
   const after = stack.userNamed('bob.builder');
   assert.ok(after && after.id !== before.id && after.isActive, 'to a new HA user');
+});
+
+test('SCIM follows the User, not its name: a renamed User still cuts its person off, and a new User with the old name does not reach them', TEST_GUARD, async (t) => {
+  const stack = await startScimStack(t);
+  const bobUser = (await stack.scim('/Users', { method: 'POST', body: { schemas: [USER], userName: 'bob.builder' } })).json;
+  const bob = await signInAndConnect(t, stack, 'bob');
+  const cutOffsOfBob = async () => (await stack.audit(['--user', 'bob.builder'])).filter((entry) => entry.kind === 'cut_off_requested');
+
+  // The IdP renames him, and gives his old name to someone else, whose User is then deactivated.
+  const renamed = await stack.scim(`/Users/${bobUser.id}`, { method: 'PATCH', body: { schemas: [PATCH], Operations: [{ op: 'replace', path: 'userName', value: 'robert.builder' }] } });
+  assert.equal(renamed.status, 200);
+  const other = await stack.scim('/Users', { method: 'POST', body: { schemas: [USER], userName: 'bob.builder', active: true } });
+  assert.equal(other.status, 201);
+  const otherOff = await stack.scim(`/Users/${other.json.id}`, { method: 'PATCH', body: { schemas: [PATCH], Operations: [{ op: 'replace', path: 'active', value: false }] } });
+  assert.equal(otherOff.status, 200);
+  assert.deepEqual(await cutOffsOfBob(), [], 'the other User is not bob: SCIM asked for nothing (decided before it answered)');
+
+  // bob's own User, under its new name, is deactivated: he is out.
+  const off = await stack.scim(`/Users/${bobUser.id}`, { method: 'PATCH', body: { schemas: [PATCH], Operations: [{ op: 'replace', path: 'active', value: false }] } });
+  assert.equal(off.status, 200);
+  const requested = await cutOffsOfBob();
+  assert.equal(requested.length, 1, 'his renamed User cut him off');
+  assert.match(requested[0].raw.detail.reason, new RegExp(bobUser.id));
+  const closed = await bob.closed;
+  assert.deepEqual({ code: closed.code, reason: closed.reason }, { code: 1008, reason: 'Access removed' });
+  assert.equal(await haUserActive(stack, 'bob.builder', false), false, 'HA shows bob deactivated');
 });

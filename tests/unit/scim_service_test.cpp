@@ -508,4 +508,25 @@ TEST_F(ScimPeopleTest, TheRetryOfAGroupDeleteThatFailedGivesItsRolesEffect) {
   EXPECT_TRUE(bob_cut_off()) << "bob is in no Group that gives a role any more";
 }
 
+// A person who signed in before people were bound to their User (an upgrade) is bound when Gatehouse
+// starts, so the rename the IdP sends next does not lose them: the renamed User's deactivation cuts them off.
+TEST_F(ScimPeopleTest, APersonFromBeforeBindingIsBoundAtStartAndARenameKeepsThem) {
+  settings_.roles_from_groups = false;
+  const std::string bob = create_user("bob");
+  sql("UPDATE identities SET scim_user_id = NULL"); // as the store was before migration 19
+  service_.reset();
+  people_ = std::make_unique<gatehouse::scim::People>(*store_, settings_, *current_, *resources_); // the restart
+  service_ = std::make_unique<Service>(settings_, "https://ha.example", *resources_, people_.get());
+  const json::value rename = json::parse(
+      R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+          "Operations": [{"op": "replace", "path": "userName", "value": "robert"}]})");
+  ASSERT_EQ(patch("/Users/" + bob, rename).status, 200u);
+  EXPECT_FALSE(bob_cut_off());
+  const json::value deactivate = json::parse(
+      R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+          "Operations": [{"op": "replace", "path": "active", "value": false}]})");
+  ASSERT_EQ(patch("/Users/" + bob, deactivate).status, 200u);
+  EXPECT_TRUE(bob_cut_off()) << "the User is still bob's under its new name";
+}
+
 } // namespace
