@@ -42,6 +42,9 @@ void forget_unmade(store::Store& store, const std::string& scim_user_id) {
 // that exists keeps it, however that User is renamed and whoever gets its old name.
 const std::string kUnbound =
     "(scim_user_id IS NULL OR scim_user_id NOT IN (SELECT id FROM scim_resources WHERE kind = 'User'))";
+// A sign-in bound to a User that exists.
+const std::string kBound =
+    "scim_user_id IS NOT NULL AND scim_user_id IN (SELECT id FROM scim_resources WHERE kind = 'User')";
 const std::string kBindByKey = "UPDATE identities SET scim_user_id = ?1 WHERE scim_key = ?2 AND " + kUnbound;
 
 } // namespace
@@ -228,19 +231,20 @@ void People::groups_changed() {
   }
 }
 
-std::optional<People::Refusal> People::refusal_for(const json::object& claims) const {
-  if (users::is_unverified_email(claims, settings_.match_claim)) return Refusal::unverified_email;
-  const std::string key = users::scim_key_of(claims, settings_.match_claim);
-  if (key.empty()) return std::nullopt;
-  bool inactive = false;
-  resources_.each(Kind::user, [&](const Resource& user) {
-    if (!inactive && key_of(user) == key && !is_active(user.body)) inactive = true;
+std::optional<std::string> People::bound_user(const SignInOf& sign_in) const {
+  std::optional<std::string> bound;
+  store_.read([&](sqlite3* db) {
+    store::Statement select(db, "SELECT scim_user_id FROM identities WHERE issuer = ? AND subject = ? AND " + kBound,
+                            "find the SCIM User a sign-in is bound to");
+    select.bind_text(1, sign_in.issuer).bind_text(2, sign_in.subject);
+    if (select.step()) bound = select.column_text(0);
   });
-  return inactive ? std::optional(Refusal::inactive) : std::nullopt;
+  return bound;
 }
 
-std::optional<std::string> People::user_id_named(const json::object& claims) const {
-  const std::string key = users::scim_key_of(claims, settings_.match_claim);
+std::optional<std::string> People::user_of(const SignInOf& sign_in) const {
+  if (auto bound = bound_user(sign_in)) return bound;
+  const std::string key = users::scim_key_of(sign_in.claims, settings_.match_claim);
   std::optional<std::string> id;
   if (key.empty()) return id;
   resources_.each(Kind::user, [&](const Resource& user) {
@@ -249,17 +253,31 @@ std::optional<std::string> People::user_id_named(const json::object& claims) con
   return id;
 }
 
-std::optional<std::vector<std::string>> People::groups_for(const json::object& claims) const {
+std::optional<People::Refusal> People::refusal_for(const SignInOf& sign_in) const {
+  if (users::is_unverified_email(sign_in.claims, settings_.match_claim)) return Refusal::unverified_email;
+  if (const auto bound = bound_user(sign_in)) {
+    const auto user = resources_.get(Kind::user, *bound);
+    return user && !is_active(user->body) ? std::optional(Refusal::inactive) : std::nullopt;
+  }
+  // Not bound yet: any User its name could be that is inactive turns it away.
+  const std::string key = users::scim_key_of(sign_in.claims, settings_.match_claim);
+  if (key.empty()) return std::nullopt;
+  bool inactive = false;
+  resources_.each(Kind::user, [&](const Resource& user) {
+    if (!inactive && key_of(user) == key && !is_active(user.body)) inactive = true;
+  });
+  return inactive ? std::optional(Refusal::inactive) : std::nullopt;
+}
+
+std::optional<std::vector<std::string>> People::groups_for(const SignInOf& sign_in) const {
   if (!settings_.roles_from_groups) return std::nullopt;
-  const auto user_id = user_id_named(claims);
+  const auto user_id = user_of(sign_in);
   if (!user_id) return std::nullopt;
   return group_names(*user_id);
 }
 
-std::optional<std::string> People::made_ha_user(const json::object& claims) const {
-  const auto user_id = user_id_named(claims);
-  if (!user_id) return std::nullopt;
-  const auto made = made_person(*user_id);
+std::optional<std::string> People::made_ha_user(const std::string& scim_user_id) const {
+  const auto made = made_person(scim_user_id);
   return made ? std::optional(made->ha_user_id) : std::nullopt;
 }
 

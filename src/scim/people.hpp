@@ -36,18 +36,25 @@ public:
   void removed(const Resource& user);
   // After a Group was created, replaced, patched or deleted: everyone's role again (roles_from_groups).
   void groups_changed();
-  // Why SCIM turns a sign-in away: the User its claims name is inactive, or its scim.match_claim is an
-  // email the IdP says is not verified (it names nobody for sure; matched anyway, anyone typing that
-  // address would be that User; left unmatched, a cut-off User's person would sign in). nullopt: it does not.
+  // A sign-in as SCIM sees it: the identity (issuer, sub) and its claims.
+  struct SignInOf {
+    std::string_view issuer;
+    std::string_view subject;
+    const boost::json::object& claims;
+  };
+  // The User a sign-in is: the one its identity is bound to (while that User exists), else the first
+  // whose match value its scim.match_claim names (an email the IdP says is not verified names none).
+  std::optional<std::string> user_of(const SignInOf& sign_in) const;
+  // Why SCIM turns a sign-in away: its User is inactive, or its scim.match_claim is an email the IdP says
+  // is not verified (it names nobody for sure; matched anyway, anyone typing that address would be that
+  // User; left unmatched, a cut-off User's person would sign in). nullopt: it does not.
   enum class Refusal { inactive, unverified_email };
-  std::optional<Refusal> refusal_for(const boost::json::object& claims) const;
-  // With roles_from_groups: the displayNames of the Groups of the User these claims name, which decide
-  // the sign-in's role instead of its groups claim. nullopt without roles_from_groups or such a User.
-  std::optional<std::vector<std::string>> groups_for(const boost::json::object& claims) const;
-  // The HA user made for the User these claims name before its person signed in, if any.
-  std::optional<std::string> made_ha_user(const boost::json::object& claims) const;
-  // The id of the first User whose match value the sign-in's scim.match_claim names.
-  std::optional<std::string> user_id_named(const boost::json::object& claims) const;
+  std::optional<Refusal> refusal_for(const SignInOf& sign_in) const;
+  // With roles_from_groups: the displayNames of the Groups of the sign-in's User, which decide the
+  // sign-in's role instead of its groups claim. nullopt without roles_from_groups or such a User.
+  std::optional<std::vector<std::string>> groups_for(const SignInOf& sign_in) const;
+  // The HA user made for this User before its person signed in, if any.
+  std::optional<std::string> made_ha_user(const std::string& scim_user_id) const;
 
   // The HA users to make for Users whose people have not signed in (roles_from_groups).
   struct UserToMake {
@@ -82,6 +89,8 @@ private:
   Known known() const;
   std::optional<sessions::Person> person_of(const Resource& user, Known& known) const;
   std::optional<sessions::Person> person_of(const Resource& user) const; // one User: indexed look-ups
+  // The User the sign-in's identity is bound to, while that User exists.
+  std::optional<std::string> bound_user(const SignInOf& sign_in) const;
   // Who signed in as the User (as person_of, without the HA user made for it).
   std::optional<sessions::Person> signed_in_person(const Resource& user) const;
   // Binds the sign-ins naming `key` that no User has yet to this User.

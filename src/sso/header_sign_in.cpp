@@ -124,7 +124,7 @@ asio::awaitable<web::Response> SignIn::sign_in_from_headers(std::shared_ptr<cons
     for (auto& c : subject) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
   if (const auto* people = scim_people_for(config, provider_label)) {
-    const auto scim_refusal = people->refusal_for(claims);
+    const auto scim_refusal = people->refusal_for({issuer, subject, claims});
     if (scim_refusal == scim::People::Refusal::inactive)
       co_return refuse(http::status::forbidden, "cut_off", "Your access to Home Assistant was removed",
                        {std::string(kScimInactiveText)});
@@ -132,7 +132,7 @@ asio::awaitable<web::Response> SignIn::sign_in_from_headers(std::shared_ptr<cons
       co_return refuse(http::status::forbidden, "email_unverified", "Your email address is not verified",
                        {std::string(kUnverifiedEmailText)});
   }
-  auto provisioning = provisioning_for(config_now, claims, provider_label);
+  auto provisioning = provisioning_for(config_now, claims, provider_label, issuer, subject);
   std::string provider = provider_label;
   auto prepared = co_await directory_.prepare(std::move(issuer), std::move(subject), std::move(provider),
                                               std::move(claims), client.address, std::move(provisioning));

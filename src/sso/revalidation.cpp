@@ -92,7 +92,8 @@ asio::awaitable<bool> SignIn::revalidate_due() {
     const auto* people = scim_people_for(config, provider->config().id);
     // An email now unverified names no User for sure: the role stays as it is (never the claim's instead).
     const bool scim_decides = people && (users::is_unverified_email(refreshed.claims, config.scim->match_claim) ||
-                                         people->groups_for(refreshed.claims).has_value());
+                                         people->groups_for({sign_in.issuer, sign_in.subject, refreshed.claims})
+                                             .has_value());
     if (!refreshed.claims.empty() && !scim_decides) {
       auto role = users::role_from_claims(refreshed.claims, config.users);
       if (!role && !config.users.deny_without_role) role = config.users.default_role;

@@ -392,20 +392,25 @@ const scim::People* SignIn::scim_people_for(const config::Config& config, std::s
 }
 
 users::Provisioning SignIn::provisioning_for(std::shared_ptr<const config::Config> config_now, json::object& claims,
-                                             std::string_view provider_id) const {
+                                             std::string_view provider_id, std::string_view issuer,
+                                             std::string_view subject) const {
   const config::Config& config = *config_now;
   users::Provisioning provisioning;
   provisioning.config = std::move(config_now);
   const scim::People* people = scim_people_for(config, provider_id);
   if (!people) return provisioning;
+  const scim::People::SignInOf sign_in{issuer, subject, claims};
+  const auto user_id = people->user_of(sign_in);
   // With scim.roles_from_groups, the SCIM Groups of the person's User decide the role, not the claim.
-  if (auto groups = people->groups_for(claims)) {
+  if (auto groups = people->groups_for(sign_in)) {
     json::array names;
     for (auto& name : *groups) names.emplace_back(std::move(name));
     claims[config.users.groups_claim] = std::move(names);
   }
-  provisioning.scim_made_user = [people, claims] { return people->made_ha_user(claims); };
-  provisioning.scim_user_id = people->user_id_named(claims).value_or("");
+  if (user_id) {
+    provisioning.scim_made_user = [people, id = *user_id] { return people->made_ha_user(id); };
+    provisioning.scim_user_id = *user_id;
+  }
   return provisioning;
 }
 
@@ -603,7 +608,8 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
   // The IdP deactivated this person through SCIM (or SCIM cannot tell who they are): no HA user is made
   // or updated for them.
   if (const auto* people = scim_people_for(config, login->provider_id)) {
-    const auto scim_refusal = people->refusal_for(identity.value->claims);
+    const auto scim_refusal =
+        people->refusal_for({identity.value->issuer, identity.value->subject, identity.value->claims});
     if (scim_refusal == scim::People::Refusal::inactive)
       co_return refuse(http::status::forbidden, "cut_off", "Your access to Home Assistant was removed",
                        {std::string(kScimInactiveText)},
@@ -613,7 +619,8 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
                        {std::string(kUnverifiedEmailText)}, {{"source", "scim"}});
   }
   json::object claims = identity.value->claims;
-  auto provisioning = provisioning_for(facts.config, claims, login->provider_id);
+  auto provisioning =
+      provisioning_for(facts.config, claims, login->provider_id, identity.value->issuer, identity.value->subject);
   auto prepared = co_await directory_.prepare(identity.value->issuer, identity.value->subject, login->provider_id,
                                               std::move(claims), client_address, std::move(provisioning));
   if (!prepared.user) {

@@ -203,8 +203,10 @@ private:
   // for them, and their SCIM Groups put in the groups claim when scim.roles_from_groups says so.
   // `config`: the sign-in's (its users mapping reads the claims). Nothing of SCIM's for a sign-in through
   // another source than scim.provider (`provider_id`: a provider's id, or header_identity's label).
+  // `issuer`, `subject`: the sign-in's identity (the SCIM User it is bound to counts first).
   users::Provisioning provisioning_for(std::shared_ptr<const config::Config> config, boost::json::object& claims,
-                                       std::string_view provider_id) const;
+                                       std::string_view provider_id, std::string_view issuer,
+                                       std::string_view subject) const;
   // SCIM's people, for a sign-in through scim.provider; null for any other source (or without SCIM).
   const scim::People* scim_people_for(const config::Config& config, std::string_view provider_id) const;
   // A refused sign-in's page, with a reference that is also in the audit log (rationed per address) and the log.

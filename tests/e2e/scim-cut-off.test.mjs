@@ -15,7 +15,7 @@
 // - scim.on_deactivate: delete: the cut-off ends bob's sessions, then deletes his HA user (HA drops his
 //   app's webhook with it); active again, he signs in to a new HA user.
 // - SCIM follows the User, not its userName: bob's User renamed is still bob (its deactivation cuts him
-//   off), and another User given his old name neither cuts him off nor speaks for him.
+//   off), and another User given his old name neither cuts him off nor turns his sign-in away.
 // - A console cut-off of a person SCIM cut off holds on its own: SCIM's active=true does not end it, and
 //   the HA user SCIM deleted does not let him in on a fresh one; the console's --lift does.
 import { test } from 'node:test';
@@ -424,6 +424,9 @@ test('SCIM follows the User, not its name: a renamed User still cuts its person 
   const otherOff = await stack.scim(`/Users/${other.json.id}`, { method: 'PATCH', body: { schemas: [PATCH], Operations: [{ op: 'replace', path: 'active', value: false }] } });
   assert.equal(otherOff.status, 200);
   assert.deepEqual(await cutOffsOfBob(), [], 'the other User is not bob: SCIM asked for nothing (decided before it answered)');
+  // His sign-in still carries the old name, which is now the other (inactive) User's: his own User decides.
+  const again = await stack.login({ state: frontendState(stack.externalUrl, stack.frontendClientId), username: 'bob' });
+  assert.equal(again.kind, 'redirect', 'bob signs in as the User he is bound to');
 
   // bob's own User, under its new name, is deactivated: he is out.
   const off = await stack.scim(`/Users/${bobUser.id}`, { method: 'PATCH', body: { schemas: [PATCH], Operations: [{ op: 'replace', path: 'active', value: false }] } });
