@@ -377,7 +377,19 @@ asio::awaitable<DirectoryOutcome> Directory::prepare_here(std::string issuer, st
     linked_by = LinkedBy::claim;
   }
   if (mapping.link_existing == config::LinkExisting::username || provisioning.link_by_username) {
-    link_name = clean_username(claim_string(claims, mapping.username_claim));
+    // Only a claim that is that HA username as it stands (case aside): "Bob." or "bob smith" folded into
+    // "bob" or "bob-smith" would hand someone else's HA user to whoever the IdP calls that.
+    const std::string claimed = claim_string(claims, mapping.username_claim);
+    std::string lowered = claimed;
+    std::transform(lowered.begin(), lowered.end(), lowered.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (!lowered.empty() && clean_username(claimed) == lowered) {
+      link_name = lowered;
+    } else if (!lowered.empty()) {
+      audit(store_, "link_skipped", clean_username(claimed), client_address,
+            {{"provider", provider_id},
+             {"by", to_string(LinkedBy::username)},
+             {"why", "the username claim is not an HA username as it stands, so it names no existing HA user"}});
+    }
     linked_by = LinkedBy::username;
   }
   if (!link_name.empty()) {

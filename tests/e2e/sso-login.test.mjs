@@ -610,6 +610,36 @@ test('link_existing: username: the IdP\'s carol takes over the existing HA user 
   stack.assertHygiene();
 });
 
+test('link_existing: username: a username claim that is not the HA username as it stands ("Carol." , "carol smith") links nobody: its own HA user, carol\'s untouched', TEST_GUARD, async (t) => {
+  const password = newSecret('existing HA user carol password (no fold)');
+  const users = {
+    ...DEFAULT_IDP_USERS,
+    mallory: { preferred_username: 'Carol.', name: 'Mallory', email: 'mallory@example.test', groups: ['ha-users'] },
+    trudy: { preferred_username: 'carol smith', name: 'Trudy', email: 'trudy@example.test', groups: ['ha-users'] },
+  };
+  const stack = await startSsoStack(t, {
+    users: { link_existing: 'username' },
+    providers: [{ users }],
+    haOptions: { users: [{ name: 'Carol Existing', username: 'carol', password, groups: ['system-users'] }] },
+  });
+  stack.rememberSecret(password, 'existing HA user carol password (no fold)');
+  const before = JSON.stringify(stack.userNamed('carol'));
+
+  for (const who of ['mallory', 'trudy']) {
+    const state = trickyState(who);
+    const result = await stack.login({ state, username: who });
+    assertFrontendRedirect(stack, result, state);
+    const { record } = await exchange(stack, { clientId: stack.frontendClientId, code: result.code });
+    assert.notEqual(record.userId, stack.userNamed('carol').id, `${who} is not carol in HA`);
+  }
+  assert.equal(JSON.stringify(stack.userNamed('carol')), before, 'carol\'s HA user untouched: credential, name, groups');
+  assert.equal(stack.newUsers().length, 2, 'each got an HA user of their own');
+  const entries = await stack.audit();
+  assert.equal(entries.filter((entry) => entry.kind === 'user_linked').length, 0);
+  assert.equal(entries.filter((entry) => entry.kind === 'link_skipped').length, 2, entries.map((entry) => entry.text).join('\n'));
+  stack.assertHygiene();
+});
+
 // ---- 7. linking never takes over privileged HA users ---------------------------------------------
 
 // What must not change about an HA user nobody may take over: its credential (Gatehouse replaces it
