@@ -95,7 +95,8 @@ SaveOutcome save_pending_login(store::Store& store, const PendingLogin& login, c
     store::Statement insert(db,
                             "INSERT INTO pending_logins (state, provider_id, nonce, code_verifier, client_id, "
                             "redirect_uri, client_state, client_address, browser_binding_hash, created_at_ms, "
-                            "expires_at_ms, client_key, handoff_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            "expires_at_ms, client_key, handoff_id, started_on_another_site) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             "save a pending login");
     insert.bind_text(1, login.state).bind_text(2, login.provider_id).bind_text(3, login.nonce);
     insert.bind_text(4, login.code_verifier).bind_text(5, login.client_id).bind_text(6, login.redirect_uri);
@@ -105,6 +106,7 @@ SaveOutcome save_pending_login(store::Store& store, const PendingLogin& login, c
     insert.bind_int64(10, login.created_at_ms).bind_int64(11, login.expires_at_ms).bind_text(12, client_key);
     if (login.handoff_id.empty()) insert.bind_null(13);
     else insert.bind_text(13, login.handoff_id);
+    insert.bind_int64(14, login.started_on_another_site ? 1 : 0);
     insert.run();
   });
   return outcome;
@@ -123,7 +125,7 @@ namespace {
 
 constexpr const char* kLoginColumns =
     "provider_id, nonce, code_verifier, client_id, redirect_uri, client_state, client_address, "
-    "browser_binding_hash, created_at_ms, expires_at_ms, handoff_id";
+    "browser_binding_hash, created_at_ms, expires_at_ms, handoff_id, started_on_another_site";
 
 PendingLogin login_from(store::Statement& row, std::string_view state) {
   PendingLogin login;
@@ -139,6 +141,7 @@ PendingLogin login_from(store::Statement& row, std::string_view state) {
   login.created_at_ms = row.column_int64(8);
   login.expires_at_ms = row.column_int64(9);
   if (!row.column_is_null(10)) login.handoff_id = row.column_text(10);
+  login.started_on_another_site = row.column_int64(11) == 1;
   return login;
 }
 

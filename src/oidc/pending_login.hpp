@@ -31,6 +31,7 @@ struct PendingLogin {
   std::string client_address; // HA pins its login flow to one address (contract §1.6)
   std::string browser_binding_hash; // empty for a hand-off: the browser that finishes it never saw Gatehouse
   std::string handoff_id;           // an app's web view waits for this sign-in (oidc/app_handoff)
+  bool started_on_another_site = false; // the browser said another site sent it to /auth/authorize
   std::int64_t created_at_ms = 0;
   std::int64_t expires_at_ms = 0;
 };

@@ -43,8 +43,9 @@ constexpr std::array<KnownHost, 4> kVoiceAssistants{{
 } // namespace
 
 ClientTrust trust_of(std::string_view client_id, std::string_view redirect_uri, std::string_view external_url,
-                     const std::vector<config::TrustedClient>& listed) {
+                     const std::vector<config::TrustedClient>& listed, bool started_on_another_site) {
   ClientTrust trust;
+  trust.started_on_another_site = started_on_another_site;
   std::string host;
   if (auto parsed = boost::urls::parse_absolute_uri(client_id)) {
     trust.origin = std::string(parsed->scheme()) + "://" + std::string(parsed->encoded_authority());

@@ -22,12 +22,20 @@ struct ClientTrust {
   // The Android app's web view sends every address on another host to the system browser and never
   // hears back (contract §7.2): it waits on Gatehouse's own page instead (oidc/app_handoff).
   bool web_view_stays_on_host = false;
-  bool asks_person() const { return kind == Kind::needs_consent; }
+  // The browser said another site sent it to /auth/authorize (Sec-Fetch-Site cross-site or same-site):
+  // a page anyone can put up started it, so the person is asked even for a companion app or a listed
+  // client (a code for an app pair's custom scheme goes to whichever app claims it; a listed client's
+  // account linking would link the person to whoever made the link). Never for HA's own frontend, whose
+  // code stays on this origin.
+  bool started_on_another_site = false;
+  bool asks_person() const {
+    return kind == Kind::needs_consent || (started_on_another_site && kind != Kind::own_frontend);
+  }
   // Trusted devices sign in without a person: only these clients may get their codes.
   bool serves_devices() const { return kind == Kind::own_frontend || kind == Kind::listed; }
 };
 
 ClientTrust trust_of(std::string_view client_id, std::string_view redirect_uri, std::string_view external_url,
-                     const std::vector<config::TrustedClient>& listed);
+                     const std::vector<config::TrustedClient>& listed, bool started_on_another_site = false);
 
 } // namespace gatehouse::sso

@@ -154,7 +154,8 @@ asio::awaitable<web::Response> SignIn::sign_in_from_headers(std::shared_ptr<cons
   }
   const auto& user = *prepared.user;
   json::object detail{{"provider", provider_label}};
-  const auto trust = trust_of(client.client_id, client.redirect_uri, config.external_url, config.trusted_clients);
+  const auto trust = trust_of(client.client_id, client.redirect_uri, config.external_url, config.trusted_clients,
+                              client.started_on_another_site);
   if (trust.asks_person()) co_return ask_consent(user, std::move(client), trust, std::move(detail));
   auto handoff = co_await hand_code_to_client(user, client, std::move(detail));
   if (!handoff.redirect) {

@@ -54,6 +54,9 @@ constexpr std::string_view kSwitchAccountPath = "/sso/switch-account";
 constexpr std::string_view kDevicePath = "/sso/device";
 // Added to /auth/authorize by the choice page (sign_in_choice): "here" or "elsewhere".
 constexpr std::string_view kWhereParameter = "gatehouse_where";
+// Carries "another site started this sign-in" along the links of Gatehouse's own choice pages, which the
+// browser calls same-origin; only ever added, so leaving it out of a link changes nothing.
+constexpr std::string_view kAnotherSiteParameter = "gatehouse_from_another_site";
 using oidc::kHandoffPathPrefix;
 using oidc::kSignedOutPath;
 constexpr std::string_view kConsentCookiePrefix = "gatehouse_consent_";
@@ -205,6 +208,17 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
   if (!query.valid)
     co_return refuse(http::status::bad_request, "malformed_request", "This sign-in request cannot be read",
                      {"Open Home Assistant again and start over."});
+  // Decided once, here: the browser says another site sent it (or it came through Gatehouse's own
+  // choice pages from one).
+  using front_door::FetchSite;
+  const bool started_on_another_site = facts.fetch_site == FetchSite::cross_site ||
+                                       facts.fetch_site == FetchSite::same_site ||
+                                       query.get(std::string(kAnotherSiteParameter)) == "1";
+  const std::string carried_query =
+      std::string(facts.target.query) +
+      (started_on_another_site && !query.has(std::string(kAnotherSiteParameter))
+           ? "&" + std::string(kAnotherSiteParameter) + "=1"
+           : std::string());
   auto redirect_check = oidc::check_redirect(client_id, redirect_uri);
   if (redirect_check == oidc::RedirectCheck::needs_discovery) {
     // HA accepts a redirect_uri on another site when the client's page lists it (contract §1.8 step 4).
@@ -244,6 +258,7 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
     std::optional<std::string> state;
     if (query.has("state")) state = query.get("state");
     ClientRequest client{client_id, redirect_uri, state, client_address}; // named: GCC 12 and co_await temporaries
+    client.started_on_another_site = started_on_another_site;
     co_return co_await sign_in_from_headers(facts.config, *facts.identity, std::move(client));
   }
   // A wall tablet or dashboard on its configured network: its service user, without the IdP.
@@ -274,7 +289,7 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
   const bool app_hands_off =
       trust_of(client_id, redirect_uri, config.external_url, config.trusted_clients).web_view_stays_on_host;
   if (config.sign_in_choice && where.empty() && !app_hands_off) {
-    const std::string here = std::string(facts.target.path) + "?" + facts.target.query + "&" + std::string(kWhereParameter);
+    const std::string here = std::string(facts.target.path) + "?" + carried_query + "&" + std::string(kWhereParameter);
     web::Page page{"Sign in to Home Assistant",
                    {"Sign in on this device, or with another one: your phone, for example, when this is a wall tablet "
                     "or a TV, or when your passkey or authenticator app is there."},
@@ -292,7 +307,7 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
   } else if (providers->size() == 1) {
     provider = providers->front().get();
   } else {
-    const std::string query_text = facts.target.query.empty() ? "" : "?" + facts.target.query;
+    const std::string query_text = carried_query.empty() ? "" : "?" + carried_query;
     web::Page page{"Sign in to Home Assistant", {"Choose how to sign in:"}, {}, "Gatehouse"};
     for (const auto& p : *providers)
       page.links.push_back({std::string(kLoginPathPrefix) + p->config().id + query_text, p->config().name});
@@ -320,6 +335,7 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
   login.redirect_uri = redirect_uri;
   if (query.has("state")) login.client_state = query.get("state");
   login.client_address = client_address;
+  login.started_on_another_site = started_on_another_site;
   const std::string binding = oidc::random_token();
   login.browser_binding_hash = oidc::binding_hash(binding);
   login.created_at_ms = store::now_unix_ms();
@@ -671,7 +687,8 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
     }
   }
   json::object detail{{"provider", login->provider_id}};
-  const auto trust = trust_of(client.client_id, client.redirect_uri, config.external_url, config.trusted_clients);
+  const auto trust = trust_of(client.client_id, client.redirect_uri, config.external_url, config.trusted_clients,
+                              login->started_on_another_site);
   if (!login->handoff_id.empty()) {
     const auto handoff = oidc::find_handoff(store_, login->handoff_id);
     if (!handoff)

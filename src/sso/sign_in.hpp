@@ -165,6 +165,7 @@ private:
     // And the IdP session the person signed in with (none for a trusted device): the HA session the
     // code becomes ends with it (sessions/session_ends).
     std::optional<sessions::IdpSession> idp_session;
+    bool started_on_another_site = false; // sso/client_trust: the person is asked even for a trusted client
   };
   struct Refusal {
     boost::beast::http::status status = boost::beast::http::status::bad_gateway;

@@ -295,6 +295,11 @@ constexpr std::array kMigrations{
       ALTER TABLE identities ADD COLUMN scim_user_id TEXT;
       CREATE INDEX identities_by_scim_user ON identities(scim_user_id);
     )sql"},
+    Migration{20, "sign-ins another site started", R"sql(
+      -- 1: the browser said another site sent it to /auth/authorize (Sec-Fetch-Site): the sign-in asks the
+      -- person before a code goes to any client but HA's own frontend (sso/client_trust).
+      ALTER TABLE pending_logins ADD COLUMN started_on_another_site INTEGER NOT NULL DEFAULT 0;
+    )sql"},
 };
 
 } // namespace

@@ -2,12 +2,14 @@
 // is not this instance's frontend, a companion app or a client the admin listed never gets a code
 // without the person seeing it named and allowing it; the answer is bound to that browser; a callback
 // from another browser cancels nothing; trusted devices hand codes only to the frontend and listed
-// clients, and sign in without any provider configured.
+// clients, and sign in without any provider configured. A sign-in the browser says another site started
+// (Sec-Fetch-Site) asks the person even for a companion app or a listed client, through Gatehouse's own
+// choice pages too; HA's own frontend never asks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TEST_GUARD } from './lib/harness.mjs';
 import { request } from './lib/http-client.mjs';
-import { startSsoStack, CookieJar, pageText, CLIENT_ADDRESS } from './lib/sso-stack.mjs';
+import { startSsoStack, CookieJar, pageText, linksOf, APPS, CLIENT_ADDRESS } from './lib/sso-stack.mjs';
 import { launchChromium, noBrowser } from './lib/chromium.mjs';
 
 const EVIL = { clientId: 'https://evil.example/', redirectUri: 'https://evil.example/cb' };
@@ -165,4 +167,35 @@ test('trusted devices: codes only for the frontend and listed clients, and no pr
   const stranger = await authorize({ clientId: stack.frontendClientId, redirectUri: stack.frontendRedirectUri }, CLIENT_ADDRESS);
   assert.equal(stranger.status, 200);
   assert.match(stranger.text(), /Log in/);
+});
+
+test('a sign-in another site started asks the person even for a companion app or a listed client, through Gatehouse\'s choice page too; the frontend never asks', TEST_GUARD, async (t) => {
+  const stack = await startSsoStack(t, { gatehouseConfig: { sign_in_choice: true, trusted_clients: [{ client_id: LISTED.clientId, redirect_uris: [LISTED.redirectUri], name: LISTED.name }] } });
+  const ios = APPS.find((app) => app.name === 'iOS app');
+  const jar = new CookieJar();
+  const here = async (client, fetchSite, state) => {
+    // The choice page first (sign_in_choice): "Sign in here" is Gatehouse's own link, followed same-origin.
+    const start = await stack.login({ ...client, state, jar, headers: { 'sec-fetch-site': fetchSite } });
+    assert.equal(start.kind, 'page', pageText(start.body));
+    const link = linksOf(start.body).find((item) => item.text === 'Sign in here');
+    assert.ok(link, pageText(start.body));
+    return stack.login({ ...client, startUrl: new URL(link.href, stack.externalUrl).href, username: 'alice', jar, headers: { 'sec-fetch-site': 'same-origin' } });
+  };
+  const silent = await here(ios, 'none', 'typed');
+  assert.equal(silent.kind, 'redirect', 'the app opened the sign-in itself: its code, no question');
+  const own = await here({}, 'cross-site', 'own');
+  assert.equal(own.kind, 'redirect', 'HA\'s own frontend keeps its code on this origin: no question');
+
+  for (const [client, name] of [[ios, 'Home Assistant'], [LISTED, LISTED.name]]) {
+    const flowsBefore = stack.loginFlowRequestCount();
+    const started = await here(client, 'cross-site', `from-elsewhere-${client.clientId}`);
+    assert.equal(started.kind, 'page', `${client.clientId}: a page, not a code`);
+    assert.ok(stack.consentIdOf(started.body), pageText(started.body));
+    assert.match(pageText(started.body), new RegExp(name));
+    assert.equal(stack.loginFlowRequestCount(), flowsBefore, 'HA issued no code');
+  }
+  const straight = `${stack.authorizeUrl({ ...LISTED, state: 'sibling' })}&gatehouse_where=here`;
+  const sibling = await stack.login({ ...LISTED, startUrl: straight, username: 'alice', jar, headers: { 'sec-fetch-site': 'same-site' } });
+  assert.equal(sibling.kind, 'page', 'a sibling site is another site');
+  assert.ok(stack.consentIdOf(sibling.body));
 });

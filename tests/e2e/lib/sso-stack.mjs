@@ -380,9 +380,9 @@ export async function startSsoStack(t, { providers = [{}], users = {}, haOptions
      * its waiting page again. result.handoff = { waitUrl, code, consentPage, browserPage, browserJar }.
      */
     stack.login = async ({ clientId = stack.frontendClientId, redirectUri = stack.frontendRedirectUri, state, username, deny = false,
-      jar = new CookieJar(), stopBeforeCallback = false, startUrl, consent, signOut = false, browserJar } = {}) => {
+      jar = new CookieJar(), stopBeforeCallback = false, startUrl, consent, signOut = false, browserJar, headers } = {}) => {
       const start = startUrl ?? stack.authorizeUrl({ clientId, redirectUri, state });
-      return walk(start, { redirectUri, username, deny, jar, stopBeforeCallback, consent, signOut, browserJar });
+      return walk(start, { redirectUri, username, deny, jar, stopBeforeCallback, consent, signOut, browserJar, headers });
     };
 
     /** The consent id of a consent page (the hidden field of its forms), or null. */
@@ -398,7 +398,8 @@ export async function startSsoStack(t, { providers = [{}], users = {}, haOptions
     stack.resume = (url, { redirectUri = stack.frontendRedirectUri, jar, username, deny = false, stopBeforeCallback = false, signOut = false } = {}) =>
       walk(new URL(url, externalUrl).href, { redirectUri, username, deny, jar: jar ?? new CookieJar(), stopBeforeCallback, signOut });
 
-    const walk = async (startUrl, { redirectUri, username, deny, jar, stopBeforeCallback, consent, signOut = false, browserJar }) => {
+    // `headers`: sent on every hop of the walk (a browser's Sec-Fetch-Site, say).
+    const walk = async (startUrl, { redirectUri, username, deny, jar, stopBeforeCallback, consent, signOut = false, browserJar, headers }) => {
       const stopWhen = (url, res) => {
         if (!res.location) return false;
         if (isRedirectTo(res.location, redirectUri)) return true;
@@ -406,7 +407,7 @@ export async function startSsoStack(t, { providers = [{}], users = {}, haOptions
         const target = new URL(res.location);
         return !/^https?:$/.test(target.protocol) || !isLoopbackHost(target.hostname);
       };
-      let walked = await driveLogin(startUrl, { username, deny, signOut, jar, stopWhen, ca: trust.length ? trust : undefined });
+      let walked = await driveLogin(startUrl, { username, deny, signOut, jar, stopWhen, headers, ca: trust.length ? trust : undefined });
       let handoff = null;
       if (!walked.location && walked.status === 200 && new URL(walked.url).pathname.startsWith('/sso/handoff/') && !stopBeforeCallback) {
         // The app's web view waits here; the person's browser signs in from the page's link.
