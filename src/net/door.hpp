@@ -54,6 +54,10 @@ public:
   // took for valid (the session was revoked meanwhile).
   virtual void heard_ha_version(std::string version) = 0;
   virtual void ha_refused_token() = 0;
+  // Asked once the relay is registered under its owner (a cut-off or session end from then on closes
+  // it): whether it is still allowed, or its owner was cut off (or its session ended) while HA's socket
+  // was being opened, which no close could reach yet.
+  virtual bool still_allowed() = 0;
 };
 
 struct Decision {

@@ -357,7 +357,8 @@ struct Splice : std::enable_shared_from_this<Splice<Stream, UpstreamLeg>> {
 
 template <class Stream, class UpstreamLeg>
 void splice_legs(Stream client_stream, UpstreamLeg upstream_leg, std::string from_client, std::string from_upstream,
-                 Worker& worker, SocketOwner owner, ConnectionClaim claim, std::size_t max_message_bytes) {
+                 Worker& worker, SocketOwner owner, ConnectionClaim claim, std::size_t max_message_bytes,
+                 WebsocketGate* gate) {
   auto shared = std::make_shared<Splice<Stream, UpstreamLeg>>(std::move(client_stream), std::move(upstream_leg), worker,
                                                               std::move(owner), std::move(claim));
   auto& upstream = shared->upstream;
@@ -367,23 +368,28 @@ void splice_legs(Stream client_stream, UpstreamLeg upstream_leg, std::string fro
   asio::co_spawn(executor, pump(shared, shared->client, upstream, up, worker, std::move(from_client)), log_spawn_failure);
   asio::co_spawn(executor, pump(shared, upstream, shared->client, down, worker, std::move(from_upstream)),
                  log_spawn_failure);
+  // Registered now, so a cut-off from here on closes it; one applied while HA's socket was being opened
+  // found nothing to close: asked once more.
+  if (gate && !gate->still_allowed())
+    shared->tracked.terminate(websocket::close_reason{websocket::close_code::policy_error, "Access removed"});
 }
 
 // Copies frames both ways until either side ends; `from_client`/`from_upstream` were read before the
 // relay began and go first. Each direction runs in a coroutine of its own; nothing else stays. HA's
 // leg is kept as what it is: a bare socket when plain (no timers to carry), its TLS stream otherwise.
 // `max_message_bytes`: the client's largest message (limits.max_websocket_message_bytes when it opened).
+// `gate`: Gatehouse's auth step, if it did one (asked once more when the relay is registered).
 template <class Stream>
 void splice(Stream client_stream, std::unique_ptr<UpstreamConnection> connection, std::string from_client,
             std::string from_upstream, Worker& worker, SocketOwner owner, ConnectionClaim claim,
-            std::size_t max_message_bytes) {
+            std::size_t max_message_bytes, WebsocketGate* gate) {
   auto& upstream = connection->stream;
   if (upstream.is_tls())
     splice_legs(std::move(client_stream), std::move(upstream.tls()), std::move(from_client), std::move(from_upstream),
-                worker, std::move(owner), std::move(claim), max_message_bytes);
+                worker, std::move(owner), std::move(claim), max_message_bytes, gate);
   else
     splice_legs(std::move(client_stream), upstream.plain().release_socket(), std::move(from_client),
-                std::move(from_upstream), worker, std::move(owner), std::move(claim), max_message_bytes);
+                std::move(from_upstream), worker, std::move(owner), std::move(claim), max_message_bytes, gate);
 }
 
 // HA's address as the pool names it, with the connect timeout of the configuration the websocket opened under.
@@ -632,7 +638,7 @@ asio::awaitable<void> websocket_session(Stream client_stream, beast::flat_buffer
   // splice() hands the legs to coroutines of their own; this frame (and the handshake's state) ends now.
   splice(std::move(client_stream), std::move(joined->connection), std::move(joined->from_client),
          std::move(joined->from_upstream), worker, std::move(joined->owner), std::move(claim),
-         config->limits.max_websocket_message_bytes);
+         config->limits.max_websocket_message_bytes, gate.get());
 }
 
 } // namespace

@@ -119,6 +119,10 @@ std::optional<TokenDecision> Shield::known_decision(std::string_view token, std:
   return std::nullopt;
 }
 
+bool Shield::refuses_session_of(std::string_view ha_user_id, std::string_view refresh_token_id) const {
+  return cut_offs_.refuses(ha_user_id, refresh_token_id);
+}
+
 asio::awaitable<TokenDecision> Shield::check_token(std::string_view token, const std::string& client_address) {
   const std::int64_t now = now_seconds();
   if (auto decision = known_decision(token, now)) co_return std::move(*decision);
@@ -149,17 +153,23 @@ asio::awaitable<TokenDecision> Shield::check_token(std::string_view token, const
   if (!probe.ha_version.empty()) note_ha_version(probe.ha_version);
   switch (probe.outcome) {
     case hass::TokenProbe::Outcome::valid:
+    {
       // HA vouches for the token, but its person was cut off or its session ended (sessions/cut_off,
-      // sessions/session_ends): refused here until HA itself refuses it.
-      if (cut_offs_.refuses(probe.user_id, reading.token->refresh_token_id)) {
+      // sessions/session_ends): refused here until HA itself refuses it. Asked again when a cut-off was
+      // applied while it was being asked (remember_valid).
+      const auto forgets_before = tokens_.forgets();
+      const auto refused = [&] { return cut_offs_.refuses(probe.user_id, reading.token->refresh_token_id); };
+      const TokenOwner owner{probe.user_id, reading.token->refresh_token_id};
+      if (refused() || (!tokens_.remember_valid(token, reading.token->expires_at, owner, forgets_before, now) &&
+                        refused())) {
         decision.reason = "this person's access was removed or this session ended";
         tokens_.remember_refused(token, reading.token->expires_at);
         break;
       }
       decision.outcome = TokenDecision::Outcome::valid;
-      decision.owner = TokenOwner{probe.user_id, reading.token->refresh_token_id};
-      tokens_.remember_valid(token, reading.token->expires_at, decision.owner, now);
+      decision.owner = owner;
       break;
+    }
     case hass::TokenProbe::Outcome::refused:
       decision.reason = "access token refused by Home Assistant";
       tokens_.remember_refused(token, reading.token->expires_at);

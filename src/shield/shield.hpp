@@ -109,6 +109,9 @@ public:
   void note_ha_version(std::string version);
 
   TokenCache& tokens() { return tokens_; }
+  // Whether a valid token's person was cut off or its session ended (sessions/cut_off, session_ends),
+  // read from the store now.
+  bool refuses_session_of(std::string_view ha_user_id, std::string_view refresh_token_id) const;
   // A reload's limits (token checks, refusals audited per address) for what comes next.
   void retune(const config::Config& config);
 

@@ -132,12 +132,14 @@ TokenCache::Known TokenCache::known(std::string_view token, std::int64_t now) co
   return known;
 }
 
-void TokenCache::remember_valid(std::string_view token, std::int64_t expires_at, TokenOwner owner, std::int64_t used_at) {
-  if (used_at > 0) {
-    std::lock_guard lock(mutex_);
-    note_use_locked(owner, used_at);
-  }
-  store(digest_of(token), Stored{expires_at, true, std::move(owner)});
+bool TokenCache::remember_valid(std::string_view token, std::int64_t expires_at, TokenOwner owner,
+                                std::uint64_t forgets_before, std::int64_t used_at) {
+  const Digest digest = digest_of(token);
+  std::lock_guard lock(mutex_);
+  if (forgets_.load(std::memory_order_relaxed) != forgets_before) return false;
+  if (used_at > 0) note_use_locked(owner, used_at);
+  store_locked(digest, Stored{expires_at, true, std::move(owner)});
+  return true;
 }
 
 void TokenCache::remember_refused(std::string_view token, std::int64_t expires_at) {
@@ -147,6 +149,10 @@ void TokenCache::remember_refused(std::string_view token, std::int64_t expires_a
 
 void TokenCache::store(const Digest& digest, Stored stored) {
   std::lock_guard lock(mutex_);
+  store_locked(digest, std::move(stored));
+}
+
+void TokenCache::store_locked(const Digest& digest, Stored stored) {
   if (entries_.size() >= max_entries_ && !entries_.contains(digest)) {
     // Full: drop what has expired; if that is not enough, forget everything (every token is then
     // checked with HA once more — slower, never wrong).
@@ -166,6 +172,7 @@ void TokenCache::forget_session(std::string_view refresh_token_id) {
         stored.owner = {};
       }
     }
+    forgets_.fetch_add(1, std::memory_order_release);
   }
   // After the change, not before: known() reads the generation before the shared entry, so any copy
   // made from the old entry carries the old generation and is stale from here on.
@@ -176,6 +183,7 @@ void TokenCache::forget_user(std::string_view ha_user_id) {
   {
     std::lock_guard lock(mutex_);
     std::erase_if(entries_, [&](const auto& item) { return item.second.valid && item.second.owner.ha_user_id == ha_user_id; });
+    forgets_.fetch_add(1, std::memory_order_release);
   }
   invalidate_thread_copies(); // after the change, as in forget_session
 }

@@ -35,8 +35,15 @@ public:
   Entry find(std::string_view token, std::int64_t now_unix_seconds) const;
   // Only whether it is known (no copy of the owner: the per-request path of HTTP traffic).
   Known known(std::string_view token, std::int64_t now_unix_seconds) const;
+  // How many forgets (forget_session, forget_user) there have been: read before the store is asked
+  // whether a token's person is cut off, and handed to remember_valid.
+  std::uint64_t forgets() const { return forgets_.load(std::memory_order_acquire); }
   // `used_at` (unix seconds): the token was just used (HA vouched for it on a request); 0: only issued.
-  void remember_valid(std::string_view token, std::int64_t expires_at, TokenOwner owner, std::int64_t used_at = 0);
+  // Not kept, and false, when anything was forgotten since `forgets_before` (forgets() read before the
+  // store said the person is not cut off): a cut-off applied in between would otherwise be undone by
+  // this entry until the token expires; the caller asks the store again.
+  bool remember_valid(std::string_view token, std::int64_t expires_at, TokenOwner owner, std::uint64_t forgets_before,
+                      std::int64_t used_at = 0);
   void remember_refused(std::string_view token, std::int64_t expires_at);
   // Every token of that session is refused from now on (a refresh token revoked, a user cut off).
   void forget_session(std::string_view refresh_token_id);
@@ -68,11 +75,13 @@ private:
   static Digest digest_of(std::string_view token);
   void note_use_locked(const TokenOwner& owner, std::int64_t now) const;
   void store(const Digest& digest, Stored stored);
+  void store_locked(const Digest& digest, Stored stored);
   void invalidate_thread_copies() { generation_.fetch_add(1, std::memory_order_release); }
 
   std::size_t max_entries_;
   const std::uint64_t id_;                       // tells this cache's entries in a thread's copy apart
   std::atomic<std::uint64_t> generation_{1};
+  std::atomic<std::uint64_t> forgets_{0}; // changed under mutex_
   mutable std::mutex mutex_;
   std::unordered_map<Digest, Stored, DigestHash> entries_;
   mutable std::unordered_map<std::string, std::int64_t> last_use_; // guarded by mutex_; at most max_entries_

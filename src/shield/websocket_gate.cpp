@@ -29,6 +29,7 @@ asio::awaitable<net::WebsocketGate::Verdict> WebsocketGate::check(std::string_vi
   const auto decision = co_await shield_.check_token(std::string_view(token->as_string()), client_address_);
   switch (decision.outcome) {
     case TokenDecision::Outcome::valid:
+      ha_user_id_ = decision.owner.ha_user_id;
       refresh_token_id_ = decision.owner.refresh_token_id;
       co_return Verdict{Outcome::open, {decision.owner.ha_user_id, decision.owner.refresh_token_id}};
     case TokenDecision::Outcome::unreachable:
@@ -49,5 +50,7 @@ void WebsocketGate::heard_ha_version(std::string version) { shield_.note_ha_vers
 
 // Valid a moment ago, refused now: the session was revoked meanwhile.
 void WebsocketGate::ha_refused_token() { shield_.tokens().forget_session(refresh_token_id_); }
+
+bool WebsocketGate::still_allowed() { return !shield_.refuses_session_of(ha_user_id_, refresh_token_id_); }
 
 } // namespace gatehouse::shield

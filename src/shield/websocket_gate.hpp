@@ -20,10 +20,12 @@ public:
   boost::asio::awaitable<Verdict> check(std::string_view auth_message) override;
   void heard_ha_version(std::string version) override;
   void ha_refused_token() override;
+  bool still_allowed() override;
 
 private:
   Shield& shield_;
   std::string client_address_;
+  std::string ha_user_id_;       // whose token was found valid
   std::string refresh_token_id_; // of the token found valid
 };
 

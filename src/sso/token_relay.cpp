@@ -176,7 +176,15 @@ asio::awaitable<web::Response> SignIn::relay_token_request(const http::request_h
   // A person cut off, or a session ended, gets what HA answers for a session that no longer exists
   // (contract §1.10): the companion apps show their "signed out" screen on it. The token HA issued goes
   // to nobody.
-  if (issued && owner && (idp_session_ended || cut_offs_.refuses(*owner, issued->refresh_token_id))) {
+  const auto forgets_before = token_cache_ ? token_cache_->forgets() : 0;
+  const auto refused = [&] { return idp_session_ended || cut_offs_.refuses(*owner, issued->refresh_token_id); };
+  // A token HA has just issued through Gatehouse is known valid: the shield need not ask HA about it
+  // (unless a cut-off was applied while the store was asked: then it is asked again).
+  if (issued && owner &&
+      (refused() || (token_cache_ &&
+                     !token_cache_->remember_valid(issued->token, issued->expires_at,
+                                                   shield::TokenOwner{*owner, issued->refresh_token_id}, forgets_before) &&
+                     refused()))) {
     web::Response refused{http::status::bad_request, head.version()};
     refused.set(http::field::content_type, "application/json");
     refused.set(http::field::cache_control, "no-store");
@@ -184,9 +192,6 @@ asio::awaitable<web::Response> SignIn::relay_token_request(const http::request_h
     refused.prepare_payload();
     co_return refused;
   }
-  // A token HA has just issued through Gatehouse is known valid: the shield need not ask HA about it.
-  if (issued && owner && token_cache_)
-    token_cache_->remember_valid(issued->token, issued->expires_at, shield::TokenOwner{*owner, issued->refresh_token_id});
 
   auto response = response_from(std::move(*relayed), head.version());
   // iOS signs out through /auth/token action=revoke (contract §1.11), as /auth/revoke does.

@@ -10,6 +10,8 @@
 //   their webhooks; after bob's cut-off his webhook gets 410 at the door (400 when its id is spelled
 //   with a percent-encoded character) and HA never sees it, though HA would still run it for a deactivated user; alice's works.
 //   A registration without a valid token is refused before HA.
+// - A websocket whose auth HA is still answering when the cut-off is applied (nothing registered to close
+//   yet) is closed with 1008 as soon as it is relayed, not left open.
 // - Bad input: nobody by that name, said on stderr, exit 1, nothing changes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -253,4 +255,23 @@ test('a person\'s app registrations are bounded by refusing the next one (429), 
     method: 'POST', localAddress: CLIENT_ADDRESS, body: '{"type":"get_config"}', headers: { 'content-type': 'application/json' },
   });
   assert.equal(blocked.status, 410, 'her first webhook is still blocked');
+});
+
+test('a websocket HA is still authenticating when its person is cut off is closed once it is relayed, not left open', TEST_GUARD, async (t) => {
+  const stack = await startSsoStack(t);
+  routeHawsThrough(stack.externalUrl, CLIENT_ADDRESS);
+  const bob = await signInAndConnect(t, stack, 'bob');
+  const hold = stack.double.holdNextWebsocketAuth(); // HA slow to answer the next auth message
+  const socket = new TestWebSocket(`${stack.gatehouse.wsUrl}/api/websocket`, { localAddress: CLIENT_ADDRESS });
+  await socket.opened;
+  await socket.waitForMessages(1); // auth_required
+  await socket.send(JSON.stringify({ type: 'auth', access_token: bob.auth.accessToken }));
+  await hold.reached; // Gatehouse found the token valid and passed it on; HA has not answered
+
+  const cut = await runGatehouse(['cut-off', '-c', stack.configPath, 'bob.builder']);
+  assert.equal(cut.code, 0, cut.stderr);
+  assert.match(cut.stdout, /Done in \d+ ms: 1 websocket\(s\) closed/, 'his other socket; this one was not relayed yet');
+  hold.release();
+  const closed = await pollUntil(() => ({ done: socket.closeEvent != null, value: socket.closeEvent }), { timeoutMs: 10_000 });
+  assert.deepEqual(closed, { code: 1008, reason: 'Access removed' });
 });

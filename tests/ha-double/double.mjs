@@ -416,6 +416,17 @@ export class HaDouble {
     return Object.fromEntries(this.#requestCounts);
   }
 
+  // Test control: the next websocket auth message HA accepts is answered (auth_ok) only once released,
+  // as a slow HA would. Returns { reached: Promise (the auth message is waiting), release() }.
+  holdNextWebsocketAuth() {
+    let reach;
+    let release;
+    const reached = new Promise((resolve) => { reach = resolve; });
+    const released = new Promise((resolve) => { release = resolve; });
+    this.websocketApi.authHold = { reach, released };
+    return { reached, release };
+  }
+
   get websocketCounters() {
     const { opened, authenticated, open, binaryFrames } = this.websocketApi.counters;
     return { opened, authenticated, open, binaryFrames };

@@ -29,6 +29,24 @@ test('§4.2 handshake: auth_required with the version, auth_ok, counters', async
   }
 });
 
+// Test control, not HA behaviour: HA slow to answer an auth message it accepts (one connection only).
+test('holdNextWebsocketAuth: the next accepted auth is answered only once released; later ones at once', async (t) => {
+  const double = await withDouble(t);
+  const hold = double.holdNextWebsocketAuth();
+  const held = await TestSocket.open(double);
+  const token = await ownerToken(double);
+  const outcome = held.authenticate(token);
+  await hold.reached;
+  assert.equal(double.websocketCounters.authenticated, 0, 'not answered yet');
+  const other = await TestSocket.open(double);
+  assert.equal((await other.authenticate(token)).outcome.type, 'auth_ok', 'the hold was for one connection');
+  hold.release();
+  assert.equal((await outcome).outcome.type, 'auth_ok');
+  assert.equal(double.websocketCounters.authenticated, 2);
+  held.close();
+  other.close();
+});
+
 test('§4.2 invalid token: auth_invalid, failed login, close 1000', async (t) => {
   const double = await withDouble(t);
   const socket = await TestSocket.open(double);

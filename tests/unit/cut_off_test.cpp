@@ -183,7 +183,7 @@ TEST_F(CutOffTest, TheServerAppliesItThenHaSideIsRetriedUntilItWorksAndALiftReac
   boost::asio::io_context io;
   CutOffs serving(*store_);
   gatehouse::shield::TokenCache tokens;
-  tokens.remember_valid("bob-token", std::numeric_limits<std::int64_t>::max() / 2, {"ha-bob", "rt-bob"});
+  tokens.remember_valid("bob-token", std::numeric_limits<std::int64_t>::max() / 2, {"ha-bob", "rt-bob"}, tokens.forgets());
   CountingSockets sockets;
   int cut_off_calls = 0;
   std::vector<std::string> restored;

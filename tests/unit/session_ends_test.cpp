@@ -207,8 +207,8 @@ TEST_F(SessionEndsTest, TheServerEndsExactlyThoseSessionsThenDeletesThemInHaRetr
   gatehouse::sessions::CutOffs cut_offs(*store_);
   gatehouse::shield::TokenCache tokens;
   const auto far = std::numeric_limits<std::int64_t>::max() / 2;
-  tokens.remember_valid("laptop-token", far, {"ha-bob", "rt-bob-laptop"});
-  tokens.remember_valid("phone-token", far, {"ha-bob", "rt-bob-phone"});
+  tokens.remember_valid("laptop-token", far, {"ha-bob", "rt-bob-laptop"}, tokens.forgets());
+  tokens.remember_valid("phone-token", far, {"ha-bob", "rt-bob-phone"}, tokens.forgets());
   RecordingSockets sockets;
   std::vector<std::string> deleted_in_ha;
   int calls = 0;

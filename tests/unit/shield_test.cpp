@@ -218,8 +218,8 @@ TEST(Routes, AnAuthSigWhoseExpIsNoDateIsNotLive) {
 TEST(TokenCache, NotesEachSessionsLastUseAtMostOnceAMinutePerThread) {
   shield::TokenCache cache;
   const std::int64_t start = (kNow / 60) * 60; // the start of a minute
-  cache.remember_valid("laptop-token", start + 3600, {"user-1", "laptop"});
-  cache.remember_valid("phone-token", start + 3600, {"user-1", "phone"});
+  cache.remember_valid("laptop-token", start + 3600, {"user-1", "laptop"}, cache.forgets());
+  cache.remember_valid("phone-token", start + 3600, {"user-1", "phone"}, cache.forgets());
   cache.remember_refused("forged-token", start + 3600);
   EXPECT_TRUE(cache.last_uses().empty()) << "issued is not used";
 
@@ -245,8 +245,8 @@ TEST(TokenCache, NotesEachSessionsLastUseAtMostOnceAMinutePerThread) {
   EXPECT_EQ(cache.last_uses().at("laptop"), start + 80);
 
   // A use HA vouched for counts; an issued token does not.
-  cache.remember_valid("tablet-token", start + 3600, {"user-2", "tablet"}, start + 90);
-  cache.remember_valid("watch-token", start + 3600, {"user-2", "watch"});
+  cache.remember_valid("tablet-token", start + 3600, {"user-2", "tablet"}, cache.forgets(), start + 90);
+  cache.remember_valid("watch-token", start + 3600, {"user-2", "watch"}, cache.forgets());
   EXPECT_EQ(cache.last_uses().at("tablet"), start + 90);
   EXPECT_FALSE(cache.last_uses().contains("watch"));
 
@@ -262,7 +262,7 @@ TEST(TokenCache, NotesEachSessionsLastUseAtMostOnceAMinutePerThread) {
 
 TEST(TokenCache, RemembersUntilExpiryAndForgetsRevokedSessions) {
   shield::TokenCache cache;
-  cache.remember_valid("token-a", kNow + 100, {"user-1", "session-1"});
+  cache.remember_valid("token-a", kNow + 100, {"user-1", "session-1"}, cache.forgets());
   cache.remember_refused("token-b", kNow + 100);
   EXPECT_EQ(cache.find("token-a", kNow).known, shield::TokenCache::Known::valid);
   EXPECT_EQ(cache.find("token-a", kNow).owner.ha_user_id, "user-1");
@@ -273,10 +273,25 @@ TEST(TokenCache, RemembersUntilExpiryAndForgetsRevokedSessions) {
   EXPECT_EQ(cache.find("token-a", kNow).known, shield::TokenCache::Known::refused);
 }
 
+// The shield read "not cut off" from the store, then the cut-off was applied (its tokens forgotten)
+// before the shield remembered the token: remembering it now would undo the cut-off until it expires.
+TEST(TokenCache, AValidTokenIsNotRememberedOverAForgetThatCameAfterTheStoreWasAsked) {
+  shield::TokenCache cache;
+  const auto before = cache.forgets();
+  cache.forget_user("user-1"); // the cut-off's watch, in between
+  EXPECT_FALSE(cache.remember_valid("token-a", kNow + 100, {"user-1", "session-1"}, before));
+  EXPECT_EQ(cache.find("token-a", kNow).known, shield::TokenCache::Known::unknown) << "HA is asked again next time";
+  const auto after_session_end = cache.forgets();
+  cache.forget_session("session-9");
+  EXPECT_FALSE(cache.remember_valid("token-a", kNow + 100, {"user-1", "session-1"}, after_session_end));
+  EXPECT_TRUE(cache.remember_valid("token-a", kNow + 100, {"user-1", "session-1"}, cache.forgets()));
+  EXPECT_EQ(cache.find("token-a", kNow).known, shield::TokenCache::Known::valid);
+}
+
 TEST(TokenCache, ThreadCopiesNeverOutliveARevocation) {
   shield::TokenCache cache;
-  cache.remember_valid("token-a", kNow + 100, {"user-1", "session-1"});
-  cache.remember_valid("token-b", kNow + 100, {"user-2", "session-2"});
+  cache.remember_valid("token-a", kNow + 100, {"user-1", "session-1"}, cache.forgets());
+  cache.remember_valid("token-b", kNow + 100, {"user-2", "session-2"}, cache.forgets());
   EXPECT_EQ(cache.known("token-a", kNow), shield::TokenCache::Known::valid); // now copied by this thread
   EXPECT_EQ(cache.known("token-a", kNow), shield::TokenCache::Known::valid);
   cache.forget_session("session-1");
@@ -291,7 +306,7 @@ TEST(TokenCache, ThreadCopiesNeverOutliveARevocation) {
   EXPECT_EQ(other.known("token-b", kNow), shield::TokenCache::Known::unknown);
 
   // A revocation made on another thread reaches this thread's copy.
-  cache.remember_valid("token-c", kNow + 100, {"user-3", "session-3"});
+  cache.remember_valid("token-c", kNow + 100, {"user-3", "session-3"}, cache.forgets());
   EXPECT_EQ(cache.known("token-c", kNow), shield::TokenCache::Known::valid);
   std::thread([&] { cache.forget_session("session-3"); }).join();
   EXPECT_EQ(cache.known("token-c", kNow), shield::TokenCache::Known::refused);
@@ -299,7 +314,7 @@ TEST(TokenCache, ThreadCopiesNeverOutliveARevocation) {
 
 TEST(TokenCache, StaysBoundedWhenFull) {
   shield::TokenCache cache(4);
-  for (int i = 0; i < 10; ++i) cache.remember_valid("token-" + std::to_string(i), kNow + 100, {"u", "s"});
+  for (int i = 0; i < 10; ++i) cache.remember_valid("token-" + std::to_string(i), kNow + 100, {"u", "s"}, cache.forgets());
   EXPECT_LE(cache.size(), 4u);
   EXPECT_EQ(cache.find("token-9", kNow).known, shield::TokenCache::Known::valid);
 }

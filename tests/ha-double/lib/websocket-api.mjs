@@ -30,6 +30,7 @@ class InvalidFormat extends Error {}
 
 export class WebsocketApi {
   connections = new Set();
+  authHold = null; // { reach, released }: the next accepted auth waits (double.holdNextWebsocketAuth)
   counters = { opened: 0, authenticated: 0, open: 0, binaryFrames: 0 };
 
   constructor(hass) {
@@ -229,6 +230,20 @@ class WebsocketConnection {
       this.hass.recordFailedLogin({ remote: this.remote, path: '/api/websocket' }, 'websocket auth_invalid');
       return this.close(CLOSE_NORMAL);
     }
+    // Test control (double.holdNextWebsocketAuth): HA slow to answer an accepted auth message.
+    const hold = this.api.authHold;
+    if (hold) {
+      this.api.authHold = null;
+      hold.reach();
+      hold.released.then(() => {
+        if (this.ws.readyState === this.ws.OPEN && this.phase === 'authenticating') this.#acceptAuth(refreshToken);
+      });
+      return;
+    }
+    this.#acceptAuth(refreshToken);
+  }
+
+  #acceptAuth(refreshToken) {
     // The connection keeps this user OBJECT: deletion does not change it, so a deleted
     // user's socket keeps its old rights (§5).
     this.user = this.hass.store.getUser(refreshToken.userId);
