@@ -327,7 +327,10 @@ int cut_off(const std::string& path, const std::string& who, bool lift) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       applied = sessions::applied_cut_off(*store, person->ha_user_id);
     }
-    if (applied && applied->ha_sessions_ended_at_ms != 0 && !applied->ha_sessions_left.empty())
+    if (applied && applied->ha_user_gone)
+      std::cout << "HA has no user " << person->username << " any more (deleted in HA): nothing there to end. "
+                << "Gatehouse refuses them in front of HA, and their next sign-in gets no new HA user until a lift.\n";
+    else if (applied && applied->ha_sessions_ended_at_ms != 0 && !applied->ha_sessions_left.empty())
       std::cout << "HA's own sessions of " << person->username << " could not be ended one by one ("
                 << applied->ha_sessions_left << "). "
                 << (applied->ha_user_deactivated ? "Their HA user is deactivated instead, so HA refuses every token of "

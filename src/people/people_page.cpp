@@ -384,6 +384,15 @@ web::Response PeoplePage::act(const front_door::RequestFacts& facts, const Admin
         session_known = true;
         person = sessions::Person{select.column_text(0), select.column_text(1)};
         session_ended = select.column_int64(2) != 0;
+      } else {
+        // Ended, and deleted in HA since (its refresh token row is gone): still "already ended", not unknown.
+        store::Statement ended(db, "SELECT ha_user_id, username FROM session_ends WHERE token_id = ?",
+                               "find an ended session for the people page");
+        ended.bind_text(1, *session_id);
+        if (ended.step()) {
+          session_known = session_ended = true;
+          person = sessions::Person{ended.column_text(0), ended.column_text(1)};
+        }
       }
     } else {
       store::Statement select(db,

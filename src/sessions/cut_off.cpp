@@ -54,6 +54,9 @@ std::optional<Person> latest_person_where(const store::Store& store, std::string
 
 namespace {
 
+// cut_offs.ha_user_deactivated: 1 deactivated by Gatehouse, 0 kept active by HA, this: deleted meanwhile.
+constexpr std::int64_t kHaUserGone = 2;
+
 // The sources holding a person's cut-off (cut_off_holds), oldest first.
 std::vector<std::string> holders(sqlite3* db, std::string_view ha_user_id) {
   std::vector<std::string> found;
@@ -194,7 +197,8 @@ std::optional<AppliedCutOff> applied_cut_off(const store::Store& store, std::str
     select.bind_text(1, ha_user_id);
     if (select.step())
       applied = AppliedCutOff{select.column_int64(0), select.column_int64(1), select.column_int64(2),
-                              select.column_int64(3), select.column_int64(4) == 1, select.column_text(5)};
+                              select.column_int64(3), select.column_int64(4) == 1, select.column_text(5),
+                              select.column_int64(4) == kHaUserGone};
   });
   return applied;
 }
@@ -255,14 +259,15 @@ std::vector<CutOffs::Pending> CutOffs::sessions_to_end() const {
 }
 
 void CutOffs::mark_sessions_ended(const Pending& pending, const std::string& not_deactivated,
-                                  const std::string& sessions_left) {
+                                  const std::string& sessions_left, bool user_gone) {
   const auto now = store::now_unix_ms();
   store_.write([&](sqlite3* db) {
     store::Statement update(db,
                             "UPDATE cut_offs SET ha_sessions_ended_at_ms = ?, ha_user_deactivated = ?, "
                             "ha_sessions_left = NULLIF(?, '') WHERE ha_user_id = ?",
                             "mark a person's HA side done");
-    update.bind_int64(1, now).bind_int64(2, not_deactivated.empty() ? 1 : 0).bind_text(3, sessions_left);
+    update.bind_int64(1, now).bind_int64(2, user_gone ? kHaUserGone : not_deactivated.empty() ? 1 : 0);
+    update.bind_text(3, sessions_left);
     update.bind_text(4, pending.ha_user_id);
     update.run();
   });
@@ -389,7 +394,7 @@ asio::awaitable<bool> do_ha_side(CutOffs& cut_offs, SessionEnds* session_ends, c
     const auto outcome = co_await ha.cut_off(std::move(ha_user_id), std::move(username), std::move(source));
     try {
       if (outcome.failure.empty()) {
-        cut_offs.mark_sessions_ended(person, outcome.not_deactivated, outcome.sessions_left);
+        cut_offs.mark_sessions_ended(person, outcome.not_deactivated, outcome.sessions_left, outcome.user_gone);
       } else {
         all = false;
         cut_offs.note_sessions_not_ended(person, outcome.failure);

@@ -82,6 +82,7 @@ struct AppliedCutOff {
   std::int64_t ha_sessions_ended_at_ms = 0; // HA's side done (sessions ended, user deactivated); 0: not yet
   bool ha_user_deactivated = false;         // false: HA keeps the user active (the owner cannot be deactivated)
   std::string ha_sessions_left;             // why HA's sessions could not be ended ("" when they were)
+  bool ha_user_gone = false;                // HA has no such user any more (deleted meanwhile): nothing to end
 };
 // The person's cut-off once the serving process has applied it; nullopt while it waits (or if none).
 std::optional<AppliedCutOff> applied_cut_off(const store::Store& store, std::string_view ha_user_id);
@@ -119,8 +120,9 @@ public:
   std::vector<Pending> sessions_to_end() const;
   // `not_deactivated`: why HA keeps the user active (empty: deactivated).
   // `sessions_left`: why HA's sessions could not be ended (the user deactivated instead), empty when they were.
+  // `user_gone`: HA has no such user any more (deleted meanwhile), so there was nothing to end.
   void mark_sessions_ended(const Pending& pending, const std::string& not_deactivated,
-                           const std::string& sessions_left = {});
+                           const std::string& sessions_left = {}, bool user_gone = false);
   void note_sessions_not_ended(const Pending& pending, const std::string& failure);
   // The cut-offs whose lift was asked for.
   std::vector<Pending> lifts() const;
@@ -155,6 +157,7 @@ struct HomeAssistantSide {
     std::string failure;         // empty: done (try again later otherwise)
     std::string not_deactivated; // done, but HA keeps the user active: why
     std::string sessions_left;   // done, but HA's sessions could not be ended (the user deactivated instead): why
+    bool user_gone = false;      // done: HA has no such user any more (deleted meanwhile), nothing to end
   };
   // Every HA session of the person ended, then their HA user deactivated (or deleted: scim.on_deactivate,
   // for a cut-off SCIM asked for).

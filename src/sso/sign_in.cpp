@@ -742,6 +742,20 @@ asio::awaitable<sessions::HomeAssistantSide::CutOff> SignIn::cut_off_in_ha(std::
   const auto config_now = current_.get();
   const config::Config& config = *config_now;
   sessions::HomeAssistantSide::CutOff outcome;
+  // An HA user deleted meanwhile (by an admin in HA) has no sessions left to end, nor a user to
+  // deactivate: done, never retried, and never signed in as (HA would count a failed login against
+  // Gatehouse's own address). The cut-off itself stays: sign-in refuses the person. Named: GCC 12.
+  std::string asked_id = ha_user_id;
+  const auto exists = co_await directory_.ha_user_exists(std::move(asked_id));
+  if (!exists) {
+    outcome.failure = "HA's user list could not be read";
+    co_return outcome;
+  }
+  if (!*exists) {
+    outcome.not_deactivated = "the HA user no longer exists";
+    outcome.user_gone = true;
+    co_return outcome;
+  }
   // Sessions first: an inactive user cannot be signed in as. Arguments named: GCC 12 and co_await.
   std::string user_id = ha_user_id;
   auto ended = co_await end_ha_sessions(std::move(user_id), std::move(username));

@@ -529,6 +529,15 @@ asio::awaitable<Directory::DeleteOutcome> Directory::delete_user_here(std::strin
   co_return outcome;
 }
 
+asio::awaitable<std::optional<bool>> Directory::ha_user_exists(std::string ha_user_id) {
+  auto operation = [](hass::AdminConnection& admin, std::string id) -> asio::awaitable<std::optional<bool>> {
+    auto found = co_await find_ha_user(admin, std::move(id));
+    if (std::holds_alternative<std::string>(found)) co_return std::nullopt;
+    co_return std::get<std::optional<HaUser>>(found).has_value();
+  }(admin_, std::move(ha_user_id));
+  co_return co_await asio::co_spawn(admin_.executor(), std::move(operation), asio::use_awaitable);
+}
+
 asio::awaitable<hass::CommandResult> Directory::set_active(std::string ha_user_id, bool active) {
   json::object update{{"type", "config/auth/update"}, {"user_id", ha_user_id}, {"is_active", active}};
   co_return co_await admin_.call(update);

@@ -12,6 +12,8 @@
 //   A registration without a valid token is refused before HA.
 // - A websocket whose auth HA is still answering when the cut-off is applied (nothing registered to close
 //   yet) is closed with 1008 as soon as it is relayed, not left open.
+// - A person whose HA user an admin deleted in HA is cut off all the same: HA's side is done at once
+//   (nothing left to end, never retried), and signing in again is refused, not given a new HA user.
 // - Bad input: nobody by that name, said on stderr, exit 1, nothing changes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -274,4 +276,22 @@ test('a websocket HA is still authenticating when its person is cut off is close
   hold.release();
   const closed = await pollUntil(() => ({ done: socket.closeEvent != null, value: socket.closeEvent }), { timeoutMs: 10_000 });
   assert.deepEqual(closed, { code: 1008, reason: 'Access removed' });
+});
+
+test('a person whose HA user was deleted in HA is cut off all the same: nothing left to end in HA, and no new HA user at the next sign-in', TEST_GUARD, async (t) => {
+  const stack = await startSsoStack(t);
+  assert.equal((await stack.login({ state: frontendState(stack.externalUrl, stack.frontendClientId), username: 'bob' })).kind, 'redirect');
+  stack.double.deleteUser(stack.userNamed('bob.builder').id); // an admin, in HA's user list
+
+  const cut = await runGatehouse(['cut-off', '-c', stack.configPath, 'bob.builder']);
+  assert.equal(cut.code, 0, cut.stderr);
+  assert.match(cut.stdout, /HA has no user bob\.builder any more \(deleted in HA\): nothing there to end/, cut.stdout);
+  const kinds = (await stack.audit(['--user', 'bob.builder'])).map((entry) => entry.kind);
+  assert.ok(kinds.includes('cut_off_ha_sessions_ended') && !kinds.includes('cut_off_ha_sessions_failed'), kinds.join(' '));
+
+  const again = await stack.login({ state: frontendState(stack.externalUrl, stack.frontendClientId), username: 'bob' });
+  assert.equal(again.kind, 'page');
+  assert.equal(again.status, 403);
+  assert.match(pageText(again.body), /access to Home Assistant was removed/);
+  assert.equal(stack.userNamed('bob.builder'), null, 'no new HA user was made for him');
 });
