@@ -734,6 +734,12 @@ asio::awaitable<sessions::HomeAssistantSide::EndSessions> SignIn::end_sessions_i
                                                                                     std::string username,
                                                                                     std::vector<std::string> token_ids) {
   if (token_ids.empty()) co_return sessions::HomeAssistantSide::EndSessions{}; // never "all of them"
+  // A user HA no longer has took its sessions with it: done, and never signed in as (a failed login
+  // against Gatehouse's own address). Named: GCC 12 and co_await.
+  std::string asked_id = ha_user_id;
+  const auto exists = co_await directory_.ha_user_exists(std::move(asked_id));
+  if (!exists) co_return sessions::HomeAssistantSide::EndSessions{"HA's user list could not be read"};
+  if (!*exists) co_return sessions::HomeAssistantSide::EndSessions{};
   co_return co_await end_ha_sessions(std::move(ha_user_id), std::move(username), std::move(token_ids));
 }
 

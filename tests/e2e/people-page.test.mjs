@@ -8,7 +8,8 @@
 //   websocket and refuses its token, the person's other session untouched; a cut-off closes the
 //   person's websockets and refuses signing in again; a lift lets them back; every action is audited
 //   with who asked. Bad input: another content type (415), no JSON (400), an unknown action (400), an
-//   unknown person or session (404), cutting yourself off or ending a session twice (409).
+//   unknown person or session (404), cutting yourself off or ending a session twice (409). Ending a
+//   session of someone whose HA user was deleted in HA ends it at the door, with no login attempt in HA.
 // - In Chromium: the page signs in through Gatehouse (IdP form), shows the people, ends a session and
 //   cuts a person off through its buttons; screenshots (desktop and phone) go to the test output; a
 //   non-administrator sees why they are refused, with no redirect loop.
@@ -33,6 +34,25 @@ function api(stack, path, { token, method = 'GET', body, contentType = 'applicat
 }
 const act = (stack, token, action) => api(stack, '/gatehouse/api/actions', { token, method: 'POST', body: JSON.stringify(action) });
 const personIn = (people, username) => people.find((person) => person.username === username);
+
+test('people API: ending a session of someone whose HA user was deleted in HA ends it at the door and asks nothing of HA as them', TEST_GUARD, async (t) => {
+  const stack = await startSsoStack(t);
+  routeHawsThrough(stack.externalUrl, CLIENT_ADDRESS);
+  const alice = await signInAndConnect(t, stack, 'alice');
+  const bob = await signInAndConnect(t, stack, 'bob');
+  const session = JSON.parse(Buffer.from(bob.auth.accessToken.split('.')[1], 'base64url')).iss;
+  stack.double.deleteUser(stack.userNamed('bob.builder').id); // an admin, in HA's user list (his socket stays: §5)
+  const flowsBefore = stack.loginFlowRequestCount();
+  const end = await act(stack, alice.auth.accessToken, { action: 'end_session', session });
+  assert.equal(end.status, 202, end.text());
+  const done = await pollUntil(async () => {
+    const kinds = (await stack.audit(['--user', 'bob.builder'])).map((entry) => entry.kind);
+    return { done: kinds.includes('sessions_ended_in_ha'), value: kinds };
+  }, { timeoutMs: 10_000 });
+  assert.ok(done.includes('sessions_ended_in_ha'), done.join(' '));
+  assert.equal(stack.loginFlowRequestCount(), flowsBefore, 'HA was not asked to sign Gatehouse in as him');
+  assert.equal((await bob.closed).code, 1008, 'his socket through Gatehouse is closed at the door');
+});
 
 test('people API: only HA administrators; people, sessions and websockets; end a session, cut off and lift, each audited; bad input refused', TEST_GUARD, async (t) => {
   const stack = await startSsoStack(t);
