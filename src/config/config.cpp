@@ -47,10 +47,11 @@ constexpr std::array<std::string_view, 3> kClientDiscoveryKeys{"enabled", "netwo
 constexpr std::array<std::string_view, 2> kMetricsKeys{"enabled", "networks"};
 constexpr std::array<std::string_view, 2> kTlsKeys{"cert_file", "key_file"};
 constexpr std::array<std::string_view, 3> kHomeAssistantKeys{"url", "ca_file", "token_file"};
-constexpr std::array<std::string_view, 12> kLimitsKeys{
+constexpr std::array<std::string_view, 13> kLimitsKeys{
     "max_header_bytes",       "max_body_bytes",         "max_connections",         "max_connections_per_address",
-    "max_websocket_message_bytes", "max_pending_logins", "max_pending_logins_per_address", "token_checks_per_minute",
-    "token_check_burst",      "max_concurrent_token_checks", "audited_refusals_per_address"};
+    "max_websocket_message_bytes", "max_pending_logins", "max_pending_logins_per_address",
+    "max_pending_logins_per_network", "token_checks_per_minute", "token_check_burst", "max_concurrent_token_checks",
+    "audited_refusals_per_address"};
 constexpr std::array<std::string_view, 5> kTimeoutsKeys{"header_read", "idle_keepalive", "upstream_connect",
                                                          "upstream_response", "shutdown_grace"};
 constexpr std::array<std::string_view, 1> kLoggingKeys{"level"};
@@ -621,6 +622,7 @@ private:
     read_count(*limits, "max_connections_per_address", 1, config.limits.max_connections_per_address);
     read_count(*limits, "max_pending_logins", 1, config.limits.max_pending_logins);
     read_count(*limits, "max_pending_logins_per_address", 1, config.limits.max_pending_logins_per_address);
+    read_count(*limits, "max_pending_logins_per_network", 1, config.limits.max_pending_logins_per_network);
     read_count(*limits, "token_checks_per_minute", 1, config.limits.token_checks_per_minute);
     read_count(*limits, "token_check_burst", 1, config.limits.token_check_burst);
     read_count(*limits, "max_concurrent_token_checks", 1, config.limits.max_concurrent_token_checks);

@@ -50,6 +50,7 @@ struct Limits {
   // Sign-ins waiting for the IdP's answer (each a row in the store for up to 10 minutes).
   std::size_t max_pending_logins = 10'000;
   std::size_t max_pending_logins_per_address = 50;
+  std::size_t max_pending_logins_per_network = 200; // per IPv6 /48 (net/network_key)
   // Checks of unknown tokens with HA (shield/check_budget): per address a bucket of `burst` refilled at
   // `per_minute`, and at most `max_concurrent` at once for everyone.
   std::uint32_t token_checks_per_minute = 60;

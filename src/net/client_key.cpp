@@ -1,6 +1,7 @@
 // net/client_key: IPv4 addresses and IPv6 /64s as one key type.
 #include "net/client_key.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 
@@ -28,6 +29,14 @@ ClientKey client_key(std::string_view address) {
   const auto parsed = boost::asio::ip::make_address(address, ec);
   if (ec) return ClientKey{}; // "::/64": never a real client's key (:: is not a peer address)
   return client_key(parsed);
+}
+
+std::string network_key(std::string_view address) {
+  ClientKey key = client_key(address);
+  const auto v6 = boost::asio::ip::make_address_v6(key.bytes);
+  if (v6.is_v4_mapped()) return key.to_string();
+  std::fill(key.bytes.begin() + 6, key.bytes.end(), 0);
+  return boost::asio::ip::make_address_v6(key.bytes).to_string() + "/48";
 }
 
 std::string ClientKey::to_string() const {

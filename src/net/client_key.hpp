@@ -24,6 +24,11 @@ ClientKey client_key(const boost::asio::ip::address& address);
 // From an address as text; text that is not an address is one client of its own ("" stands for them all).
 ClientKey client_key(std::string_view address);
 
+// Who counts as one network for the limits one client could otherwise multiply (pending logins): an IPv6
+// /48, the allocation a home or a company commonly gets (256 /64s at least); an IPv4 address stands
+// for itself. "2001:db8:1::/48" or "192.0.2.7".
+std::string network_key(std::string_view address);
+
 struct ClientKeyHash {
   std::size_t operator()(const ClientKey& key) const noexcept;
 };

@@ -42,31 +42,44 @@ void remove_expired(sqlite3* db, std::int64_t now_ms) {
   sweep.run();
 }
 
+// Who a pending login or hand-off counts against.
+struct Counted {
+  std::string client_key;
+  std::string network_key;
+};
+
 // Whether the rows of `table` (those meeting `condition`, when there is one) already fill the limits:
-// all of them, or those of `client_key`. nullopt when there is room.
-std::optional<SaveOutcome> full(sqlite3* db, std::string_view table, std::string_view condition,
-                                const std::string& client_key, const PendingLoginLimits& limits) {
+// all of them, or those of the client, or of its network. nullopt when there is room.
+std::optional<SaveOutcome> full(sqlite3* db, std::string_view table, std::string_view condition, const Counted& who,
+                                const PendingLoginLimits& limits) {
   const std::string base = "SELECT count(*) FROM " + std::string(table);
   const std::string also = condition.empty() ? "" : " AND " + std::string(condition);
   store::Statement of_client(db, (base + " WHERE client_key = ?" + also).c_str(), "count pending logins");
-  of_client.bind_text(1, client_key);
+  of_client.bind_text(1, who.client_key);
   if ((of_client.step() ? of_client.column_int64(0) : 0) >= static_cast<std::int64_t>(limits.per_address))
     return SaveOutcome::address_full;
+  if (who.network_key != who.client_key) {
+    store::Statement of_network(db, (base + " WHERE network_key = ?" + also).c_str(), "count pending logins");
+    of_network.bind_text(1, who.network_key);
+    if ((of_network.step() ? of_network.column_int64(0) : 0) >= static_cast<std::int64_t>(limits.per_network))
+      return SaveOutcome::network_full;
+  }
   const std::string where = condition.empty() ? "" : " WHERE " + std::string(condition);
   store::Statement all(db, (base + where).c_str(), "count pending logins");
   if ((all.step() ? all.column_int64(0) : 0) >= static_cast<std::int64_t>(limits.total)) return SaveOutcome::all_full;
   return std::nullopt;
 }
 
-void insert_handoff(sqlite3* db, const AppHandoff& handoff, const std::string& client_key) {
+void insert_handoff(sqlite3* db, const AppHandoff& handoff, const Counted& who) {
   store::Statement insert(db,
                           "INSERT INTO app_handoffs (id, waiter_hash, user_code, client_address, client_key, idp_url, "
-                          "restart_url, status, created_at_ms, expires_at_ms) "
-                          "VALUES (?, ?, ?, ?, ?, ?, ?, 'waiting', ?, ?)",
+                          "restart_url, status, created_at_ms, expires_at_ms, network_key) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, 'waiting', ?, ?, ?)",
                           "save an app hand-off");
   insert.bind_text(1, handoff.id).bind_text(2, handoff.waiter_hash).bind_text(3, handoff.user_code);
-  insert.bind_text(4, handoff.client_address).bind_text(5, client_key).bind_text(6, handoff.idp_url);
+  insert.bind_text(4, handoff.client_address).bind_text(5, who.client_key).bind_text(6, handoff.idp_url);
   insert.bind_text(7, handoff.restart_url).bind_int64(8, handoff.created_at_ms).bind_int64(9, handoff.expires_at_ms);
+  insert.bind_text(10, who.network_key);
   insert.run();
 }
 
@@ -74,11 +87,11 @@ void insert_handoff(sqlite3* db, const AppHandoff& handoff, const std::string& c
 
 SaveOutcome save_pending_login(store::Store& store, const PendingLogin& login, const PendingLoginLimits& limits,
                                std::int64_t now_ms, const AppHandoff* handoff) {
-  const std::string client_key = net::client_key(login.client_address).to_string();
+  const Counted who{net::client_key(login.client_address).to_string(), net::network_key(login.client_address)};
   SaveOutcome outcome = SaveOutcome::saved;
   store.write([&](sqlite3* db) {
     remove_expired(db, now_ms);
-    if (const auto over = full(db, "pending_logins", "", client_key, limits)) {
+    if (const auto over = full(db, "pending_logins", "", who, limits)) {
       outcome = *over;
       return;
     }
@@ -86,27 +99,27 @@ SaveOutcome save_pending_login(store::Store& store, const PendingLogin& login, c
       remove_old_handoffs(db, now_ms);
       // A pending login leaves when its callback takes it; its hand-off waits on: counted on its own, every
       // record kept (expired ones too) but those collected.
-      if (const auto over = full(db, "app_handoffs", "status != 'collected'", client_key, limits)) {
+      if (const auto over = full(db, "app_handoffs", "status != 'collected'", who, limits)) {
         outcome = *over;
         return;
       }
-      insert_handoff(db, *handoff, client_key);
+      insert_handoff(db, *handoff, who);
     }
     store::Statement insert(db,
                             "INSERT INTO pending_logins (state, provider_id, nonce, code_verifier, client_id, "
                             "redirect_uri, client_state, client_address, browser_binding_hash, created_at_ms, "
-                            "expires_at_ms, client_key, handoff_id, started_on_another_site) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            "expires_at_ms, client_key, handoff_id, started_on_another_site, network_key) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             "save a pending login");
     insert.bind_text(1, login.state).bind_text(2, login.provider_id).bind_text(3, login.nonce);
     insert.bind_text(4, login.code_verifier).bind_text(5, login.client_id).bind_text(6, login.redirect_uri);
     if (login.client_state) insert.bind_text(7, *login.client_state);
     else insert.bind_null(7);
     insert.bind_text(8, login.client_address).bind_text(9, login.browser_binding_hash);
-    insert.bind_int64(10, login.created_at_ms).bind_int64(11, login.expires_at_ms).bind_text(12, client_key);
+    insert.bind_int64(10, login.created_at_ms).bind_int64(11, login.expires_at_ms).bind_text(12, who.client_key);
     if (login.handoff_id.empty()) insert.bind_null(13);
     else insert.bind_text(13, login.handoff_id);
-    insert.bind_int64(14, login.started_on_another_site ? 1 : 0);
+    insert.bind_int64(14, login.started_on_another_site ? 1 : 0).bind_text(15, who.network_key);
     insert.run();
   });
   return outcome;

@@ -45,9 +45,10 @@ bool binding_matches(std::string_view secret, std::string_view stored_hash);
 
 struct PendingLoginLimits {
   std::size_t total = 10'000;
-  std::size_t per_address = 50;
+  std::size_t per_address = 50;  // per client (net/client_key: an IPv4 address, an IPv6 /64)
+  std::size_t per_network = 200; // per network (net/network_key: an IPv6 /48)
 };
-enum class SaveOutcome { saved, address_full, all_full };
+enum class SaveOutcome { saved, address_full, network_full, all_full };
 
 // Saves `login` unless the limits are reached (expired logins are removed first and do not count); with
 // `handoff`, that too, under the same limits counted over unexpired hand-offs.

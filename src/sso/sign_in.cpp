@@ -368,10 +368,11 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
     login.browser_binding_hash.clear(); // the browser that finishes it never saw Gatehouse
   }
   // Anyone can start sign-ins: the store keeps a bounded number (oidc/pending_login).
-  const oidc::PendingLoginLimits pending{config.limits.max_pending_logins, config.limits.max_pending_logins_per_address};
+  const oidc::PendingLoginLimits pending{config.limits.max_pending_logins, config.limits.max_pending_logins_per_address,
+                                         config.limits.max_pending_logins_per_network};
   if (const auto saved = oidc::save_pending_login(store_, login, pending, login.created_at_ms, handoff ? &*handoff : nullptr);
       saved != oidc::SaveOutcome::saved) {
-    const bool yours = saved == oidc::SaveOutcome::address_full;
+    const bool yours = saved == oidc::SaveOutcome::address_full || saved == oidc::SaveOutcome::network_full;
     co_return refuse(http::status::too_many_requests,
                      yours ? "too_many_pending_logins_from_address" : "too_many_pending_logins",
                      "Too many sign-ins in progress",

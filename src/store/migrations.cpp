@@ -300,6 +300,15 @@ constexpr std::array kMigrations{
       -- person before a code goes to any client but HA's own frontend (sso/client_trust).
       ALTER TABLE pending_logins ADD COLUMN started_on_another_site INTEGER NOT NULL DEFAULT 0;
     )sql"},
+    Migration{21, "pending logins counted per network", R"sql(
+      -- The network (net/client_key: an IPv6 /48, an IPv4 address) each pending login and hand-off counts
+      -- against too, for limits.max_pending_logins_per_network: one home's /48 holds 65,536 /64s, each
+      -- a client of its own. Rows from before have '' and expire within 10 minutes.
+      ALTER TABLE pending_logins ADD COLUMN network_key TEXT NOT NULL DEFAULT '';
+      CREATE INDEX pending_logins_by_network ON pending_logins(network_key);
+      ALTER TABLE app_handoffs ADD COLUMN network_key TEXT NOT NULL DEFAULT '';
+      CREATE INDEX app_handoffs_by_network ON app_handoffs(network_key);
+    )sql"},
 };
 
 } // namespace

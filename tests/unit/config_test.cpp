@@ -830,10 +830,13 @@ TEST_F(ConfigTest, PendingLoginLimitsHaveDefaultsAndAreWholeNumbers) {
   const auto defaults = config_for("").limits;
   EXPECT_EQ(defaults.max_pending_logins, 10'000u);
   EXPECT_EQ(defaults.max_pending_logins_per_address, 50u);
-  const auto set = config_for("limits:\n  max_pending_logins: 100\n  max_pending_logins_per_address: 4\n").limits;
+  EXPECT_EQ(defaults.max_pending_logins_per_network, 200u);
+  const auto set = config_for("limits:\n  max_pending_logins: 100\n  max_pending_logins_per_address: 4\n"
+                              "  max_pending_logins_per_network: 9\n").limits;
   EXPECT_EQ(set.max_pending_logins, 100u);
   EXPECT_EQ(set.max_pending_logins_per_address, 4u);
-  for (const std::string key : {"max_pending_logins", "max_pending_logins_per_address"}) {
+  EXPECT_EQ(set.max_pending_logins_per_network, 9u);
+  for (const std::string key : {"max_pending_logins", "max_pending_logins_per_address", "max_pending_logins_per_network"}) {
     for (const std::string bad : {"0", "-1", "1.5", "lots", "[1]"}) {
       const auto issue = issue_for("limits:\n  " + key + ": " + bad + "\n");
       EXPECT_EQ(issue.key, "limits." + key) << bad;

@@ -212,6 +212,28 @@ TEST(PendingLoginLimits, OneAddressCannotFillTheStore) {
   EXPECT_EQ(pending_rows(*temp.store), 6);
 }
 
+// A home's IPv6 /48 holds 65,536 /64s, each a client of its own: together they stop at the network's limit,
+// far below the store's, and a neighbouring network still gets in.
+TEST(PendingLoginLimits, OneNetworkOfManyClientsCannotFillTheStore) {
+  TempStore temp;
+  const gatehouse::oidc::PendingLoginLimits limits{100, 2, 5};
+  using Outcome = gatehouse::oidc::SaveOutcome;
+  const auto save = [&](const std::string& address) {
+    return gatehouse::oidc::save_pending_login(*temp.store, pending_from(address.c_str(), 1000), limits, 1000);
+  };
+  for (int subnet = 0; subnet < 5; ++subnet)
+    EXPECT_EQ(save("2001:db8:7:" + std::to_string(subnet) + "::1"), Outcome::saved);
+  for (int subnet = 5; subnet < 300; ++subnet)
+    EXPECT_EQ(save("2001:db8:7:" + std::to_string(subnet) + "::1"), Outcome::network_full) << subnet;
+  EXPECT_EQ(save("2001:db8:8::1"), Outcome::saved) << "another /48";
+  EXPECT_EQ(save("198.51.100.1"), Outcome::saved) << "an IPv4 address is a network of its own";
+  EXPECT_EQ(save("198.51.100.1"), Outcome::saved);
+  EXPECT_EQ(save("198.51.100.1"), Outcome::address_full);
+  EXPECT_EQ(pending_rows(*temp.store), 8);
+  EXPECT_EQ(gatehouse::net::network_key("2001:db8:7:ff:1::9"), "2001:db8:7::/48");
+  EXPECT_EQ(gatehouse::net::network_key("198.51.100.1"), "198.51.100.1");
+}
+
 TEST(PendingLoginLimits, AFullStoreRefusesNewcomersAndKeepsEveryoneElses) {
   TempStore temp;
   const gatehouse::oidc::PendingLoginLimits limits{4, 2};
