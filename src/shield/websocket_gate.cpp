@@ -51,6 +51,14 @@ void WebsocketGate::heard_ha_version(std::string version) { shield_.note_ha_vers
 // Valid a moment ago, refused now: the session was revoked meanwhile.
 void WebsocketGate::ha_refused_token() { shield_.tokens().forget_session(refresh_token_id_); }
 
-bool WebsocketGate::still_allowed() { return !shield_.refuses_session_of(ha_user_id_, refresh_token_id_); }
+bool WebsocketGate::still_allowed() {
+  try {
+    return !shield_.refuses_session_of(ha_user_id_, refresh_token_id_);
+  } catch (const std::exception& error) {
+    // The store cannot say: closed rather than relayed on a guess (the client reconnects).
+    logging::error("cannot check a websocket's person against the cut-offs; closing it", {{"error", error.what()}});
+    return false;
+  }
+}
 
 } // namespace gatehouse::shield

@@ -31,8 +31,11 @@ struct ClientTrust {
   bool asks_person() const {
     return kind == Kind::needs_consent || (started_on_another_site && kind != Kind::own_frontend);
   }
-  // Trusted devices sign in without a person: only these clients may get their codes.
-  bool serves_devices() const { return kind == Kind::own_frontend || kind == Kind::listed; }
+  // Trusted devices sign in without a person, so nobody could allow a sign-in another site started: only
+  // these clients may get their codes.
+  bool serves_devices() const {
+    return kind == Kind::own_frontend || (kind == Kind::listed && !started_on_another_site);
+  }
 };
 
 ClientTrust trust_of(std::string_view client_id, std::string_view redirect_uri, std::string_view external_url,

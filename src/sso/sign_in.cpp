@@ -98,10 +98,11 @@ using web::redirect;
 // The /auth/authorize request a client made, again: a sign-in starting over from `url` (a path of
 // Gatehouse's, absolute), with the client's own parameters only.
 std::string authorize_again(std::string url, const std::string& client_id, const std::string& redirect_uri,
-                            const std::optional<std::string>& state) {
+                            const std::optional<std::string>& state, bool started_on_another_site = false) {
   std::vector<std::pair<std::string, std::string>> again{
       {"response_type", "code"}, {"client_id", client_id}, {"redirect_uri", redirect_uri}};
   if (state) again.emplace_back("state", *state);
+  if (started_on_another_site) again.emplace_back(kAnotherSiteParameter, "1");
   return oidc::with_query_parameters(url, again);
 }
 
@@ -211,9 +212,10 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
   // Decided once, here: the browser says another site sent it (or it came through Gatehouse's own
   // choice pages from one).
   using front_door::FetchSite;
+  // The parameter counts whatever its value: a link cannot take the flag back by saying "=0".
   const bool started_on_another_site = facts.fetch_site == FetchSite::cross_site ||
                                        facts.fetch_site == FetchSite::same_site ||
-                                       query.get(std::string(kAnotherSiteParameter)) == "1";
+                                       query.has(std::string(kAnotherSiteParameter));
   const std::string carried_query =
       std::string(facts.target.query) +
       (started_on_another_site && !query.has(std::string(kAnotherSiteParameter))
@@ -267,6 +269,7 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
       std::optional<std::string> state;
       if (query.has("state")) state = query.get("state");
       ClientRequest client{client_id, redirect_uri, state, client_address}; // named: GCC 12 and co_await temporaries
+      client.started_on_another_site = started_on_another_site;
       co_return co_await sign_in_device(facts.config, *device, std::move(client));
     }
   }
@@ -361,7 +364,7 @@ asio::awaitable<web::Response> SignIn::authorize(const front_door::RequestFacts&
     // another app's link cannot have it allowed in one click.
     handoff->idp_url = oidc::with_query_parameters(idp_url, {{"prompt", "login"}});
     handoff->restart_url = authorize_again(config.external_url + std::string(facts.target.path), client_id,
-                                           redirect_uri, login.client_state);
+                                           redirect_uri, login.client_state, started_on_another_site);
     handoff->created_at_ms = login.created_at_ms;
     handoff->expires_at_ms = login.expires_at_ms;
     login.handoff_id = handoff->id;
@@ -455,14 +458,18 @@ asio::awaitable<web::Response> SignIn::sign_in_device(std::shared_ptr<const conf
   };
   // Nobody sees or allows anything on a trusted device: its codes go only to HA's own frontend and the
   // clients the admin listed, never to a client a link named.
-  if (!trust_of(client.client_id, client.redirect_uri, config.external_url, config.trusted_clients).serves_devices()) {
+  if (!trust_of(client.client_id, client.redirect_uri, config.external_url, config.trusted_clients,
+                client.started_on_another_site)
+           .serves_devices()) {
     Refusal refusal;
     refusal.status = http::status::forbidden;
     refusal.reason = "client_not_for_devices";
     refusal.title = "This device signs in only to Home Assistant itself";
     refusal.paragraphs = {"This device is signed in by its address, so it only signs in to Home Assistant's own web "
-                          "page and the clients your administrator listed, not to other apps or sites."};
+                          "page and the clients your administrator listed (when the sign-in is opened here, not from "
+                          "a link on another site), not to other apps or sites."};
     refusal.detail["client_id"] = client.client_id;
+    if (client.started_on_another_site) refusal.detail["started_on_another_site"] = true;
     co_return refuse(refusal);
   }
   // The device's user is keyed like an IdP identity, under an issuer no IdP can have.
@@ -620,7 +627,8 @@ asio::awaitable<web::Response> SignIn::callback(const front_door::RequestFacts& 
   idp_leg_seconds.observe({login->provider_id}, static_cast<double>(store::now_unix_ms() - login->created_at_ms) / 1000.0);
   switch_offer = oidc::IdpSignout{provider->config().id, identity.value->id_token, false,
                                   authorize_again(config.external_url + std::string(kAuthorizePath), login->client_id,
-                                                  login->redirect_uri, login->client_state),
+                                                  login->redirect_uri, login->client_state,
+                                                  login->started_on_another_site),
                                   {}};
   // The IdP deactivated this person through SCIM (or SCIM cannot tell who they are): no HA user is made
   // or updated for them.

@@ -143,11 +143,23 @@ test('trusted devices: codes only for the frontend and listed clients, and no pr
   const DEVICE = '127.0.0.5';
   const stack = await startSsoStack(t, {
     providers: [],
-    gatehouseConfig: { trusted_devices: [{ name: 'kitchen-panel', networks: ['127.0.0.5/32'], user: 'kiosk-kitchen' }] },
+    gatehouseConfig: {
+      trusted_devices: [{ name: 'kitchen-panel', networks: ['127.0.0.5/32'], user: 'kiosk-kitchen' }],
+      trusted_clients: [{ client_id: LISTED.clientId, redirect_uris: [LISTED.redirectUri], name: LISTED.name }],
+    },
   });
-  const authorize = (client, from) => request(`${stack.externalUrl}/auth/authorize?${new URLSearchParams({
+  const authorize = (client, from, fetchSite) => request(`${stack.externalUrl}/auth/authorize?${new URLSearchParams({
     response_type: 'code', client_id: client.clientId, redirect_uri: client.redirectUri, state: 'device',
-  })}`, { localAddress: from, headers: { accept: 'text/html' } });
+  })}`, { localAddress: from, headers: { accept: 'text/html', ...(fetchSite ? { 'sec-fetch-site': fetchSite } : {}) } });
+
+  // A listed client gets the device's code when the device opens the sign-in itself; nobody is there to
+  // allow one a link on another site started, so that is refused.
+  const listed = await authorize(LISTED, DEVICE, 'none');
+  assert.equal(listed.status, 302, listed.text());
+  stack.rememberSecret(new URL(listed.headers.location).searchParams.get('code'), 'trusted device code (listed)');
+  const linked = await authorize(LISTED, DEVICE, 'cross-site');
+  assert.equal(linked.status, 403, linked.text());
+  assert.match(pageText(linked.text()), /not from a link on another site/);
 
   // Without providers the device still signs in (finding 10): a code for the frontend.
   const own = await authorize({ clientId: stack.frontendClientId, redirectUri: stack.frontendRedirectUri }, DEVICE);
@@ -198,4 +210,12 @@ test('a sign-in another site started asks the person even for a companion app or
   const sibling = await stack.login({ ...LISTED, startUrl: straight, username: 'alice', jar, headers: { 'sec-fetch-site': 'same-site' } });
   assert.equal(sibling.kind, 'page', 'a sibling site is another site');
   assert.ok(stack.consentIdOf(sibling.body));
+  // A link cannot take the flag back: the parameter counts whatever its value, through the choice page too.
+  const denied = `${stack.authorizeUrl({ ...ios, state: 'take-back' })}&gatehouse_from_another_site=0`;
+  const choice = await stack.login({ ...ios, startUrl: denied, jar, headers: { 'sec-fetch-site': 'cross-site' } });
+  const hereLink = linksOf(choice.body).find((item) => item.text === 'Sign in here');
+  assert.ok(hereLink, pageText(choice.body));
+  const followed = await stack.login({ ...ios, startUrl: new URL(hereLink.href, stack.externalUrl).href, username: 'alice', jar, headers: { 'sec-fetch-site': 'same-origin' } });
+  assert.equal(followed.kind, 'page', 'still asked');
+  assert.ok(stack.consentIdOf(followed.body));
 });
