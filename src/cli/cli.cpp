@@ -327,23 +327,27 @@ int cut_off(const std::string& path, const std::string& who, bool lift) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       applied = sessions::applied_cut_off(*store, person->ha_user_id);
     }
-    if (applied && applied->ha_user_gone)
+    using HaUser = sessions::HaUserAfterCutOff;
+    const auto then = [&](HaUser user) {
+      switch (user) {
+        case HaUser::deactivated: return "Their HA user is deactivated, so HA refuses every token of theirs.";
+        case HaUser::inactive_already: return "Their HA user was inactive in HA already (an admin's doing; a lift leaves it so).";
+        case HaUser::gone: return "Their HA user no longer exists in HA.";
+        case HaUser::kept_active: break;
+      }
+      return "HA keeps their user active (the owner cannot be deactivated); Gatehouse refuses them in front of HA.";
+    };
+    if (applied && applied->ha_user == HaUser::gone)
       std::cout << "HA has no user " << person->username << " any more (deleted in HA): nothing there to end. "
                 << "Gatehouse refuses them in front of HA, and their next sign-in gets no new HA user until a lift.\n";
     else if (applied && applied->ha_sessions_ended_at_ms != 0 && !applied->ha_sessions_left.empty())
       std::cout << "HA's own sessions of " << person->username << " could not be ended one by one ("
-                << applied->ha_sessions_left << "). "
-                << (applied->ha_user_deactivated ? "Their HA user is deactivated instead, so HA refuses every token of "
-                                                   "theirs; a lift keeps the sessions Gatehouse knows ended.\n"
-                                                 : "HA keeps their user active (the owner cannot be deactivated); "
-                                                   "Gatehouse refuses them in front of HA.\n");
+                << applied->ha_sessions_left << "). " << then(applied->ha_user)
+                << " A lift keeps the sessions Gatehouse knows ended.\n";
     else if (applied && applied->ha_sessions_ended_at_ms != 0)
       std::cout << "HA's own sessions of " << person->username << " ended in "
                 << (applied->ha_sessions_ended_at_ms - applied->requested_at_ms) << " ms: HA closed its websockets of "
-                << "them, and their refresh tokens are gone. "
-                << (applied->ha_user_deactivated ? "Their HA user is deactivated.\n"
-                                                 : "HA keeps their user active (the owner cannot be deactivated); "
-                                                   "Gatehouse refuses them in front of HA.\n");
+                << "them, and their refresh tokens are gone. " << then(applied->ha_user) << "\n";
     else
       std::cout << "HA's own sessions of " << person->username << " are not ended yet; Gatehouse keeps trying "
                 << "(gatehouse audit -c " << path << " --user " << person->username << " says why).\n";

@@ -54,9 +54,6 @@ std::optional<Person> latest_person_where(const store::Store& store, std::string
 
 namespace {
 
-// cut_offs.ha_user_deactivated: 1 deactivated by Gatehouse, 0 kept active by HA, this: deleted meanwhile.
-constexpr std::int64_t kHaUserGone = 2;
-
 // The sources holding a person's cut-off (cut_off_holds), oldest first.
 std::vector<std::string> holders(sqlite3* db, std::string_view ha_user_id) {
   std::vector<std::string> found;
@@ -197,8 +194,8 @@ std::optional<AppliedCutOff> applied_cut_off(const store::Store& store, std::str
     select.bind_text(1, ha_user_id);
     if (select.step())
       applied = AppliedCutOff{select.column_int64(0), select.column_int64(1), select.column_int64(2),
-                              select.column_int64(3), select.column_int64(4) == 1, select.column_text(5),
-                              select.column_int64(4) == kHaUserGone};
+                              select.column_int64(3), static_cast<HaUserAfterCutOff>(select.column_int64(4)),
+                              select.column_text(5)};
   });
   return applied;
 }
@@ -259,29 +256,36 @@ std::vector<CutOffs::Pending> CutOffs::sessions_to_end() const {
 }
 
 void CutOffs::mark_sessions_ended(const Pending& pending, const std::string& not_deactivated,
-                                  const std::string& sessions_left, bool user_gone) {
+                                  const std::string& sessions_left, std::optional<HaUserAfterCutOff> ha_user) {
   const auto now = store::now_unix_ms();
+  const auto became = ha_user.value_or(not_deactivated.empty() ? HaUserAfterCutOff::deactivated
+                                                                : HaUserAfterCutOff::kept_active);
   store_.write([&](sqlite3* db) {
+    // A user Gatehouse deactivated for this person before (a lift called off before it activated them
+    // again) stays Gatehouse's to activate, though it was found inactive now.
     store::Statement update(db,
-                            "UPDATE cut_offs SET ha_sessions_ended_at_ms = ?, ha_user_deactivated = ?, "
-                            "ha_sessions_left = NULLIF(?, '') WHERE ha_user_id = ?",
+                            "UPDATE cut_offs SET ha_sessions_ended_at_ms = ?1, ha_user_deactivated = CASE WHEN ?2 = 3 "
+                            "AND ha_user_deactivated = 1 THEN 1 ELSE ?2 END, ha_sessions_left = NULLIF(?3, '') "
+                            "WHERE ha_user_id = ?4",
                             "mark a person's HA side done");
-    update.bind_int64(1, now).bind_int64(2, user_gone ? kHaUserGone : not_deactivated.empty() ? 1 : 0);
+    update.bind_int64(1, now).bind_int64(2, static_cast<std::int64_t>(became));
     update.bind_text(3, sessions_left);
     update.bind_text(4, pending.ha_user_id);
     update.run();
   });
   cut_off_seconds.observe({"home_assistant_done"}, static_cast<double>(now - pending.requested_at_ms) / 1000.0);
   json::object detail{{"ha_user_id", pending.ha_user_id}, {"took_ms", now - pending.requested_at_ms},
-                      {"ha_user_deactivated", not_deactivated.empty()}};
+                      {"ha_user_deactivated", became == HaUserAfterCutOff::deactivated}};
   if (!not_deactivated.empty()) detail["not_deactivated"] = not_deactivated;
   if (!sessions_left.empty()) detail["sessions_left"] = sessions_left;
   audit(store_, "cut_off_ha_sessions_ended", pending.username, std::move(detail));
   if (!sessions_left.empty())
-    logging::warn("HA's sessions of a person cut off could not be ended; their HA user is deactivated instead",
+    logging::warn("HA's sessions of a person cut off could not be ended; their HA user is inactive, so HA refuses "
+                  "every token of theirs",
                   {{"user", pending.username}, {"reason", sessions_left}});
   else
-    logging::info("HA sessions of a person cut off ended", {{"user", pending.username}, {"ha_user_deactivated", not_deactivated.empty()}});
+    logging::info("HA sessions of a person cut off ended",
+                  {{"user", pending.username}, {"ha_user_deactivated", became == HaUserAfterCutOff::deactivated}});
 }
 
 std::vector<CutOffs::Pending> CutOffs::lifts() const { return cut_offs_where(store_, "lift_requested_at_ms IS NOT NULL"); }
@@ -394,7 +398,7 @@ asio::awaitable<bool> do_ha_side(CutOffs& cut_offs, SessionEnds* session_ends, c
     const auto outcome = co_await ha.cut_off(std::move(ha_user_id), std::move(username), std::move(source));
     try {
       if (outcome.failure.empty()) {
-        cut_offs.mark_sessions_ended(person, outcome.not_deactivated, outcome.sessions_left, outcome.user_gone);
+        cut_offs.mark_sessions_ended(person, outcome.not_deactivated, outcome.sessions_left, outcome.ha_user);
       } else {
         all = false;
         cut_offs.note_sessions_not_ended(person, outcome.failure);

@@ -75,14 +75,21 @@ bool request_role(store::Store& store, const Person& person, std::string_view ha
 // Whether the person is still cut off (a lift not applied yet counts as cut off).
 bool still_cut_off(const store::Store& store, std::string_view ha_user_id);
 
+// What became of the person's HA user when HA's side of their cut-off was done (cut_offs.ha_user_deactivated).
+enum class HaUserAfterCutOff : std::int64_t {
+  kept_active = 0,      // HA keeps it active (the owner, a system user)
+  deactivated = 1,      // by Gatehouse: a lift activates it again
+  gone = 2,             // deleted in HA meanwhile: nothing there to end
+  inactive_already = 3, // an admin had deactivated it in HA: a lift leaves it so
+};
+
 struct AppliedCutOff {
   std::int64_t requested_at_ms = 0;
   std::int64_t applied_at_ms = 0;
   std::int64_t websockets_closed = 0;
   std::int64_t ha_sessions_ended_at_ms = 0; // HA's side done (sessions ended, user deactivated); 0: not yet
-  bool ha_user_deactivated = false;         // false: HA keeps the user active (the owner cannot be deactivated)
-  std::string ha_sessions_left;             // why HA's sessions could not be ended ("" when they were)
-  bool ha_user_gone = false;                // HA has no such user any more (deleted meanwhile): nothing to end
+  HaUserAfterCutOff ha_user = HaUserAfterCutOff::kept_active;
+  std::string ha_sessions_left; // why HA's sessions could not be ended ("" when they were)
 };
 // The person's cut-off once the serving process has applied it; nullopt while it waits (or if none).
 std::optional<AppliedCutOff> applied_cut_off(const store::Store& store, std::string_view ha_user_id);
@@ -120,9 +127,10 @@ public:
   std::vector<Pending> sessions_to_end() const;
   // `not_deactivated`: why HA keeps the user active (empty: deactivated).
   // `sessions_left`: why HA's sessions could not be ended (the user deactivated instead), empty when they were.
-  // `user_gone`: HA has no such user any more (deleted meanwhile), so there was nothing to end.
+  // `ha_user`: what became of the HA user; by default deactivated, or kept active when `not_deactivated`
+  // says why.
   void mark_sessions_ended(const Pending& pending, const std::string& not_deactivated,
-                           const std::string& sessions_left = {}, bool user_gone = false);
+                           const std::string& sessions_left = {}, std::optional<HaUserAfterCutOff> ha_user = {});
   void note_sessions_not_ended(const Pending& pending, const std::string& failure);
   // The cut-offs whose lift was asked for.
   std::vector<Pending> lifts() const;
@@ -157,7 +165,7 @@ struct HomeAssistantSide {
     std::string failure;         // empty: done (try again later otherwise)
     std::string not_deactivated; // done, but HA keeps the user active: why
     std::string sessions_left;   // done, but HA's sessions could not be ended (the user deactivated instead): why
-    bool user_gone = false;      // done: HA has no such user any more (deleted meanwhile), nothing to end
+    std::optional<HaUserAfterCutOff> ha_user; // done: what became of the HA user, when not what not_deactivated says
   };
   // Every HA session of the person ended, then their HA user deactivated (or deleted: scim.on_deactivate,
   // for a cut-off SCIM asked for).

@@ -106,6 +106,10 @@ std::string authorize_again(std::string url, const std::string& client_id, const
   return oidc::with_query_parameters(url, again);
 }
 
+// Why HA's sessions of a user an admin deactivated in HA are left as they are.
+constexpr std::string_view kInactiveInHaText =
+    "their HA user is inactive in HA, so HA would not sign Gatehouse in as them (and refuses every token of theirs)";
+
 // Where a client is sent when the person (or Gatehouse for them) refused its sign-in (RFC 6749 §4.1.2.1).
 std::string access_denied_to(std::string_view redirect_uri, const std::optional<std::string>& state) {
   std::vector<std::pair<std::string, std::string>> parameters{{"error", "access_denied"}};
@@ -743,12 +747,15 @@ asio::awaitable<sessions::HomeAssistantSide::EndSessions> SignIn::end_sessions_i
                                                                                     std::string username,
                                                                                     std::vector<std::string> token_ids) {
   if (token_ids.empty()) co_return sessions::HomeAssistantSide::EndSessions{}; // never "all of them"
-  // A user HA no longer has took its sessions with it: done, and never signed in as (a failed login
-  // against Gatehouse's own address). Named: GCC 12 and co_await.
+  // A user HA no longer has took its sessions with it: done. An inactive one HA would not sign Gatehouse
+  // in as (and each try is a failed login against Gatehouse's own address): left, and refused at the
+  // door. Named: GCC 12 and co_await.
   std::string asked_id = ha_user_id;
-  const auto exists = co_await directory_.ha_user_exists(std::move(asked_id));
-  if (!exists) co_return sessions::HomeAssistantSide::EndSessions{"HA's user list could not be read"};
-  if (!*exists) co_return sessions::HomeAssistantSide::EndSessions{};
+  const auto state = co_await directory_.ha_user_state(std::move(asked_id));
+  if (!state) co_return sessions::HomeAssistantSide::EndSessions{"HA's user list could not be read"};
+  if (*state == users::Directory::HaUserState::gone) co_return sessions::HomeAssistantSide::EndSessions{};
+  if (*state == users::Directory::HaUserState::inactive)
+    co_return sessions::HomeAssistantSide::EndSessions{std::string(kInactiveInHaText), true};
   co_return co_await end_ha_sessions(std::move(ha_user_id), std::move(username), std::move(token_ids));
 }
 
@@ -760,15 +767,23 @@ asio::awaitable<sessions::HomeAssistantSide::CutOff> SignIn::cut_off_in_ha(std::
   // An HA user deleted meanwhile (by an admin in HA) has no sessions left to end, nor a user to
   // deactivate: done, never retried, and never signed in as (HA would count a failed login against
   // Gatehouse's own address). The cut-off itself stays: sign-in refuses the person. Named: GCC 12.
+  // One an admin deactivated in HA is never signed in as either (HA refuses it, and counts a failed
+  // login): its sessions are left, and HA refuses every token of an inactive user.
   std::string asked_id = ha_user_id;
-  const auto exists = co_await directory_.ha_user_exists(std::move(asked_id));
-  if (!exists) {
+  const auto state = co_await directory_.ha_user_state(std::move(asked_id));
+  if (!state) {
     outcome.failure = "HA's user list could not be read";
     co_return outcome;
   }
-  if (!*exists) {
+  if (*state == users::Directory::HaUserState::gone) {
     outcome.not_deactivated = "the HA user no longer exists";
-    outcome.user_gone = true;
+    outcome.ha_user = sessions::HaUserAfterCutOff::gone;
+    co_return outcome;
+  }
+  if (*state == users::Directory::HaUserState::inactive) {
+    outcome.not_deactivated = "the HA user was inactive in HA already";
+    outcome.sessions_left = std::string(kInactiveInHaText);
+    outcome.ha_user = sessions::HaUserAfterCutOff::inactive_already;
     co_return outcome;
   }
   // Sessions first: an inactive user cannot be signed in as. Arguments named: GCC 12 and co_await.

@@ -529,11 +529,13 @@ asio::awaitable<Directory::DeleteOutcome> Directory::delete_user_here(std::strin
   co_return outcome;
 }
 
-asio::awaitable<std::optional<bool>> Directory::ha_user_exists(std::string ha_user_id) {
-  auto operation = [](hass::AdminConnection& admin, std::string id) -> asio::awaitable<std::optional<bool>> {
+asio::awaitable<std::optional<Directory::HaUserState>> Directory::ha_user_state(std::string ha_user_id) {
+  auto operation = [](hass::AdminConnection& admin, std::string id) -> asio::awaitable<std::optional<HaUserState>> {
     auto found = co_await find_ha_user(admin, std::move(id));
     if (std::holds_alternative<std::string>(found)) co_return std::nullopt;
-    co_return std::get<std::optional<HaUser>>(found).has_value();
+    const auto& user = std::get<std::optional<HaUser>>(found);
+    if (!user) co_return HaUserState::gone;
+    co_return user->is_active ? HaUserState::active : HaUserState::inactive;
   }(admin_, std::move(ha_user_id));
   co_return co_await asio::co_spawn(admin_.executor(), std::move(operation), asio::use_awaitable);
 }

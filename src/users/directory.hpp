@@ -115,8 +115,9 @@ public:
   };
   // Deletes an HA user (scim.on_deactivate: delete); never the owner, a system user or Gatehouse's own.
   boost::asio::awaitable<DeleteOutcome> delete_user(std::string ha_user_id);
-  // Whether HA still has this user: false once it was deleted; nullopt when HA cannot be asked.
-  boost::asio::awaitable<std::optional<bool>> ha_user_exists(std::string ha_user_id);
+  // Whether HA still has this user, and whether it is active; nullopt when HA cannot be asked.
+  enum class HaUserState { gone, inactive, active };
+  boost::asio::awaitable<std::optional<HaUserState>> ha_user_state(std::string ha_user_id);
   // Deactivates or activates an HA user (a cut-off, a lift): HA's answer as it is.
   boost::asio::awaitable<hass::CommandResult> set_active(std::string ha_user_id, bool active);
   // The HA password of a user Gatehouse manages or linked (derived, never stored).

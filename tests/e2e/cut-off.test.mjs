@@ -14,6 +14,9 @@
 //   yet) is closed with 1008 as soon as it is relayed, not left open.
 // - A person whose HA user an admin deleted in HA is cut off all the same: HA's side is done at once
 //   (nothing left to end, never retried), and signing in again is refused, not given a new HA user.
+// - One whose HA user an admin deactivated in HA: Gatehouse never tries to sign in as them (HA would
+//   count a failed login against Gatehouse), says their sessions were left, and a lift leaves the user
+//   inactive (the admin's decision).
 // - Bad input: nobody by that name, said on stderr, exit 1, nothing changes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -56,7 +59,7 @@ test('gatehouse cut-off closes the person\'s websockets and refuses their tokens
   const cut = await runGatehouse(['cut-off', '-c', stack.configPath, 'bob.builder']);
   assert.equal(cut.code, 0, cut.stderr);
   assert.match(cut.stdout, /Done in \d+ ms: 1 websocket\(s\) closed/, cut.stdout);
-  assert.match(cut.stdout, /HA's own sessions of bob\.builder ended in \d+ ms: .* Their HA user is deactivated\./, cut.stdout);
+  assert.match(cut.stdout, /HA's own sessions of bob\.builder ended in \d+ ms: .* Their HA user is deactivated, so HA refuses every token of theirs\./, cut.stdout);
   assert.equal(stack.userNamed('bob.builder').isActive, false, 'HA shows bob deactivated');
   t.diagnostic(cut.stdout.trim());
 
@@ -136,7 +139,7 @@ test('a person who set up MFA in HA is cut off there all the same: their HA user
 
   const cut = await runGatehouse(['cut-off', '-c', stack.configPath, 'bob.builder']);
   assert.equal(cut.code, 0, cut.stderr);
-  assert.match(cut.stdout, /could not be ended one by one \(.*multi-factor.*\)\. Their HA user is deactivated instead/, cut.stdout);
+  assert.match(cut.stdout, /could not be ended one by one \(.*multi-factor.*\)\. Their HA user is deactivated, so HA refuses every token of theirs/, cut.stdout);
   assert.equal(stack.userNamed('bob.builder').isActive, false, 'HA shows bob deactivated');
   assert.ok(stack.double.refreshTokens().some((token) => token.userId === bobUser.id), 'HA still holds his session');
   await bob.closed;
@@ -294,4 +297,23 @@ test('a person whose HA user was deleted in HA is cut off all the same: nothing 
   assert.equal(again.status, 403);
   assert.match(pageText(again.body), /access to Home Assistant was removed/);
   assert.equal(stack.userNamed('bob.builder'), null, 'no new HA user was made for him');
+});
+
+test('a person whose HA user an admin deactivated is cut off without a login attempt in HA, and a lift leaves the user inactive', TEST_GUARD, async (t) => {
+  const stack = await startSsoStack(t);
+  assert.equal((await stack.login({ state: frontendState(stack.externalUrl, stack.frontendClientId), username: 'bob' })).kind, 'redirect');
+  const bobId = stack.userNamed('bob.builder').id;
+  stack.double.updateUser(bobId, { isActive: false }); // an admin, in HA's user list
+  const flowsBefore = stack.loginFlowRequestCount();
+
+  const cut = await runGatehouse(['cut-off', '-c', stack.configPath, 'bob.builder']);
+  assert.equal(cut.code, 0, cut.stderr);
+  assert.match(cut.stdout, /could not be ended one by one \(their HA user is inactive in HA.*\)\. Their HA user was inactive in HA already/, cut.stdout);
+  assert.equal(stack.loginFlowRequestCount(), flowsBefore, 'HA was not asked to sign Gatehouse in as him');
+
+  const lifted = await runGatehouse(['cut-off', '-c', stack.configPath, '--lift', 'bob.builder']);
+  assert.equal(lifted.code, 0, lifted.stderr);
+  assert.match(lifted.stdout, /Lifted the cut-off of bob\.builder/);
+  assert.equal(stack.userNamed('bob.builder').isActive, false, 'still inactive: the admin\'s decision, not Gatehouse\'s');
+  assert.equal(stack.loginFlowRequestCount(), flowsBefore, 'and the lift asked nothing of HA as him either');
 });

@@ -71,7 +71,7 @@ TEST_F(CutOffTest, RequestedByTheConsoleAppliedByTheServerLiftedAgain) {
   ASSERT_EQ(serving.sessions_to_end().size(), 1u);
   serving.mark_sessions_ended(serving.sessions_to_end()[0], "");
   EXPECT_TRUE(serving.sessions_to_end().empty());
-  EXPECT_TRUE(gatehouse::sessions::applied_cut_off(*store_, "ha-bob")->ha_user_deactivated);
+  EXPECT_TRUE(gatehouse::sessions::applied_cut_off(*store_, "ha-bob")->ha_user == gatehouse::sessions::HaUserAfterCutOff::deactivated);
 
   // A lift is asked on the console and applied by the server: until then bob stays cut off.
   EXPECT_EQ(gatehouse::sessions::request_lift(*store_, bob, "console").outcome, LiftAsked::asked);
@@ -96,11 +96,37 @@ TEST_F(CutOffTest, AUserHaKeepsActiveIsNotActivatedByTheLift) {
   ASSERT_EQ(gatehouse::sessions::request_cut_off(*store_, alice, "console", ""), CutOffAsked::cut_off);
   serving.mark_applied(serving.pending().at(0), 0);
   serving.mark_sessions_ended(serving.sessions_to_end().at(0), "HA keeps this user active (cannot_deactivate_owner)");
-  EXPECT_FALSE(gatehouse::sessions::applied_cut_off(*store_, "ha-alice")->ha_user_deactivated);
+  EXPECT_FALSE(gatehouse::sessions::applied_cut_off(*store_, "ha-alice")->ha_user == gatehouse::sessions::HaUserAfterCutOff::deactivated);
   ASSERT_EQ(gatehouse::sessions::request_lift(*store_, alice, "console").outcome, LiftAsked::asked);
   ASSERT_EQ(serving.lifts().size(), 1u);
   EXPECT_FALSE(serving.lifts()[0].ha_user_deactivated) << "Gatehouse did not deactivate her, so it does not activate her";
   EXPECT_TRUE(serving.sessions_to_end().empty());
+}
+
+// A lift called off by a new cut-off before it activated the user: HA's side finds the user inactive
+// (Gatehouse's own doing), and the next lift must still activate it; one an admin deactivated stays so.
+TEST_F(CutOffTest, AUserFoundInactiveIsActivatedByALiftOnlyIfGatehouseDeactivatedIt) {
+  using gatehouse::sessions::HaUserAfterCutOff;
+  CutOffs serving(*store_);
+  const Person bob = *gatehouse::sessions::find_person(*store_, "bob");
+  const Person alice = *gatehouse::sessions::find_person(*store_, "alice");
+  ASSERT_EQ(gatehouse::sessions::request_cut_off(*store_, bob, "console", ""), CutOffAsked::cut_off);
+  ASSERT_EQ(gatehouse::sessions::request_cut_off(*store_, alice, "console", ""), CutOffAsked::cut_off);
+  for (const auto& pending : serving.pending()) serving.mark_applied(pending, 0);
+  for (const auto& pending : serving.sessions_to_end()) {
+    if (pending.ha_user_id == "ha-bob") serving.mark_sessions_ended(pending, "");
+    else serving.mark_sessions_ended(pending, "inactive already", "left", HaUserAfterCutOff::inactive_already);
+  }
+  ASSERT_EQ(gatehouse::sessions::request_lift(*store_, bob, "console").outcome, LiftAsked::asked);
+  ASSERT_EQ(gatehouse::sessions::request_cut_off(*store_, bob, "console", "again"), CutOffAsked::cut_off);
+  serving.mark_applied(serving.pending().at(0), 0);
+  serving.mark_sessions_ended(serving.sessions_to_end().at(0), "inactive already", "left", HaUserAfterCutOff::inactive_already);
+  EXPECT_EQ(gatehouse::sessions::applied_cut_off(*store_, "ha-bob")->ha_user, HaUserAfterCutOff::deactivated);
+  EXPECT_EQ(gatehouse::sessions::applied_cut_off(*store_, "ha-alice")->ha_user, HaUserAfterCutOff::inactive_already);
+  ASSERT_EQ(gatehouse::sessions::request_lift(*store_, bob, "console").outcome, LiftAsked::asked);
+  ASSERT_EQ(gatehouse::sessions::request_lift(*store_, alice, "console").outcome, LiftAsked::asked);
+  for (const auto& lift : serving.lifts())
+    EXPECT_EQ(lift.ha_user_deactivated, lift.ha_user_id == "ha-bob") << lift.ha_user_id;
 }
 
 // SCIM says active, then inactive again, while HA is down: the lift never applied must not win.
@@ -211,7 +237,7 @@ TEST_F(CutOffTest, TheServerAppliesItThenHaSideIsRetriedUntilItWorksAndALiftReac
   // HA's side failed once, then worked on the retry.
   ASSERT_TRUE(run_until(io, [&] { return gatehouse::sessions::applied_cut_off(*store_, "ha-bob")->ha_sessions_ended_at_ms != 0; }));
   EXPECT_EQ(cut_off_calls, 2);
-  EXPECT_TRUE(gatehouse::sessions::applied_cut_off(*store_, "ha-bob")->ha_user_deactivated);
+  EXPECT_TRUE(gatehouse::sessions::applied_cut_off(*store_, "ha-bob")->ha_user == gatehouse::sessions::HaUserAfterCutOff::deactivated);
 
   ASSERT_EQ(gatehouse::sessions::request_lift(*store_, bob, "console").outcome, LiftAsked::asked);
   ASSERT_TRUE(run_until(io, [&] { return !gatehouse::sessions::still_cut_off(*store_, "ha-bob"); }));
