@@ -42,10 +42,24 @@ void forget_unmade(store::Store& store, const std::string& scim_user_id) {
 // that exists keeps it, however that User is renamed and whoever gets its old name.
 const std::string kUnbound =
     "(scim_user_id IS NULL OR scim_user_id NOT IN (SELECT id FROM scim_resources WHERE kind = 'User'))";
-// A sign-in bound to a User that exists.
-const std::string kBound =
-    "scim_user_id IS NOT NULL AND scim_user_id IN (SELECT id FROM scim_resources WHERE kind = 'User')";
-const std::string kBindByKey = "UPDATE identities SET scim_user_id = ?1 WHERE scim_key = ?2 AND " + kUnbound;
+// A sign-in bound by an earlier sign-in to a User that exists.
+const std::string kFirmlyBound = "scim_binding_firm = 1 AND scim_user_id IS NOT NULL AND scim_user_id IN "
+                                 "(SELECT id FROM scim_resources WHERE kind = 'User')";
+// Binds the free sign-ins whose last claim was `key` to this User, until a sign-in says otherwise (the
+// statement's ?1 the User's id, ?2 the key).
+const std::string kBindByKey =
+    "UPDATE identities SET scim_user_id = ?1, scim_binding_firm = 0 WHERE scim_key = ?2 AND " + kUnbound;
+
+std::vector<sessions::Person> people_where(const store::Store& store, const std::string& condition,
+                                           const std::string& value, const char* purpose) {
+  std::vector<sessions::Person> found;
+  store.read([&](sqlite3* db) {
+    store::Statement select(db, "SELECT ha_user_id, ha_username FROM identities WHERE " + condition, purpose);
+    select.bind_text(1, value);
+    while (select.step()) found.push_back({select.column_text(0), select.column_text(1)});
+  });
+  return found;
+}
 
 } // namespace
 
@@ -77,15 +91,14 @@ void People::bind_unbound_people() const {
   });
 }
 
-std::optional<sessions::Person> People::signed_in_person(const Resource& user) const {
-  if (auto bound = sessions::latest_person_where(store_, "scim_user_id = ?1", user.id, "find the person bound to a SCIM User"))
-    return bound;
-  const std::string key = key_of(user);
-  if (key.empty()) return std::nullopt;
-  auto named = sessions::latest_person_where(store_, "scim_key = ?1 AND " + kUnbound, key,
-                                   "find a person by their SCIM User's name");
-  if (named) bind(user.id, key);
-  return named;
+std::vector<sessions::Person> People::signed_in_people(const Resource& user) const {
+  if (const auto key = key_of(user); !key.empty()) {
+    const bool any_free = !people_where(store_, "scim_key = ?1 AND " + kUnbound, key,
+                                        "find people by their SCIM User's name")
+                               .empty();
+    if (any_free) bind(user.id, key);
+  }
+  return people_where(store_, "scim_user_id = ?1", user.id, "find the people bound to a SCIM User");
 }
 
 void People::bind(const std::string& user_id, const std::string& key) const {
@@ -116,13 +129,15 @@ People::Known People::known() const {
   store_.read([&](sqlite3* db) {
     store::Statement bound(db,
                            "SELECT scim_user_id, scim_key, ha_user_id, ha_username, " + kUnbound +
-                               " FROM identities WHERE scim_key IS NOT NULL OR scim_user_id IS NOT NULL "
-                           "ORDER BY last_login_at_ms",
+                               " FROM identities WHERE scim_key IS NOT NULL OR scim_user_id IS NOT NULL",
                            "list the people SCIM names");
-    while (bound.step()) { // the latest sign-in wins
+    while (bound.step()) {
       sessions::Person person{bound.column_text(2), bound.column_text(3)};
-      if (!bound.column_is_null(0)) known.bound_by_id[bound.column_text(0)] = person;
-      if (bound.column_int64(4) == 1 && !bound.column_is_null(1)) known.unbound_by_key[bound.column_text(1)] = person;
+      if (bound.column_int64(4) == 1) {
+        if (!bound.column_is_null(1)) known.free_by_key[bound.column_text(1)].push_back(person);
+      } else {
+        known.bound_by_id[bound.column_text(0)].push_back(person);
+      }
     }
     store::Statement select(db,
                             "SELECT scim_user_id, ha_user_id, ha_username FROM scim_made_users WHERE ha_user_id IS NOT NULL",
@@ -133,18 +148,17 @@ People::Known People::known() const {
   return known;
 }
 
-std::optional<sessions::Person> People::person_of(const Resource& user, Known& known) const {
-  if (const auto bound = known.bound_by_id.find(user.id); bound != known.bound_by_id.end()) return bound->second;
+std::vector<sessions::Person> People::people_of(const Resource& user, Known& known) const {
   if (const auto key = key_of(user); !key.empty())
-    if (const auto found = known.unbound_by_key.find(key); found != known.unbound_by_key.end()) {
-      auto person = found->second;
+    if (const auto found = known.free_by_key.find(key); found != known.free_by_key.end()) {
       bind(user.id, key);
-      known.unbound_by_key.erase(found);
-      known.bound_by_id.emplace(user.id, person);
-      return person;
+      auto& bound = known.bound_by_id[user.id];
+      bound.insert(bound.end(), found->second.begin(), found->second.end());
+      known.free_by_key.erase(found);
     }
-  if (const auto made = known.made_by_id.find(user.id); made != known.made_by_id.end()) return made->second;
-  return std::nullopt;
+  if (const auto bound = known.bound_by_id.find(user.id); bound != known.bound_by_id.end()) return bound->second;
+  if (const auto made = known.made_by_id.find(user.id); made != known.made_by_id.end()) return {made->second};
+  return {};
 }
 
 std::optional<sessions::Person> People::made_person(const std::string& scim_user_id) const {
@@ -160,9 +174,11 @@ std::optional<sessions::Person> People::made_person(const std::string& scim_user
   return made;
 }
 
-std::optional<sessions::Person> People::person_of(const Resource& user) const {
-  if (auto person = signed_in_person(user)) return person;
-  return made_person(user.id);
+std::vector<sessions::Person> People::people_of(const Resource& user) const {
+  auto people = signed_in_people(user);
+  if (people.empty())
+    if (auto made = made_person(user.id)) people.push_back(std::move(*made));
+  return people;
 }
 
 void People::reconcile(const sessions::Person& person, const Resource& user) const {
@@ -210,14 +226,15 @@ void People::want_made(const Resource& user) const {
 void People::changed(const Resource& user) {
   // Not signed in yet: refuses() stops the first sign-in if the User is inactive, groups_for() gives its
   // role, and with a role its HA user is made now.
-  if (const auto person = person_of(user)) reconcile(*person, user);
-  else want_made(user);
+  const auto people = people_of(user);
+  for (const auto& person : people) reconcile(person, user);
+  if (people.empty()) want_made(user);
 }
 
 void People::removed(const Resource& user) {
   forget_unmade(store_, user.id);
-  if (const auto person = person_of(user))
-    sessions::request_cut_off(store_, *person, "scim", "SCIM User " + user.id + " was deleted");
+  for (const auto& person : people_of(user))
+    sessions::request_cut_off(store_, person, "scim", "SCIM User " + user.id + " was deleted");
 }
 
 void People::groups_changed() {
@@ -226,15 +243,16 @@ void People::groups_changed() {
   std::vector<Resource> users;
   resources_.each(Kind::user, [&](const Resource& user) { users.push_back(user); });
   for (const auto& user : users) {
-    if (const auto person = person_of(user, everyone)) reconcile(*person, user);
-    else want_made(user);
+    const auto people = people_of(user, everyone);
+    for (const auto& person : people) reconcile(person, user);
+    if (people.empty()) want_made(user);
   }
 }
 
 std::optional<std::string> People::bound_user(const SignInOf& sign_in) const {
   std::optional<std::string> bound;
   store_.read([&](sqlite3* db) {
-    store::Statement select(db, "SELECT scim_user_id FROM identities WHERE issuer = ? AND subject = ? AND " + kBound,
+    store::Statement select(db, "SELECT scim_user_id FROM identities WHERE issuer = ? AND subject = ? AND " + kFirmlyBound,
                             "find the SCIM User a sign-in is bound to");
     select.bind_text(1, sign_in.issuer).bind_text(2, sign_in.subject);
     if (select.step()) bound = select.column_text(0);
@@ -297,7 +315,7 @@ std::vector<People::UserToMake> People::users_to_make() const {
 bool People::still_to_make(const std::string& scim_user_id) const {
   const auto user = resources_.get(Kind::user, scim_user_id);
   if (!user) return false;
-  if (signed_in_person(*user)) {
+  if (!signed_in_people(*user).empty()) {
     forget_unmade(store_, scim_user_id); // the person signed in first and has their own HA user
     return false;
   }

@@ -79,25 +79,26 @@ private:
   std::optional<config::Role> role_of(const Resource& user, const config::Users& mapping) const;
   // For a User nobody signed in as: its HA user asked for (active, with a role) or no longer wanted.
   void want_made(const Resource& user) const;
-  // The person SCIM's decisions apply to: who signed in as the User (bound to its id, or, not bound to any
-  // User yet, naming its match value: then bound to it), else the HA user made for it.
+  // The people SCIM's decisions apply to: everyone who signed in as the User (bound to its id; or, bound
+  // to no User that exists, naming its match value: then bound to it, until their next sign-in says
+  // otherwise), else the HA user made for it.
   struct Known {
-    std::map<std::string, sessions::Person> bound_by_id;    // latest sign-in per SCIM User id
-    std::map<std::string, sessions::Person> unbound_by_key; // latest sign-in per SCIM key, bound to no User
-    std::map<std::string, sessions::Person> made_by_id;     // HA users made per SCIM User id
+    std::map<std::string, std::vector<sessions::Person>> bound_by_id; // per SCIM User id
+    std::map<std::string, std::vector<sessions::Person>> free_by_key; // per SCIM key, bound to no User that exists
+    std::map<std::string, sessions::Person> made_by_id;               // HA users made per SCIM User id
   };
   Known known() const;
-  std::optional<sessions::Person> person_of(const Resource& user, Known& known) const;
-  std::optional<sessions::Person> person_of(const Resource& user) const; // one User: indexed look-ups
-  // The User the sign-in's identity is bound to, while that User exists.
-  std::optional<std::string> bound_user(const SignInOf& sign_in) const;
-  // Who signed in as the User (as person_of, without the HA user made for it).
-  std::optional<sessions::Person> signed_in_person(const Resource& user) const;
-  // Binds the sign-ins naming `key` that no User has yet to this User.
+  std::vector<sessions::Person> people_of(const Resource& user, Known& known) const;
+  std::vector<sessions::Person> people_of(const Resource& user) const; // one User: indexed look-ups
+  // Everyone who signed in as the User (as people_of, without the HA user made for it).
+  std::vector<sessions::Person> signed_in_people(const Resource& user) const;
+  // Binds the sign-ins naming `key` that are free to this User, until a sign-in says otherwise.
   void bind(const std::string& user_id, const std::string& key) const;
-  // At start: the sign-ins from before people were bound (and any left unbound) bound to the User
-  // their key names now, so a rename that comes next still finds them.
+  // At start: the sign-ins from before people were bound (and any left free) bound to the User their
+  // last claim names now, so a rename that comes next still finds them.
   void bind_unbound_people() const;
+  // The User an earlier sign-in of this identity bound it to, while that User exists.
+  std::optional<std::string> bound_user(const SignInOf& sign_in) const;
   // The HA user made for this SCIM User before its person signed in.
   std::optional<sessions::Person> made_person(const std::string& scim_user_id) const;
   // The displayNames of the User's Groups.

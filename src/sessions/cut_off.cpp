@@ -38,6 +38,9 @@ void audit(store::Store& store, std::string_view event, const std::string& usern
 
 } // namespace
 
+namespace {
+
+// The person of the latest sign-in whose identity row meets `condition` (one parameter, ?1).
 std::optional<Person> latest_person_where(const store::Store& store, std::string_view condition, std::string_view value,
                                           const char* purpose) {
   std::optional<Person> found;
@@ -51,8 +54,6 @@ std::optional<Person> latest_person_where(const store::Store& store, std::string
   });
   return found;
 }
-
-namespace {
 
 // The sources holding a person's cut-off (cut_off_holds), oldest first.
 std::vector<std::string> holders(sqlite3* db, std::string_view ha_user_id) {

@@ -39,11 +39,6 @@ struct Person {
   std::string username;
 };
 
-// The person of the latest sign-in whose identity row meets `condition` (SQL over identities, one
-// parameter, ?1); `purpose` names the query in errors.
-std::optional<Person> latest_person_where(const store::Store& store, std::string_view condition, std::string_view value,
-                                          const char* purpose);
-
 // The person a console argument names: the HA username or HA user id of someone who signed in through
 // Gatehouse. nullopt when nobody matches.
 std::optional<Person> find_person(const store::Store& store, std::string_view username_or_id);

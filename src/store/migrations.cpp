@@ -294,6 +294,9 @@ constexpr std::array kMigrations{
       -- its name; a name given to another User later does not reach them. NULL: not bound yet.
       ALTER TABLE identities ADD COLUMN scim_user_id TEXT;
       CREATE INDEX identities_by_scim_user ON identities(scim_user_id);
+      -- 1: bound by a sign-in whose claim named that User (kept); 0: inferred from the name the person's
+      -- last sign-in had (at start, or a SCIM write), which their next sign-in corrects.
+      ALTER TABLE identities ADD COLUMN scim_binding_firm INTEGER NOT NULL DEFAULT 0;
     )sql"},
     Migration{20, "sign-ins another site started", R"sql(
       -- 1: the browser said another site sent it to /auth/authorize (Sec-Fetch-Site): the sign-in asks the

@@ -289,8 +289,10 @@ asio::awaitable<DirectoryOutcome> Directory::prepare_here(std::string issuer, st
     outcome.user = ReadyUser{id, username, display_name, key_.password_for(id), created};
     store_.write([&](sqlite3* db) {
       store::Statement touch(db,
-                             "UPDATE identities SET last_login_at_ms = ?, ha_username = ?, scim_key = NULLIF(?, ''), "
-                             "scim_user_id = COALESCE(scim_user_id, NULLIF(?, '')) WHERE issuer = ? AND subject = ?",
+                             "UPDATE identities SET last_login_at_ms = ?1, ha_username = ?2, scim_key = NULLIF(?3, ''), "
+                             "scim_user_id = COALESCE(NULLIF(?4, ''), scim_user_id), "
+                             "scim_binding_firm = CASE WHEN ?4 = '' THEN scim_binding_firm ELSE 1 END "
+                             "WHERE issuer = ?5 AND subject = ?6",
                              "record a login");
       touch.bind_int64(1, store::now_unix_ms()).bind_text(2, username).bind_text(3, scim_key);
       touch.bind_text(4, scim_key.empty() ? std::string() : provisioning.scim_user_id);

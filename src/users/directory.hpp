@@ -65,8 +65,9 @@ struct Provisioning {
   // The HA user SCIM made for this person before they signed in (scim/people), asked during the
   // provisioning turn: a new identity takes it over instead of getting a user of its own.
   std::function<std::optional<std::string>()> scim_made_user;
-  // The id of the SCIM User the claims name now ("" if none): the identity is bound to it if it is not
-  // bound to one yet (scim/people follows the User, whatever its name becomes).
+  // The id of the SCIM User this sign-in is (scim::People::user_of: the one it is bound to by an earlier
+  // sign-in while that User exists, else the one its claim names; "" if none): the identity is bound to
+  // it for good (scim/people follows the User, whatever its name becomes).
   std::string scim_user_id;
   // The sign-in's configuration: the users mapping its claims were read under (the running one if null).
   std::shared_ptr<const config::Config> config;

@@ -508,6 +508,35 @@ TEST_F(ScimPeopleTest, TheRetryOfAGroupDeleteThatFailedGivesItsRolesEffect) {
   EXPECT_TRUE(bob_cut_off()) << "bob is in no Group that gives a role any more";
 }
 
+// Two sign-ins of one User (the IdP made the person's account anew, with a new sub): SCIM's
+// deactivation cuts both off, not only the one that signed in last.
+TEST_F(ScimPeopleTest, EveryoneBoundToAUserIsCutOffWithIt) {
+  settings_.roles_from_groups = false;
+  sql("INSERT INTO identities (issuer, subject, ha_user_id, ha_username, provider_id, created_at_ms, "
+      "last_login_at_ms, scim_key) VALUES ('https://idp.example', 'sub-bob-2', 'ha-bob-2', 'bob-2', 'idp', 2, 2, 'bob')");
+  const std::string bob = create_user("bob");
+  const json::value deactivate = json::parse(
+      R"({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+          "Operations": [{"op": "replace", "path": "active", "value": false}]})");
+  ASSERT_EQ(patch("/Users/" + bob, deactivate).status, 200u);
+  EXPECT_TRUE(bob_cut_off());
+  EXPECT_TRUE(gatehouse::sessions::still_cut_off(*store_, "ha-bob-2"));
+}
+
+// A binding inferred from the name of a person's last sign-in may be wrong (the name went to another
+// User since): their next sign-in, whose claim names their own User, decides; a sign-in's binding holds.
+TEST_F(ScimPeopleTest, AnInferredBindingGivesWayToTheNextSignInAndASignInsBindingHolds) {
+  settings_.roles_from_groups = false;
+  const std::string other = create_user("bob"); // bob's old name, someone else's User now
+  const std::string his = create_user("robert");
+  const json::object claims{{"preferred_username", "robert"}};
+  const gatehouse::scim::People::SignInOf sign_in{"https://idp.example", "sub-bob", claims};
+  EXPECT_EQ(people_->user_of(sign_in), his) << "the inferred binding to " << other << " does not decide";
+  sql("UPDATE identities SET scim_user_id = '" + his + "', scim_binding_firm = 1"); // what that sign-in leaves
+  const json::object old_claim{{"preferred_username", "bob"}};
+  EXPECT_EQ(people_->user_of({"https://idp.example", "sub-bob", old_claim}), his) << "a sign-in's binding holds";
+}
+
 // A person who signed in before people were bound to their User (an upgrade) is bound when Gatehouse
 // starts, so the rename the IdP sends next does not lose them: the renamed User's deactivation cuts them off.
 TEST_F(ScimPeopleTest, APersonFromBeforeBindingIsBoundAtStartAndARenameKeepsThem) {
