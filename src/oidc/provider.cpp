@@ -27,6 +27,7 @@ namespace {
 using jose::parse_object;
 
 constexpr auto kMetadataLifetime = std::chrono::hours(1);
+constexpr auto kDiscoveryRetryAfter = std::chrono::seconds(10);
 constexpr std::int64_t kClockSkewSeconds = 60;
 
 
@@ -104,9 +105,30 @@ Provider::Provider(const config::Provider& config)
 asio::awaitable<OidcResult<ProviderMetadata>> Provider::metadata() {
   {
     std::lock_guard lock(mutex_);
-    if (metadata_ && std::chrono::steady_clock::now() - metadata_fetched_ < kMetadataLifetime)
-      co_return OidcResult<ProviderMetadata>{*metadata_};
+    const auto now = std::chrono::steady_clock::now();
+    if (metadata_ && now - metadata_fetched_ < kMetadataLifetime) co_return OidcResult<ProviderMetadata>{*metadata_};
+    // A failed fetch is the answer for a while: unauthenticated requests (a back-channel logout, the
+    // start of a sign-in) cannot make Gatehouse call an IdP that is down, or misconfigured, each time.
+    if (discovery_failure_ && now - discovery_failed_at_ < kDiscoveryRetryAfter) {
+      OidcResult<ProviderMetadata> failed;
+      failed.failure = *discovery_failure_;
+      co_return failed;
+    }
   }
+  auto result = co_await fetch_metadata();
+  std::lock_guard lock(mutex_);
+  if (result) {
+    metadata_ = *result.value;
+    metadata_fetched_ = std::chrono::steady_clock::now();
+    discovery_failure_.reset();
+  } else {
+    discovery_failure_ = result.failure;
+    discovery_failed_at_ = std::chrono::steady_clock::now();
+  }
+  co_return result;
+}
+
+asio::awaitable<OidcResult<ProviderMetadata>> Provider::fetch_metadata() {
   OidcResult<ProviderMetadata> result;
   net::OutboundRequest request;
   request.url = without_trailing_slash(config_.issuer) + "/.well-known/openid-configuration";
@@ -148,11 +170,6 @@ asio::awaitable<OidcResult<ProviderMetadata>> Provider::metadata() {
     metadata.userinfo_endpoint = *userinfo;
   if (auto end_session = string_member(*document, "end_session_endpoint"); end_session && endpoint_acceptable(*end_session))
     metadata.end_session_endpoint = *end_session;
-  {
-    std::lock_guard lock(mutex_);
-    metadata_ = metadata;
-    metadata_fetched_ = std::chrono::steady_clock::now();
-  }
   result.value = std::move(metadata);
   co_return result;
 }

@@ -84,6 +84,7 @@ public:
   explicit Provider(const config::Provider& config);
   const config::Provider& config() const { return config_; }
 
+  // The IdP's discovery document: kept for an hour; a failed fetch is the answer for 10 s.
   boost::asio::awaitable<OidcResult<ProviderMetadata>> metadata();
   // The URL that sends the browser to the IdP for this login.
   std::string authorization_url(const ProviderMetadata& metadata, std::string_view redirect_uri, std::string_view state,
@@ -111,9 +112,14 @@ private:
   config::Provider config_;
   net::HttpClient http_;
   KeySet keys_{http_};
+  // The discovery document, fetched anew (no cache).
+  boost::asio::awaitable<OidcResult<ProviderMetadata>> fetch_metadata();
+
   std::mutex mutex_; // guards the metadata cache below
   std::optional<ProviderMetadata> metadata_;
   std::chrono::steady_clock::time_point metadata_fetched_{};
+  std::optional<OidcFailure> discovery_failure_; // the last fetch's, answered for 10 s instead of fetching again
+  std::chrono::steady_clock::time_point discovery_failed_at_{};
 };
 
 // The PKCE S256 challenge of a verifier (RFC 7636 §4.2).

@@ -11,7 +11,8 @@
 //   that IdP end, alice's stay.
 // - Bad input: not a form, no token, garbage, another key's signature, an ID token's nonce, a token of an
 //   unknown issuer or for another client, too old, naming nobody, a replayed jti: 400 with an OAuth-style
-//   error, audited, nothing ended.
+//   error, audited, nothing ended. While the IdP's discovery fails, twenty forged logouts make Gatehouse
+//   fetch it once, not twenty times.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getStates, ERR_INVALID_AUTH } from 'home-assistant-js-websocket';
@@ -206,4 +207,20 @@ test('back-channel logout refuses what is not a valid, fresh logout token from a
   assert.ok(refusals.length > 0, 'refusals are audited');
   assert.match(refusals[0].reason, /must be a form/);
   assert.deepEqual(stack.leakedSecrets(), []);
+});
+
+test('back-channel logouts while the IdP\'s discovery fails do not make Gatehouse ask the IdP each time', TEST_GUARD, async (t) => {
+  const stack = await startSsoStack(t, { providers: [{ kind: 'rogue', mode: 'discovery_other_issuer' }] });
+  const idp = stack.idps[0].idp;
+  const forged = (n) => [
+    Buffer.from(JSON.stringify({ alg: 'RS256', typ: 'logout+jwt' })).toString('base64url'),
+    Buffer.from(JSON.stringify({ iss: idp.issuer, jti: `forged-${n}`, sub: 'someone' })).toString('base64url'),
+    'c2ln',
+  ].join('.');
+  for (let n = 0; n < 20; n++) {
+    const answer = await postLogout(stack, `logout_token=${forged(n)}`);
+    assert.ok(answer.status >= 400, `refused: ${answer.status} ${answer.body}`);
+  }
+  // The start's own check (a log line of its own) and one fetch for all twenty: not one per request.
+  assert.ok(idp.counts.discovery <= 2, `${idp.counts.discovery} fetches of the failing discovery document`);
 });
