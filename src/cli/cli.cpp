@@ -131,7 +131,7 @@ int serve(const std::string& path) {
     scim::Service* scim_api = scim_service ? &*scim_service : nullptr;
     if (!config::sign_in_on(config)) {
       shield::Shield shield(current, *store, cut_offs);
-      front_door::FrontDoor door(current, shield, nullptr, cut_offs, scim_api);
+      front_door::FrontDoor door(current, *store, shield, nullptr, cut_offs, scim_api);
       net::Server server(config, current, door);
       server.on_reload([&reload] { reload.reload(); });
       reload.on_applied([&shield](const config::Config& running) { shield.retune(running); });
@@ -160,7 +160,7 @@ int serve(const std::string& path) {
     sign_in.learn_webhooks_into(app_webhooks);
     const DiscoveryAtStart discovery(config.providers);
     people::PeoplePage people_page(config, *store, admin, shield.tokens());
-    front_door::FrontDoor door(current, shield, &sign_in, cut_offs, scim_api, &app_webhooks, &people_page);
+    front_door::FrontDoor door(current, *store, shield, &sign_in, cut_offs, scim_api, &app_webhooks, &people_page);
     net::Server server(config, current, door);
     server.on_reload([&reload] { reload.reload(); });
     reload.on_applied([&shield, &sign_in](const config::Config& running) {

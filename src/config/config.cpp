@@ -54,7 +54,7 @@ constexpr std::array<std::string_view, 13> kLimitsKeys{
     "audited_refusals_per_address"};
 constexpr std::array<std::string_view, 5> kTimeoutsKeys{"header_read", "idle_keepalive", "upstream_connect",
                                                          "upstream_response", "shutdown_grace"};
-constexpr std::array<std::string_view, 1> kLoggingKeys{"level"};
+constexpr std::array<std::string_view, 2> kLoggingKeys{"level", "audit_keep_days"};
 constexpr std::array<std::string_view, 5> kLogLevels{"trace", "debug", "info", "warn", "error"};
 // Keys of one item of the `providers:` list.
 constexpr std::array<std::string_view, 12> kProviderKeys{
@@ -664,6 +664,7 @@ private:
   void read_logging(const YamlBlock& top, Config& config) {
     const auto logging = block(top, "logging", kLoggingKeys);
     if (!logging) return;
+    read_count(*logging, "audit_keep_days", 1, config.logging.audit_keep_days);
     const BlockEntry* entry = logging->find("level");
     if (!entry) return;
     const std::string expected = "one of trace, debug, info, warn, error";

@@ -71,6 +71,7 @@ struct Timeouts {
 
 struct Logging {
   std::string level = "info"; // trace|debug|info|warn|error
+  std::uint32_t audit_keep_days = 400; // the audit log forgets entries older than this
 };
 
 // How Gatehouse authenticates itself at a provider's token endpoint (RFC 6749 §2.3.1).

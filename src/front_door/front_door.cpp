@@ -11,6 +11,7 @@
 #include <chrono>
 
 #include "logging/log.hpp"
+#include "store/store.hpp"
 #include "metrics/metrics.hpp"
 #include "net/ip_network.hpp"
 #include "people/people_page.hpp"
@@ -84,10 +85,10 @@ web::Response metrics_answer(const config::Metrics& settings, const RequestFacts
 
 } // namespace
 
-FrontDoor::FrontDoor(const config::Current& current, shield::Shield& shield, sso::SignIn* sign_in,
-                     sessions::CutOffs& cut_offs, scim::Service* scim, sessions::AppWebhooks* webhooks,
-                     people::PeoplePage* people)
-    : shield_(shield), sign_in_(sign_in), cut_offs_(cut_offs), people_(people),
+FrontDoor::FrontDoor(const config::Current& current, store::Store& store, shield::Shield& shield,
+                     sso::SignIn* sign_in, sessions::CutOffs& cut_offs, scim::Service* scim,
+                     sessions::AppWebhooks* webhooks, people::PeoplePage* people)
+    : current_(current), store_(store), shield_(shield), sign_in_(sign_in), cut_offs_(cut_offs), people_(people),
       health_(net::upstream_target(*current.get())) {
   // Which endpoints exist is fixed here (by what was built: sign-in, SCIM, the people page); whether a
   // row applies and what it does is read from each request's configuration.
@@ -432,6 +433,17 @@ void FrontDoor::housekeeping() {
   shield_.flush_refusal_counts();
   if (people_) people_->keep_last_uses();
   if (sign_in_) sign_in_->housekeeping();
+  // The audit log keeps logging.audit_keep_days; what is older leaves in batches (a backlog after an
+  // upgrade or a shorter setting goes over a few minutes, without holding the store long).
+  constexpr std::int64_t kDayMs = 86'400'000;
+  constexpr std::size_t kAuditRowsPerSweep = 10'000;
+  const auto keep_days = static_cast<std::int64_t>(current_.get()->logging.audit_keep_days);
+  try {
+    if (const auto removed = store_.forget_audit_before(store::now_unix_ms() - keep_days * kDayMs, kAuditRowsPerSweep))
+      logging::debug("old audit entries removed", {{"count", removed}, {"keep_days", keep_days}});
+  } catch (const std::exception& error) {
+    logging::error("cannot remove old audit entries; trying again in a minute", {{"error", error.what()}});
+  }
 }
 
 } // namespace gatehouse::front_door

@@ -1,6 +1,7 @@
 // front_door/front_door: owns what becomes of each request, decided once and top to bottom: its facts
 // (request_facts) → one of Gatehouse's own endpoints (endpoints)? → the shield (shield/) → one
-// net::Decision: answer here, forward to HA, relay a websocket, or refuse. net/ carries it out.
+// net::Decision: answer here, forward to HA, relay a websocket, or refuse. net/ carries it out. Also the
+// minute's housekeeping away from requests: refusal counts, sign-in sweeps, the audit log's retention.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -26,6 +27,9 @@ class AppWebhooks;
 namespace gatehouse::scim {
 class Service;
 }
+namespace gatehouse::store {
+class Store;
+}
 namespace gatehouse::people {
 class PeoplePage;
 }
@@ -37,8 +41,8 @@ public:
   // `sign_in` is null without providers and trusted devices, `scim` without a scim: block, `webhooks` and
   // `people` (the people-and-sessions page) without single sign-on. All must outlive the door. `current`
   // is read once (HA's address for /healthz); each request comes with the configuration it is decided under.
-  FrontDoor(const config::Current& current, shield::Shield& shield, sso::SignIn* sign_in, sessions::CutOffs& cut_offs,
-            scim::Service* scim = nullptr, sessions::AppWebhooks* webhooks = nullptr,
+  FrontDoor(const config::Current& current, store::Store& store, shield::Shield& shield, sso::SignIn* sign_in,
+            sessions::CutOffs& cut_offs, scim::Service* scim = nullptr, sessions::AppWebhooks* webhooks = nullptr,
             people::PeoplePage* people = nullptr);
 
   boost::asio::awaitable<net::Decision> decide(boost::beast::http::request_header<>& head,
@@ -60,6 +64,8 @@ private:
   // An endpoint for HA users refusing a token HA did not vouch for (or could not be asked about).
   net::Decision refuse_caller(const RequestFacts& facts, const char* route, const shield::TokenDecision& verdict);
 
+  const config::Current& current_; // housekeeping's settings (logging.audit_keep_days)
+  store::Store& store_;
   shield::Shield& shield_;
   sso::SignIn* sign_in_;
   sessions::CutOffs& cut_offs_;

@@ -345,6 +345,20 @@ void Store::read(const std::function<void(sqlite3*)>& work) const {
   exec(reader_, "COMMIT", "end a read transaction");
 }
 
+std::size_t Store::forget_audit_before(std::int64_t before_unix_ms, std::size_t max_rows) {
+  std::size_t removed = 0;
+  write([&](sqlite3* db) {
+    Statement forget(db,
+                     "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at_unix_ms < ? "
+                     "ORDER BY at_unix_ms LIMIT ?)",
+                     "forget old audit entries");
+    forget.bind_int64(1, before_unix_ms).bind_int64(2, static_cast<std::int64_t>(max_rows));
+    forget.run();
+    removed = static_cast<std::size_t>(sqlite3_changes(db));
+  });
+  return removed;
+}
+
 void Store::append_audit(const AuditEntry& entry) {
   write([&](sqlite3* db) {
     Statement insert(db,

@@ -74,6 +74,8 @@ public:
   // Stores `entry` as given (entry.id is ignored; at_unix_ms comes from the caller's clock). An empty
   // detail is stored as "{}".
   void append_audit(const AuditEntry& entry);
+  // Removes at most `max_rows` of the oldest entries from before `before_unix_ms`; returns how many.
+  std::size_t forget_audit_before(std::int64_t before_unix_ms, std::size_t max_rows);
   // Newest last; `since_unix_ms` (inclusive), `subject` and `event` filter when set; at most `limit` rows
   // (newest kept). Newest means latest at_unix_ms, then latest id.
   std::vector<AuditEntry> audit(std::optional<std::int64_t> since_unix_ms,

@@ -459,3 +459,16 @@ test('under Type=notify: READY=1 once it listens, RELOADING=1 then READY=1 on SI
   await hear('STOPPING=1');
   assert.equal((await stopped).code, 0);
 });
+
+test('the audit log keeps logging.audit_keep_days: older entries are removed by the housekeeping (here, the one at shutdown)', TEST_GUARD, async (t) => {
+  const { gatehouse } = await startStack(t, { config: { logging: { audit_keep_days: 30 } } });
+  const database = join(gatehouse.config.data_dir, 'gatehouse.db');
+  const day = 86_400_000;
+  const now = Date.now();
+  execFileSync('sqlite3', ['-cmd', '.timeout 5000', database,
+    `INSERT INTO audit_log (at_unix_ms, event, subject) VALUES (${now - 31 * day}, 'older_than_kept', 'x'), (${now - 29 * day}, 'kept', 'x')`]);
+  await gatehouse.stop();
+  const left = execFileSync('sqlite3', ['-readonly', database,
+    "SELECT event FROM audit_log WHERE event IN ('older_than_kept', 'kept')"]).toString().trim();
+  assert.equal(left, 'kept');
+});

@@ -244,6 +244,17 @@ TEST_F(ConfigTest, FillsDefaultsForOptionalKeys) {
   EXPECT_EQ(config.logging.level, "info");
 }
 
+TEST_F(ConfigTest, AuditKeepDaysHasADefaultAndIsAWholeNumberOfDays) {
+  EXPECT_EQ(config_for("").logging.audit_keep_days, 400u);
+  EXPECT_EQ(config_for("logging:\n  audit_keep_days: 30\n").logging.audit_keep_days, 30u);
+  EXPECT_EQ(config_for("logging:\n  audit_keep_days: 30\n").logging.level, "info");
+  for (const std::string bad : {"0", "-1", "1.5", "forever", "99999999999"}) {
+    const auto issue = issue_for("logging:\n  audit_keep_days: " + bad + "\n");
+    EXPECT_EQ(issue.key, "logging.audit_keep_days") << bad;
+    EXPECT_CONTAINS(issue.message, "a whole number from 1 to") << bad;
+  }
+}
+
 TEST_F(ConfigTest, EmptyBlocksAndListsKeepDefaults) {
   const auto config = config_for("trusted_proxies:\nlimits:\ntimeouts: {}\nlogging:\n");
   EXPECT_TRUE(config.trusted_proxies.empty());
@@ -359,7 +370,7 @@ TEST_F(ConfigTest, UnknownKeyInTheWrongBlockSaysWhereItBelongs) {
 TEST_F(ConfigTest, UnknownKeyWithoutCloseMatchListsAllowedKeys) {
   const auto issue = issue_for("logging:\n  zzzzzz: 1\n");
   EXPECT_EQ(issue.key, "logging.zzzzzz");
-  EXPECT_EQ(issue.message, "unknown key; the keys allowed here are level");
+  EXPECT_EQ(issue.message, "unknown key; the keys allowed here are level, audit_keep_days");
 }
 
 TEST_F(ConfigTest, KeySetTwiceIsAnError) {

@@ -215,6 +215,19 @@ TEST(StoreOpen, TwoStoresCanShareOneDatabase) {
 
 // ---------------------------------------------------------------------------------------------------
 
+TEST(StoreAudit, OldEntriesAreForgottenOldestFirstInBatches) {
+  TempDir temp;
+  auto store = Store::open(temp.path());
+  for (const std::int64_t at : {500, 100, 300, 900, 2000}) store->append_audit(audit_entry(at, "e" + std::to_string(at)));
+  EXPECT_EQ(store->forget_audit_before(1000, 2), 2u) << "a batch";
+  std::vector<std::string> left;
+  for (const auto& entry : store->audit(std::nullopt, std::nullopt)) left.push_back(entry.event);
+  EXPECT_EQ(left, (std::vector<std::string>{"e500", "e900", "e2000"})) << "the oldest went first";
+  EXPECT_EQ(store->forget_audit_before(1000, 100), 2u);
+  EXPECT_EQ(store->forget_audit_before(1000, 100), 0u);
+  EXPECT_EQ(store->audit(std::nullopt, std::nullopt).size(), 1u);
+}
+
 TEST(StoreMigrations, NextVersionIsOneNewEntry) {
   TempDir temp;
   Store::open(temp.path())->append_audit(audit_entry(1000, "login.success", "alice"));
