@@ -337,7 +337,7 @@ int cut_off(const std::string& path, const std::string& who, bool lift) {
       }
       return "HA keeps their user active (the owner cannot be deactivated); Gatehouse refuses them in front of HA.";
     };
-    if (applied && applied->ha_user == HaUser::gone)
+    if (applied && applied->ha_sessions_ended_at_ms != 0 && applied->ha_user == HaUser::gone)
       std::cout << "HA has no user " << person->username << " any more (deleted in HA): nothing there to end. "
                 << "Gatehouse refuses them in front of HA, and their next sign-in gets no new HA user until a lift.\n";
     else if (applied && applied->ha_sessions_ended_at_ms != 0 && !applied->ha_sessions_left.empty())

@@ -14,6 +14,7 @@
 
 #include "jose/base64url.hpp"
 #include "jose/jws.hpp"
+#include "logging/log.hpp"
 
 namespace gatehouse::oidc {
 
@@ -109,7 +110,9 @@ asio::awaitable<OidcResult<ProviderMetadata>> Provider::metadata() {
     if (metadata_ && now - metadata_fetched_ < kMetadataLifetime) co_return OidcResult<ProviderMetadata>{*metadata_};
     // A failed fetch is the answer for a while: unauthenticated requests (a back-channel logout, the
     // start of a sign-in) cannot make Gatehouse call an IdP that is down, or misconfigured, each time.
+    // A document fetched before stays in use meanwhile (an IdP's endpoints rarely move).
     if (discovery_failure_ && now - discovery_failed_at_ < kDiscoveryRetryAfter) {
+      if (metadata_) co_return OidcResult<ProviderMetadata>{*metadata_};
       OidcResult<ProviderMetadata> failed;
       failed.failure = *discovery_failure_;
       co_return failed;
@@ -121,9 +124,16 @@ asio::awaitable<OidcResult<ProviderMetadata>> Provider::metadata() {
     metadata_ = *result.value;
     metadata_fetched_ = std::chrono::steady_clock::now();
     discovery_failure_.reset();
-  } else {
-    discovery_failure_ = result.failure;
-    discovery_failed_at_ = std::chrono::steady_clock::now();
+    co_return result;
+  }
+  discovery_failure_ = result.failure;
+  discovery_failed_at_ = std::chrono::steady_clock::now();
+  // Unreachable: the last document serves. Misconfigured (another issuer) is the IdP's answer now: not.
+  if (result.failure.kind == Kind::misconfigured) metadata_.reset();
+  if (metadata_) {
+    logging::warn("identity provider's discovery could not be fetched again; using the one from before",
+                  {{"provider", config_.id}, {"detail", result.failure.reason}});
+    co_return OidcResult<ProviderMetadata>{*metadata_};
   }
   co_return result;
 }

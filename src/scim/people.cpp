@@ -50,13 +50,16 @@ const std::string kFirmlyBound = "scim_binding_firm = 1 AND scim_user_id IS NOT 
 const std::string kBindByKey =
     "UPDATE identities SET scim_user_id = ?1, scim_binding_firm = 0 WHERE scim_key = ?2 AND " + kUnbound;
 
-std::vector<sessions::Person> people_where(const store::Store& store, const std::string& condition,
-                                           const std::string& value, const char* purpose) {
-  std::vector<sessions::Person> found;
+// The people of the identities meeting `condition` (one parameter, ?1), with whether a sign-in bound them.
+std::vector<std::pair<sessions::Person, bool>> people_where(const store::Store& store, const std::string& condition,
+                                                            const std::string& value, const char* purpose) {
+  std::vector<std::pair<sessions::Person, bool>> found;
   store.read([&](sqlite3* db) {
-    store::Statement select(db, "SELECT ha_user_id, ha_username FROM identities WHERE " + condition, purpose);
+    store::Statement select(db, "SELECT ha_user_id, ha_username, scim_binding_firm = 1 FROM identities WHERE " + condition,
+                            purpose);
     select.bind_text(1, value);
-    while (select.step()) found.push_back({select.column_text(0), select.column_text(1)});
+    while (select.step())
+      found.push_back({sessions::Person{select.column_text(0), select.column_text(1)}, select.column_int64(2) == 1});
   });
   return found;
 }
@@ -91,14 +94,17 @@ void People::bind_unbound_people() const {
   });
 }
 
-std::vector<sessions::Person> People::signed_in_people(const Resource& user) const {
+std::vector<People::BoundPerson> People::signed_in_people(const Resource& user) const {
   if (const auto key = key_of(user); !key.empty()) {
     const bool any_free = !people_where(store_, "scim_key = ?1 AND " + kUnbound, key,
                                         "find people by their SCIM User's name")
                                .empty();
     if (any_free) bind(user.id, key);
   }
-  return people_where(store_, "scim_user_id = ?1", user.id, "find the people bound to a SCIM User");
+  std::vector<BoundPerson> people;
+  for (auto& [person, firm] : people_where(store_, "scim_user_id = ?1", user.id, "find the people bound to a SCIM User"))
+    people.push_back({std::move(person), firm});
+  return people;
 }
 
 void People::bind(const std::string& user_id, const std::string& key) const {
@@ -129,14 +135,16 @@ People::Known People::known() const {
   store_.read([&](sqlite3* db) {
     store::Statement bound(db,
                            "SELECT scim_user_id, scim_key, ha_user_id, ha_username, " + kUnbound +
-                               " FROM identities WHERE scim_key IS NOT NULL OR scim_user_id IS NOT NULL",
+                               ", scim_binding_firm = 1 FROM identities WHERE scim_key IS NOT NULL OR scim_user_id IS "
+                               "NOT NULL",
                            "list the people SCIM names");
     while (bound.step()) {
-      sessions::Person person{bound.column_text(2), bound.column_text(3)};
+      const sessions::Person person{bound.column_text(2), bound.column_text(3)};
       if (bound.column_int64(4) == 1) {
-        if (!bound.column_is_null(1)) known.free_by_key[bound.column_text(1)].push_back(person);
+        // Bound by its key now: inferred, so not firm.
+        if (!bound.column_is_null(1)) known.free_by_key[bound.column_text(1)].push_back({person, false});
       } else {
-        known.bound_by_id[bound.column_text(0)].push_back(person);
+        known.bound_by_id[bound.column_text(0)].push_back({person, bound.column_int64(5) == 1});
       }
     }
     store::Statement select(db,
@@ -148,7 +156,7 @@ People::Known People::known() const {
   return known;
 }
 
-std::vector<sessions::Person> People::people_of(const Resource& user, Known& known) const {
+std::vector<People::BoundPerson> People::people_of(const Resource& user, Known& known) const {
   if (const auto key = key_of(user); !key.empty())
     if (const auto found = known.free_by_key.find(key); found != known.free_by_key.end()) {
       bind(user.id, key);
@@ -157,7 +165,8 @@ std::vector<sessions::Person> People::people_of(const Resource& user, Known& kno
       known.free_by_key.erase(found);
     }
   if (const auto bound = known.bound_by_id.find(user.id); bound != known.bound_by_id.end()) return bound->second;
-  if (const auto made = known.made_by_id.find(user.id); made != known.made_by_id.end()) return {made->second};
+  if (const auto made = known.made_by_id.find(user.id); made != known.made_by_id.end())
+    return {BoundPerson{made->second, true}};
   return {};
 }
 
@@ -174,14 +183,14 @@ std::optional<sessions::Person> People::made_person(const std::string& scim_user
   return made;
 }
 
-std::vector<sessions::Person> People::people_of(const Resource& user) const {
+std::vector<People::BoundPerson> People::people_of(const Resource& user) const {
   auto people = signed_in_people(user);
   if (people.empty())
-    if (auto made = made_person(user.id)) people.push_back(std::move(*made));
+    if (auto made = made_person(user.id)) people.push_back({std::move(*made), true});
   return people;
 }
 
-void People::reconcile(const sessions::Person& person, const Resource& user) const {
+void People::reconcile(const BoundPerson& person, const Resource& user) const {
   const auto config_now = current_.get();
   const config::Users& mapping = config_now->users;
   std::string out_because;
@@ -193,13 +202,16 @@ void People::reconcile(const sessions::Person& person, const Resource& user) con
       out_because = "SCIM User " + user.id + " is in none of the Groups under users.roles";
   }
   if (!out_because.empty()) {
-    sessions::request_cut_off(store_, person, "scim", out_because);
+    sessions::request_cut_off(store_, person.person, "scim", out_because);
     return;
   }
   // Ends SCIM's own hold only: a cut-off the console or the people page asked for stays.
-  sessions::request_lift(store_, person, "scim");
-  if (settings_.roles_from_groups)
-    sessions::request_role(store_, person, users::ha_group_of(role.value_or(mapping.default_role)), "scim");
+  sessions::request_lift(store_, person.person, "scim");
+  // A role only for someone a sign-in bound to this User: one inferred from the name of their last sign-in
+  // may be someone the IdP renamed since, who must not get the role of the User that took their name.
+  // Their next sign-in takes its role from their own User.
+  if (settings_.roles_from_groups && person.firm)
+    sessions::request_role(store_, person.person, users::ha_group_of(role.value_or(mapping.default_role)), "scim");
 }
 
 void People::want_made(const Resource& user) const {
@@ -234,7 +246,7 @@ void People::changed(const Resource& user) {
 void People::removed(const Resource& user) {
   forget_unmade(store_, user.id);
   for (const auto& person : people_of(user))
-    sessions::request_cut_off(store_, person, "scim", "SCIM User " + user.id + " was deleted");
+    sessions::request_cut_off(store_, person.person, "scim", "SCIM User " + user.id + " was deleted");
 }
 
 void People::groups_changed() {
@@ -341,7 +353,7 @@ void People::made(const UserToMake& wanted, const std::string& ha_user_id, const
   logging::info("HA user made for a SCIM User", {{"user", ha_username}, {"scim_user_id", wanted.scim_user_id}});
   // Its Groups may have changed while it was being made.
   if (const auto user = resources_.get(Kind::user, wanted.scim_user_id))
-    reconcile(sessions::Person{ha_user_id, ha_username}, *user);
+    reconcile(BoundPerson{sessions::Person{ha_user_id, ha_username}, true}, *user);
 }
 
 } // namespace gatehouse::scim

@@ -72,8 +72,14 @@ public:
 private:
   // The User's match value, lowercased ("" when it has none).
   std::string key_of(const Resource& user) const;
+  // Someone SCIM's decisions apply to, and whether a sign-in (or SCIM itself, making their HA user) tied
+  // them to the User, or it was inferred from the name of their last sign-in (then they get no role from it).
+  struct BoundPerson {
+    sessions::Person person;
+    bool firm = true;
+  };
   // Cut off, lifted and given a role as the User says.
-  void reconcile(const sessions::Person& person, const Resource& user) const;
+  void reconcile(const BoundPerson& person, const Resource& user) const;
   // The role the User's Groups give (roles_from_groups); nullopt: none.
   // `mapping`: users (roles), read once by the caller for the whole decision.
   std::optional<config::Role> role_of(const Resource& user, const config::Users& mapping) const;
@@ -83,15 +89,15 @@ private:
   // to no User that exists, naming its match value: then bound to it, until their next sign-in says
   // otherwise), else the HA user made for it.
   struct Known {
-    std::map<std::string, std::vector<sessions::Person>> bound_by_id; // per SCIM User id
-    std::map<std::string, std::vector<sessions::Person>> free_by_key; // per SCIM key, bound to no User that exists
-    std::map<std::string, sessions::Person> made_by_id;               // HA users made per SCIM User id
+    std::map<std::string, std::vector<BoundPerson>> bound_by_id; // per SCIM User id
+    std::map<std::string, std::vector<BoundPerson>> free_by_key; // per SCIM key, bound to no User that exists
+    std::map<std::string, sessions::Person> made_by_id;          // HA users made per SCIM User id
   };
   Known known() const;
-  std::vector<sessions::Person> people_of(const Resource& user, Known& known) const;
-  std::vector<sessions::Person> people_of(const Resource& user) const; // one User: indexed look-ups
+  std::vector<BoundPerson> people_of(const Resource& user, Known& known) const;
+  std::vector<BoundPerson> people_of(const Resource& user) const; // one User: indexed look-ups
   // Everyone who signed in as the User (as people_of, without the HA user made for it).
-  std::vector<sessions::Person> signed_in_people(const Resource& user) const;
+  std::vector<BoundPerson> signed_in_people(const Resource& user) const;
   // Binds the sign-ins naming `key` that are free to this User, until a sign-in says otherwise.
   void bind(const std::string& user_id, const std::string& key) const;
   // At start: the sign-ins from before people were bound (and any left free) bound to the User their

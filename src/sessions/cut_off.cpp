@@ -184,6 +184,15 @@ bool still_cut_off(const store::Store& store, std::string_view ha_user_id) {
   return cut_off;
 }
 
+void note_deactivating(store::Store& store, std::string_view ha_user_id) {
+  store.write([&](sqlite3* db) {
+    store::Statement update(db, "UPDATE cut_offs SET ha_user_deactivated = 1 WHERE ha_user_id = ?",
+                            "note a deactivation asked of HA");
+    update.bind_text(1, ha_user_id);
+    update.run();
+  });
+}
+
 std::optional<AppliedCutOff> applied_cut_off(const store::Store& store, std::string_view ha_user_id) {
   std::optional<AppliedCutOff> applied;
   store.read([&](sqlite3* db) {
@@ -281,8 +290,11 @@ void CutOffs::mark_sessions_ended(const Pending& pending, const std::string& not
   if (!sessions_left.empty()) detail["sessions_left"] = sessions_left;
   audit(store_, "cut_off_ha_sessions_ended", pending.username, std::move(detail));
   if (!sessions_left.empty())
-    logging::warn("HA's sessions of a person cut off could not be ended; their HA user is inactive, so HA refuses "
-                  "every token of theirs",
+    logging::warn(became == HaUserAfterCutOff::kept_active
+                      ? "HA's sessions of a person cut off could not be ended, and HA keeps their user active; "
+                        "Gatehouse refuses them in front of HA"
+                      : "HA's sessions of a person cut off could not be ended; their HA user is inactive, so HA "
+                        "refuses every token of theirs",
                   {{"user", pending.username}, {"reason", sessions_left}});
   else
     logging::info("HA sessions of a person cut off ended",

@@ -86,6 +86,9 @@ struct AppliedCutOff {
   HaUserAfterCutOff ha_user = HaUserAfterCutOff::kept_active;
   std::string ha_sessions_left; // why HA's sessions could not be ended ("" when they were)
 };
+// Written just before Gatehouse asks HA to deactivate the person's HA user: a lift activates it again
+// even if HA's answer was lost (HA did it, the call timed out, and the next round finds it inactive).
+void note_deactivating(store::Store& store, std::string_view ha_user_id);
 // The person's cut-off once the serving process has applied it; nullopt while it waits (or if none).
 std::optional<AppliedCutOff> applied_cut_off(const store::Store& store, std::string_view ha_user_id);
 

@@ -812,6 +812,7 @@ asio::awaitable<sessions::HomeAssistantSide::CutOff> SignIn::cut_off_in_ha(std::
     }
     // The owner (or a system user): never deleted; deactivated below, which HA refuses for the owner.
   }
+  sessions::note_deactivating(store_, ha_user_id);
   auto updated = co_await directory_.set_active(std::move(ha_user_id), false);
   if (updated.ok) co_return outcome;
   // HA refuses to deactivate the owner or a system user (contract §4.4); a user deleted meanwhile has

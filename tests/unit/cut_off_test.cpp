@@ -129,6 +129,22 @@ TEST_F(CutOffTest, AUserFoundInactiveIsActivatedByALiftOnlyIfGatehouseDeactivate
     EXPECT_EQ(lift.ha_user_deactivated, lift.ha_user_id == "ha-bob") << lift.ha_user_id;
 }
 
+// Gatehouse asked HA to deactivate the user and HA did, but the answer was lost: the next round finds the
+// user inactive, and the lift must still activate it.
+TEST_F(CutOffTest, ADeactivationWhoseAnswerWasLostIsStillUndoneByTheLift) {
+  using gatehouse::sessions::HaUserAfterCutOff;
+  CutOffs serving(*store_);
+  const Person bob = *gatehouse::sessions::find_person(*store_, "bob");
+  ASSERT_EQ(gatehouse::sessions::request_cut_off(*store_, bob, "console", ""), CutOffAsked::cut_off);
+  serving.mark_applied(serving.pending().at(0), 0);
+  gatehouse::sessions::note_deactivating(*store_, "ha-bob"); // then the call timed out: no mark_sessions_ended
+  serving.mark_sessions_ended(serving.sessions_to_end().at(0), "inactive already", "left",
+                              HaUserAfterCutOff::inactive_already); // the next round
+  EXPECT_EQ(gatehouse::sessions::applied_cut_off(*store_, "ha-bob")->ha_user, HaUserAfterCutOff::deactivated);
+  ASSERT_EQ(gatehouse::sessions::request_lift(*store_, bob, "console").outcome, LiftAsked::asked);
+  EXPECT_TRUE(serving.lifts().at(0).ha_user_deactivated);
+}
+
 // SCIM says active, then inactive again, while HA is down: the lift never applied must not win.
 TEST_F(CutOffTest, ACutOffAskedWhileALiftWaitsCallsTheLiftOffAndIsAppliedAgain) {
   CutOffs serving(*store_);

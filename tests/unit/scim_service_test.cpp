@@ -537,6 +537,25 @@ TEST_F(ScimPeopleTest, AnInferredBindingGivesWayToTheNextSignInAndASignInsBindin
   EXPECT_EQ(people_->user_of({"https://idp.example", "sub-bob", old_claim}), his) << "a sign-in's binding holds";
 }
 
+// A binding inferred from the name of a person's last sign-in gets the cut-offs and lifts of that User,
+// but not its role (they may be someone the IdP renamed since); a sign-in's binding gets the role too.
+TEST_F(ScimPeopleTest, OnlyASignInsBindingTakesTheUsersRole) {
+  const auto roles_asked = [&] {
+    std::int64_t rows = 0;
+    store_->read([&](sqlite3* db) {
+      gatehouse::store::Statement count(db, "SELECT count(*) FROM role_requests WHERE ha_user_id = 'ha-bob'", "count");
+      if (count.step()) rows = count.column_int64(0);
+    });
+    return rows;
+  };
+  const std::string bob = create_user("bob"); // bob's identity is bound to it by name: inferred
+  create_group("ha-users", json::array{json::object{{"value", bob}}});
+  EXPECT_EQ(roles_asked(), 0) << "no role from an inferred binding";
+  sql("UPDATE identities SET scim_binding_firm = 1"); // what his next sign-in leaves
+  create_group("ha-guests", json::array{json::object{{"value", bob}}});
+  EXPECT_EQ(roles_asked(), 1) << "a sign-in's binding takes the role";
+}
+
 // A person who signed in before people were bound to their User (an upgrade) is bound when Gatehouse
 // starts, so the rename the IdP sends next does not lose them: the renamed User's deactivation cuts them off.
 TEST_F(ScimPeopleTest, APersonFromBeforeBindingIsBoundAtStartAndARenameKeepsThem) {
