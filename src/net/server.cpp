@@ -292,7 +292,7 @@ void Server::begin_shutdown() {
       if (w->acceptor) w->acceptor->close(ignored);
       cancel_idle_waits(w->connections);
       for (auto* relay : w->relays)
-        relay->terminate({boost::beast::websocket::close_code::going_away, "Gatehouse is shutting down"});
+        relay->terminate({boost::beast::websocket::close_code::going_away, kShuttingDownReason});
       w->upstream.clear();
     });
   }

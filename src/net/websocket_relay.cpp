@@ -368,9 +368,12 @@ void splice_legs(Stream client_stream, UpstreamLeg upstream_leg, std::string fro
   asio::co_spawn(executor, pump(shared, shared->client, upstream, up, worker, std::move(from_client)), log_spawn_failure);
   asio::co_spawn(executor, pump(shared, upstream, shared->client, down, worker, std::move(from_upstream)),
                  log_spawn_failure);
-  // Registered now, so a cut-off from here on closes it; one applied while HA's socket was being opened
-  // found nothing to close: asked once more.
-  if (gate && !gate->still_allowed())
+  // Registered now, so a cut-off or a shutdown from here on closes it; one that came while HA's socket
+  // was being opened found nothing to close: asked once more (the shutdown's flag is set before its
+  // closes are posted to this worker).
+  if (worker.shared.draining)
+    shared->tracked.terminate(websocket::close_reason{websocket::close_code::going_away, kShuttingDownReason});
+  else if (gate && !gate->still_allowed())
     shared->tracked.terminate(websocket::close_reason{websocket::close_code::policy_error, "Access removed"});
 }
 

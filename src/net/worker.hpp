@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <optional>
+#include <string_view>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
@@ -27,6 +28,9 @@
 
 namespace gatehouse::net {
 
+// The close reason of the websockets a shutdown ends (code 1001), wherever they are found.
+inline constexpr std::string_view kShuttingDownReason = "Gatehouse is shutting down";
+
 struct Worker;
 
 // State shared by all workers: the running configuration plus a few atomics.
@@ -44,7 +48,7 @@ struct SharedState {
     return limits.max_connections ? limits.max_connections : affordable_connections;
   }
   ConnectionSlots connection_slots; // per client address (limits.max_connections_per_address)
-  std::atomic<bool> draining{false};
+  std::atomic<bool> draining{false}; // set by SIGTERM before any relay is closed with kShuttingDownReason
   std::unique_ptr<TlsCertificate> tls; // set when the listener speaks TLS
   std::vector<Worker*> workers;        // all of them, for a new connection to go to the least busy
 };

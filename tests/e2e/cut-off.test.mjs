@@ -17,6 +17,7 @@
 // - One whose HA user an admin deactivated in HA: Gatehouse never tries to sign in as them (HA would
 //   count a failed login against Gatehouse), says their sessions were left, and a lift leaves the user
 //   inactive (the admin's decision).
+// - SIGTERM while HA is still authenticating a websocket: it gets 1001 as soon as it is relayed.
 // - Bad input: nobody by that name, said on stderr, exit 1, nothing changes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -316,4 +317,24 @@ test('a person whose HA user an admin deactivated is cut off without a login att
   assert.match(lifted.stdout, /Lifted the cut-off of bob\.builder/);
   assert.equal(stack.userNamed('bob.builder').isActive, false, 'still inactive: the admin\'s decision, not Gatehouse\'s');
   assert.equal(stack.loginFlowRequestCount(), flowsBefore, 'and the lift asked nothing of HA as him either');
+});
+
+test('SIGTERM while HA is still authenticating a websocket: once relayed it gets 1001 at once, not an open socket until shutdown_grace ends', TEST_GUARD, async (t) => {
+  const stack = await startSsoStack(t, { gatehouseConfig: { timeouts: { shutdown_grace: '60s' } } });
+  routeHawsThrough(stack.externalUrl, CLIENT_ADDRESS);
+  const bob = await signInAndConnect(t, stack, 'bob');
+  bob.connection.close();
+  const hold = stack.double.holdNextWebsocketAuth();
+  const socket = new TestWebSocket(`${stack.gatehouse.wsUrl}/api/websocket`, { localAddress: CLIENT_ADDRESS });
+  await socket.opened;
+  await socket.waitForMessages(1); // auth_required
+  await socket.send(JSON.stringify({ type: 'auth', access_token: bob.auth.accessToken }));
+  await hold.reached;
+
+  stack.gatehouse.proc.kill('SIGTERM');
+  await stack.gatehouse.waitForLog((entry) => entry.msg === 'shutting down');
+  hold.release();
+  const closed = await pollUntil(() => ({ done: socket.closeEvent != null, value: socket.closeEvent }), { timeoutMs: 10_000 });
+  assert.deepEqual(closed, { code: 1001, reason: 'Gatehouse is shutting down' });
+  assert.deepEqual(await stack.gatehouse.exited, { code: 0, signal: null });
 });
