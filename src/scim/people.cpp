@@ -303,7 +303,12 @@ std::optional<std::vector<std::string>> People::groups_for(const SignInOf& sign_
   if (!settings_.roles_from_groups) return std::nullopt;
   const auto user_id = user_of(sign_in);
   if (!user_id) return std::nullopt;
-  return group_names(*user_id);
+  return groups_of_user(*user_id);
+}
+
+std::optional<std::vector<std::string>> People::groups_of_user(const std::string& scim_user_id) const {
+  if (!settings_.roles_from_groups) return std::nullopt;
+  return group_names(scim_user_id);
 }
 
 std::optional<std::string> People::made_ha_user(const std::string& scim_user_id) const {

@@ -53,6 +53,8 @@ public:
   // With roles_from_groups: the displayNames of the Groups of the sign-in's User, which decide the
   // sign-in's role instead of its groups claim. nullopt without roles_from_groups or such a User.
   std::optional<std::vector<std::string>> groups_for(const SignInOf& sign_in) const;
+  // The same for a User already known (user_of).
+  std::optional<std::vector<std::string>> groups_of_user(const std::string& scim_user_id) const;
   // The HA user made for this User before its person signed in, if any.
   std::optional<std::string> made_ha_user(const std::string& scim_user_id) const;
 

@@ -155,13 +155,10 @@ asio::awaitable<TokenDecision> Shield::check_token(std::string_view token, const
     case hass::TokenProbe::Outcome::valid:
     {
       // HA vouches for the token, but its person was cut off or its session ended (sessions/cut_off,
-      // sessions/session_ends): refused here until HA itself refuses it. Asked again when a cut-off was
-      // applied while it was being asked (remember_valid).
-      const auto forgets_before = tokens_.forgets();
-      const auto refused = [&] { return cut_offs_.refuses(probe.user_id, reading.token->refresh_token_id); };
+      // sessions/session_ends): refused here until HA itself refuses it.
       const TokenOwner owner{probe.user_id, reading.token->refresh_token_id};
-      if (refused() || (!tokens_.remember_valid(token, reading.token->expires_at, owner, forgets_before, now) &&
-                        refused())) {
+      if (tokens_.refused_else_remember(token, reading.token->expires_at, owner, now,
+                                        [&] { return cut_offs_.refuses(owner.ha_user_id, owner.refresh_token_id); })) {
         decision.reason = "this person's access was removed or this session ended";
         tokens_.remember_refused(token, reading.token->expires_at);
         break;

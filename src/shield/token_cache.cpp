@@ -142,6 +142,12 @@ bool TokenCache::remember_valid(std::string_view token, std::int64_t expires_at,
   return true;
 }
 
+bool TokenCache::refused_else_remember(std::string_view token, std::int64_t expires_at, const TokenOwner& owner,
+                                       std::int64_t used_at, const std::function<bool()>& refused) {
+  const auto forgets_before = forgets();
+  return refused() || (!remember_valid(token, expires_at, owner, forgets_before, used_at) && refused());
+}
+
 void TokenCache::remember_refused(std::string_view token, std::int64_t expires_at) {
   store(digest_of(token), Stored{expires_at, false, {}});
   invalidate_thread_copies(); // it may have been valid a moment ago

@@ -9,6 +9,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -44,6 +45,11 @@ public:
   // this entry until the token expires; the caller asks the store again.
   bool remember_valid(std::string_view token, std::int64_t expires_at, TokenOwner owner, std::uint64_t forgets_before,
                       std::int64_t used_at = 0);
+  // A token HA vouched for, remembered valid unless `refused` (the store's word that its person is cut
+  // off or its session ended) says otherwise; asked once more when something was forgotten meanwhile,
+  // so a cut-off applied in between is never undone. True when refused (nothing is remembered then).
+  bool refused_else_remember(std::string_view token, std::int64_t expires_at, const TokenOwner& owner,
+                             std::int64_t used_at, const std::function<bool()>& refused);
   void remember_refused(std::string_view token, std::int64_t expires_at);
   // Every token of that session is refused from now on (a refresh token revoked, a user cut off).
   void forget_session(std::string_view refresh_token_id);

@@ -423,18 +423,16 @@ users::Provisioning SignIn::provisioning_for(std::shared_ptr<const config::Confi
   provisioning.config = std::move(config_now);
   const scim::People* people = scim_people_for(config, provider_id);
   if (!people) return provisioning;
-  const scim::People::SignInOf sign_in{issuer, subject, claims};
-  const auto user_id = people->user_of(sign_in);
+  const auto user_id = people->user_of({issuer, subject, claims});
+  if (!user_id) return provisioning;
   // With scim.roles_from_groups, the SCIM Groups of the person's User decide the role, not the claim.
-  if (auto groups = people->groups_for(sign_in)) {
+  if (auto groups = people->groups_of_user(*user_id)) {
     json::array names;
     for (auto& name : *groups) names.emplace_back(std::move(name));
     claims[config.users.groups_claim] = std::move(names);
   }
-  if (user_id) {
-    provisioning.scim_made_user = [people, id = *user_id] { return people->made_ha_user(id); };
-    provisioning.scim_user_id = *user_id;
-  }
+  provisioning.scim_made_user = [people, id = *user_id] { return people->made_ha_user(id); };
+  provisioning.scim_user_id = *user_id;
   return provisioning;
 }
 

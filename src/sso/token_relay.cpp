@@ -176,15 +176,12 @@ asio::awaitable<web::Response> SignIn::relay_token_request(const http::request_h
   // A person cut off, or a session ended, gets what HA answers for a session that no longer exists
   // (contract §1.10): the companion apps show their "signed out" screen on it. The token HA issued goes
   // to nobody.
-  const auto forgets_before = token_cache_ ? token_cache_->forgets() : 0;
+  // Otherwise a token HA has just issued through Gatehouse is known valid: the shield need not ask HA.
   const auto refused = [&] { return idp_session_ended || cut_offs_.refuses(*owner, issued->refresh_token_id); };
-  // A token HA has just issued through Gatehouse is known valid: the shield need not ask HA about it
-  // (unless a cut-off was applied while the store was asked: then it is asked again).
   if (issued && owner &&
-      (refused() || (token_cache_ &&
-                     !token_cache_->remember_valid(issued->token, issued->expires_at,
-                                                   shield::TokenOwner{*owner, issued->refresh_token_id}, forgets_before) &&
-                     refused()))) {
+      (token_cache_ ? token_cache_->refused_else_remember(issued->token, issued->expires_at,
+                                                          shield::TokenOwner{*owner, issued->refresh_token_id}, 0, refused)
+                    : refused())) {
     web::Response refused{http::status::bad_request, head.version()};
     refused.set(http::field::content_type, "application/json");
     refused.set(http::field::cache_control, "no-store");

@@ -288,6 +288,22 @@ TEST(TokenCache, AValidTokenIsNotRememberedOverAForgetThatCameAfterTheStoreWasAs
   EXPECT_EQ(cache.find("token-a", kNow).known, shield::TokenCache::Known::valid);
 }
 
+// The one place that protocol lives: the store is asked, and asked again when a cut-off's forget came
+// while it was being asked (here, from inside the first answer, as the watch would).
+TEST(TokenCache, RefusedElseRememberAsksTheStoreAgainAfterAForget) {
+  shield::TokenCache cache;
+  int asked = 0;
+  EXPECT_TRUE(cache.refused_else_remember("token-a", kNow + 100, {"user-1", "session-1"}, 0, [&] {
+    if (++asked > 1) return true; // the row is there now
+    cache.forget_user("user-1");
+    return false;
+  }));
+  EXPECT_EQ(asked, 2);
+  EXPECT_EQ(cache.find("token-a", kNow).known, shield::TokenCache::Known::unknown);
+  EXPECT_FALSE(cache.refused_else_remember("token-b", kNow + 100, {"user-2", "session-2"}, 0, [] { return false; }));
+  EXPECT_EQ(cache.find("token-b", kNow).known, shield::TokenCache::Known::valid);
+}
+
 TEST(TokenCache, ThreadCopiesNeverOutliveARevocation) {
   shield::TokenCache cache;
   cache.remember_valid("token-a", kNow + 100, {"user-1", "session-1"}, cache.forgets());
